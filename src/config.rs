@@ -1,0 +1,96 @@
+//! Broker-wide settings, built once from the command line (`cli/serve.rs`) and
+//! handed read-only to every shard at start-up. Nothing here changes at run time.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::str::FromStr;
+use std::time::Duration;
+
+/// When a partition's written bytes are made durable with fdatasync.
+///
+/// | policy | acks=0 | acks=1 | acks=all |
+/// |---|---|---|---|
+/// | `always` | no answer | after the DMA write completed | after fdatasync (group commit) |
+/// | `interval:<ms>` | no answer | after the write | after the write; fdatasync every `ms` |
+/// | `never` | no answer | after the write | after the write; the kernel decides |
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FlushPolicy {
+    Always,
+    Interval(Duration),
+    Never,
+}
+
+impl FromStr for FlushPolicy {
+    type Err = String;
+
+    fn from_str(text: &str) -> Result<Self, Self::Err> {
+        match text {
+            "always" => Ok(FlushPolicy::Always),
+            "never" => Ok(FlushPolicy::Never),
+            other => {
+                let millis = other
+                    .strip_prefix("interval:")
+                    .and_then(|ms| ms.parse::<u64>().ok())
+                    .filter(|ms| *ms > 0)
+                    .ok_or_else(|| {
+                        format!("flush policy must be always, never or interval:<ms>, got {other:?}")
+                    })?;
+                Ok(FlushPolicy::Interval(Duration::from_millis(millis)))
+            }
+        }
+    }
+}
+
+/// Everything `corelog serve` was told.
+#[derive(Debug, Clone)]
+pub struct BrokerConfig {
+    pub listen: SocketAddr,
+    /// Host and port written into Metadata responses; defaults to `listen`.
+    pub advertised_host: String,
+    pub advertised_port: u16,
+    pub data_dir: PathBuf,
+    pub shards: usize,
+    /// First CPU to pin shard 0 to; shard `i` runs on CPU `first_cpu + i`.
+    pub first_cpu: usize,
+    pub node_id: i32,
+    pub flush: FlushPolicy,
+    pub auto_create_topics: bool,
+    pub default_partitions: i32,
+    pub max_request_bytes: usize,
+}
+
+impl BrokerConfig {
+    /// A config for tests and the embedded bench broker: one shard, given port and dir.
+    pub fn for_test(listen: SocketAddr, data_dir: PathBuf) -> BrokerConfig {
+        BrokerConfig {
+            listen,
+            advertised_host: listen.ip().to_string(),
+            advertised_port: listen.port(),
+            data_dir,
+            shards: 1,
+            first_cpu: 0,
+            node_id: 0,
+            flush: FlushPolicy::Always,
+            auto_create_topics: true,
+            default_partitions: 1,
+            max_request_bytes: 100 * 1024 * 1024,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn flush_policy_parses_the_three_forms() {
+        assert_eq!("always".parse(), Ok(FlushPolicy::Always));
+        assert_eq!("never".parse(), Ok(FlushPolicy::Never));
+        assert_eq!(
+            "interval:250".parse(),
+            Ok(FlushPolicy::Interval(Duration::from_millis(250)))
+        );
+        assert!("interval:0".parse::<FlushPolicy>().is_err());
+        assert!("sometimes".parse::<FlushPolicy>().is_err());
+    }
+}

@@ -1,0 +1,2 @@
+//! runtime
+pub mod memlock;
