@@ -8,13 +8,46 @@
 //!
 //! PUBLIC API CONTRACT (the server layer compiles against these signatures):
 //! see the doc comment of each item.
+//!
+//! Inside (one file per storage concept):
+//! - `partition`: shared state and the synchronous append path
+//! - `writer_task` + `dma_writer`: the one writer task per partition, group
+//!   commit, aligned O_DIRECT writes, preallocation, segment rolls
+//! - `segment`, `offset_index`, `time_index`, `index_file`: segments and indexes
+//! - `recovery`: open, index loading, torn-tail truncation
+//! - `tail_cache`, `reader`, `batch_cursor`: the fetch path
+//! - `timestamp_lookup`, `retention`, `lifecycle`, `waiters`, `limits`
 
 use std::path::PathBuf;
+use std::rc::Rc;
 
 use bytes::Bytes;
 use thiserror::Error;
 
 use crate::config::FlushPolicy;
+
+use partition::{Lifecycle, LogInner};
+
+mod batch_cursor;
+mod dma_writer;
+mod index_file;
+mod lifecycle;
+mod limits;
+mod offset_index;
+mod partition;
+mod reader;
+mod recovery;
+mod retention;
+mod segment;
+mod tail_cache;
+mod time_index;
+mod timestamp_lookup;
+mod waiters;
+mod writer_task;
+
+#[cfg(test)]
+mod tests;
+
 
 /// Which timestamp a batch carries once stored (Kafka `message.timestamp.type`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -99,16 +132,25 @@ impl ReadResult {
 /// One partition's log. Cheap to clone (shared handle within one shard).
 #[derive(Clone)]
 pub struct PartitionLog {
-    _private: std::rc::Rc<()>,
+    inner: Rc<LogInner>,
 }
 
-#[allow(unused_variables)]
 impl PartitionLog {
     /// Opens (creating if absent) the partition directory `dir`, recovering the
     /// active segment: its batches are checked (length, crc32c) and a torn or
     /// corrupt tail is truncated and logged.
     pub async fn open(dir: PathBuf, config: LogConfig) -> Result<PartitionLog, LogError> {
-        unimplemented!("log helper")
+        Self::open_with_tail_cache(dir, config, limits::TAIL_CACHE_BYTES).await
+    }
+
+    /// `open` with a chosen tail cache bound (tests use a tiny one to reach the disk path).
+    pub(crate) async fn open_with_tail_cache(
+        dir: PathBuf,
+        config: LogConfig,
+        tail_cache_bytes: usize,
+    ) -> Result<PartitionLog, LogError> {
+        let inner = recovery::open(dir, config, tail_cache_bytes).await?;
+        Ok(PartitionLog { inner })
     }
 
     /// Appends one batch that `protocol::record_batch::validate_batch` accepted.
@@ -116,32 +158,41 @@ impl PartitionLog {
     /// base offset (and LogAppendTime if configured) in a copy, queues it for the
     /// DMA writer. Not visible to readers until written.
     pub fn append(&self, batch: &[u8], now_ms: i64) -> Result<AppendInfo, LogError> {
-        unimplemented!("log helper")
+        self.inner.append(batch, now_ms)
     }
 
     /// Resolves once every offset up to `last_offset` is written to the file.
     pub async fn wait_written(&self, last_offset: i64) -> Result<(), LogError> {
-        unimplemented!("log helper")
+        self.inner.wait_written(last_offset).await
     }
 
     /// Resolves once `last_offset` is durable under the flush policy: after an
     /// fdatasync covering it for `Always`, after the write otherwise.
     pub async fn wait_durable(&self, last_offset: i64) -> Result<(), LogError> {
-        unimplemented!("log helper")
+        if self.inner.config.flush == FlushPolicy::Always {
+            self.inner.wait_synced(last_offset).await
+        } else {
+            self.inner.wait_written(last_offset).await
+        }
     }
 
     /// Offset after the last written (consumer-visible) record.
     pub fn high_watermark(&self) -> i64 {
-        unimplemented!("log helper")
+        self.inner.high_watermark.get()
     }
 
     pub fn log_start_offset(&self) -> i64 {
-        unimplemented!("log helper")
+        self.inner.log_start_offset.get()
     }
 
     /// Next offset `append` will assign (includes queued, unwritten batches).
     pub fn log_end_offset(&self) -> i64 {
-        unimplemented!("log helper")
+        self.inner.log_end_offset.get()
+    }
+
+    /// True when the log holds no records (log start offset == log end offset).
+    pub fn is_empty(&self) -> bool {
+        self.log_start_offset() == self.log_end_offset()
     }
 
     /// Reads whole batches starting with the one containing `offset`, up to
@@ -149,12 +200,19 @@ impl PartitionLog {
     /// `offset == high_watermark` gives no batches; outside
     /// [log start offset, high watermark] is `OffsetOutOfRange`.
     pub async fn read(&self, offset: i64, max_bytes: usize) -> Result<ReadResult, LogError> {
-        unimplemented!("log helper")
+        if self.inner.lifecycle.get() == Lifecycle::Closed {
+            return Err(LogError::Closed);
+        }
+        reader::read(&self.inner, offset, max_bytes).await
     }
 
     /// A receiver resolved the next time the high watermark advances (or the log closes).
     pub fn subscribe(&self) -> futures::channel::oneshot::Receiver<()> {
-        unimplemented!("log helper")
+        let receiver = self.inner.subscribers.borrow_mut().subscribe();
+        if self.inner.lifecycle.get() == Lifecycle::Closed {
+            self.inner.subscribers.borrow_mut().notify_all();
+        }
+        receiver
     }
 
     /// First record whose timestamp is >= `timestamp_ms`: `(offset, timestamp)`,
@@ -163,21 +221,32 @@ impl PartitionLog {
         &self,
         timestamp_ms: i64,
     ) -> Result<Option<(i64, i64)>, LogError> {
-        unimplemented!("log helper")
+        if self.inner.lifecycle.get() == Lifecycle::Closed {
+            return Err(LogError::Closed);
+        }
+        Ok(timestamp_lookup::offset_for_timestamp(&self.inner, timestamp_ms).await?)
+    }
+
+    /// Deletes whole sealed segments past `retention_ms` (by their largest
+    /// timestamp) or while the log exceeds `retention_bytes`, advancing the
+    /// log start offset. Returns how many segments were deleted. The server
+    /// calls it periodically with the wall clock.
+    pub async fn enforce_retention(&self, now_ms: i64) -> Result<usize, LogError> {
+        retention::enforce(&self.inner, now_ms).await
     }
 
     /// fdatasync now if anything was written since the last sync.
     pub async fn sync(&self) -> Result<(), LogError> {
-        unimplemented!("log helper")
+        lifecycle::sync(&self.inner).await
     }
 
     /// Waits for queued writes, syncs, persists indexes, trims preallocation, closes files.
     pub async fn close(&self) -> Result<(), LogError> {
-        unimplemented!("log helper")
+        lifecycle::close(&self.inner).await
     }
 
     /// Closes and removes the partition directory.
     pub async fn delete(&self) -> Result<(), LogError> {
-        unimplemented!("log helper")
+        lifecycle::delete(&self.inner).await
     }
 }

@@ -1,1 +1,9 @@
-//! metadata
+//! Control plane: which topics exist, their partitions and configs. The
+//! authoritative copy is owned by shard 0 (the controller, `server/admin.rs`),
+//! persisted as one manifest file per topic, and pushed to every other shard
+//! as a whole, versioned, immutable `Catalog`; each shard reads its own copy.
+
+pub mod catalog;
+pub mod manifest;
+pub mod topic_config;
+pub mod topic_name;

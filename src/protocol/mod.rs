@@ -1,2 +1,10 @@
-//! protocol
+//! The Kafka wire protocol as corelog speaks it: framing limits, which API
+//! versions we advertise, request decoding and response encoding (codecs from
+//! the `kafka-protocol` crate, generated from Kafka's own message specs), and
+//! the RecordBatch v2 view. Pure code over bytes; used on every shard.
+
+pub mod errors;
 pub mod record_batch;
+pub mod request;
+pub mod response;
+pub mod versions;

@@ -1,0 +1,99 @@
+//! `corelog serve`: every broker flag, each with a `CORELOG_*` variable.
+
+use std::io;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+use clap::{ArgAction, Args};
+
+use crate::config::{BrokerConfig, FlushPolicy};
+use crate::server::broker;
+
+#[derive(Debug, Args)]
+pub struct ServeArgs {
+    /// Address to accept Kafka clients on (port 0 picks a free port).
+    #[arg(long, env = "CORELOG_LISTEN", default_value = "127.0.0.1:9092")]
+    pub listen: SocketAddr,
+    /// HOST:PORT given to clients in Metadata; defaults to the listen address.
+    #[arg(long, env = "CORELOG_ADVERTISED_ADDRESS")]
+    pub advertised_address: Option<String>,
+    /// Directory for partition logs and topic manifests.
+    #[arg(long, env = "CORELOG_DATA_DIR", default_value = "./data")]
+    pub data_dir: PathBuf,
+    /// Shards (pinned cores) to run; default: every CPU this process may use.
+    #[arg(long, env = "CORELOG_CORES")]
+    pub cores: Option<usize>,
+    /// Kafka node id reported to clients.
+    #[arg(long, env = "CORELOG_NODE_ID", default_value_t = 0)]
+    pub node_id: i32,
+    /// When to fdatasync: always | interval:<ms> | never.
+    #[arg(long, env = "CORELOG_FLUSH", default_value = "always")]
+    pub flush: FlushPolicy,
+    /// Create unknown topics on Metadata/Produce (Kafka's auto.create.topics.enable).
+    #[arg(long, env = "CORELOG_AUTO_CREATE_TOPICS", default_value_t = true, action = ArgAction::Set)]
+    pub auto_create_topics: bool,
+    /// Partitions of auto-created topics and of CreateTopics with -1 (num.partitions).
+    #[arg(long, env = "CORELOG_DEFAULT_PARTITIONS", default_value_t = 1)]
+    pub default_partitions: i32,
+    /// Largest request frame accepted; larger ones close the connection (socket.request.max.bytes).
+    #[arg(long, env = "CORELOG_MAX_REQUEST_BYTES", default_value_t = 104_857_600)]
+    pub max_request_bytes: usize,
+}
+
+impl ServeArgs {
+    pub fn into_config(self) -> io::Result<BrokerConfig> {
+        let invalid = |message: String| io::Error::new(io::ErrorKind::InvalidInput, message);
+        let (advertised_host, advertised_port) = match &self.advertised_address {
+            Some(address) => {
+                let (host, port) = address
+                    .rsplit_once(':')
+                    .ok_or_else(|| invalid(format!("--advertised-address must be HOST:PORT, got {address}")))?;
+                let port = port
+                    .parse::<u16>()
+                    .map_err(|_| invalid(format!("bad port in --advertised-address {address}")))?;
+                (host.trim_matches(|c| c == '[' || c == ']').to_string(), port)
+            }
+            None if self.listen.ip().is_unspecified() => (local_hostname(), self.listen.port()),
+            None => (self.listen.ip().to_string(), self.listen.port()),
+        };
+        let shards = self.cores.unwrap_or_else(broker::default_shard_count);
+        if shards == 0 {
+            return Err(invalid("--cores must be at least 1".into()));
+        }
+        if self.default_partitions < 1 {
+            return Err(invalid("--default-partitions must be at least 1".into()));
+        }
+        if self.max_request_bytes < 1024 || self.max_request_bytes > i32::MAX as usize {
+            return Err(invalid("--max-request-bytes must be between 1024 and 2147483647".into()));
+        }
+        Ok(BrokerConfig {
+            listen: self.listen,
+            advertised_host,
+            advertised_port,
+            data_dir: self.data_dir,
+            shards,
+            first_cpu: 0,
+            node_id: self.node_id,
+            flush: self.flush,
+            auto_create_topics: self.auto_create_topics,
+            default_partitions: self.default_partitions,
+            max_request_bytes: self.max_request_bytes,
+        })
+    }
+}
+
+fn local_hostname() -> String {
+    let mut buffer = [0u8; 256];
+    // SAFETY: gethostname writes at most `len` bytes into our buffer.
+    let rc = unsafe { libc::gethostname(buffer.as_mut_ptr().cast(), buffer.len()) };
+    if rc != 0 {
+        return "localhost".into();
+    }
+    let end = buffer.iter().position(|b| *b == 0).unwrap_or(buffer.len());
+    String::from_utf8_lossy(&buffer[..end]).into_owned()
+}
+
+pub fn run(args: ServeArgs) -> io::Result<()> {
+    let config = args.into_config()?;
+    broker::run(config)
+}

@@ -1,0 +1,117 @@
+//! Ending a partition log on its owning shard: `sync` (an fdatasync through
+//! the writer task, for the interval flusher and shutdown), `close` (drain
+//! the writer, sync, persist the active segment's indexes, trim its
+//! preallocation, close files, release every waiter) and `delete`.
+
+use std::io;
+use std::path::PathBuf;
+use std::rc::Rc;
+
+use glommio::io::Directory;
+
+use super::dma_writer::DmaWriter;
+use super::index_file::EncodedIndexes;
+use super::partition::{Lifecycle, LogInner};
+use super::writer_task::mark_durable;
+use super::LogError;
+
+pub(crate) async fn sync(inner: &Rc<LogInner>) -> Result<(), LogError> {
+    let high_watermark = inner.high_watermark.get();
+    if high_watermark <= inner.durable_offset.get() {
+        return Ok(());
+    }
+    inner.wait_synced(high_watermark - 1).await
+}
+
+pub(crate) async fn close(inner: &Rc<LogInner>) -> Result<(), LogError> {
+    if inner.lifecycle.get() != Lifecycle::Open {
+        return Ok(());
+    }
+    inner.lifecycle.set(Lifecycle::Closing);
+    if inner.writer_running.get() {
+        let idle = inner.writer_idle.borrow_mut().subscribe();
+        // The writer task notifies when it exits; its queue only shrinks now.
+        let _ = idle.await;
+    }
+    let mut result = match inner.failure.borrow().as_ref() {
+        Some(failure) => Err(LogError::Io(failure.to_error())),
+        None => Ok(()),
+    };
+    let writer = inner.writer.borrow_mut().take();
+    if let Some(mut writer) = writer {
+        let sealed = seal_active(inner, &mut writer).await;
+        match sealed {
+            Ok(()) if result.is_ok() => mark_durable(inner, inner.high_watermark.get()),
+            Ok(()) => {}
+            Err(error) => {
+                if result.is_ok() {
+                    result = Err(LogError::Io(error));
+                }
+            }
+        }
+    }
+    inner.lifecycle.set(Lifecycle::Closed);
+    inner.written_waiters.borrow_mut().clear();
+    inner.durable_waiters.borrow_mut().clear();
+    inner.subscribers.borrow_mut().notify_all();
+    inner.pending.borrow_mut().clear();
+    inner.pending_bytes.set(0);
+    inner.tail_cache.borrow_mut().clear();
+    let segments = std::mem::take(&mut *inner.segments.borrow_mut());
+    for segment in segments {
+        if let Err(error) = segment.file.close_rc().await {
+            if result.is_ok() {
+                result = Err(LogError::Io(io::Error::from(error)));
+            }
+        }
+    }
+    result
+}
+
+/// Trims the active file, writes its index files and syncs it.
+async fn seal_active(inner: &LogInner, writer: &mut DmaWriter) -> io::Result<()> {
+    writer.trim().await?;
+    let indexes = {
+        let mut segments = inner.segments.borrow_mut();
+        segments.last_mut().map(|segment| {
+            segment.seal();
+            EncodedIndexes::of(segment)
+        })
+    };
+    if let Some(indexes) = indexes {
+        indexes.write(&inner.dir).await?;
+    }
+    writer.file().fdatasync().await.map_err(io::Error::from)
+}
+
+pub(crate) async fn delete(inner: &Rc<LogInner>) -> Result<(), LogError> {
+    if let Err(error) = close(inner).await {
+        tracing::warn!(dir = %inner.dir.display(), %error, "closing a deleted partition failed");
+    }
+    let files = match list_files(inner).await {
+        Ok(files) => files,
+        Err(error) if error.kind() == io::ErrorKind::NotFound => return Ok(()),
+        Err(error) => return Err(LogError::Io(error)),
+    };
+    for path in files {
+        glommio::io::remove(&path).await.map_err(io::Error::from)?;
+    }
+    // glommio 0.9 can unlink files but has no rmdir; removing the (now
+    // empty) directory is a single metadata syscall.
+    match std::fs::remove_dir(&inner.dir) {
+        Err(error) if error.kind() != io::ErrorKind::NotFound => Err(LogError::Io(error)),
+        _ => Ok(()),
+    }
+}
+
+async fn list_files(inner: &LogInner) -> io::Result<Vec<PathBuf>> {
+    let directory = Directory::open(&inner.dir).await.map_err(io::Error::from)?;
+    // glommio 0.9 has no asynchronous directory listing (see recovery.rs).
+    let listing = directory.sync_read_dir().map_err(io::Error::from);
+    directory.close().await.map_err(io::Error::from)?;
+    let mut files = Vec::new();
+    for entry in listing? {
+        files.push(entry?.path());
+    }
+    Ok(files)
+}

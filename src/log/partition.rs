@@ -1,0 +1,277 @@
+//! The shared state of one partition log (`LogInner`, behind the `Rc` of a
+//! `PartitionLog` handle) and the synchronous append path: offset
+//! assignment, the roll decision and queueing for the writer task. Lives on
+//! the partition's owning shard only; every `RefCell` here is borrowed for a
+//! few statements and never across an `.await`.
+
+use std::cell::{Cell, RefCell};
+use std::collections::VecDeque;
+use std::io;
+use std::path::PathBuf;
+
+use bytes::{Bytes, BytesMut};
+
+use crate::protocol::record_batch::{
+    set_base_offset, set_log_append_time, set_partition_leader_epoch, BatchHeader,
+};
+
+use super::dma_writer::DmaWriter;
+use super::limits::{PENDING_BYTES_MAX, SEGMENT_RELATIVE_OFFSET_MAX};
+use super::segment::{BatchMeta, Segment};
+use super::tail_cache::TailCache;
+use super::waiters::{OffsetWaiters, StorageFailure, Subscribers};
+use super::writer_task;
+use super::{AppendInfo, LogConfig, LogError, TimestampType};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Lifecycle {
+    Open,
+    Closing,
+    Closed,
+}
+
+/// One appended batch waiting for the writer task.
+pub(crate) struct PendingBatch {
+    /// The segment the batch belongs to; a new value means "roll first".
+    pub segment_base: i64,
+    pub meta: BatchMeta,
+    pub bytes: Bytes,
+}
+
+/// The append side's view of the active segment, which includes queued
+/// batches the writer has not reached yet.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct AppendHead {
+    pub segment_base: i64,
+    pub segment_bytes: u64,
+    /// Max timestamp of the segment's first batch (Kafka's rolling-based timestamp).
+    pub first_batch_timestamp: Option<i64>,
+    pub created_ms: i64,
+}
+
+/// Kafka's `LogSegment.shouldRoll`: the active segment is non-empty and the
+/// batch would overflow its size or its offsets, or it is older than `segment_ms`.
+pub(crate) fn should_roll(
+    head: &AppendHead,
+    config: &LogConfig,
+    segment_bytes_max: u64,
+    batch: &BatchMeta,
+    now_ms: i64,
+) -> bool {
+    if head.segment_bytes == 0 {
+        return false;
+    }
+    let waited_ms = match head.first_batch_timestamp {
+        Some(first) if first >= 0 => batch.max_timestamp.saturating_sub(first),
+        _ => now_ms.saturating_sub(head.created_ms),
+    };
+    head.segment_bytes + batch.size > segment_bytes_max
+        || batch.last_offset - head.segment_base > SEGMENT_RELATIVE_OFFSET_MAX
+        || waited_ms > config.segment_ms
+}
+
+pub(crate) struct LogInner {
+    pub dir: PathBuf,
+    pub config: LogConfig,
+    /// `config.segment_bytes` clamped to what u32 index positions can address.
+    pub segment_bytes_max: u64,
+    pub lifecycle: Cell<Lifecycle>,
+    pub high_watermark: Cell<i64>,
+    pub log_start_offset: Cell<i64>,
+    pub log_end_offset: Cell<i64>,
+    /// Every offset below this is covered by an fdatasync.
+    pub durable_offset: Cell<i64>,
+    pub pending_bytes: Cell<usize>,
+    pub writer_running: Cell<bool>,
+    pub failure: RefCell<Option<StorageFailure>>,
+    pub segments: RefCell<Vec<Segment>>,
+    pub pending: RefCell<VecDeque<PendingBatch>>,
+    pub head: Cell<AppendHead>,
+    pub tail_cache: RefCell<TailCache>,
+    /// Taken by the writer task while it runs (so it can await with it).
+    pub writer: RefCell<Option<DmaWriter>>,
+    pub written_waiters: RefCell<OffsetWaiters>,
+    pub durable_waiters: RefCell<OffsetWaiters>,
+    pub subscribers: RefCell<Subscribers>,
+    /// `close` waits here for the writer task to finish its last round.
+    pub writer_idle: RefCell<Subscribers>,
+}
+
+impl LogInner {
+    pub fn check_usable(&self) -> Result<(), LogError> {
+        if self.lifecycle.get() != Lifecycle::Open {
+            return Err(LogError::Closed);
+        }
+        if let Some(failure) = self.failure.borrow().as_ref() {
+            return Err(LogError::Io(failure.to_error()));
+        }
+        Ok(())
+    }
+
+    pub fn append(self: &std::rc::Rc<Self>, batch: &[u8], now_ms: i64) -> Result<AppendInfo, LogError> {
+        self.check_usable()?;
+        let header = BatchHeader::parse(batch)
+            .map_err(|error| io::Error::new(io::ErrorKind::InvalidInput, error))?;
+        if header.total_bytes() != Some(batch.len()) || header.last_offset_delta < 0 {
+            return Err(LogError::Io(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                "record batch length or offsets inconsistent",
+            )));
+        }
+        let pending_bytes = self.pending_bytes.get();
+        if pending_bytes > 0 && pending_bytes + batch.len() > PENDING_BYTES_MAX {
+            return Err(LogError::Io(io::Error::new(
+                io::ErrorKind::WouldBlock,
+                "partition write queue is full",
+            )));
+        }
+        let log_append_time = self.config.timestamp_type == TimestampType::LogAppendTime;
+        let base_offset = self.log_end_offset.get();
+        let meta = BatchMeta {
+            base_offset,
+            last_offset: base_offset + i64::from(header.last_offset_delta),
+            max_timestamp: if log_append_time { now_ms } else { header.max_timestamp },
+            size: batch.len() as u64,
+        };
+
+        let mut head = self.head.get();
+        if should_roll(&head, &self.config, self.segment_bytes_max, &meta, now_ms) {
+            head = AppendHead {
+                segment_base: base_offset,
+                segment_bytes: 0,
+                first_batch_timestamp: None,
+                created_ms: now_ms,
+            };
+        }
+        head.segment_bytes += meta.size;
+        head.first_batch_timestamp.get_or_insert(meta.max_timestamp);
+        self.head.set(head);
+
+        // The one copy of the produce path: the request buffer is released
+        // when the response goes out, the log keeps its own bytes.
+        let mut copy = BytesMut::from(batch);
+        set_base_offset(&mut copy, base_offset);
+        set_partition_leader_epoch(&mut copy, 0);
+        if log_append_time {
+            set_log_append_time(&mut copy, now_ms);
+        }
+        let bytes = copy.freeze();
+
+        self.tail_cache
+            .borrow_mut()
+            .push(meta.base_offset, meta.last_offset, bytes.clone());
+        self.pending.borrow_mut().push_back(PendingBatch {
+            segment_base: head.segment_base,
+            meta,
+            bytes,
+        });
+        self.pending_bytes.set(pending_bytes + batch.len());
+        self.log_end_offset.set(meta.last_offset + 1);
+        writer_task::ensure_running(self);
+
+        Ok(AppendInfo {
+            base_offset,
+            last_offset: meta.last_offset,
+            log_append_time_ms: if log_append_time { now_ms } else { -1 },
+            log_start_offset: self.log_start_offset.get(),
+        })
+    }
+
+    /// Durability waits go through the writer task, which runs one
+    /// fdatasync for every waiter below the high watermark (group commit).
+    pub async fn wait_synced(self: &std::rc::Rc<Self>, last_offset: i64) -> Result<(), LogError> {
+        if last_offset < self.durable_offset.get() {
+            return Ok(());
+        }
+        if let Some(failure) = self.failure.borrow().as_ref() {
+            return Err(LogError::Io(failure.to_error()));
+        }
+        if self.lifecycle.get() == Lifecycle::Closed {
+            return Err(LogError::Closed);
+        }
+        let receiver = self.durable_waiters.borrow_mut().register(last_offset);
+        writer_task::ensure_running(self);
+        wait_outcome(receiver).await
+    }
+
+    pub async fn wait_written(&self, last_offset: i64) -> Result<(), LogError> {
+        if last_offset < self.high_watermark.get() {
+            return Ok(());
+        }
+        if let Some(failure) = self.failure.borrow().as_ref() {
+            return Err(LogError::Io(failure.to_error()));
+        }
+        if self.lifecycle.get() == Lifecycle::Closed {
+            return Err(LogError::Closed);
+        }
+        let receiver = self.written_waiters.borrow_mut().register(last_offset);
+        wait_outcome(receiver).await
+    }
+
+    /// Records a failed write or sync: every waiter and every later append
+    /// gets a storage error (the partition goes offline, as a Kafka log
+    /// directory does); data below the high watermark stays readable.
+    pub fn fail(&self, error: &io::Error) {
+        tracing::error!(dir = %self.dir.display(), %error, "partition log storage failure");
+        let failure = StorageFailure::from_error(error);
+        self.written_waiters.borrow_mut().fail_all(&failure);
+        self.durable_waiters.borrow_mut().fail_all(&failure);
+        self.pending.borrow_mut().clear();
+        self.pending_bytes.set(0);
+        *self.failure.borrow_mut() = Some(failure);
+        self.subscribers.borrow_mut().notify_all();
+    }
+}
+
+async fn wait_outcome(
+    receiver: futures::channel::oneshot::Receiver<super::waiters::WaitOutcome>,
+) -> Result<(), LogError> {
+    match receiver.await {
+        Ok(Ok(())) => Ok(()),
+        Ok(Err(failure)) => Err(LogError::Io(failure.to_error())),
+        Err(_) => Err(LogError::Closed),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn head(segment_bytes: u64, first: Option<i64>) -> AppendHead {
+        AppendHead {
+            segment_base: 0,
+            segment_bytes,
+            first_batch_timestamp: first,
+            created_ms: 1_000,
+        }
+    }
+
+    fn batch(size: u64, max_timestamp: i64) -> BatchMeta {
+        BatchMeta {
+            base_offset: 10,
+            last_offset: 12,
+            max_timestamp,
+            size,
+        }
+    }
+
+    #[test]
+    fn rolls_on_size_only_when_the_segment_has_data() {
+        let config = LogConfig::default();
+        assert!(!should_roll(&head(0, None), &config, 100, &batch(500, 1), 1));
+        assert!(should_roll(&head(50, Some(1)), &config, 100, &batch(51, 1), 1));
+        assert!(!should_roll(&head(50, Some(1)), &config, 100, &batch(50, 1), 1));
+    }
+
+    #[test]
+    fn rolls_on_age_of_the_first_batch_or_creation_time() {
+        let config = LogConfig {
+            segment_ms: 1_000,
+            ..LogConfig::default()
+        };
+        assert!(!should_roll(&head(10, Some(5_000)), &config, 1 << 20, &batch(10, 6_000), 0));
+        assert!(should_roll(&head(10, Some(5_000)), &config, 1 << 20, &batch(10, 6_001), 0));
+        assert!(should_roll(&head(10, None), &config, 1 << 20, &batch(10, -1), 2_001));
+        assert!(!should_roll(&head(10, Some(-1)), &config, 1 << 20, &batch(10, -1), 2_000));
+    }
+}

@@ -1,0 +1,274 @@
+//! Opening a partition directory on its owning shard: creating it if absent,
+//! loading sealed segments with their index files (rebuilding an index that
+//! is missing, short or corrupt by scanning), and recovering the last
+//! segment by checking every batch (length, offsets, crc32c): the first torn,
+//! corrupt or zero batch and everything after it is truncated and logged,
+//! never served. Zeros are where preallocated space begins after a crash.
+
+use std::cell::{Cell, RefCell};
+use std::collections::VecDeque;
+use std::io;
+use std::path::{Path, PathBuf};
+use std::rc::Rc;
+
+use glommio::io::{DmaFile, Directory};
+
+use crate::protocol::record_batch::{validate_batch, BatchError};
+
+use super::batch_cursor::{BatchCursor, NextBatch};
+use super::dma_writer::{open_segment_file, DmaWriter};
+use super::index_file::{read_index_file, EncodedIndexes, TEMPORARY_SUFFIX};
+use super::limits::{RECOVERY_CHUNK_BYTES, SEGMENT_BYTES_LIMIT, SEGMENT_RELATIVE_OFFSET_MAX};
+use super::offset_index::OffsetIndex;
+use super::partition::{AppendHead, Lifecycle, LogInner};
+use super::segment::{
+    parse_log_file_name, segment_path, BatchMeta, Segment, INDEX_SUFFIX, LOG_SUFFIX,
+    TIME_INDEX_SUFFIX,
+};
+use super::tail_cache::TailCache;
+use super::time_index::TimeIndex;
+use super::waiters::{OffsetWaiters, Subscribers};
+use super::LogConfig;
+
+/// Why a segment scan stopped.
+#[derive(Debug)]
+enum ScanStop {
+    Clean,
+    Zeroes,
+    Corrupt(BatchError),
+}
+
+struct ScanEnd {
+    valid_bytes: u64,
+    stop: ScanStop,
+    first_batch_timestamp: Option<i64>,
+}
+
+pub(crate) fn wall_clock_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |elapsed| elapsed.as_millis() as i64)
+}
+
+/// Opens the partition log in `dir`.
+pub(crate) async fn open(
+    dir: PathBuf,
+    config: LogConfig,
+    tail_cache_bytes: usize,
+) -> io::Result<Rc<LogInner>> {
+    create_dir_all(&dir).await?;
+    let mut bases = list_segments(&dir).await?;
+    let segment_bytes_max = config.segment_bytes.clamp(1, SEGMENT_BYTES_LIMIT);
+    if bases.is_empty() {
+        let path = segment_path(&dir, 0, LOG_SUFFIX);
+        open_segment_file(&path, true).await?.close().await.map_err(io::Error::from)?;
+        bases.push(0);
+    }
+    let mut segments = Vec::with_capacity(bases.len());
+    for pair in bases.windows(2) {
+        segments.push(load_sealed(&dir, pair[0], pair[1], &config).await?);
+    }
+    let last_base = bases[bases.len() - 1];
+    let (active, first_batch_timestamp) = recover_active(&dir, last_base, &config).await?;
+    let writer =
+        DmaWriter::resume(active.file.clone(), last_base, active.size, segment_bytes_max).await?;
+    let log_end_offset = active.next_offset;
+    let head = AppendHead {
+        segment_base: last_base,
+        segment_bytes: active.size,
+        first_batch_timestamp,
+        created_ms: wall_clock_ms(),
+    };
+    segments.push(active);
+    let log_start_offset = segments.first().map_or(0, |segment| segment.base_offset);
+    Ok(Rc::new(LogInner {
+        dir,
+        config,
+        segment_bytes_max,
+        lifecycle: Cell::new(Lifecycle::Open),
+        high_watermark: Cell::new(log_end_offset),
+        log_start_offset: Cell::new(log_start_offset),
+        log_end_offset: Cell::new(log_end_offset),
+        durable_offset: Cell::new(log_end_offset),
+        pending_bytes: Cell::new(0),
+        writer_running: Cell::new(false),
+        failure: RefCell::new(None),
+        segments: RefCell::new(segments),
+        pending: RefCell::new(VecDeque::new()),
+        head: Cell::new(head),
+        tail_cache: RefCell::new(TailCache::new(tail_cache_bytes)),
+        writer: RefCell::new(Some(writer)),
+        written_waiters: RefCell::new(OffsetWaiters::default()),
+        durable_waiters: RefCell::new(OffsetWaiters::default()),
+        subscribers: RefCell::new(Subscribers::default()),
+        writer_idle: RefCell::new(Subscribers::default()),
+    }))
+}
+
+/// `mkdir -p` through glommio (it only offers a one-level create).
+async fn create_dir_all(dir: &Path) -> io::Result<()> {
+    let mut missing = Vec::new();
+    let mut current = dir;
+    loop {
+        match Directory::create(current).await.map_err(io::Error::from) {
+            Ok(directory) => {
+                directory.close().await.map_err(io::Error::from)?;
+                break;
+            }
+            Err(error) if error.kind() == io::ErrorKind::NotFound => {
+                missing.push(current);
+                current = current.parent().ok_or(error)?;
+            }
+            Err(error) => return Err(error),
+        }
+    }
+    for path in missing.into_iter().rev() {
+        Directory::create(path)
+            .await
+            .map_err(io::Error::from)?
+            .close()
+            .await
+            .map_err(io::Error::from)?;
+    }
+    Ok(())
+}
+
+/// Base offsets of the segments in `dir`, sorted; leftover temporary index
+/// files of an interrupted write are removed.
+pub(crate) async fn list_segments(dir: &Path) -> io::Result<Vec<i64>> {
+    let directory = Directory::open(dir).await.map_err(io::Error::from)?;
+    // glommio 0.9 has no asynchronous directory listing; this is one
+    // getdents per partition open, a metadata read the shard can afford.
+    let listing = directory.sync_read_dir().map_err(io::Error::from);
+    directory.close().await.map_err(io::Error::from)?;
+    let mut bases = Vec::new();
+    let mut leftovers = Vec::new();
+    for entry in listing? {
+        let name = entry?.file_name();
+        let Some(name) = name.to_str() else { continue };
+        if let Some(base) = parse_log_file_name(name) {
+            bases.push(base);
+        } else if name.ends_with(TEMPORARY_SUFFIX) {
+            leftovers.push(dir.join(name));
+        }
+    }
+    for path in leftovers {
+        glommio::io::remove(&path).await.map_err(io::Error::from)?;
+    }
+    bases.sort_unstable();
+    Ok(bases)
+}
+
+/// A segment that is not the last one: trusted, indexes loaded from disk.
+async fn load_sealed(
+    dir: &Path,
+    base_offset: i64,
+    next_base: i64,
+    config: &LogConfig,
+) -> io::Result<Segment> {
+    let path = segment_path(dir, base_offset, LOG_SUFFIX);
+    let file = Rc::new(DmaFile::open(&path).await.map_err(io::Error::from)?);
+    let size = file.file_size().await.map_err(io::Error::from)?;
+    let offset_bytes = read_index_file(&segment_path(dir, base_offset, INDEX_SUFFIX)).await?;
+    let time_bytes = read_index_file(&segment_path(dir, base_offset, TIME_INDEX_SUFFIX)).await?;
+    let offset_index = offset_bytes.and_then(|bytes| OffsetIndex::decode(&bytes, size));
+    let time_index = time_bytes.and_then(|bytes| TimeIndex::decode(&bytes));
+    if let (Some(offset_index), Some(time_index)) = (offset_index, time_index) {
+        return Ok(Segment::sealed(
+            base_offset,
+            file,
+            size,
+            next_base,
+            offset_index,
+            time_index,
+        ));
+    }
+    tracing::warn!(dir = %dir.display(), base_offset, "segment index missing or corrupt; rebuilding");
+    let mut segment = Segment::new(base_offset, file);
+    let end = scan_segment(&mut segment, size, false, config.index_interval_bytes).await?;
+    if let ScanStop::Corrupt(error) = end.stop {
+        tracing::warn!(dir = %dir.display(), base_offset, valid_bytes = end.valid_bytes, %error,
+            "sealed segment has unreadable bytes; serving its valid prefix");
+    }
+    segment.seal();
+    segment.next_offset = next_base;
+    EncodedIndexes::of(&segment).write(dir).await?;
+    Ok(segment)
+}
+
+/// Scans the last segment batch by batch and truncates a torn or corrupt tail.
+async fn recover_active(
+    dir: &Path,
+    base_offset: i64,
+    config: &LogConfig,
+) -> io::Result<(Segment, Option<i64>)> {
+    let path = segment_path(dir, base_offset, LOG_SUFFIX);
+    let file = Rc::new(open_segment_file(&path, false).await?);
+    let file_size = file.file_size().await.map_err(io::Error::from)?;
+    let mut segment = Segment::new(base_offset, file.clone());
+    let end = scan_segment(&mut segment, file_size, true, config.index_interval_bytes).await?;
+    match &end.stop {
+        ScanStop::Clean => {}
+        ScanStop::Zeroes => tracing::debug!(dir = %dir.display(), base_offset,
+            valid_bytes = end.valid_bytes, "segment data ends where preallocated zeros begin"),
+        ScanStop::Corrupt(error) => tracing::warn!(dir = %dir.display(), base_offset,
+            valid_bytes = end.valid_bytes, file_size, %error,
+            "truncating torn or corrupt tail of the last segment"),
+    }
+    if end.valid_bytes < file_size {
+        file.truncate(end.valid_bytes)
+            .await
+            .map_err(io::Error::from)?;
+        file.fdatasync().await.map_err(io::Error::from)?;
+    }
+    Ok((segment, end.first_batch_timestamp))
+}
+
+/// Feeds every batch of `[0, file_size)` to `segment.record_batch`, stopping
+/// at the first one that is not a plausible (and, with `validate`, crc-valid)
+/// continuation of the segment.
+async fn scan_segment(
+    segment: &mut Segment,
+    file_size: u64,
+    validate: bool,
+    index_interval_bytes: u32,
+) -> io::Result<ScanEnd> {
+    let file = segment.file.clone();
+    let mut cursor = BatchCursor::new(&file, 0, file_size, RECOVERY_CHUNK_BYTES);
+    let mut first_batch_timestamp = None;
+    let stop = loop {
+        let header = match cursor.next_header().await? {
+            NextBatch::Batch(header) => header,
+            NextBatch::End => break ScanStop::Clean,
+            NextBatch::Zeroes => break ScanStop::Zeroes,
+            NextBatch::Corrupt(error) => break ScanStop::Corrupt(error),
+        };
+        let Some(meta) = BatchMeta::from_header(&header) else {
+            break ScanStop::Corrupt(BatchError::Truncated);
+        };
+        if meta.base_offset < segment.next_offset
+            || meta.last_offset < meta.base_offset
+            || meta.last_offset - segment.base_offset > SEGMENT_RELATIVE_OFFSET_MAX
+        {
+            break ScanStop::Corrupt(BatchError::InvalidHeader);
+        }
+        if validate {
+            match cursor.batch_bytes(meta.size as usize).await? {
+                None => break ScanStop::Corrupt(BatchError::Truncated),
+                Some(bytes) => {
+                    if let Err(error) = validate_batch(bytes) {
+                        break ScanStop::Corrupt(error);
+                    }
+                }
+            }
+        }
+        first_batch_timestamp.get_or_insert(meta.max_timestamp);
+        segment.record_batch(cursor.position(), &meta, index_interval_bytes);
+        cursor.advance(meta.size as usize);
+    };
+    Ok(ScanEnd {
+        valid_bytes: cursor.position(),
+        stop,
+        first_batch_timestamp,
+    })
+}

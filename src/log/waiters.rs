@@ -1,0 +1,157 @@
+//! Cheap wake-ups of the partition log, kept on the partition's owning shard:
+//! produce requests waiting for their offsets to be written or made durable
+//! (oneshot senders in a queue ordered by offset, released from the front as
+//! the writer task progresses), and fetch requests waiting for the high
+//! watermark to move. Dropping a sender answers `Closed` to its waiter.
+
+use std::collections::VecDeque;
+use std::io;
+
+use futures::channel::oneshot;
+
+/// A storage failure, kept so every waiter and later caller gets its own copy
+/// (`io::Error` is not `Clone`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct StorageFailure {
+    pub kind: io::ErrorKind,
+    pub message: String,
+}
+
+impl StorageFailure {
+    pub fn from_error(error: &io::Error) -> StorageFailure {
+        StorageFailure {
+            kind: error.kind(),
+            message: error.to_string(),
+        }
+    }
+
+    pub fn to_error(&self) -> io::Error {
+        io::Error::new(self.kind, self.message.clone())
+    }
+}
+
+pub(crate) type WaitOutcome = Result<(), StorageFailure>;
+
+/// Waiters for "every offset up to N is done", ordered by N.
+#[derive(Default)]
+pub(crate) struct OffsetWaiters {
+    queue: VecDeque<(i64, oneshot::Sender<WaitOutcome>)>,
+}
+
+impl OffsetWaiters {
+    pub fn register(&mut self, last_offset: i64) -> oneshot::Receiver<WaitOutcome> {
+        let (sender, receiver) = oneshot::channel();
+        // Produce requests arrive in offset order, so this is nearly always a push_back.
+        let at = self
+            .queue
+            .partition_point(|(offset, _)| *offset <= last_offset);
+        self.queue.insert(at, (last_offset, sender));
+        receiver
+    }
+
+    /// Resolves every waiter whose offset is below `done_below`.
+    pub fn release_below(&mut self, done_below: i64) {
+        while let Some((offset, _)) = self.queue.front() {
+            if *offset >= done_below {
+                break;
+            }
+            if let Some((_, sender)) = self.queue.pop_front() {
+                // The requester may have gone away; nothing to do then.
+                let _ = sender.send(Ok(()));
+            }
+        }
+    }
+
+    /// True when some waiter could be released once everything below
+    /// `done_below` is done.
+    pub fn has_waiter_below(&self, done_below: i64) -> bool {
+        self.queue
+            .iter()
+            .any(|(offset, sender)| *offset < done_below && !sender.is_canceled())
+    }
+
+    pub fn fail_all(&mut self, failure: &StorageFailure) {
+        for (_, sender) in self.queue.drain(..) {
+            let _ = sender.send(Err(failure.clone()));
+        }
+    }
+
+    /// Drops every sender: waiters see the log as closed.
+    pub fn clear(&mut self) {
+        self.queue.clear();
+    }
+
+    #[cfg(test)]
+    pub fn len(&self) -> usize {
+        self.queue.len()
+    }
+}
+
+/// Fetch requests parked until the high watermark moves.
+#[derive(Default)]
+pub(crate) struct Subscribers {
+    senders: Vec<oneshot::Sender<()>>,
+}
+
+impl Subscribers {
+    /// Adds a subscriber; fetches that timed out dropped their receivers, so
+    /// they are pruned here to keep the list proportional to live fetches.
+    pub fn subscribe(&mut self) -> oneshot::Receiver<()> {
+        self.senders.retain(|sender| !sender.is_canceled());
+        let (sender, receiver) = oneshot::channel();
+        self.senders.push(sender);
+        receiver
+    }
+
+    pub fn notify_all(&mut self) {
+        for sender in self.senders.drain(..) {
+            let _ = sender.send(());
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn waiters_release_in_offset_order() {
+        let mut waiters = OffsetWaiters::default();
+        let mut late = waiters.register(10);
+        let mut early = waiters.register(3);
+        waiters.release_below(4);
+        assert_eq!(early.try_recv().ok().flatten(), Some(Ok(())));
+        assert_eq!(late.try_recv().ok().flatten(), None);
+        assert!(waiters.has_waiter_below(11));
+        assert!(!waiters.has_waiter_below(10));
+        waiters.release_below(11);
+        assert_eq!(late.try_recv().ok().flatten(), Some(Ok(())));
+        assert_eq!(waiters.len(), 0);
+    }
+
+    #[test]
+    fn failure_reaches_every_waiter_and_clear_means_closed() {
+        let mut waiters = OffsetWaiters::default();
+        let mut first = waiters.register(1);
+        let failure = StorageFailure {
+            kind: io::ErrorKind::Other,
+            message: "disk gone".into(),
+        };
+        waiters.fail_all(&failure);
+        assert_eq!(first.try_recv().ok().flatten(), Some(Err(failure)));
+        let mut second = waiters.register(2);
+        waiters.clear();
+        assert!(second.try_recv().is_err());
+    }
+
+    #[test]
+    fn subscribers_are_pruned_and_notified() {
+        let mut subscribers = Subscribers::default();
+        let abandoned = subscribers.subscribe();
+        drop(abandoned);
+        let mut live = subscribers.subscribe();
+        assert_eq!(subscribers.senders.len(), 1);
+        subscribers.notify_all();
+        assert_eq!(live.try_recv().ok().flatten(), Some(()));
+    }
+}

@@ -1,0 +1,182 @@
+//! The per-partition writer task: the only code that writes a partition's
+//! segment files. Spawned lazily on the partition's owning shard
+//! (`glommio::spawn_local`) when there is work and none is running; each
+//! round takes ALL queued batches (the group commit), writes them through the
+//! `DmaWriter`, rolls segments where the append path decided to, advances the
+//! high watermark, and runs one fdatasync when any durability waiter is
+//! covered. It exits when there is nothing left to do. One task at a time is
+//! what keeps two writes to the same block from ever being in flight.
+
+use std::io;
+use std::rc::Rc;
+
+use super::dma_writer::{open_segment_file, DmaWriter};
+use super::index_file::EncodedIndexes;
+use super::partition::{LogInner, PendingBatch};
+use super::segment::{segment_path, Segment, LOG_SUFFIX};
+
+/// Spawns the writer task unless it is already running.
+pub(crate) fn ensure_running(inner: &Rc<LogInner>) {
+    if inner.writer_running.get() {
+        return;
+    }
+    inner.writer_running.set(true);
+    glommio::spawn_local(run(inner.clone())).detach();
+}
+
+fn sync_wanted(inner: &LogInner) -> bool {
+    inner
+        .durable_waiters
+        .borrow()
+        .has_waiter_below(inner.high_watermark.get())
+}
+
+fn stop(inner: &LogInner) {
+    inner.writer_running.set(false);
+    inner.writer_idle.borrow_mut().notify_all();
+}
+
+async fn run(inner: Rc<LogInner>) {
+    loop {
+        if inner.failure.borrow().is_some() {
+            return stop(&inner);
+        }
+        let batches: Vec<PendingBatch> = inner.pending.borrow_mut().drain(..).collect();
+        let taken: usize = batches.iter().map(|batch| batch.bytes.len()).sum();
+        inner
+            .pending_bytes
+            .set(inner.pending_bytes.get().saturating_sub(taken));
+        if batches.is_empty() && !sync_wanted(&inner) {
+            return stop(&inner);
+        }
+        let Some(mut writer) = inner.writer.borrow_mut().take() else {
+            // Closed under us: close() already trimmed and released the file.
+            return stop(&inner);
+        };
+        let written = write_round(&inner, &mut writer, &batches).await;
+        let file = writer.file().clone();
+        *inner.writer.borrow_mut() = Some(writer);
+        if let Err(error) = written {
+            inner.fail(&error);
+            return stop(&inner);
+        }
+        if sync_wanted(&inner) {
+            let covered = inner.high_watermark.get();
+            if let Err(error) = file.fdatasync().await.map_err(io::Error::from) {
+                inner.fail(&error);
+                return stop(&inner);
+            }
+            mark_durable(&inner, covered);
+        }
+    }
+}
+
+/// Everything below `covered` is durable: release those waiters.
+pub(crate) fn mark_durable(inner: &LogInner, covered: i64) {
+    if covered > inner.durable_offset.get() {
+        inner.durable_offset.set(covered);
+    }
+    inner
+        .durable_waiters
+        .borrow_mut()
+        .release_below(inner.durable_offset.get());
+}
+
+/// Writes one round's batches, segment by segment, publishing each segment's
+/// part as soon as it is on disk.
+async fn write_round(
+    inner: &LogInner,
+    writer: &mut DmaWriter,
+    batches: &[PendingBatch],
+) -> io::Result<()> {
+    let mut start = 0;
+    while start < batches.len() {
+        let segment_base = batches[start].segment_base;
+        let length = batches[start..]
+            .iter()
+            .take_while(|batch| batch.segment_base == segment_base)
+            .count();
+        let group = &batches[start..start + length];
+        if segment_base != writer.segment_base() {
+            roll(inner, writer, segment_base).await?;
+        }
+        let first_position = writer.size();
+        let slices: Vec<&[u8]> = group.iter().map(|batch| &batch.bytes[..]).collect();
+        writer.write(&slices).await?;
+        publish_written(inner, first_position, group);
+        start += length;
+    }
+    Ok(())
+}
+
+/// Makes written batches visible: indexes, high watermark, waiters, fetchers.
+fn publish_written(inner: &LogInner, first_position: u64, group: &[PendingBatch]) {
+    let Some(last) = group.last() else {
+        return;
+    };
+    {
+        let mut segments = inner.segments.borrow_mut();
+        if let Some(segment) = segments.last_mut() {
+            let mut position = first_position;
+            for batch in group {
+                segment.record_batch(position, &batch.meta, inner.config.index_interval_bytes);
+                position += batch.meta.size;
+            }
+        }
+    }
+    let high_watermark = last.meta.last_offset + 1;
+    assert!(
+        high_watermark > inner.high_watermark.get(),
+        "high watermark only moves forward"
+    );
+    inner.high_watermark.set(high_watermark);
+    inner
+        .written_waiters
+        .borrow_mut()
+        .release_below(high_watermark);
+    inner.subscribers.borrow_mut().notify_all();
+}
+
+/// Seals the active segment (trim, final time index entry, index files,
+/// fdatasync) and starts the segment `new_base`. Sealed segments are always
+/// synced, so a later fdatasync of the active file covers everything.
+async fn roll(inner: &LogInner, writer: &mut DmaWriter, new_base: i64) -> io::Result<()> {
+    writer.trim().await?;
+    let indexes = {
+        let mut segments = inner.segments.borrow_mut();
+        match segments.last_mut() {
+            Some(segment) => {
+                segment.seal();
+                Some(EncodedIndexes::of(segment))
+            }
+            None => None,
+        }
+    };
+    if let Some(indexes) = indexes {
+        indexes.write(&inner.dir).await?;
+    }
+    writer.file().fdatasync().await.map_err(io::Error::from)?;
+    mark_durable(inner, inner.high_watermark.get());
+
+    let path = segment_path(&inner.dir, new_base, LOG_SUFFIX);
+    let file = Rc::new(open_segment_file(&path, true).await?);
+    sync_directory(inner).await?;
+    let new_writer = DmaWriter::resume(file.clone(), new_base, 0, inner.segment_bytes_max).await?;
+    inner
+        .segments
+        .borrow_mut()
+        .push(Segment::new(new_base, file));
+    *writer = new_writer;
+    tracing::debug!(dir = %inner.dir.display(), new_base, "rolled segment");
+    Ok(())
+}
+
+/// Makes a new segment's directory entry durable.
+pub(crate) async fn sync_directory(inner: &LogInner) -> io::Result<()> {
+    let directory = glommio::io::Directory::open(&inner.dir)
+        .await
+        .map_err(io::Error::from)?;
+    let synced = directory.sync().await.map_err(io::Error::from);
+    directory.close().await.map_err(io::Error::from)?;
+    synced
+}

@@ -1,0 +1,62 @@
+//! Response encoding: header (v0, or v1 with tagged fields for flexible
+//! versions) plus body, behind a 4-byte length prefix, into one buffer ready
+//! for a single socket write.
+
+use bytes::{BufMut, BytesMut};
+use kafka_protocol::messages::*;
+use kafka_protocol::protocol::Encodable;
+
+/// A typed response body.
+#[derive(Debug)]
+pub enum ResponseBody {
+    Produce(ProduceResponse),
+    Fetch(FetchResponse),
+    ListOffsets(ListOffsetsResponse),
+    Metadata(MetadataResponse),
+    ApiVersions(ApiVersionsResponse),
+    CreateTopics(CreateTopicsResponse),
+    DeleteTopics(DeleteTopicsResponse),
+    InitProducerId(InitProducerIdResponse),
+    DescribeConfigs(DescribeConfigsResponse),
+    DescribeCluster(DescribeClusterResponse),
+}
+
+impl ResponseBody {
+    fn encode_into(&self, out: &mut BytesMut, version: i16) -> anyhow::Result<()> {
+        match self {
+            ResponseBody::Produce(body) => body.encode(out, version),
+            ResponseBody::Fetch(body) => body.encode(out, version),
+            ResponseBody::ListOffsets(body) => body.encode(out, version),
+            ResponseBody::Metadata(body) => body.encode(out, version),
+            ResponseBody::ApiVersions(body) => body.encode(out, version),
+            ResponseBody::CreateTopics(body) => body.encode(out, version),
+            ResponseBody::DeleteTopics(body) => body.encode(out, version),
+            ResponseBody::InitProducerId(body) => body.encode(out, version),
+            ResponseBody::DescribeConfigs(body) => body.encode(out, version),
+            ResponseBody::DescribeCluster(body) => body.encode(out, version),
+        }
+    }
+}
+
+/// Appends one complete response frame (length prefix, header, body) to `out`.
+///
+/// ApiVersions always uses response header v0, even for flexible versions,
+/// so that a client that does not yet know our versions can read it (KIP-511).
+pub fn encode_response(
+    out: &mut BytesMut,
+    api_key: ApiKey,
+    version: i16,
+    correlation_id: i32,
+    body: &ResponseBody,
+) -> anyhow::Result<()> {
+    let start = out.len();
+    out.put_i32(0);
+    let header_version = api_key.response_header_version(version);
+    ResponseHeader::default()
+        .with_correlation_id(correlation_id)
+        .encode(out, header_version)?;
+    body.encode_into(out, version)?;
+    let length = i32::try_from(out.len() - start - 4)?;
+    out[start..start + 4].copy_from_slice(&length.to_be_bytes());
+    Ok(())
+}

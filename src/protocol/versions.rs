@@ -1,0 +1,85 @@
+//! The API versions corelog implements and advertises in ApiVersions. One
+//! table, so "what do we support" has one answer. Ranges follow Apache Kafka
+//! 4.0's where we implement the API fully: Produce starts at v3 because only
+//! RecordBatch v2 is stored (KIP-896 removed older ones from Kafka too).
+
+use kafka_protocol::messages::ApiKey;
+
+/// An API and the inclusive range of versions we answer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SupportedApi {
+    pub key: ApiKey,
+    pub min_version: i16,
+    pub max_version: i16,
+}
+
+const fn api(key: ApiKey, min_version: i16, max_version: i16) -> SupportedApi {
+    SupportedApi {
+        key,
+        min_version,
+        max_version,
+    }
+}
+
+/// Every API we answer. Anything not listed closes the connection.
+pub const SUPPORTED_APIS: &[SupportedApi] = &[
+    api(ApiKey::Produce, 3, 12),
+    api(ApiKey::Fetch, 4, 17),
+    api(ApiKey::ListOffsets, 1, 9),
+    api(ApiKey::Metadata, 0, 12),
+    api(ApiKey::ApiVersions, 0, 4),
+    api(ApiKey::CreateTopics, 2, 7),
+    api(ApiKey::DeleteTopics, 1, 6),
+    api(ApiKey::DescribeConfigs, 1, 4),
+    api(ApiKey::DescribeCluster, 0, 1),
+];
+
+/// The supported range for `key`, if we implement it.
+pub fn supported_range(key: ApiKey) -> Option<SupportedApi> {
+    SUPPORTED_APIS.iter().copied().find(|api| api.key == key)
+}
+
+/// Whether `version` of `key` is one we answer.
+pub fn is_supported(key: ApiKey, version: i16) -> bool {
+    supported_range(key)
+        .map(|api| (api.min_version..=api.max_version).contains(&version))
+        .unwrap_or(false)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use kafka_protocol::messages::*;
+    use kafka_protocol::protocol::Message;
+
+    fn crate_range(key: ApiKey) -> (i16, i16) {
+        let range = match key {
+            ApiKey::Produce => ProduceRequest::VERSIONS,
+            ApiKey::Fetch => FetchRequest::VERSIONS,
+            ApiKey::ListOffsets => ListOffsetsRequest::VERSIONS,
+            ApiKey::Metadata => MetadataRequest::VERSIONS,
+            ApiKey::ApiVersions => ApiVersionsRequest::VERSIONS,
+            ApiKey::CreateTopics => CreateTopicsRequest::VERSIONS,
+            ApiKey::DeleteTopics => DeleteTopicsRequest::VERSIONS,
+            ApiKey::InitProducerId => InitProducerIdRequest::VERSIONS,
+            ApiKey::DescribeConfigs => DescribeConfigsRequest::VERSIONS,
+            ApiKey::DescribeCluster => DescribeClusterRequest::VERSIONS,
+            other => panic!("add {other:?} to the test"),
+        };
+        (range.min, range.max)
+    }
+
+    #[test]
+    fn every_advertised_version_has_a_codec() {
+        for api in SUPPORTED_APIS {
+            let (min, max) = crate_range(api.key);
+            assert!(api.min_version >= min && api.max_version <= max, "{api:?}");
+        }
+    }
+
+    #[test]
+    fn produce_below_v3_is_not_supported() {
+        assert!(!is_supported(ApiKey::Produce, 2));
+        assert!(is_supported(ApiKey::Produce, 3));
+    }
+}

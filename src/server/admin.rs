@@ -1,0 +1,404 @@
+//! Topic admin (CreateTopics, DeleteTopics, auto-creation): the controller
+//! side runs only on shard 0, which owns the authoritative metadata image;
+//! other shards forward these requests to it. Each change is made durable
+//! (manifest), the owners open or delete the partition logs, and the new image
+//! is pushed to every shard before the client gets its answer, so a Metadata
+//! request on any connection right after sees the change.
+
+use std::collections::{BTreeMap, HashSet};
+use std::rc::Rc;
+use std::sync::Arc;
+
+use futures::future::join_all;
+use kafka_protocol::messages::create_topics_request::CreatableTopic;
+use kafka_protocol::messages::create_topics_response::{CreatableTopicConfigs, CreatableTopicResult};
+use kafka_protocol::messages::delete_topics_response::DeletableTopicResult;
+use kafka_protocol::messages::*;
+use kafka_protocol::protocol::StrBytes;
+use uuid::Uuid;
+
+use super::forward::{ShardReply, ShardRequest};
+use super::shard::{Shard, CONTROLLER_SHARD};
+use crate::metadata::catalog::{Catalog, TopicMetadata};
+use crate::metadata::manifest;
+use crate::metadata::topic_config::TopicConfigs;
+use crate::metadata::topic_name::validate_topic_name;
+use crate::protocol::errors::{KafkaError, NONE};
+
+/// Most partitions one topic may have: every partition costs files, an index
+/// and a tail cache on its shard (see DESIGN.md on many-partition stalls).
+pub const MAX_PARTITIONS_PER_TOPIC: i32 = 10_000;
+
+/// Config source for a topic override in CreateTopics v5+ (TOPIC_CONFIG).
+const CONFIG_SOURCE_TOPIC: i8 = 1;
+/// Config source for a broker default (DEFAULT_CONFIG).
+const CONFIG_SOURCE_DEFAULT: i8 = 5;
+
+type AdminError = (i16, String);
+
+/// CreateTopics from any shard: forwarded to the controller when needed.
+pub async fn create_topics(shard: &Rc<Shard>, request: CreateTopicsRequest, version: i16) -> CreateTopicsResponse {
+    if shard.id == CONTROLLER_SHARD {
+        return create_topics_on_controller(shard, request, version).await;
+    }
+    let names: Vec<TopicName> = request.topics.iter().map(|t| t.name.clone()).collect();
+    match shard.call_shard(CONTROLLER_SHARD, ShardRequest::CreateTopics { request, version }).await {
+        Ok(ShardReply::CreateTopics(response)) => response,
+        _ => {
+            let topics = names
+                .into_iter()
+                .map(|name| {
+                    CreatableTopicResult::default()
+                        .with_name(name)
+                        .with_error_code(KafkaError::NotController.code())
+                })
+                .collect();
+            CreateTopicsResponse::default().with_topics(topics)
+        }
+    }
+}
+
+/// DeleteTopics from any shard.
+pub async fn delete_topics(shard: &Rc<Shard>, request: DeleteTopicsRequest, version: i16) -> DeleteTopicsResponse {
+    if shard.id == CONTROLLER_SHARD {
+        return delete_topics_on_controller(shard, request, version).await;
+    }
+    match shard.call_shard(CONTROLLER_SHARD, ShardRequest::DeleteTopics { request, version }).await {
+        Ok(ShardReply::DeleteTopics(response)) => response,
+        _ => DeleteTopicsResponse::default(),
+    }
+}
+
+/// The topic `name`, auto-creating it with broker defaults if allowed.
+pub async fn ensure_topic(shard: &Rc<Shard>, name: &str) -> Result<Arc<TopicMetadata>, i16> {
+    if let Some(topic) = shard.catalog().topic(name) {
+        return Ok(Arc::clone(topic));
+    }
+    if !shard.config.auto_create_topics {
+        return Err(KafkaError::UnknownTopicOrPartition.code());
+    }
+    let code = if shard.id == CONTROLLER_SHARD {
+        auto_create_on_controller(shard, name).await
+    } else {
+        let request = ShardRequest::AutoCreateTopic { name: name.to_string() };
+        match shard.call_shard(CONTROLLER_SHARD, request).await {
+            Ok(ShardReply::AutoCreated(code)) => code,
+            _ => KafkaError::LeaderNotAvailable.code(),
+        }
+    };
+    if code != NONE {
+        return Err(code);
+    }
+    shard
+        .catalog()
+        .topic(name)
+        .cloned()
+        .ok_or(KafkaError::LeaderNotAvailable.code())
+}
+
+/// Controller: auto-create `name` with the default partition count.
+pub async fn auto_create_on_controller(shard: &Rc<Shard>, name: &str) -> i16 {
+    let _permit = match shard.admin_lock.acquire_permit(1).await {
+        Ok(permit) => permit,
+        Err(_) => return KafkaError::NotController.code(),
+    };
+    if shard.catalog().topic(name).is_some() {
+        return NONE;
+    }
+    if validate_topic_name(name).is_err() {
+        return KafkaError::InvalidTopicException.code();
+    }
+    let topic = TopicMetadata {
+        name: Arc::from(name),
+        topic_id: Uuid::new_v4(),
+        partition_count: shard.config.default_partitions,
+        configs: TopicConfigs::default(),
+    };
+    match commit_new_topic(shard, topic).await {
+        Ok(()) => {
+            tracing::info!(topic = name, "auto-created topic");
+            NONE
+        }
+        Err((code, _)) => code,
+    }
+}
+
+/// Controller: CreateTopics.
+pub async fn create_topics_on_controller(
+    shard: &Rc<Shard>,
+    request: CreateTopicsRequest,
+    version: i16,
+) -> CreateTopicsResponse {
+    let _permit = shard.admin_lock.acquire_permit(1).await;
+    let mut seen = HashSet::new();
+    let duplicates: HashSet<String> = request
+        .topics
+        .iter()
+        .filter(|t| !seen.insert(t.name.0.to_string()))
+        .map(|t| t.name.0.to_string())
+        .collect();
+    let mut results = Vec::with_capacity(request.topics.len());
+    for creatable in &request.topics {
+        let name = creatable.name.0.to_string();
+        let outcome = if duplicates.contains(&name) {
+            Err((
+                KafkaError::InvalidRequest.code(),
+                format!("Create topics request from client contains multiple entries for the following topics: {name}"),
+            ))
+        } else {
+            match plan_topic(shard, creatable) {
+                Ok(topic) if request.validate_only => Ok(topic),
+                Ok(topic) => commit_new_topic(shard, topic.clone()).await.map(|()| topic),
+                Err(error) => Err(error),
+            }
+        };
+        results.push(creatable_result(creatable, outcome, version));
+    }
+    CreateTopicsResponse::default().with_topics(results)
+}
+
+fn creatable_result(
+    creatable: &CreatableTopic,
+    outcome: Result<TopicMetadata, AdminError>,
+    version: i16,
+) -> CreatableTopicResult {
+    let result = CreatableTopicResult::default().with_name(creatable.name.clone());
+    match outcome {
+        Ok(topic) => {
+            let configs = (version >= 5).then(|| {
+                topic
+                    .configs
+                    .effective()
+                    .map(|(name, value, is_default)| {
+                        CreatableTopicConfigs::default()
+                            .with_name(StrBytes::from_string(name.to_string()))
+                            .with_value(Some(StrBytes::from_string(value.to_string())))
+                            .with_config_source(if is_default {
+                                CONFIG_SOURCE_DEFAULT
+                            } else {
+                                CONFIG_SOURCE_TOPIC
+                            })
+                    })
+                    .collect()
+            });
+            result
+                .with_topic_id(topic.topic_id)
+                .with_num_partitions(topic.partition_count)
+                .with_replication_factor(1)
+                .with_configs(configs)
+        }
+        Err((code, message)) => result
+            .with_error_code(code)
+            .with_error_message(Some(StrBytes::from_string(message)))
+            .with_num_partitions(-1)
+            .with_replication_factor(-1),
+    }
+}
+
+/// Validates one CreateTopics entry into the topic it would create (Kafka's
+/// checks and messages, in Kafka's order).
+fn plan_topic(shard: &Shard, creatable: &CreatableTopic) -> Result<TopicMetadata, AdminError> {
+    let name = creatable.name.0.as_str();
+    validate_topic_name(name).map_err(|message| (KafkaError::InvalidTopicException.code(), message))?;
+    if shard.catalog().topic(name).is_some() {
+        return Err((KafkaError::TopicAlreadyExists.code(), format!("Topic '{name}' already exists.")));
+    }
+    let partition_count = if creatable.assignments.is_empty() {
+        partitions_from_counts(shard, creatable)?
+    } else {
+        partitions_from_assignments(shard, creatable)?
+    };
+    if partition_count > MAX_PARTITIONS_PER_TOPIC {
+        return Err((
+            KafkaError::InvalidPartitions.code(),
+            format!("Number of partitions {partition_count} is above corelog's limit of {MAX_PARTITIONS_PER_TOPIC}."),
+        ));
+    }
+    let mut overrides = BTreeMap::new();
+    for config in &creatable.configs {
+        let value = config.value.as_ref().map(|v| v.to_string());
+        match value {
+            Some(value) => overrides.insert(config.name.to_string(), value),
+            None => {
+                return Err((
+                    KafkaError::InvalidConfig.code(),
+                    format!("Null value not supported for topic configs: {}", config.name.as_str()),
+                ))
+            }
+        };
+    }
+    let configs =
+        TopicConfigs::from_overrides(overrides).map_err(|message| (KafkaError::InvalidConfig.code(), message))?;
+    Ok(TopicMetadata {
+        name: Arc::from(name),
+        topic_id: Uuid::new_v4(),
+        partition_count,
+        configs,
+    })
+}
+
+fn partitions_from_counts(shard: &Shard, creatable: &CreatableTopic) -> Result<i32, AdminError> {
+    let partitions = match creatable.num_partitions {
+        -1 => shard.config.default_partitions,
+        n if n <= 0 => {
+            return Err((KafkaError::InvalidPartitions.code(), "Number of partitions must be larger than 0.".into()))
+        }
+        n => n,
+    };
+    match creatable.replication_factor {
+        -1 | 1 => Ok(partitions),
+        n if n <= 0 => Err((
+            KafkaError::InvalidReplicationFactor.code(),
+            "Replication factor must be larger than 0.".into(),
+        )),
+        n => Err((
+            KafkaError::InvalidReplicationFactor.code(),
+            format!(
+                "Unable to replicate the partition {n} time(s): The target replication factor of {n} cannot be reached because only 1 broker(s) are registered."
+            ),
+        )),
+    }
+}
+
+fn partitions_from_assignments(shard: &Shard, creatable: &CreatableTopic) -> Result<i32, AdminError> {
+    if creatable.num_partitions != -1 || creatable.replication_factor != -1 {
+        return Err((
+            KafkaError::InvalidRequest.code(),
+            "Both numPartitions or replicationFactor and replicasAssignments were set. Both cannot be used at the same time.".into(),
+        ));
+    }
+    let count = creatable.assignments.len() as i32;
+    let mut seen = HashSet::new();
+    for assignment in &creatable.assignments {
+        let in_range = (0..count).contains(&assignment.partition_index);
+        if !in_range || !seen.insert(assignment.partition_index) {
+            return Err((
+                KafkaError::InvalidReplicaAssignment.code(),
+                "Partitions should be a consecutive 0-based integer sequence".into(),
+            ));
+        }
+        if assignment.broker_ids.iter().map(|b| b.0).ne([shard.config.node_id]) {
+            return Err((
+                KafkaError::InvalidReplicaAssignment.code(),
+                format!("Replica assignment must name exactly broker {}", shard.config.node_id),
+            ));
+        }
+    }
+    Ok(count)
+}
+
+/// Makes a validated topic real: manifest, partition logs on their owners,
+/// new metadata image on every shard.
+async fn commit_new_topic(shard: &Rc<Shard>, topic: TopicMetadata) -> Result<(), AdminError> {
+    if let Err(error) = manifest::store(&shard.config.data_dir, &topic).await {
+        tracing::error!(topic = %topic.name, %error, "cannot write topic manifest");
+        return Err((KafkaError::KafkaStorageError.code(), format!("cannot persist topic: {error}")));
+    }
+    let topic = Arc::new(topic);
+    let mut by_owner: BTreeMap<usize, Vec<i32>> = BTreeMap::new();
+    for partition in 0..topic.partition_count {
+        by_owner.entry(shard.owner_of(&topic.name, partition)).or_default().push(partition);
+    }
+    join_all(by_owner.into_iter().map(|(owner, partitions)| {
+        let topic = Arc::clone(&topic);
+        async move {
+            if owner == shard.id {
+                shard.open_partitions(&topic, &partitions).await;
+            } else {
+                let request = ShardRequest::OpenPartitions { topic, partitions };
+                if shard.call_shard(owner, request).await.is_err() {
+                    tracing::error!(owner, "shard did not open its partitions");
+                }
+            }
+        }
+    }))
+    .await;
+    let next = shard.catalog().with_topic((*topic).clone());
+    publish_catalog(shard, next).await;
+    Ok(())
+}
+
+/// Installs `catalog` here and on every other shard, waiting for all.
+async fn publish_catalog(shard: &Rc<Shard>, catalog: Catalog) {
+    let catalog = Arc::new(catalog);
+    shard.apply_catalog(Arc::clone(&catalog));
+    let others = (0..shard.shard_count).filter(|&s| s != shard.id);
+    join_all(others.map(|other| {
+        let catalog = Arc::clone(&catalog);
+        async move {
+            if shard.call_shard(other, ShardRequest::ApplyCatalog(catalog)).await.is_err() {
+                tracing::warn!(other, "shard did not take the new metadata image");
+            }
+        }
+    }))
+    .await;
+}
+
+/// Controller: DeleteTopics (by name for v0-5, by name or id for v6+).
+pub async fn delete_topics_on_controller(
+    shard: &Rc<Shard>,
+    request: DeleteTopicsRequest,
+    version: i16,
+) -> DeleteTopicsResponse {
+    let _permit = shard.admin_lock.acquire_permit(1).await;
+    let targets: Vec<(Option<TopicName>, Uuid)> = if version >= 6 {
+        request.topics.iter().map(|t| (t.name.clone(), t.topic_id)).collect()
+    } else {
+        request.topic_names.iter().map(|name| (Some(name.clone()), Uuid::nil())).collect()
+    };
+    let mut responses = Vec::with_capacity(targets.len());
+    for (name, topic_id) in targets {
+        let catalog = shard.catalog();
+        let found = match &name {
+            Some(name) => catalog.topic(name.0.as_str()).cloned(),
+            None => catalog.topic_by_id(&topic_id).cloned(),
+        };
+        let result = DeletableTopicResult::default().with_name(name.clone()).with_topic_id(topic_id);
+        let Some(topic) = found else {
+            let (code, message) = if name.is_some() {
+                (KafkaError::UnknownTopicOrPartition.code(), "This server does not host this topic-partition.")
+            } else {
+                (KafkaError::UnknownTopicId.code(), "This server does not host this topic ID.")
+            };
+            responses.push(
+                result
+                    .with_error_code(code)
+                    .with_error_message(Some(StrBytes::from_static_str(message))),
+            );
+            continue;
+        };
+        delete_topic(shard, &topic).await;
+        responses.push(
+            result
+                .with_name(Some(TopicName(StrBytes::from_string(topic.name.to_string()))))
+                .with_topic_id(topic.topic_id),
+        );
+    }
+    DeleteTopicsResponse::default().with_responses(responses)
+}
+
+async fn delete_topic(shard: &Rc<Shard>, topic: &Arc<TopicMetadata>) {
+    if let Err(error) = manifest::remove(&shard.config.data_dir, &topic.name).await {
+        tracing::error!(topic = %topic.name, %error, "cannot remove topic manifest");
+    }
+    publish_catalog(shard, shard.catalog().without_topic(&topic.name)).await;
+    let mut by_owner: BTreeMap<usize, Vec<i32>> = BTreeMap::new();
+    for partition in 0..topic.partition_count {
+        by_owner.entry(shard.owner_of(&topic.name, partition)).or_default().push(partition);
+    }
+    join_all(by_owner.into_iter().map(|(owner, partitions)| async move {
+        if owner == shard.id {
+            shard.delete_partitions(&topic.name, &partitions).await;
+        } else {
+            let request = ShardRequest::DeletePartitions {
+                topic: Arc::clone(&topic.name),
+                partitions,
+            };
+            if shard.call_shard(owner, request).await.is_err() {
+                tracing::error!(owner, "shard did not delete its partitions");
+            }
+        }
+    }))
+    .await;
+    tracing::info!(topic = %topic.name, "deleted topic");
+}

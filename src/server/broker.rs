@@ -1,0 +1,286 @@
+//! Starting and stopping the broker: load metadata from disk, start one
+//! pinned glommio executor per shard, open each shard's partitions, join the
+//! mesh, accept connections, and on SIGINT/SIGTERM close every log cleanly.
+
+use std::io;
+use std::net::SocketAddr;
+use std::path::Path;
+use std::rc::Rc;
+use std::sync::Arc;
+use std::time::Duration;
+
+use futures::channel::oneshot;
+use futures::future::{select, Either};
+use glommio::net::TcpListener;
+use glommio::{LocalExecutorBuilder, Placement};
+
+use super::connection::serve_connection;
+use super::forward::{handle_shard_request, ShardReply, ShardRequest};
+use super::shard::Shard;
+use crate::config::{BrokerConfig, FlushPolicy};
+use crate::metadata::catalog::Catalog;
+use crate::metadata::manifest;
+use crate::runtime::memlock;
+use crate::runtime::mesh::{mesh_builder, Mesh, MeshBuilderFor};
+
+/// Connections one shard serves at once; more are accepted and closed at once.
+pub const MAX_CONNECTIONS_PER_SHARD: usize = 10_000;
+/// How often each shard applies retention to its partitions.
+const RETENTION_CHECK_INTERVAL: Duration = Duration::from_secs(60);
+
+/// Runs the broker until a shutdown signal; returns when every shard stopped.
+pub fn run(config: BrokerConfig) -> io::Result<()> {
+    let shutdown = crate::runtime::signals::shutdown_on_signal(config.shards)?;
+    run_until(config, shutdown)
+}
+
+/// Runs the broker until each shard's `shutdown` receiver resolves.
+pub fn run_until(mut config: BrokerConfig, shutdown: Vec<oneshot::Receiver<()>>) -> io::Result<()> {
+    std::fs::create_dir_all(&config.data_dir)?;
+    let wanted = memlock::GLOMMIO_MIN_MEMLOCK_BYTES
+        + (config.shards as u64) * memlock::IO_MEMORY_BYTES_PER_EXECUTOR as u64 * 2;
+    let memlock_bytes = memlock::raise_memlock_limit(wanted);
+    if memlock_bytes < memlock::GLOMMIO_MIN_MEMLOCK_BYTES {
+        return Err(io::Error::other(format!(
+            "RLIMIT_MEMLOCK is {memlock_bytes} bytes and cannot be raised; glommio needs at least {} per shard. \
+             Run `ulimit -l unlimited` (or as root), see tuning/README.md",
+            memlock::GLOMMIO_MIN_MEMLOCK_BYTES
+        )));
+    }
+    let io_memory = if memlock_bytes >= wanted {
+        memlock::IO_MEMORY_BYTES_PER_EXECUTOR
+    } else {
+        tracing::warn!(
+            memlock_bytes,
+            wanted,
+            "RLIMIT_MEMLOCK is low: running with small unregistered DMA buffers (slower); raise `ulimit -l`"
+        );
+        64 << 10
+    };
+    // Port 0: pick the port once so every shard binds the same one. The probe
+    // socket joins the SO_REUSEPORT group but never listens, so it gets no
+    // connections; it lives until the broker stops.
+    let _port_probe = resolve_listen_port(&mut config)?;
+    let cluster_id = load_or_create_cluster_id(&config.data_dir, config.node_id)?;
+    let topics = manifest::load_all(&config.data_dir).map_err(io::Error::other)?;
+    let catalog = Arc::new(Catalog::new(Arc::from(cluster_id), topics));
+    let config = Arc::new(config);
+    let builder = (config.shards > 1).then(|| mesh_builder::<ShardRequest, ShardReply>(config.shards));
+    let cpus = available_cpus();
+    let mut handles = Vec::with_capacity(config.shards);
+    for (shard_id, shutdown) in shutdown.into_iter().enumerate() {
+        let config = Arc::clone(&config);
+        let catalog = Arc::clone(&catalog);
+        let builder = builder.clone();
+        let cpu = cpus[(config.first_cpu + shard_id) % cpus.len()];
+        let handle = LocalExecutorBuilder::new(Placement::Fixed(cpu))
+            .name(&format!("shard-{shard_id}"))
+            .io_memory(io_memory)
+            .spawn(move || shard_main(shard_id, config, catalog, builder, shutdown))
+            .map_err(io::Error::from)?;
+        handles.push(handle);
+    }
+    let mut first_error = None;
+    for handle in handles {
+        match handle.join() {
+            Ok(Ok(())) => {}
+            Ok(Err(error)) => {
+                first_error.get_or_insert(error);
+            }
+            Err(error) => {
+                first_error.get_or_insert(io::Error::from(error));
+            }
+        }
+    }
+    match first_error {
+        Some(error) => Err(error),
+        None => {
+            tracing::info!("corelog stopped cleanly");
+            Ok(())
+        }
+    }
+}
+
+async fn shard_main(
+    shard_id: usize,
+    config: Arc<BrokerConfig>,
+    catalog: Arc<Catalog>,
+    builder: Option<MeshBuilderFor<ShardRequest, ShardReply>>,
+    shutdown: oneshot::Receiver<()>,
+) -> io::Result<()> {
+    let shard = Rc::new(Shard::new(shard_id, Arc::clone(&config), catalog));
+    shard.open_owned_partitions().await;
+    let listener = TcpListener::bind(config.listen).map_err(io::Error::from)?;
+    if let Some(builder) = builder {
+        let handler_shard = Rc::clone(&shard);
+        let mesh = Mesh::join(builder, move |from, id, request| {
+            handle_shard_request(&handler_shard, from, id, request)
+        })
+        .await?;
+        shard.set_mesh(mesh);
+    }
+    if shard_id == 0 {
+        tracing::info!(
+            "corelog ready, listening on {} with {} shards (node {}, data {})",
+            config.listen,
+            config.shards,
+            config.node_id,
+            config.data_dir.display()
+        );
+    }
+    spawn_background_tasks(&shard);
+    let accept = Box::pin(accept_loop(Rc::clone(&shard), listener));
+    match select(accept, shutdown).await {
+        Either::Left((result, _)) => {
+            if let Err(error) = &result {
+                tracing::error!(shard_id, %error, "accept loop failed");
+            }
+        }
+        Either::Right(_) => tracing::debug!(shard_id, "shard stopping"),
+    }
+    shard.close_all().await;
+    Ok(())
+}
+
+async fn accept_loop(shard: Rc<Shard>, listener: TcpListener) -> io::Result<()> {
+    let connections = Rc::new(std::cell::Cell::new(0usize));
+    loop {
+        let stream = match listener.accept().await {
+            Ok(stream) => stream,
+            Err(error) => {
+                // EMFILE and friends: keep serving the connections we have.
+                tracing::warn!(%error, "accept failed");
+                glommio::timer::sleep(Duration::from_millis(10)).await;
+                continue;
+            }
+        };
+        if connections.get() >= MAX_CONNECTIONS_PER_SHARD {
+            tracing::warn!(limit = MAX_CONNECTIONS_PER_SHARD, "too many connections; refusing one");
+            drop(stream);
+            continue;
+        }
+        connections.set(connections.get() + 1);
+        let shard = Rc::clone(&shard);
+        let connections = Rc::clone(&connections);
+        glommio::spawn_local(async move {
+            serve_connection(shard, stream).await;
+            connections.set(connections.get() - 1);
+        })
+        .detach();
+    }
+}
+
+fn spawn_background_tasks(shard: &Rc<Shard>) {
+    if let FlushPolicy::Interval(every) = shard.config.flush {
+        let shard = Rc::clone(shard);
+        glommio::spawn_local(async move {
+            loop {
+                glommio::timer::sleep(every).await;
+                for log in shard.local_logs() {
+                    if let Err(error) = log.sync().await {
+                        tracing::error!(%error, "interval flush failed");
+                    }
+                }
+            }
+        })
+        .detach();
+    }
+    let shard = Rc::clone(shard);
+    glommio::spawn_local(async move {
+        loop {
+            glommio::timer::sleep(RETENTION_CHECK_INTERVAL).await;
+            let now = super::partition_ops::now_ms();
+            for log in shard.local_logs() {
+                if let Err(error) = log.enforce_retention(now).await {
+                    tracing::error!(%error, "retention failed");
+                }
+            }
+        }
+    })
+    .detach();
+}
+
+fn available_cpus() -> Vec<usize> {
+    // SAFETY: sched_getaffinity writes into the set we pass.
+    let mut set: libc::cpu_set_t = unsafe { std::mem::zeroed() };
+    let rc = unsafe { libc::sched_getaffinity(0, std::mem::size_of::<libc::cpu_set_t>(), &mut set) };
+    let cpus: Vec<usize> = if rc == 0 {
+        (0..libc::CPU_SETSIZE as usize)
+            .filter(|cpu| unsafe { libc::CPU_ISSET(*cpu, &set) })
+            .collect()
+    } else {
+        Vec::new()
+    };
+    if cpus.is_empty() {
+        (0..std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1)).collect()
+    } else {
+        cpus
+    }
+}
+
+/// Number of CPUs this process may run on (the default `--cores`).
+pub fn default_shard_count() -> usize {
+    available_cpus().len().max(1)
+}
+
+fn resolve_listen_port(config: &mut BrokerConfig) -> io::Result<Option<socket2::Socket>> {
+    if config.listen.port() != 0 {
+        return Ok(None);
+    }
+    let domain = socket2::Domain::for_address(config.listen);
+    let probe = socket2::Socket::new(domain, socket2::Type::STREAM, Some(socket2::Protocol::TCP))?;
+    probe.set_reuse_port(true)?;
+    probe.bind(&config.listen.into())?;
+    let bound: SocketAddr = probe
+        .local_addr()?
+        .as_socket()
+        .ok_or_else(|| io::Error::other("listen address is not an IP socket"))?;
+    config.listen = bound;
+    if config.advertised_port == 0 {
+        config.advertised_port = bound.port();
+    }
+    Ok(Some(probe))
+}
+
+/// Kafka keeps `cluster.id` in `meta.properties` in each log dir; so do we.
+fn load_or_create_cluster_id(data_dir: &Path, node_id: i32) -> io::Result<String> {
+    let path = data_dir.join("meta.properties");
+    if let Ok(text) = std::fs::read_to_string(&path) {
+        if let Some(id) = text.lines().find_map(|line| line.strip_prefix("cluster.id=")) {
+            return Ok(id.trim().to_string());
+        }
+    }
+    let id = base64_url(uuid::Uuid::new_v4().as_bytes());
+    let text = format!("version=1\ncluster.id={id}\nnode.id={node_id}\n");
+    let temp = path.with_extension("tmp");
+    std::fs::write(&temp, text)?;
+    std::fs::File::open(&temp)?.sync_all()?;
+    std::fs::rename(&temp, &path)?;
+    Ok(id)
+}
+
+/// Kafka prints cluster ids as URL-safe base64 without padding (22 chars).
+fn base64_url(bytes: &[u8]) -> String {
+    const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+    let mut out = String::with_capacity(22);
+    for chunk in bytes.chunks(3) {
+        let word = chunk.iter().fold(0u32, |acc, b| (acc << 8) | u32::from(*b)) << (8 * (3 - chunk.len()));
+        for index in 0..=chunk.len() {
+            out.push(ALPHABET[((word >> (18 - 6 * index)) & 0x3f) as usize] as char);
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cluster_ids_look_like_kafkas() {
+        let id = base64_url(&[0u8; 16]);
+        assert_eq!(id.len(), 22);
+        assert!(id.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_'));
+        assert_eq!(base64_url(b"Man"), "TWFu");
+    }
+}

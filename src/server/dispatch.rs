@@ -1,0 +1,88 @@
+//! Routes a decoded request to its API handler and turns the handler's answer
+//! into an encoded response frame. Returns the response as a future so the
+//! connection can read the next request while this one waits (pipelining),
+//! and write responses strictly in request order.
+
+use std::rc::Rc;
+
+use bytes::BytesMut;
+use futures::future::LocalBoxFuture;
+use futures::FutureExt;
+use kafka_protocol::messages::ApiKey;
+
+use super::shard::Shard;
+use super::{admin, api_versions, cluster, fetch, list_offsets, metadata, produce};
+use crate::protocol::request::{Request, RequestBody};
+use crate::protocol::response::{encode_response, ResponseBody};
+
+/// What the connection writes for one request.
+pub enum Outgoing {
+    /// An encoded response frame.
+    Frame(BytesMut),
+    /// No response (Produce with acks=0).
+    Nothing,
+    /// Close the connection after the responses before this one.
+    Close,
+}
+
+pub type PendingResponse = LocalBoxFuture<'static, Outgoing>;
+
+/// Encodes `body` as the answer to a request with this header.
+pub fn encode(api_key: ApiKey, version: i16, correlation_id: i32, body: ResponseBody) -> Outgoing {
+    let mut frame = BytesMut::new();
+    match encode_response(&mut frame, api_key, version, correlation_id, &body) {
+        Ok(()) => Outgoing::Frame(frame),
+        Err(error) => {
+            tracing::error!(?api_key, version, %error, "cannot encode response; closing connection");
+            Outgoing::Close
+        }
+    }
+}
+
+/// Stage one of a request (in the connection's read order); the returned
+/// future is stage two. Only Produce does work in stage one.
+pub async fn dispatch(shard: &Rc<Shard>, request: Request) -> PendingResponse {
+    let api_key = request.api_key;
+    let version = request.version();
+    let correlation_id = request.correlation_id();
+    let reply = move |body| encode(api_key, version, correlation_id, body);
+    if let RequestBody::Produce(produce_request) = request.body {
+        let pending = produce::dispatch_produce(shard, produce_request).await;
+        return async move {
+            match pending.await {
+                Some(response) => reply(ResponseBody::Produce(response)),
+                None => Outgoing::Nothing,
+            }
+        }
+        .boxed_local();
+    }
+    let shard = Rc::clone(shard);
+    async move {
+        let body = match request.body {
+            RequestBody::Produce(_) => unreachable!("handled in stage one"),
+            RequestBody::Fetch(body) => ResponseBody::Fetch(fetch::handle_fetch(&shard, body, version).await),
+            RequestBody::ListOffsets(body) => {
+                ResponseBody::ListOffsets(list_offsets::handle_list_offsets(&shard, body).await)
+            }
+            RequestBody::Metadata(body) => {
+                ResponseBody::Metadata(metadata::handle_metadata(&shard, body, version).await)
+            }
+            RequestBody::ApiVersions(_) => ResponseBody::ApiVersions(api_versions::api_versions_response()),
+            RequestBody::CreateTopics(body) => {
+                ResponseBody::CreateTopics(admin::create_topics(&shard, body, version).await)
+            }
+            RequestBody::DeleteTopics(body) => {
+                ResponseBody::DeleteTopics(admin::delete_topics(&shard, body, version).await)
+            }
+            RequestBody::InitProducerId(_) => return Outgoing::Close,
+            RequestBody::DescribeConfigs(body) => {
+                ResponseBody::DescribeConfigs(cluster::handle_describe_configs(&shard, body))
+            }
+            RequestBody::DescribeCluster(body) => {
+                ResponseBody::DescribeCluster(cluster::handle_describe_cluster(&shard, body))
+            }
+        };
+        reply(body)
+    }
+    .boxed_local()
+}

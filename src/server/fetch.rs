@@ -1,0 +1,268 @@
+//! Fetch: read each partition on its owner (local read or mesh request),
+//! long-poll until `min_bytes` or `max_wait_ms`, and assemble one response in
+//! request order within `max_bytes` (KIP-74: the first batch is returned even
+//! if larger, so consumers always progress).
+//!
+//! Fetch sessions (KIP-227) are not kept: every answer carries session id 0,
+//! which tells clients to send full fetch requests, as the protocol allows.
+
+use std::collections::BTreeMap;
+use std::rc::Rc;
+use std::time::{Duration, Instant};
+
+use bytes::{Bytes, BytesMut};
+use futures::future::{join_all, select, select_all, Either, LocalBoxFuture};
+use futures::FutureExt;
+use kafka_protocol::messages::fetch_response::{FetchableTopicResponse, PartitionData};
+use kafka_protocol::messages::{FetchRequest, FetchResponse, TopicName};
+use kafka_protocol::protocol::StrBytes;
+
+use super::forward::{ReadPart, ShardReply, ShardRequest};
+use super::partition_ops::{self, ReadOutcome};
+use super::shard::Shard;
+use crate::protocol::errors::KafkaError;
+
+/// Longest long-poll we honour, whatever the client asks: bounds how long a
+/// request can pin memory and a waiter on the partitions.
+pub const MAX_FETCH_WAIT: Duration = Duration::from_secs(30);
+
+/// One requested partition: either readable, or already answered with an error.
+enum Target {
+    Read(ReadPart),
+    Failed(i16),
+}
+
+struct RequestedTopic {
+    name: TopicName,
+    topic_id: uuid::Uuid,
+    partitions: Vec<(i32, Target)>,
+}
+
+pub async fn handle_fetch(shard: &Rc<Shard>, request: FetchRequest, version: i16) -> FetchResponse {
+    if request.session_id != 0 && request.session_epoch > 0 {
+        // An incremental fetch for a session we never created (we always answer 0).
+        return FetchResponse::default()
+            .with_error_code(KafkaError::FetchSessionIdNotFound.code())
+            .with_session_id(0);
+    }
+    let response_max_bytes = usize::try_from(request.max_bytes).unwrap_or(0).max(1);
+    let topics = resolve_targets(shard, &request, version, response_max_bytes);
+    let parts: Vec<ReadPart> = topics
+        .iter()
+        .flat_map(|topic| topic.partitions.iter())
+        .filter_map(|(_, target)| match target {
+            Target::Read(part) => Some(part.clone()),
+            Target::Failed(_) => None,
+        })
+        .collect();
+    let min_bytes = usize::try_from(request.min_bytes).unwrap_or(0);
+    let max_wait = Duration::from_millis(u64::try_from(request.max_wait_ms).unwrap_or(0)).min(MAX_FETCH_WAIT);
+    let deadline = Instant::now() + max_wait;
+    let mut outcomes = read_all(shard, &parts).await;
+    loop {
+        let total: usize = outcomes.iter().map(ReadOutcome::total_bytes).sum();
+        let any_error = outcomes.iter().any(|o| o.error_code != 0);
+        let now = Instant::now();
+        if parts.is_empty() || total >= min_bytes.max(1) || any_error || now >= deadline {
+            break;
+        }
+        wait_for_any_data(shard, &parts, deadline - now).await;
+        outcomes = read_all(shard, &parts).await;
+    }
+    assemble(topics, outcomes, request.isolation_level, response_max_bytes)
+}
+
+fn resolve_targets(shard: &Shard, request: &FetchRequest, version: i16, max_bytes: usize) -> Vec<RequestedTopic> {
+    let catalog = shard.catalog();
+    request
+        .topics
+        .iter()
+        .map(|fetch_topic| {
+            let (topic, missing_code) = if version >= 13 {
+                (catalog.topic_by_id(&fetch_topic.topic_id), KafkaError::UnknownTopicId.code())
+            } else {
+                (
+                    catalog.topic(fetch_topic.topic.0.as_str()),
+                    KafkaError::UnknownTopicOrPartition.code(),
+                )
+            };
+            let partitions = fetch_topic
+                .partitions
+                .iter()
+                .map(|p| {
+                    let target = match topic {
+                        None => Target::Failed(missing_code),
+                        Some(topic) if !topic.has_partition(p.partition) => {
+                            Target::Failed(KafkaError::UnknownTopicOrPartition.code())
+                        }
+                        Some(topic) => Target::Read(ReadPart {
+                            topic: topic.name.clone(),
+                            partition: p.partition,
+                            fetch_offset: p.fetch_offset,
+                            max_bytes: usize::try_from(p.partition_max_bytes).unwrap_or(0).clamp(1, max_bytes),
+                        }),
+                    };
+                    (p.partition, target)
+                })
+                .collect();
+            RequestedTopic {
+                name: match topic {
+                    Some(topic) => TopicName(StrBytes::from_string(topic.name.to_string())),
+                    None => fetch_topic.topic.clone(),
+                },
+                topic_id: topic.map(|t| t.topic_id).unwrap_or(fetch_topic.topic_id),
+                partitions,
+            }
+        })
+        .collect()
+}
+
+/// Reads every part on its owner, in parallel; results in `parts` order.
+async fn read_all(shard: &Rc<Shard>, parts: &[ReadPart]) -> Vec<ReadOutcome> {
+    let mut by_owner: BTreeMap<usize, Vec<(usize, ReadPart)>> = BTreeMap::new();
+    for (index, part) in parts.iter().enumerate() {
+        by_owner
+            .entry(shard.owner_of(&part.topic, part.partition))
+            .or_default()
+            .push((index, part.clone()));
+    }
+    let groups = join_all(by_owner.into_iter().map(|(owner, indexed)| async move {
+        let (indexes, owner_parts): (Vec<usize>, Vec<ReadPart>) = indexed.into_iter().unzip();
+        let outcomes = if owner == shard.id {
+            partition_ops::read_parts(shard, &owner_parts).await
+        } else {
+            match shard.call_shard(owner, ShardRequest::Read(owner_parts)).await {
+                Ok(ShardReply::Read(outcomes)) => outcomes,
+                _ => Vec::new(),
+            }
+        };
+        (indexes, outcomes)
+    }))
+    .await;
+    let mut results = vec![ReadOutcome::error(KafkaError::NotLeaderOrFollower.code()); parts.len()];
+    for (indexes, outcomes) in groups {
+        for (index, outcome) in indexes.into_iter().zip(outcomes) {
+            results[index] = outcome;
+        }
+    }
+    results
+}
+
+/// Waits until any part's owner reports new data, or `timeout`.
+async fn wait_for_any_data(shard: &Rc<Shard>, parts: &[ReadPart], timeout: Duration) {
+    let mut by_owner: BTreeMap<usize, Vec<ReadPart>> = BTreeMap::new();
+    for part in parts {
+        by_owner
+            .entry(shard.owner_of(&part.topic, part.partition))
+            .or_default()
+            .push(part.clone());
+    }
+    let mut waits: Vec<LocalBoxFuture<'_, ()>> = Vec::with_capacity(by_owner.len());
+    for (owner, owner_parts) in by_owner {
+        if owner == shard.id {
+            waits.push(async move { wait_for_local_data(shard, &owner_parts, timeout).await }.boxed_local());
+        } else {
+            let request = ShardRequest::WaitForData {
+                parts: owner_parts,
+                timeout,
+            };
+            match shard.send_to_shard(owner, request).await {
+                Ok(receiver) => waits.push(
+                    async move {
+                        let _ = receiver.await;
+                    }
+                    .boxed_local(),
+                ),
+                Err(_) => return,
+            }
+        }
+    }
+    if waits.is_empty() {
+        return;
+    }
+    let timer = glommio::timer::sleep(timeout);
+    let _ = select(select_all(waits), Box::pin(timer)).await;
+}
+
+/// On the owner: resolves when any local part has data past its fetch offset,
+/// or after `timeout`.
+pub async fn wait_for_local_data(shard: &Shard, parts: &[ReadPart], timeout: Duration) {
+    if partition_ops::any_data_available(shard, parts) {
+        return;
+    }
+    let subscriptions: Vec<_> = parts
+        .iter()
+        .filter_map(|part| shard.partition_log(&part.topic, part.partition))
+        .map(|log| log.subscribe())
+        .collect();
+    if subscriptions.is_empty() {
+        return;
+    }
+    let timer = Box::pin(glommio::timer::sleep(timeout));
+    match select(select_all(subscriptions), timer).await {
+        Either::Left(_) | Either::Right(_) => {}
+    }
+}
+
+fn assemble(topics: Vec<RequestedTopic>, outcomes: Vec<ReadOutcome>, isolation_level: i8, max_bytes: usize) -> FetchResponse {
+    let mut outcomes = outcomes.into_iter();
+    let mut budget = max_bytes;
+    let mut first_data = true;
+    let responses = topics
+        .into_iter()
+        .map(|topic| {
+            let partitions = topic
+                .partitions
+                .into_iter()
+                .map(|(partition, target)| {
+                    let outcome = match target {
+                        Target::Failed(code) => ReadOutcome::error(code),
+                        Target::Read(_) => outcomes
+                            .next()
+                            .unwrap_or_else(|| ReadOutcome::error(KafkaError::NotLeaderOrFollower.code())),
+                    };
+                    let records = take_within_budget(outcome.batches.clone(), &mut budget, &mut first_data);
+                    PartitionData::default()
+                        .with_partition_index(partition)
+                        .with_error_code(outcome.error_code)
+                        .with_high_watermark(outcome.high_watermark)
+                        .with_last_stable_offset(outcome.high_watermark)
+                        .with_log_start_offset(outcome.log_start_offset)
+                        .with_aborted_transactions((isolation_level == 1).then(Vec::new))
+                        .with_preferred_read_replica((-1).into())
+                        .with_records(Some(records))
+                })
+                .collect();
+            FetchableTopicResponse::default()
+                .with_topic(topic.name)
+                .with_topic_id(topic.topic_id)
+                .with_partitions(partitions)
+        })
+        .collect();
+    FetchResponse::default().with_session_id(0).with_responses(responses)
+}
+
+/// Concatenates whole batches while the response budget lasts; the very first
+/// batch of the response is always taken (KIP-74).
+fn take_within_budget(batches: Vec<Bytes>, budget: &mut usize, first_data: &mut bool) -> Bytes {
+    let mut taken: Vec<Bytes> = Vec::new();
+    for batch in batches {
+        if batch.len() > *budget && !*first_data {
+            break;
+        }
+        *budget = budget.saturating_sub(batch.len());
+        *first_data = false;
+        taken.push(batch);
+    }
+    match taken.len() {
+        0 => Bytes::new(),
+        1 => taken.pop().unwrap_or_default(),
+        _ => {
+            let mut joined = BytesMut::with_capacity(taken.iter().map(Bytes::len).sum());
+            for batch in &taken {
+                joined.extend_from_slice(batch);
+            }
+            joined.freeze()
+        }
+    }
+}

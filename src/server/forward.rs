@@ -1,0 +1,137 @@
+//! Messages between shards: what one shard asks of another over the mesh
+//! (`runtime::mesh`) and what comes back, and the receiving side's dispatch.
+//! Every payload is `Send` (owned bytes, `Arc` metadata) because it crosses
+//! cores; nothing here is shared mutable state.
+
+use std::rc::Rc;
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::Bytes;
+use kafka_protocol::messages::{
+    CreateTopicsRequest, CreateTopicsResponse, DeleteTopicsRequest, DeleteTopicsResponse,
+};
+
+use super::partition_ops::{self, OffsetOutcome, OffsetQuery, ProduceOutcome, ReadOutcome};
+use super::shard::Shard;
+use super::{admin, fetch};
+use crate::metadata::catalog::{Catalog, TopicMetadata};
+
+/// Validated batches for one partition, forwarded to its owner.
+#[derive(Debug)]
+pub struct ProducePart {
+    pub topic: Arc<str>,
+    pub partition: i32,
+    pub batches: Vec<Bytes>,
+}
+
+/// One partition read, forwarded to its owner.
+#[derive(Debug, Clone)]
+pub struct ReadPart {
+    pub topic: Arc<str>,
+    pub partition: i32,
+    pub fetch_offset: i64,
+    pub max_bytes: usize,
+}
+
+/// A request from one shard to another.
+pub enum ShardRequest {
+    /// Controller -> every shard: replace your metadata image.
+    ApplyCatalog(Arc<Catalog>),
+    /// Controller -> owner: open (creating) these partition logs.
+    OpenPartitions {
+        topic: Arc<TopicMetadata>,
+        partitions: Vec<i32>,
+    },
+    /// Controller -> owner: close and delete these partition logs.
+    DeletePartitions { topic: Arc<str>, partitions: Vec<i32> },
+    /// Any shard -> controller.
+    CreateTopics {
+        request: CreateTopicsRequest,
+        version: i16,
+    },
+    /// Any shard -> controller.
+    DeleteTopics {
+        request: DeleteTopicsRequest,
+        version: i16,
+    },
+    /// Any shard -> controller: create a topic with broker defaults (auto-create).
+    AutoCreateTopic { name: String },
+    /// Any shard -> owner: append, then answer when `acks` is satisfied.
+    Produce { parts: Vec<ProducePart>, acks: i16 },
+    /// Any shard -> owner: read now, no waiting.
+    Read(Vec<ReadPart>),
+    /// Any shard -> owner: answer when any of these partitions has data past
+    /// the given offset, or after `timeout`.
+    WaitForData {
+        parts: Vec<ReadPart>,
+        timeout: Duration,
+    },
+    /// Any shard -> owner: ListOffsets lookups.
+    ListOffsets(Vec<OffsetQuery>),
+}
+
+/// The answer to a `ShardRequest`.
+pub enum ShardReply {
+    Done,
+    CreateTopics(CreateTopicsResponse),
+    DeleteTopics(DeleteTopicsResponse),
+    /// Auto-create result: Kafka error code (0 = created or already there).
+    AutoCreated(i16),
+    Produced(Vec<ProduceOutcome>),
+    Read(Vec<ReadOutcome>),
+    Offsets(Vec<OffsetOutcome>),
+}
+
+/// Entry point of the mesh receive loops on the owning shard. Called
+/// synchronously in arrival order: produce appends happen here, before any
+/// `.await`, which keeps the sender's per-partition order.
+pub fn handle_shard_request(shard: &Rc<Shard>, from: usize, id: u64, request: ShardRequest) {
+    if let ShardRequest::Produce { parts, acks } = request {
+        let appended = partition_ops::append_parts(shard, parts);
+        let shard = Rc::clone(shard);
+        glommio::spawn_local(async move {
+            let outcomes = partition_ops::await_acks(&shard, appended, acks).await;
+            shard.reply(from, id, ShardReply::Produced(outcomes)).await;
+        })
+        .detach();
+        return;
+    }
+    let shard = Rc::clone(shard);
+    glommio::spawn_local(async move {
+        let reply = match request {
+            ShardRequest::ApplyCatalog(catalog) => {
+                shard.apply_catalog(catalog);
+                ShardReply::Done
+            }
+            ShardRequest::OpenPartitions { topic, partitions } => {
+                shard.open_partitions(&topic, &partitions).await;
+                ShardReply::Done
+            }
+            ShardRequest::DeletePartitions { topic, partitions } => {
+                shard.delete_partitions(&topic, &partitions).await;
+                ShardReply::Done
+            }
+            ShardRequest::CreateTopics { request, version } => {
+                ShardReply::CreateTopics(admin::create_topics_on_controller(&shard, request, version).await)
+            }
+            ShardRequest::DeleteTopics { request, version } => {
+                ShardReply::DeleteTopics(admin::delete_topics_on_controller(&shard, request, version).await)
+            }
+            ShardRequest::AutoCreateTopic { name } => {
+                ShardReply::AutoCreated(admin::auto_create_on_controller(&shard, &name).await)
+            }
+            ShardRequest::Produce { .. } => unreachable!("handled above"),
+            ShardRequest::Read(parts) => ShardReply::Read(partition_ops::read_parts(&shard, &parts).await),
+            ShardRequest::WaitForData { parts, timeout } => {
+                fetch::wait_for_local_data(&shard, &parts, timeout).await;
+                ShardReply::Done
+            }
+            ShardRequest::ListOffsets(queries) => {
+                ShardReply::Offsets(partition_ops::list_offsets(&shard, &queries).await)
+            }
+        };
+        shard.reply(from, id, reply).await;
+    })
+    .detach();
+}

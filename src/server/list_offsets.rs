@@ -1,0 +1,119 @@
+//! ListOffsets: earliest, latest, by timestamp and max timestamp, answered by
+//! each partition's owner and gathered in request order.
+
+use std::collections::BTreeMap;
+use std::rc::Rc;
+use std::sync::Arc;
+
+use futures::future::join_all;
+use kafka_protocol::messages::list_offsets_response::{ListOffsetsPartitionResponse, ListOffsetsTopicResponse};
+use kafka_protocol::messages::{ListOffsetsRequest, ListOffsetsResponse};
+
+use super::forward::{ShardReply, ShardRequest};
+use super::partition_ops::{self, OffsetOutcome, OffsetQuery};
+use super::shard::Shard;
+use crate::protocol::errors::KafkaError;
+
+/// Leader epoch reported with offsets: a single node never changes leader.
+const LEADER_EPOCH: i32 = 0;
+
+pub async fn handle_list_offsets(shard: &Rc<Shard>, request: ListOffsetsRequest) -> ListOffsetsResponse {
+    let catalog = shard.catalog();
+    let failed = |code: i16| OffsetOutcome {
+        error_code: code,
+        timestamp: -1,
+        offset: -1,
+    };
+    // Every requested partition: a query to run, or an outcome already known.
+    let mut queries: Vec<OffsetQuery> = Vec::new();
+    let mut plan: Vec<Vec<(i32, Result<usize, OffsetOutcome>)>> = Vec::with_capacity(request.topics.len());
+    for topic in &request.topics {
+        let known = catalog.topic(topic.name.0.as_str());
+        let slots = topic
+            .partitions
+            .iter()
+            .map(|p| {
+                let slot = match known {
+                    Some(meta) if meta.has_partition(p.partition_index) => {
+                        queries.push(OffsetQuery {
+                            topic: Arc::clone(&meta.name),
+                            partition: p.partition_index,
+                            timestamp: p.timestamp,
+                        });
+                        Ok(queries.len() - 1)
+                    }
+                    _ => Err(failed(KafkaError::UnknownTopicOrPartition.code())),
+                };
+                (p.partition_index, slot)
+            })
+            .collect();
+        plan.push(slots);
+    }
+    let answers = run_queries(shard, queries).await;
+    let topics = request
+        .topics
+        .into_iter()
+        .zip(plan)
+        .map(|(topic, slots)| {
+            let partitions = slots
+                .into_iter()
+                .map(|(partition, slot)| {
+                    let outcome = match slot {
+                        Ok(index) => answers
+                            .get(index)
+                            .copied()
+                            .unwrap_or(failed(KafkaError::NotLeaderOrFollower.code())),
+                        Err(outcome) => outcome,
+                    };
+                    ListOffsetsPartitionResponse::default()
+                        .with_partition_index(partition)
+                        .with_error_code(outcome.error_code)
+                        .with_timestamp(outcome.timestamp)
+                        .with_offset(outcome.offset)
+                        .with_leader_epoch(if outcome.error_code == 0 { LEADER_EPOCH } else { -1 })
+                })
+                .collect();
+            ListOffsetsTopicResponse::default()
+                .with_name(topic.name)
+                .with_partitions(partitions)
+        })
+        .collect();
+    ListOffsetsResponse::default().with_topics(topics)
+}
+
+async fn run_queries(shard: &Rc<Shard>, queries: Vec<OffsetQuery>) -> Vec<OffsetOutcome> {
+    let mut by_owner: BTreeMap<usize, Vec<(usize, OffsetQuery)>> = BTreeMap::new();
+    for (index, query) in queries.iter().enumerate() {
+        by_owner
+            .entry(shard.owner_of(&query.topic, query.partition))
+            .or_default()
+            .push((index, query.clone()));
+    }
+    let groups = join_all(by_owner.into_iter().map(|(owner, indexed)| async move {
+        let (indexes, owner_queries): (Vec<usize>, Vec<OffsetQuery>) = indexed.into_iter().unzip();
+        let outcomes = if owner == shard.id {
+            partition_ops::list_offsets(shard, &owner_queries).await
+        } else {
+            match shard.call_shard(owner, ShardRequest::ListOffsets(owner_queries)).await {
+                Ok(ShardReply::Offsets(outcomes)) => outcomes,
+                _ => Vec::new(),
+            }
+        };
+        (indexes, outcomes)
+    }))
+    .await;
+    let mut results = vec![
+        OffsetOutcome {
+            error_code: KafkaError::NotLeaderOrFollower.code(),
+            timestamp: -1,
+            offset: -1,
+        };
+        queries.len()
+    ];
+    for (indexes, outcomes) in groups {
+        for (index, outcome) in indexes.into_iter().zip(outcomes) {
+            results[index] = outcome;
+        }
+    }
+    results
+}

@@ -1,0 +1,275 @@
+//! Operations on partitions this shard owns: append, wait for acks, read,
+//! offset lookups. Runs only on the owning shard, whether the request came
+//! from a local connection or over the mesh; the API handlers (`produce.rs`,
+//! `fetch.rs`, `list_offsets.rs`) split requests and call these per owner.
+
+use std::rc::Rc;
+use std::sync::Arc;
+
+use bytes::Bytes;
+use futures::future::join_all;
+
+use super::forward::{ProducePart, ReadPart};
+use super::shard::Shard;
+use crate::log::{LogError, PartitionLog};
+use crate::protocol::errors::{KafkaError, NONE};
+
+/// Per-partition result of a produce, in Kafka's response terms.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ProduceOutcome {
+    pub error_code: i16,
+    pub base_offset: i64,
+    pub log_append_time_ms: i64,
+    pub log_start_offset: i64,
+}
+
+impl ProduceOutcome {
+    pub fn error(code: i16) -> ProduceOutcome {
+        ProduceOutcome {
+            error_code: code,
+            base_offset: -1,
+            log_append_time_ms: -1,
+            log_start_offset: -1,
+        }
+    }
+}
+
+/// Per-partition result of a read.
+#[derive(Debug, Clone, Default)]
+pub struct ReadOutcome {
+    pub error_code: i16,
+    pub high_watermark: i64,
+    pub log_start_offset: i64,
+    pub batches: Vec<Bytes>,
+}
+
+impl ReadOutcome {
+    pub fn error(code: i16) -> ReadOutcome {
+        ReadOutcome {
+            error_code: code,
+            high_watermark: -1,
+            log_start_offset: -1,
+            batches: Vec::new(),
+        }
+    }
+    pub fn total_bytes(&self) -> usize {
+        self.batches.iter().map(Bytes::len).sum()
+    }
+}
+
+/// One ListOffsets lookup: `timestamp` is a time or one of Kafka's specials
+/// (-1 latest, -2 earliest, -3 max timestamp, -4 earliest local, -5 earliest pending upload).
+#[derive(Debug, Clone)]
+pub struct OffsetQuery {
+    pub topic: Arc<str>,
+    pub partition: i32,
+    pub timestamp: i64,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct OffsetOutcome {
+    pub error_code: i16,
+    pub timestamp: i64,
+    pub offset: i64,
+}
+
+/// A produce part after its append: the offsets and what to wait on.
+pub struct Appended {
+    outcome: ProduceOutcome,
+    wait: Option<(PartitionLog, i64)>,
+}
+
+pub fn log_error_code(error: &LogError) -> i16 {
+    match error {
+        LogError::Io(_) => KafkaError::KafkaStorageError.code(),
+        LogError::OffsetOutOfRange { .. } => KafkaError::OffsetOutOfRange.code(),
+        LogError::Closed => KafkaError::NotLeaderOrFollower.code(),
+    }
+}
+
+pub fn now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|elapsed| elapsed.as_millis() as i64)
+        .unwrap_or(0)
+}
+
+/// The local log of `topic`/`partition`, or the Kafka error to answer with.
+fn local_log(shard: &Shard, topic: &str, partition: i32) -> Result<PartitionLog, i16> {
+    if let Some(log) = shard.partition_log(topic, partition) {
+        return Ok(log);
+    }
+    let known = shard
+        .catalog()
+        .topic(topic)
+        .map(|t| t.has_partition(partition))
+        .unwrap_or(false);
+    Err(if known {
+        KafkaError::NotLeaderOrFollower.code()
+    } else {
+        KafkaError::UnknownTopicOrPartition.code()
+    })
+}
+
+/// Appends every part (synchronously, in order). Batches were validated by the
+/// receiving shard; a partition's batches are appended all-or-nothing.
+pub fn append_parts(shard: &Shard, parts: Vec<ProducePart>) -> Vec<Appended> {
+    let now = now_ms();
+    parts
+        .into_iter()
+        .map(|part| append_part(shard, part, now))
+        .collect()
+}
+
+fn append_part(shard: &Shard, part: ProducePart, now: i64) -> Appended {
+    let log = match local_log(shard, &part.topic, part.partition) {
+        Ok(log) => log,
+        Err(code) => {
+            return Appended {
+                outcome: ProduceOutcome::error(code),
+                wait: None,
+            }
+        }
+    };
+    let mut first: Option<crate::log::AppendInfo> = None;
+    let mut last_offset = -1;
+    for batch in &part.batches {
+        match log.append(batch, now) {
+            Ok(info) => {
+                last_offset = info.last_offset;
+                first.get_or_insert(info);
+            }
+            Err(error) => {
+                tracing::warn!(topic = %part.topic, partition = part.partition, %error, "append failed");
+                return Appended {
+                    outcome: ProduceOutcome::error(log_error_code(&error)),
+                    wait: None,
+                };
+            }
+        }
+    }
+    match first {
+        Some(info) => Appended {
+            outcome: ProduceOutcome {
+                error_code: NONE,
+                base_offset: info.base_offset,
+                log_append_time_ms: info.log_append_time_ms,
+                log_start_offset: info.log_start_offset,
+            },
+            wait: Some((log, last_offset)),
+        },
+        None => Appended {
+            outcome: ProduceOutcome::error(KafkaError::InvalidRecord.code()),
+            wait: None,
+        },
+    }
+}
+
+/// Waits until each appended part satisfies `acks` (0: not at all, 1: written,
+/// -1/all: durable under the flush policy), in parallel.
+pub async fn await_acks(_shard: &Shard, appended: Vec<Appended>, acks: i16) -> Vec<ProduceOutcome> {
+    let waits = appended.into_iter().map(|part| async move {
+        let Some((log, last_offset)) = part.wait else {
+            return part.outcome;
+        };
+        let result = match acks {
+            0 => Ok(()),
+            1 => log.wait_written(last_offset).await,
+            _ => log.wait_durable(last_offset).await,
+        };
+        match result {
+            Ok(()) => part.outcome,
+            Err(error) => ProduceOutcome::error(log_error_code(&error)),
+        }
+    });
+    join_all(waits).await
+}
+
+/// Reads each part now (no waiting), in parallel.
+pub async fn read_parts(shard: &Shard, parts: &[ReadPart]) -> Vec<ReadOutcome> {
+    join_all(parts.iter().map(|part| read_part(shard, part))).await
+}
+
+async fn read_part(shard: &Shard, part: &ReadPart) -> ReadOutcome {
+    let log = match local_log(shard, &part.topic, part.partition) {
+        Ok(log) => log,
+        Err(code) => return ReadOutcome::error(code),
+    };
+    match log.read(part.fetch_offset, part.max_bytes).await {
+        Ok(result) => ReadOutcome {
+            error_code: NONE,
+            high_watermark: result.high_watermark,
+            log_start_offset: result.log_start_offset,
+            batches: result.batches,
+        },
+        Err(error) => ReadOutcome {
+            error_code: log_error_code(&error),
+            high_watermark: log.high_watermark(),
+            log_start_offset: log.log_start_offset(),
+            batches: Vec::new(),
+        },
+    }
+}
+
+/// Whether any part already has data at or past its fetch offset.
+pub fn any_data_available(shard: &Shard, parts: &[ReadPart]) -> bool {
+    parts.iter().any(|part| match shard.partition_log(&part.topic, part.partition) {
+        Some(log) => log.high_watermark() > part.fetch_offset,
+        // A vanished partition is news too: let the fetch answer with its error.
+        None => true,
+    })
+}
+
+/// Answers ListOffsets lookups for local partitions.
+pub async fn list_offsets(shard: &Shard, queries: &[OffsetQuery]) -> Vec<OffsetOutcome> {
+    join_all(queries.iter().map(|query| list_offset(shard, query))).await
+}
+
+async fn list_offset(shard: &Shard, query: &OffsetQuery) -> OffsetOutcome {
+    let failed = |code| OffsetOutcome {
+        error_code: code,
+        timestamp: -1,
+        offset: -1,
+    };
+    let log = match local_log(shard, &query.topic, query.partition) {
+        Ok(log) => log,
+        Err(code) => return failed(code),
+    };
+    let found = |offset| OffsetOutcome {
+        error_code: NONE,
+        timestamp: -1,
+        offset,
+    };
+    match query.timestamp {
+        LATEST_TIMESTAMP => found(log.high_watermark()),
+        EARLIEST_TIMESTAMP | EARLIEST_LOCAL_TIMESTAMP => found(log.log_start_offset()),
+        MAX_TIMESTAMP | EARLIEST_PENDING_UPLOAD_TIMESTAMP | LATEST_TIERED_TIMESTAMP => {
+            match query.timestamp {
+                // Tiered storage is not used: nothing is pending upload or tiered.
+                EARLIEST_PENDING_UPLOAD_TIMESTAMP | LATEST_TIERED_TIMESTAMP => found(-1),
+                // PENDING(max-timestamp): needs PartitionLog::max_timestamp_offset.
+                _ => failed(KafkaError::UnsupportedVersion.code()),
+            }
+        }
+        timestamp if timestamp >= 0 => match log.offset_for_timestamp(timestamp).await {
+            Ok(Some((offset, timestamp))) => OffsetOutcome {
+                error_code: NONE,
+                timestamp,
+                offset,
+            },
+            Ok(None) => found(-1),
+            Err(error) => failed(log_error_code(&error)),
+        },
+        _ => failed(KafkaError::InvalidRequest.code()),
+    }
+}
+
+/// ListOffsets special timestamps (KIP-79, KIP-734, KIP-1005).
+pub const LATEST_TIMESTAMP: i64 = -1;
+pub const EARLIEST_TIMESTAMP: i64 = -2;
+pub const MAX_TIMESTAMP: i64 = -3;
+pub const EARLIEST_LOCAL_TIMESTAMP: i64 = -4;
+pub const LATEST_TIERED_TIMESTAMP: i64 = -5;
+pub const EARLIEST_PENDING_UPLOAD_TIMESTAMP: i64 = -6;
+
+pub type SharedShard = Rc<Shard>;

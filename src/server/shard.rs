@@ -1,0 +1,185 @@
+//! One shard's state: its id, its copy of the metadata image, the partition
+//! logs it owns, and its end of the mesh. Exactly one `Shard` per executor,
+//! shared by that executor's tasks through `Rc`; nothing in it crosses cores.
+
+use std::cell::{OnceCell, RefCell};
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::rc::Rc;
+use std::sync::Arc;
+
+use futures::future::join_all;
+
+use super::forward::{ShardReply, ShardRequest};
+use crate::config::BrokerConfig;
+use crate::log::PartitionLog;
+use crate::metadata::catalog::{Catalog, TopicMetadata};
+use crate::runtime::mesh::{Mesh, MeshError};
+use crate::runtime::placement::owner_shard;
+
+/// The shard that owns the metadata image and runs topic admin (the controller).
+pub const CONTROLLER_SHARD: usize = 0;
+
+pub type ShardMesh = Mesh<ShardRequest, ShardReply>;
+
+pub struct Shard {
+    pub id: usize,
+    pub shard_count: usize,
+    pub config: Arc<BrokerConfig>,
+    mesh: OnceCell<Rc<ShardMesh>>,
+    catalog: RefCell<Arc<Catalog>>,
+    /// Owned partition logs, by topic then partition number.
+    partitions: RefCell<HashMap<Arc<str>, HashMap<i32, PartitionLog>>>,
+    /// Serialises topic admin on the controller so two creates of one name
+    /// cannot both pass validation while the first awaits its disk writes.
+    pub admin_lock: glommio::sync::Semaphore,
+}
+
+impl Shard {
+    pub fn new(id: usize, config: Arc<BrokerConfig>, catalog: Arc<Catalog>) -> Shard {
+        Shard {
+            id,
+            shard_count: config.shards,
+            config,
+            mesh: OnceCell::new(),
+            catalog: RefCell::new(catalog),
+            partitions: RefCell::new(HashMap::new()),
+            admin_lock: glommio::sync::Semaphore::new(1),
+        }
+    }
+
+    pub fn set_mesh(&self, mesh: Rc<ShardMesh>) {
+        let _ = self.mesh.set(mesh);
+    }
+
+    /// The current metadata image (cheap clone of an `Arc`).
+    pub fn catalog(&self) -> Arc<Catalog> {
+        Arc::clone(&self.catalog.borrow())
+    }
+
+    /// Installs a newer image; older or equal versions are ignored, so a
+    /// delayed update can never roll metadata back.
+    pub fn apply_catalog(&self, catalog: Arc<Catalog>) {
+        let mut current = self.catalog.borrow_mut();
+        if catalog.version > current.version {
+            *current = catalog;
+        }
+    }
+
+    pub fn owner_of(&self, topic: &str, partition: i32) -> usize {
+        owner_shard(topic, partition, self.shard_count)
+    }
+
+    pub fn partition_log(&self, topic: &str, partition: i32) -> Option<PartitionLog> {
+        self.partitions
+            .borrow()
+            .get(topic)
+            .and_then(|partitions| partitions.get(&partition))
+            .cloned()
+    }
+
+    pub fn local_logs(&self) -> Vec<PartitionLog> {
+        self.partitions
+            .borrow()
+            .values()
+            .flat_map(|partitions| partitions.values().cloned())
+            .collect()
+    }
+
+    pub fn partition_dir(&self, topic: &str, partition: i32) -> PathBuf {
+        self.config.data_dir.join(format!("{topic}-{partition}"))
+    }
+
+    /// Opens (creating if needed) the given partitions of `topic` on this shard.
+    pub async fn open_partitions(&self, topic: &TopicMetadata, partitions: &[i32]) {
+        let log_config = topic.configs.log_config(self.config.flush);
+        let opened = join_all(partitions.iter().map(|&partition| {
+            let dir = self.partition_dir(&topic.name, partition);
+            let log_config = log_config.clone();
+            async move { (partition, PartitionLog::open(dir, log_config).await) }
+        }))
+        .await;
+        let mut logs = self.partitions.borrow_mut();
+        let topic_logs = logs.entry(Arc::clone(&topic.name)).or_default();
+        for (partition, result) in opened {
+            match result {
+                Ok(log) => {
+                    topic_logs.insert(partition, log);
+                }
+                Err(error) => tracing::error!(
+                    topic = %topic.name, partition, %error,
+                    "cannot open partition log; it will answer NOT_LEADER_OR_FOLLOWER"
+                ),
+            }
+        }
+    }
+
+    /// Opens every partition of every topic in the image that this shard owns.
+    pub async fn open_owned_partitions(&self) {
+        let catalog = self.catalog();
+        for topic in catalog.topics() {
+            let owned: Vec<i32> = (0..topic.partition_count)
+                .filter(|&p| self.owner_of(&topic.name, p) == self.id)
+                .collect();
+            if !owned.is_empty() {
+                self.open_partitions(topic, &owned).await;
+            }
+        }
+    }
+
+    /// Closes and deletes the given partitions of `topic` on this shard.
+    pub async fn delete_partitions(&self, topic: &str, partitions: &[i32]) {
+        let removed: Vec<(i32, PartitionLog)> = {
+            let mut logs = self.partitions.borrow_mut();
+            let Some(topic_logs) = logs.get_mut(topic) else {
+                return;
+            };
+            let removed = partitions
+                .iter()
+                .filter_map(|p| topic_logs.remove(p).map(|log| (*p, log)))
+                .collect();
+            if topic_logs.is_empty() {
+                logs.remove(topic);
+            }
+            removed
+        };
+        for (partition, log) in removed {
+            if let Err(error) = log.delete().await {
+                tracing::error!(topic, partition, %error, "deleting partition log failed");
+            }
+        }
+    }
+
+    /// Closes every local log (graceful shutdown): flush, sync, trim.
+    pub async fn close_all(&self) {
+        let logs = self.local_logs();
+        let results = join_all(logs.iter().map(|log| log.close())).await;
+        for error in results.into_iter().filter_map(Result::err) {
+            tracing::error!(%error, "closing a partition log failed");
+        }
+    }
+
+    /// Sends `request` to `shard` and returns the pending reply (ordered send).
+    pub async fn send_to_shard(
+        &self,
+        shard: usize,
+        request: ShardRequest,
+    ) -> Result<futures::channel::oneshot::Receiver<ShardReply>, MeshError> {
+        match self.mesh.get() {
+            Some(mesh) => mesh.send(shard, request).await,
+            None => Err(MeshError::Unreachable(shard)),
+        }
+    }
+
+    /// Sends `request` to `shard` and waits for the answer.
+    pub async fn call_shard(&self, shard: usize, request: ShardRequest) -> Result<ShardReply, MeshError> {
+        let receiver = self.send_to_shard(shard, request).await?;
+        receiver.await.map_err(|_| MeshError::Unreachable(shard))
+    }
+
+    pub async fn reply(&self, to: usize, id: u64, reply: ShardReply) {
+        if let Some(mesh) = self.mesh.get() {
+            mesh.reply(to, id, reply).await;
+        }
+    }
+}
