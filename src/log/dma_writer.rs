@@ -10,8 +10,10 @@
 //! `PREALLOCATE_STEP_BYTES` steps and truncated to its logical size on roll
 //! and close; zeros past the data are read back as "end of data".
 
+use std::cell::RefCell;
+use std::collections::HashSet;
 use std::io;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::rc::Rc;
 
 use futures::future::try_join_all;
@@ -45,6 +47,46 @@ pub(crate) async fn open_segment_file(path: &Path, create: bool) -> io::Result<D
         .dma_open(path)
         .await
         .map_err(io::Error::from)
+}
+
+/// Name of the scratch file used by `prime_iopoll_detection`.
+pub(crate) const IOPOLL_PROBE_FILE: &str = ".iopoll-probe";
+/// Bytes in the scratch file: more than any O_DIRECT alignment glommio probes with.
+const IOPOLL_PROBE_BYTES: usize = 64 << 10;
+
+thread_local! {
+    /// Parent directories whose device this shard has already probed.
+    static PROBED_PARENTS: RefCell<HashSet<PathBuf>> = RefCell::new(HashSet::new());
+}
+
+/// glommio decides once per thread and device whether DMA reads may use the
+/// io_uring poll ring, by reading block 0 of the first `DmaFile` opened there.
+/// If that file is empty (a new segment) the read ends at EOF before reaching
+/// the device, the probe wrongly succeeds, and every later read of the device
+/// fails with EOPNOTSUPP on devices without poll queues (virtio, many cloud
+/// disks). So before a shard opens its first segment under a directory, open
+/// a non-empty scratch file there to make the probe meaningful.
+pub(crate) async fn prime_iopoll_detection(dir: &Path) -> io::Result<()> {
+    let parent = dir.parent().unwrap_or(dir).to_path_buf();
+    if PROBED_PARENTS.with(|probed| probed.borrow().contains(&parent)) {
+        return Ok(());
+    }
+    let path = dir.join(IOPOLL_PROBE_FILE);
+    let scratch = OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .buffered_open(&path)
+        .await
+        .map_err(io::Error::from)?;
+    let written = scratch.write_at(vec![0u8; IOPOLL_PROBE_BYTES], 0).await;
+    scratch.close().await.map_err(io::Error::from)?;
+    written.map_err(io::Error::from)?;
+    let probed = DmaFile::open(&path).await.map_err(io::Error::from)?;
+    probed.close().await.map_err(io::Error::from)?;
+    glommio::io::remove(&path).await.map_err(io::Error::from)?;
+    PROBED_PARENTS.with(|probed| probed.borrow_mut().insert(parent));
+    Ok(())
 }
 
 fn align_up(value: u64, alignment: u64) -> u64 {
@@ -208,6 +250,7 @@ mod tests {
     fn unaligned_appends_land_back_to_back_and_trim_to_size() {
         run_on_test_executor(|| async move {
             let dir = tempfile::tempdir().expect("tempdir");
+            prime_iopoll_detection(dir.path()).await.expect("probe");
             let path = dir.path().join("segment.log");
             let file = Rc::new(open_segment_file(&path, true).await.expect("create"));
             let mut writer = DmaWriter::resume(file.clone(), 0, 0, 1 << 30)
@@ -227,6 +270,41 @@ mod tests {
             drop(writer);
             let on_disk = std::fs::read(&path).expect("read back");
             assert_eq!(on_disk, expected);
+            let read = file.read_at(4_000, 10_000).await.expect("dma read");
+            assert_eq!(&read[..], &expected[4_000..14_000]);
+        });
+    }
+
+    #[test]
+    fn a_round_larger_than_one_chunk_is_split_and_written_whole() {
+        run_on_test_executor(|| async move {
+            let dir = tempfile::tempdir().expect("tempdir");
+            prime_iopoll_detection(dir.path()).await.expect("probe");
+            let path = dir.path().join("segment.log");
+            let file = Rc::new(open_segment_file(&path, true).await.expect("create"));
+            let mut writer = DmaWriter::resume(file.clone(), 0, 0, 1 << 30)
+                .await
+                .expect("writer");
+            let head = vec![1u8; 777];
+            writer.write(&[&head]).await.expect("write");
+            let big: Vec<u8> = (0..3 * WRITE_CHUNK_BYTES + 123)
+                .map(|at| (at % 253) as u8)
+                .collect();
+            writer.write(&[&big, &head]).await.expect("write");
+            writer.trim().await.expect("trim");
+            drop(writer);
+            let mut expected = head.clone();
+            expected.extend_from_slice(&big);
+            expected.extend_from_slice(&head);
+            assert_eq!(std::fs::read(&path).expect("read back"), expected);
+            // Reopening in the middle of a block resumes with the right tail.
+            let mut writer = DmaWriter::resume(file.clone(), 0, expected.len() as u64, 1 << 30)
+                .await
+                .expect("resume");
+            writer.write(&[&head]).await.expect("write");
+            writer.trim().await.expect("trim");
+            expected.extend_from_slice(&head);
+            assert_eq!(std::fs::read(&path).expect("read back"), expected);
         });
     }
 }

@@ -49,7 +49,7 @@ pub(crate) const SEGMENT_BYTES_LIMIT: u64 = i32::MAX as u64;
 /// `canConvertToRelativeOffset`).
 pub(crate) const SEGMENT_RELATIVE_OFFSET_MAX: i64 = i32::MAX as i64;
 
-const _: () = assert!(WRITE_CHUNK_BYTES % 4096 == 0);
-const _: () = assert!(PREALLOCATE_STEP_BYTES % WRITE_CHUNK_BYTES as u64 == 0);
+const _: () = assert!(WRITE_CHUNK_BYTES.is_multiple_of(4096));
+const _: () = assert!(PREALLOCATE_STEP_BYTES.is_multiple_of(WRITE_CHUNK_BYTES as u64));
 const _: () = assert!(READ_CHUNK_BYTES_MIN <= READ_CHUNK_BYTES_MAX);
 const _: () = assert!(TAIL_CACHE_BYTES < PENDING_BYTES_MAX);

@@ -48,7 +48,6 @@ mod writer_task;
 #[cfg(test)]
 mod tests;
 
-
 /// Which timestamp a batch carries once stored (Kafka `message.timestamp.type`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum TimestampType {

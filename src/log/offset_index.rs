@@ -66,7 +66,7 @@ impl OffsetIndex {
     /// Decodes an index file, or `None` when it cannot belong to a log of
     /// `log_bytes` bytes (short write, garbage, stale): the caller rebuilds it.
     pub fn decode(bytes: &[u8], log_bytes: u64) -> Option<OffsetIndex> {
-        if bytes.len() % OFFSET_ENTRY_BYTES != 0 {
+        if !bytes.len().is_multiple_of(OFFSET_ENTRY_BYTES) {
             return None;
         }
         let mut index = OffsetIndex::default();
@@ -129,6 +129,9 @@ mod tests {
         let mut swapped = bytes[8..16].to_vec();
         swapped.extend_from_slice(&bytes[0..8]);
         assert!(OffsetIndex::decode(&swapped, 20_000).is_none());
-        assert_eq!(OffsetIndex::decode(&[], 0).map(|index| index.len()), Some(0));
+        assert_eq!(
+            OffsetIndex::decode(&[], 0).map(|index| index.len()),
+            Some(0)
+        );
     }
 }

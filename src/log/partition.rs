@@ -108,7 +108,11 @@ impl LogInner {
         Ok(())
     }
 
-    pub fn append(self: &std::rc::Rc<Self>, batch: &[u8], now_ms: i64) -> Result<AppendInfo, LogError> {
+    pub fn append(
+        self: &std::rc::Rc<Self>,
+        batch: &[u8],
+        now_ms: i64,
+    ) -> Result<AppendInfo, LogError> {
         self.check_usable()?;
         let header = BatchHeader::parse(batch)
             .map_err(|error| io::Error::new(io::ErrorKind::InvalidInput, error))?;
@@ -130,7 +134,11 @@ impl LogInner {
         let meta = BatchMeta {
             base_offset,
             last_offset: base_offset + i64::from(header.last_offset_delta),
-            max_timestamp: if log_append_time { now_ms } else { header.max_timestamp },
+            max_timestamp: if log_append_time {
+                now_ms
+            } else {
+                header.max_timestamp
+            },
             size: batch.len() as u64,
         };
 
@@ -258,9 +266,27 @@ mod tests {
     #[test]
     fn rolls_on_size_only_when_the_segment_has_data() {
         let config = LogConfig::default();
-        assert!(!should_roll(&head(0, None), &config, 100, &batch(500, 1), 1));
-        assert!(should_roll(&head(50, Some(1)), &config, 100, &batch(51, 1), 1));
-        assert!(!should_roll(&head(50, Some(1)), &config, 100, &batch(50, 1), 1));
+        assert!(!should_roll(
+            &head(0, None),
+            &config,
+            100,
+            &batch(500, 1),
+            1
+        ));
+        assert!(should_roll(
+            &head(50, Some(1)),
+            &config,
+            100,
+            &batch(51, 1),
+            1
+        ));
+        assert!(!should_roll(
+            &head(50, Some(1)),
+            &config,
+            100,
+            &batch(50, 1),
+            1
+        ));
     }
 
     #[test]
@@ -269,9 +295,33 @@ mod tests {
             segment_ms: 1_000,
             ..LogConfig::default()
         };
-        assert!(!should_roll(&head(10, Some(5_000)), &config, 1 << 20, &batch(10, 6_000), 0));
-        assert!(should_roll(&head(10, Some(5_000)), &config, 1 << 20, &batch(10, 6_001), 0));
-        assert!(should_roll(&head(10, None), &config, 1 << 20, &batch(10, -1), 2_001));
-        assert!(!should_roll(&head(10, Some(-1)), &config, 1 << 20, &batch(10, -1), 2_000));
+        assert!(!should_roll(
+            &head(10, Some(5_000)),
+            &config,
+            1 << 20,
+            &batch(10, 6_000),
+            0
+        ));
+        assert!(should_roll(
+            &head(10, Some(5_000)),
+            &config,
+            1 << 20,
+            &batch(10, 6_001),
+            0
+        ));
+        assert!(should_roll(
+            &head(10, None),
+            &config,
+            1 << 20,
+            &batch(10, -1),
+            2_001
+        ));
+        assert!(!should_roll(
+            &head(10, Some(-1)),
+            &config,
+            1 << 20,
+            &batch(10, -1),
+            2_000
+        ));
     }
 }

@@ -11,12 +11,12 @@ use std::io;
 use std::path::{Path, PathBuf};
 use std::rc::Rc;
 
-use glommio::io::{DmaFile, Directory};
+use glommio::io::{Directory, DmaFile};
 
 use crate::protocol::record_batch::{validate_batch, BatchError};
 
 use super::batch_cursor::{BatchCursor, NextBatch};
-use super::dma_writer::{open_segment_file, DmaWriter};
+use super::dma_writer::{open_segment_file, prime_iopoll_detection, DmaWriter};
 use super::index_file::{read_index_file, EncodedIndexes, TEMPORARY_SUFFIX};
 use super::limits::{RECOVERY_CHUNK_BYTES, SEGMENT_BYTES_LIMIT, SEGMENT_RELATIVE_OFFSET_MAX};
 use super::offset_index::OffsetIndex;
@@ -57,11 +57,16 @@ pub(crate) async fn open(
     tail_cache_bytes: usize,
 ) -> io::Result<Rc<LogInner>> {
     create_dir_all(&dir).await?;
+    prime_iopoll_detection(&dir).await?;
     let mut bases = list_segments(&dir).await?;
     let segment_bytes_max = config.segment_bytes.clamp(1, SEGMENT_BYTES_LIMIT);
     if bases.is_empty() {
         let path = segment_path(&dir, 0, LOG_SUFFIX);
-        open_segment_file(&path, true).await?.close().await.map_err(io::Error::from)?;
+        open_segment_file(&path, true)
+            .await?
+            .close()
+            .await
+            .map_err(io::Error::from)?;
         bases.push(0);
     }
     let mut segments = Vec::with_capacity(bases.len());
@@ -70,8 +75,13 @@ pub(crate) async fn open(
     }
     let last_base = bases[bases.len() - 1];
     let (active, first_batch_timestamp) = recover_active(&dir, last_base, &config).await?;
-    let writer =
-        DmaWriter::resume(active.file.clone(), last_base, active.size, segment_bytes_max).await?;
+    let writer = DmaWriter::resume(
+        active.file.clone(),
+        last_base,
+        active.size,
+        segment_bytes_max,
+    )
+    .await?;
     let log_end_offset = active.next_offset;
     let head = AppendHead {
         segment_base: last_base,

@@ -108,7 +108,11 @@ mod tests {
         assert_eq!(sizes(cache.read(4, 10, 1_000)), Some(2));
         assert_eq!(sizes(cache.read(4, 6, 1_000)), Some(1));
         assert_eq!(sizes(cache.read(1, 10, 150)), Some(1));
-        assert_eq!(sizes(cache.read(1, 10, 10)), Some(1), "KIP-74: at least one batch");
+        assert_eq!(
+            sizes(cache.read(1, 10, 10)),
+            Some(1),
+            "KIP-74: at least one batch"
+        );
         assert_eq!(sizes(cache.read(10, 11, 1_000)), None);
     }
 

@@ -28,7 +28,11 @@ struct SegmentView {
     start_position: u64,
 }
 
-fn candidate_segment(inner: &LogInner, timestamp_ms: i64, after: Option<i64>) -> Option<SegmentView> {
+fn candidate_segment(
+    inner: &LogInner,
+    timestamp_ms: i64,
+    after: Option<i64>,
+) -> Option<SegmentView> {
     let segments = inner.segments.borrow();
     let segment = segments.iter().find(|segment| {
         after.is_none_or(|previous| segment.base_offset > previous)
@@ -62,7 +66,12 @@ async fn scan_segment(
     timestamp_ms: i64,
     high_watermark: i64,
 ) -> io::Result<Option<(i64, i64)>> {
-    let mut cursor = BatchCursor::new(&view.file, view.start_position, view.size, LOOKUP_CHUNK_BYTES);
+    let mut cursor = BatchCursor::new(
+        &view.file,
+        view.start_position,
+        view.size,
+        LOOKUP_CHUNK_BYTES,
+    );
     while let NextBatch::Batch(header) = cursor.next_header().await? {
         let Some(length) = header.total_bytes() else {
             break;
@@ -107,7 +116,9 @@ fn scan_uncompressed(batch: &[u8], header: &BatchHeader, timestamp_ms: i64) -> O
         let length = usize::try_from(read_varint(batch, &mut at)?).ok()?;
         let record_start = at;
         at += 1; // attributes
-        let timestamp = header.base_timestamp.checked_add(read_varint(batch, &mut at)?)?;
+        let timestamp = header
+            .base_timestamp
+            .checked_add(read_varint(batch, &mut at)?)?;
         let offset_delta = read_varint(batch, &mut at)?;
         if timestamp >= timestamp_ms {
             return Some((header.base_offset.checked_add(offset_delta)?, timestamp));
@@ -149,29 +160,89 @@ fn read_varint(bytes: &[u8], at: &mut usize) -> Option<i64> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::protocol::record_batch::tests::sample_batch;
+    use crate::log::tests::batch_spanning;
 
     #[test]
     fn varints_decode_zigzag() {
         let mut at = 0;
-        assert_eq!(read_varint(&[0x00, 0x01, 0x02, 0xac, 0x02], &mut at), Some(0));
-        assert_eq!(read_varint(&[0x00, 0x01, 0x02, 0xac, 0x02], &mut at), Some(-1));
-        assert_eq!(read_varint(&[0x00, 0x01, 0x02, 0xac, 0x02], &mut at), Some(1));
-        assert_eq!(read_varint(&[0x00, 0x01, 0x02, 0xac, 0x02], &mut at), Some(150));
+        assert_eq!(
+            read_varint(&[0x00, 0x01, 0x02, 0xac, 0x02], &mut at),
+            Some(0)
+        );
+        assert_eq!(
+            read_varint(&[0x00, 0x01, 0x02, 0xac, 0x02], &mut at),
+            Some(-1)
+        );
+        assert_eq!(
+            read_varint(&[0x00, 0x01, 0x02, 0xac, 0x02], &mut at),
+            Some(1)
+        );
+        assert_eq!(
+            read_varint(&[0x00, 0x01, 0x02, 0xac, 0x02], &mut at),
+            Some(150)
+        );
         assert_eq!(read_varint(&[0x80], &mut 0), None);
     }
 
     #[test]
     fn finds_the_exact_record_inside_an_uncompressed_batch() {
-        // sample_batch gives record i the timestamp base + i.
-        let batch = sample_batch(100, 5, 1_000);
-        let header = BatchHeader::parse(&batch).expect("header");
-        assert_eq!(first_record_at_or_after(&batch, &header, 1_003), (103, 1_003));
+        // Record i has the timestamp 1_000 + i.
+        let mut batch = batch_spanning(5, 1_000);
+        crate::protocol::record_batch::set_base_offset(&mut batch, 100);
+        let header = crate::protocol::record_batch::validate_batch(&batch).expect("valid");
+        assert_eq!(
+            first_record_at_or_after(&batch, &header, 1_003),
+            (103, 1_003)
+        );
         assert_eq!(first_record_at_or_after(&batch, &header, 0), (100, 1_000));
         assert_eq!(
+            first_record_at_or_after(&batch, &header, 1_004),
+            (104, 1_004)
+        );
+        assert_eq!(
             first_record_at_or_after(&batch, &header, 9_999),
-            (100, 1_000),
+            (100, 1_004),
             "no record qualifies: falls back to the batch"
         );
+    }
+
+    #[test]
+    fn finds_the_exact_record_inside_a_compressed_batch() {
+        use kafka_protocol::records::{
+            Compression as Codec, Record, RecordBatchEncoder, RecordEncodeOptions, TimestampType,
+        };
+        let records: Vec<Record> = (0..5)
+            .map(|index| Record {
+                transactional: false,
+                control: false,
+                delete_horizon: false,
+                partition_leader_epoch: 0,
+                producer_id: -1,
+                producer_epoch: -1,
+                timestamp_type: TimestampType::Creation,
+                offset: index,
+                // offset - sequence must stay constant for one batch.
+                sequence: index as i32,
+                timestamp: 1_000 + index,
+                key: None,
+                value: Some(Bytes::from_static(b"value")),
+                headers: Default::default(),
+            })
+            .collect();
+        let mut encoded = bytes::BytesMut::new();
+        let options = RecordEncodeOptions {
+            version: 2,
+            compression: Codec::Gzip,
+        };
+        RecordBatchEncoder::encode(&mut encoded, &records, &options).expect("encode");
+        let mut batch = encoded.to_vec();
+        crate::protocol::record_batch::set_base_offset(&mut batch, 100);
+        let header = crate::protocol::record_batch::validate_batch(&batch).expect("valid");
+        assert_eq!(header.compression(), Compression::Gzip);
+        assert_eq!(
+            first_record_at_or_after(&batch, &header, 1_003),
+            (103, 1_003)
+        );
+        assert_eq!(first_record_at_or_after(&batch, &header, 0), (100, 1_000));
     }
 }

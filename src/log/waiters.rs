@@ -67,7 +67,8 @@ impl OffsetWaiters {
     pub fn has_waiter_below(&self, done_below: i64) -> bool {
         self.queue
             .iter()
-            .any(|(offset, sender)| *offset < done_below && !sender.is_canceled())
+            .take_while(|(offset, _)| *offset < done_below)
+            .any(|(_, sender)| !sender.is_canceled())
     }
 
     pub fn fail_all(&mut self, failure: &StorageFailure) {

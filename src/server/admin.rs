@@ -181,17 +181,25 @@ fn creatable_result(
                     })
                     .collect()
             });
-            result
-                .with_topic_id(topic.topic_id)
-                .with_num_partitions(topic.partition_count)
-                .with_replication_factor(1)
-                .with_configs(configs)
+            // Fields a version lacks must stay at their default, or the codec refuses.
+            let result = result.with_error_message(None);
+            let result = if version >= 5 {
+                result
+                    .with_num_partitions(topic.partition_count)
+                    .with_replication_factor(1)
+                    .with_configs(configs)
+            } else {
+                result
+            };
+            if version >= 7 {
+                result.with_topic_id(topic.topic_id)
+            } else {
+                result
+            }
         }
         Err((code, message)) => result
             .with_error_code(code)
-            .with_error_message(Some(StrBytes::from_string(message)))
-            .with_num_partitions(-1)
-            .with_replication_factor(-1),
+            .with_error_message(Some(StrBytes::from_string(message))),
     }
 }
 
@@ -354,25 +362,25 @@ pub async fn delete_topics_on_controller(
             None => catalog.topic_by_id(&topic_id).cloned(),
         };
         let result = DeletableTopicResult::default().with_name(name.clone()).with_topic_id(topic_id);
+        let with_message = |result: DeletableTopicResult, message: &'static str| {
+            if version >= 5 {
+                result.with_error_message(Some(StrBytes::from_static_str(message)))
+            } else {
+                result
+            }
+        };
         let Some(topic) = found else {
             let (code, message) = if name.is_some() {
                 (KafkaError::UnknownTopicOrPartition.code(), "This server does not host this topic-partition.")
             } else {
                 (KafkaError::UnknownTopicId.code(), "This server does not host this topic ID.")
             };
-            responses.push(
-                result
-                    .with_error_code(code)
-                    .with_error_message(Some(StrBytes::from_static_str(message))),
-            );
+            responses.push(with_message(result.with_error_code(code), message));
             continue;
         };
         delete_topic(shard, &topic).await;
-        responses.push(
-            result
-                .with_name(Some(TopicName(StrBytes::from_string(topic.name.to_string()))))
-                .with_topic_id(topic.topic_id),
-        );
+        let result = result.with_name(Some(TopicName(StrBytes::from_string(topic.name.to_string()))));
+        responses.push(if version >= 6 { result.with_topic_id(topic.topic_id) } else { result });
     }
     DeleteTopicsResponse::default().with_responses(responses)
 }

@@ -24,14 +24,17 @@ const SOURCE_TOPIC: i8 = 1;
 const SOURCE_STATIC_BROKER: i8 = 4;
 const SOURCE_DEFAULT: i8 = 5;
 
-pub fn handle_describe_cluster(shard: &Rc<Shard>, _request: DescribeClusterRequest) -> DescribeClusterResponse {
+pub fn handle_describe_cluster(
+    shard: &Rc<Shard>,
+    _request: DescribeClusterRequest,
+    _version: i16,
+) -> DescribeClusterResponse {
     let config = &shard.config;
     let broker = DescribeClusterBroker::default()
         .with_broker_id(BrokerId(config.node_id))
         .with_host(StrBytes::from_string(config.advertised_host.clone()))
         .with_port(i32::from(config.advertised_port));
     DescribeClusterResponse::default()
-        .with_endpoint_type(1)
         .with_cluster_id(StrBytes::from_string(shard.catalog().cluster_id.to_string()))
         .with_controller_id(BrokerId(config.node_id))
         .with_brokers(vec![broker])
@@ -51,6 +54,7 @@ pub fn handle_describe_configs(shard: &Rc<Shard>, request: DescribeConfigsReques
                     .unwrap_or(true)
             };
             let result = DescribeConfigsResult::default()
+                .with_error_message(None)
                 .with_resource_type(resource.resource_type)
                 .with_resource_name(resource.resource_name.clone());
             match resource.resource_type {

@@ -47,7 +47,7 @@ pub async fn dispatch(shard: &Rc<Shard>, request: Request) -> PendingResponse {
     let correlation_id = request.correlation_id();
     let reply = move |body| encode(api_key, version, correlation_id, body);
     if let RequestBody::Produce(produce_request) = request.body {
-        let pending = produce::dispatch_produce(shard, produce_request).await;
+        let pending = produce::dispatch_produce(shard, produce_request, version).await;
         return async move {
             match pending.await {
                 Some(response) => reply(ResponseBody::Produce(response)),
@@ -62,7 +62,7 @@ pub async fn dispatch(shard: &Rc<Shard>, request: Request) -> PendingResponse {
             RequestBody::Produce(_) => unreachable!("handled in stage one"),
             RequestBody::Fetch(body) => ResponseBody::Fetch(fetch::handle_fetch(&shard, body, version).await),
             RequestBody::ListOffsets(body) => {
-                ResponseBody::ListOffsets(list_offsets::handle_list_offsets(&shard, body).await)
+                ResponseBody::ListOffsets(list_offsets::handle_list_offsets(&shard, body, version).await)
             }
             RequestBody::Metadata(body) => {
                 ResponseBody::Metadata(metadata::handle_metadata(&shard, body, version).await)
@@ -79,7 +79,7 @@ pub async fn dispatch(shard: &Rc<Shard>, request: Request) -> PendingResponse {
                 ResponseBody::DescribeConfigs(cluster::handle_describe_configs(&shard, body))
             }
             RequestBody::DescribeCluster(body) => {
-                ResponseBody::DescribeCluster(cluster::handle_describe_cluster(&shard, body))
+                ResponseBody::DescribeCluster(cluster::handle_describe_cluster(&shard, body, version))
             }
         };
         reply(body)

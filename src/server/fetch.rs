@@ -69,7 +69,7 @@ pub async fn handle_fetch(shard: &Rc<Shard>, request: FetchRequest, version: i16
         wait_for_any_data(shard, &parts, deadline - now).await;
         outcomes = read_all(shard, &parts).await;
     }
-    assemble(topics, outcomes, request.isolation_level, response_max_bytes)
+    assemble(topics, outcomes, request.isolation_level, response_max_bytes, version)
 }
 
 fn resolve_targets(shard: &Shard, request: &FetchRequest, version: i16, max_bytes: usize) -> Vec<RequestedTopic> {
@@ -204,7 +204,13 @@ pub async fn wait_for_local_data(shard: &Shard, parts: &[ReadPart], timeout: Dur
     }
 }
 
-fn assemble(topics: Vec<RequestedTopic>, outcomes: Vec<ReadOutcome>, isolation_level: i8, max_bytes: usize) -> FetchResponse {
+fn assemble(
+    topics: Vec<RequestedTopic>,
+    outcomes: Vec<ReadOutcome>,
+    isolation_level: i8,
+    max_bytes: usize,
+    version: i16,
+) -> FetchResponse {
     let mut outcomes = outcomes.into_iter();
     let mut budget = max_bytes;
     let mut first_data = true;
@@ -221,25 +227,37 @@ fn assemble(topics: Vec<RequestedTopic>, outcomes: Vec<ReadOutcome>, isolation_l
                             .next()
                             .unwrap_or_else(|| ReadOutcome::error(KafkaError::NotLeaderOrFollower.code())),
                     };
-                    let records = take_within_budget(outcome.batches.clone(), &mut budget, &mut first_data);
-                    PartitionData::default()
+                    let ReadOutcome {
+                        error_code,
+                        high_watermark,
+                        log_start_offset,
+                        batches,
+                    } = outcome;
+                    let records = take_within_budget(batches, &mut budget, &mut first_data);
+                    let data = PartitionData::default()
                         .with_partition_index(partition)
-                        .with_error_code(outcome.error_code)
-                        .with_high_watermark(outcome.high_watermark)
-                        .with_last_stable_offset(outcome.high_watermark)
-                        .with_log_start_offset(outcome.log_start_offset)
+                        .with_error_code(error_code)
+                        .with_high_watermark(high_watermark)
+                        .with_last_stable_offset(high_watermark)
                         .with_aborted_transactions((isolation_level == 1).then(Vec::new))
-                        .with_preferred_read_replica((-1).into())
-                        .with_records(Some(records))
+                        .with_records(Some(records));
+                    // Fields a version lacks must stay at their default, or the codec refuses.
+                    if version >= 5 {
+                        data.with_log_start_offset(log_start_offset)
+                    } else {
+                        data
+                    }
                 })
                 .collect();
-            FetchableTopicResponse::default()
-                .with_topic(topic.name)
-                .with_topic_id(topic.topic_id)
-                .with_partitions(partitions)
+            let response = FetchableTopicResponse::default().with_partitions(partitions);
+            if version >= 13 {
+                response.with_topic_id(topic.topic_id)
+            } else {
+                response.with_topic(topic.name)
+            }
         })
         .collect();
-    FetchResponse::default().with_session_id(0).with_responses(responses)
+    FetchResponse::default().with_responses(responses)
 }
 
 /// Concatenates whole batches while the response budget lasts; the very first

@@ -17,7 +17,7 @@ use crate::protocol::errors::KafkaError;
 /// Leader epoch reported with offsets: a single node never changes leader.
 const LEADER_EPOCH: i32 = 0;
 
-pub async fn handle_list_offsets(shard: &Rc<Shard>, request: ListOffsetsRequest) -> ListOffsetsResponse {
+pub async fn handle_list_offsets(shard: &Rc<Shard>, request: ListOffsetsRequest, version: i16) -> ListOffsetsResponse {
     let catalog = shard.catalog();
     let failed = |code: i16| OffsetOutcome {
         error_code: code,
@@ -70,7 +70,12 @@ pub async fn handle_list_offsets(shard: &Rc<Shard>, request: ListOffsetsRequest)
                         .with_error_code(outcome.error_code)
                         .with_timestamp(outcome.timestamp)
                         .with_offset(outcome.offset)
-                        .with_leader_epoch(if outcome.error_code == 0 { LEADER_EPOCH } else { -1 })
+                        // leader_epoch exists from v4; older versions must leave the default.
+                        .with_leader_epoch(if outcome.error_code == 0 && version >= 4 {
+                            LEADER_EPOCH
+                        } else {
+                            -1
+                        })
                 })
                 .collect();
             ListOffsetsTopicResponse::default()

@@ -35,11 +35,13 @@ pub async fn handle_metadata(shard: &Rc<Shard>, request: MetadataRequest, versio
         other => other,
     };
     let allow_auto_create = version < 4 || request.allow_auto_topic_creation;
+    // authorized operations exist from v8; older versions must leave the default.
+    let include_operations = request.include_topic_authorized_operations && version >= 8;
     let mut topics = Vec::new();
     match requested {
         None => {
             for topic in shard.catalog().topics() {
-                topics.push(topic_response(shard, topic, request.include_topic_authorized_operations));
+                topics.push(topic_response(shard, topic, include_operations, version));
             }
         }
         Some(requested) => {
@@ -60,36 +62,37 @@ pub async fn handle_metadata(shard: &Rc<Shard>, request: MetadataRequest, versio
                         .ok_or((KafkaError::UnknownTopicId.code(), None)),
                 };
                 topics.push(match entry {
-                    Ok(topic) => topic_response(shard, &topic, request.include_topic_authorized_operations),
+                    Ok(topic) => topic_response(shard, &topic, include_operations, version),
                     Err((code, name)) => MetadataResponseTopic::default()
                         .with_error_code(code)
                         .with_name(name)
-                        .with_topic_id(wanted.topic_id)
+                        .with_topic_id(if version >= 10 { wanted.topic_id } else { uuid::Uuid::nil() })
                         .with_topic_authorized_operations(AUTHORIZED_OPERATIONS_OMITTED),
                 });
             }
         }
     }
-    MetadataResponse::default()
-        .with_brokers(vec![broker])
-        .with_cluster_id(Some(StrBytes::from_string(shard.catalog().cluster_id.to_string())))
-        .with_controller_id(BrokerId(config.node_id))
-        .with_topics(topics)
-        .with_cluster_authorized_operations(if request.include_cluster_authorized_operations {
-            CLUSTER_OPERATIONS_ALL
-        } else {
-            AUTHORIZED_OPERATIONS_OMITTED
-        })
+    let mut response = MetadataResponse::default().with_brokers(vec![broker]).with_topics(topics);
+    if version >= 1 {
+        response = response.with_controller_id(BrokerId(config.node_id));
+    }
+    if version >= 2 {
+        response = response.with_cluster_id(Some(StrBytes::from_string(shard.catalog().cluster_id.to_string())));
+    }
+    if request.include_cluster_authorized_operations && (8..=10).contains(&version) {
+        response = response.with_cluster_authorized_operations(CLUSTER_OPERATIONS_ALL);
+    }
+    response
 }
 
-fn topic_response(shard: &Shard, topic: &TopicMetadata, include_operations: bool) -> MetadataResponseTopic {
+fn topic_response(shard: &Shard, topic: &TopicMetadata, include_operations: bool, version: i16) -> MetadataResponseTopic {
     let node = BrokerId(shard.config.node_id);
     let partitions = (0..topic.partition_count)
         .map(|partition| {
             MetadataResponsePartition::default()
                 .with_partition_index(partition)
                 .with_leader_id(node)
-                .with_leader_epoch(0)
+                .with_leader_epoch(if version >= 7 { 0 } else { -1 })
                 .with_replica_nodes(vec![node])
                 .with_isr_nodes(vec![node])
                 .with_offline_replicas(Vec::new())
@@ -97,7 +100,7 @@ fn topic_response(shard: &Shard, topic: &TopicMetadata, include_operations: bool
         .collect();
     MetadataResponseTopic::default()
         .with_name(Some(TopicName(StrBytes::from_string(topic.name.to_string()))))
-        .with_topic_id(topic.topic_id)
+        .with_topic_id(if version >= 10 { topic.topic_id } else { uuid::Uuid::nil() })
         .with_is_internal(false)
         .with_partitions(partitions)
         .with_topic_authorized_operations(if include_operations {

@@ -40,6 +40,7 @@ enum Slot {
 pub async fn dispatch_produce(
     shard: &Rc<Shard>,
     request: ProduceRequest,
+    version: i16,
 ) -> LocalBoxFuture<'static, Option<ProduceResponse>> {
     let acks = request.acks;
     let mut slots: Vec<Vec<(i32, Slot)>> = Vec::with_capacity(request.topic_data.len());
@@ -121,7 +122,7 @@ pub async fn dispatch_produce(
                                 .copied()
                                 .unwrap_or(not_leader),
                         };
-                        partition_response(partition, outcome)
+                        partition_response(partition, outcome, version)
                     })
                     .collect();
                 TopicProduceResponse::default()
@@ -134,13 +135,18 @@ pub async fn dispatch_produce(
     .boxed_local()
 }
 
-fn partition_response(partition: i32, outcome: ProduceOutcome) -> PartitionProduceResponse {
-    PartitionProduceResponse::default()
+fn partition_response(partition: i32, outcome: ProduceOutcome, version: i16) -> PartitionProduceResponse {
+    let response = PartitionProduceResponse::default()
         .with_index(partition)
         .with_error_code(outcome.error_code)
         .with_base_offset(outcome.base_offset)
-        .with_log_append_time_ms(outcome.log_append_time_ms)
-        .with_log_start_offset(outcome.log_start_offset)
+        .with_log_append_time_ms(outcome.log_append_time_ms);
+    // log_start_offset exists from v5; older versions must leave the default.
+    if version >= 5 {
+        response.with_log_start_offset(outcome.log_start_offset)
+    } else {
+        response
+    }
 }
 
 /// Checks one partition's records the way Kafka's LogValidator does before
