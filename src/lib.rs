@@ -11,3 +11,6 @@ pub mod metadata;
 pub mod protocol;
 pub mod runtime;
 pub mod server;
+
+#[global_allocator]
+static ALLOCATOR: runtime::allocator::GuardedAllocator = runtime::allocator::GuardedAllocator;

@@ -226,6 +226,25 @@ impl PartitionLog {
         Ok(timestamp_lookup::offset_for_timestamp(&self.inner, timestamp_ms).await?)
     }
 
+    /// The first record carrying the largest timestamp in the log (ListOffsets
+    /// `MAX_TIMESTAMP`, KIP-734): `(offset, timestamp)`, or `None` when no
+    /// written record has a timestamp.
+    pub async fn max_timestamp_offset(&self) -> Result<Option<(i64, i64)>, LogError> {
+        let largest = self
+            .inner
+            .segments
+            .borrow()
+            .iter()
+            .map(|segment| segment.max_timestamp)
+            .max()
+            .filter(|timestamp_ms| *timestamp_ms >= 0);
+        match largest {
+            // The first record at or after the largest timestamp carries it.
+            Some(timestamp_ms) => self.offset_for_timestamp(timestamp_ms).await,
+            None => Ok(None),
+        }
+    }
+
     /// Deletes whole sealed segments past `retention_ms` (by their largest
     /// timestamp) or while the log exceeds `retention_bytes`, advancing the
     /// log start offset. Returns how many segments were deleted. The server

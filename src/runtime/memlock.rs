@@ -6,8 +6,42 @@
 
 /// glommio refuses to start an executor below this limit.
 pub const GLOMMIO_MIN_MEMLOCK_BYTES: u64 = 512 * 1024;
-/// Registered DMA buffer memory asked of glommio per executor.
+/// Registered DMA buffer memory asked of glommio per executor when the limit
+/// allows: enough for the writers' aligned chunks of a busy shard.
 pub const IO_MEMORY_BYTES_PER_EXECUTOR: usize = 2 << 20;
+/// Smallest registered pool worth having; below it glommio's fallback (plain
+/// aligned heap buffers, unregistered) is used for everything.
+pub const IO_MEMORY_BYTES_MIN: usize = 64 << 10;
+/// glommio registers the pool with each of an executor's three rings, and the
+/// kernel may account each registration.
+const RINGS_PER_EXECUTOR: u64 = 3;
+
+/// Raises the limit if it can and returns the `io_memory` each of `shards`
+/// executors should ask for so that all of them fit in RLIMIT_MEMLOCK. Errs
+/// when even glommio's minimum does not fit, saying how to fix it.
+pub fn plan_io_memory(shards: usize) -> std::io::Result<usize> {
+    let shards = shards.max(1) as u64;
+    let per_executor = IO_MEMORY_BYTES_PER_EXECUTOR as u64 * RINGS_PER_EXECUTOR;
+    let wanted = GLOMMIO_MIN_MEMLOCK_BYTES + shards * per_executor;
+    let limit = raise_memlock_limit(wanted);
+    if limit < GLOMMIO_MIN_MEMLOCK_BYTES {
+        return Err(std::io::Error::other(format!(
+            "RLIMIT_MEMLOCK is {limit} bytes and cannot be raised; glommio needs at least {GLOMMIO_MIN_MEMLOCK_BYTES}. \
+             Run `ulimit -l unlimited` (as root) or raise memlock in /etc/security/limits.conf; see tuning/README.md"
+        )));
+    }
+    if limit >= wanted {
+        return Ok(IO_MEMORY_BYTES_PER_EXECUTOR);
+    }
+    let fitting = (limit - GLOMMIO_MIN_MEMLOCK_BYTES) / (shards * RINGS_PER_EXECUTOR);
+    let io_memory = (fitting as usize / 4096 * 4096).clamp(IO_MEMORY_BYTES_MIN, IO_MEMORY_BYTES_PER_EXECUTOR);
+    tracing::info!(
+        memlock_bytes = limit,
+        io_memory,
+        "RLIMIT_MEMLOCK could not be raised to {wanted}; using {io_memory} bytes of registered DMA memory per shard"
+    );
+    Ok(io_memory)
+}
 
 /// Current soft and hard RLIMIT_MEMLOCK.
 pub fn memlock_limit() -> (u64, u64) {

@@ -37,26 +37,7 @@ pub fn run(config: BrokerConfig) -> io::Result<()> {
 /// Runs the broker until each shard's `shutdown` receiver resolves.
 pub fn run_until(mut config: BrokerConfig, shutdown: Vec<oneshot::Receiver<()>>) -> io::Result<()> {
     std::fs::create_dir_all(&config.data_dir)?;
-    let wanted = memlock::GLOMMIO_MIN_MEMLOCK_BYTES
-        + (config.shards as u64) * memlock::IO_MEMORY_BYTES_PER_EXECUTOR as u64 * 2;
-    let memlock_bytes = memlock::raise_memlock_limit(wanted);
-    if memlock_bytes < memlock::GLOMMIO_MIN_MEMLOCK_BYTES {
-        return Err(io::Error::other(format!(
-            "RLIMIT_MEMLOCK is {memlock_bytes} bytes and cannot be raised; glommio needs at least {} per shard. \
-             Run `ulimit -l unlimited` (or as root), see tuning/README.md",
-            memlock::GLOMMIO_MIN_MEMLOCK_BYTES
-        )));
-    }
-    let io_memory = if memlock_bytes >= wanted {
-        memlock::IO_MEMORY_BYTES_PER_EXECUTOR
-    } else {
-        tracing::warn!(
-            memlock_bytes,
-            wanted,
-            "RLIMIT_MEMLOCK is low: running with small unregistered DMA buffers (slower); raise `ulimit -l`"
-        );
-        64 << 10
-    };
+    let io_memory = memlock::plan_io_memory(config.shards)?;
     // Port 0: pick the port once so every shard binds the same one. The probe
     // socket joins the SO_REUSEPORT group but never listens, so it gets no
     // connections; it lives until the broker stops.

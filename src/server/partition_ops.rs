@@ -247,8 +247,15 @@ async fn list_offset(shard: &Shard, query: &OffsetQuery) -> OffsetOutcome {
             match query.timestamp {
                 // Tiered storage is not used: nothing is pending upload or tiered.
                 EARLIEST_PENDING_UPLOAD_TIMESTAMP | LATEST_TIERED_TIMESTAMP => found(-1),
-                // PENDING(max-timestamp): needs PartitionLog::max_timestamp_offset.
-                _ => failed(KafkaError::UnsupportedVersion.code()),
+                _ => match log.max_timestamp_offset().await {
+                    Ok(Some((offset, timestamp))) => OffsetOutcome {
+                        error_code: NONE,
+                        timestamp,
+                        offset,
+                    },
+                    Ok(None) => found(-1),
+                    Err(error) => failed(log_error_code(&error)),
+                },
             }
         }
         timestamp if timestamp >= 0 => match log.offset_for_timestamp(timestamp).await {
