@@ -35,6 +35,7 @@ mod lifecycle;
 mod limits;
 mod offset_index;
 mod partition;
+pub mod producer_state;
 mod reader;
 mod recovery;
 mod retention;

@@ -133,3 +133,395 @@ fn decode_body(api_key: ApiKey, version: i16, frame: &mut Bytes) -> anyhow::Resu
         other => anyhow::bail!("no decoder wired for {other:?}"),
     })
 }
+
+/// Property tests for the "never panics, hangs or aborts" promise above, plus
+/// round trips of a valid request for every advertised API version. The fuzz
+/// target in `fuzz/` drives the same function with coverage guidance.
+#[cfg(test)]
+pub(crate) mod proptests {
+    use super::*;
+    use crate::protocol::record_batch::{split_batches, tests::sample_batch, validate_batch};
+    use bytes::BytesMut;
+    use kafka_protocol::protocol::{Encodable, StrBytes};
+    use proptest::prelude::*;
+    use proptest::sample::Index;
+
+    /// Cases per property: enough to hit every API version with every kind of
+    /// mutation many times, while the whole module stays within a few seconds.
+    const CASES: u32 = 3_000;
+
+    /// Array and string lengths that ask for absurd allocations: `i32::MAX`,
+    /// `-1` (null), `i32::MIN`, and `u32::MAX - 1` as seen by compact lengths.
+    const HOSTILE_WORDS: [u32; 4] = [0x7fff_ffff, 0xffff_ffff, 0x8000_0000, 0xffff_fffe];
+    /// `u32::MAX` as an unsigned varint: the largest compact array or string length.
+    const HOSTILE_VARINT: [u8; 5] = [0xff, 0xff, 0xff, 0xff, 0x0f];
+
+    /// Every (api key, version) pair corelog advertises.
+    pub(crate) fn supported_versions() -> Vec<(ApiKey, i16)> {
+        versions::SUPPORTED_APIS
+            .iter()
+            .flat_map(|api| (api.min_version..=api.max_version).map(move |version| (api.key, version)))
+            .collect()
+    }
+
+    fn name(text: &'static str) -> StrBytes {
+        StrBytes::from_static_str(text)
+    }
+
+    fn topic(text: &'static str) -> TopicName {
+        TopicName(name(text))
+    }
+
+    /// A small but non-trivial body of `api_key` that encodes at `version`:
+    /// only fields that exist at that version are set (the codecs refuse to
+    /// encode a non-default field the version does not have).
+    pub(crate) fn sample_body(api_key: ApiKey, version: i16) -> RequestBody {
+        match api_key {
+            ApiKey::Produce => RequestBody::Produce(
+                ProduceRequest::default()
+                    .with_acks(-1)
+                    .with_timeout_ms(30_000)
+                    .with_topic_data(vec![TopicProduceData::default()
+                        .with_name(topic("orders"))
+                        .with_partition_data(vec![
+                            PartitionProduceData::default()
+                                .with_index(0)
+                                .with_records(Some(Bytes::from(sample_batch(0, 3, 1_000)))),
+                            PartitionProduceData::default()
+                                .with_index(1)
+                                .with_records(Some(Bytes::from(sample_batch(0, 1, 2_000)))),
+                        ])]),
+            ),
+            ApiKey::Fetch => {
+                let mut fetch_topic = FetchTopic::default().with_partitions(vec![
+                    FetchPartition::default()
+                        .with_partition(0)
+                        .with_fetch_offset(42)
+                        .with_partition_max_bytes(1 << 20),
+                    FetchPartition::default()
+                        .with_partition(3)
+                        .with_fetch_offset(7)
+                        .with_partition_max_bytes(4096),
+                ]);
+                if version >= 13 {
+                    fetch_topic.topic_id = uuid::Uuid::from_u128(0x0123_4567_89ab_cdef);
+                } else {
+                    fetch_topic.topic = topic("orders");
+                }
+                RequestBody::Fetch(
+                    FetchRequest::default()
+                        .with_max_wait_ms(500)
+                        .with_min_bytes(1)
+                        .with_max_bytes(1 << 20)
+                        .with_topics(vec![fetch_topic]),
+                )
+            }
+            ApiKey::ListOffsets => RequestBody::ListOffsets(
+                ListOffsetsRequest::default()
+                    .with_replica_id(BrokerId(-1))
+                    .with_topics(vec![ListOffsetsTopic::default()
+                        .with_name(topic("orders"))
+                        .with_partitions(vec![
+                            ListOffsetsPartition::default().with_partition_index(0).with_timestamp(-1),
+                            ListOffsetsPartition::default().with_partition_index(1).with_timestamp(-2),
+                        ])]),
+            ),
+            ApiKey::Metadata => RequestBody::Metadata(MetadataRequest::default().with_topics(Some(vec![
+                MetadataRequestTopic::default().with_name(Some(topic("orders"))),
+                MetadataRequestTopic::default().with_name(Some(topic("payments"))),
+            ]))),
+            ApiKey::ApiVersions => {
+                let mut request = ApiVersionsRequest::default();
+                if version >= 3 {
+                    request.client_software_name = name("corelog-proptest");
+                    request.client_software_version = name("1.0");
+                }
+                RequestBody::ApiVersions(request)
+            }
+            ApiKey::CreateTopics => RequestBody::CreateTopics(
+                CreateTopicsRequest::default()
+                    .with_timeout_ms(5_000)
+                    .with_topics(vec![CreatableTopic::default()
+                        .with_name(topic("orders"))
+                        .with_num_partitions(3)
+                        .with_replication_factor(1)
+                        .with_configs(vec![CreatableTopicConfig::default()
+                            .with_name(name("retention.ms"))
+                            .with_value(Some(name("60000")))])]),
+            ),
+            ApiKey::DeleteTopics => {
+                let request = DeleteTopicsRequest::default().with_timeout_ms(5_000);
+                RequestBody::DeleteTopics(if version >= 6 {
+                    request.with_topics(vec![DeleteTopicState::default().with_name(Some(topic("orders")))])
+                } else {
+                    request.with_topic_names(vec![topic("orders"), topic("payments")])
+                })
+            }
+            ApiKey::InitProducerId => RequestBody::InitProducerId(
+                InitProducerIdRequest::default().with_transaction_timeout_ms(60_000),
+            ),
+            ApiKey::DescribeConfigs => RequestBody::DescribeConfigs(
+                DescribeConfigsRequest::default().with_resources(vec![DescribeConfigsResource::default()
+                    .with_resource_type(2)
+                    .with_resource_name(name("orders"))
+                    .with_configuration_keys(Some(vec![name("retention.ms"), name("segment.bytes")]))]),
+            ),
+            ApiKey::DescribeCluster => RequestBody::DescribeCluster(
+                DescribeClusterRequest::default().with_include_cluster_authorized_operations(true),
+            ),
+            other => panic!("add {other:?} to sample_body"),
+        }
+    }
+
+    fn encode_body(body: &RequestBody, version: i16, buf: &mut BytesMut) -> anyhow::Result<()> {
+        match body {
+            RequestBody::Produce(body) => body.encode(buf, version),
+            RequestBody::Fetch(body) => body.encode(buf, version),
+            RequestBody::ListOffsets(body) => body.encode(buf, version),
+            RequestBody::Metadata(body) => body.encode(buf, version),
+            RequestBody::ApiVersions(body) => body.encode(buf, version),
+            RequestBody::CreateTopics(body) => body.encode(buf, version),
+            RequestBody::DeleteTopics(body) => body.encode(buf, version),
+            RequestBody::InitProducerId(body) => body.encode(buf, version),
+            RequestBody::DescribeConfigs(body) => body.encode(buf, version),
+            RequestBody::DescribeCluster(body) => body.encode(buf, version),
+        }
+    }
+
+    fn sample_header(api_key: ApiKey, version: i16, correlation_id: i32) -> RequestHeader {
+        RequestHeader::default()
+            .with_request_api_key(api_key as i16)
+            .with_request_api_version(version)
+            .with_correlation_id(correlation_id)
+            .with_client_id(Some(name("corelog-proptest")))
+    }
+
+    /// Header and body as a client puts them on the wire, minus the length prefix.
+    fn encode_frame(header: &RequestHeader, api_key: ApiKey, body: &RequestBody) -> Bytes {
+        let version = header.request_api_version;
+        let mut buf = BytesMut::new();
+        header
+            .encode(&mut buf, api_key.request_header_version(version))
+            .expect("header encodes");
+        encode_body(body, version, &mut buf)
+            .unwrap_or_else(|error| panic!("{api_key:?} v{version} sample encodes: {error}"));
+        buf.freeze()
+    }
+
+    /// A valid frame for one advertised API version: what the seed corpus of
+    /// the fuzz target is made of, too.
+    pub(crate) fn sample_frame(api_key: ApiKey, version: i16, correlation_id: i32) -> Bytes {
+        let header = sample_header(api_key, version, correlation_id);
+        encode_frame(&header, api_key, &sample_body(api_key, version))
+    }
+
+    /// Decodes `frame`, which must not panic, and checks that a success
+    /// describes the api key, version and correlation id the frame starts with.
+    fn decode_checked(frame: &[u8]) -> Result<Request, DecodeError> {
+        let result = decode_request(Bytes::copy_from_slice(frame));
+        if let Ok(request) = &result {
+            assert_eq!(request.api_key as i16, i16::from_be_bytes([frame[0], frame[1]]));
+            assert_eq!(request.version(), i16::from_be_bytes([frame[2], frame[3]]));
+            assert_eq!(
+                request.correlation_id(),
+                i32::from_be_bytes([frame[4], frame[5], frame[6], frame[7]])
+            );
+            assert!(versions::is_supported(request.api_key, request.version()));
+        }
+        result
+    }
+
+    /// One way a client (or an attacker) can get a frame wrong.
+    #[derive(Debug, Clone)]
+    enum Mutation {
+        Truncate(Index),
+        Flip { at: Index, mask: u8 },
+        HostileLength { at: Index, word: u32 },
+        HostileVarint { at: Index },
+        Insert { at: Index, bytes: Vec<u8> },
+        Remove { at: Index, count: usize },
+    }
+
+    fn mutation() -> impl Strategy<Value = Mutation> {
+        prop_oneof![
+            any::<Index>().prop_map(Mutation::Truncate),
+            (any::<Index>(), 1..=u8::MAX).prop_map(|(at, mask)| Mutation::Flip { at, mask }),
+            (any::<Index>(), prop::sample::select(HOSTILE_WORDS.to_vec()))
+                .prop_map(|(at, word)| Mutation::HostileLength { at, word }),
+            any::<Index>().prop_map(|at| Mutation::HostileVarint { at }),
+            (any::<Index>(), prop::collection::vec(any::<u8>(), 1..16))
+                .prop_map(|(at, bytes)| Mutation::Insert { at, bytes }),
+            (any::<Index>(), 1..16usize).prop_map(|(at, count)| Mutation::Remove { at, count }),
+        ]
+    }
+
+    fn apply(frame: &mut Vec<u8>, mutation: &Mutation) {
+        if frame.is_empty() {
+            return;
+        }
+        match mutation {
+            Mutation::Truncate(at) => frame.truncate(at.index(frame.len())),
+            Mutation::Flip { at, mask } => {
+                let at = at.index(frame.len());
+                frame[at] ^= mask;
+            }
+            Mutation::HostileLength { at, word } => overwrite(frame, at.index(frame.len()), &word.to_be_bytes()),
+            Mutation::HostileVarint { at } => overwrite(frame, at.index(frame.len()), &HOSTILE_VARINT),
+            Mutation::Insert { at, bytes } => {
+                let at = at.index(frame.len() + 1);
+                frame.splice(at..at, bytes.iter().copied());
+            }
+            Mutation::Remove { at, count } => {
+                let at = at.index(frame.len());
+                let end = (at + count).min(frame.len());
+                frame.drain(at..end);
+            }
+        }
+    }
+
+    /// Overwrites in place; a word running past the end is cut off there.
+    fn overwrite(frame: &mut [u8], at: usize, bytes: &[u8]) {
+        let end = (at + bytes.len()).min(frame.len());
+        frame[at..end].copy_from_slice(&bytes[..end - at]);
+    }
+
+    fn api_version() -> impl Strategy<Value = (ApiKey, i16)> {
+        prop::sample::select(supported_versions())
+    }
+
+    fn raw_prefix(api_key: i16, version: i16, correlation_id: i32) -> Vec<u8> {
+        let mut prefix = Vec::with_capacity(8);
+        prefix.extend_from_slice(&api_key.to_be_bytes());
+        prefix.extend_from_slice(&version.to_be_bytes());
+        prefix.extend_from_slice(&correlation_id.to_be_bytes());
+        prefix
+    }
+
+    #[test]
+    fn every_advertised_version_round_trips() {
+        for (api_key, version) in supported_versions() {
+            let header = sample_header(api_key, version, 7);
+            let frame = encode_frame(&header, api_key, &sample_body(api_key, version));
+            let request = decode_checked(&frame)
+                .unwrap_or_else(|error| panic!("{api_key:?} v{version} rejected: {error}"));
+            assert_eq!(request.api_key, api_key);
+            assert_eq!(request.header, header, "{api_key:?} v{version}");
+            // Re-encoding what we decoded gives the client's bytes back: no
+            // field was dropped or misread.
+            assert_eq!(encode_frame(&request.header, api_key, &request.body), frame, "{api_key:?} v{version}");
+            if let RequestBody::Produce(produce) = &request.body {
+                for partition in produce.topic_data.iter().flat_map(|topic| &topic.partition_data) {
+                    let records = partition.records.as_ref().expect("sample has records");
+                    for batch in split_batches(records) {
+                        validate_batch(&batch.expect("whole batch")).expect("valid batch");
+                    }
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn a_hostile_array_length_is_malformed_not_an_abort() {
+        // Produce v3: header (8 + client id), transactional id (-1), acks,
+        // timeout, then the topic array length, which we make i32::MAX.
+        let mut frame = raw_prefix(ApiKey::Produce as i16, 3, 11);
+        frame.extend_from_slice(&(-1i16).to_be_bytes()); // client id: null
+        frame.extend_from_slice(&(-1i16).to_be_bytes()); // transactional id: null
+        frame.extend_from_slice(&(-1i16).to_be_bytes()); // acks
+        frame.extend_from_slice(&1_000i32.to_be_bytes()); // timeout
+        frame.extend_from_slice(&i32::MAX.to_be_bytes()); // topic count
+        assert!(matches!(
+            decode_checked(&frame),
+            Err(DecodeError::Malformed { api_key: ApiKey::Produce, version: 3, .. })
+        ));
+    }
+
+    #[test]
+    fn produce_v2_is_unsupported() {
+        let frame = raw_prefix(ApiKey::Produce as i16, 2, 5);
+        assert_eq!(
+            decode_checked(&frame).unwrap_err(),
+            DecodeError::UnsupportedVersion { api_key: ApiKey::Produce, version: 2 }
+        );
+    }
+
+    #[test]
+    fn a_short_frame_is_too_short() {
+        for length in 0..8 {
+            assert_eq!(decode_checked(&vec![0; length]).unwrap_err(), DecodeError::TooShort(length));
+        }
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(CASES))]
+
+        #[test]
+        fn arbitrary_bytes_never_panic(frame in prop::collection::vec(any::<u8>(), 0..4096)) {
+            let _ = decode_checked(&frame);
+        }
+
+        /// Random bytes rarely name a supported API, so also feed arbitrary
+        /// bodies behind a valid api key, version and correlation id.
+        #[test]
+        fn arbitrary_bodies_never_panic(
+            (api_key, version) in api_version(),
+            correlation_id in any::<i32>(),
+            body in prop::collection::vec(any::<u8>(), 0..1024),
+        ) {
+            let mut frame = raw_prefix(api_key as i16, version, correlation_id);
+            frame.extend_from_slice(&body);
+            let _ = decode_checked(&frame);
+        }
+
+        #[test]
+        fn valid_requests_decode_to_their_header(
+            (api_key, version) in api_version(),
+            correlation_id in any::<i32>(),
+        ) {
+            let frame = sample_frame(api_key, version, correlation_id);
+            let request = decode_checked(&frame).map_err(|error| TestCaseError::fail(error.to_string()))?;
+            prop_assert_eq!(request.api_key, api_key);
+            prop_assert_eq!(request.version(), version);
+            prop_assert_eq!(request.correlation_id(), correlation_id);
+        }
+
+        #[test]
+        fn mutated_requests_never_panic(
+            (api_key, version) in api_version(),
+            correlation_id in any::<i32>(),
+            mutations in prop::collection::vec(mutation(), 1..4),
+        ) {
+            let mut frame = sample_frame(api_key, version, correlation_id).to_vec();
+            for mutation in &mutations {
+                apply(&mut frame, mutation);
+            }
+            let _ = decode_checked(&frame);
+        }
+
+        #[test]
+        fn api_versions_above_our_max_names_the_correlation_id(
+            version in (versions::supported_range(ApiKey::ApiVersions).expect("advertised").max_version + 1)..=i16::MAX,
+            correlation_id in any::<i32>(),
+            tail in prop::collection::vec(any::<u8>(), 0..64),
+        ) {
+            let mut frame = raw_prefix(ApiKey::ApiVersions as i16, version, correlation_id);
+            frame.extend_from_slice(&tail);
+            prop_assert_eq!(
+                decode_checked(&frame).unwrap_err(),
+                DecodeError::UnsupportedApiVersionsVersion { version, correlation_id }
+            );
+        }
+
+        #[test]
+        fn unadvertised_api_keys_are_unknown(
+            raw_key in any::<i16>().prop_filter("not advertised", |raw_key| {
+                !versions::SUPPORTED_APIS.iter().any(|api| api.key as i16 == *raw_key)
+            }),
+            version in any::<i16>(),
+            correlation_id in any::<i32>(),
+        ) {
+            let frame = raw_prefix(raw_key, version, correlation_id);
+            prop_assert_eq!(decode_checked(&frame).unwrap_err(), DecodeError::UnknownApiKey(raw_key));
+        }
+    }
+}

@@ -11,7 +11,7 @@ use futures::FutureExt;
 use kafka_protocol::messages::ApiKey;
 
 use super::shard::Shard;
-use super::{admin, api_versions, cluster, fetch, list_offsets, metadata, produce};
+use super::{admin, api_versions, cluster, fetch, list_offsets, metadata, produce, producer_ids};
 use crate::protocol::request::{Request, RequestBody};
 use crate::protocol::response::{encode_response, ResponseBody};
 
@@ -74,7 +74,9 @@ pub async fn dispatch(shard: &Rc<Shard>, request: Request) -> PendingResponse {
             RequestBody::DeleteTopics(body) => {
                 ResponseBody::DeleteTopics(admin::delete_topics(&shard, body, version).await)
             }
-            RequestBody::InitProducerId(_) => return Outgoing::Close,
+            RequestBody::InitProducerId(body) => {
+                ResponseBody::InitProducerId(producer_ids::handle_init_producer_id(&shard, body))
+            }
             RequestBody::DescribeConfigs(body) => {
                 ResponseBody::DescribeConfigs(cluster::handle_describe_configs(&shard, body))
             }

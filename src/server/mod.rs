@@ -14,4 +14,5 @@ pub mod list_offsets;
 pub mod metadata;
 pub mod partition_ops;
 pub mod produce;
+pub mod producer_ids;
 pub mod shard;

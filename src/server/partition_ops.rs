@@ -11,7 +11,9 @@ use futures::future::join_all;
 
 use super::forward::{ProducePart, ReadPart};
 use super::shard::Shard;
+use crate::log::producer_state::{self, BatchSequence, SequenceCheck};
 use crate::log::{LogError, PartitionLog};
+use crate::protocol::record_batch::BatchHeader;
 use crate::protocol::errors::{KafkaError, NONE};
 
 /// Per-partition result of a produce, in Kafka's response terms.
@@ -95,24 +97,28 @@ pub fn now_ms() -> i64 {
 }
 
 /// The local log of `topic`/`partition`, or the Kafka error to answer with.
-fn local_log(shard: &Shard, topic: &str, partition: i32) -> Result<PartitionLog, i16> {
-    if let Some(log) = shard.partition_log(topic, partition) {
-        return Ok(log);
-    }
+fn missing_partition_code(shard: &Shard, topic: &str, partition: i32) -> i16 {
     let known = shard
         .catalog()
         .topic(topic)
         .map(|t| t.has_partition(partition))
         .unwrap_or(false);
-    Err(if known {
+    if known {
         KafkaError::NotLeaderOrFollower.code()
     } else {
         KafkaError::UnknownTopicOrPartition.code()
-    })
+    }
+}
+
+/// The local log of `topic`/`partition`, or the Kafka error to answer with.
+fn local_log(shard: &Shard, topic: &str, partition: i32) -> Result<PartitionLog, i16> {
+    shard
+        .partition_log(topic, partition)
+        .ok_or_else(|| missing_partition_code(shard, topic, partition))
 }
 
 /// Appends every part (synchronously, in order). Batches were validated by the
-/// receiving shard; a partition's batches are appended all-or-nothing.
+/// receiving shard.
 pub fn append_parts(shard: &Shard, parts: Vec<ProducePart>) -> Vec<Appended> {
     let now = now_ms();
     parts
@@ -122,46 +128,81 @@ pub fn append_parts(shard: &Shard, parts: Vec<ProducePart>) -> Vec<Appended> {
 }
 
 fn append_part(shard: &Shard, part: ProducePart, now: i64) -> Appended {
-    let log = match local_log(shard, &part.topic, part.partition) {
-        Ok(log) => log,
-        Err(code) => {
-            return Appended {
-                outcome: ProduceOutcome::error(code),
-                wait: None,
-            }
-        }
+    let failed = |code: i16| Appended {
+        outcome: ProduceOutcome::error(code),
+        wait: None,
     };
-    let mut first: Option<crate::log::AppendInfo> = None;
+    let Some(local) = shard.partition(&part.topic, part.partition) else {
+        return failed(missing_partition_code(shard, &part.topic, part.partition));
+    };
+    let mut outcome: Option<ProduceOutcome> = None;
     let mut last_offset = -1;
     for batch in &part.batches {
-        match log.append(batch, now) {
+        let Ok(header) = BatchHeader::parse(batch) else {
+            return failed(KafkaError::CorruptMessage.code());
+        };
+        // Idempotent producers (KIP-98): drop retried duplicates, refuse gaps.
+        let sequence = (header.producer_id >= 0).then(|| {
+            let last_sequence = producer_state::last_sequence(header.base_sequence, header.last_offset_delta);
+            (header.base_sequence, last_sequence)
+        });
+        if let Some((first_sequence, last_sequence)) = sequence {
+            let check = local.producers.borrow().check(
+                header.producer_id,
+                header.producer_epoch,
+                first_sequence,
+                last_sequence,
+            );
+            match check {
+                SequenceCheck::Append => {}
+                SequenceCheck::Duplicate(previous) => {
+                    outcome.get_or_insert(ProduceOutcome {
+                        error_code: NONE,
+                        base_offset: previous.base_offset,
+                        log_append_time_ms: -1,
+                        log_start_offset: local.log.log_start_offset(),
+                    });
+                    last_offset = last_offset.max(previous.last_offset);
+                    continue;
+                }
+                SequenceCheck::StaleEpoch => return failed(KafkaError::InvalidProducerEpoch.code()),
+                SequenceCheck::OutOfOrder => return failed(KafkaError::OutOfOrderSequenceNumber.code()),
+            }
+        }
+        match local.log.append(batch, now) {
             Ok(info) => {
-                last_offset = info.last_offset;
-                first.get_or_insert(info);
+                last_offset = last_offset.max(info.last_offset);
+                outcome.get_or_insert(ProduceOutcome {
+                    error_code: NONE,
+                    base_offset: info.base_offset,
+                    log_append_time_ms: info.log_append_time_ms,
+                    log_start_offset: info.log_start_offset,
+                });
+                if let Some((first_sequence, last_sequence)) = sequence {
+                    let appended = BatchSequence {
+                        first_sequence,
+                        last_sequence,
+                        base_offset: info.base_offset,
+                        last_offset: info.last_offset,
+                    };
+                    local
+                        .producers
+                        .borrow_mut()
+                        .record(header.producer_id, header.producer_epoch, appended);
+                }
             }
             Err(error) => {
                 tracing::warn!(topic = %part.topic, partition = part.partition, %error, "append failed");
-                return Appended {
-                    outcome: ProduceOutcome::error(log_error_code(&error)),
-                    wait: None,
-                };
+                return failed(log_error_code(&error));
             }
         }
     }
-    match first {
-        Some(info) => Appended {
-            outcome: ProduceOutcome {
-                error_code: NONE,
-                base_offset: info.base_offset,
-                log_append_time_ms: info.log_append_time_ms,
-                log_start_offset: info.log_start_offset,
-            },
-            wait: Some((log, last_offset)),
+    match outcome {
+        Some(outcome) => Appended {
+            outcome,
+            wait: Some((local.log, last_offset)),
         },
-        None => Appended {
-            outcome: ProduceOutcome::error(KafkaError::InvalidRecord.code()),
-            wait: None,
-        },
+        None => failed(KafkaError::InvalidRecord.code()),
     }
 }
 
@@ -172,9 +213,10 @@ pub async fn await_acks(_shard: &Shard, appended: Vec<Appended>, acks: i16) -> V
         let Some((log, last_offset)) = part.wait else {
             return part.outcome;
         };
+        // acks=0 gets no answer, but its connection still waits for the write
+        // before answering later requests: that is its backpressure.
         let result = match acks {
-            0 => Ok(()),
-            1 => log.wait_written(last_offset).await,
+            0 | 1 => log.wait_written(last_offset).await,
             _ => log.wait_durable(last_offset).await,
         };
         match result {

@@ -2,7 +2,7 @@
 //! logs it owns, and its end of the mesh. Exactly one `Shard` per executor,
 //! shared by that executor's tasks through `Rc`; nothing in it crosses cores.
 
-use std::cell::{OnceCell, RefCell};
+use std::cell::{Cell, OnceCell, RefCell};
 use std::collections::HashMap;
 use std::path::PathBuf;
 use std::rc::Rc;
@@ -12,6 +12,7 @@ use futures::future::join_all;
 
 use super::forward::{ShardReply, ShardRequest};
 use crate::config::BrokerConfig;
+use crate::log::producer_state::ProducerStates;
 use crate::log::PartitionLog;
 use crate::metadata::catalog::{Catalog, TopicMetadata};
 use crate::runtime::mesh::{Mesh, MeshError};
@@ -22,6 +23,13 @@ pub const CONTROLLER_SHARD: usize = 0;
 
 pub type ShardMesh = Mesh<ShardRequest, ShardReply>;
 
+/// A partition this shard owns: its log and its idempotent-producer state.
+#[derive(Clone)]
+pub struct LocalPartition {
+    pub log: PartitionLog,
+    pub producers: Rc<RefCell<ProducerStates>>,
+}
+
 pub struct Shard {
     pub id: usize,
     pub shard_count: usize,
@@ -29,10 +37,12 @@ pub struct Shard {
     mesh: OnceCell<Rc<ShardMesh>>,
     catalog: RefCell<Arc<Catalog>>,
     /// Owned partition logs, by topic then partition number.
-    partitions: RefCell<HashMap<Arc<str>, HashMap<i32, PartitionLog>>>,
+    partitions: RefCell<HashMap<Arc<str>, HashMap<i32, LocalPartition>>>,
     /// Serialises topic admin on the controller so two creates of one name
     /// cannot both pass validation while the first awaits its disk writes.
     pub admin_lock: glommio::sync::Semaphore,
+    /// Last producer id handed out by this shard (see `producer_ids.rs`).
+    pub last_producer_id: Cell<i64>,
 }
 
 impl Shard {
@@ -45,6 +55,7 @@ impl Shard {
             catalog: RefCell::new(catalog),
             partitions: RefCell::new(HashMap::new()),
             admin_lock: glommio::sync::Semaphore::new(1),
+            last_producer_id: Cell::new(-1),
         }
     }
 
@@ -70,7 +81,7 @@ impl Shard {
         owner_shard(topic, partition, self.shard_count)
     }
 
-    pub fn partition_log(&self, topic: &str, partition: i32) -> Option<PartitionLog> {
+    pub fn partition(&self, topic: &str, partition: i32) -> Option<LocalPartition> {
         self.partitions
             .borrow()
             .get(topic)
@@ -78,11 +89,15 @@ impl Shard {
             .cloned()
     }
 
+    pub fn partition_log(&self, topic: &str, partition: i32) -> Option<PartitionLog> {
+        self.partition(topic, partition).map(|local| local.log)
+    }
+
     pub fn local_logs(&self) -> Vec<PartitionLog> {
         self.partitions
             .borrow()
             .values()
-            .flat_map(|partitions| partitions.values().cloned())
+            .flat_map(|partitions| partitions.values().map(|local| local.log.clone()))
             .collect()
     }
 
@@ -104,7 +119,8 @@ impl Shard {
         for (partition, result) in opened {
             match result {
                 Ok(log) => {
-                    topic_logs.insert(partition, log);
+                    let producers = Rc::new(RefCell::new(ProducerStates::default()));
+                    topic_logs.insert(partition, LocalPartition { log, producers });
                 }
                 Err(error) => tracing::error!(
                     topic = %topic.name, partition, %error,
@@ -129,7 +145,7 @@ impl Shard {
 
     /// Closes and deletes the given partitions of `topic` on this shard.
     pub async fn delete_partitions(&self, topic: &str, partitions: &[i32]) {
-        let removed: Vec<(i32, PartitionLog)> = {
+        let removed: Vec<(i32, LocalPartition)> = {
             let mut logs = self.partitions.borrow_mut();
             let Some(topic_logs) = logs.get_mut(topic) else {
                 return;
@@ -143,8 +159,8 @@ impl Shard {
             }
             removed
         };
-        for (partition, log) in removed {
-            if let Err(error) = log.delete().await {
+        for (partition, local) in removed {
+            if let Err(error) = local.log.delete().await {
                 tracing::error!(topic, partition, %error, "deleting partition log failed");
             }
         }
