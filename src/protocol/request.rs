@@ -142,6 +142,13 @@ pub(crate) mod proptests {
     use super::*;
     use crate::protocol::record_batch::{split_batches, tests::sample_batch, validate_batch};
     use bytes::BytesMut;
+    use kafka_protocol::messages::create_topics_request::{CreatableTopic, CreatableTopicConfig};
+    use kafka_protocol::messages::delete_topics_request::DeleteTopicState;
+    use kafka_protocol::messages::describe_configs_request::DescribeConfigsResource;
+    use kafka_protocol::messages::fetch_request::{FetchPartition, FetchTopic};
+    use kafka_protocol::messages::list_offsets_request::{ListOffsetsPartition, ListOffsetsTopic};
+    use kafka_protocol::messages::metadata_request::MetadataRequestTopic;
+    use kafka_protocol::messages::produce_request::{PartitionProduceData, TopicProduceData};
     use kafka_protocol::protocol::{Encodable, StrBytes};
     use proptest::prelude::*;
     use proptest::sample::Index;
@@ -365,8 +372,14 @@ pub(crate) mod proptests {
                 let at = at.index(frame.len());
                 frame[at] ^= mask;
             }
-            Mutation::HostileLength { at, word } => overwrite(frame, at.index(frame.len()), &word.to_be_bytes()),
-            Mutation::HostileVarint { at } => overwrite(frame, at.index(frame.len()), &HOSTILE_VARINT),
+            Mutation::HostileLength { at, word } => {
+                let at = at.index(frame.len());
+                overwrite(frame, at, &word.to_be_bytes());
+            }
+            Mutation::HostileVarint { at } => {
+                let at = at.index(frame.len());
+                overwrite(frame, at, &HOSTILE_VARINT);
+            }
             Mutation::Insert { at, bytes } => {
                 let at = at.index(frame.len() + 1);
                 frame.splice(at..at, bytes.iter().copied());
