@@ -33,7 +33,9 @@ impl FromStr for FlushPolicy {
                     .and_then(|ms| ms.parse::<u64>().ok())
                     .filter(|ms| *ms > 0)
                     .ok_or_else(|| {
-                        format!("flush policy must be always, never or interval:<ms>, got {other:?}")
+                        format!(
+                            "flush policy must be always, never or interval:<ms>, got {other:?}"
+                        )
                     })?;
                 Ok(FlushPolicy::Interval(Duration::from_millis(millis)))
             }

@@ -1,1 +1,3 @@
-fn main() -> std::process::ExitCode { corelog::cli::run() }
+fn main() -> std::process::ExitCode {
+    corelog::cli::run()
+}

@@ -8,7 +8,11 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand};
 
 #[derive(Debug, Parser)]
-#[command(name = "corelog", version, about = "A Kafka-compatible event streaming broker, thread-per-core on io_uring")]
+#[command(
+    name = "corelog",
+    version,
+    about = "A Kafka-compatible event streaming broker, thread-per-core on io_uring"
+)]
 pub struct Cli {
     #[command(subcommand)]
     pub command: Command,

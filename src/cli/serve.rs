@@ -45,13 +45,18 @@ impl ServeArgs {
         let invalid = |message: String| io::Error::new(io::ErrorKind::InvalidInput, message);
         let (advertised_host, advertised_port) = match &self.advertised_address {
             Some(address) => {
-                let (host, port) = address
-                    .rsplit_once(':')
-                    .ok_or_else(|| invalid(format!("--advertised-address must be HOST:PORT, got {address}")))?;
+                let (host, port) = address.rsplit_once(':').ok_or_else(|| {
+                    invalid(format!(
+                        "--advertised-address must be HOST:PORT, got {address}"
+                    ))
+                })?;
                 let port = port
                     .parse::<u16>()
                     .map_err(|_| invalid(format!("bad port in --advertised-address {address}")))?;
-                (host.trim_matches(|c| c == '[' || c == ']').to_string(), port)
+                (
+                    host.trim_matches(|c| c == '[' || c == ']').to_string(),
+                    port,
+                )
             }
             None if self.listen.ip().is_unspecified() => (local_hostname(), self.listen.port()),
             None => (self.listen.ip().to_string(), self.listen.port()),
@@ -64,7 +69,9 @@ impl ServeArgs {
             return Err(invalid("--default-partitions must be at least 1".into()));
         }
         if self.max_request_bytes < 1024 || self.max_request_bytes > i32::MAX as usize {
-            return Err(invalid("--max-request-bytes must be between 1024 and 2147483647".into()));
+            return Err(invalid(
+                "--max-request-bytes must be between 1024 and 2147483647".into(),
+            ));
         }
         Ok(BrokerConfig {
             listen: self.listen,

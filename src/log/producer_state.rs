@@ -68,7 +68,13 @@ pub fn last_sequence(first: i32, last_offset_delta: i32) -> i32 {
 }
 
 impl ProducerStates {
-    pub fn check(&self, producer_id: i64, epoch: i16, first_sequence: i32, last_sequence: i32) -> SequenceCheck {
+    pub fn check(
+        &self,
+        producer_id: i64,
+        epoch: i16,
+        first_sequence: i32,
+        last_sequence: i32,
+    ) -> SequenceCheck {
         let Some(entry) = self.producers.get(&producer_id) else {
             return SequenceCheck::Append;
         };
@@ -90,7 +96,9 @@ impl ProducerStates {
             return SequenceCheck::Duplicate(*previous);
         }
         match entry.recent.back() {
-            Some(last) if next_sequence(last.last_sequence) != first_sequence => SequenceCheck::OutOfOrder,
+            Some(last) if next_sequence(last.last_sequence) != first_sequence => {
+                SequenceCheck::OutOfOrder
+            }
             _ => SequenceCheck::Append,
         }
     }
@@ -98,15 +106,20 @@ impl ProducerStates {
     /// Records an appended batch (after `check` said `Append`).
     pub fn record(&mut self, producer_id: i64, epoch: i16, batch: BatchSequence) {
         self.clock += 1;
-        if !self.producers.contains_key(&producer_id) && self.producers.len() >= PRODUCERS_REMEMBERED_PER_PARTITION {
+        if !self.producers.contains_key(&producer_id)
+            && self.producers.len() >= PRODUCERS_REMEMBERED_PER_PARTITION
+        {
             self.forget_least_recently_used();
         }
         let clock = self.clock;
-        let entry = self.producers.entry(producer_id).or_insert_with(|| ProducerEntry {
-            epoch,
-            recent: VecDeque::with_capacity(BATCHES_REMEMBERED_PER_PRODUCER),
-            last_used: clock,
-        });
+        let entry = self
+            .producers
+            .entry(producer_id)
+            .or_insert_with(|| ProducerEntry {
+                epoch,
+                recent: VecDeque::with_capacity(BATCHES_REMEMBERED_PER_PRODUCER),
+                last_used: clock,
+            });
         if epoch != entry.epoch {
             entry.epoch = epoch;
             entry.recent.clear();
@@ -158,8 +171,14 @@ mod tests {
         states.record(7, 0, batch(0, 9, 100));
         assert_eq!(states.check(7, 0, 10, 14), SequenceCheck::Append);
         states.record(7, 0, batch(10, 14, 110));
-        assert_eq!(states.check(7, 0, 0, 9), SequenceCheck::Duplicate(batch(0, 9, 100)));
-        assert_eq!(states.check(7, 0, 10, 14), SequenceCheck::Duplicate(batch(10, 14, 110)));
+        assert_eq!(
+            states.check(7, 0, 0, 9),
+            SequenceCheck::Duplicate(batch(0, 9, 100))
+        );
+        assert_eq!(
+            states.check(7, 0, 10, 14),
+            SequenceCheck::Duplicate(batch(10, 14, 110))
+        );
     }
 
     #[test]
@@ -168,7 +187,11 @@ mod tests {
         states.record(7, 3, batch(0, 4, 0));
         assert_eq!(states.check(7, 3, 6, 8), SequenceCheck::OutOfOrder);
         assert_eq!(states.check(7, 2, 5, 8), SequenceCheck::StaleEpoch);
-        assert_eq!(states.check(7, 4, 5, 8), SequenceCheck::OutOfOrder, "new epoch starts at 0");
+        assert_eq!(
+            states.check(7, 4, 5, 8),
+            SequenceCheck::OutOfOrder,
+            "new epoch starts at 0"
+        );
         assert_eq!(states.check(7, 4, 0, 2), SequenceCheck::Append);
         states.record(7, 4, batch(0, 2, 5));
         assert_eq!(states.check(7, 3, 5, 8), SequenceCheck::StaleEpoch);
@@ -181,7 +204,10 @@ mod tests {
             states.record(1, 0, batch(index, index, i64::from(index)));
         }
         assert_eq!(states.check(1, 0, 0, 0), SequenceCheck::OutOfOrder);
-        assert!(matches!(states.check(1, 0, 6, 6), SequenceCheck::Duplicate(_)));
+        assert!(matches!(
+            states.check(1, 0, 6, 6),
+            SequenceCheck::Duplicate(_)
+        ));
     }
 
     #[test]
@@ -200,6 +226,10 @@ mod tests {
             states.record(id, 0, batch(0, 0, id));
         }
         assert_eq!(states.len(), PRODUCERS_REMEMBERED_PER_PARTITION);
-        assert_eq!(states.check(0, 0, 0, 0), SequenceCheck::Append, "oldest forgotten");
+        assert_eq!(
+            states.check(0, 0, 0, 0),
+            SequenceCheck::Append,
+            "oldest forgotten"
+        );
     }
 }

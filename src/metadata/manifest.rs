@@ -83,8 +83,9 @@ pub fn decode(path: &Path, bytes: &[u8]) -> Result<TopicMetadata, ManifestError>
     aligned.extend_from_slice(&bytes[8..]);
     let manifest = rkyv::from_bytes::<TopicManifest, rancor::Error>(&aligned)
         .map_err(|error| corrupt(error.to_string()))?;
-    let configs = TopicConfigs::from_overrides(manifest.configs.into_iter().collect::<BTreeMap<_, _>>())
-        .map_err(corrupt)?;
+    let configs =
+        TopicConfigs::from_overrides(manifest.configs.into_iter().collect::<BTreeMap<_, _>>())
+            .map_err(corrupt)?;
     Ok(TopicMetadata {
         name: Arc::from(manifest.name),
         topic_id: Uuid::from_bytes(manifest.topic_id),
@@ -125,7 +126,10 @@ pub async fn store(data_dir: &Path, topic: &TopicMetadata) -> std::io::Result<()
     let file = glommio::io::BufferedFile::create(&temp_path).await?;
     let written = file.write_at(bytes.clone(), 0).await?;
     if written != bytes.len() {
-        return Err(std::io::Error::new(std::io::ErrorKind::WriteZero, "short manifest write"));
+        return Err(std::io::Error::new(
+            std::io::ErrorKind::WriteZero,
+            "short manifest write",
+        ));
     }
     file.fdatasync().await?;
     file.close().await?;

@@ -74,10 +74,9 @@ impl Default for TopicConfigs {
 }
 
 fn parse_number(name: &str, value: &str, min: i64) -> Result<i64, String> {
-    let number = value
-        .trim()
-        .parse::<i64>()
-        .map_err(|_| format!("Invalid value {value} for configuration {name}: Not a number of type LONG"))?;
+    let number = value.trim().parse::<i64>().map_err(|_| {
+        format!("Invalid value {value} for configuration {name}: Not a number of type LONG")
+    })?;
     if number < min {
         return Err(format!(
             "Invalid value {value} for configuration {name}: Value must be at least {min}"
@@ -114,7 +113,8 @@ impl TopicConfigs {
         };
         Ok(TopicConfigs {
             max_message_bytes: i32::try_from(max_message_bytes).unwrap_or(i32::MAX),
-            segment_bytes: parse_number("segment.bytes", get("segment.bytes"), MIN_SEGMENT_BYTES)? as u64,
+            segment_bytes: parse_number("segment.bytes", get("segment.bytes"), MIN_SEGMENT_BYTES)?
+                as u64,
             segment_ms: parse_number("segment.ms", get("segment.ms"), 1)?,
             index_interval_bytes: u32::try_from(parse_number(
                 "index.interval.bytes",
@@ -136,10 +136,12 @@ impl TopicConfigs {
 
     /// Every config with its effective value and whether it is a default.
     pub fn effective(&self) -> impl Iterator<Item = (&'static str, &str, bool)> + '_ {
-        TOPIC_CONFIG_DEFAULTS.iter().map(move |(name, default)| match self.overrides.get(*name) {
-            Some(value) => (*name, value.as_str(), false),
-            None => (*name, *default, true),
-        })
+        TOPIC_CONFIG_DEFAULTS
+            .iter()
+            .map(move |(name, default)| match self.overrides.get(*name) {
+                Some(value) => (*name, value.as_str(), false),
+                None => (*name, *default, true),
+            })
     }
 
     /// Settings for this topic's partition logs under the broker's flush policy.
@@ -169,7 +171,10 @@ mod tests {
     use super::*;
 
     fn overrides(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
-        pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()
+        pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect()
     }
 
     #[test]

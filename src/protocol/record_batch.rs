@@ -134,8 +134,14 @@ impl BatchHeader {
     }
 
     /// Offset of the last record in the batch.
+    ///
+    /// Wraps, as Java's `DefaultRecordBatch.lastOffset` does, instead of
+    /// panicking on a hostile or corrupt header whose base offset is near
+    /// `i64::MAX`: recovery calls this on headers read from disk before it
+    /// checks them, and refuses the batch because `last_offset < base_offset`.
     pub fn last_offset(&self) -> i64 {
-        self.base_offset + i64::from(self.last_offset_delta)
+        self.base_offset
+            .wrapping_add(i64::from(self.last_offset_delta))
     }
 
     pub fn compression(&self) -> Compression {
@@ -241,15 +247,7 @@ pub(crate) mod tests {
         let mut records = Vec::new();
         for index in 0..count {
             // length, attributes, timestampDelta, offsetDelta, keyLen(-1), valueLen(1), value, headers(0)
-            let body = [
-                0u8,
-                0,
-                zigzag(index as i64),
-                zigzag(-1),
-                zigzag(1),
-                b'x',
-                0,
-            ];
+            let body = [0u8, 0, zigzag(index as i64), zigzag(-1), zigzag(1), b'x', 0];
             records.push(zigzag(body.len() as i64));
             records.extend_from_slice(&body);
         }
@@ -333,5 +331,226 @@ pub(crate) mod tests {
         let mut batch = sample_batch(0, 1, 1);
         batch[OFFSET_MAGIC] = 1;
         assert_eq!(validate_batch(&batch), Err(BatchError::UnsupportedMagic(1)));
+    }
+}
+
+/// Property tests: `split_batches` and `validate_batch` see a Produce
+/// request's raw `records` bytes, so they must refuse anything without
+/// panicking, and accept exactly what a well-behaved producer sends.
+#[cfg(test)]
+pub(crate) mod proptests {
+    use super::tests::sample_batch;
+    use super::*;
+    use proptest::prelude::*;
+    use proptest::sample::Index;
+
+    /// Cases per property; the module stays around a second.
+    const CASES: u32 = 3_000;
+
+    /// Arbitrary bytes, shorter than `max_len`. Cheaper than
+    /// `vec(any::<u8>(), ..)`, whose per-byte shrink trees cost far more than
+    /// the parsing under test; failures still shrink, the length to a prefix
+    /// of the same bytes and the seed towards zero.
+    pub(crate) fn arbitrary_bytes(max_len: usize) -> impl Strategy<Value = Vec<u8>> {
+        (0..max_len, any::<u64>()).prop_map(|(len, seed)| {
+            // xorshift64; `| 1` keeps the state off the all-zero fixed point.
+            let mut state = seed | 1;
+            (0..len)
+                .map(|_| {
+                    state ^= state << 13;
+                    state ^= state >> 7;
+                    state ^= state << 17;
+                    (state >> 32) as u8
+                })
+                .collect()
+        })
+    }
+
+    /// Splits `records` and checks the iterator's contract: whole batches that
+    /// tile a prefix of the input, then at most one `Truncated` and nothing after.
+    fn split_checked(records: &Bytes) -> (Vec<Bytes>, Option<BatchError>) {
+        let mut batches = Vec::new();
+        let mut failure = None;
+        for item in split_batches(records) {
+            assert!(failure.is_none(), "an item after an error");
+            match item {
+                Ok(batch) => batches.push(batch),
+                Err(error) => failure = Some(error),
+            }
+        }
+        let covered: usize = batches.iter().map(Bytes::len).sum();
+        for batch in &batches {
+            assert!(batch.len() >= BATCH_HEADER_BYTES);
+            assert_eq!(
+                Some(batch.len()),
+                usize::try_from(read_i32(batch, OFFSET_BATCH_LENGTH))
+                    .ok()
+                    .map(|length| length + BATCH_LOG_OVERHEAD_BYTES)
+            );
+        }
+        match failure {
+            None => assert_eq!(covered, records.len()),
+            Some(error) => {
+                assert_eq!(error, BatchError::Truncated);
+                assert!(covered < records.len());
+            }
+        }
+        (batches, failure)
+    }
+
+    /// Validates `batch` and, when it passes, checks what a validated header
+    /// promises and that every accessor is total on it.
+    fn validate_checked(batch: &[u8]) -> Result<BatchHeader, BatchError> {
+        let result = validate_batch(batch);
+        if let Ok(header) = &result {
+            assert_eq!(header.magic, MAGIC_V2);
+            assert_eq!(header.total_bytes(), Some(batch.len()));
+            assert!(header.records_count > 0);
+            assert_eq!(header.last_offset_delta, header.records_count - 1);
+            let _ = header.last_offset();
+            let _ = header.compression();
+            let _ = (
+                header.is_log_append_time(),
+                header.is_transactional(),
+                header.is_control(),
+            );
+        }
+        result
+    }
+
+    /// Header fields as (offset, width in bytes).
+    const HEADER_FIELDS: [(usize, usize); 13] = [
+        (0, 8),
+        (OFFSET_BATCH_LENGTH, 4),
+        (OFFSET_LEADER_EPOCH, 4),
+        (OFFSET_MAGIC, 1),
+        (OFFSET_CRC, 4),
+        (OFFSET_ATTRIBUTES, 2),
+        (OFFSET_LAST_OFFSET_DELTA, 4),
+        (OFFSET_BASE_TIMESTAMP, 8),
+        (OFFSET_MAX_TIMESTAMP, 8),
+        (OFFSET_PRODUCER_ID, 8),
+        (OFFSET_PRODUCER_EPOCH, 2),
+        (OFFSET_BASE_SEQUENCE, 4),
+        (OFFSET_RECORDS_COUNT, 4),
+    ];
+
+    /// Field values, biased towards the edges where arithmetic overflows.
+    fn field_value() -> impl Strategy<Value = u64> {
+        prop_oneof![
+            any::<u64>(),
+            prop::sample::select(vec![
+                0,
+                1,
+                2,
+                u64::MAX,
+                i64::MAX as u64,
+                i64::MIN as u64,
+                i32::MAX as u64,
+                i32::MIN as u32 as u64,
+                u32::MAX as u64,
+            ]),
+        ]
+    }
+
+    /// Writes the low `width` bytes of `value`, big-endian, at `at`.
+    fn write_field(batch: &mut [u8], (at, width): (usize, usize), value: u64) {
+        batch[at..at + width].copy_from_slice(&value.to_be_bytes()[8 - width..]);
+    }
+
+    fn recompute_crc(batch: &mut [u8]) {
+        let crc = crc32c::crc32c(&batch[OFFSET_ATTRIBUTES..]);
+        batch[OFFSET_CRC..OFFSET_CRC + 4].copy_from_slice(&crc.to_be_bytes());
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(CASES))]
+
+        #[test]
+        fn arbitrary_records_never_panic(records in arbitrary_bytes(4096)) {
+            let records = Bytes::from(records);
+            let _ = validate_checked(&records);
+            let (batches, _) = split_checked(&records);
+            for batch in &batches {
+                let _ = validate_checked(batch);
+            }
+        }
+
+        /// Arbitrary bytes almost never carry a plausible length field; put a
+        /// random one in front so the split and the header parse are reached.
+        #[test]
+        fn arbitrary_records_with_a_plausible_length_never_panic(
+            length in -64i32..512,
+            rest in arbitrary_bytes(600),
+        ) {
+            let mut records = vec![0u8; 8];
+            records.extend_from_slice(&length.to_be_bytes());
+            records.extend_from_slice(&rest);
+            let records = Bytes::from(records);
+            let (batches, _) = split_checked(&records);
+            for batch in &batches {
+                let _ = validate_checked(batch);
+            }
+        }
+
+        #[test]
+        fn valid_batches_split_and_validate_and_a_cut_tail_is_truncated(
+            counts in prop::collection::vec(1..40i32, 1..6),
+            cut in any::<Index>(),
+        ) {
+            let mut records = Vec::new();
+            let mut base_offset = 0i64;
+            for &count in &counts {
+                records.extend_from_slice(&sample_batch(base_offset, count, 1_000 + base_offset));
+                base_offset += i64::from(count);
+            }
+            let whole = Bytes::from(records.clone());
+            let (batches, failure) = split_checked(&whole);
+            prop_assert_eq!(failure, None);
+            prop_assert_eq!(batches.len(), counts.len());
+            for (batch, &count) in batches.iter().zip(&counts) {
+                prop_assert_eq!(validate_checked(batch).map(|header| header.records_count), Ok(count));
+            }
+            let cut = cut.index(records.len());
+            let at_a_boundary = batches.iter().scan(0, |end, batch| {
+                *end += batch.len();
+                Some(*end)
+            }).any(|end| end == cut);
+            records.truncate(cut);
+            let cut_records = Bytes::from(records);
+            let (_, failure) = split_checked(&cut_records);
+            prop_assert_eq!(failure.is_some(), cut > 0 && !at_a_boundary);
+        }
+
+        #[test]
+        fn rewritten_header_fields_never_panic(
+            count in 1..8i32,
+            field in prop::sample::select(HEADER_FIELDS.to_vec()),
+            value in field_value(),
+            fix_crc in any::<bool>(),
+        ) {
+            let mut batch = sample_batch(0, count, 1_000);
+            write_field(&mut batch, field, value);
+            if fix_crc {
+                recompute_crc(&mut batch);
+            }
+            let records = Bytes::from(batch);
+            let _ = validate_checked(&records);
+            let (batches, _) = split_checked(&records);
+            for batch in &batches {
+                let _ = validate_checked(batch);
+            }
+        }
+
+        #[test]
+        fn flipped_bytes_are_refused(count in 1..8i32, at in any::<Index>(), mask in 1..=u8::MAX) {
+            let mut batch = sample_batch(0, count, 1_000);
+            let at = at.index(batch.len());
+            batch[at] ^= mask;
+            // The base offset (0..8) and leader epoch (12..16) are outside the
+            // crc and may change freely; any other byte must be caught.
+            let outside_crc = at < OFFSET_BATCH_LENGTH || (OFFSET_LEADER_EPOCH..OFFSET_MAGIC).contains(&at);
+            prop_assert_eq!(validate_checked(&batch).is_ok(), outside_crc);
+        }
     }
 }

@@ -95,11 +95,17 @@ pub fn decode_request(mut frame: Bytes) -> Result<Request, DecodeError> {
     let header_version = api_key.request_header_version(version);
     let header = RequestHeader::decode(&mut frame, header_version)
         .map_err(|error| malformed(format!("header: {error}")))?;
-    let body = decode_body(api_key, version, &mut frame).map_err(|error| malformed(error.to_string()))?;
+    let body =
+        decode_body(api_key, version, &mut frame).map_err(|error| malformed(error.to_string()))?;
     // Kafka ignores trailing bytes after the body; so do we, but they are
     // usually a sign of a client bug worth a debug line.
     if frame.has_remaining() {
-        tracing::debug!(?api_key, version, trailing = frame.remaining(), "trailing bytes after request body");
+        tracing::debug!(
+            ?api_key,
+            version,
+            trailing = frame.remaining(),
+            "trailing bytes after request body"
+        );
     }
     Ok(Request {
         header,
@@ -112,9 +118,13 @@ fn decode_body(api_key: ApiKey, version: i16, frame: &mut Bytes) -> anyhow::Resu
     Ok(match api_key {
         ApiKey::Produce => RequestBody::Produce(ProduceRequest::decode(frame, version)?),
         ApiKey::Fetch => RequestBody::Fetch(FetchRequest::decode(frame, version)?),
-        ApiKey::ListOffsets => RequestBody::ListOffsets(ListOffsetsRequest::decode(frame, version)?),
+        ApiKey::ListOffsets => {
+            RequestBody::ListOffsets(ListOffsetsRequest::decode(frame, version)?)
+        }
         ApiKey::Metadata => RequestBody::Metadata(MetadataRequest::decode(frame, version)?),
-        ApiKey::ApiVersions => RequestBody::ApiVersions(ApiVersionsRequest::decode(frame, version)?),
+        ApiKey::ApiVersions => {
+            RequestBody::ApiVersions(ApiVersionsRequest::decode(frame, version)?)
+        }
         ApiKey::CreateTopics => {
             RequestBody::CreateTopics(CreateTopicsRequest::decode(frame, version)?)
         }
@@ -140,6 +150,7 @@ fn decode_body(api_key: ApiKey, version: i16, frame: &mut Bytes) -> anyhow::Resu
 #[cfg(test)]
 pub(crate) mod proptests {
     use super::*;
+    use crate::protocol::record_batch::proptests::arbitrary_bytes;
     use crate::protocol::record_batch::{split_batches, tests::sample_batch, validate_batch};
     use bytes::BytesMut;
     use kafka_protocol::messages::create_topics_request::{CreatableTopic, CreatableTopicConfig};
@@ -167,7 +178,9 @@ pub(crate) mod proptests {
     pub(crate) fn supported_versions() -> Vec<(ApiKey, i16)> {
         versions::SUPPORTED_APIS
             .iter()
-            .flat_map(|api| (api.min_version..=api.max_version).map(move |version| (api.key, version)))
+            .flat_map(|api| {
+                (api.min_version..=api.max_version).map(move |version| (api.key, version))
+            })
             .collect()
     }
 
@@ -229,14 +242,20 @@ pub(crate) mod proptests {
                     .with_topics(vec![ListOffsetsTopic::default()
                         .with_name(topic("orders"))
                         .with_partitions(vec![
-                            ListOffsetsPartition::default().with_partition_index(0).with_timestamp(-1),
-                            ListOffsetsPartition::default().with_partition_index(1).with_timestamp(-2),
+                            ListOffsetsPartition::default()
+                                .with_partition_index(0)
+                                .with_timestamp(-1),
+                            ListOffsetsPartition::default()
+                                .with_partition_index(1)
+                                .with_timestamp(-2),
                         ])]),
             ),
-            ApiKey::Metadata => RequestBody::Metadata(MetadataRequest::default().with_topics(Some(vec![
-                MetadataRequestTopic::default().with_name(Some(topic("orders"))),
-                MetadataRequestTopic::default().with_name(Some(topic("payments"))),
-            ]))),
+            ApiKey::Metadata => {
+                RequestBody::Metadata(MetadataRequest::default().with_topics(Some(vec![
+                    MetadataRequestTopic::default().with_name(Some(topic("orders"))),
+                    MetadataRequestTopic::default().with_name(Some(topic("payments"))),
+                ])))
+            }
             ApiKey::ApiVersions => {
                 let mut request = ApiVersionsRequest::default();
                 if version >= 3 {
@@ -259,7 +278,9 @@ pub(crate) mod proptests {
             ApiKey::DeleteTopics => {
                 let request = DeleteTopicsRequest::default().with_timeout_ms(5_000);
                 RequestBody::DeleteTopics(if version >= 6 {
-                    request.with_topics(vec![DeleteTopicState::default().with_name(Some(topic("orders")))])
+                    request.with_topics(vec![
+                        DeleteTopicState::default().with_name(Some(topic("orders")))
+                    ])
                 } else {
                     request.with_topic_names(vec![topic("orders"), topic("payments")])
                 })
@@ -268,10 +289,15 @@ pub(crate) mod proptests {
                 InitProducerIdRequest::default().with_transaction_timeout_ms(60_000),
             ),
             ApiKey::DescribeConfigs => RequestBody::DescribeConfigs(
-                DescribeConfigsRequest::default().with_resources(vec![DescribeConfigsResource::default()
-                    .with_resource_type(2)
-                    .with_resource_name(name("orders"))
-                    .with_configuration_keys(Some(vec![name("retention.ms"), name("segment.bytes")]))]),
+                DescribeConfigsRequest::default().with_resources(vec![
+                    DescribeConfigsResource::default()
+                        .with_resource_type(2)
+                        .with_resource_name(name("orders"))
+                        .with_configuration_keys(Some(vec![
+                            name("retention.ms"),
+                            name("segment.bytes"),
+                        ])),
+                ]),
             ),
             ApiKey::DescribeCluster => RequestBody::DescribeCluster(
                 DescribeClusterRequest::default().with_include_cluster_authorized_operations(true),
@@ -327,7 +353,10 @@ pub(crate) mod proptests {
     fn decode_checked(frame: &[u8]) -> Result<Request, DecodeError> {
         let result = decode_request(Bytes::copy_from_slice(frame));
         if let Ok(request) = &result {
-            assert_eq!(request.api_key as i16, i16::from_be_bytes([frame[0], frame[1]]));
+            assert_eq!(
+                request.api_key as i16,
+                i16::from_be_bytes([frame[0], frame[1]])
+            );
             assert_eq!(request.version(), i16::from_be_bytes([frame[2], frame[3]]));
             assert_eq!(
                 request.correlation_id(),
@@ -421,9 +450,17 @@ pub(crate) mod proptests {
             assert_eq!(request.header, header, "{api_key:?} v{version}");
             // Re-encoding what we decoded gives the client's bytes back: no
             // field was dropped or misread.
-            assert_eq!(encode_frame(&request.header, api_key, &request.body), frame, "{api_key:?} v{version}");
+            assert_eq!(
+                encode_frame(&request.header, api_key, &request.body),
+                frame,
+                "{api_key:?} v{version}"
+            );
             if let RequestBody::Produce(produce) = &request.body {
-                for partition in produce.topic_data.iter().flat_map(|topic| &topic.partition_data) {
+                for partition in produce
+                    .topic_data
+                    .iter()
+                    .flat_map(|topic| &topic.partition_data)
+                {
                     let records = partition.records.as_ref().expect("sample has records");
                     for batch in split_batches(records) {
                         validate_batch(&batch.expect("whole batch")).expect("valid batch");
@@ -445,7 +482,11 @@ pub(crate) mod proptests {
         frame.extend_from_slice(&i32::MAX.to_be_bytes()); // topic count
         assert!(matches!(
             decode_checked(&frame),
-            Err(DecodeError::Malformed { api_key: ApiKey::Produce, version: 3, .. })
+            Err(DecodeError::Malformed {
+                api_key: ApiKey::Produce,
+                version: 3,
+                ..
+            })
         ));
     }
 
@@ -454,14 +495,34 @@ pub(crate) mod proptests {
         let frame = raw_prefix(ApiKey::Produce as i16, 2, 5);
         assert_eq!(
             decode_checked(&frame).unwrap_err(),
-            DecodeError::UnsupportedVersion { api_key: ApiKey::Produce, version: 2 }
+            DecodeError::UnsupportedVersion {
+                api_key: ApiKey::Produce,
+                version: 2
+            }
         );
     }
 
     #[test]
     fn a_short_frame_is_too_short() {
         for length in 0..8 {
-            assert_eq!(decode_checked(&vec![0; length]).unwrap_err(), DecodeError::TooShort(length));
+            assert_eq!(
+                decode_checked(&vec![0; length]).unwrap_err(),
+                DecodeError::TooShort(length)
+            );
+        }
+    }
+
+    /// Writes one valid frame per advertised API version as the seed corpus
+    /// of the `decode_request` fuzz target (see `fuzz/README.md`).
+    #[test]
+    #[ignore = "writes fuzz/corpus/decode_request; run by hand before fuzzing"]
+    fn write_fuzz_seed_corpus() {
+        let dir =
+            std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("fuzz/corpus/decode_request");
+        std::fs::create_dir_all(&dir).expect("create the corpus directory");
+        for (api_key, version) in supported_versions() {
+            let path = dir.join(format!("seed-{api_key:?}-v{version}"));
+            std::fs::write(path, sample_frame(api_key, version, 1)).expect("write a seed");
         }
     }
 
@@ -469,7 +530,7 @@ pub(crate) mod proptests {
         #![proptest_config(ProptestConfig::with_cases(CASES))]
 
         #[test]
-        fn arbitrary_bytes_never_panic(frame in prop::collection::vec(any::<u8>(), 0..4096)) {
+        fn arbitrary_bytes_never_panic(frame in arbitrary_bytes(4096)) {
             let _ = decode_checked(&frame);
         }
 
@@ -479,7 +540,7 @@ pub(crate) mod proptests {
         fn arbitrary_bodies_never_panic(
             (api_key, version) in api_version(),
             correlation_id in any::<i32>(),
-            body in prop::collection::vec(any::<u8>(), 0..1024),
+            body in arbitrary_bytes(1024),
         ) {
             let mut frame = raw_prefix(api_key as i16, version, correlation_id);
             frame.extend_from_slice(&body);

@@ -34,7 +34,8 @@ pub fn plan_io_memory(shards: usize) -> std::io::Result<usize> {
         return Ok(IO_MEMORY_BYTES_PER_EXECUTOR);
     }
     let fitting = (limit - GLOMMIO_MIN_MEMLOCK_BYTES) / (shards * RINGS_PER_EXECUTOR);
-    let io_memory = (fitting as usize / 4096 * 4096).clamp(IO_MEMORY_BYTES_MIN, IO_MEMORY_BYTES_PER_EXECUTOR);
+    let io_memory =
+        (fitting as usize / 4096 * 4096).clamp(IO_MEMORY_BYTES_MIN, IO_MEMORY_BYTES_PER_EXECUTOR);
     tracing::info!(
         memlock_bytes = limit,
         io_memory,

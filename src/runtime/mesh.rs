@@ -22,15 +22,8 @@ pub const MESH_CHANNEL_CAPACITY: usize = 1024;
 
 /// What travels on the mesh.
 pub enum Envelope<Request: Send, Reply: Send> {
-    Request {
-        from: usize,
-        id: u64,
-        body: Request,
-    },
-    Reply {
-        id: u64,
-        body: Reply,
-    },
+    Request { from: usize, id: u64, body: Request },
+    Reply { id: u64, body: Reply },
 }
 
 #[derive(Debug, Error, PartialEq, Eq)]

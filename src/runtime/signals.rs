@@ -6,8 +6,10 @@ use futures::channel::oneshot;
 
 /// Spawns the signal thread; returns one receiver per shard.
 pub fn shutdown_on_signal(shard_count: usize) -> std::io::Result<Vec<oneshot::Receiver<()>>> {
-    let mut signals =
-        signal_hook::iterator::Signals::new([signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM])?;
+    let mut signals = signal_hook::iterator::Signals::new([
+        signal_hook::consts::SIGINT,
+        signal_hook::consts::SIGTERM,
+    ])?;
     let mut senders = Vec::with_capacity(shard_count);
     let mut receivers = Vec::with_capacity(shard_count);
     for _ in 0..shard_count {

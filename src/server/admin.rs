@@ -11,7 +11,9 @@ use std::sync::Arc;
 
 use futures::future::join_all;
 use kafka_protocol::messages::create_topics_request::CreatableTopic;
-use kafka_protocol::messages::create_topics_response::{CreatableTopicConfigs, CreatableTopicResult};
+use kafka_protocol::messages::create_topics_response::{
+    CreatableTopicConfigs, CreatableTopicResult,
+};
 use kafka_protocol::messages::delete_topics_response::DeletableTopicResult;
 use kafka_protocol::messages::*;
 use kafka_protocol::protocol::StrBytes;
@@ -37,12 +39,22 @@ const CONFIG_SOURCE_DEFAULT: i8 = 5;
 type AdminError = (i16, String);
 
 /// CreateTopics from any shard: forwarded to the controller when needed.
-pub async fn create_topics(shard: &Rc<Shard>, request: CreateTopicsRequest, version: i16) -> CreateTopicsResponse {
+pub async fn create_topics(
+    shard: &Rc<Shard>,
+    request: CreateTopicsRequest,
+    version: i16,
+) -> CreateTopicsResponse {
     if shard.id == CONTROLLER_SHARD {
         return create_topics_on_controller(shard, request, version).await;
     }
     let names: Vec<TopicName> = request.topics.iter().map(|t| t.name.clone()).collect();
-    match shard.call_shard(CONTROLLER_SHARD, ShardRequest::CreateTopics { request, version }).await {
+    match shard
+        .call_shard(
+            CONTROLLER_SHARD,
+            ShardRequest::CreateTopics { request, version },
+        )
+        .await
+    {
         Ok(ShardReply::CreateTopics(response)) => response,
         _ => {
             let topics = names
@@ -59,11 +71,21 @@ pub async fn create_topics(shard: &Rc<Shard>, request: CreateTopicsRequest, vers
 }
 
 /// DeleteTopics from any shard.
-pub async fn delete_topics(shard: &Rc<Shard>, request: DeleteTopicsRequest, version: i16) -> DeleteTopicsResponse {
+pub async fn delete_topics(
+    shard: &Rc<Shard>,
+    request: DeleteTopicsRequest,
+    version: i16,
+) -> DeleteTopicsResponse {
     if shard.id == CONTROLLER_SHARD {
         return delete_topics_on_controller(shard, request, version).await;
     }
-    match shard.call_shard(CONTROLLER_SHARD, ShardRequest::DeleteTopics { request, version }).await {
+    match shard
+        .call_shard(
+            CONTROLLER_SHARD,
+            ShardRequest::DeleteTopics { request, version },
+        )
+        .await
+    {
         Ok(ShardReply::DeleteTopics(response)) => response,
         _ => DeleteTopicsResponse::default(),
     }
@@ -80,7 +102,9 @@ pub async fn ensure_topic(shard: &Rc<Shard>, name: &str) -> Result<Arc<TopicMeta
     let code = if shard.id == CONTROLLER_SHARD {
         auto_create_on_controller(shard, name).await
     } else {
-        let request = ShardRequest::AutoCreateTopic { name: name.to_string() };
+        let request = ShardRequest::AutoCreateTopic {
+            name: name.to_string(),
+        };
         match shard.call_shard(CONTROLLER_SHARD, request).await {
             Ok(ShardReply::AutoCreated(code)) => code,
             _ => KafkaError::LeaderNotAvailable.code(),
@@ -207,9 +231,13 @@ fn creatable_result(
 /// checks and messages, in Kafka's order).
 fn plan_topic(shard: &Shard, creatable: &CreatableTopic) -> Result<TopicMetadata, AdminError> {
     let name = creatable.name.0.as_str();
-    validate_topic_name(name).map_err(|message| (KafkaError::InvalidTopicException.code(), message))?;
+    validate_topic_name(name)
+        .map_err(|message| (KafkaError::InvalidTopicException.code(), message))?;
     if shard.catalog().topic(name).is_some() {
-        return Err((KafkaError::TopicAlreadyExists.code(), format!("Topic '{name}' already exists.")));
+        return Err((
+            KafkaError::TopicAlreadyExists.code(),
+            format!("Topic '{name}' already exists."),
+        ));
     }
     let partition_count = if creatable.assignments.is_empty() {
         partitions_from_counts(shard, creatable)?
@@ -230,13 +258,16 @@ fn plan_topic(shard: &Shard, creatable: &CreatableTopic) -> Result<TopicMetadata
             None => {
                 return Err((
                     KafkaError::InvalidConfig.code(),
-                    format!("Null value not supported for topic configs: {}", config.name.as_str()),
+                    format!(
+                        "Null value not supported for topic configs: {}",
+                        config.name.as_str()
+                    ),
                 ))
             }
         };
     }
-    let configs =
-        TopicConfigs::from_overrides(overrides).map_err(|message| (KafkaError::InvalidConfig.code(), message))?;
+    let configs = TopicConfigs::from_overrides(overrides)
+        .map_err(|message| (KafkaError::InvalidConfig.code(), message))?;
     Ok(TopicMetadata {
         name: Arc::from(name),
         topic_id: Uuid::new_v4(),
@@ -249,7 +280,10 @@ fn partitions_from_counts(shard: &Shard, creatable: &CreatableTopic) -> Result<i
     let partitions = match creatable.num_partitions {
         -1 => shard.config.default_partitions,
         n if n <= 0 => {
-            return Err((KafkaError::InvalidPartitions.code(), "Number of partitions must be larger than 0.".into()))
+            return Err((
+                KafkaError::InvalidPartitions.code(),
+                "Number of partitions must be larger than 0.".into(),
+            ))
         }
         n => n,
     };
@@ -268,7 +302,10 @@ fn partitions_from_counts(shard: &Shard, creatable: &CreatableTopic) -> Result<i
     }
 }
 
-fn partitions_from_assignments(shard: &Shard, creatable: &CreatableTopic) -> Result<i32, AdminError> {
+fn partitions_from_assignments(
+    shard: &Shard,
+    creatable: &CreatableTopic,
+) -> Result<i32, AdminError> {
     if creatable.num_partitions != -1 || creatable.replication_factor != -1 {
         return Err((
             KafkaError::InvalidRequest.code(),
@@ -285,10 +322,18 @@ fn partitions_from_assignments(shard: &Shard, creatable: &CreatableTopic) -> Res
                 "Partitions should be a consecutive 0-based integer sequence".into(),
             ));
         }
-        if assignment.broker_ids.iter().map(|b| b.0).ne([shard.config.node_id]) {
+        if assignment
+            .broker_ids
+            .iter()
+            .map(|b| b.0)
+            .ne([shard.config.node_id])
+        {
             return Err((
                 KafkaError::InvalidReplicaAssignment.code(),
-                format!("Replica assignment must name exactly broker {}", shard.config.node_id),
+                format!(
+                    "Replica assignment must name exactly broker {}",
+                    shard.config.node_id
+                ),
             ));
         }
     }
@@ -300,12 +345,18 @@ fn partitions_from_assignments(shard: &Shard, creatable: &CreatableTopic) -> Res
 async fn commit_new_topic(shard: &Rc<Shard>, topic: TopicMetadata) -> Result<(), AdminError> {
     if let Err(error) = manifest::store(&shard.config.data_dir, &topic).await {
         tracing::error!(topic = %topic.name, %error, "cannot write topic manifest");
-        return Err((KafkaError::KafkaStorageError.code(), format!("cannot persist topic: {error}")));
+        return Err((
+            KafkaError::KafkaStorageError.code(),
+            format!("cannot persist topic: {error}"),
+        ));
     }
     let topic = Arc::new(topic);
     let mut by_owner: BTreeMap<usize, Vec<i32>> = BTreeMap::new();
     for partition in 0..topic.partition_count {
-        by_owner.entry(shard.owner_of(&topic.name, partition)).or_default().push(partition);
+        by_owner
+            .entry(shard.owner_of(&topic.name, partition))
+            .or_default()
+            .push(partition);
     }
     join_all(by_owner.into_iter().map(|(owner, partitions)| {
         let topic = Arc::clone(&topic);
@@ -334,7 +385,11 @@ async fn publish_catalog(shard: &Rc<Shard>, catalog: Catalog) {
     join_all(others.map(|other| {
         let catalog = Arc::clone(&catalog);
         async move {
-            if shard.call_shard(other, ShardRequest::ApplyCatalog(catalog)).await.is_err() {
+            if shard
+                .call_shard(other, ShardRequest::ApplyCatalog(catalog))
+                .await
+                .is_err()
+            {
                 tracing::warn!(other, "shard did not take the new metadata image");
             }
         }
@@ -350,9 +405,17 @@ pub async fn delete_topics_on_controller(
 ) -> DeleteTopicsResponse {
     let _permit = shard.admin_lock.acquire_permit(1).await;
     let targets: Vec<(Option<TopicName>, Uuid)> = if version >= 6 {
-        request.topics.iter().map(|t| (t.name.clone(), t.topic_id)).collect()
+        request
+            .topics
+            .iter()
+            .map(|t| (t.name.clone(), t.topic_id))
+            .collect()
     } else {
-        request.topic_names.iter().map(|name| (Some(name.clone()), Uuid::nil())).collect()
+        request
+            .topic_names
+            .iter()
+            .map(|name| (Some(name.clone()), Uuid::nil()))
+            .collect()
     };
     let mut responses = Vec::with_capacity(targets.len());
     for (name, topic_id) in targets {
@@ -361,7 +424,9 @@ pub async fn delete_topics_on_controller(
             Some(name) => catalog.topic(name.0.as_str()).cloned(),
             None => catalog.topic_by_id(&topic_id).cloned(),
         };
-        let result = DeletableTopicResult::default().with_name(name.clone()).with_topic_id(topic_id);
+        let result = DeletableTopicResult::default()
+            .with_name(name.clone())
+            .with_topic_id(topic_id);
         let with_message = |result: DeletableTopicResult, message: &'static str| {
             if version >= 5 {
                 result.with_error_message(Some(StrBytes::from_static_str(message)))
@@ -371,16 +436,28 @@ pub async fn delete_topics_on_controller(
         };
         let Some(topic) = found else {
             let (code, message) = if name.is_some() {
-                (KafkaError::UnknownTopicOrPartition.code(), "This server does not host this topic-partition.")
+                (
+                    KafkaError::UnknownTopicOrPartition.code(),
+                    "This server does not host this topic-partition.",
+                )
             } else {
-                (KafkaError::UnknownTopicId.code(), "This server does not host this topic ID.")
+                (
+                    KafkaError::UnknownTopicId.code(),
+                    "This server does not host this topic ID.",
+                )
             };
             responses.push(with_message(result.with_error_code(code), message));
             continue;
         };
         delete_topic(shard, &topic).await;
-        let result = result.with_name(Some(TopicName(StrBytes::from_string(topic.name.to_string()))));
-        responses.push(if version >= 6 { result.with_topic_id(topic.topic_id) } else { result });
+        let result = result.with_name(Some(TopicName(StrBytes::from_string(
+            topic.name.to_string(),
+        ))));
+        responses.push(if version >= 6 {
+            result.with_topic_id(topic.topic_id)
+        } else {
+            result
+        });
     }
     DeleteTopicsResponse::default().with_responses(responses)
 }
@@ -392,7 +469,10 @@ async fn delete_topic(shard: &Rc<Shard>, topic: &Arc<TopicMetadata>) {
     publish_catalog(shard, shard.catalog().without_topic(&topic.name)).await;
     let mut by_owner: BTreeMap<usize, Vec<i32>> = BTreeMap::new();
     for partition in 0..topic.partition_count {
-        by_owner.entry(shard.owner_of(&topic.name, partition)).or_default().push(partition);
+        by_owner
+            .entry(shard.owner_of(&topic.name, partition))
+            .or_default()
+            .push(partition);
     }
     join_all(by_owner.into_iter().map(|(owner, partitions)| async move {
         if owner == shard.id {

@@ -55,7 +55,9 @@ mod tests {
     #[test]
     fn unsupported_version_answer_is_v0_with_error_35() {
         let mut encoded = BytesMut::new();
-        unsupported_version_response().encode(&mut encoded, 0).expect("encodes");
+        unsupported_version_response()
+            .encode(&mut encoded, 0)
+            .expect("encodes");
         assert_eq!(&encoded[..2], &35i16.to_be_bytes());
         assert_eq!(&encoded[2..6], &(SUPPORTED_APIS.len() as i32).to_be_bytes());
     }

@@ -46,7 +46,8 @@ pub fn run_until(mut config: BrokerConfig, shutdown: Vec<oneshot::Receiver<()>>)
     let topics = manifest::load_all(&config.data_dir).map_err(io::Error::other)?;
     let catalog = Arc::new(Catalog::new(Arc::from(cluster_id), topics));
     let config = Arc::new(config);
-    let builder = (config.shards > 1).then(|| mesh_builder::<ShardRequest, ShardReply>(config.shards));
+    let builder =
+        (config.shards > 1).then(|| mesh_builder::<ShardRequest, ShardReply>(config.shards));
     let cpus = available_cpus();
     let mut handles = Vec::with_capacity(config.shards);
     for (shard_id, shutdown) in shutdown.into_iter().enumerate() {
@@ -136,7 +137,10 @@ async fn accept_loop(shard: Rc<Shard>, listener: TcpListener) -> io::Result<()> 
             }
         };
         if connections.get() >= MAX_CONNECTIONS_PER_SHARD {
-            tracing::warn!(limit = MAX_CONNECTIONS_PER_SHARD, "too many connections; refusing one");
+            tracing::warn!(
+                limit = MAX_CONNECTIONS_PER_SHARD,
+                "too many connections; refusing one"
+            );
             drop(stream);
             continue;
         }
@@ -184,7 +188,8 @@ fn spawn_background_tasks(shard: &Rc<Shard>) {
 fn available_cpus() -> Vec<usize> {
     // SAFETY: sched_getaffinity writes into the set we pass.
     let mut set: libc::cpu_set_t = unsafe { std::mem::zeroed() };
-    let rc = unsafe { libc::sched_getaffinity(0, std::mem::size_of::<libc::cpu_set_t>(), &mut set) };
+    let rc =
+        unsafe { libc::sched_getaffinity(0, std::mem::size_of::<libc::cpu_set_t>(), &mut set) };
     let cpus: Vec<usize> = if rc == 0 {
         (0..libc::CPU_SETSIZE as usize)
             .filter(|cpu| unsafe { libc::CPU_ISSET(*cpu, &set) })
@@ -193,7 +198,10 @@ fn available_cpus() -> Vec<usize> {
         Vec::new()
     };
     if cpus.is_empty() {
-        (0..std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1)).collect()
+        (0..std::thread::available_parallelism()
+            .map(|n| n.get())
+            .unwrap_or(1))
+            .collect()
     } else {
         cpus
     }
@@ -227,7 +235,10 @@ fn resolve_listen_port(config: &mut BrokerConfig) -> io::Result<Option<socket2::
 fn load_or_create_cluster_id(data_dir: &Path, node_id: i32) -> io::Result<String> {
     let path = data_dir.join("meta.properties");
     if let Ok(text) = std::fs::read_to_string(&path) {
-        if let Some(id) = text.lines().find_map(|line| line.strip_prefix("cluster.id=")) {
+        if let Some(id) = text
+            .lines()
+            .find_map(|line| line.strip_prefix("cluster.id="))
+        {
             return Ok(id.trim().to_string());
         }
     }
@@ -245,7 +256,8 @@ fn base64_url(bytes: &[u8]) -> String {
     const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
     let mut out = String::with_capacity(22);
     for chunk in bytes.chunks(3) {
-        let word = chunk.iter().fold(0u32, |acc, b| (acc << 8) | u32::from(*b)) << (8 * (3 - chunk.len()));
+        let word =
+            chunk.iter().fold(0u32, |acc, b| (acc << 8) | u32::from(*b)) << (8 * (3 - chunk.len()));
         for index in 0..=chunk.len() {
             out.push(ALPHABET[((word >> (18 - 6 * index)) & 0x3f) as usize] as char);
         }
@@ -261,7 +273,9 @@ mod tests {
     fn cluster_ids_look_like_kafkas() {
         let id = base64_url(&[0u8; 16]);
         assert_eq!(id.len(), 22);
-        assert!(id.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_'));
+        assert!(id
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_'));
         assert_eq!(base64_url(b"Man"), "TWFu");
     }
 }

@@ -5,9 +5,12 @@
 use std::rc::Rc;
 
 use kafka_protocol::messages::describe_cluster_response::DescribeClusterBroker;
-use kafka_protocol::messages::describe_configs_response::{DescribeConfigsResourceResult, DescribeConfigsResult};
+use kafka_protocol::messages::describe_configs_response::{
+    DescribeConfigsResourceResult, DescribeConfigsResult,
+};
 use kafka_protocol::messages::{
-    BrokerId, DescribeClusterRequest, DescribeClusterResponse, DescribeConfigsRequest, DescribeConfigsResponse,
+    BrokerId, DescribeClusterRequest, DescribeClusterResponse, DescribeConfigsRequest,
+    DescribeConfigsResponse,
 };
 use kafka_protocol::protocol::StrBytes;
 
@@ -35,13 +38,18 @@ pub fn handle_describe_cluster(
         .with_host(StrBytes::from_string(config.advertised_host.clone()))
         .with_port(i32::from(config.advertised_port));
     DescribeClusterResponse::default()
-        .with_cluster_id(StrBytes::from_string(shard.catalog().cluster_id.to_string()))
+        .with_cluster_id(StrBytes::from_string(
+            shard.catalog().cluster_id.to_string(),
+        ))
         .with_controller_id(BrokerId(config.node_id))
         .with_brokers(vec![broker])
         .with_cluster_authorized_operations(AUTHORIZED_OPERATIONS_OMITTED)
 }
 
-pub fn handle_describe_configs(shard: &Rc<Shard>, request: DescribeConfigsRequest) -> DescribeConfigsResponse {
+pub fn handle_describe_configs(
+    shard: &Rc<Shard>,
+    request: DescribeConfigsRequest,
+) -> DescribeConfigsResponse {
     let results = request
         .resources
         .into_iter()
@@ -65,7 +73,15 @@ pub fn handle_describe_configs(shard: &Rc<Shard>, request: DescribeConfigsReques
                             .effective()
                             .filter(|(name, _, _)| wanted(name))
                             .map(|(name, value, is_default)| {
-                                config_entry(name, value, if is_default { SOURCE_DEFAULT } else { SOURCE_TOPIC })
+                                config_entry(
+                                    name,
+                                    value,
+                                    if is_default {
+                                        SOURCE_DEFAULT
+                                    } else {
+                                        SOURCE_TOPIC
+                                    },
+                                )
                             })
                             .collect(),
                     ),
@@ -84,7 +100,9 @@ pub fn handle_describe_configs(shard: &Rc<Shard>, request: DescribeConfigsReques
                 ),
                 _ => result
                     .with_error_code(KafkaError::InvalidRequest.code())
-                    .with_error_message(Some(StrBytes::from_static_str("Unsupported resource type"))),
+                    .with_error_message(Some(StrBytes::from_static_str(
+                        "Unsupported resource type",
+                    ))),
             }
         })
         .collect();
@@ -109,11 +127,20 @@ fn broker_configs(shard: &Shard) -> Vec<(&'static str, String)> {
     vec![
         ("broker.id", config.node_id.to_string()),
         ("node.id", config.node_id.to_string()),
-        ("auto.create.topics.enable", config.auto_create_topics.to_string()),
+        (
+            "auto.create.topics.enable",
+            config.auto_create_topics.to_string(),
+        ),
         ("num.partitions", config.default_partitions.to_string()),
-        ("socket.request.max.bytes", config.max_request_bytes.to_string()),
+        (
+            "socket.request.max.bytes",
+            config.max_request_bytes.to_string(),
+        ),
         ("log.dirs", config.data_dir.display().to_string()),
         ("log.flush.interval.ms", flush_ms),
-        ("message.max.bytes", crate::metadata::topic_config::DEFAULT_MAX_MESSAGE_BYTES.to_string()),
+        (
+            "message.max.bytes",
+            crate::metadata::topic_config::DEFAULT_MAX_MESSAGE_BYTES.to_string(),
+        ),
     ]
 }

@@ -56,8 +56,16 @@ async fn read_requests(
             return;
         }
         let length = i32::from_be_bytes([buffer[0], buffer[1], buffer[2], buffer[3]]);
-        let Some(length) = usize::try_from(length).ok().filter(|l| *l <= max_request_bytes) else {
-            tracing::warn!(?peer, length, max_request_bytes, "request size out of bounds; closing connection");
+        let Some(length) = usize::try_from(length)
+            .ok()
+            .filter(|l| *l <= max_request_bytes)
+        else {
+            tracing::warn!(
+                ?peer,
+                length,
+                max_request_bytes,
+                "request size out of bounds; closing connection"
+            );
             return;
         };
         if !fill(&mut reader, &mut buffer, 4 + length).await {
@@ -70,7 +78,10 @@ async fn read_requests(
         let frame = buffer.split_to(length).freeze();
         let pending = match decode_request(frame) {
             Ok(request) => dispatch(shard, request).await,
-            Err(DecodeError::UnsupportedApiVersionsVersion { version, correlation_id }) => {
+            Err(DecodeError::UnsupportedApiVersionsVersion {
+                version,
+                correlation_id,
+            }) => {
                 tracing::debug!(?peer, version, "ApiVersions version unknown; answering v0");
                 let body = ResponseBody::ApiVersions(unsupported_version_response());
                 let outgoing = encode(ApiKey::ApiVersions, 0, correlation_id, body);

@@ -60,14 +60,18 @@ pub async fn dispatch(shard: &Rc<Shard>, request: Request) -> PendingResponse {
     async move {
         let body = match request.body {
             RequestBody::Produce(_) => unreachable!("handled in stage one"),
-            RequestBody::Fetch(body) => ResponseBody::Fetch(fetch::handle_fetch(&shard, body, version).await),
-            RequestBody::ListOffsets(body) => {
-                ResponseBody::ListOffsets(list_offsets::handle_list_offsets(&shard, body, version).await)
+            RequestBody::Fetch(body) => {
+                ResponseBody::Fetch(fetch::handle_fetch(&shard, body, version).await)
             }
+            RequestBody::ListOffsets(body) => ResponseBody::ListOffsets(
+                list_offsets::handle_list_offsets(&shard, body, version).await,
+            ),
             RequestBody::Metadata(body) => {
                 ResponseBody::Metadata(metadata::handle_metadata(&shard, body, version).await)
             }
-            RequestBody::ApiVersions(_) => ResponseBody::ApiVersions(api_versions::api_versions_response()),
+            RequestBody::ApiVersions(_) => {
+                ResponseBody::ApiVersions(api_versions::api_versions_response())
+            }
             RequestBody::CreateTopics(body) => {
                 ResponseBody::CreateTopics(admin::create_topics(&shard, body, version).await)
             }
@@ -80,9 +84,9 @@ pub async fn dispatch(shard: &Rc<Shard>, request: Request) -> PendingResponse {
             RequestBody::DescribeConfigs(body) => {
                 ResponseBody::DescribeConfigs(cluster::handle_describe_configs(&shard, body))
             }
-            RequestBody::DescribeCluster(body) => {
-                ResponseBody::DescribeCluster(cluster::handle_describe_cluster(&shard, body, version))
-            }
+            RequestBody::DescribeCluster(body) => ResponseBody::DescribeCluster(
+                cluster::handle_describe_cluster(&shard, body, version),
+            ),
         };
         reply(body)
     }

@@ -56,7 +56,8 @@ pub async fn handle_fetch(shard: &Rc<Shard>, request: FetchRequest, version: i16
         })
         .collect();
     let min_bytes = usize::try_from(request.min_bytes).unwrap_or(0);
-    let max_wait = Duration::from_millis(u64::try_from(request.max_wait_ms).unwrap_or(0)).min(MAX_FETCH_WAIT);
+    let max_wait =
+        Duration::from_millis(u64::try_from(request.max_wait_ms).unwrap_or(0)).min(MAX_FETCH_WAIT);
     let deadline = Instant::now() + max_wait;
     let mut outcomes = read_all(shard, &parts).await;
     loop {
@@ -69,17 +70,31 @@ pub async fn handle_fetch(shard: &Rc<Shard>, request: FetchRequest, version: i16
         wait_for_any_data(shard, &parts, deadline - now).await;
         outcomes = read_all(shard, &parts).await;
     }
-    assemble(topics, outcomes, request.isolation_level, response_max_bytes, version)
+    assemble(
+        topics,
+        outcomes,
+        request.isolation_level,
+        response_max_bytes,
+        version,
+    )
 }
 
-fn resolve_targets(shard: &Shard, request: &FetchRequest, version: i16, max_bytes: usize) -> Vec<RequestedTopic> {
+fn resolve_targets(
+    shard: &Shard,
+    request: &FetchRequest,
+    version: i16,
+    max_bytes: usize,
+) -> Vec<RequestedTopic> {
     let catalog = shard.catalog();
     request
         .topics
         .iter()
         .map(|fetch_topic| {
             let (topic, missing_code) = if version >= 13 {
-                (catalog.topic_by_id(&fetch_topic.topic_id), KafkaError::UnknownTopicId.code())
+                (
+                    catalog.topic_by_id(&fetch_topic.topic_id),
+                    KafkaError::UnknownTopicId.code(),
+                )
             } else {
                 (
                     catalog.topic(fetch_topic.topic.0.as_str()),
@@ -99,7 +114,9 @@ fn resolve_targets(shard: &Shard, request: &FetchRequest, version: i16, max_byte
                             topic: topic.name.clone(),
                             partition: p.partition,
                             fetch_offset: p.fetch_offset,
-                            max_bytes: usize::try_from(p.partition_max_bytes).unwrap_or(0).clamp(1, max_bytes),
+                            max_bytes: usize::try_from(p.partition_max_bytes)
+                                .unwrap_or(0)
+                                .clamp(1, max_bytes),
                         }),
                     };
                     (p.partition, target)
@@ -131,7 +148,10 @@ async fn read_all(shard: &Rc<Shard>, parts: &[ReadPart]) -> Vec<ReadOutcome> {
         let outcomes = if owner == shard.id {
             partition_ops::read_parts(shard, &owner_parts).await
         } else {
-            match shard.call_shard(owner, ShardRequest::Read(owner_parts)).await {
+            match shard
+                .call_shard(owner, ShardRequest::Read(owner_parts))
+                .await
+            {
                 Ok(ShardReply::Read(outcomes)) => outcomes,
                 _ => Vec::new(),
             }
@@ -160,7 +180,10 @@ async fn wait_for_any_data(shard: &Rc<Shard>, parts: &[ReadPart], timeout: Durat
     let mut waits: Vec<LocalBoxFuture<'_, ()>> = Vec::with_capacity(by_owner.len());
     for (owner, owner_parts) in by_owner {
         if owner == shard.id {
-            waits.push(async move { wait_for_local_data(shard, &owner_parts, timeout).await }.boxed_local());
+            waits.push(
+                async move { wait_for_local_data(shard, &owner_parts, timeout).await }
+                    .boxed_local(),
+            );
         } else {
             let request = ShardRequest::WaitForData {
                 parts: owner_parts,
@@ -223,9 +246,9 @@ fn assemble(
                 .map(|(partition, target)| {
                     let outcome = match target {
                         Target::Failed(code) => ReadOutcome::error(code),
-                        Target::Read(_) => outcomes
-                            .next()
-                            .unwrap_or_else(|| ReadOutcome::error(KafkaError::NotLeaderOrFollower.code())),
+                        Target::Read(_) => outcomes.next().unwrap_or_else(|| {
+                            ReadOutcome::error(KafkaError::NotLeaderOrFollower.code())
+                        }),
                     };
                     let ReadOutcome {
                         error_code,

@@ -44,7 +44,10 @@ pub enum ShardRequest {
         partitions: Vec<i32>,
     },
     /// Controller -> owner: close and delete these partition logs.
-    DeletePartitions { topic: Arc<str>, partitions: Vec<i32> },
+    DeletePartitions {
+        topic: Arc<str>,
+        partitions: Vec<i32>,
+    },
     /// Any shard -> controller.
     CreateTopics {
         request: CreateTopicsRequest,
@@ -112,17 +115,19 @@ pub fn handle_shard_request(shard: &Rc<Shard>, from: usize, id: u64, request: Sh
                 shard.delete_partitions(&topic, &partitions).await;
                 ShardReply::Done
             }
-            ShardRequest::CreateTopics { request, version } => {
-                ShardReply::CreateTopics(admin::create_topics_on_controller(&shard, request, version).await)
-            }
-            ShardRequest::DeleteTopics { request, version } => {
-                ShardReply::DeleteTopics(admin::delete_topics_on_controller(&shard, request, version).await)
-            }
+            ShardRequest::CreateTopics { request, version } => ShardReply::CreateTopics(
+                admin::create_topics_on_controller(&shard, request, version).await,
+            ),
+            ShardRequest::DeleteTopics { request, version } => ShardReply::DeleteTopics(
+                admin::delete_topics_on_controller(&shard, request, version).await,
+            ),
             ShardRequest::AutoCreateTopic { name } => {
                 ShardReply::AutoCreated(admin::auto_create_on_controller(&shard, &name).await)
             }
             ShardRequest::Produce { .. } => unreachable!("handled above"),
-            ShardRequest::Read(parts) => ShardReply::Read(partition_ops::read_parts(&shard, &parts).await),
+            ShardRequest::Read(parts) => {
+                ShardReply::Read(partition_ops::read_parts(&shard, &parts).await)
+            }
             ShardRequest::WaitForData { parts, timeout } => {
                 fetch::wait_for_local_data(&shard, &parts, timeout).await;
                 ShardReply::Done

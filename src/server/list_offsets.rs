@@ -6,7 +6,9 @@ use std::rc::Rc;
 use std::sync::Arc;
 
 use futures::future::join_all;
-use kafka_protocol::messages::list_offsets_response::{ListOffsetsPartitionResponse, ListOffsetsTopicResponse};
+use kafka_protocol::messages::list_offsets_response::{
+    ListOffsetsPartitionResponse, ListOffsetsTopicResponse,
+};
 use kafka_protocol::messages::{ListOffsetsRequest, ListOffsetsResponse};
 
 use super::forward::{ShardReply, ShardRequest};
@@ -17,7 +19,11 @@ use crate::protocol::errors::KafkaError;
 /// Leader epoch reported with offsets: a single node never changes leader.
 const LEADER_EPOCH: i32 = 0;
 
-pub async fn handle_list_offsets(shard: &Rc<Shard>, request: ListOffsetsRequest, version: i16) -> ListOffsetsResponse {
+pub async fn handle_list_offsets(
+    shard: &Rc<Shard>,
+    request: ListOffsetsRequest,
+    version: i16,
+) -> ListOffsetsResponse {
     let catalog = shard.catalog();
     let failed = |code: i16| OffsetOutcome {
         error_code: code,
@@ -26,7 +32,8 @@ pub async fn handle_list_offsets(shard: &Rc<Shard>, request: ListOffsetsRequest,
     };
     // Every requested partition: a query to run, or an outcome already known.
     let mut queries: Vec<OffsetQuery> = Vec::new();
-    let mut plan: Vec<Vec<(i32, Result<usize, OffsetOutcome>)>> = Vec::with_capacity(request.topics.len());
+    let mut plan: Vec<Vec<(i32, Result<usize, OffsetOutcome>)>> =
+        Vec::with_capacity(request.topics.len());
     for topic in &request.topics {
         let known = catalog.topic(topic.name.0.as_str());
         let slots = topic
@@ -99,7 +106,10 @@ async fn run_queries(shard: &Rc<Shard>, queries: Vec<OffsetQuery>) -> Vec<Offset
         let outcomes = if owner == shard.id {
             partition_ops::list_offsets(shard, &owner_queries).await
         } else {
-            match shard.call_shard(owner, ShardRequest::ListOffsets(owner_queries)).await {
+            match shard
+                .call_shard(owner, ShardRequest::ListOffsets(owner_queries))
+                .await
+            {
                 Ok(ShardReply::Offsets(outcomes)) => outcomes,
                 _ => Vec::new(),
             }

@@ -23,7 +23,11 @@ const TOPIC_OPERATIONS_ALL: i32 = 0b1101_1111_1000;
 /// DESCRIBE_CONFIGS, ALTER_CONFIGS, IDEMPOTENT_WRITE bits) allowed.
 const CLUSTER_OPERATIONS_ALL: i32 = 0b0001_1111_1010_0000;
 
-pub async fn handle_metadata(shard: &Rc<Shard>, request: MetadataRequest, version: i16) -> MetadataResponse {
+pub async fn handle_metadata(
+    shard: &Rc<Shard>,
+    request: MetadataRequest,
+    version: i16,
+) -> MetadataResponse {
     let config = &shard.config;
     let broker = MetadataResponseBroker::default()
         .with_node_id(BrokerId(config.node_id))
@@ -66,18 +70,26 @@ pub async fn handle_metadata(shard: &Rc<Shard>, request: MetadataRequest, versio
                     Err((code, name)) => MetadataResponseTopic::default()
                         .with_error_code(code)
                         .with_name(name)
-                        .with_topic_id(if version >= 10 { wanted.topic_id } else { uuid::Uuid::nil() })
+                        .with_topic_id(if version >= 10 {
+                            wanted.topic_id
+                        } else {
+                            uuid::Uuid::nil()
+                        })
                         .with_topic_authorized_operations(AUTHORIZED_OPERATIONS_OMITTED),
                 });
             }
         }
     }
-    let mut response = MetadataResponse::default().with_brokers(vec![broker]).with_topics(topics);
+    let mut response = MetadataResponse::default()
+        .with_brokers(vec![broker])
+        .with_topics(topics);
     if version >= 1 {
         response = response.with_controller_id(BrokerId(config.node_id));
     }
     if version >= 2 {
-        response = response.with_cluster_id(Some(StrBytes::from_string(shard.catalog().cluster_id.to_string())));
+        response = response.with_cluster_id(Some(StrBytes::from_string(
+            shard.catalog().cluster_id.to_string(),
+        )));
     }
     if request.include_cluster_authorized_operations && (8..=10).contains(&version) {
         response = response.with_cluster_authorized_operations(CLUSTER_OPERATIONS_ALL);
@@ -85,7 +97,12 @@ pub async fn handle_metadata(shard: &Rc<Shard>, request: MetadataRequest, versio
     response
 }
 
-fn topic_response(shard: &Shard, topic: &TopicMetadata, include_operations: bool, version: i16) -> MetadataResponseTopic {
+fn topic_response(
+    shard: &Shard,
+    topic: &TopicMetadata,
+    include_operations: bool,
+    version: i16,
+) -> MetadataResponseTopic {
     let node = BrokerId(shard.config.node_id);
     let partitions = (0..topic.partition_count)
         .map(|partition| {
@@ -99,8 +116,14 @@ fn topic_response(shard: &Shard, topic: &TopicMetadata, include_operations: bool
         })
         .collect();
     MetadataResponseTopic::default()
-        .with_name(Some(TopicName(StrBytes::from_string(topic.name.to_string()))))
-        .with_topic_id(if version >= 10 { topic.topic_id } else { uuid::Uuid::nil() })
+        .with_name(Some(TopicName(StrBytes::from_string(
+            topic.name.to_string(),
+        ))))
+        .with_topic_id(if version >= 10 {
+            topic.topic_id
+        } else {
+            uuid::Uuid::nil()
+        })
         .with_is_internal(false)
         .with_partitions(partitions)
         .with_topic_authorized_operations(if include_operations {

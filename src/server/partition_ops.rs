@@ -13,8 +13,8 @@ use super::forward::{ProducePart, ReadPart};
 use super::shard::Shard;
 use crate::log::producer_state::{self, BatchSequence, SequenceCheck};
 use crate::log::{LogError, PartitionLog};
-use crate::protocol::record_batch::BatchHeader;
 use crate::protocol::errors::{KafkaError, NONE};
+use crate::protocol::record_batch::BatchHeader;
 
 /// Per-partition result of a produce, in Kafka's response terms.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -143,7 +143,8 @@ fn append_part(shard: &Shard, part: ProducePart, now: i64) -> Appended {
         };
         // Idempotent producers (KIP-98): drop retried duplicates, refuse gaps.
         let sequence = (header.producer_id >= 0).then(|| {
-            let last_sequence = producer_state::last_sequence(header.base_sequence, header.last_offset_delta);
+            let last_sequence =
+                producer_state::last_sequence(header.base_sequence, header.last_offset_delta);
             (header.base_sequence, last_sequence)
         });
         if let Some((first_sequence, last_sequence)) = sequence {
@@ -165,8 +166,12 @@ fn append_part(shard: &Shard, part: ProducePart, now: i64) -> Appended {
                     last_offset = last_offset.max(previous.last_offset);
                     continue;
                 }
-                SequenceCheck::StaleEpoch => return failed(KafkaError::InvalidProducerEpoch.code()),
-                SequenceCheck::OutOfOrder => return failed(KafkaError::OutOfOrderSequenceNumber.code()),
+                SequenceCheck::StaleEpoch => {
+                    return failed(KafkaError::InvalidProducerEpoch.code())
+                }
+                SequenceCheck::OutOfOrder => {
+                    return failed(KafkaError::OutOfOrderSequenceNumber.code())
+                }
             }
         }
         match local.log.append(batch, now) {
@@ -185,10 +190,11 @@ fn append_part(shard: &Shard, part: ProducePart, now: i64) -> Appended {
                         base_offset: info.base_offset,
                         last_offset: info.last_offset,
                     };
-                    local
-                        .producers
-                        .borrow_mut()
-                        .record(header.producer_id, header.producer_epoch, appended);
+                    local.producers.borrow_mut().record(
+                        header.producer_id,
+                        header.producer_epoch,
+                        appended,
+                    );
                 }
             }
             Err(error) => {
@@ -255,11 +261,13 @@ async fn read_part(shard: &Shard, part: &ReadPart) -> ReadOutcome {
 
 /// Whether any part already has data at or past its fetch offset.
 pub fn any_data_available(shard: &Shard, parts: &[ReadPart]) -> bool {
-    parts.iter().any(|part| match shard.partition_log(&part.topic, part.partition) {
-        Some(log) => log.high_watermark() > part.fetch_offset,
-        // A vanished partition is news too: let the fetch answer with its error.
-        None => true,
-    })
+    parts.iter().any(
+        |part| match shard.partition_log(&part.topic, part.partition) {
+            Some(log) => log.high_watermark() > part.fetch_offset,
+            // A vanished partition is news too: let the fetch answer with its error.
+            None => true,
+        },
+    )
 }
 
 /// Answers ListOffsets lookups for local partitions.

@@ -80,9 +80,13 @@ pub async fn dispatch_produce(
         slots.push(topic_slots);
     }
     let local_appended: Vec<Appended> = partition_ops::append_parts(shard, local_parts);
-    let mut remote_replies: BTreeMap<usize, Option<oneshot::Receiver<ShardReply>>> = BTreeMap::new();
+    let mut remote_replies: BTreeMap<usize, Option<oneshot::Receiver<ShardReply>>> =
+        BTreeMap::new();
     for (owner, parts) in remote_parts {
-        let reply = shard.send_to_shard(owner, ShardRequest::Produce { parts, acks }).await.ok();
+        let reply = shard
+            .send_to_shard(owner, ShardRequest::Produce { parts, acks })
+            .await
+            .ok();
         remote_replies.insert(owner, reply);
     }
     let shard = Rc::clone(shard);
@@ -115,7 +119,9 @@ pub async fn dispatch_produce(
                     .map(|(partition, slot)| {
                         let outcome = match slot {
                             Slot::Ready(outcome) => outcome,
-                            Slot::Local(index) => local_outcomes.get(index).copied().unwrap_or(not_leader),
+                            Slot::Local(index) => {
+                                local_outcomes.get(index).copied().unwrap_or(not_leader)
+                            }
                             Slot::Remote { owner, position } => remote_outcomes
                                 .get(&owner)
                                 .and_then(|outcomes| outcomes.get(position))
@@ -135,7 +141,11 @@ pub async fn dispatch_produce(
     .boxed_local()
 }
 
-fn partition_response(partition: i32, outcome: ProduceOutcome, version: i16) -> PartitionProduceResponse {
+fn partition_response(
+    partition: i32,
+    outcome: ProduceOutcome,
+    version: i16,
+) -> PartitionProduceResponse {
     let response = PartitionProduceResponse::default()
         .with_index(partition)
         .with_error_code(outcome.error_code)
@@ -161,7 +171,9 @@ fn validate_partition(
     if !topic.has_partition(partition) {
         return Err(KafkaError::UnknownTopicOrPartition.code());
     }
-    let records = records.filter(|r| !r.is_empty()).ok_or(KafkaError::InvalidRecord.code())?;
+    let records = records
+        .filter(|r| !r.is_empty())
+        .ok_or(KafkaError::InvalidRecord.code())?;
     let max_batch_bytes = usize::try_from(topic.configs.max_message_bytes).unwrap_or(usize::MAX);
     let mut batches = Vec::new();
     for batch in split_batches(&records) {

@@ -36,7 +36,10 @@ pub fn allocate_producer_id(shard: &Shard, now_ms: i64) -> i64 {
     next
 }
 
-pub fn handle_init_producer_id(shard: &Rc<Shard>, request: InitProducerIdRequest) -> InitProducerIdResponse {
+pub fn handle_init_producer_id(
+    shard: &Rc<Shard>,
+    request: InitProducerIdRequest,
+) -> InitProducerIdResponse {
     if request.transactional_id.is_some() {
         // No transaction coordinator: say so rather than pretend.
         return InitProducerIdResponse::default()

@@ -188,7 +188,11 @@ impl Shard {
     }
 
     /// Sends `request` to `shard` and waits for the answer.
-    pub async fn call_shard(&self, shard: usize, request: ShardRequest) -> Result<ShardReply, MeshError> {
+    pub async fn call_shard(
+        &self,
+        shard: usize,
+        request: ShardRequest,
+    ) -> Result<ShardReply, MeshError> {
         let receiver = self.send_to_shard(shard, request).await?;
         receiver.await.map_err(|_| MeshError::Unreachable(shard))
     }
