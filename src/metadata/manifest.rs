@@ -1,5 +1,6 @@
-//! On-disk topic manifests: `<data-dir>/__manifests/<topic>.manifest`, one per
-//! topic, rkyv-encoded behind a magic and a format version. Written by the
+//! On-disk topic manifests: `<data-dir>/__manifests/<topic-id>.manifest`, one per
+//! topic (named by id: a 249-byte topic name plus a suffix would not fit in a
+//! 255-byte file name), rkyv-encoded behind a magic and a format version. Written by the
 //! controller (shard 0) with glommio file I/O (write temp, fdatasync, rename,
 //! sync directory), read once at start-up before the shards start.
 
@@ -39,8 +40,8 @@ pub fn manifest_dir(data_dir: &Path) -> PathBuf {
     data_dir.join(MANIFEST_DIR)
 }
 
-pub fn manifest_path(data_dir: &Path, topic: &str) -> PathBuf {
-    manifest_dir(data_dir).join(format!("{topic}.manifest"))
+pub fn manifest_path(data_dir: &Path, topic_id: &Uuid) -> PathBuf {
+    manifest_dir(data_dir).join(format!("{}.manifest", topic_id.as_hyphenated()))
 }
 
 /// Serializes a topic into manifest bytes.
@@ -120,7 +121,7 @@ pub fn load_all(data_dir: &Path) -> Result<Vec<TopicMetadata>, ManifestError> {
 
 /// Durably writes a topic's manifest (glommio I/O: runs on the controller shard).
 pub async fn store(data_dir: &Path, topic: &TopicMetadata) -> std::io::Result<()> {
-    let final_path = manifest_path(data_dir, &topic.name);
+    let final_path = manifest_path(data_dir, &topic.topic_id);
     let temp_path = final_path.with_extension("tmp");
     let bytes = encode(topic);
     let file = glommio::io::BufferedFile::create(&temp_path).await?;
@@ -138,8 +139,8 @@ pub async fn store(data_dir: &Path, topic: &TopicMetadata) -> std::io::Result<()
 }
 
 /// Removes a topic's manifest durably.
-pub async fn remove(data_dir: &Path, topic: &str) -> std::io::Result<()> {
-    glommio::io::remove(manifest_path(data_dir, topic)).await?;
+pub async fn remove(data_dir: &Path, topic_id: &Uuid) -> std::io::Result<()> {
+    glommio::io::remove(manifest_path(data_dir, topic_id)).await?;
     sync_dir(&manifest_dir(data_dir)).await
 }
 

@@ -463,7 +463,7 @@ pub async fn delete_topics_on_controller(
 }
 
 async fn delete_topic(shard: &Rc<Shard>, topic: &Arc<TopicMetadata>) {
-    if let Err(error) = manifest::remove(&shard.config.data_dir, &topic.name).await {
+    if let Err(error) = manifest::remove(&shard.config.data_dir, &topic.topic_id).await {
         tracing::error!(topic = %topic.name, %error, "cannot remove topic manifest");
     }
     publish_catalog(shard, shard.catalog().without_topic(&topic.name)).await;
