@@ -343,10 +343,10 @@ fn message_larger_than_max_message_bytes_is_rejected() {
     // Just under the limit is accepted and reads back whole; the rejected record left no
     // trace in the log.
     let fits = filler(900 * 1024);
-    send(&producer, record(topic, 1, b"fits", &fits).partition(0));
-    let placed = wait_for_successful_deliveries(&producer, 2, Duration::from_secs(30));
+    send(&producer, record(topic, 0, b"fits", &fits).partition(0));
+    let placed = wait_for_successful_deliveries(&producer, 1, Duration::from_secs(30));
     assert_eq!(
-        placed[1],
+        placed[0],
         (0, 0),
         "the accepted record is the first in the log"
     );
@@ -405,4 +405,179 @@ fn consumer_waiting_at_the_end_receives_a_later_message() {
         .fetch_watermarks(topic, 0, ADMIN_TIMEOUT)
         .expect("watermarks");
     assert_eq!((low, high), (0, 3));
+}
+
+#[test]
+fn acks_zero_and_acks_one_produces_are_stored() {
+    // acks=0 gets no response at all (Kafka protocol guide); a broker that answers anyway
+    // desynchronises the client's correlation ids.
+    let broker = Broker::start(2, &[]);
+    let bootstrap = broker.bootstrap();
+    let topic = "acks-levels";
+    create_topic(&bootstrap, topic, 2);
+    for (partition, acks) in [(0, "0"), (1, "1")] {
+        let producer = producer(&bootstrap, &[("acks", acks)]);
+        for id in 0..1_000 {
+            let value = format!("acks{acks}-{id}");
+            send(
+                &producer,
+                record(topic, id, b"k", value.as_bytes()).partition(partition),
+            );
+        }
+        wait_for_successful_deliveries(&producer, 1_000, Duration::from_secs(30));
+    }
+    // acks=0 reports delivery before the broker stored anything: wait for the log.
+    common::poll_until(Duration::from_secs(30), "acks=0 records stored", || {
+        (watermarks(&bootstrap, topic, 0) == (0, 1_000)).then_some(())
+    });
+    assert_eq!(watermarks(&bootstrap, topic, 1), (0, 1_000));
+    let records = consume_all(&bootstrap, topic, 2, 2_000, Duration::from_secs(30));
+    assert_eq!(records.len(), 2_000);
+    for consumed in &records {
+        let acks = if consumed.partition == 0 { "0" } else { "1" };
+        let expected = format!("acks{acks}-{}", consumed.offset);
+        assert_eq!(consumed.value.as_deref(), Some(expected.as_bytes()));
+    }
+}
+
+#[test]
+fn consumer_starting_inside_a_batch_gets_records_from_that_offset() {
+    let broker = Broker::start(1, &[]);
+    let bootstrap = broker.bootstrap();
+    let topic = "mid-batch";
+    create_topic(&bootstrap, topic, 1);
+    common::produce_simple(&bootstrap, topic, 0, 10); // one batch: linger collects all ten
+
+    let consumer = assign_consumer(&bootstrap, &[]);
+    let mut assignment = TopicPartitionList::new();
+    assignment
+        .add_partition_offset(topic, 0, Offset::Offset(7))
+        .expect("add partition");
+    consumer.assign(&assignment).expect("assign");
+    let records = common::consume_from(&consumer, 1, 3, Duration::from_secs(30));
+    let offsets: Vec<i64> = records.iter().map(|r| r.offset).collect();
+    assert_eq!(
+        offsets,
+        vec![7, 8, 9],
+        "records from offset 7 of a 10-record batch"
+    );
+    assert_eq!(records[0].value.as_deref(), Some(b"value-7".as_slice()));
+}
+
+#[test]
+fn fetch_past_the_end_reports_offset_out_of_range() {
+    let broker = Broker::start(1, &[]);
+    let bootstrap = broker.bootstrap();
+    let topic = "out-of-range";
+    create_topic(&bootstrap, topic, 1);
+    common::produce_simple(&bootstrap, topic, 0, 10);
+
+    // auto.offset.reset=error: the broker's OFFSET_OUT_OF_RANGE surfaces as an error.
+    let consumer = assign_consumer(&bootstrap, &[]);
+    let mut assignment = TopicPartitionList::new();
+    assignment
+        .add_partition_offset(topic, 0, Offset::Offset(100))
+        .expect("add partition");
+    consumer.assign(&assignment).expect("assign");
+    let error =
+        common::poll_until(
+            Duration::from_secs(30),
+            "an out-of-range error",
+            || match consumer.poll(Duration::from_millis(100)) {
+                Some(Err(error)) if !matches!(error, KafkaError::PartitionEOF(_)) => Some(error),
+                Some(Ok(message)) => panic!("read offset {} from past the end", message.offset()),
+                _ => None,
+            },
+        );
+    assert!(
+        matches!(
+            error.rdkafka_error_code(),
+            Some(RDKafkaErrorCode::OffsetOutOfRange | RDKafkaErrorCode::AutoOffsetReset)
+        ),
+        "expected OFFSET_OUT_OF_RANGE, got {error:?}"
+    );
+}
+
+#[test]
+fn consumer_with_tiny_fetch_size_still_makes_progress() {
+    // KIP-74: the first batch is returned even when larger than the fetch limits, or a
+    // consumer with small limits would be stuck forever.
+    let broker = Broker::start(1, &[]);
+    let bootstrap = broker.bootstrap();
+    let topic = "tiny-fetch";
+    create_topic(&bootstrap, topic, 1);
+    let producer = producer(&bootstrap, &[]);
+    let value = vec![b'z'; 10_000];
+    for id in 0..50 {
+        send(&producer, record(topic, id, b"k", &value).partition(0));
+    }
+    wait_for_successful_deliveries(&producer, 50, Duration::from_secs(30));
+
+    let consumer = assign_consumer(
+        &bootstrap,
+        &[
+            ("fetch.max.bytes", "1024"),
+            ("message.max.bytes", "1000"),
+            ("max.partition.fetch.bytes", "1024"),
+            ("receive.message.max.bytes", "1000000"),
+        ],
+    );
+    assign_from_beginning(&consumer, topic, 1);
+    let records = common::consume_from(&consumer, 1, 50, Duration::from_secs(60));
+    assert_eq!(records.len(), 50);
+    assert!(records
+        .iter()
+        .all(|r| r.value.as_deref() == Some(value.as_slice())));
+}
+
+#[test]
+fn invalid_topic_names_are_rejected() {
+    let broker = Broker::start(1, &[]);
+    let bootstrap = broker.bootstrap();
+    let too_long = "x".repeat(250);
+    for name in ["has space", "..", "slash/name", too_long.as_str()] {
+        assert_eq!(
+            try_create_topic(&bootstrap, name, 1),
+            Err(RDKafkaErrorCode::InvalidTopic),
+            "topic name {name:?}"
+        );
+    }
+    // Legal characters: letters, digits, '.', '_', '-' up to 249.
+    let longest = "y".repeat(249);
+    for name in ["Mixed.Case_name-1", longest.as_str()] {
+        create_topic(&bootstrap, name, 1);
+    }
+}
+
+#[test]
+fn settings_can_come_from_corelog_environment_variables() {
+    let broker = Broker::start_with_env(
+        1,
+        &[],
+        &[
+            ("CORELOG_AUTO_CREATE_TOPICS", "true"),
+            ("CORELOG_DEFAULT_PARTITIONS", "5"),
+        ],
+    );
+    let bootstrap = broker.bootstrap();
+    let producer = producer(&bootstrap, &[]);
+    send(&producer, record("from-env", 0, b"k", b"v"));
+    wait_for_successful_deliveries(&producer, 1, Duration::from_secs(30));
+    wait_for_topic(&bootstrap, "from-env", 5);
+}
+
+#[test]
+fn metadata_reports_the_advertised_address() {
+    // Clients connect to what Metadata says, not to the bootstrap address.
+    let broker = Broker::start(1, &["--advertised-address", "localhost:19092"]);
+    let consumer = common::metadata_consumer(&broker.bootstrap());
+    let metadata = consumer
+        .fetch_metadata(None, ADMIN_TIMEOUT)
+        .expect("metadata");
+    let brokers: Vec<(i32, String, i32)> = metadata
+        .brokers()
+        .iter()
+        .map(|b| (b.id(), b.host().to_string(), b.port()))
+        .collect();
+    assert_eq!(brokers, vec![(0, "localhost".to_string(), 19092)]);
 }

@@ -6,12 +6,12 @@ use std::sync::Mutex;
 use std::thread;
 use std::time::{Duration, Instant};
 
-use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
+use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, ResourceSpecifier, TopicReplication};
 use rdkafka::config::ClientConfig;
 use rdkafka::config::RDKafkaLogLevel;
 use rdkafka::consumer::{BaseConsumer, Consumer, ConsumerContext};
 use rdkafka::error::{KafkaError, RDKafkaErrorCode};
-use rdkafka::message::{DeliveryResult, Message};
+use rdkafka::message::{DeliveryResult, Message, Timestamp};
 use rdkafka::producer::{BaseProducer, BaseRecord, Producer, ProducerContext};
 use rdkafka::{ClientContext, Offset, TopicPartitionList};
 
@@ -50,7 +50,10 @@ fn client_config(bootstrap: &str, client_id: &str) -> ClientConfig {
         .set("bootstrap.servers", bootstrap)
         .set("client.id", client_id);
     if let Ok(debug) = std::env::var(CLIENT_DEBUG_ENV) {
-        config.set("debug", debug);
+        // rdkafka derives the log level from the `log` crate, which has no logger here.
+        config
+            .set("debug", debug)
+            .set_log_level(RDKafkaLogLevel::Debug);
     }
     config
 }
@@ -77,8 +80,21 @@ pub fn try_create_topic(
     name: &str,
     partitions: i32,
 ) -> Result<(), RDKafkaErrorCode> {
+    try_create_topic_with_config(bootstrap, name, partitions, &[])
+}
+
+/// CreateTopics for one topic with topic config overrides.
+pub fn try_create_topic_with_config(
+    bootstrap: &str,
+    name: &str,
+    partitions: i32,
+    configs: &[(&str, &str)],
+) -> Result<(), RDKafkaErrorCode> {
     let admin = admin(bootstrap);
-    let new_topic = NewTopic::new(name, partitions, TopicReplication::Fixed(1));
+    let mut new_topic = NewTopic::new(name, partitions, TopicReplication::Fixed(1));
+    for (key, value) in configs {
+        new_topic = new_topic.set(key, value);
+    }
     let results = futures::executor::block_on(admin.create_topics([&new_topic], &admin_options()))
         .unwrap_or_else(|error| panic!("CreateTopics request for {name} failed: {error}"));
     assert_eq!(results.len(), 1, "one result per created topic");
@@ -89,6 +105,26 @@ pub fn try_create_topic(
         }
         Err((_, code)) => Err(*code),
     }
+}
+
+/// DescribeConfigs for a topic: `(name, value)` of every entry, or the error code.
+pub fn describe_topic_configs(
+    bootstrap: &str,
+    topic: &str,
+) -> Result<Vec<(String, Option<String>)>, RDKafkaErrorCode> {
+    let admin = admin(bootstrap);
+    let resource = ResourceSpecifier::Topic(topic);
+    let results =
+        futures::executor::block_on(admin.describe_configs([&resource], &admin_options()))
+            .unwrap_or_else(|error| panic!("DescribeConfigs request for {topic} failed: {error}"));
+    assert_eq!(results.len(), 1, "one result per described resource");
+    results[0].as_ref().map_err(|code| *code).map(|resource| {
+        resource
+            .entries
+            .iter()
+            .map(|entry| (entry.name.clone(), entry.value.clone()))
+            .collect()
+    })
 }
 
 /// Creates a topic and waits until Metadata shows all its partitions with a leader.
@@ -276,7 +312,17 @@ pub fn record<'a>(
         .payload(value)
 }
 
-/// Flushes (bounded) and returns all delivery reports received so far, draining them.
+/// How many delivery reports arrived and were not yet taken by [`wait_for_deliveries`].
+pub fn pending_delivery_reports(producer: &TestProducer) -> usize {
+    producer
+        .context()
+        .deliveries
+        .lock()
+        .unwrap_or_else(|poison| poison.into_inner())
+        .len()
+}
+
+/// Flushes (bounded) and returns the delivery reports received since the last call.
 /// Panics if fewer than `expected` reports arrived.
 pub fn wait_for_deliveries(
     producer: &TestProducer,
@@ -371,6 +417,8 @@ pub struct Consumed {
     pub value: Option<Vec<u8>>,
     /// CreateTime / LogAppendTime in ms, if the record had one.
     pub timestamp_ms: Option<i64>,
+    /// Whether the timestamp is the broker's LogAppendTime rather than CreateTime.
+    pub log_append_time: bool,
 }
 
 /// A consumer for `assign()` only: a group id (librdkafka requires one for assign) but no
@@ -447,6 +495,7 @@ pub fn consume_from(
                     key: message.key().map(<[u8]>::to_vec),
                     value: message.payload().map(<[u8]>::to_vec),
                     timestamp_ms: message.timestamp().to_millis(),
+                    log_append_time: matches!(message.timestamp(), Timestamp::LogAppendTime(_)),
                 });
             }
             Some(Err(KafkaError::PartitionEOF(partition))) => {

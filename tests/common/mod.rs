@@ -39,6 +39,7 @@ pub struct Broker {
     port: u16,
     cores: usize,
     extra_args: Vec<String>,
+    env: Vec<(String, String)>,
     data_dir: PathBuf,
     /// Keeps the temporary data directory alive for the broker's whole life, restarts included.
     _temp_dir: Option<tempfile::TempDir>,
@@ -48,33 +49,42 @@ pub struct Broker {
 impl Broker {
     /// Starts a broker with `--cores cores` on a fresh temporary data directory.
     pub fn start(cores: usize, extra_args: &[&str]) -> Broker {
+        Broker::start_with_env(cores, extra_args, &[])
+    }
+
+    /// Like [`Broker::start`], with extra `CORELOG_*` (or other) environment variables.
+    pub fn start_with_env(cores: usize, extra_args: &[&str], env: &[(&str, &str)]) -> Broker {
         let temp_dir = tempfile::Builder::new()
             .prefix("corelog-test-")
             .tempdir()
             .expect("create temporary data dir");
         let data_dir = temp_dir.path().to_path_buf();
-        let mut broker = Broker {
-            child: None,
-            port: 0,
-            cores,
-            extra_args: extra_args.iter().map(|arg| arg.to_string()).collect(),
-            data_dir,
-            _temp_dir: Some(temp_dir),
-            log: Arc::new(Mutex::new(VecDeque::new())),
-        };
-        broker.spawn();
-        broker
+        Broker::launch(data_dir, Some(temp_dir), cores, extra_args, env)
     }
 
     /// Starts a broker on a data directory the caller owns.
     pub fn start_in(data_dir: &Path, cores: usize, extra_args: &[&str]) -> Broker {
+        Broker::launch(data_dir.to_path_buf(), None, cores, extra_args, &[])
+    }
+
+    fn launch(
+        data_dir: PathBuf,
+        temp_dir: Option<tempfile::TempDir>,
+        cores: usize,
+        extra_args: &[&str],
+        env: &[(&str, &str)],
+    ) -> Broker {
         let mut broker = Broker {
             child: None,
             port: 0,
             cores,
             extra_args: extra_args.iter().map(|arg| arg.to_string()).collect(),
-            data_dir: data_dir.to_path_buf(),
-            _temp_dir: None,
+            env: env
+                .iter()
+                .map(|(name, value)| (name.to_string(), value.to_string()))
+                .collect(),
+            data_dir,
+            _temp_dir: temp_dir,
             log: Arc::new(Mutex::new(VecDeque::new())),
         };
         broker.spawn();
@@ -106,25 +116,30 @@ impl Broker {
 
     /// SIGTERM, then waits (bounded) for a clean exit with status 0.
     pub fn stop_graceful(&mut self) -> ExitStatus {
+        self.stop_with_signal(libc::SIGTERM)
+    }
+
+    /// Sends `signal` (SIGTERM or SIGINT), then waits (bounded) for exit status 0.
+    pub fn stop_with_signal(&mut self, signal: libc::c_int) -> ExitStatus {
         let mut child = self.child.take().expect("broker is not running");
         let pid = libc::pid_t::try_from(child.id()).expect("pid fits pid_t");
         // SAFETY: plain kill(2) on the pid of a child we spawned and have not reaped yet.
-        let rc = unsafe { libc::kill(pid, libc::SIGTERM) };
-        assert_eq!(rc, 0, "kill(SIGTERM) failed");
+        let rc = unsafe { libc::kill(pid, signal) };
+        assert_eq!(rc, 0, "kill({signal}) failed");
         let status = match wait_with_timeout(&mut child, SHUTDOWN_TIMEOUT) {
             Some(status) => status,
             None => {
                 let _ = child.kill();
                 let _ = child.wait();
                 panic!(
-                    "broker did not exit within {SHUTDOWN_TIMEOUT:?} after SIGTERM\n{}",
+                    "broker did not exit within {SHUTDOWN_TIMEOUT:?} after signal {signal}\n{}",
                     self.recent_log()
                 );
             }
         };
         assert!(
             status.success(),
-            "broker exited with {status} after SIGTERM, expected success\n{}",
+            "broker exited with {status} after signal {signal}, expected success\n{}",
             self.recent_log()
         );
         status
@@ -197,7 +212,8 @@ impl Broker {
                 std::env::var("CORELOG_TEST_RUST_LOG").unwrap_or("info".into()),
             )
             .env("NO_COLOR", "1")
-            .env("RUST_BACKTRACE", "1");
+            .env("RUST_BACKTRACE", "1")
+            .envs(self.env.iter().map(|(name, value)| (name, value)));
         let mut child = command
             .spawn()
             .unwrap_or_else(|error| panic!("spawn {binary}: {error}"));

@@ -170,6 +170,10 @@ impl<'a> Reader<'a> {
         i32::from_be_bytes(self.take(4).try_into().expect("4 bytes"))
     }
 
+    pub fn i64(&mut self) -> i64 {
+        i64::from_be_bytes(self.take(8).try_into().expect("8 bytes"))
+    }
+
     pub fn unsigned_varint(&mut self) -> u32 {
         let mut value = 0u32;
         for shift in (0..35).step_by(7) {
@@ -278,4 +282,136 @@ pub fn assert_core_apis_listed(ranges: &[ApiRange]) {
         api_versions_max >= 3,
         "ApiVersions max {api_versions_max} < 3"
     );
+}
+
+/// Zigzag varint (Kafka record fields).
+pub fn put_varint(out: &mut Vec<u8>, value: i64) {
+    let mut zigzag = ((value << 1) ^ (value >> 63)) as u64;
+    loop {
+        let byte = (zigzag & 0x7f) as u8;
+        zigzag >>= 7;
+        if zigzag == 0 {
+            out.push(byte);
+            return;
+        }
+        out.push(byte | 0x80);
+    }
+}
+
+/// An uncompressed RecordBatch v2 (magic 2) of `(key, value)` records, base offset 0,
+/// no producer id, built by hand so a broker's own codec cannot hide a mistake.
+pub fn record_batch_v2(records: &[(&[u8], &[u8])], base_timestamp_ms: i64) -> Vec<u8> {
+    idempotent_record_batch_v2(records, base_timestamp_ms, -1, -1, -1)
+}
+
+/// Like [`record_batch_v2`], stamped with an idempotent producer's id, epoch and the
+/// sequence number of its first record.
+pub fn idempotent_record_batch_v2(
+    records: &[(&[u8], &[u8])],
+    base_timestamp_ms: i64,
+    producer_id: i64,
+    producer_epoch: i16,
+    base_sequence: i32,
+) -> Vec<u8> {
+    let mut body = Vec::new(); // everything the CRC covers: attributes .. end
+    body.extend_from_slice(&0i16.to_be_bytes()); // attributes: no compression, CreateTime
+    let last_offset_delta = i32::try_from(records.len()).expect("few records") - 1;
+    body.extend_from_slice(&last_offset_delta.to_be_bytes());
+    body.extend_from_slice(&base_timestamp_ms.to_be_bytes());
+    body.extend_from_slice(&base_timestamp_ms.to_be_bytes()); // max timestamp
+    body.extend_from_slice(&producer_id.to_be_bytes());
+    body.extend_from_slice(&producer_epoch.to_be_bytes());
+    body.extend_from_slice(&base_sequence.to_be_bytes());
+    let count = i32::try_from(records.len()).expect("few records");
+    body.extend_from_slice(&count.to_be_bytes());
+    for (offset_delta, (key, value)) in records.iter().enumerate() {
+        let mut record = vec![0u8]; // record attributes
+        put_varint(&mut record, 0); // timestamp delta
+        put_varint(&mut record, offset_delta as i64);
+        put_varint(&mut record, key.len() as i64);
+        record.extend_from_slice(key);
+        put_varint(&mut record, value.len() as i64);
+        record.extend_from_slice(value);
+        put_varint(&mut record, 0); // headers
+        put_varint(&mut body, record.len() as i64);
+        body.extend_from_slice(&record);
+    }
+    let crc = crc32c::crc32c(&body);
+
+    let mut batch = Vec::new();
+    batch.extend_from_slice(&0i64.to_be_bytes()); // base offset
+                                                  // batch length: from partition leader epoch to the end.
+    let batch_length = i32::try_from(4 + 1 + 4 + body.len()).expect("small batch");
+    batch.extend_from_slice(&batch_length.to_be_bytes());
+    batch.extend_from_slice(&(-1i32).to_be_bytes()); // partition leader epoch
+    batch.push(2); // magic
+    batch.extend_from_slice(&crc.to_be_bytes());
+    batch.extend_from_slice(&body);
+    batch
+}
+
+/// Byte positions inside a [`record_batch_v2`] for tests that damage one field.
+pub const BATCH_LENGTH_AT: usize = 8;
+pub const BATCH_MAGIC_AT: usize = 16;
+pub const BATCH_CRC_AT: usize = 17;
+pub const BATCH_RECORD_COUNT_AT: usize = 57;
+
+/// A Produce v3 request (non-flexible, header v1) carrying `records` for one partition.
+pub fn produce_request_v3(
+    correlation_id: i32,
+    topic: &str,
+    partition: i32,
+    acks: i16,
+    records: &[u8],
+) -> Vec<u8> {
+    let mut request = header_v1(0, 3, correlation_id, "raw-producer");
+    request.extend_from_slice(&(-1i16).to_be_bytes()); // transactional id: null
+    request.extend_from_slice(&acks.to_be_bytes());
+    request.extend_from_slice(&10_000i32.to_be_bytes()); // timeout ms
+    request.extend_from_slice(&1i32.to_be_bytes()); // one topic
+    let topic_len = i16::try_from(topic.len()).expect("short topic");
+    request.extend_from_slice(&topic_len.to_be_bytes());
+    request.extend_from_slice(topic.as_bytes());
+    request.extend_from_slice(&1i32.to_be_bytes()); // one partition
+    request.extend_from_slice(&partition.to_be_bytes());
+    let records_len = i32::try_from(records.len()).expect("small records");
+    request.extend_from_slice(&records_len.to_be_bytes());
+    request.extend_from_slice(records);
+    request
+}
+
+/// Produce response v3 for one topic with one partition: `(error_code, base_offset)`.
+pub fn parse_produce_response_v3(payload: &[u8], correlation_id: i32) -> (i16, i64) {
+    let mut reader = Reader::new(payload);
+    assert_eq!(reader.i32(), correlation_id, "correlation id");
+    assert_eq!(reader.i32(), 1, "one topic in the produce response");
+    let name_len = reader.i16();
+    reader.take(usize::try_from(name_len).expect("non-null topic name"));
+    assert_eq!(reader.i32(), 1, "one partition in the produce response");
+    let _partition = reader.i32();
+    let error_code = reader.i16();
+    let base_offset = reader.i64();
+    let _log_append_time_ms = reader.i64();
+    let _throttle_time_ms = reader.i32();
+    assert_eq!(reader.remaining(), 0, "trailing bytes: {payload:02x?}");
+    (error_code, base_offset)
+}
+
+/// InitProducerId v0 without a transactional id; returns `(error_code, producer_id,
+/// producer_epoch)` from the answer.
+pub fn init_producer_id_v0(stream: &mut TcpStream, correlation_id: i32) -> (i16, i64, i16) {
+    let mut request = header_v1(22, 0, correlation_id, "raw-idempotent");
+    request.extend_from_slice(&(-1i16).to_be_bytes()); // transactional id: null
+    request.extend_from_slice(&60_000i32.to_be_bytes()); // transaction timeout ms
+    write_lenient(stream, &frame(&request));
+    let payload =
+        read_frame(stream).unwrap_or_else(|error| panic!("no InitProducerId response: {error}"));
+    let mut reader = Reader::new(&payload);
+    assert_eq!(reader.i32(), correlation_id, "correlation id");
+    let _throttle_time_ms = reader.i32();
+    let error_code = reader.i16();
+    let producer_id = reader.i64();
+    let producer_epoch = reader.i16();
+    assert_eq!(reader.remaining(), 0, "trailing bytes: {payload:02x?}");
+    (error_code, producer_id, producer_epoch)
 }
