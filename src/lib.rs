@@ -5,7 +5,9 @@
 #![deny(clippy::await_holding_refcell_ref)]
 
 pub mod cli;
+pub mod client;
 pub mod config;
+pub mod loadgen;
 pub mod log;
 pub mod metadata;
 pub mod protocol;

@@ -1,7 +1,9 @@
 //! The `corelog` command line (clap): one file per subcommand. Parses flags
 //! and environment variables into the configs the layers below take.
 
+pub mod bench;
 pub mod serve;
+pub mod tune;
 
 use std::process::ExitCode;
 
@@ -22,6 +24,10 @@ pub struct Cli {
 pub enum Command {
     /// Run the broker.
     Serve(serve::ServeArgs),
+    /// Run the load generator (against an embedded corelog or --brokers) and write a report.
+    Bench(Box<bench::BenchArgs>),
+    /// Check (and optionally apply) host tuning for corelog.
+    Tune(tune::TuneArgs),
 }
 
 /// Parses the command line, sets up logging and runs the subcommand.
@@ -30,6 +36,8 @@ pub fn run() -> ExitCode {
     init_logging();
     let result = match cli.command {
         Command::Serve(args) => serve::run(args),
+        Command::Bench(args) => bench::run(*args),
+        Command::Tune(args) => tune::run(args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -2,6 +2,7 @@
 //! mesh, partition placement, the locked-memory limit and process signals.
 
 pub mod allocator;
+pub mod host_check;
 pub mod memlock;
 pub mod mesh;
 pub mod placement;

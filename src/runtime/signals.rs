@@ -1,31 +1,23 @@
-//! SIGINT/SIGTERM -> graceful shutdown. A plain thread waits for the signal
-//! (signal-hook) and resolves one oneshot per shard; each shard then stops
-//! accepting, flushes and closes its partitions.
+//! SIGINT/SIGTERM -> graceful shutdown. The signals are registered before
+//! the shards start (so an early one is not lost) and the main thread then
+//! blocks until one arrives; it then tells every shard to stop.
 
-use futures::channel::oneshot;
+use signal_hook::consts::{SIGINT, SIGTERM};
+use signal_hook::iterator::Signals;
 
-/// Spawns the signal thread; returns one receiver per shard.
-pub fn shutdown_on_signal(shard_count: usize) -> std::io::Result<Vec<oneshot::Receiver<()>>> {
-    let mut signals = signal_hook::iterator::Signals::new([
-        signal_hook::consts::SIGINT,
-        signal_hook::consts::SIGTERM,
-    ])?;
-    let mut senders = Vec::with_capacity(shard_count);
-    let mut receivers = Vec::with_capacity(shard_count);
-    for _ in 0..shard_count {
-        let (sender, receiver) = oneshot::channel();
-        senders.push(sender);
-        receivers.push(receiver);
+pub struct ShutdownSignals {
+    signals: Signals,
+}
+
+impl ShutdownSignals {
+    pub fn register() -> std::io::Result<ShutdownSignals> {
+        Ok(ShutdownSignals {
+            signals: Signals::new([SIGINT, SIGTERM])?,
+        })
     }
-    std::thread::Builder::new()
-        .name("corelog-signals".into())
-        .spawn(move || {
-            if let Some(signal) = signals.forever().next() {
-                tracing::info!(signal, "shutdown requested");
-                for sender in senders {
-                    let _ = sender.send(());
-                }
-            }
-        })?;
-    Ok(receivers)
+
+    /// Blocks until SIGINT or SIGTERM; returns the signal number.
+    pub fn wait(&mut self) -> i32 {
+        self.signals.forever().next().unwrap_or(SIGTERM)
+    }
 }

@@ -28,40 +28,100 @@ pub const MAX_CONNECTIONS_PER_SHARD: usize = 10_000;
 /// How often each shard applies retention to its partitions.
 const RETENTION_CHECK_INTERVAL: Duration = Duration::from_secs(60);
 
-/// Runs the broker until a shutdown signal; returns when every shard stopped.
+/// Runs the broker until SIGINT/SIGTERM; returns when every shard stopped.
 pub fn run(config: BrokerConfig) -> io::Result<()> {
-    let shutdown = crate::runtime::signals::shutdown_on_signal(config.shards)?;
-    run_until(config, shutdown)
+    // Registered before start-up so an early signal is not lost.
+    let mut signals = crate::runtime::signals::ShutdownSignals::register()?;
+    let broker = start(config)?;
+    let signal = signals.wait();
+    tracing::info!(signal, "shutdown requested");
+    broker.stop()
 }
 
-/// Runs the broker until each shard's `shutdown` receiver resolves.
-pub fn run_until(mut config: BrokerConfig, shutdown: Vec<oneshot::Receiver<()>>) -> io::Result<()> {
+/// A broker whose shards are running.
+pub struct RunningBroker {
+    /// The address every shard listens on (the real port when 0 was asked).
+    pub listen: SocketAddr,
+    shutdown: Vec<oneshot::Sender<()>>,
+    handles: Vec<glommio::ExecutorJoinHandle<io::Result<()>>>,
+    /// Holds an asked-for port 0 in the SO_REUSEPORT group; never listens.
+    _port_probe: Option<socket2::Socket>,
+}
+
+impl RunningBroker {
+    /// Graceful shutdown: every shard stops accepting and closes its logs.
+    pub fn stop(mut self) -> io::Result<()> {
+        for sender in self.shutdown.drain(..) {
+            let _ = sender.send(());
+        }
+        join_shards(std::mem::take(&mut self.handles))
+    }
+}
+
+/// Starts every shard and returns once all of them accept connections.
+pub fn start(mut config: BrokerConfig) -> io::Result<RunningBroker> {
     std::fs::create_dir_all(&config.data_dir)?;
     let io_memory = memlock::plan_io_memory(config.shards)?;
-    // Port 0: pick the port once so every shard binds the same one. The probe
-    // socket joins the SO_REUSEPORT group but never listens, so it gets no
-    // connections; it lives until the broker stops.
-    let _port_probe = resolve_listen_port(&mut config)?;
+    // Port 0: pick the port once so every shard binds the same one.
+    let port_probe = resolve_listen_port(&mut config)?;
     let cluster_id = load_or_create_cluster_id(&config.data_dir, config.node_id)?;
     let topics = manifest::load_all(&config.data_dir).map_err(io::Error::other)?;
     let catalog = Arc::new(Catalog::new(Arc::from(cluster_id), topics));
+    let listen = config.listen;
     let config = Arc::new(config);
     let builder =
         (config.shards > 1).then(|| mesh_builder::<ShardRequest, ShardReply>(config.shards));
     let cpus = available_cpus();
     let mut handles = Vec::with_capacity(config.shards);
-    for (shard_id, shutdown) in shutdown.into_iter().enumerate() {
+    let mut shutdown_senders = Vec::with_capacity(config.shards);
+    let (ready_sender, ready_receiver) = std::sync::mpsc::channel::<()>();
+    for shard_id in 0..config.shards {
+        let (shutdown_sender, shutdown) = oneshot::channel();
+        shutdown_senders.push(shutdown_sender);
         let config = Arc::clone(&config);
         let catalog = Arc::clone(&catalog);
         let builder = builder.clone();
+        let ready = ready_sender.clone();
         let cpu = cpus[(config.first_cpu + shard_id) % cpus.len()];
-        let handle = LocalExecutorBuilder::new(Placement::Fixed(cpu))
+        let spawned = LocalExecutorBuilder::new(Placement::Fixed(cpu))
             .name(&format!("shard-{shard_id}"))
             .io_memory(io_memory)
-            .spawn(move || shard_main(shard_id, config, catalog, builder, shutdown))
-            .map_err(io::Error::from)?;
-        handles.push(handle);
+            .spawn(move || shard_main(shard_id, config, catalog, builder, shutdown, ready));
+        match spawned {
+            Ok(handle) => handles.push(handle),
+            Err(error) => {
+                drop(shutdown_senders);
+                let _ = join_shards(handles);
+                return Err(io::Error::from(error));
+            }
+        }
     }
+    drop(ready_sender);
+    // Every shard reports once it listens and (with several) joined the mesh;
+    // a shard that fails drops its sender instead.
+    for _ in 0..config.shards {
+        if ready_receiver.recv().is_err() {
+            drop(shutdown_senders);
+            join_shards(handles)?;
+            return Err(io::Error::other("a shard failed to start"));
+        }
+    }
+    tracing::info!(
+        "corelog ready, listening on {} with {} shards (node {}, data {})",
+        listen,
+        config.shards,
+        config.node_id,
+        config.data_dir.display()
+    );
+    Ok(RunningBroker {
+        listen,
+        shutdown: shutdown_senders,
+        handles,
+        _port_probe: port_probe,
+    })
+}
+
+fn join_shards(handles: Vec<glommio::ExecutorJoinHandle<io::Result<()>>>) -> io::Result<()> {
     let mut first_error = None;
     for handle in handles {
         match handle.join() {
@@ -89,6 +149,7 @@ async fn shard_main(
     catalog: Arc<Catalog>,
     builder: Option<MeshBuilderFor<ShardRequest, ShardReply>>,
     shutdown: oneshot::Receiver<()>,
+    ready: std::sync::mpsc::Sender<()>,
 ) -> io::Result<()> {
     let shard = Rc::new(Shard::new(shard_id, Arc::clone(&config), catalog));
     shard.open_owned_partitions().await;
@@ -101,15 +162,7 @@ async fn shard_main(
         .await?;
         shard.set_mesh(mesh);
     }
-    if shard_id == 0 {
-        tracing::info!(
-            "corelog ready, listening on {} with {} shards (node {}, data {})",
-            config.listen,
-            config.shards,
-            config.node_id,
-            config.data_dir.display()
-        );
-    }
+    let _ = ready.send(());
     spawn_background_tasks(&shard);
     let accept = Box::pin(accept_loop(Rc::clone(&shard), listener));
     match select(accept, shutdown).await {

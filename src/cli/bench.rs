@@ -1,0 +1,330 @@
+//! `corelog bench`: the load generator. Picks a scenario (a TOML file or a
+//! name under `bench/scenarios/`), applies flag overrides, runs it against an
+//! embedded corelog or `--brokers`, prints the latency table and writes the
+//! report files; `--compare` runs the same scenario against several targets.
+
+use std::io;
+use std::path::{Path, PathBuf};
+
+use clap::Args;
+
+use crate::config::FlushPolicy;
+use crate::loadgen::report::{print_summary_table, report_file_stem, write_reports};
+use crate::loadgen::results::BenchResults;
+use crate::loadgen::runner::{self, RunPlan, Target};
+use crate::loadgen::scenario::{CompressionCodec, KeyDistribution, MessageSize, Rate, Scenario};
+use crate::server::broker::default_shard_count;
+
+#[derive(Debug, Args)]
+pub struct BenchArgs {
+    /// Scenario: a TOML file, or the name of one in bench/scenarios/ (default: built-in 1 KiB acks=1 max).
+    #[arg(long)]
+    pub scenario: Option<String>,
+    /// Kafka-compatible bootstrap servers (host:port[,..]); without it an embedded corelog is started.
+    #[arg(long, env = "CORELOG_BENCH_BROKERS")]
+    pub brokers: Option<String>,
+    /// Run the same scenario against each target in turn ("embedded" or host:port[,..]) and compare.
+    #[arg(long, num_args = 1..)]
+    pub compare: Vec<String>,
+    /// CPUs for the load generator, e.g. "1" or "2,3" (default: the second half of the CPUs).
+    #[arg(long, value_delimiter = ',')]
+    pub loadgen_cores: Vec<usize>,
+    /// CPUs for the embedded broker (default: the first half, at least one).
+    #[arg(long, value_delimiter = ',')]
+    pub broker_cores: Vec<usize>,
+    /// Flush policy of the embedded broker.
+    #[arg(long, default_value = "always")]
+    pub flush: FlushPolicy,
+    #[arg(long)]
+    pub topics: Option<u32>,
+    #[arg(long)]
+    pub partitions: Option<u32>,
+    /// Message size in bytes (fixed), or "uniform:MIN:MAX", or "normal:MEAN:STDDEV".
+    #[arg(long)]
+    pub message_size: Option<String>,
+    /// none | round-robin | random
+    #[arg(long)]
+    pub keys: Option<String>,
+    #[arg(long)]
+    pub producers: Option<u32>,
+    /// Consumers per consumer group.
+    #[arg(long)]
+    pub consumers: Option<u32>,
+    #[arg(long)]
+    pub consumer_groups: Option<u32>,
+    #[arg(long)]
+    pub batch_size: Option<usize>,
+    #[arg(long)]
+    pub linger_ms: Option<u64>,
+    /// 0, 1 or all
+    #[arg(long)]
+    pub acks: Option<String>,
+    /// none | gzip | snappy | lz4 | zstd
+    #[arg(long)]
+    pub compression: Option<String>,
+    /// max, <N> (messages/s), <N>msg/s or <N>MB/s
+    #[arg(long)]
+    pub rate: Option<String>,
+    /// Warm-up seconds (not measured).
+    #[arg(long)]
+    pub warmup: Option<f64>,
+    /// Measured seconds.
+    #[arg(long)]
+    pub duration: Option<f64>,
+    /// Where report files go.
+    #[arg(long, default_value = "bench/reports")]
+    pub report_dir: PathBuf,
+    /// No progress lines on stderr.
+    #[arg(long)]
+    pub quiet: bool,
+}
+
+fn invalid(message: String) -> io::Error {
+    io::Error::new(io::ErrorKind::InvalidInput, message)
+}
+
+/// Loads the scenario and applies every flag override.
+pub fn build_scenario(args: &BenchArgs) -> io::Result<Scenario> {
+    let mut scenario = match &args.scenario {
+        None => Scenario::default(),
+        Some(name) => {
+            let path = if Path::new(name).exists() {
+                PathBuf::from(name)
+            } else {
+                PathBuf::from("bench/scenarios").join(format!("{name}.toml"))
+            };
+            Scenario::from_file(&path).map_err(|e| invalid(e.to_string()))?
+        }
+    };
+    if let Some(value) = args.topics {
+        scenario.topics = value;
+    }
+    if let Some(value) = args.partitions {
+        scenario.partitions_per_topic = value;
+    }
+    if let Some(text) = &args.message_size {
+        scenario.message_size = parse_message_size(text)?;
+    }
+    if let Some(text) = &args.keys {
+        scenario.key_distribution = match text.as_str() {
+            "none" => KeyDistribution::None,
+            "round-robin" => KeyDistribution::RoundRobin,
+            "random" => KeyDistribution::Random,
+            other => return Err(invalid(format!("--keys must be none, round-robin or random, got {other}"))),
+        };
+    }
+    if let Some(value) = args.producers {
+        scenario.producers = value;
+    }
+    if let Some(value) = args.consumers {
+        scenario.consumers_per_group = value;
+    }
+    if let Some(value) = args.consumer_groups {
+        scenario.consumer_groups = value;
+    }
+    if let Some(value) = args.batch_size {
+        scenario.batch_size_bytes = value;
+    }
+    if let Some(value) = args.linger_ms {
+        scenario.linger_ms = value;
+    }
+    if let Some(text) = &args.acks {
+        scenario.acks = match text.as_str() {
+            "0" => 0,
+            "1" => 1,
+            "all" | "-1" => -1,
+            other => return Err(invalid(format!("--acks must be 0, 1 or all, got {other}"))),
+        };
+    }
+    if let Some(text) = &args.compression {
+        scenario.compression = match text.as_str() {
+            "none" => CompressionCodec::None,
+            "gzip" => CompressionCodec::Gzip,
+            "snappy" => CompressionCodec::Snappy,
+            "lz4" => CompressionCodec::Lz4,
+            "zstd" => CompressionCodec::Zstd,
+            other => return Err(invalid(format!("unknown --compression {other}"))),
+        };
+    }
+    if let Some(text) = &args.rate {
+        scenario.rate = parse_rate(text)?;
+    }
+    if let Some(value) = args.warmup {
+        scenario.warmup_seconds = value;
+    }
+    if let Some(value) = args.duration {
+        scenario.duration_seconds = value;
+    }
+    scenario.validate().map_err(|e| invalid(e.to_string()))?;
+    Ok(scenario)
+}
+
+pub fn parse_rate(text: &str) -> io::Result<Rate> {
+    let bad = || invalid(format!("--rate must be max, <N>, <N>msg/s or <N>MB/s, got {text}"));
+    if text == "max" {
+        return Ok(Rate::Max);
+    }
+    if let Some(number) = text.strip_suffix("MB/s") {
+        let value = number.trim().parse::<f64>().map_err(|_| bad())?;
+        return Ok(Rate::MegabytesPerSecond { value });
+    }
+    let number = text.strip_suffix("msg/s").unwrap_or(text);
+    let value = number.trim().parse::<f64>().map_err(|_| bad())?;
+    Ok(Rate::MessagesPerSecond { value })
+}
+
+pub fn parse_message_size(text: &str) -> io::Result<MessageSize> {
+    let bad = || invalid(format!("--message-size must be N, uniform:MIN:MAX or normal:MEAN:STDDEV, got {text}"));
+    let parts: Vec<&str> = text.split(':').collect();
+    let number = |s: &str| s.parse::<usize>().map_err(|_| bad());
+    match parts.as_slice() {
+        [bytes] => Ok(MessageSize::Fixed { bytes: number(bytes)? }),
+        ["uniform", min, max] => Ok(MessageSize::Uniform {
+            min_bytes: number(min)?,
+            max_bytes: number(max)?,
+        }),
+        ["normal", mean, stddev] => Ok(MessageSize::Normal {
+            mean_bytes: number(mean)?,
+            stddev_bytes: number(stddev)?,
+        }),
+        _ => Err(bad()),
+    }
+}
+
+/// Default split: broker on the first half of the CPUs (at least one), load
+/// generator on the rest (or sharing CPU 0 on a one-CPU machine).
+pub fn split_cores(args: &BenchArgs) -> (Vec<usize>, Vec<usize>) {
+    let cpus = default_shard_count();
+    let broker_count = (cpus / 2).max(1);
+    let broker = if args.broker_cores.is_empty() {
+        (0..broker_count).collect()
+    } else {
+        args.broker_cores.clone()
+    };
+    let loadgen = if args.loadgen_cores.is_empty() {
+        let rest: Vec<usize> = (broker_count..cpus).collect();
+        if rest.is_empty() {
+            vec![0]
+        } else {
+            rest
+        }
+    } else {
+        args.loadgen_cores.clone()
+    };
+    (broker, loadgen)
+}
+
+pub fn run(args: BenchArgs) -> io::Result<()> {
+    let scenario = build_scenario(&args)?;
+    let (broker_cores, loadgen_cores) = split_cores(&args);
+    let targets: Vec<String> = if !args.compare.is_empty() {
+        args.compare.clone()
+    } else {
+        vec![args.brokers.clone().unwrap_or_else(|| "embedded".to_string())]
+    };
+    let command_line = std::env::args().collect::<Vec<_>>().join(" ");
+    let mut all_results = Vec::new();
+    for target_text in &targets {
+        let target = if target_text == "embedded" {
+            Target::Embedded {
+                cores: broker_cores.clone(),
+                flush: args.flush,
+            }
+        } else {
+            Target::Brokers(target_text.clone())
+        };
+        eprintln!(
+            "corelog bench: scenario {} against {target_text}; broker cores {:?}, load generator cores {:?}; \
+             {} s warm-up + {} s measured",
+            scenario.name,
+            if target_text == "embedded" { format!("{broker_cores:?}") } else { "external".into() },
+            loadgen_cores,
+            scenario.warmup_seconds,
+            scenario.duration_seconds
+        );
+        let plan = RunPlan {
+            scenario: scenario.clone(),
+            target,
+            loadgen_cores: loadgen_cores.clone(),
+            command_line: command_line.clone(),
+            progress: !args.quiet,
+        };
+        let results = runner::run(&plan)?;
+        println!("{}", print_summary_table(&results));
+        let stem = report_file_stem(&scenario.name, std::time::SystemTime::now());
+        let paths = write_reports(&results, &args.report_dir, &stem)?;
+        for path in paths.all() {
+            eprintln!("wrote {}", path.display());
+        }
+        all_results.push((target_text.clone(), results));
+    }
+    if all_results.len() > 1 {
+        let table = comparison_table(&all_results);
+        println!("{table}");
+        let path = args
+            .report_dir
+            .join(format!("{}-compare.md", report_file_stem(&scenario.name, std::time::SystemTime::now())));
+        std::fs::write(&path, &table)?;
+        eprintln!("wrote {}", path.display());
+    }
+    if all_results.iter().any(|(_, r)| r.problems() > 0) {
+        return Err(io::Error::other("the run saw errors, loss, gaps or duplicates (see the report)"));
+    }
+    Ok(())
+}
+
+/// Side-by-side Markdown table of several targets running one scenario.
+pub fn comparison_table(results: &[(String, BenchResults)]) -> String {
+    let mut table = String::from("| metric |");
+    for (target, _) in results {
+        table.push_str(&format!(" {target} |"));
+    }
+    table.push_str("\n|---|");
+    table.push_str(&"---|".repeat(results.len()));
+    table.push('\n');
+    type Row = (&'static str, fn(&BenchResults) -> String);
+    let rows: [Row; 10] = [
+        ("produce msg/s", |r| format!("{:.0}", r.produce_messages_per_second())),
+        ("produce MB/s", |r| format!("{:.1}", r.produce_megabytes_per_second())),
+        ("consume msg/s", |r| format!("{:.0}", r.consume_messages_per_second())),
+        ("publish p50 (ms)", |r| format!("{:.3}", r.publish_summary().p50_us as f64 / 1000.0)),
+        ("publish p99 (ms)", |r| format!("{:.3}", r.publish_summary().p99_us as f64 / 1000.0)),
+        ("publish p99.9 (ms)", |r| format!("{:.3}", r.publish_summary().p999_us as f64 / 1000.0)),
+        ("publish max (ms)", |r| format!("{:.3}", r.publish_summary().max_us as f64 / 1000.0)),
+        ("end-to-end p50 (ms)", |r| format!("{:.3}", r.end_to_end_summary().p50_us as f64 / 1000.0)),
+        ("end-to-end p99 (ms)", |r| format!("{:.3}", r.end_to_end_summary().p99_us as f64 / 1000.0)),
+        ("problems", |r| r.problems().to_string()),
+    ];
+    for (name, value) in rows {
+        table.push_str(&format!("| {name} |"));
+        for (_, result) in results {
+            table.push_str(&format!(" {} |", value(result)));
+        }
+        table.push('\n');
+    }
+    table
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rates_parse_in_every_form() {
+        assert_eq!(parse_rate("max").ok(), Some(Rate::Max));
+        assert_eq!(parse_rate("5000").ok(), Some(Rate::MessagesPerSecond { value: 5000.0 }));
+        assert_eq!(parse_rate("5000msg/s").ok(), Some(Rate::MessagesPerSecond { value: 5000.0 }));
+        assert_eq!(parse_rate("20MB/s").ok(), Some(Rate::MegabytesPerSecond { value: 20.0 }));
+        assert!(parse_rate("fast").is_err());
+    }
+
+    #[test]
+    fn message_sizes_parse() {
+        assert_eq!(parse_message_size("100").ok(), Some(MessageSize::Fixed { bytes: 100 }));
+        assert_eq!(
+            parse_message_size("uniform:10:20").ok(),
+            Some(MessageSize::Uniform { min_bytes: 10, max_bytes: 20 })
+        );
+        assert!(parse_message_size("weird:1").is_err());
+    }
+}

@@ -1,0 +1,135 @@
+//! Setting up a bench run against any Kafka-compatible cluster: create the
+//! scenario's topics, then learn every partition's leader and the brokers'
+//! addresses from Metadata. Runs once, on a short-lived executor, before the
+//! load starts; the result (`ClusterView`) is plain `Send` data.
+
+use std::collections::HashMap;
+use std::io;
+use std::net::{SocketAddr, ToSocketAddrs};
+use std::time::Duration;
+
+use kafka_protocol::messages::create_topics_request::CreatableTopic;
+use kafka_protocol::messages::metadata_request::MetadataRequestTopic;
+use kafka_protocol::messages::*;
+use kafka_protocol::protocol::StrBytes;
+
+use crate::client::connection::Connection;
+
+/// Protocol versions the load generator speaks: old enough for Kafka 2.x,
+/// Redpanda and corelog alike, new enough for RecordBatch v2 and KIP-74.
+pub const METADATA_VERSION: i16 = 9;
+pub const CREATE_TOPICS_VERSION: i16 = 4;
+pub const PRODUCE_VERSION: i16 = 8;
+pub const FETCH_VERSION: i16 = 11;
+
+/// Where each partition lives.
+#[derive(Debug, Clone)]
+pub struct ClusterView {
+    pub brokers: HashMap<i32, SocketAddr>,
+    /// (topic, partition) -> leader node id, in topic then partition order.
+    pub partitions: Vec<PartitionLeader>,
+}
+
+#[derive(Debug, Clone)]
+pub struct PartitionLeader {
+    pub topic: String,
+    pub partition: i32,
+    pub leader: i32,
+}
+
+impl ClusterView {
+    pub fn leader_address(&self, partition: &PartitionLeader) -> Option<SocketAddr> {
+        self.brokers.get(&partition.leader).copied()
+    }
+}
+
+pub fn resolve(address: &str) -> io::Result<SocketAddr> {
+    address
+        .to_socket_addrs()?
+        .next()
+        .ok_or_else(|| io::Error::new(io::ErrorKind::InvalidInput, format!("cannot resolve {address}")))
+}
+
+/// Creates `topics` (ignoring "already exists") and waits until every
+/// partition has a leader, then returns the view.
+pub async fn prepare_topics(bootstrap: SocketAddr, topics: &[String], partitions: i32) -> io::Result<ClusterView> {
+    let connection = Connection::connect(bootstrap, "corelog-bench-setup").await?;
+    let request = CreateTopicsRequest::default()
+        .with_topics(
+            topics
+                .iter()
+                .map(|name| {
+                    CreatableTopic::default()
+                        .with_name(TopicName(StrBytes::from_string(name.clone())))
+                        .with_num_partitions(partitions)
+                        .with_replication_factor(-1)
+                })
+                .collect(),
+        )
+        .with_timeout_ms(30_000);
+    let response: CreateTopicsResponse = connection.call(ApiKey::CreateTopics, CREATE_TOPICS_VERSION, &request).await?;
+    for result in &response.topics {
+        // 36 = TOPIC_ALREADY_EXISTS: fine for a rerun against a long-lived cluster.
+        if result.error_code != 0 && result.error_code != 36 {
+            return Err(io::Error::other(format!(
+                "creating topic {} failed with Kafka error {} ({})",
+                result.name.0.as_str(),
+                result.error_code,
+                result.error_message.as_deref().unwrap_or("")
+            )));
+        }
+    }
+    for _attempt in 0..100 {
+        if let Some(view) = metadata_view(&connection, topics, partitions).await? {
+            return Ok(view);
+        }
+        glommio::timer::sleep(Duration::from_millis(100)).await;
+    }
+    Err(io::Error::other("topics did not get leaders within 10 s"))
+}
+
+async fn metadata_view(connection: &Connection, topics: &[String], partitions: i32) -> io::Result<Option<ClusterView>> {
+    let request = MetadataRequest::default().with_topics(Some(
+        topics
+            .iter()
+            .map(|name| MetadataRequestTopic::default().with_name(Some(TopicName(StrBytes::from_string(name.clone())))))
+            .collect(),
+    ));
+    let response: MetadataResponse = connection.call(ApiKey::Metadata, METADATA_VERSION, &request).await?;
+    let mut brokers = HashMap::new();
+    for broker in &response.brokers {
+        let address = resolve(&format!("{}:{}", broker.host.as_str(), broker.port))?;
+        brokers.insert(broker.node_id.0, address);
+    }
+    let mut view = ClusterView {
+        brokers,
+        partitions: Vec::new(),
+    };
+    for name in topics {
+        let Some(topic) = response
+            .topics
+            .iter()
+            .find(|t| t.name.as_ref().map(|n| n.0.as_str()) == Some(name.as_str()))
+        else {
+            return Ok(None);
+        };
+        if topic.error_code != 0 || topic.partitions.len() != partitions as usize {
+            return Ok(None);
+        }
+        let mut found: Vec<PartitionLeader> = topic
+            .partitions
+            .iter()
+            .map(|p| PartitionLeader {
+                topic: name.clone(),
+                partition: p.partition_index,
+                leader: p.leader_id.0,
+            })
+            .collect();
+        if found.iter().any(|p| p.leader < 0 || !view.brokers.contains_key(&p.leader)) {
+            return Ok(None);
+        }
+        found.sort_by_key(|p| p.partition);
+        view.partitions.extend(found);
+    }
+    Ok(Some(view))
+}

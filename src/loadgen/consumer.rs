@@ -1,0 +1,202 @@
+//! One bench consumer: fetches its partitions from offset 0 with long-polls,
+//! decodes every record (compressed or not), checks per-partition order and
+//! loss from the payload's (producer, sequence), and records end-to-end
+//! latency from each message's due time to its receipt. Partitions are split
+//! statically among a group's consumers (round-robin by partition index):
+//! the coordinator-based groups of the consumer-group issue are not needed
+//! to measure the data path.
+
+use std::collections::HashMap;
+use std::io;
+use std::rc::Rc;
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use std::time::Duration;
+
+use kafka_protocol::messages::fetch_request::{FetchPartition, FetchTopic};
+use kafka_protocol::messages::{ApiKey, FetchRequest, FetchResponse, TopicName};
+use kafka_protocol::protocol::StrBytes;
+use kafka_protocol::records::RecordBatchDecoder;
+
+use super::cluster::{ClusterView, PartitionLeader, FETCH_VERSION};
+use super::payload::read_payload;
+use super::results::record_latency;
+use super::shared::{CoreState, RunClock, Totals, DRAIN_TIMEOUT};
+use crate::client::connection::Connection;
+use crate::protocol::record_batch::split_batches;
+
+/// Long-poll of one fetch.
+const FETCH_MAX_WAIT_MS: i32 = 100;
+/// Per-partition and per-response fetch sizes (librdkafka's defaults).
+const PARTITION_MAX_BYTES: i32 = 1 << 20;
+const RESPONSE_MAX_BYTES: i32 = 50 << 20;
+
+pub struct ConsumerTask {
+    pub group: usize,
+    pub consumer: usize,
+    pub partitions: Vec<PartitionLeader>,
+    pub cluster: Rc<ClusterView>,
+    pub clock: RunClock,
+    pub core: Rc<CoreState>,
+    pub totals: Arc<Totals>,
+}
+
+/// Per-partition read position and the order check's memory.
+struct PartitionCursor {
+    target: PartitionLeader,
+    next_offset: i64,
+    /// producer id -> next expected sequence.
+    expected_sequence: HashMap<u32, u64>,
+}
+
+pub async fn run_consumer(task: ConsumerTask) {
+    if task.partitions.is_empty() {
+        return;
+    }
+    if let Err(error) = consume_until_done(&task).await {
+        tracing::warn!(group = task.group, consumer = task.consumer, %error, "consumer stopped early");
+        task.core.measurements.borrow_mut().consume_errors += 1;
+    }
+}
+
+async fn consume_until_done(task: &ConsumerTask) -> io::Result<()> {
+    // One connection per leader broker, each with the partitions it leads.
+    let mut by_leader: HashMap<i32, Vec<PartitionCursor>> = HashMap::new();
+    for target in &task.partitions {
+        by_leader.entry(target.leader).or_default().push(PartitionCursor {
+            target: target.clone(),
+            next_offset: 0,
+            expected_sequence: HashMap::new(),
+        });
+    }
+    let drain_deadline = task.clock.end_ns + DRAIN_TIMEOUT.as_nanos() as u64;
+    let mut workers = Vec::new();
+    for (leader, cursors) in by_leader {
+        let address = task
+            .cluster
+            .brokers
+            .get(&leader)
+            .copied()
+            .ok_or_else(|| io::Error::other(format!("no address for broker {leader}")))?;
+        let connection = Connection::connect(address, &format!("corelog-bench-consumer-{}-{}", task.group, task.consumer)).await?;
+        workers.push(fetch_loop(task, connection, cursors, drain_deadline));
+    }
+    for result in futures::future::join_all(workers).await {
+        result?;
+    }
+    Ok(())
+}
+
+async fn fetch_loop(
+    task: &ConsumerTask,
+    connection: Rc<Connection>,
+    mut cursors: Vec<PartitionCursor>,
+    drain_deadline: u64,
+) -> io::Result<()> {
+    loop {
+        let now = task.clock.now_ns();
+        if task.totals.group_caught_up(task.group) || now >= drain_deadline {
+            return Ok(());
+        }
+        let request = fetch_request(&cursors);
+        let response: FetchResponse = connection.call(ApiKey::Fetch, FETCH_VERSION, &request).await?;
+        if response.error_code != 0 {
+            task.core.measurements.borrow_mut().consume_errors += 1;
+            glommio::timer::sleep(Duration::from_millis(10)).await;
+            continue;
+        }
+        for topic in response.responses {
+            for partition in topic.partitions {
+                let Some(cursor) = cursors
+                    .iter_mut()
+                    .find(|c| c.target.topic == topic.topic.0.as_str() && c.target.partition == partition.partition_index)
+                else {
+                    continue;
+                };
+                if partition.error_code != 0 {
+                    task.core.measurements.borrow_mut().consume_errors += 1;
+                    continue;
+                }
+                if let Some(records) = partition.records {
+                    absorb_records(task, cursor, &records);
+                }
+            }
+        }
+    }
+}
+
+fn fetch_request(cursors: &[PartitionCursor]) -> FetchRequest {
+    let mut topics: Vec<FetchTopic> = Vec::new();
+    for cursor in cursors {
+        let partition = FetchPartition::default()
+            .with_partition(cursor.target.partition)
+            .with_fetch_offset(cursor.next_offset)
+            .with_partition_max_bytes(PARTITION_MAX_BYTES);
+        match topics.iter_mut().find(|t| t.topic.0.as_str() == cursor.target.topic) {
+            Some(topic) => topic.partitions.push(partition),
+            None => topics.push(
+                FetchTopic::default()
+                    .with_topic(TopicName(StrBytes::from_string(cursor.target.topic.clone())))
+                    .with_partitions(vec![partition]),
+            ),
+        }
+    }
+    FetchRequest::default()
+        .with_max_wait_ms(FETCH_MAX_WAIT_MS)
+        .with_min_bytes(1)
+        .with_max_bytes(RESPONSE_MAX_BYTES)
+        .with_topics(topics)
+}
+
+/// Decodes every whole batch, skipping records before the cursor (a fetch
+/// returns the whole batch containing the asked offset).
+fn absorb_records(task: &ConsumerTask, cursor: &mut PartitionCursor, records: &bytes::Bytes) {
+    let received_us = task.clock.wall_us(task.clock.now_ns());
+    let mut measurements = task.core.measurements.borrow_mut();
+    let mut live = task.core.live.borrow_mut();
+    let mut consumed = 0u64;
+    for batch in split_batches(records) {
+        // A broker may end a response with a partial batch; the next fetch re-reads it.
+        let Ok(mut batch) = batch else { break };
+        let Ok(record_set) = RecordBatchDecoder::decode(&mut batch) else {
+            measurements.consume_errors += 1;
+            break;
+        };
+        for record in record_set.records {
+            if record.offset < cursor.next_offset {
+                continue;
+            }
+            cursor.next_offset = record.offset + 1;
+            let value = record.value.as_deref().unwrap_or(&[]);
+            let size = value.len() + record.key.as_ref().map(|k| k.len()).unwrap_or(0);
+            consumed += 1;
+            live.consumed_messages += 1;
+            live.consumed_bytes += size as u64;
+            let Some(payload) = read_payload(value) else {
+                measurements.order_violations += 1;
+                continue;
+            };
+            let expected = cursor.expected_sequence.entry(payload.producer_id).or_insert(0);
+            if payload.sequence < *expected {
+                measurements.duplicates += 1;
+                continue;
+            }
+            if payload.sequence > *expected {
+                measurements.order_violations += 1;
+            }
+            *expected = payload.sequence + 1;
+            let due_ns = task.clock.run_ns_of_wall_us(payload.due_time_us);
+            if task.clock.is_measured(due_ns) {
+                record_latency(
+                    &mut measurements.end_to_end_latency_us,
+                    received_us.saturating_sub(payload.due_time_us),
+                );
+                measurements.consumed_messages += 1;
+                measurements.consumed_bytes += size as u64;
+            }
+        }
+    }
+    if let Some(counter) = task.totals.consumed_by_group.get(task.group) {
+        counter.fetch_add(consumed, Ordering::AcqRel);
+    }
+}
