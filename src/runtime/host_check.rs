@@ -1005,14 +1005,12 @@ fn check_sysctl_minimum(sysctl: &SysctlMinimum, text: Option<&str>) -> Finding {
 /// `tcp_rmem`/`tcp_wmem` are `min default max`; only max is raised.
 pub fn check_tcp_buffer(name: &str, text: Option<&str>, why: &str) -> Finding {
     let recommended = format!("max >= {}", SOCKET_BUFFER_BYTES_MIN);
-    let values: Option<Vec<u64>> = text
-        .map(|text| {
-            text.split_whitespace()
-                .map(|v| v.parse().ok())
-                .collect::<Option<_>>()
-        })
-        .flatten();
-    let Some([min, default, max]) = values.as_deref().and_then(|v| <[u64; 3]>::try_from(v).ok())
+    let values: Option<Vec<u64>> = text.and_then(|text| {
+        text.split_whitespace()
+            .map(|value| value.parse().ok())
+            .collect()
+    });
+    let Some([min, default, max]) = values.and_then(|values| <[u64; 3]>::try_from(values).ok())
     else {
         return Finding::new(name, "unknown".into(), &recommended, Status::Info, why);
     };

@@ -13,7 +13,7 @@ use crate::loadgen::results::BenchResults;
 const WIDTH: f64 = 720.0;
 const HEIGHT: f64 = 420.0;
 const PLOT_LEFT: f64 = 72.0;
-const PLOT_RIGHT: f64 = WIDTH - 24.0;
+const PLOT_RIGHT: f64 = WIDTH - 36.0;
 const PLOT_TOP: f64 = 44.0;
 const PLOT_BOTTOM: f64 = HEIGHT - 56.0;
 /// The x axis ends at 99.999% (five nines, `log10(1 / 1e-5)`), where the

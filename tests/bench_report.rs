@@ -1,0 +1,87 @@
+//! `corelog bench` end to end: a short run against the embedded broker writes
+//! every report file, the JSON parses, and every produced message was
+//! consumed exactly once (the consumers check order and loss themselves).
+
+use std::path::Path;
+use std::process::Command;
+
+fn run_bench(report_dir: &Path, extra: &[&str]) -> std::process::Output {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_corelog"));
+    command
+        .args(["bench", "--warmup", "0.5", "--duration", "2", "--quiet", "--partitions", "3"])
+        .arg("--report-dir")
+        .arg(report_dir)
+        .args(extra);
+    command.output().expect("corelog bench runs")
+}
+
+fn files_with_suffix(dir: &Path, suffix: &str) -> Vec<std::path::PathBuf> {
+    std::fs::read_dir(dir)
+        .expect("report dir exists")
+        .filter_map(|entry| entry.ok().map(|e| e.path()))
+        .filter(|path| path.to_string_lossy().ends_with(suffix))
+        .collect()
+}
+
+#[test]
+fn two_second_bench_writes_reports_and_consumes_every_message() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let output = run_bench(dir.path(), &["--rate", "20000", "--message-size", "512"]);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(output.status.success(), "bench failed\nstdout:\n{stdout}\nstderr:\n{stderr}");
+    assert!(stdout.contains("publish latency"), "summary table printed: {stdout}");
+    for suffix in [".md", ".json", "-publish.hgrm", "-e2e.hgrm", ".svg"] {
+        assert_eq!(files_with_suffix(dir.path(), suffix).len(), 1, "one {suffix} report");
+    }
+    let json_path = &files_with_suffix(dir.path(), ".json")[0];
+    let report: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(json_path).expect("json readable")).expect("json parses");
+    let produced = report["produced_messages"].as_u64().expect("produced_messages");
+    let consumed = report["consumed_messages"].as_u64().expect("consumed_messages");
+    assert!(produced > 10_000, "a 2 s run at 20,000 msg/s produces plenty: {produced}");
+    assert_eq!(produced, consumed, "every measured message consumed once");
+    let markdown = std::fs::read_to_string(files_with_suffix(dir.path(), ".md")[0].clone()).expect("md");
+    assert!(markdown.contains("p99"), "markdown has the latency table");
+    let hgrm = std::fs::read_to_string(files_with_suffix(dir.path(), "-publish.hgrm")[0].clone()).expect("hgrm");
+    assert!(hgrm.contains("Percentile"), "hgrm has the percentile header");
+}
+
+#[test]
+fn bench_with_compression_and_keys_reports_no_problems() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let output = run_bench(
+        dir.path(),
+        &["--rate", "max", "--compression", "lz4", "--keys", "random", "--acks", "all", "--consumer-groups", "2"],
+    );
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(output.status.success(), "bench failed\nstdout:\n{stdout}\nstderr:\n{stderr}");
+    assert!(!stdout.contains("PROBLEMS"), "no loss, gaps or errors: {stdout}");
+}
+
+#[test]
+fn a_bad_scenario_is_refused_with_a_clear_message() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let scenario = dir.path().join("bad.toml");
+    std::fs::write(&scenario, "acks = 7\n").expect("write scenario");
+    let output = run_bench(dir.path(), &["--scenario", scenario.to_str().expect("utf-8 path")]);
+    assert!(!output.status.success());
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("acks"), "error names the problem: {stderr}");
+}
+
+#[test]
+fn every_shipped_scenario_parses() {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("bench/scenarios");
+    let mut count = 0;
+    for entry in std::fs::read_dir(&dir).expect("bench/scenarios exists") {
+        let path = entry.expect("entry").path();
+        if path.extension().and_then(|e| e.to_str()) == Some("toml") {
+            corelog::loadgen::scenario::Scenario::from_file(&path)
+                .unwrap_or_else(|error| panic!("{}: {error}", path.display()));
+            count += 1;
+        }
+    }
+    assert!(count >= 6, "the six standard scenarios ship, found {count}");
+}
