@@ -40,9 +40,10 @@ pub fn run(args: TuneArgs) -> io::Result<()> {
     let host = HostSnapshot::read(&args.data_dir, shards);
     let findings = host_check::check_all(&host, shards);
     let mut out = io::stdout().lock();
+    let plural = if shards == 1 { "" } else { "s" };
     writeln!(
         out,
-        "corelog tune: {shards} shards, data dir {}",
+        "corelog tune: host check for {shards} shard{plural}, data dir {}",
         args.data_dir.display()
     )?;
     write_report(&mut out, &findings)?;

@@ -9,6 +9,7 @@ use kafka_protocol::compression::{Compressor, Gzip, Lz4, Snappy, Zstd};
 
 use crate::loadgen::scenario::CompressionCodec;
 use crate::protocol::record_batch::BATCH_HEADER_BYTES;
+use crate::protocol::records::{put_varint, varint_len};
 
 /// Accumulates records for one partition.
 pub struct BatchBuilder {
@@ -17,25 +18,6 @@ pub struct BatchBuilder {
     base_timestamp: i64,
     max_timestamp: i64,
     codec: CompressionCodec,
-}
-
-fn put_varint(buffer: &mut BytesMut, value: i64) {
-    let mut zigzag = ((value << 1) ^ (value >> 63)) as u64;
-    while zigzag >= 0x80 {
-        buffer.put_u8((zigzag as u8) | 0x80);
-        zigzag >>= 7;
-    }
-    buffer.put_u8(zigzag as u8);
-}
-
-fn varint_len(value: i64) -> usize {
-    let mut zigzag = ((value << 1) ^ (value >> 63)) as u64;
-    let mut length = 1;
-    while zigzag >= 0x80 {
-        zigzag >>= 7;
-        length += 1;
-    }
-    length
 }
 
 impl BatchBuilder {

@@ -20,10 +20,11 @@ use kafka_protocol::records::RecordBatchDecoder;
 
 use super::cluster::{ClusterView, PartitionLeader, FETCH_VERSION};
 use super::payload::read_payload;
-use super::results::record_latency;
+use super::results::{record_latency, Measurements};
 use super::shared::{CoreState, RunClock, Totals, DRAIN_TIMEOUT};
 use crate::client::connection::Connection;
-use crate::protocol::record_batch::split_batches;
+use crate::protocol::record_batch::{split_batches, BatchHeader, Compression, BATCH_HEADER_BYTES};
+use crate::protocol::records::RecordIter;
 
 /// Long-poll of one fetch.
 const FETCH_MAX_WAIT_MS: i32 = 100;
@@ -149,54 +150,96 @@ fn fetch_request(cursors: &[PartitionCursor]) -> FetchRequest {
 }
 
 /// Decodes every whole batch, skipping records before the cursor (a fetch
-/// returns the whole batch containing the asked offset).
+/// returns the whole batch containing the asked offset). Uncompressed batches
+/// are read in place; compressed ones are decompressed by the codec crate.
 fn absorb_records(task: &ConsumerTask, cursor: &mut PartitionCursor, records: &bytes::Bytes) {
     let received_us = task.clock.wall_us(task.clock.now_ns());
+    let mut seen = RecordTally::default();
     let mut measurements = task.core.measurements.borrow_mut();
-    let mut live = task.core.live.borrow_mut();
-    let mut consumed = 0u64;
     for batch in split_batches(records) {
         // A broker may end a response with a partial batch; the next fetch re-reads it.
-        let Ok(mut batch) = batch else { break };
-        let Ok(record_set) = RecordBatchDecoder::decode(&mut batch) else {
+        let Ok(batch) = batch else { break };
+        let Ok(header) = BatchHeader::parse(&batch) else {
             measurements.consume_errors += 1;
             break;
         };
-        for record in record_set.records {
-            if record.offset < cursor.next_offset {
-                continue;
+        if header.compression() == Compression::None {
+            for record in RecordIter::new(&batch[BATCH_HEADER_BYTES..], header.records_count) {
+                let offset = header.base_offset + record.offset_delta;
+                let key_bytes = record.key.map(<[u8]>::len).unwrap_or(0);
+                let value = record.value.unwrap_or(&[]);
+                seen.absorb(task, cursor, &mut measurements, received_us, offset, key_bytes, value);
             }
-            cursor.next_offset = record.offset + 1;
-            let value = record.value.as_deref().unwrap_or(&[]);
-            let size = value.len() + record.key.as_ref().map(|k| k.len()).unwrap_or(0);
-            consumed += 1;
-            live.consumed_messages += 1;
-            live.consumed_bytes += size as u64;
-            let Some(payload) = read_payload(value) else {
-                measurements.order_violations += 1;
-                continue;
+        } else {
+            let mut compressed = batch.clone();
+            let Ok(record_set) = RecordBatchDecoder::decode(&mut compressed) else {
+                measurements.consume_errors += 1;
+                break;
             };
-            let expected = cursor.expected_sequence.entry(payload.producer_id).or_insert(0);
-            if payload.sequence < *expected {
-                measurements.duplicates += 1;
-                continue;
-            }
-            if payload.sequence > *expected {
-                measurements.order_violations += 1;
-            }
-            *expected = payload.sequence + 1;
-            let due_ns = task.clock.run_ns_of_wall_us(payload.due_time_us);
-            if task.clock.is_measured(due_ns) {
-                record_latency(
-                    &mut measurements.end_to_end_latency_us,
-                    received_us.saturating_sub(payload.due_time_us),
-                );
-                measurements.consumed_messages += 1;
-                measurements.consumed_bytes += size as u64;
+            for record in record_set.records {
+                let key_bytes = record.key.as_ref().map(|k| k.len()).unwrap_or(0);
+                let value = record.value.as_deref().unwrap_or(&[]);
+                seen.absorb(task, cursor, &mut measurements, received_us, record.offset, key_bytes, value);
             }
         }
     }
+    drop(measurements);
+    let mut live = task.core.live.borrow_mut();
+    live.consumed_messages += seen.messages;
+    live.consumed_bytes += seen.bytes;
     if let Some(counter) = task.totals.consumed_by_group.get(task.group) {
-        counter.fetch_add(consumed, Ordering::AcqRel);
+        counter.fetch_add(seen.messages, Ordering::AcqRel);
+    }
+}
+
+/// What one fetch response delivered.
+#[derive(Default)]
+struct RecordTally {
+    messages: u64,
+    bytes: u64,
+}
+
+impl RecordTally {
+    /// Checks one record's order and records its latency.
+    #[allow(clippy::too_many_arguments)]
+    fn absorb(
+        &mut self,
+        task: &ConsumerTask,
+        cursor: &mut PartitionCursor,
+        measurements: &mut Measurements,
+        received_us: u64,
+        offset: i64,
+        key_bytes: usize,
+        value: &[u8],
+    ) {
+        if offset < cursor.next_offset {
+            return;
+        }
+        cursor.next_offset = offset + 1;
+        let size = (key_bytes + value.len()) as u64;
+        self.messages += 1;
+        self.bytes += size;
+        let Some(payload) = read_payload(value) else {
+            measurements.order_violations += 1;
+            return;
+        };
+        let expected = cursor.expected_sequence.entry(payload.producer_id).or_insert(0);
+        if payload.sequence < *expected {
+            measurements.duplicates += 1;
+            return;
+        }
+        if payload.sequence > *expected {
+            measurements.order_violations += 1;
+        }
+        *expected = payload.sequence + 1;
+        let due_ns = task.clock.run_ns_of_wall_us(payload.due_time_us);
+        if task.clock.is_measured(due_ns) {
+            record_latency(
+                &mut measurements.end_to_end_latency_us,
+                received_us.saturating_sub(payload.due_time_us),
+            );
+            measurements.consumed_messages += 1;
+            measurements.consumed_bytes += size;
+        }
     }
 }

@@ -12,6 +12,8 @@ use std::io;
 use std::rc::Rc;
 
 use bytes::Bytes;
+
+use crate::protocol::records::read_varint;
 use glommio::io::DmaFile;
 use kafka_protocol::records::RecordBatchDecoder;
 
@@ -141,20 +143,6 @@ fn scan_compressed(batch: &[u8], timestamp_ms: i64) -> Option<(i64, i64)> {
             None
         }
     }
-}
-
-/// Kafka's zig-zag varint/varlong (protobuf encoding), bounded to 10 bytes.
-fn read_varint(bytes: &[u8], at: &mut usize) -> Option<i64> {
-    let mut value = 0u64;
-    for shift in (0..70).step_by(7) {
-        let byte = *bytes.get(*at)?;
-        *at += 1;
-        value |= u64::from(byte & 0x7f) << shift;
-        if byte & 0x80 == 0 {
-            return Some((value >> 1) as i64 ^ -((value & 1) as i64));
-        }
-    }
-    None
 }
 
 #[cfg(test)]

@@ -5,6 +5,7 @@
 
 pub mod errors;
 pub mod record_batch;
+pub mod records;
 pub mod request;
 pub mod response;
 pub mod versions;

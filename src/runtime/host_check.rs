@@ -861,10 +861,10 @@ pub fn check_data_dir(data_dir: &DataDirSnapshot) -> Vec<Finding> {
     let Some(scheduler_text) = data_dir.scheduler.as_deref() else {
         findings.push(Finding::new(
             "I/O scheduler",
-            format!("{disk}: no queue"),
+            "no block device".to_string(),
             "none",
             Status::Info,
-            "no block queue for this filesystem (virtual, network or device-mapper without one)",
+            "no block queue under the data dir (tmpfs, network or virtual filesystem)",
         ));
         return findings;
     };
