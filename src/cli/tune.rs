@@ -184,3 +184,43 @@ fn apply(out: &mut impl Write, fixes: &[&Fix]) -> io::Result<()> {
         "These changes last until reboot; tuning/README.md shows how to persist them."
     )
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn apply_writes_each_fix_and_reports_failures() {
+        let directory = tempfile::tempdir().expect("temp dir");
+        let writable = directory.path().join("swappiness");
+        std::fs::write(&writable, "60\n").unwrap();
+        let missing = directory.path().join("no/such/file");
+        let fixes = [
+            Fix {
+                path: writable.clone(),
+                value: "1".into(),
+            },
+            Fix {
+                path: missing,
+                value: "1".into(),
+            },
+        ];
+        let mut out = Vec::new();
+        apply(&mut out, &fixes.iter().collect::<Vec<_>>()).unwrap();
+        let out = String::from_utf8(out).unwrap();
+        assert_eq!(std::fs::read_to_string(&writable).unwrap(), "1");
+        assert!(out.contains(": 60 -> 1"), "{out}");
+        assert!(out.contains("could not write"), "{out}");
+    }
+
+    #[test]
+    fn report_is_a_table_with_details_and_counts() {
+        let findings = host_check::check_all(&HostSnapshot::default(), 1);
+        let mut out = Vec::new();
+        write_report(&mut out, &findings).unwrap();
+        let out = String::from_utf8(out).unwrap();
+        assert!(out.contains("check"));
+        assert!(out.lines().any(|line| line.starts_with("RLIMIT_MEMLOCK")));
+        assert!(out.contains("OK,") && out.contains("WARN,") && out.contains("INFO."));
+    }
+}

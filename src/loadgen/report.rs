@@ -161,7 +161,7 @@ pub fn report_file_stem(scenario_name: &str, started_at: SystemTime) -> String {
 }
 
 /// ISO 8601 basic format, `YYYYMMDDTHHMMSSZ`.
-fn utc_compact(unix_seconds: u64) -> String {
+pub fn utc_compact(unix_seconds: u64) -> String {
     let days = unix_seconds / 86_400;
     let second_of_day = unix_seconds % 86_400;
     let (year, month, day) = civil_from_days(days);

@@ -264,9 +264,8 @@ fn format_cores(cores: &[usize]) -> String {
 fn run_info(plan: &RunPlan, started_at: std::time::SystemTime, target: String, broker_cores: String) -> RunInfo {
     let read_trimmed = |path: &str| std::fs::read_to_string(path).map(|s| s.trim().to_string()).unwrap_or_default();
     RunInfo {
-        started_at_utc: format!(
-            "{}",
-            started_at.duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0)
+        started_at_utc: super::report::utc_compact(
+            started_at.duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0),
         ),
         host: read_trimmed("/proc/sys/kernel/hostname"),
         kernel: read_trimmed("/proc/sys/kernel/osrelease"),
