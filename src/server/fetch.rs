@@ -11,7 +11,7 @@ use std::rc::Rc;
 use std::time::{Duration, Instant};
 
 use bytes::{Bytes, BytesMut};
-use futures::future::{join_all, select, select_all, Either, LocalBoxFuture};
+use futures::future::{select, select_all, Either, LocalBoxFuture};
 use futures::FutureExt;
 use kafka_protocol::messages::fetch_response::{FetchableTopicResponse, PartitionData};
 use kafka_protocol::messages::{FetchRequest, FetchResponse, TopicName};
@@ -19,6 +19,7 @@ use kafka_protocol::protocol::StrBytes;
 
 use super::forward::{ReadPart, ShardReply, ShardRequest};
 use super::partition_ops::{self, ReadOutcome};
+use super::scatter::{scatter_gather, OwnerWork};
 use super::shard::Shard;
 use crate::protocol::errors::KafkaError;
 
@@ -136,36 +137,32 @@ fn resolve_targets(
 
 /// Reads every part on its owner, in parallel; results in `parts` order.
 async fn read_all(shard: &Rc<Shard>, parts: &[ReadPart]) -> Vec<ReadOutcome> {
-    let mut by_owner: BTreeMap<usize, Vec<(usize, ReadPart)>> = BTreeMap::new();
-    for (index, part) in parts.iter().enumerate() {
-        by_owner
-            .entry(shard.owner_of(&part.topic, part.partition))
-            .or_default()
-            .push((index, part.clone()));
+    scatter_gather::<ReadWork>(shard, parts).await
+}
+
+struct ReadWork;
+
+impl OwnerWork for ReadWork {
+    type Item = ReadPart;
+    type Outcome = ReadOutcome;
+    fn owner(shard: &Shard, part: &ReadPart) -> usize {
+        shard.owner_of(&part.topic, part.partition)
     }
-    let groups = join_all(by_owner.into_iter().map(|(owner, indexed)| async move {
-        let (indexes, owner_parts): (Vec<usize>, Vec<ReadPart>) = indexed.into_iter().unzip();
-        let outcomes = if owner == shard.id {
-            partition_ops::read_parts(shard, &owner_parts).await
-        } else {
-            match shard
-                .call_shard(owner, ShardRequest::Read(owner_parts))
-                .await
-            {
-                Ok(ShardReply::Read(outcomes)) => outcomes,
-                _ => Vec::new(),
-            }
-        };
-        (indexes, outcomes)
-    }))
-    .await;
-    let mut results = vec![ReadOutcome::error(KafkaError::NotLeaderOrFollower.code()); parts.len()];
-    for (indexes, outcomes) in groups {
-        for (index, outcome) in indexes.into_iter().zip(outcomes) {
-            results[index] = outcome;
+    async fn run_local(shard: &Rc<Shard>, parts: Vec<ReadPart>) -> Vec<ReadOutcome> {
+        partition_ops::read_parts(shard, &parts).await
+    }
+    fn request(parts: Vec<ReadPart>) -> ShardRequest {
+        ShardRequest::Read(parts)
+    }
+    fn unpack(reply: ShardReply) -> Option<Vec<ReadOutcome>> {
+        match reply {
+            ShardReply::Read(outcomes) => Some(outcomes),
+            _ => None,
         }
     }
-    results
+    fn unreachable() -> ReadOutcome {
+        ReadOutcome::error(KafkaError::NotLeaderOrFollower.code())
+    }
 }
 
 /// Waits until any part's owner reports new data, or `timeout`.

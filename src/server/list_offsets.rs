@@ -1,11 +1,9 @@
 //! ListOffsets: earliest, latest, by timestamp and max timestamp, answered by
 //! each partition's owner and gathered in request order.
 
-use std::collections::BTreeMap;
 use std::rc::Rc;
 use std::sync::Arc;
 
-use futures::future::join_all;
 use kafka_protocol::messages::list_offsets_response::{
     ListOffsetsPartitionResponse, ListOffsetsTopicResponse,
 };
@@ -13,6 +11,7 @@ use kafka_protocol::messages::{ListOffsetsRequest, ListOffsetsResponse};
 
 use super::forward::{ShardReply, ShardRequest};
 use super::partition_ops::{self, OffsetOutcome, OffsetQuery};
+use super::scatter::{scatter_gather, OwnerWork};
 use super::shard::Shard;
 use crate::protocol::errors::KafkaError;
 
@@ -94,41 +93,34 @@ pub async fn handle_list_offsets(
 }
 
 async fn run_queries(shard: &Rc<Shard>, queries: Vec<OffsetQuery>) -> Vec<OffsetOutcome> {
-    let mut by_owner: BTreeMap<usize, Vec<(usize, OffsetQuery)>> = BTreeMap::new();
-    for (index, query) in queries.iter().enumerate() {
-        by_owner
-            .entry(shard.owner_of(&query.topic, query.partition))
-            .or_default()
-            .push((index, query.clone()));
+    scatter_gather::<OffsetWork>(shard, &queries).await
+}
+
+struct OffsetWork;
+
+impl OwnerWork for OffsetWork {
+    type Item = OffsetQuery;
+    type Outcome = OffsetOutcome;
+    fn owner(shard: &Shard, query: &OffsetQuery) -> usize {
+        shard.owner_of(&query.topic, query.partition)
     }
-    let groups = join_all(by_owner.into_iter().map(|(owner, indexed)| async move {
-        let (indexes, owner_queries): (Vec<usize>, Vec<OffsetQuery>) = indexed.into_iter().unzip();
-        let outcomes = if owner == shard.id {
-            partition_ops::list_offsets(shard, &owner_queries).await
-        } else {
-            match shard
-                .call_shard(owner, ShardRequest::ListOffsets(owner_queries))
-                .await
-            {
-                Ok(ShardReply::Offsets(outcomes)) => outcomes,
-                _ => Vec::new(),
-            }
-        };
-        (indexes, outcomes)
-    }))
-    .await;
-    let mut results = vec![
+    async fn run_local(shard: &Rc<Shard>, queries: Vec<OffsetQuery>) -> Vec<OffsetOutcome> {
+        partition_ops::list_offsets(shard, &queries).await
+    }
+    fn request(queries: Vec<OffsetQuery>) -> ShardRequest {
+        ShardRequest::ListOffsets(queries)
+    }
+    fn unpack(reply: ShardReply) -> Option<Vec<OffsetOutcome>> {
+        match reply {
+            ShardReply::Offsets(outcomes) => Some(outcomes),
+            _ => None,
+        }
+    }
+    fn unreachable() -> OffsetOutcome {
         OffsetOutcome {
             error_code: KafkaError::NotLeaderOrFollower.code(),
             timestamp: -1,
             offset: -1,
-        };
-        queries.len()
-    ];
-    for (indexes, outcomes) in groups {
-        for (index, outcome) in indexes.into_iter().zip(outcomes) {
-            results[index] = outcome;
         }
     }
-    results
 }
