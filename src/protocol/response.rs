@@ -22,6 +22,22 @@ pub enum ResponseBody {
 }
 
 impl ResponseBody {
+    /// Bytes the body will take when encoded at `version`.
+    pub fn encoded_size(&self, version: i16) -> anyhow::Result<usize> {
+        match self {
+            ResponseBody::Produce(body) => body.compute_size(version),
+            ResponseBody::Fetch(body) => body.compute_size(version),
+            ResponseBody::ListOffsets(body) => body.compute_size(version),
+            ResponseBody::Metadata(body) => body.compute_size(version),
+            ResponseBody::ApiVersions(body) => body.compute_size(version),
+            ResponseBody::CreateTopics(body) => body.compute_size(version),
+            ResponseBody::DeleteTopics(body) => body.compute_size(version),
+            ResponseBody::InitProducerId(body) => body.compute_size(version),
+            ResponseBody::DescribeConfigs(body) => body.compute_size(version),
+            ResponseBody::DescribeCluster(body) => body.compute_size(version),
+        }
+    }
+
     fn encode_into(&self, out: &mut BytesMut, version: i16) -> anyhow::Result<()> {
         match self {
             ResponseBody::Produce(body) => body.encode(out, version),

@@ -29,7 +29,8 @@ pub type PendingResponse = LocalBoxFuture<'static, Outgoing>;
 
 /// Encodes `body` as the answer to a request with this header.
 pub fn encode(api_key: ApiKey, version: i16, correlation_id: i32, body: ResponseBody) -> Outgoing {
-    let mut frame = BytesMut::new();
+    // Sized up front so the records copied in never make the buffer regrow.
+    let mut frame = BytesMut::with_capacity(body.encoded_size(version).unwrap_or(0) + 64);
     match encode_response(&mut frame, api_key, version, correlation_id, &body) {
         Ok(()) => Outgoing::Frame(frame),
         Err(error) => {
