@@ -117,6 +117,15 @@ async fn produce_until_end(task: &ProducerTask) -> io::Result<()> {
         }
         for due in due_now {
             let (index, key) = choose_partition(scenario, &mut random, &mut key_counter, &mut sticky_partition, batches.len());
+            let size = message_size(&scenario.message_size, &mut random);
+            let key_bytes = key.map(|k| format!("key-{k}"));
+            let record_bytes = size + key_bytes.as_ref().map(String::len).unwrap_or(0) + 32;
+            // Like Kafka's producer, close a batch before a record would overflow it.
+            let full = !batches[index].due_ns.is_empty()
+                && batches[index].builder.records_bytes() + record_bytes > scenario.batch_size_bytes;
+            if full {
+                send_batches(task, &mut connections, &in_flight, vec![&mut batches[index]]).await?;
+            }
             let batch = &mut batches[index];
             let header = PayloadHeader {
                 due_time_us: task.clock.wall_us(due),
@@ -124,15 +133,14 @@ async fn produce_until_end(task: &ProducerTask) -> io::Result<()> {
                 sequence: batch.next_sequence,
             };
             batch.next_sequence += 1;
-            write_payload(&mut value, header, message_size(&scenario.message_size, &mut random));
-            let key_bytes = key.map(|k| format!("key-{k}"));
+            write_payload(&mut value, header, size);
             batch
                 .builder
                 .push((task.clock.wall_us(due) / 1_000) as i64, key_bytes.as_deref().map(str::as_bytes), &value);
             batch.due_ns.push(due);
             batch.payload_bytes += (value.len() + key_bytes.as_ref().map(String::len).unwrap_or(0)) as u64;
             if batch.builder.records_bytes() >= scenario.batch_size_bytes {
-                send_batch(task, &mut connections, &in_flight, batch).await?;
+                send_batches(task, &mut connections, &in_flight, vec![batch]).await?;
                 if scenario.key_distribution == KeyDistribution::None {
                     sticky_partition = (sticky_partition + 1) % batches.len();
                 }
@@ -140,14 +148,20 @@ async fn produce_until_end(task: &ProducerTask) -> io::Result<()> {
         }
         // Lingered batches go out even if not full.
         let now = task.clock.now_ns();
+        // Lingered batches leave together: one Produce request per leader broker,
+        // as Kafka clients send them.
+        let mut lingered_by_leader: HashMap<i32, Vec<&mut PartitionBatch>> = HashMap::new();
         for (index, batch) in batches.iter_mut().enumerate() {
             let lingered = batch.due_ns.first().is_some_and(|first_due| now >= first_due + linger_ns);
             if lingered {
-                send_batch(task, &mut connections, &in_flight, batch).await?;
                 if index == sticky_partition && scenario.key_distribution == KeyDistribution::None {
                     sticky_partition = (sticky_partition + 1) % partition_count;
                 }
+                lingered_by_leader.entry(batch.target.leader).or_default().push(batch);
             }
+        }
+        for (_, group) in lingered_by_leader {
+            send_batches(task, &mut connections, &in_flight, group).await?;
         }
         if let Some(schedule) = schedule.as_ref() {
             let next_linger = batches.iter().filter_map(|b| b.due_ns.first()).map(|d| d + linger_ns).min();
@@ -160,7 +174,7 @@ async fn produce_until_end(task: &ProducerTask) -> io::Result<()> {
     }
     for batch in batches.iter_mut() {
         if !batch.due_ns.is_empty() {
-            send_batch(task, &mut connections, &in_flight, batch).await?;
+            send_batches(task, &mut connections, &in_flight, vec![batch]).await?;
         }
     }
     // Wait for every outstanding ack.
@@ -187,19 +201,32 @@ fn choose_partition(
     (index, Some(key))
 }
 
-async fn send_batch(
+/// Sends the given batches (all led by one broker) in one Produce request.
+async fn send_batches(
     task: &ProducerTask,
     connections: &mut HashMap<i32, Rc<Connection>>,
     in_flight: &Rc<glommio::sync::Semaphore>,
-    batch: &mut PartitionBatch,
+    batches: Vec<&mut PartitionBatch>,
 ) -> io::Result<()> {
-    let records = batch.builder.finish().map_err(io::Error::other)?;
-    let due_ns = std::mem::take(&mut batch.due_ns);
-    let payload_bytes = std::mem::replace(&mut batch.payload_bytes, 0);
-    let connection = connection_for(task, connections, batch.target.leader).await?;
-    let permit = Rc::clone(in_flight).acquire_static_permit(1).await.map_err(io::Error::from)?;
+    let Some(leader) = batches.first().map(|b| b.target.leader) else {
+        return Ok(());
+    };
+    let mut due_ns = Vec::new();
+    let mut payload_bytes = 0;
+    let mut parts = Vec::with_capacity(batches.len());
+    for batch in batches {
+        let records = batch.builder.finish().map_err(io::Error::other)?;
+        due_ns.append(&mut batch.due_ns);
+        payload_bytes += std::mem::replace(&mut batch.payload_bytes, 0);
+        parts.push((batch.target.clone(), records));
+    }
+    let connection = connection_for(task, connections, leader).await?;
+    let permit = Rc::clone(in_flight)
+        .acquire_static_permit(1)
+        .await
+        .map_err(io::Error::from)?;
     let acks = task.scenario.acks;
-    let request = produce_request(&batch.target, records, acks);
+    let request = produce_request(parts, acks);
     let receiver = connection.send(ApiKey::Produce, PRODUCE_VERSION, &request, acks != 0)?;
     let clock = task.clock;
     let core = Rc::clone(&task.core);
@@ -263,15 +290,25 @@ async fn produce_succeeded(receiver: oneshot::Receiver<io::Result<Bytes>>) -> bo
     }
 }
 
-fn produce_request(target: &PartitionLeader, records: Bytes, acks: i16) -> ProduceRequest {
+fn produce_request(parts: Vec<(PartitionLeader, Bytes)>, acks: i16) -> ProduceRequest {
+    let mut topics: Vec<TopicProduceData> = Vec::new();
+    for (target, records) in parts {
+        let partition = PartitionProduceData::default()
+            .with_index(target.partition)
+            .with_records(Some(records));
+        match topics.iter_mut().find(|t| t.name.0.as_str() == target.topic) {
+            Some(topic) => topic.partition_data.push(partition),
+            None => topics.push(
+                TopicProduceData::default()
+                    .with_name(TopicName(StrBytes::from_string(target.topic.clone())))
+                    .with_partition_data(vec![partition]),
+            ),
+        }
+    }
     ProduceRequest::default()
         .with_acks(acks)
         .with_timeout_ms(30_000)
-        .with_topic_data(vec![TopicProduceData::default()
-            .with_name(TopicName(StrBytes::from_string(target.topic.clone())))
-            .with_partition_data(vec![PartitionProduceData::default()
-                .with_index(target.partition)
-                .with_records(Some(records))])])
+        .with_topic_data(topics)
 }
 
 async fn connection_for(
