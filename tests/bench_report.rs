@@ -8,7 +8,16 @@ use std::process::Command;
 fn run_bench(report_dir: &Path, extra: &[&str]) -> std::process::Output {
     let mut command = Command::new(env!("CARGO_BIN_EXE_corelog"));
     command
-        .args(["bench", "--warmup", "0.5", "--duration", "2", "--quiet", "--partitions", "3"])
+        .args([
+            "bench",
+            "--warmup",
+            "0.5",
+            "--duration",
+            "2",
+            "--quiet",
+            "--partitions",
+            "3",
+        ])
         .arg("--report-dir")
         .arg(report_dir)
         .args(extra);
@@ -29,22 +38,45 @@ fn two_second_bench_writes_reports_and_consumes_every_message() {
     let output = run_bench(dir.path(), &["--rate", "20000", "--message-size", "512"]);
     let stderr = String::from_utf8_lossy(&output.stderr);
     let stdout = String::from_utf8_lossy(&output.stdout);
-    assert!(output.status.success(), "bench failed\nstdout:\n{stdout}\nstderr:\n{stderr}");
-    assert!(stdout.contains("publish latency"), "summary table printed: {stdout}");
+    assert!(
+        output.status.success(),
+        "bench failed\nstdout:\n{stdout}\nstderr:\n{stderr}"
+    );
+    assert!(
+        stdout.contains("publish latency"),
+        "summary table printed: {stdout}"
+    );
     for suffix in [".md", ".json", "-publish.hgrm", "-e2e.hgrm", ".svg"] {
-        assert_eq!(files_with_suffix(dir.path(), suffix).len(), 1, "one {suffix} report");
+        assert_eq!(
+            files_with_suffix(dir.path(), suffix).len(),
+            1,
+            "one {suffix} report"
+        );
     }
     let json_path = &files_with_suffix(dir.path(), ".json")[0];
     let report: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(json_path).expect("json readable")).expect("json parses");
-    let produced = report["produced_messages"].as_u64().expect("produced_messages");
-    let consumed = report["consumed_messages"].as_u64().expect("consumed_messages");
-    assert!(produced > 10_000, "a 2 s run at 20,000 msg/s produces plenty: {produced}");
+        serde_json::from_str(&std::fs::read_to_string(json_path).expect("json readable"))
+            .expect("json parses");
+    let produced = report["produced_messages"]
+        .as_u64()
+        .expect("produced_messages");
+    let consumed = report["consumed_messages"]
+        .as_u64()
+        .expect("consumed_messages");
+    assert!(
+        produced > 10_000,
+        "a 2 s run at 20,000 msg/s produces plenty: {produced}"
+    );
     assert_eq!(produced, consumed, "every measured message consumed once");
-    let markdown = std::fs::read_to_string(files_with_suffix(dir.path(), ".md")[0].clone()).expect("md");
+    let markdown =
+        std::fs::read_to_string(files_with_suffix(dir.path(), ".md")[0].clone()).expect("md");
     assert!(markdown.contains("p99"), "markdown has the latency table");
-    let hgrm = std::fs::read_to_string(files_with_suffix(dir.path(), "-publish.hgrm")[0].clone()).expect("hgrm");
-    assert!(hgrm.contains("Percentile"), "hgrm has the percentile header");
+    let hgrm = std::fs::read_to_string(files_with_suffix(dir.path(), "-publish.hgrm")[0].clone())
+        .expect("hgrm");
+    assert!(
+        hgrm.contains("Percentile"),
+        "hgrm has the percentile header"
+    );
 }
 
 #[test]
@@ -52,12 +84,29 @@ fn bench_with_compression_and_keys_reports_no_problems() {
     let dir = tempfile::tempdir().expect("temp dir");
     let output = run_bench(
         dir.path(),
-        &["--rate", "max", "--compression", "lz4", "--keys", "random", "--acks", "all", "--consumer-groups", "2"],
+        &[
+            "--rate",
+            "max",
+            "--compression",
+            "lz4",
+            "--keys",
+            "random",
+            "--acks",
+            "all",
+            "--consumer-groups",
+            "2",
+        ],
     );
     let stderr = String::from_utf8_lossy(&output.stderr);
     let stdout = String::from_utf8_lossy(&output.stdout);
-    assert!(output.status.success(), "bench failed\nstdout:\n{stdout}\nstderr:\n{stderr}");
-    assert!(!stdout.contains("PROBLEMS"), "no loss, gaps or errors: {stdout}");
+    assert!(
+        output.status.success(),
+        "bench failed\nstdout:\n{stdout}\nstderr:\n{stderr}"
+    );
+    assert!(
+        !stdout.contains("PROBLEMS"),
+        "no loss, gaps or errors: {stdout}"
+    );
 }
 
 #[test]
@@ -65,7 +114,10 @@ fn a_bad_scenario_is_refused_with_a_clear_message() {
     let dir = tempfile::tempdir().expect("temp dir");
     let scenario = dir.path().join("bad.toml");
     std::fs::write(&scenario, "acks = 7\n").expect("write scenario");
-    let output = run_bench(dir.path(), &["--scenario", scenario.to_str().expect("utf-8 path")]);
+    let output = run_bench(
+        dir.path(),
+        &["--scenario", scenario.to_str().expect("utf-8 path")],
+    );
     assert!(!output.status.success());
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(stderr.contains("acks"), "error names the problem: {stderr}");

@@ -110,7 +110,11 @@ pub fn build_scenario(args: &BenchArgs) -> io::Result<Scenario> {
             "none" => KeyDistribution::None,
             "round-robin" => KeyDistribution::RoundRobin,
             "random" => KeyDistribution::Random,
-            other => return Err(invalid(format!("--keys must be none, round-robin or random, got {other}"))),
+            other => {
+                return Err(invalid(format!(
+                    "--keys must be none, round-robin or random, got {other}"
+                )))
+            }
         };
     }
     if let Some(value) = args.producers {
@@ -160,7 +164,11 @@ pub fn build_scenario(args: &BenchArgs) -> io::Result<Scenario> {
 }
 
 pub fn parse_rate(text: &str) -> io::Result<Rate> {
-    let bad = || invalid(format!("--rate must be max, <N>, <N>msg/s or <N>MB/s, got {text}"));
+    let bad = || {
+        invalid(format!(
+            "--rate must be max, <N>, <N>msg/s or <N>MB/s, got {text}"
+        ))
+    };
     if text == "max" {
         return Ok(Rate::Max);
     }
@@ -174,11 +182,17 @@ pub fn parse_rate(text: &str) -> io::Result<Rate> {
 }
 
 pub fn parse_message_size(text: &str) -> io::Result<MessageSize> {
-    let bad = || invalid(format!("--message-size must be N, uniform:MIN:MAX or normal:MEAN:STDDEV, got {text}"));
+    let bad = || {
+        invalid(format!(
+            "--message-size must be N, uniform:MIN:MAX or normal:MEAN:STDDEV, got {text}"
+        ))
+    };
     let parts: Vec<&str> = text.split(':').collect();
     let number = |s: &str| s.parse::<usize>().map_err(|_| bad());
     match parts.as_slice() {
-        [bytes] => Ok(MessageSize::Fixed { bytes: number(bytes)? }),
+        [bytes] => Ok(MessageSize::Fixed {
+            bytes: number(bytes)?,
+        }),
         ["uniform", min, max] => Ok(MessageSize::Uniform {
             min_bytes: number(min)?,
             max_bytes: number(max)?,
@@ -220,7 +234,10 @@ pub fn run(args: BenchArgs) -> io::Result<()> {
     let targets: Vec<String> = if !args.compare.is_empty() {
         args.compare.clone()
     } else {
-        vec![args.brokers.clone().unwrap_or_else(|| "embedded".to_string())]
+        vec![args
+            .brokers
+            .clone()
+            .unwrap_or_else(|| "embedded".to_string())]
     };
     let command_line = std::env::args().collect::<Vec<_>>().join(" ");
     let mut all_results = Vec::new();
@@ -261,14 +278,17 @@ pub fn run(args: BenchArgs) -> io::Result<()> {
     if all_results.len() > 1 {
         let table = comparison_table(&all_results);
         println!("{table}");
-        let path = args
-            .report_dir
-            .join(format!("{}-compare.md", report_file_stem(&scenario.name, std::time::SystemTime::now())));
+        let path = args.report_dir.join(format!(
+            "{}-compare.md",
+            report_file_stem(&scenario.name, std::time::SystemTime::now())
+        ));
         std::fs::write(&path, &table)?;
         eprintln!("wrote {}", path.display());
     }
     if all_results.iter().any(|(_, r)| r.problems() > 0) {
-        return Err(io::Error::other("the run saw errors, loss, gaps or duplicates (see the report)"));
+        return Err(io::Error::other(
+            "the run saw errors, loss, gaps or duplicates (see the report)",
+        ));
     }
     Ok(())
 }
@@ -284,15 +304,33 @@ pub fn comparison_table(results: &[(String, BenchResults)]) -> String {
     table.push('\n');
     type Row = (&'static str, fn(&BenchResults) -> String);
     let rows: [Row; 10] = [
-        ("produce msg/s", |r| format!("{:.0}", r.produce_messages_per_second())),
-        ("produce MB/s", |r| format!("{:.1}", r.produce_megabytes_per_second())),
-        ("consume msg/s", |r| format!("{:.0}", r.consume_messages_per_second())),
-        ("publish p50 (ms)", |r| format!("{:.3}", r.publish_summary().p50_us as f64 / 1000.0)),
-        ("publish p99 (ms)", |r| format!("{:.3}", r.publish_summary().p99_us as f64 / 1000.0)),
-        ("publish p99.9 (ms)", |r| format!("{:.3}", r.publish_summary().p999_us as f64 / 1000.0)),
-        ("publish max (ms)", |r| format!("{:.3}", r.publish_summary().max_us as f64 / 1000.0)),
-        ("end-to-end p50 (ms)", |r| format!("{:.3}", r.end_to_end_summary().p50_us as f64 / 1000.0)),
-        ("end-to-end p99 (ms)", |r| format!("{:.3}", r.end_to_end_summary().p99_us as f64 / 1000.0)),
+        ("produce msg/s", |r| {
+            format!("{:.0}", r.produce_messages_per_second())
+        }),
+        ("produce MB/s", |r| {
+            format!("{:.1}", r.produce_megabytes_per_second())
+        }),
+        ("consume msg/s", |r| {
+            format!("{:.0}", r.consume_messages_per_second())
+        }),
+        ("publish p50 (ms)", |r| {
+            format!("{:.3}", r.publish_summary().p50_us as f64 / 1000.0)
+        }),
+        ("publish p99 (ms)", |r| {
+            format!("{:.3}", r.publish_summary().p99_us as f64 / 1000.0)
+        }),
+        ("publish p99.9 (ms)", |r| {
+            format!("{:.3}", r.publish_summary().p999_us as f64 / 1000.0)
+        }),
+        ("publish max (ms)", |r| {
+            format!("{:.3}", r.publish_summary().max_us as f64 / 1000.0)
+        }),
+        ("end-to-end p50 (ms)", |r| {
+            format!("{:.3}", r.end_to_end_summary().p50_us as f64 / 1000.0)
+        }),
+        ("end-to-end p99 (ms)", |r| {
+            format!("{:.3}", r.end_to_end_summary().p99_us as f64 / 1000.0)
+        }),
         ("problems", |r| r.problems().to_string()),
     ];
     for (name, value) in rows {
@@ -312,18 +350,33 @@ mod tests {
     #[test]
     fn rates_parse_in_every_form() {
         assert_eq!(parse_rate("max").ok(), Some(Rate::Max));
-        assert_eq!(parse_rate("5000").ok(), Some(Rate::MessagesPerSecond { value: 5000.0 }));
-        assert_eq!(parse_rate("5000msg/s").ok(), Some(Rate::MessagesPerSecond { value: 5000.0 }));
-        assert_eq!(parse_rate("20MB/s").ok(), Some(Rate::MegabytesPerSecond { value: 20.0 }));
+        assert_eq!(
+            parse_rate("5000").ok(),
+            Some(Rate::MessagesPerSecond { value: 5000.0 })
+        );
+        assert_eq!(
+            parse_rate("5000msg/s").ok(),
+            Some(Rate::MessagesPerSecond { value: 5000.0 })
+        );
+        assert_eq!(
+            parse_rate("20MB/s").ok(),
+            Some(Rate::MegabytesPerSecond { value: 20.0 })
+        );
         assert!(parse_rate("fast").is_err());
     }
 
     #[test]
     fn message_sizes_parse() {
-        assert_eq!(parse_message_size("100").ok(), Some(MessageSize::Fixed { bytes: 100 }));
+        assert_eq!(
+            parse_message_size("100").ok(),
+            Some(MessageSize::Fixed { bytes: 100 })
+        );
         assert_eq!(
             parse_message_size("uniform:10:20").ok(),
-            Some(MessageSize::Uniform { min_bytes: 10, max_bytes: 20 })
+            Some(MessageSize::Uniform {
+                min_bytes: 10,
+                max_bytes: 20
+            })
         );
         assert!(parse_message_size("weird:1").is_err());
     }

@@ -56,7 +56,12 @@ impl Connection {
         let pending = Rc::new(RefCell::new(VecDeque::new()));
         let closed = Rc::new(Cell::new(false));
         glommio::spawn_local(write_frames(writer, frame_receiver, Rc::clone(&closed))).detach();
-        glommio::spawn_local(read_responses(reader, Rc::clone(&pending), Rc::clone(&closed))).detach();
+        glommio::spawn_local(read_responses(
+            reader,
+            Rc::clone(&pending),
+            Rc::clone(&closed),
+        ))
+        .detach();
         Ok(Rc::new(Connection {
             client_id: StrBytes::from_string(client_id.to_string()),
             next_correlation_id: Cell::new(1),
@@ -95,7 +100,9 @@ impl Connection {
         header
             .encode(&mut frame, api_key.request_header_version(version))
             .map_err(io::Error::other)?;
-        request.encode(&mut frame, version).map_err(io::Error::other)?;
+        request
+            .encode(&mut frame, version)
+            .map_err(io::Error::other)?;
         let length = i32::try_from(frame.len() - 4).map_err(io::Error::other)?;
         frame[..4].copy_from_slice(&length.to_be_bytes());
         let receiver = if expects_response {
@@ -130,7 +137,11 @@ impl Connection {
     }
 }
 
-async fn write_frames(mut writer: WriteHalf<TcpStream>, frames: LocalReceiver<Bytes>, closed: Rc<Cell<bool>>) {
+async fn write_frames(
+    mut writer: WriteHalf<TcpStream>,
+    frames: LocalReceiver<Bytes>,
+    closed: Rc<Cell<bool>>,
+) {
     while let Some(frame) = frames.recv().await {
         if writer.write_all(&frame).await.is_err() {
             break;
@@ -151,8 +162,14 @@ async fn read_responses(
             break error;
         }
         let length = i32::from_be_bytes(length);
-        let Some(length) = usize::try_from(length).ok().filter(|l| *l >= 4 && *l <= MAX_RESPONSE_BYTES) else {
-            break io::Error::new(io::ErrorKind::InvalidData, format!("bad response length {length}"));
+        let Some(length) = usize::try_from(length)
+            .ok()
+            .filter(|l| *l >= 4 && *l <= MAX_RESPONSE_BYTES)
+        else {
+            break io::Error::new(
+                io::ErrorKind::InvalidData,
+                format!("bad response length {length}"),
+            );
         };
         let mut frame = BytesMut::zeroed(length);
         if let Err(error) = reader.read_exact(&mut frame).await {
@@ -171,7 +188,10 @@ async fn read_responses(
                 "correlation id {} answered where {} was expected",
                 header.correlation_id, waiting.correlation_id
             );
-            let _ = waiting.slot.send(Err(io::Error::new(io::ErrorKind::InvalidData, message.clone())));
+            let _ = waiting.slot.send(Err(io::Error::new(
+                io::ErrorKind::InvalidData,
+                message.clone(),
+            )));
             break io::Error::new(io::ErrorKind::InvalidData, message);
         }
         let _ = waiting.slot.send(Ok(frame));
@@ -179,6 +199,8 @@ async fn read_responses(
     closed.set(true);
     let waiting: Vec<Pending> = pending.borrow_mut().drain(..).collect();
     for request in waiting {
-        let _ = request.slot.send(Err(io::Error::new(failure.kind(), failure.to_string())));
+        let _ = request
+            .slot
+            .send(Err(io::Error::new(failure.kind(), failure.to_string())));
     }
 }

@@ -44,15 +44,21 @@ impl ClusterView {
 }
 
 pub fn resolve(address: &str) -> io::Result<SocketAddr> {
-    address
-        .to_socket_addrs()?
-        .next()
-        .ok_or_else(|| io::Error::new(io::ErrorKind::InvalidInput, format!("cannot resolve {address}")))
+    address.to_socket_addrs()?.next().ok_or_else(|| {
+        io::Error::new(
+            io::ErrorKind::InvalidInput,
+            format!("cannot resolve {address}"),
+        )
+    })
 }
 
 /// Creates `topics` (ignoring "already exists") and waits until every
 /// partition has a leader, then returns the view.
-pub async fn prepare_topics(bootstrap: SocketAddr, topics: &[String], partitions: i32) -> io::Result<ClusterView> {
+pub async fn prepare_topics(
+    bootstrap: SocketAddr,
+    topics: &[String],
+    partitions: i32,
+) -> io::Result<ClusterView> {
     let connection = Connection::connect(bootstrap, "corelog-bench-setup").await?;
     let request = CreateTopicsRequest::default()
         .with_topics(
@@ -67,7 +73,9 @@ pub async fn prepare_topics(bootstrap: SocketAddr, topics: &[String], partitions
                 .collect(),
         )
         .with_timeout_ms(30_000);
-    let response: CreateTopicsResponse = connection.call(ApiKey::CreateTopics, CREATE_TOPICS_VERSION, &request).await?;
+    let response: CreateTopicsResponse = connection
+        .call(ApiKey::CreateTopics, CREATE_TOPICS_VERSION, &request)
+        .await?;
     for result in &response.topics {
         // 36 = TOPIC_ALREADY_EXISTS: fine for a rerun against a long-lived cluster.
         if result.error_code != 0 && result.error_code != 36 {
@@ -88,14 +96,23 @@ pub async fn prepare_topics(bootstrap: SocketAddr, topics: &[String], partitions
     Err(io::Error::other("topics did not get leaders within 10 s"))
 }
 
-async fn metadata_view(connection: &Connection, topics: &[String], partitions: i32) -> io::Result<Option<ClusterView>> {
+async fn metadata_view(
+    connection: &Connection,
+    topics: &[String],
+    partitions: i32,
+) -> io::Result<Option<ClusterView>> {
     let request = MetadataRequest::default().with_topics(Some(
         topics
             .iter()
-            .map(|name| MetadataRequestTopic::default().with_name(Some(TopicName(StrBytes::from_string(name.clone())))))
+            .map(|name| {
+                MetadataRequestTopic::default()
+                    .with_name(Some(TopicName(StrBytes::from_string(name.clone()))))
+            })
             .collect(),
     ));
-    let response: MetadataResponse = connection.call(ApiKey::Metadata, METADATA_VERSION, &request).await?;
+    let response: MetadataResponse = connection
+        .call(ApiKey::Metadata, METADATA_VERSION, &request)
+        .await?;
     let mut brokers = HashMap::new();
     for broker in &response.brokers {
         let address = resolve(&format!("{}:{}", broker.host.as_str(), broker.port))?;
@@ -125,7 +142,10 @@ async fn metadata_view(connection: &Connection, topics: &[String], partitions: i
                 leader: p.leader_id.0,
             })
             .collect();
-        if found.iter().any(|p| p.leader < 0 || !view.brokers.contains_key(&p.leader)) {
+        if found
+            .iter()
+            .any(|p| p.leader < 0 || !view.brokers.contains_key(&p.leader))
+        {
             return Ok(None);
         }
         found.sort_by_key(|p| p.partition);

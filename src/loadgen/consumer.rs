@@ -64,11 +64,14 @@ async fn consume_until_done(task: &ConsumerTask) -> io::Result<()> {
     // One connection per leader broker, each with the partitions it leads.
     let mut by_leader: HashMap<i32, Vec<PartitionCursor>> = HashMap::new();
     for target in &task.partitions {
-        by_leader.entry(target.leader).or_default().push(PartitionCursor {
-            target: target.clone(),
-            next_offset: 0,
-            expected_sequence: HashMap::new(),
-        });
+        by_leader
+            .entry(target.leader)
+            .or_default()
+            .push(PartitionCursor {
+                target: target.clone(),
+                next_offset: 0,
+                expected_sequence: HashMap::new(),
+            });
     }
     let drain_deadline = task.clock.end_ns + DRAIN_TIMEOUT.as_nanos() as u64;
     let mut workers = Vec::new();
@@ -79,7 +82,11 @@ async fn consume_until_done(task: &ConsumerTask) -> io::Result<()> {
             .get(&leader)
             .copied()
             .ok_or_else(|| io::Error::other(format!("no address for broker {leader}")))?;
-        let connection = Connection::connect(address, &format!("corelog-bench-consumer-{}-{}", task.group, task.consumer)).await?;
+        let connection = Connection::connect(
+            address,
+            &format!("corelog-bench-consumer-{}-{}", task.group, task.consumer),
+        )
+        .await?;
         workers.push(fetch_loop(task, connection, cursors, drain_deadline));
     }
     for result in futures::future::join_all(workers).await {
@@ -100,7 +107,9 @@ async fn fetch_loop(
             return Ok(());
         }
         let request = fetch_request(&cursors);
-        let response: FetchResponse = connection.call(ApiKey::Fetch, FETCH_VERSION, &request).await?;
+        let response: FetchResponse = connection
+            .call(ApiKey::Fetch, FETCH_VERSION, &request)
+            .await?;
         if response.error_code != 0 {
             task.core.measurements.borrow_mut().consume_errors += 1;
             glommio::timer::sleep(Duration::from_millis(10)).await;
@@ -108,10 +117,10 @@ async fn fetch_loop(
         }
         for topic in response.responses {
             for partition in topic.partitions {
-                let Some(cursor) = cursors
-                    .iter_mut()
-                    .find(|c| c.target.topic == topic.topic.0.as_str() && c.target.partition == partition.partition_index)
-                else {
+                let Some(cursor) = cursors.iter_mut().find(|c| {
+                    c.target.topic == topic.topic.0.as_str()
+                        && c.target.partition == partition.partition_index
+                }) else {
                     continue;
                 };
                 if partition.error_code != 0 {
@@ -133,11 +142,16 @@ fn fetch_request(cursors: &[PartitionCursor]) -> FetchRequest {
             .with_partition(cursor.target.partition)
             .with_fetch_offset(cursor.next_offset)
             .with_partition_max_bytes(PARTITION_MAX_BYTES);
-        match topics.iter_mut().find(|t| t.topic.0.as_str() == cursor.target.topic) {
+        match topics
+            .iter_mut()
+            .find(|t| t.topic.0.as_str() == cursor.target.topic)
+        {
             Some(topic) => topic.partitions.push(partition),
             None => topics.push(
                 FetchTopic::default()
-                    .with_topic(TopicName(StrBytes::from_string(cursor.target.topic.clone())))
+                    .with_topic(TopicName(StrBytes::from_string(
+                        cursor.target.topic.clone(),
+                    )))
                     .with_partitions(vec![partition]),
             ),
         }
@@ -168,7 +182,15 @@ fn absorb_records(task: &ConsumerTask, cursor: &mut PartitionCursor, records: &b
                 let offset = header.base_offset + record.offset_delta;
                 let key_bytes = record.key.map(<[u8]>::len).unwrap_or(0);
                 let value = record.value.unwrap_or(&[]);
-                seen.absorb(task, cursor, &mut measurements, received_us, offset, key_bytes, value);
+                seen.absorb(
+                    task,
+                    cursor,
+                    &mut measurements,
+                    received_us,
+                    offset,
+                    key_bytes,
+                    value,
+                );
             }
         } else {
             let mut compressed = batch.clone();
@@ -179,7 +201,15 @@ fn absorb_records(task: &ConsumerTask, cursor: &mut PartitionCursor, records: &b
             for record in record_set.records {
                 let key_bytes = record.key.as_ref().map(|k| k.len()).unwrap_or(0);
                 let value = record.value.as_deref().unwrap_or(&[]);
-                seen.absorb(task, cursor, &mut measurements, received_us, record.offset, key_bytes, value);
+                seen.absorb(
+                    task,
+                    cursor,
+                    &mut measurements,
+                    received_us,
+                    record.offset,
+                    key_bytes,
+                    value,
+                );
             }
         }
     }
@@ -223,7 +253,10 @@ impl RecordTally {
             measurements.order_violations += 1;
             return;
         };
-        let expected = cursor.expected_sequence.entry(payload.producer_id).or_insert(0);
+        let expected = cursor
+            .expected_sequence
+            .entry(payload.producer_id)
+            .or_insert(0);
         if payload.sequence < *expected {
             measurements.duplicates += 1;
             return;

@@ -77,7 +77,9 @@ async fn produce_until_end(task: &ProducerTask) -> io::Result<()> {
             next_sequence: 0,
         })
         .collect();
-    let in_flight = Rc::new(glommio::sync::Semaphore::new(u64::from(scenario.max_in_flight)));
+    let in_flight = Rc::new(glommio::sync::Semaphore::new(u64::from(
+        scenario.max_in_flight,
+    )));
     let mut schedule = task
         .messages_per_second
         .map(|rate| OpenLoopSchedule::new(task.clock.now_ns(), rate));
@@ -110,21 +112,38 @@ async fn produce_until_end(task: &ProducerTask) -> io::Result<()> {
             None => {
                 // Closed loop: fill the sticky batch; the in-flight window paces us.
                 let batch = &batches[sticky_partition];
-                let room = scenario.batch_size_bytes.saturating_sub(batch.builder.records_bytes());
-                let count = (room as f64 / scenario.mean_message_bytes().max(1.0)).ceil().max(1.0) as usize;
+                let room = scenario
+                    .batch_size_bytes
+                    .saturating_sub(batch.builder.records_bytes());
+                let count = (room as f64 / scenario.mean_message_bytes().max(1.0))
+                    .ceil()
+                    .max(1.0) as usize;
                 due_now.extend(std::iter::repeat_n(now, count));
             }
         }
         for due in due_now {
-            let (index, key) = choose_partition(scenario, &mut random, &mut key_counter, &mut sticky_partition, batches.len());
+            let (index, key) = choose_partition(
+                scenario,
+                &mut random,
+                &mut key_counter,
+                &mut sticky_partition,
+                batches.len(),
+            );
             let size = message_size(&scenario.message_size, &mut random);
             let key_bytes = key.map(|k| format!("key-{k}"));
             let record_bytes = size + key_bytes.as_ref().map(String::len).unwrap_or(0) + 32;
             // Like Kafka's producer, close a batch before a record would overflow it.
             let full = !batches[index].due_ns.is_empty()
-                && batches[index].builder.records_bytes() + record_bytes > scenario.batch_size_bytes;
+                && batches[index].builder.records_bytes() + record_bytes
+                    > scenario.batch_size_bytes;
             if full {
-                send_batches(task, &mut connections, &in_flight, vec![&mut batches[index]]).await?;
+                send_batches(
+                    task,
+                    &mut connections,
+                    &in_flight,
+                    vec![&mut batches[index]],
+                )
+                .await?;
             }
             let batch = &mut batches[index];
             let header = PayloadHeader {
@@ -134,11 +153,14 @@ async fn produce_until_end(task: &ProducerTask) -> io::Result<()> {
             };
             batch.next_sequence += 1;
             write_payload(&mut value, header, size);
-            batch
-                .builder
-                .push((task.clock.wall_us(due) / 1_000) as i64, key_bytes.as_deref().map(str::as_bytes), &value);
+            batch.builder.push(
+                (task.clock.wall_us(due) / 1_000) as i64,
+                key_bytes.as_deref().map(str::as_bytes),
+                &value,
+            );
             batch.due_ns.push(due);
-            batch.payload_bytes += (value.len() + key_bytes.as_ref().map(String::len).unwrap_or(0)) as u64;
+            batch.payload_bytes +=
+                (value.len() + key_bytes.as_ref().map(String::len).unwrap_or(0)) as u64;
             if batch.builder.records_bytes() >= scenario.batch_size_bytes {
                 send_batches(task, &mut connections, &in_flight, vec![batch]).await?;
                 if scenario.key_distribution == KeyDistribution::None {
@@ -152,20 +174,33 @@ async fn produce_until_end(task: &ProducerTask) -> io::Result<()> {
         // as Kafka clients send them.
         let mut lingered_by_leader: HashMap<i32, Vec<&mut PartitionBatch>> = HashMap::new();
         for (index, batch) in batches.iter_mut().enumerate() {
-            let lingered = batch.due_ns.first().is_some_and(|first_due| now >= first_due + linger_ns);
+            let lingered = batch
+                .due_ns
+                .first()
+                .is_some_and(|first_due| now >= first_due + linger_ns);
             if lingered {
                 if index == sticky_partition && scenario.key_distribution == KeyDistribution::None {
                     sticky_partition = (sticky_partition + 1) % partition_count;
                 }
-                lingered_by_leader.entry(batch.target.leader).or_default().push(batch);
+                lingered_by_leader
+                    .entry(batch.target.leader)
+                    .or_default()
+                    .push(batch);
             }
         }
         for (_, group) in lingered_by_leader {
             send_batches(task, &mut connections, &in_flight, group).await?;
         }
         if let Some(schedule) = schedule.as_ref() {
-            let next_linger = batches.iter().filter_map(|b| b.due_ns.first()).map(|d| d + linger_ns).min();
-            let wake = schedule.next_due_ns().min(next_linger.unwrap_or(u64::MAX)).min(task.clock.end_ns);
+            let next_linger = batches
+                .iter()
+                .filter_map(|b| b.due_ns.first())
+                .map(|d| d + linger_ns)
+                .min();
+            let wake = schedule
+                .next_due_ns()
+                .min(next_linger.unwrap_or(u64::MAX))
+                .min(task.clock.end_ns);
             let now = task.clock.now_ns();
             if wake > now {
                 glommio::timer::sleep(Duration::from_nanos(wake - now).max(TICK)).await;
@@ -238,7 +273,15 @@ async fn send_batches(
             Some(receiver) => produce_succeeded(receiver).await,
         };
         let ack_ns = clock.now_ns();
-        record_acks(&clock, &core, &totals, acknowledged, &due_ns, payload_bytes, ack_ns);
+        record_acks(
+            &clock,
+            &core,
+            &totals,
+            acknowledged,
+            &due_ns,
+            payload_bytes,
+            ack_ns,
+        );
     })
     .detach();
     Ok(())
@@ -296,7 +339,10 @@ fn produce_request(parts: Vec<(PartitionLeader, Bytes)>, acks: i16) -> ProduceRe
         let partition = PartitionProduceData::default()
             .with_index(target.partition)
             .with_records(Some(records));
-        match topics.iter_mut().find(|t| t.name.0.as_str() == target.topic) {
+        match topics
+            .iter_mut()
+            .find(|t| t.name.0.as_str() == target.topic)
+        {
             Some(topic) => topic.partition_data.push(partition),
             None => topics.push(
                 TopicProduceData::default()
@@ -327,7 +373,11 @@ async fn connection_for(
         .get(&leader)
         .copied()
         .ok_or_else(|| io::Error::other(format!("no address for broker {leader}")))?;
-    let connection = Connection::connect(address, &format!("corelog-bench-producer-{}", task.producer_id)).await?;
+    let connection = Connection::connect(
+        address,
+        &format!("corelog-bench-producer-{}", task.producer_id),
+    )
+    .await?;
     connections.insert(leader, Rc::clone(&connection));
     Ok(connection)
 }

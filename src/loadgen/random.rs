@@ -36,9 +36,10 @@ impl Random {
 pub fn message_size(size: &MessageSize, random: &mut Random) -> usize {
     match *size {
         MessageSize::Fixed { bytes } => bytes,
-        MessageSize::Uniform { min_bytes, max_bytes } => {
-            min_bytes + random.below((max_bytes - min_bytes + 1) as u64) as usize
-        }
+        MessageSize::Uniform {
+            min_bytes,
+            max_bytes,
+        } => min_bytes + random.below((max_bytes - min_bytes + 1) as u64) as usize,
         MessageSize::Normal {
             mean_bytes,
             stddev_bytes,
@@ -47,7 +48,9 @@ pub fn message_size(size: &MessageSize, random: &mut Random) -> usize {
             let u1 = random.unit().max(f64::MIN_POSITIVE);
             let u2 = random.unit();
             let normal = (-2.0 * u1.ln()).sqrt() * (2.0 * std::f64::consts::PI * u2).cos();
-            (mean_bytes as f64 + normal * stddev_bytes as f64).round().max(1.0) as usize
+            (mean_bytes as f64 + normal * stddev_bytes as f64)
+                .round()
+                .max(1.0) as usize
         }
     }
 }
@@ -71,7 +74,10 @@ mod tests {
             mean_bytes: 1000,
             stddev_bytes: 100,
         };
-        let mean: f64 = (0..10_000).map(|_| message_size(&normal, &mut random) as f64).sum::<f64>() / 10_000.0;
+        let mean: f64 = (0..10_000)
+            .map(|_| message_size(&normal, &mut random) as f64)
+            .sum::<f64>()
+            / 10_000.0;
         assert!((mean - 1000.0).abs() < 10.0, "mean {mean}");
     }
 }

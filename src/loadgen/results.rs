@@ -162,7 +162,11 @@ impl BenchResults {
     /// Loss, gaps, duplicates or errors: anything a reader must not miss.
     pub fn problems(&self) -> u64 {
         let m = &self.measurements;
-        m.produce_errors + m.consume_errors + m.order_violations + m.duplicates + self.unconsumed_messages
+        m.produce_errors
+            + m.consume_errors
+            + m.order_violations
+            + m.duplicates
+            + self.unconsumed_messages
     }
 }
 

@@ -30,7 +30,10 @@ const LOADGEN_IO_MEMORY_BYTES: usize = 64 << 10;
 #[derive(Debug, Clone)]
 pub enum Target {
     /// Start corelog in this process on these cores, with this flush policy.
-    Embedded { cores: Vec<usize>, flush: FlushPolicy },
+    Embedded {
+        cores: Vec<usize>,
+        flush: FlushPolicy,
+    },
     /// Any Kafka-compatible cluster: bootstrap `host:port` list.
     Brokers(String),
 }
@@ -52,22 +55,35 @@ struct Tick {
 }
 
 pub fn run(plan: &RunPlan) -> io::Result<BenchResults> {
-    plan.scenario.validate().map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, e.to_string()))?;
+    plan.scenario
+        .validate()
+        .map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, e.to_string()))?;
     let started_at = std::time::SystemTime::now();
     let (embedded, bootstrap, target_text, broker_cores) = match &plan.target {
         Target::Embedded { cores, flush } => {
             let data_dir = std::env::temp_dir().join(format!(
                 "corelog-bench-{}-{}",
                 std::process::id(),
-                started_at.duration_since(std::time::UNIX_EPOCH).map(|d| d.as_millis()).unwrap_or(0)
+                started_at
+                    .duration_since(std::time::UNIX_EPOCH)
+                    .map(|d| d.as_millis())
+                    .unwrap_or(0)
             ));
-            let mut config = BrokerConfig::for_test("127.0.0.1:0".parse().map_err(io::Error::other)?, data_dir.clone());
+            let mut config = BrokerConfig::for_test(
+                "127.0.0.1:0".parse().map_err(io::Error::other)?,
+                data_dir.clone(),
+            );
             config.shards = cores.len().max(1);
             config.first_cpu = cores.first().copied().unwrap_or(0);
             config.flush = *flush;
             let running = broker::start(config)?;
             let address = running.listen;
-            (Some((running, data_dir)), address, format!("embedded corelog at {address}"), format_cores(cores))
+            (
+                Some((running, data_dir)),
+                address,
+                format!("embedded corelog at {address}"),
+                format_cores(cores),
+            )
         }
         Target::Brokers(list) => {
             let first = list.split(',').next().unwrap_or("").trim();
@@ -91,7 +107,13 @@ pub fn run(plan: &RunPlan) -> io::Result<BenchResults> {
 
 fn run_against(plan: &RunPlan, bootstrap: SocketAddr) -> io::Result<(Measurements, f64, u64)> {
     let scenario = &plan.scenario;
-    let run_id = format!("{:x}", std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_millis()).unwrap_or(0));
+    let run_id = format!(
+        "{:x}",
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_millis())
+            .unwrap_or(0)
+    );
     let topics = scenario.topic_names(&run_id);
     let partitions = i32::try_from(scenario.partitions_per_topic).map_err(io::Error::other)?;
     memlock::raise_memlock_limit(64 << 20);
@@ -102,8 +124,15 @@ fn run_against(plan: &RunPlan, bootstrap: SocketAddr) -> io::Result<(Measurement
         .map_err(io::Error::from)?
         .join()
         .map_err(io::Error::from)??;
-    let cores = if plan.loadgen_cores.is_empty() { vec![0] } else { plan.loadgen_cores.clone() };
-    let totals = Totals::new(scenario.producers as usize, scenario.consumer_groups as usize);
+    let cores = if plan.loadgen_cores.is_empty() {
+        vec![0]
+    } else {
+        plan.loadgen_cores.clone()
+    };
+    let totals = Totals::new(
+        scenario.producers as usize,
+        scenario.consumer_groups as usize,
+    );
     let clock = RunClock::new(
         Duration::from_secs_f64(scenario.warmup_seconds),
         Duration::from_secs_f64(scenario.duration_seconds),
@@ -130,11 +159,15 @@ fn run_against(plan: &RunPlan, bootstrap: SocketAddr) -> io::Result<(Measurement
         let measurements = handle.join().map_err(io::Error::from)?;
         merged.merge(&measurements);
     }
-    let acknowledged = totals.acknowledged_messages.load(std::sync::atomic::Ordering::Acquire);
+    let acknowledged = totals
+        .acknowledged_messages
+        .load(std::sync::atomic::Ordering::Acquire);
     let unconsumed: u64 = totals
         .consumed_by_group
         .iter()
-        .map(|consumed| acknowledged.saturating_sub(consumed.load(std::sync::atomic::Ordering::Acquire)))
+        .map(|consumed| {
+            acknowledged.saturating_sub(consumed.load(std::sync::atomic::Ordering::Acquire))
+        })
         .sum();
     Ok((merged, scenario.duration_seconds, unconsumed))
 }
@@ -225,7 +258,9 @@ fn report_progress(enabled: bool, clock: &RunClock, ticks: mpsc::Receiver<Tick>)
                 second.produced_bytes += tick.interval.produced_bytes;
                 second.consumed_messages += tick.interval.consumed_messages;
                 second.consumed_bytes += tick.interval.consumed_bytes;
-                let _ = second.publish_latency_us.add(&tick.interval.publish_latency_us);
+                let _ = second
+                    .publish_latency_us
+                    .add(&tick.interval.publish_latency_us);
             }
             Err(mpsc::RecvTimeoutError::Timeout) => {}
             Err(mpsc::RecvTimeoutError::Disconnected) => return,
@@ -258,20 +293,40 @@ fn report_progress(enabled: bool, clock: &RunClock, ticks: mpsc::Receiver<Tick>)
 }
 
 fn format_cores(cores: &[usize]) -> String {
-    cores.iter().map(usize::to_string).collect::<Vec<_>>().join(",")
+    cores
+        .iter()
+        .map(usize::to_string)
+        .collect::<Vec<_>>()
+        .join(",")
 }
 
-fn run_info(plan: &RunPlan, started_at: std::time::SystemTime, target: String, broker_cores: String) -> RunInfo {
-    let read_trimmed = |path: &str| std::fs::read_to_string(path).map(|s| s.trim().to_string()).unwrap_or_default();
+fn run_info(
+    plan: &RunPlan,
+    started_at: std::time::SystemTime,
+    target: String,
+    broker_cores: String,
+) -> RunInfo {
+    let read_trimmed = |path: &str| {
+        std::fs::read_to_string(path)
+            .map(|s| s.trim().to_string())
+            .unwrap_or_default()
+    };
     RunInfo {
         started_at_utc: super::report::utc_compact(
-            started_at.duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0),
+            started_at
+                .duration_since(std::time::UNIX_EPOCH)
+                .map(|d| d.as_secs())
+                .unwrap_or(0),
         ),
         host: read_trimmed("/proc/sys/kernel/hostname"),
         kernel: read_trimmed("/proc/sys/kernel/osrelease"),
-        cpus: std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1),
+        cpus: std::thread::available_parallelism()
+            .map(|n| n.get())
+            .unwrap_or(1),
         corelog_version: env!("CARGO_PKG_VERSION").to_string(),
-        git_commit: option_env!("CORELOG_GIT_COMMIT").unwrap_or("unknown").to_string(),
+        git_commit: option_env!("CORELOG_GIT_COMMIT")
+            .unwrap_or("unknown")
+            .to_string(),
         target,
         broker_cores,
         loadgen_cores: format_cores(&plan.loadgen_cores),

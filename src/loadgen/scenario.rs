@@ -12,9 +12,17 @@ use serde::{Deserialize, Serialize};
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "kind", rename_all = "kebab-case")]
 pub enum MessageSize {
-    Fixed { bytes: usize },
-    Uniform { min_bytes: usize, max_bytes: usize },
-    Normal { mean_bytes: usize, stddev_bytes: usize },
+    Fixed {
+        bytes: usize,
+    },
+    Uniform {
+        min_bytes: usize,
+        max_bytes: usize,
+    },
+    Normal {
+        mean_bytes: usize,
+        stddev_bytes: usize,
+    },
 }
 
 /// Which key each message carries.
@@ -106,9 +114,15 @@ impl Default for Scenario {
 #[derive(Debug, thiserror::Error)]
 pub enum ScenarioError {
     #[error("cannot read scenario {path}: {source}")]
-    Read { path: String, source: std::io::Error },
+    Read {
+        path: String,
+        source: std::io::Error,
+    },
     #[error("scenario {path} is not valid TOML for a scenario: {source}")]
-    Parse { path: String, source: toml::de::Error },
+    Parse {
+        path: String,
+        source: toml::de::Error,
+    },
     #[error("invalid scenario: {0}")]
     Invalid(&'static str),
 }
@@ -141,7 +155,9 @@ impl Scenario {
             return invalid("producers must be at least 1");
         }
         if self.consumer_groups > 0 && self.consumers_per_group == 0 {
-            return invalid("consumers_per_group must be at least 1 when there are consumer groups");
+            return invalid(
+                "consumers_per_group must be at least 1 when there are consumer groups",
+            );
         }
         if !(-1..=1).contains(&self.acks) {
             return invalid("acks must be 0, 1 or -1 (all)");
@@ -150,8 +166,13 @@ impl Scenario {
             return invalid("key_count must be at least 1 with keys");
         }
         match self.message_size {
-            MessageSize::Fixed { bytes: 0 } => return invalid("message size must be at least 1 byte"),
-            MessageSize::Uniform { min_bytes, max_bytes } if min_bytes == 0 || min_bytes > max_bytes => {
+            MessageSize::Fixed { bytes: 0 } => {
+                return invalid("message size must be at least 1 byte")
+            }
+            MessageSize::Uniform {
+                min_bytes,
+                max_bytes,
+            } if min_bytes == 0 || min_bytes > max_bytes => {
                 return invalid("uniform message size needs 1 <= min_bytes <= max_bytes")
             }
             MessageSize::Normal { mean_bytes: 0, .. } => {
@@ -160,7 +181,9 @@ impl Scenario {
             _ => {}
         }
         match self.rate {
-            Rate::MessagesPerSecond { value } | Rate::MegabytesPerSecond { value } if value.is_nan() || value <= 0.0 => {
+            Rate::MessagesPerSecond { value } | Rate::MegabytesPerSecond { value }
+                if value.is_nan() || value <= 0.0 =>
+            {
                 return invalid("a target rate must be positive")
             }
             _ => {}
@@ -178,7 +201,10 @@ impl Scenario {
     pub fn mean_message_bytes(&self) -> f64 {
         match self.message_size {
             MessageSize::Fixed { bytes } => bytes as f64,
-            MessageSize::Uniform { min_bytes, max_bytes } => (min_bytes + max_bytes) as f64 / 2.0,
+            MessageSize::Uniform {
+                min_bytes,
+                max_bytes,
+            } => (min_bytes + max_bytes) as f64 / 2.0,
             MessageSize::Normal { mean_bytes, .. } => mean_bytes as f64,
         }
     }
@@ -188,7 +214,9 @@ impl Scenario {
         match self.rate {
             Rate::Max => None,
             Rate::MessagesPerSecond { value } => Some(value),
-            Rate::MegabytesPerSecond { value } => Some(value * 1_000_000.0 / self.mean_message_bytes()),
+            Rate::MegabytesPerSecond { value } => {
+                Some(value * 1_000_000.0 / self.mean_message_bytes())
+            }
         }
     }
 
@@ -224,11 +252,21 @@ mod tests {
         "#;
         let scenario = Scenario::from_toml_str("test", text).expect("valid");
         assert_eq!(scenario.partitions_per_topic, 12);
-        assert_eq!(scenario.message_size, MessageSize::Uniform { min_bytes: 100, max_bytes: 300 });
+        assert_eq!(
+            scenario.message_size,
+            MessageSize::Uniform {
+                min_bytes: 100,
+                max_bytes: 300
+            }
+        );
         assert_eq!(scenario.compression, CompressionCodec::Zstd);
         assert_eq!(scenario.target_messages_per_second(), Some(50000.0));
         assert_eq!(scenario.mean_message_bytes(), 200.0);
-        assert_eq!(scenario.linger_ms, Scenario::default().linger_ms, "unset fields keep defaults");
+        assert_eq!(
+            scenario.linger_ms,
+            Scenario::default().linger_ms,
+            "unset fields keep defaults"
+        );
     }
 
     #[test]
@@ -246,6 +284,10 @@ mod tests {
         assert!(Scenario::from_toml_str("t", "acks = 2").is_err());
         assert!(Scenario::from_toml_str("t", "no_such_knob = 1").is_err());
         assert!(Scenario::from_toml_str("t", "producers = 0").is_err());
-        assert!(Scenario::from_toml_str("t", "rate = { kind = \"messages-per-second\", value = -1.0 }").is_err());
+        assert!(Scenario::from_toml_str(
+            "t",
+            "rate = { kind = \"messages-per-second\", value = -1.0 }"
+        )
+        .is_err());
     }
 }

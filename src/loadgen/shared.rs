@@ -109,7 +109,11 @@ impl Totals {
     /// True once producers stopped and `group` read everything acknowledged.
     pub fn group_caught_up(&self, group: usize) -> bool {
         self.producers_running.load(Ordering::Acquire) == 0
-            && self.consumed_by_group.get(group).map(|c| c.load(Ordering::Acquire)).unwrap_or(0)
+            && self
+                .consumed_by_group
+                .get(group)
+                .map(|c| c.load(Ordering::Acquire))
+                .unwrap_or(0)
                 >= self.acknowledged_messages.load(Ordering::Acquire)
     }
 }

@@ -137,7 +137,8 @@ mod tests {
     fn iterates_every_record_of_a_batch() {
         let batch = sample_batch(0, 4, 1_000);
         let header = BatchHeader::parse(&batch).expect("header");
-        let records: Vec<_> = RecordIter::new(&batch[BATCH_HEADER_BYTES..], header.records_count).collect();
+        let records: Vec<_> =
+            RecordIter::new(&batch[BATCH_HEADER_BYTES..], header.records_count).collect();
         assert_eq!(records.len(), 4);
         assert_eq!(records[3].offset_delta, 3);
         assert_eq!(records[0].key, None);

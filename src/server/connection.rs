@@ -144,7 +144,11 @@ impl FrameReader {
             let mut frame = BytesMut::zeroed(length);
             frame[..have].copy_from_slice(&self.buffered);
             self.buffered.clear();
-            return reader.read_exact(&mut frame[have..]).await.ok().map(|()| frame.freeze());
+            return reader
+                .read_exact(&mut frame[have..])
+                .await
+                .ok()
+                .map(|()| frame.freeze());
         }
         if !self.fill(reader, total).await {
             return None;

@@ -14,6 +14,6 @@ pub mod list_offsets;
 pub mod metadata;
 pub mod partition_ops;
 pub mod produce;
-pub mod scatter;
 pub mod producer_ids;
+pub mod scatter;
 pub mod shard;

@@ -290,33 +290,22 @@ async fn list_offset(shard: &Shard, query: &OffsetQuery) -> OffsetOutcome {
         timestamp: -1,
         offset,
     };
+    let lookup = |result: Result<Option<(i64, i64)>, LogError>| match result {
+        Ok(Some((offset, timestamp))) => OffsetOutcome {
+            error_code: NONE,
+            timestamp,
+            offset,
+        },
+        Ok(None) => found(-1),
+        Err(error) => failed(log_error_code(&error)),
+    };
     match query.timestamp {
         LATEST_TIMESTAMP => found(log.high_watermark()),
         EARLIEST_TIMESTAMP | EARLIEST_LOCAL_TIMESTAMP => found(log.log_start_offset()),
-        MAX_TIMESTAMP | EARLIEST_PENDING_UPLOAD_TIMESTAMP | LATEST_TIERED_TIMESTAMP => {
-            match query.timestamp {
-                // Tiered storage is not used: nothing is pending upload or tiered.
-                EARLIEST_PENDING_UPLOAD_TIMESTAMP | LATEST_TIERED_TIMESTAMP => found(-1),
-                _ => match log.max_timestamp_offset().await {
-                    Ok(Some((offset, timestamp))) => OffsetOutcome {
-                        error_code: NONE,
-                        timestamp,
-                        offset,
-                    },
-                    Ok(None) => found(-1),
-                    Err(error) => failed(log_error_code(&error)),
-                },
-            }
-        }
-        timestamp if timestamp >= 0 => match log.offset_for_timestamp(timestamp).await {
-            Ok(Some((offset, timestamp))) => OffsetOutcome {
-                error_code: NONE,
-                timestamp,
-                offset,
-            },
-            Ok(None) => found(-1),
-            Err(error) => failed(log_error_code(&error)),
-        },
+        // Tiered storage is not used: nothing is pending upload or tiered.
+        EARLIEST_PENDING_UPLOAD_TIMESTAMP | LATEST_TIERED_TIMESTAMP => found(-1),
+        MAX_TIMESTAMP => lookup(log.max_timestamp_offset().await),
+        timestamp if timestamp >= 0 => lookup(log.offset_for_timestamp(timestamp).await),
         _ => failed(KafkaError::InvalidRequest.code()),
     }
 }

@@ -34,17 +34,21 @@ pub async fn scatter_gather<W: OwnerWork>(shard: &Rc<Shard>, items: &[W::Item]) 
         indexes.push(index);
         owned.push(item.clone());
     }
-    let groups = join_all(by_owner.into_iter().map(|(owner, (indexes, owned))| async move {
-        let outcomes = if owner == shard.id {
-            W::run_local(shard, owned).await
-        } else {
-            match shard.call_shard(owner, W::request(owned)).await {
-                Ok(reply) => W::unpack(reply).unwrap_or_default(),
-                Err(_) => Vec::new(),
-            }
-        };
-        (indexes, outcomes)
-    }))
+    let groups = join_all(
+        by_owner
+            .into_iter()
+            .map(|(owner, (indexes, owned))| async move {
+                let outcomes = if owner == shard.id {
+                    W::run_local(shard, owned).await
+                } else {
+                    match shard.call_shard(owner, W::request(owned)).await {
+                        Ok(reply) => W::unpack(reply).unwrap_or_default(),
+                        Err(_) => Vec::new(),
+                    }
+                };
+                (indexes, outcomes)
+            }),
+    )
     .await;
     let mut results = vec![W::unreachable(); items.len()];
     for (indexes, outcomes) in groups {
