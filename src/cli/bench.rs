@@ -268,7 +268,14 @@ pub fn run(args: BenchArgs) -> io::Result<()> {
         };
         let results = runner::run(&plan)?;
         println!("{}", print_summary_table(&results));
-        let stem = report_file_stem(&scenario.name, std::time::SystemTime::now());
+        // With --compare, name each target's files after it too, so two runs
+        // finishing in the same second cannot overwrite each other.
+        let stem_name = if targets.len() > 1 {
+            format!("{}-{target_text}", scenario.name)
+        } else {
+            scenario.name.clone()
+        };
+        let stem = report_file_stem(&stem_name, std::time::SystemTime::now());
         let paths = write_reports(&results, &args.report_dir, &stem)?;
         for path in paths.all() {
             eprintln!("wrote {}", path.display());
