@@ -20,7 +20,7 @@ use kafka_protocol::messages::ApiKey;
 
 use super::api_versions::unsupported_version_response;
 use super::dispatch::{dispatch, encode, Outgoing, PendingResponse};
-use super::shard::Shard;
+use super::shard::{Shard, REQUEST_MEMORY_BYTES_PER_SHARD};
 use crate::protocol::request::{decode_request, DecodeError};
 use crate::protocol::response::ResponseBody;
 
@@ -72,6 +72,11 @@ async fn read_requests(
             );
             return;
         };
+        // Held until this request's response is ready (or it needs none).
+        let cost = (length as u64).clamp(1, REQUEST_MEMORY_BYTES_PER_SHARD);
+        let Ok(memory) = shard.request_memory.acquire_static_permit(cost).await else {
+            return;
+        };
         let Some(frame) = frames.body(&mut reader, length).await else {
             tracing::warn!(?peer, "connection closed inside a request frame");
             return;
@@ -92,6 +97,11 @@ async fn read_requests(
                 Box::pin(async { Outgoing::Close })
             }
         };
+        let pending: PendingResponse = Box::pin(async move {
+            let outgoing = pending.await;
+            drop(memory);
+            outgoing
+        });
         if queue.send(pending).await.is_err() {
             return;
         }

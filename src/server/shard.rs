@@ -21,6 +21,13 @@ use crate::runtime::placement::owner_shard;
 /// The shard that owns the metadata image and runs topic admin (the controller).
 pub const CONTROLLER_SHARD: usize = 0;
 
+/// Request bytes one shard holds at once, over all its connections, from
+/// reading a frame until its response is ready. Past it, connections wait
+/// before reading their next frame: many clients sending large requests slow
+/// themselves down instead of growing the shard's memory. At least one
+/// maximum-size frame (the 100 MiB default) must fit.
+pub const REQUEST_MEMORY_BYTES_PER_SHARD: u64 = 256 << 20;
+
 pub type ShardMesh = Mesh<ShardRequest, ShardReply>;
 
 /// A partition this shard owns: its log and its idempotent-producer state.
@@ -41,6 +48,8 @@ pub struct Shard {
     /// Serialises topic admin on the controller so two creates of one name
     /// cannot both pass validation while the first awaits its disk writes.
     pub admin_lock: glommio::sync::Semaphore,
+    /// Budget of in-flight request bytes (`REQUEST_MEMORY_BYTES_PER_SHARD`).
+    pub request_memory: Rc<glommio::sync::Semaphore>,
     /// Last producer id handed out by this shard (see `producer_ids.rs`).
     pub last_producer_id: Cell<i64>,
 }
@@ -55,6 +64,7 @@ impl Shard {
             catalog: RefCell::new(catalog),
             partitions: RefCell::new(HashMap::new()),
             admin_lock: glommio::sync::Semaphore::new(1),
+            request_memory: Rc::new(glommio::sync::Semaphore::new(REQUEST_MEMORY_BYTES_PER_SHARD)),
             last_producer_id: Cell::new(-1),
         }
     }
