@@ -19,7 +19,11 @@ fn main() {
         .ok()
         .map(|output| !output.stdout.is_empty())
         .unwrap_or(false);
-    let suffix = if dirty && commit != "unknown" { "-dirty" } else { "" };
+    let suffix = if dirty && commit != "unknown" {
+        "-dirty"
+    } else {
+        ""
+    };
     println!("cargo:rustc-env=CORELOG_GIT_COMMIT={commit}{suffix}");
     println!("cargo:rerun-if-changed=.git/HEAD");
     println!("cargo:rerun-if-changed=.git/index");

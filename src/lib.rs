@@ -7,6 +7,7 @@
 pub mod cli;
 pub mod client;
 pub mod config;
+pub mod group;
 pub mod loadgen;
 pub mod log;
 pub mod metadata;

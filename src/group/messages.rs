@@ -78,7 +78,9 @@ pub enum JoinOutcome {
     /// The member waits for the join round to complete. If the same member
     /// joins again while pending, the newer request supersedes the older
     /// one (as in Kafka); the caller may drop the older waiter.
-    Pending { member_id: String },
+    Pending {
+        member_id: String,
+    },
 }
 
 /// One SyncGroup request.
@@ -119,7 +121,9 @@ impl SyncResponse {
 pub enum SyncOutcome {
     Response(SyncResponse),
     /// A follower waits for the leader's assignment.
-    Pending { member_id: String },
+    Pending {
+        member_id: String,
+    },
 }
 
 /// One Heartbeat request.

@@ -18,6 +18,7 @@
 //! - `messages`: requests, responses and effects (plain data)
 //! - `member`: one member's identity, protocols, assignment and timers
 //! - `state_machine`: the `Group`, its states, timers and rebalance rounds
+//! - `timers`: session expiry, rebalance timeout, initial rebalance delay
 //! - `join`: JoinGroup, including MEMBER_ID_REQUIRED and static members
 //! - `sync`: SyncGroup, Heartbeat, LeaveGroup and the offset-commit check
 
@@ -28,6 +29,7 @@ pub mod state_machine;
 
 mod join;
 mod sync;
+mod timers;
 
 #[cfg(test)]
 mod tests;
@@ -36,8 +38,7 @@ pub use error::GroupError;
 pub use member::{Member, Protocol};
 pub use messages::{
     Effect, HeartbeatRequest, JoinMember, JoinOutcome, JoinRequest, JoinResponse, LeaveMember,
-    LeaveMemberResult, LeaveResponse, RemovalReason, Reply, SyncOutcome, SyncRequest,
-    SyncResponse,
+    LeaveMemberResult, LeaveResponse, RemovalReason, Reply, SyncOutcome, SyncRequest, SyncResponse,
 };
 pub use state_machine::{Group, GroupConfig, GroupState};
 

@@ -64,7 +64,9 @@ impl Shard {
             catalog: RefCell::new(catalog),
             partitions: RefCell::new(HashMap::new()),
             admin_lock: glommio::sync::Semaphore::new(1),
-            request_memory: Rc::new(glommio::sync::Semaphore::new(REQUEST_MEMORY_BYTES_PER_SHARD)),
+            request_memory: Rc::new(glommio::sync::Semaphore::new(
+                REQUEST_MEMORY_BYTES_PER_SHARD,
+            )),
             last_producer_id: Cell::new(-1),
         }
     }
