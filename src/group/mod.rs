@@ -22,9 +22,11 @@
 //! - `join`: JoinGroup, including MEMBER_ID_REQUIRED and static members
 //! - `sync`: SyncGroup, Heartbeat, LeaveGroup and the offset-commit check
 
+pub mod committed_offsets;
 pub mod error;
 pub mod member;
 pub mod messages;
+pub mod offset_records;
 pub mod state_machine;
 
 mod join;
