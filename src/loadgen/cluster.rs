@@ -6,6 +6,7 @@
 use std::collections::HashMap;
 use std::io;
 use std::net::{SocketAddr, ToSocketAddrs};
+use std::rc::Rc;
 use std::time::Duration;
 
 use kafka_protocol::messages::create_topics_request::CreatableTopic;
@@ -38,8 +39,14 @@ pub struct PartitionLeader {
 }
 
 impl ClusterView {
-    pub fn leader_address(&self, partition: &PartitionLeader) -> Option<SocketAddr> {
-        self.brokers.get(&partition.leader).copied()
+    /// Opens a connection to broker `node`.
+    pub async fn connect(&self, node: i32, client_id: &str) -> io::Result<Rc<Connection>> {
+        let address = self
+            .brokers
+            .get(&node)
+            .copied()
+            .ok_or_else(|| io::Error::other(format!("no address for broker {node}")))?;
+        Connection::connect(address, client_id).await
     }
 }
 

@@ -76,17 +76,13 @@ async fn consume_until_done(task: &ConsumerTask) -> io::Result<()> {
     let drain_deadline = task.clock.end_ns + DRAIN_TIMEOUT.as_nanos() as u64;
     let mut workers = Vec::new();
     for (leader, cursors) in by_leader {
-        let address = task
+        let connection = task
             .cluster
-            .brokers
-            .get(&leader)
-            .copied()
-            .ok_or_else(|| io::Error::other(format!("no address for broker {leader}")))?;
-        let connection = Connection::connect(
-            address,
-            &format!("corelog-bench-consumer-{}-{}", task.group, task.consumer),
-        )
-        .await?;
+            .connect(
+                leader,
+                &format!("corelog-bench-consumer-{}-{}", task.group, task.consumer),
+            )
+            .await?;
         workers.push(fetch_loop(task, connection, cursors, drain_deadline));
     }
     for result in futures::future::join_all(workers).await {

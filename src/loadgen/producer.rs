@@ -367,17 +367,13 @@ async fn connection_for(
             return Ok(Rc::clone(connection));
         }
     }
-    let address = task
+    let connection = task
         .cluster
-        .brokers
-        .get(&leader)
-        .copied()
-        .ok_or_else(|| io::Error::other(format!("no address for broker {leader}")))?;
-    let connection = Connection::connect(
-        address,
-        &format!("corelog-bench-producer-{}", task.producer_id),
-    )
-    .await?;
+        .connect(
+            leader,
+            &format!("corelog-bench-producer-{}", task.producer_id),
+        )
+        .await?;
     connections.insert(leader, Rc::clone(&connection));
     Ok(connection)
 }

@@ -5,7 +5,6 @@
 
 use std::io;
 use std::net::SocketAddr;
-use std::path::PathBuf;
 use std::rc::Rc;
 use std::sync::mpsc;
 use std::sync::Arc;
@@ -332,9 +331,4 @@ fn run_info(
         loadgen_cores: format_cores(&plan.loadgen_cores),
         command_line: plan.command_line.clone(),
     }
-}
-
-/// Default report directory: `bench/reports` under the current directory.
-pub fn default_report_dir() -> PathBuf {
-    PathBuf::from("bench").join("reports")
 }

@@ -77,10 +77,6 @@ impl<Request: Send + 'static, Reply: Send + 'static> Mesh<Request, Reply> {
         Ok(mesh)
     }
 
-    pub fn shard_id(&self) -> usize {
-        self.shard_id
-    }
-
     /// Sends a request and returns the receiver of its reply. Awaiting this
     /// only waits for room in the channel, so callers can send several
     /// requests in order before waiting for any reply.
@@ -103,12 +99,6 @@ impl<Request: Send + 'static, Reply: Send + 'static> Mesh<Request, Reply> {
             return Err(MeshError::Unreachable(shard));
         }
         Ok(reply_receiver)
-    }
-
-    /// Sends a request and waits for its reply.
-    pub async fn call(&self, shard: usize, body: Request) -> Result<Reply, MeshError> {
-        let receiver = self.send(shard, body).await?;
-        receiver.await.map_err(|_| MeshError::Unreachable(shard))
     }
 
     /// Answers request `id` from shard `to`.

@@ -79,6 +79,7 @@ pub async fn delete_topics(
     if shard.id == CONTROLLER_SHARD {
         return delete_topics_on_controller(shard, request, version).await;
     }
+    let targets = delete_targets(&request, version);
     match shard
         .call_shard(
             CONTROLLER_SHARD,
@@ -87,7 +88,23 @@ pub async fn delete_topics(
         .await
     {
         Ok(ShardReply::DeleteTopics(response)) => response,
-        _ => DeleteTopicsResponse::default(),
+        // The controller shard is gone (shutting down): every topic gets a
+        // retriable error rather than an empty answer.
+        _ => DeleteTopicsResponse::default().with_responses(
+            targets
+                .into_iter()
+                .map(|(name, topic_id)| {
+                    let result = DeletableTopicResult::default()
+                        .with_name(name)
+                        .with_error_code(KafkaError::NotController.code());
+                    if version >= 6 {
+                        result.with_topic_id(topic_id)
+                    } else {
+                        result
+                    }
+                })
+                .collect(),
+        ),
     }
 }
 
@@ -397,14 +414,9 @@ async fn publish_catalog(shard: &Rc<Shard>, catalog: Catalog) {
     .await;
 }
 
-/// Controller: DeleteTopics (by name for v0-5, by name or id for v6+).
-pub async fn delete_topics_on_controller(
-    shard: &Rc<Shard>,
-    request: DeleteTopicsRequest,
-    version: i16,
-) -> DeleteTopicsResponse {
-    let _permit = shard.admin_lock.acquire_permit(1).await;
-    let targets: Vec<(Option<TopicName>, Uuid)> = if version >= 6 {
+/// The topics a DeleteTopics names: by name for v0-5, by name or id for v6+.
+fn delete_targets(request: &DeleteTopicsRequest, version: i16) -> Vec<(Option<TopicName>, Uuid)> {
+    if version >= 6 {
         request
             .topics
             .iter()
@@ -416,7 +428,17 @@ pub async fn delete_topics_on_controller(
             .iter()
             .map(|name| (Some(name.clone()), Uuid::nil()))
             .collect()
-    };
+    }
+}
+
+/// Controller: DeleteTopics (by name for v0-5, by name or id for v6+).
+pub async fn delete_topics_on_controller(
+    shard: &Rc<Shard>,
+    request: DeleteTopicsRequest,
+    version: i16,
+) -> DeleteTopicsResponse {
+    let _permit = shard.admin_lock.acquire_permit(1).await;
+    let targets = delete_targets(&request, version);
     let mut responses = Vec::with_capacity(targets.len());
     for (name, topic_id) in targets {
         let catalog = shard.catalog();

@@ -3,7 +3,6 @@
 //! from a local connection or over the mesh; the API handlers (`produce.rs`,
 //! `fetch.rs`, `list_offsets.rs`) split requests and call these per owner.
 
-use std::rc::Rc;
 use std::sync::Arc;
 
 use bytes::Bytes;
@@ -317,5 +316,3 @@ pub const MAX_TIMESTAMP: i64 = -3;
 pub const EARLIEST_LOCAL_TIMESTAMP: i64 = -4;
 pub const LATEST_TIERED_TIMESTAMP: i64 = -5;
 pub const EARLIEST_PENDING_UPLOAD_TIMESTAMP: i64 = -6;
-
-pub type SharedShard = Rc<Shard>;
