@@ -59,6 +59,42 @@ pub struct BrokerConfig {
     pub auto_create_topics: bool,
     pub default_partitions: i32,
     pub max_request_bytes: usize,
+    pub groups: GroupSettings,
+}
+
+/// Consumer-group coordinator settings (Kafka's broker configs in the comments).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct GroupSettings {
+    /// `group.initial.rebalance.delay.ms`: the first join round of an empty
+    /// group waits this long for more members.
+    pub initial_rebalance_delay_ms: i32,
+    /// `group.min.session.timeout.ms` / `group.max.session.timeout.ms`.
+    pub min_session_timeout_ms: i32,
+    pub max_session_timeout_ms: i32,
+    /// `offsets.topic.num.partitions`: partitions of `__consumer_offsets`
+    /// when it is created (later changes do not move existing groups).
+    pub offsets_topic_partitions: i32,
+    /// `offsets.retention.minutes`, in milliseconds.
+    pub offsets_retention_ms: i64,
+    /// `offsets.retention.check.interval.ms`.
+    pub offsets_retention_check_ms: u64,
+    /// `offset.metadata.max.bytes`: longer commit metadata is refused.
+    pub offset_metadata_max_bytes: usize,
+}
+
+impl Default for GroupSettings {
+    /// Kafka's defaults.
+    fn default() -> Self {
+        GroupSettings {
+            initial_rebalance_delay_ms: 3_000,
+            min_session_timeout_ms: 6_000,
+            max_session_timeout_ms: 1_800_000,
+            offsets_topic_partitions: 50,
+            offsets_retention_ms: 7 * 24 * 60 * 60 * 1000,
+            offsets_retention_check_ms: 600_000,
+            offset_metadata_max_bytes: 4096,
+        }
+    }
 }
 
 impl BrokerConfig {
@@ -76,6 +112,7 @@ impl BrokerConfig {
             auto_create_topics: true,
             default_partitions: 1,
             max_request_bytes: 100 * 1024 * 1024,
+            groups: GroupSettings::default(),
         }
     }
 }

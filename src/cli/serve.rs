@@ -6,7 +6,8 @@ use std::path::PathBuf;
 
 use clap::{ArgAction, Args};
 
-use crate::config::{BrokerConfig, FlushPolicy};
+use crate::config::{BrokerConfig, FlushPolicy, GroupSettings};
+use crate::server::admin as admin_limits;
 use crate::server::broker;
 
 #[derive(Debug, Args)]
@@ -38,6 +39,46 @@ pub struct ServeArgs {
     /// Largest request frame accepted; larger ones close the connection (socket.request.max.bytes).
     #[arg(long, env = "CORELOG_MAX_REQUEST_BYTES", default_value_t = 104_857_600)]
     pub max_request_bytes: usize,
+    /// How long the first join round of an empty consumer group waits for
+    /// more members (group.initial.rebalance.delay.ms).
+    #[arg(
+        long,
+        env = "CORELOG_GROUP_INITIAL_REBALANCE_DELAY_MS",
+        default_value_t = 3_000
+    )]
+    pub group_initial_rebalance_delay_ms: i32,
+    /// Smallest session timeout a group member may ask for (group.min.session.timeout.ms).
+    #[arg(
+        long,
+        env = "CORELOG_GROUP_MIN_SESSION_TIMEOUT_MS",
+        default_value_t = 6_000
+    )]
+    pub group_min_session_timeout_ms: i32,
+    /// Largest session timeout a group member may ask for (group.max.session.timeout.ms).
+    #[arg(
+        long,
+        env = "CORELOG_GROUP_MAX_SESSION_TIMEOUT_MS",
+        default_value_t = 1_800_000
+    )]
+    pub group_max_session_timeout_ms: i32,
+    /// Partitions of the internal __consumer_offsets topic, used when it is
+    /// created (offsets.topic.num.partitions).
+    #[arg(long, env = "CORELOG_OFFSETS_TOPIC_PARTITIONS", default_value_t = 50)]
+    pub offsets_topic_partitions: i32,
+    /// How long committed offsets of an empty group are kept (offsets.retention.minutes).
+    #[arg(
+        long,
+        env = "CORELOG_OFFSETS_RETENTION_MINUTES",
+        default_value_t = 10_080
+    )]
+    pub offsets_retention_minutes: i64,
+    /// How often expired offsets and groups are removed (offsets.retention.check.interval.ms).
+    #[arg(
+        long,
+        env = "CORELOG_OFFSETS_RETENTION_CHECK_INTERVAL_MS",
+        default_value_t = 600_000
+    )]
+    pub offsets_retention_check_interval_ms: u64,
 }
 
 impl ServeArgs {
@@ -73,6 +114,43 @@ impl ServeArgs {
                 "--max-request-bytes must be between 1024 and 2147483647".into(),
             ));
         }
+        if self.group_initial_rebalance_delay_ms < 0 {
+            return Err(invalid(
+                "--group-initial-rebalance-delay-ms must be >= 0".into(),
+            ));
+        }
+        if self.group_min_session_timeout_ms < 1
+            || self.group_min_session_timeout_ms > self.group_max_session_timeout_ms
+        {
+            return Err(invalid(
+                "--group-min-session-timeout-ms must be >= 1 and <= --group-max-session-timeout-ms"
+                    .into(),
+            ));
+        }
+        if !(1..=admin_limits::MAX_PARTITIONS_PER_TOPIC).contains(&self.offsets_topic_partitions) {
+            return Err(invalid(format!(
+                "--offsets-topic-partitions must be between 1 and {}",
+                admin_limits::MAX_PARTITIONS_PER_TOPIC
+            )));
+        }
+        if self.offsets_retention_minutes < 1 || self.offsets_retention_minutes > i64::MAX / 60_000
+        {
+            return Err(invalid("--offsets-retention-minutes must be >= 1".into()));
+        }
+        if self.offsets_retention_check_interval_ms < 1 {
+            return Err(invalid(
+                "--offsets-retention-check-interval-ms must be >= 1".into(),
+            ));
+        }
+        let groups = GroupSettings {
+            initial_rebalance_delay_ms: self.group_initial_rebalance_delay_ms,
+            min_session_timeout_ms: self.group_min_session_timeout_ms,
+            max_session_timeout_ms: self.group_max_session_timeout_ms,
+            offsets_topic_partitions: self.offsets_topic_partitions,
+            offsets_retention_ms: self.offsets_retention_minutes * 60_000,
+            offsets_retention_check_ms: self.offsets_retention_check_interval_ms,
+            ..GroupSettings::default()
+        };
         Ok(BrokerConfig {
             listen: self.listen,
             advertised_host,
@@ -85,6 +163,7 @@ impl ServeArgs {
             auto_create_topics: self.auto_create_topics,
             default_partitions: self.default_partitions,
             max_request_bytes: self.max_request_bytes,
+            groups,
         })
     }
 }

@@ -21,6 +21,9 @@
 //! - `timers`: session expiry, rebalance timeout, initial rebalance delay
 //! - `join`: JoinGroup, including MEMBER_ID_REQUIRED and static members
 //! - `sync`: SyncGroup, Heartbeat, LeaveGroup and the offset-commit check
+//! - `persist`: a group to and from its stored group metadata record
+//! - `offset_records`, `committed_offsets`: the offsets partition's records
+//!   and the committed offsets replayed from them
 
 pub mod committed_offsets;
 pub mod error;
@@ -30,6 +33,7 @@ pub mod offset_records;
 pub mod state_machine;
 
 mod join;
+mod persist;
 mod sync;
 mod timers;
 

@@ -129,6 +129,11 @@ impl Group {
     pub fn members(&self) -> &[Member] {
         &self.members
     }
+    /// Members that got an id with MEMBER_ID_REQUIRED and have not joined
+    /// with it yet.
+    pub fn pending_member_count(&self) -> usize {
+        self.pending_members.len()
+    }
     pub fn member(&self, member_id: &str) -> Option<&Member> {
         self.members.iter().find(|m| m.member_id == member_id)
     }

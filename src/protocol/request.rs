@@ -39,6 +39,17 @@ pub enum RequestBody {
     InitProducerId(InitProducerIdRequest),
     DescribeConfigs(DescribeConfigsRequest),
     DescribeCluster(DescribeClusterRequest),
+    FindCoordinator(FindCoordinatorRequest),
+    JoinGroup(JoinGroupRequest),
+    SyncGroup(SyncGroupRequest),
+    Heartbeat(HeartbeatRequest),
+    LeaveGroup(LeaveGroupRequest),
+    OffsetCommit(OffsetCommitRequest),
+    OffsetFetch(OffsetFetchRequest),
+    ListGroups(ListGroupsRequest),
+    DescribeGroups(DescribeGroupsRequest),
+    DeleteGroups(DeleteGroupsRequest),
+    OffsetDelete(OffsetDeleteRequest),
 }
 
 /// Why a frame did not become a `Request`.
@@ -139,6 +150,29 @@ fn decode_body(api_key: ApiKey, version: i16, frame: &mut Bytes) -> anyhow::Resu
         }
         ApiKey::DescribeCluster => {
             RequestBody::DescribeCluster(DescribeClusterRequest::decode(frame, version)?)
+        }
+        ApiKey::FindCoordinator => {
+            RequestBody::FindCoordinator(FindCoordinatorRequest::decode(frame, version)?)
+        }
+        ApiKey::JoinGroup => RequestBody::JoinGroup(JoinGroupRequest::decode(frame, version)?),
+        ApiKey::SyncGroup => RequestBody::SyncGroup(SyncGroupRequest::decode(frame, version)?),
+        ApiKey::Heartbeat => RequestBody::Heartbeat(HeartbeatRequest::decode(frame, version)?),
+        ApiKey::LeaveGroup => RequestBody::LeaveGroup(LeaveGroupRequest::decode(frame, version)?),
+        ApiKey::OffsetCommit => {
+            RequestBody::OffsetCommit(OffsetCommitRequest::decode(frame, version)?)
+        }
+        ApiKey::OffsetFetch => {
+            RequestBody::OffsetFetch(OffsetFetchRequest::decode(frame, version)?)
+        }
+        ApiKey::ListGroups => RequestBody::ListGroups(ListGroupsRequest::decode(frame, version)?),
+        ApiKey::DescribeGroups => {
+            RequestBody::DescribeGroups(DescribeGroupsRequest::decode(frame, version)?)
+        }
+        ApiKey::DeleteGroups => {
+            RequestBody::DeleteGroups(DeleteGroupsRequest::decode(frame, version)?)
+        }
+        ApiKey::OffsetDelete => {
+            RequestBody::OffsetDelete(OffsetDeleteRequest::decode(frame, version)?)
         }
         other => anyhow::bail!("no decoder wired for {other:?}"),
     })
@@ -302,6 +336,128 @@ pub(crate) mod proptests {
             ApiKey::DescribeCluster => RequestBody::DescribeCluster(
                 DescribeClusterRequest::default().with_include_cluster_authorized_operations(true),
             ),
+            ApiKey::FindCoordinator => {
+                let request = if version >= 4 {
+                    FindCoordinatorRequest::default()
+                        .with_coordinator_keys(vec![name("orders-group"), name("billing")])
+                } else {
+                    FindCoordinatorRequest::default().with_key(name("orders-group"))
+                };
+                RequestBody::FindCoordinator(request)
+            }
+            ApiKey::JoinGroup => {
+                use kafka_protocol::messages::join_group_request::JoinGroupRequestProtocol;
+                let mut request = JoinGroupRequest::default()
+                    .with_group_id(GroupId(name("orders-group")))
+                    .with_session_timeout_ms(45_000)
+                    .with_protocol_type(name("consumer"))
+                    .with_protocols(vec![JoinGroupRequestProtocol::default()
+                        .with_name(name("range"))
+                        .with_metadata(Bytes::from_static(b"\0\x01\0\0\0\x01\0\x06orders"))]);
+                if version >= 1 {
+                    request.rebalance_timeout_ms = 300_000;
+                }
+                if version >= 5 {
+                    request.group_instance_id = Some(name("instance-1"));
+                }
+                RequestBody::JoinGroup(request)
+            }
+            ApiKey::SyncGroup => {
+                use kafka_protocol::messages::sync_group_request::SyncGroupRequestAssignment;
+                RequestBody::SyncGroup(
+                    SyncGroupRequest::default()
+                        .with_group_id(GroupId(name("orders-group")))
+                        .with_generation_id(3)
+                        .with_member_id(name("member-1"))
+                        .with_assignments(vec![SyncGroupRequestAssignment::default()
+                            .with_member_id(name("member-1"))
+                            .with_assignment(Bytes::from_static(b"\0\x01"))]),
+                )
+            }
+            ApiKey::Heartbeat => RequestBody::Heartbeat(
+                HeartbeatRequest::default()
+                    .with_group_id(GroupId(name("orders-group")))
+                    .with_generation_id(3)
+                    .with_member_id(name("member-1")),
+            ),
+            ApiKey::LeaveGroup => {
+                use kafka_protocol::messages::leave_group_request::MemberIdentity;
+                let request =
+                    LeaveGroupRequest::default().with_group_id(GroupId(name("orders-group")));
+                RequestBody::LeaveGroup(if version >= 3 {
+                    request.with_members(vec![
+                        MemberIdentity::default().with_member_id(name("member-1"))
+                    ])
+                } else {
+                    request.with_member_id(name("member-1"))
+                })
+            }
+            ApiKey::OffsetCommit => {
+                use kafka_protocol::messages::offset_commit_request::{
+                    OffsetCommitRequestPartition, OffsetCommitRequestTopic,
+                };
+                RequestBody::OffsetCommit(
+                    OffsetCommitRequest::default()
+                        .with_group_id(GroupId(name("orders-group")))
+                        .with_generation_id_or_member_epoch(3)
+                        .with_member_id(name("member-1"))
+                        .with_topics(vec![OffsetCommitRequestTopic::default()
+                            .with_name(topic("orders"))
+                            .with_partitions(vec![OffsetCommitRequestPartition::default()
+                                .with_partition_index(2)
+                                .with_committed_offset(1_234)
+                                .with_committed_metadata(Some(name("meta")))])]),
+                )
+            }
+            ApiKey::OffsetFetch => {
+                use kafka_protocol::messages::offset_fetch_request::{
+                    OffsetFetchRequestGroup, OffsetFetchRequestTopic, OffsetFetchRequestTopics,
+                };
+                RequestBody::OffsetFetch(if version >= 8 {
+                    OffsetFetchRequest::default().with_groups(vec![
+                        OffsetFetchRequestGroup::default()
+                            .with_group_id(GroupId(name("orders-group")))
+                            .with_topics(Some(vec![OffsetFetchRequestTopics::default()
+                                .with_name(topic("orders"))
+                                .with_partition_indexes(vec![0, 2])])),
+                    ])
+                } else {
+                    OffsetFetchRequest::default()
+                        .with_group_id(GroupId(name("orders-group")))
+                        .with_topics(Some(vec![OffsetFetchRequestTopic::default()
+                            .with_name(topic("orders"))
+                            .with_partition_indexes(vec![0, 2])]))
+                })
+            }
+            ApiKey::ListGroups => RequestBody::ListGroups(if version >= 4 {
+                ListGroupsRequest::default().with_states_filter(vec![name("Stable")])
+            } else {
+                ListGroupsRequest::default()
+            }),
+            ApiKey::DescribeGroups => {
+                RequestBody::DescribeGroups(DescribeGroupsRequest::default().with_groups(vec![
+                    GroupId(name("orders-group")),
+                    GroupId(name("billing")),
+                ]))
+            }
+            ApiKey::DeleteGroups => RequestBody::DeleteGroups(
+                DeleteGroupsRequest::default()
+                    .with_groups_names(vec![GroupId(name("orders-group"))]),
+            ),
+            ApiKey::OffsetDelete => {
+                use kafka_protocol::messages::offset_delete_request::{
+                    OffsetDeleteRequestPartition, OffsetDeleteRequestTopic,
+                };
+                RequestBody::OffsetDelete(
+                    OffsetDeleteRequest::default()
+                        .with_group_id(GroupId(name("orders-group")))
+                        .with_topics(vec![OffsetDeleteRequestTopic::default()
+                            .with_name(topic("orders"))
+                            .with_partitions(vec![
+                                OffsetDeleteRequestPartition::default().with_partition_index(1)
+                            ])]),
+                )
+            }
             other => panic!("add {other:?} to sample_body"),
         }
     }
@@ -318,6 +474,17 @@ pub(crate) mod proptests {
             RequestBody::InitProducerId(body) => body.encode(buf, version),
             RequestBody::DescribeConfigs(body) => body.encode(buf, version),
             RequestBody::DescribeCluster(body) => body.encode(buf, version),
+            RequestBody::FindCoordinator(body) => body.encode(buf, version),
+            RequestBody::JoinGroup(body) => body.encode(buf, version),
+            RequestBody::SyncGroup(body) => body.encode(buf, version),
+            RequestBody::Heartbeat(body) => body.encode(buf, version),
+            RequestBody::LeaveGroup(body) => body.encode(buf, version),
+            RequestBody::OffsetCommit(body) => body.encode(buf, version),
+            RequestBody::OffsetFetch(body) => body.encode(buf, version),
+            RequestBody::ListGroups(body) => body.encode(buf, version),
+            RequestBody::DescribeGroups(body) => body.encode(buf, version),
+            RequestBody::DeleteGroups(body) => body.encode(buf, version),
+            RequestBody::OffsetDelete(body) => body.encode(buf, version),
         }
     }
 

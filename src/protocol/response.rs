@@ -19,6 +19,17 @@ pub enum ResponseBody {
     InitProducerId(InitProducerIdResponse),
     DescribeConfigs(DescribeConfigsResponse),
     DescribeCluster(DescribeClusterResponse),
+    FindCoordinator(FindCoordinatorResponse),
+    JoinGroup(JoinGroupResponse),
+    SyncGroup(SyncGroupResponse),
+    Heartbeat(HeartbeatResponse),
+    LeaveGroup(LeaveGroupResponse),
+    OffsetCommit(OffsetCommitResponse),
+    OffsetFetch(OffsetFetchResponse),
+    ListGroups(ListGroupsResponse),
+    DescribeGroups(DescribeGroupsResponse),
+    DeleteGroups(DeleteGroupsResponse),
+    OffsetDelete(OffsetDeleteResponse),
 }
 
 impl ResponseBody {
@@ -35,6 +46,17 @@ impl ResponseBody {
             ResponseBody::InitProducerId(body) => body.compute_size(version),
             ResponseBody::DescribeConfigs(body) => body.compute_size(version),
             ResponseBody::DescribeCluster(body) => body.compute_size(version),
+            ResponseBody::FindCoordinator(body) => body.compute_size(version),
+            ResponseBody::JoinGroup(body) => body.compute_size(version),
+            ResponseBody::SyncGroup(body) => body.compute_size(version),
+            ResponseBody::Heartbeat(body) => body.compute_size(version),
+            ResponseBody::LeaveGroup(body) => body.compute_size(version),
+            ResponseBody::OffsetCommit(body) => body.compute_size(version),
+            ResponseBody::OffsetFetch(body) => body.compute_size(version),
+            ResponseBody::ListGroups(body) => body.compute_size(version),
+            ResponseBody::DescribeGroups(body) => body.compute_size(version),
+            ResponseBody::DeleteGroups(body) => body.compute_size(version),
+            ResponseBody::OffsetDelete(body) => body.compute_size(version),
         }
     }
 
@@ -50,6 +72,17 @@ impl ResponseBody {
             ResponseBody::InitProducerId(body) => body.encode(out, version),
             ResponseBody::DescribeConfigs(body) => body.encode(out, version),
             ResponseBody::DescribeCluster(body) => body.encode(out, version),
+            ResponseBody::FindCoordinator(body) => body.encode(out, version),
+            ResponseBody::JoinGroup(body) => body.encode(out, version),
+            ResponseBody::SyncGroup(body) => body.encode(out, version),
+            ResponseBody::Heartbeat(body) => body.encode(out, version),
+            ResponseBody::LeaveGroup(body) => body.encode(out, version),
+            ResponseBody::OffsetCommit(body) => body.encode(out, version),
+            ResponseBody::OffsetFetch(body) => body.encode(out, version),
+            ResponseBody::ListGroups(body) => body.encode(out, version),
+            ResponseBody::DescribeGroups(body) => body.encode(out, version),
+            ResponseBody::DeleteGroups(body) => body.encode(out, version),
+            ResponseBody::OffsetDelete(body) => body.encode(out, version),
         }
     }
 }

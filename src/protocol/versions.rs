@@ -33,6 +33,19 @@ pub const SUPPORTED_APIS: &[SupportedApi] = &[
     api(ApiKey::InitProducerId, 0, 5),
     api(ApiKey::DescribeConfigs, 1, 4),
     api(ApiKey::DescribeCluster, 0, 1),
+    // Consumer groups (classic protocol). OffsetCommit/OffsetFetch start
+    // where Kafka 4.0 starts them (KIP-896).
+    api(ApiKey::FindCoordinator, 0, 4),
+    api(ApiKey::JoinGroup, 0, 9),
+    api(ApiKey::SyncGroup, 0, 5),
+    api(ApiKey::Heartbeat, 0, 4),
+    api(ApiKey::LeaveGroup, 0, 5),
+    api(ApiKey::OffsetCommit, 2, 9),
+    api(ApiKey::OffsetFetch, 1, 9),
+    api(ApiKey::ListGroups, 0, 5),
+    api(ApiKey::DescribeGroups, 0, 5),
+    api(ApiKey::DeleteGroups, 0, 2),
+    api(ApiKey::OffsetDelete, 0, 0),
 ];
 
 /// The supported range for `key`, if we implement it.
@@ -65,6 +78,17 @@ mod tests {
             ApiKey::InitProducerId => InitProducerIdRequest::VERSIONS,
             ApiKey::DescribeConfigs => DescribeConfigsRequest::VERSIONS,
             ApiKey::DescribeCluster => DescribeClusterRequest::VERSIONS,
+            ApiKey::FindCoordinator => FindCoordinatorRequest::VERSIONS,
+            ApiKey::JoinGroup => JoinGroupRequest::VERSIONS,
+            ApiKey::SyncGroup => SyncGroupRequest::VERSIONS,
+            ApiKey::Heartbeat => HeartbeatRequest::VERSIONS,
+            ApiKey::LeaveGroup => LeaveGroupRequest::VERSIONS,
+            ApiKey::OffsetCommit => OffsetCommitRequest::VERSIONS,
+            ApiKey::OffsetFetch => OffsetFetchRequest::VERSIONS,
+            ApiKey::ListGroups => ListGroupsRequest::VERSIONS,
+            ApiKey::DescribeGroups => DescribeGroupsRequest::VERSIONS,
+            ApiKey::DeleteGroups => DeleteGroupsRequest::VERSIONS,
+            ApiKey::OffsetDelete => OffsetDeleteRequest::VERSIONS,
             other => panic!("add {other:?} to the test"),
         };
         (range.min, range.max)

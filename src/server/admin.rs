@@ -137,6 +137,82 @@ pub async fn ensure_topic(shard: &Rc<Shard>, name: &str) -> Result<Arc<TopicMeta
         .ok_or(KafkaError::LeaderNotAvailable.code())
 }
 
+/// The internal topic `name` (e.g. `__consumer_offsets`), created with
+/// `partitions` and the given config overrides if it does not exist yet.
+/// Unlike [`ensure_topic`] this ignores `auto.create.topics.enable`, as
+/// Kafka does for its internal topics.
+pub async fn ensure_internal_topic(
+    shard: &Rc<Shard>,
+    name: &str,
+    partitions: i32,
+    configs: &[(&str, &str)],
+) -> Result<Arc<TopicMetadata>, i16> {
+    if let Some(topic) = shard.catalog().topic(name) {
+        return Ok(Arc::clone(topic));
+    }
+    let configs: Vec<(String, String)> = configs
+        .iter()
+        .map(|(name, value)| (name.to_string(), value.to_string()))
+        .collect();
+    let code = if shard.id == CONTROLLER_SHARD {
+        create_internal_on_controller(shard, name, partitions, configs).await
+    } else {
+        let request = ShardRequest::CreateInternalTopic {
+            name: name.to_string(),
+            partitions,
+            configs,
+        };
+        match shard.call_shard(CONTROLLER_SHARD, request).await {
+            Ok(ShardReply::AutoCreated(code)) => code,
+            _ => KafkaError::CoordinatorNotAvailable.code(),
+        }
+    };
+    if code != NONE {
+        return Err(code);
+    }
+    shard
+        .catalog()
+        .topic(name)
+        .cloned()
+        .ok_or(KafkaError::CoordinatorNotAvailable.code())
+}
+
+/// Controller: create an internal topic (see [`ensure_internal_topic`]).
+pub async fn create_internal_on_controller(
+    shard: &Rc<Shard>,
+    name: &str,
+    partitions: i32,
+    configs: Vec<(String, String)>,
+) -> i16 {
+    let _permit = match shard.admin_lock.acquire_permit(1).await {
+        Ok(permit) => permit,
+        Err(_) => return KafkaError::NotController.code(),
+    };
+    if shard.catalog().topic(name).is_some() {
+        return NONE;
+    }
+    let configs = match TopicConfigs::from_overrides(configs.into_iter().collect()) {
+        Ok(configs) => configs,
+        Err(message) => {
+            tracing::error!(topic = name, %message, "bad internal topic configs");
+            return KafkaError::InvalidConfig.code();
+        }
+    };
+    let topic = TopicMetadata {
+        name: Arc::from(name),
+        topic_id: Uuid::new_v4(),
+        partition_count: partitions.clamp(1, MAX_PARTITIONS_PER_TOPIC),
+        configs,
+    };
+    match commit_new_topic(shard, topic).await {
+        Ok(()) => {
+            tracing::info!(topic = name, partitions, "created internal topic");
+            NONE
+        }
+        Err((code, _)) => code,
+    }
+}
+
 /// Controller: auto-create `name` with the default partition count.
 pub async fn auto_create_on_controller(shard: &Rc<Shard>, name: &str) -> i16 {
     let _permit = match shard.admin_lock.acquire_permit(1).await {

@@ -82,7 +82,7 @@ async fn read_requests(
             return;
         };
         let pending = match decode_request(frame) {
-            Ok(request) => dispatch(shard, request).await,
+            Ok(request) => dispatch(shard, request, peer).await,
             Err(DecodeError::UnsupportedApiVersionsVersion {
                 version,
                 correlation_id,

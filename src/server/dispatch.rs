@@ -3,6 +3,7 @@
 //! connection can read the next request while this one waits (pipelining),
 //! and write responses strictly in request order.
 
+use std::net::SocketAddr;
 use std::rc::Rc;
 
 use bytes::BytesMut;
@@ -10,6 +11,7 @@ use futures::future::LocalBoxFuture;
 use futures::FutureExt;
 use kafka_protocol::messages::ApiKey;
 
+use super::groups::apis as group_apis;
 use super::shard::Shard;
 use super::{admin, api_versions, cluster, fetch, list_offsets, metadata, produce, producer_ids};
 use crate::protocol::request::{Request, RequestBody};
@@ -42,7 +44,11 @@ pub fn encode(api_key: ApiKey, version: i16, correlation_id: i32, body: Response
 
 /// Stage one of a request (in the connection's read order); the returned
 /// future is stage two. Only Produce does work in stage one.
-pub async fn dispatch(shard: &Rc<Shard>, request: Request) -> PendingResponse {
+pub async fn dispatch(
+    shard: &Rc<Shard>,
+    request: Request,
+    peer: Option<SocketAddr>,
+) -> PendingResponse {
     let api_key = request.api_key;
     let version = request.version();
     let correlation_id = request.correlation_id();
@@ -88,6 +94,40 @@ pub async fn dispatch(shard: &Rc<Shard>, request: Request) -> PendingResponse {
             RequestBody::DescribeCluster(body) => ResponseBody::DescribeCluster(
                 cluster::handle_describe_cluster(&shard, body, version),
             ),
+            RequestBody::FindCoordinator(body) => ResponseBody::FindCoordinator(
+                group_apis::find_coordinator(&shard, body, version).await,
+            ),
+            RequestBody::JoinGroup(body) => {
+                let client = group_apis::client_info(&request.header, peer);
+                ResponseBody::JoinGroup(group_apis::join_group(&shard, body, version, client).await)
+            }
+            RequestBody::SyncGroup(body) => {
+                ResponseBody::SyncGroup(group_apis::sync_group(&shard, body, version).await)
+            }
+            RequestBody::Heartbeat(body) => {
+                ResponseBody::Heartbeat(group_apis::heartbeat(&shard, body).await)
+            }
+            RequestBody::LeaveGroup(body) => {
+                ResponseBody::LeaveGroup(group_apis::leave_group(&shard, body, version).await)
+            }
+            RequestBody::OffsetCommit(body) => {
+                ResponseBody::OffsetCommit(group_apis::offset_commit(&shard, body, version).await)
+            }
+            RequestBody::OffsetFetch(body) => {
+                ResponseBody::OffsetFetch(group_apis::offset_fetch(&shard, body, version).await)
+            }
+            RequestBody::ListGroups(body) => {
+                ResponseBody::ListGroups(group_apis::list_groups(&shard, body, version).await)
+            }
+            RequestBody::DescribeGroups(body) => ResponseBody::DescribeGroups(
+                group_apis::describe_groups(&shard, body, version).await,
+            ),
+            RequestBody::DeleteGroups(body) => {
+                ResponseBody::DeleteGroups(group_apis::delete_groups(&shard, body).await)
+            }
+            RequestBody::OffsetDelete(body) => {
+                ResponseBody::OffsetDelete(group_apis::offset_delete(&shard, body).await)
+            }
         };
         reply(body)
     }

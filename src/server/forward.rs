@@ -12,6 +12,7 @@ use kafka_protocol::messages::{
     CreateTopicsRequest, CreateTopicsResponse, DeleteTopicsRequest, DeleteTopicsResponse,
 };
 
+use super::groups::{self, GroupAnswer, GroupCall, ListGroupsFilter, ListedGroup};
 use super::partition_ops::{self, OffsetOutcome, OffsetQuery, ProduceOutcome, ReadOutcome};
 use super::shard::Shard;
 use super::{admin, fetch};
@@ -60,6 +61,18 @@ pub enum ShardRequest {
     },
     /// Any shard -> controller: create a topic with broker defaults (auto-create).
     AutoCreateTopic { name: String },
+    /// Any shard -> controller: create an internal topic (answered with
+    /// `AutoCreated`).
+    CreateInternalTopic {
+        name: String,
+        partitions: i32,
+        configs: Vec<(String, String)>,
+    },
+    /// Any shard -> the coordinator shard of a group (owner of the group's
+    /// offsets partition).
+    Group { partition: i32, call: GroupCall },
+    /// Any shard -> every shard: the groups it coordinates (ListGroups).
+    ListGroups(ListGroupsFilter),
     /// Any shard -> owner: append, then answer when `acks` is satisfied.
     Produce { parts: Vec<ProducePart>, acks: i16 },
     /// Any shard -> owner: read now, no waiting.
@@ -84,6 +97,8 @@ pub enum ShardReply {
     Produced(Vec<ProduceOutcome>),
     Read(Vec<ReadOutcome>),
     Offsets(Vec<OffsetOutcome>),
+    Group(GroupAnswer),
+    ListedGroups(Vec<ListedGroup>),
 }
 
 /// Entry point of the mesh receive loops on the owning shard. Called
@@ -123,6 +138,19 @@ pub fn handle_shard_request(shard: &Rc<Shard>, from: usize, id: u64, request: Sh
             ),
             ShardRequest::AutoCreateTopic { name } => {
                 ShardReply::AutoCreated(admin::auto_create_on_controller(&shard, &name).await)
+            }
+            ShardRequest::CreateInternalTopic {
+                name,
+                partitions,
+                configs,
+            } => ShardReply::AutoCreated(
+                admin::create_internal_on_controller(&shard, &name, partitions, configs).await,
+            ),
+            ShardRequest::Group { partition, call } => {
+                ShardReply::Group(groups::coordinate(&shard, partition, call).await)
+            }
+            ShardRequest::ListGroups(filter) => {
+                ShardReply::ListedGroups(groups::list_local_groups(&shard, &filter))
             }
             ShardRequest::Produce { .. } => unreachable!("handled above"),
             ShardRequest::Read(parts) => {

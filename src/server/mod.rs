@@ -10,6 +10,7 @@ pub mod connection;
 pub mod dispatch;
 pub mod fetch;
 pub mod forward;
+pub mod groups;
 pub mod list_offsets;
 pub mod metadata;
 pub mod partition_ops;

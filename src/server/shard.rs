@@ -11,6 +11,8 @@ use std::sync::Arc;
 use futures::future::join_all;
 
 use super::forward::{ShardReply, ShardRequest};
+use super::groups::offsets_topic::OFFSETS_TOPIC;
+use super::groups::GroupCoordinator;
 use crate::config::BrokerConfig;
 use crate::log::producer_state::ProducerStates;
 use crate::log::PartitionLog;
@@ -52,6 +54,8 @@ pub struct Shard {
     pub request_memory: Rc<glommio::sync::Semaphore>,
     /// Last producer id handed out by this shard (see `producer_ids.rs`).
     pub last_producer_id: Cell<i64>,
+    /// The consumer groups this shard coordinates (see `groups`).
+    pub groups: GroupCoordinator,
 }
 
 impl Shard {
@@ -68,6 +72,7 @@ impl Shard {
                 REQUEST_MEMORY_BYTES_PER_SHARD,
             )),
             last_producer_id: Cell::new(-1),
+            groups: GroupCoordinator::default(),
         }
     }
 
@@ -126,19 +131,29 @@ impl Shard {
             async move { (partition, PartitionLog::open(dir, log_config).await) }
         }))
         .await;
-        let mut logs = self.partitions.borrow_mut();
-        let topic_logs = logs.entry(Arc::clone(&topic.name)).or_default();
-        for (partition, result) in opened {
-            match result {
-                Ok(log) => {
-                    let producers = Rc::new(RefCell::new(ProducerStates::default()));
-                    topic_logs.insert(partition, LocalPartition { log, producers });
+        let mut offsets_partitions = Vec::new();
+        {
+            let mut logs = self.partitions.borrow_mut();
+            let topic_logs = logs.entry(Arc::clone(&topic.name)).or_default();
+            for (partition, result) in opened {
+                match result {
+                    Ok(log) => {
+                        if &*topic.name == OFFSETS_TOPIC {
+                            offsets_partitions.push((partition, log.clone()));
+                        }
+                        let producers = Rc::new(RefCell::new(ProducerStates::default()));
+                        topic_logs.insert(partition, LocalPartition { log, producers });
+                    }
+                    Err(error) => tracing::error!(
+                        topic = %topic.name, partition, %error,
+                        "cannot open partition log; it will answer NOT_LEADER_OR_FOLLOWER"
+                    ),
                 }
-                Err(error) => tracing::error!(
-                    topic = %topic.name, partition, %error,
-                    "cannot open partition log; it will answer NOT_LEADER_OR_FOLLOWER"
-                ),
             }
+        }
+        // This shard coordinates the groups of its offsets partitions.
+        for (partition, log) in offsets_partitions {
+            self.groups.load(&self.config.groups, partition, log).await;
         }
     }
 
@@ -172,6 +187,9 @@ impl Shard {
             removed
         };
         for (partition, local) in removed {
+            if topic == OFFSETS_TOPIC {
+                self.groups.unload(partition);
+            }
             if let Err(error) = local.log.delete().await {
                 tracing::error!(topic, partition, %error, "deleting partition log failed");
             }

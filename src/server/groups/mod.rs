@@ -1,0 +1,164 @@
+//! The consumer-group coordinator in the server: the group APIs
+//! (FindCoordinator, JoinGroup, SyncGroup, Heartbeat, LeaveGroup,
+//! OffsetCommit, OffsetFetch, ListGroups, DescribeGroups, DeleteGroups,
+//! OffsetDelete), routing each group's requests to its coordinator shard,
+//! and the per-shard coordinator state.
+//!
+//! Which cores: a group's coordinator is the shard owning the partition of
+//! `__consumer_offsets` that the group id hashes to; group state lives only
+//! there. The connection's shard decodes a request, names the group(s),
+//! and sends a [`GroupCall`] per group to the coordinator shard over the mesh
+//! (or runs it in place when it is the coordinator); the coordinator answers
+//! with a [`GroupAnswer`] and the connection's shard shapes the response for
+//! the request's version.
+//!
+//! Inside:
+//! - `offsets_topic`: the internal topic, group -> partition, records, replay
+//! - `coordinator`: per-shard state, waiters, timers, expiry
+//! - `membership`: JoinGroup, SyncGroup, Heartbeat, LeaveGroup on the coordinator
+//! - `offsets`: OffsetCommit, OffsetFetch, OffsetDelete on the coordinator
+//! - `describe`: DescribeGroups, ListGroups, DeleteGroups on the coordinator
+//! - `apis`: the request handlers on the connection's shard (FindCoordinator
+//!   and version-specific request/response shapes)
+
+pub mod apis;
+pub mod coordinator;
+pub mod describe;
+pub mod membership;
+pub mod offsets;
+pub mod offsets_topic;
+
+use std::rc::Rc;
+
+use kafka_protocol::messages::*;
+
+pub use coordinator::GroupCoordinator;
+pub use describe::{list_local_groups, DescribedGroupState, ListGroupsFilter, ListedGroup};
+pub use offsets::FetchedOffsets;
+
+use crate::protocol::errors::KafkaError;
+use crate::server::forward::{ShardReply, ShardRequest};
+use crate::server::shard::Shard;
+
+/// Who sent a request (DescribeGroups reports it per member).
+#[derive(Debug, Clone, Default)]
+pub struct ClientInfo {
+    pub client_id: String,
+    /// Kafka prints it as `/<ip>`.
+    pub client_host: String,
+}
+
+/// One group's part of a request, sent to its coordinator shard.
+#[derive(Debug)]
+pub enum GroupCall {
+    Join {
+        request: JoinGroupRequest,
+        version: i16,
+        client: ClientInfo,
+    },
+    Sync {
+        request: SyncGroupRequest,
+        version: i16,
+    },
+    Heartbeat {
+        request: HeartbeatRequest,
+    },
+    Leave {
+        request: LeaveGroupRequest,
+        version: i16,
+    },
+    Commit {
+        request: OffsetCommitRequest,
+        version: i16,
+    },
+    /// OffsetFetch for one group; `None` topics = every committed offset.
+    FetchOffsets {
+        group_id: String,
+        topics: Option<Vec<(String, Vec<i32>)>>,
+    },
+    Describe {
+        group_id: String,
+    },
+    Delete {
+        group_id: String,
+    },
+    DeleteOffsets {
+        request: OffsetDeleteRequest,
+    },
+}
+
+/// The coordinator's answer to a [`GroupCall`].
+#[derive(Debug)]
+pub enum GroupAnswer {
+    /// The coordinator could not take the call (partition not loaded here,
+    /// shard stopping): the client looks the coordinator up again.
+    Unavailable(i16),
+    Join(JoinGroupResponse),
+    Sync(SyncGroupResponse),
+    Heartbeat(i16),
+    Leave(LeaveGroupResponse),
+    Commit(OffsetCommitResponse),
+    FetchedOffsets(FetchedOffsets),
+    Described(DescribedGroupState),
+    Deleted(i16),
+    DeletedOffsets(OffsetDeleteResponse),
+}
+
+/// Runs `call` on this shard, which owns offsets `partition`.
+pub async fn coordinate(shard: &Rc<Shard>, partition: i32, call: GroupCall) -> GroupAnswer {
+    let Some(loaded) = shard.groups.partition(partition) else {
+        return GroupAnswer::Unavailable(KafkaError::NotCoordinator.code());
+    };
+    match call {
+        GroupCall::Join {
+            request,
+            version,
+            client,
+        } => GroupAnswer::Join(membership::join(shard, &loaded, request, version, client).await),
+        GroupCall::Sync { request, version } => {
+            GroupAnswer::Sync(membership::sync(shard, &loaded, request, version).await)
+        }
+        GroupCall::Heartbeat { request } => {
+            GroupAnswer::Heartbeat(membership::heartbeat(shard, &loaded, request))
+        }
+        GroupCall::Leave { request, version } => {
+            GroupAnswer::Leave(membership::leave(shard, &loaded, request, version))
+        }
+        GroupCall::Commit { request, version } => {
+            GroupAnswer::Commit(offsets::commit(shard, &loaded, request, version).await)
+        }
+        GroupCall::FetchOffsets { group_id, topics } => {
+            GroupAnswer::FetchedOffsets(offsets::fetch(&loaded, &group_id, topics.as_deref()))
+        }
+        GroupCall::Describe { group_id } => {
+            GroupAnswer::Described(describe::describe(&loaded, &group_id))
+        }
+        GroupCall::Delete { group_id } => {
+            GroupAnswer::Deleted(describe::delete(&loaded, &group_id).await)
+        }
+        GroupCall::DeleteOffsets { request } => {
+            GroupAnswer::DeletedOffsets(offsets::delete_offsets(shard, &loaded, request).await)
+        }
+    }
+}
+
+/// Sends `call` for `group_id` to its coordinator shard (creating the
+/// offsets topic on first use) and returns the answer.
+pub async fn route(shard: &Rc<Shard>, group_id: &str, call: GroupCall) -> GroupAnswer {
+    let topic = match offsets_topic::ensure(shard).await {
+        Ok(topic) => topic,
+        Err(code) => return GroupAnswer::Unavailable(code),
+    };
+    let partition = offsets_topic::partition_for(group_id, topic.partition_count);
+    let owner = shard.owner_of(offsets_topic::OFFSETS_TOPIC, partition);
+    if owner == shard.id {
+        return coordinate(shard, partition, call).await;
+    }
+    match shard
+        .call_shard(owner, ShardRequest::Group { partition, call })
+        .await
+    {
+        Ok(ShardReply::Group(answer)) => answer,
+        _ => GroupAnswer::Unavailable(KafkaError::CoordinatorNotAvailable.code()),
+    }
+}

@@ -1,0 +1,226 @@
+//! The internal `__consumer_offsets` topic: its name and configs, which of
+//! its partitions a group belongs to, creating it on first use, writing
+//! coordinator records as RecordBatches and replaying a partition into its
+//! committed offsets on load.
+//!
+//! Which cores: any shard maps a group to its partition and creates the
+//! topic (through the controller); only a partition's owner writes and
+//! replays it.
+
+use std::rc::Rc;
+use std::sync::Arc;
+
+use bytes::{BufMut, Bytes, BytesMut};
+
+use crate::group::committed_offsets::CommittedOffsets;
+use crate::log::PartitionLog;
+use crate::metadata::catalog::TopicMetadata;
+use crate::protocol::record_batch::{BatchHeader, Compression, BATCH_HEADER_BYTES};
+use crate::protocol::records::{put_varint, varint_len, RecordIter};
+use crate::server::admin;
+use crate::server::shard::Shard;
+
+/// Kafka's name for it, so tools that hide or skip it recognise it.
+pub const OFFSETS_TOPIC: &str = "__consumer_offsets";
+
+/// Kafka's `offsets.topic.segment.bytes` default. Records are never deleted
+/// by time or size (the topic is compacted in Kafka; here expiry writes
+/// tombstones and segments are kept), so retention is off.
+const OFFSETS_TOPIC_CONFIGS: &[(&str, &str)] = &[
+    ("cleanup.policy", "compact"),
+    ("retention.ms", "-1"),
+    ("segment.bytes", "104857600"),
+];
+
+/// Bytes read at once while replaying a partition.
+const REPLAY_CHUNK_BYTES: usize = 1 << 20;
+
+/// The offsets partition of `group_id`: Kafka's
+/// `Utils.abs(groupId.hashCode) % partitions` with Java's `String.hashCode`
+/// (over UTF-16 code units), so a group lands on the partition it would in
+/// Kafka.
+pub fn partition_for(group_id: &str, partitions: i32) -> i32 {
+    let hash = group_id.encode_utf16().fold(0i32, |hash, unit| {
+        hash.wrapping_mul(31).wrapping_add(i32::from(unit))
+    });
+    // Kafka's Utils.abs maps i32::MIN to 0 rather than overflowing.
+    let positive = if hash == i32::MIN { 0 } else { hash.abs() };
+    positive % partitions.max(1)
+}
+
+/// The offsets topic, created with `--offsets-topic-partitions` the first
+/// time any shard needs it (Kafka creates it on the first FindCoordinator).
+pub async fn ensure(shard: &Rc<Shard>) -> Result<Arc<TopicMetadata>, i16> {
+    admin::ensure_internal_topic(
+        shard,
+        OFFSETS_TOPIC,
+        shard.config.groups.offsets_topic_partitions,
+        OFFSETS_TOPIC_CONFIGS,
+    )
+    .await
+}
+
+/// One key/value record for an offsets partition (`None` = tombstone).
+pub struct OffsetsRecordBytes {
+    pub key: Vec<u8>,
+    pub value: Option<Vec<u8>>,
+}
+
+/// An uncompressed RecordBatch v2 holding `records` (base offset 0: the log
+/// assigns the real one).
+pub fn encode_batch(records: &[OffsetsRecordBytes], now_ms: i64) -> Bytes {
+    let mut body = BytesMut::new();
+    for (index, record) in records.iter().enumerate() {
+        let offset_delta = index as i64;
+        let key_length = record.key.len() as i64;
+        let value_length = record.value.as_ref().map_or(-1, |v| v.len() as i64);
+        let length = 1
+            + varint_len(0)
+            + varint_len(offset_delta)
+            + varint_len(key_length)
+            + record.key.len()
+            + varint_len(value_length)
+            + record.value.as_ref().map_or(0, Vec::len)
+            + varint_len(0);
+        put_varint(&mut body, length as i64);
+        body.put_u8(0); // attributes
+        put_varint(&mut body, 0); // timestamp delta
+        put_varint(&mut body, offset_delta);
+        put_varint(&mut body, key_length);
+        body.put_slice(&record.key);
+        put_varint(&mut body, value_length);
+        if let Some(value) = &record.value {
+            body.put_slice(value);
+        }
+        put_varint(&mut body, 0); // headers
+    }
+    let mut batch = BytesMut::with_capacity(BATCH_HEADER_BYTES + body.len());
+    batch.put_i64(0);
+    batch.put_i32((BATCH_HEADER_BYTES - 12 + body.len()) as i32);
+    batch.put_i32(-1); // partition leader epoch
+    batch.put_i8(2); // magic
+    batch.put_u32(0); // crc, below
+    batch.put_i16(0); // attributes: no compression, CreateTime
+    batch.put_i32(records.len() as i32 - 1);
+    batch.put_i64(now_ms);
+    batch.put_i64(now_ms);
+    batch.put_i64(-1); // producer id
+    batch.put_i16(-1); // producer epoch
+    batch.put_i32(-1); // base sequence
+    batch.put_i32(records.len() as i32);
+    batch.put_slice(&body);
+    // The crc covers everything from the attributes on.
+    let crc = crc32c::crc32c(&batch[21..]);
+    batch[17..21].copy_from_slice(&crc.to_be_bytes());
+    batch.freeze()
+}
+
+/// What replaying a partition found.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct ReplayStats {
+    pub records: u64,
+    /// Records that did not decode (logged and skipped, as Kafka does).
+    pub skipped: u64,
+}
+
+/// Applies every record of `log`, oldest first, to `offsets`.
+pub async fn replay(
+    log: &PartitionLog,
+    offsets: &mut CommittedOffsets,
+) -> Result<ReplayStats, crate::log::LogError> {
+    let mut stats = ReplayStats::default();
+    let mut next = log.log_start_offset();
+    let end = log.high_watermark();
+    while next < end {
+        let read = log.read(next, REPLAY_CHUNK_BYTES).await?;
+        if read.batches.is_empty() {
+            break;
+        }
+        for batch in &read.batches {
+            let Ok(header) = BatchHeader::parse(batch) else {
+                tracing::warn!(
+                    offset = next,
+                    "unreadable batch in offsets partition; stopping replay"
+                );
+                return Ok(stats);
+            };
+            let batch_end = header.last_offset() + 1;
+            if header.compression() != Compression::None || header.is_control() {
+                // We never write these; someone else did. Skip the batch.
+                stats.skipped += 1;
+                next = next.max(batch_end);
+                continue;
+            }
+            let records = batch.get(BATCH_HEADER_BYTES..).unwrap_or_default();
+            for record in RecordIter::new(records, header.records_count) {
+                let offset = header.base_offset + record.offset_delta;
+                if offset < next
+                    || offsets
+                        .last_record_offset()
+                        .is_some_and(|last| offset <= last)
+                {
+                    continue;
+                }
+                stats.records += 1;
+                let Some(key) = record.key else {
+                    stats.skipped += 1;
+                    continue;
+                };
+                if let Err(error) = offsets.apply(key, record.value, offset) {
+                    tracing::warn!(offset, %error, "skipping undecodable offsets record");
+                    stats.skipped += 1;
+                }
+            }
+            next = next.max(batch_end);
+        }
+    }
+    Ok(stats)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::protocol::record_batch::validate_batch;
+
+    #[test]
+    fn groups_land_where_kafka_puts_them() {
+        // Java's String.hashCode: s[0]*31^(n-1) + ... + s[n-1], wrapping.
+        let java_hash = |s: &str| {
+            s.encode_utf16()
+                .fold(0i32, |h, u| h.wrapping_mul(31).wrapping_add(i32::from(u)))
+        };
+        assert_eq!(java_hash("a"), 97);
+        assert_eq!(java_hash("ab"), 97 * 31 + 98);
+        assert_eq!(partition_for("a", 50), 97 % 50);
+        for group in ["", "g", "orders", "very-long-group-name-with-ünïcode"] {
+            let p = partition_for(group, 50);
+            assert!((0..50).contains(&p));
+        }
+        assert_eq!(partition_for("anything", 1), 0);
+        assert_eq!(partition_for("anything", 0), 0);
+    }
+
+    #[test]
+    fn batches_validate_and_carry_tombstones() {
+        let records = [
+            OffsetsRecordBytes {
+                key: b"k1".to_vec(),
+                value: Some(b"v1".to_vec()),
+            },
+            OffsetsRecordBytes {
+                key: b"k2".to_vec(),
+                value: None,
+            },
+        ];
+        let batch = encode_batch(&records, 1_700_000_000_000);
+        let header = validate_batch(&batch).expect("valid batch");
+        assert_eq!(header.records_count, 2);
+        let parsed: Vec<_> =
+            RecordIter::new(&batch[BATCH_HEADER_BYTES..], header.records_count).collect();
+        assert_eq!(parsed.len(), 2);
+        assert_eq!(parsed[0].key, Some(&b"k1"[..]));
+        assert_eq!(parsed[0].value, Some(&b"v1"[..]));
+        assert_eq!(parsed[1].offset_delta, 1);
+        assert_eq!(parsed[1].value, None);
+    }
+}
