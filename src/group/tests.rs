@@ -758,3 +758,123 @@ fn timers_fire_in_order_when_ticks_are_late() {
     assert!(g.member(&a).is_none());
     assert_eq!(g.next_deadline_ms(), None);
 }
+
+// ---- stored group metadata (persist.rs) --------------------------------------
+
+#[test]
+fn stored_group_restores_stable_with_assignments_and_fresh_sessions() {
+    let mut g = group(DELAY_MS);
+    let (a, b) = stable_pair(&mut g);
+    let stored = g.to_stored(6_000);
+    assert_eq!(stored.generation, 1);
+    assert_eq!(stored.protocol.as_deref(), Some("range"));
+    assert_eq!(stored.leader.as_deref(), Some(a.as_str()));
+    assert_eq!(stored.members.len(), 2);
+    assert_eq!(stored.members[1].subscription, b"meta-b".to_vec());
+
+    // The broker restarts an hour later and replays the record.
+    let restart = 3_600_000;
+    let mut restored = Group::restore("g1", GroupConfig::default(), &stored, restart);
+    assert_eq!(restored.state(), GroupState::Stable);
+    assert_eq!(restored.generation_id(), 1);
+    assert_eq!(restored.leader_id(), Some(a.as_str()));
+    assert_eq!(restored.protocol_name(), Some("range"));
+    assert_eq!(
+        restored.member(&b).map(|m| m.assignment.clone()),
+        Some(Bytes::from(format!("assign-{b}")))
+    );
+    // Members that keep heartbeating carry on without a rebalance.
+    assert_eq!(heartbeat(&mut restored, &a, 1, restart + 1_000), NONE);
+    assert_eq!(heartbeat(&mut restored, &b, 1, restart + 1_000), NONE);
+    // One that does not come back expires after its session timeout and
+    // the survivor is told to rejoin.
+    assert_eq!(heartbeat(&mut restored, &a, 1, restart + 9_000), NONE);
+    let effects = restored.tick(restart + 1_000 + i64::from(SESSION_MS));
+    assert_eq!(
+        removed(&effects),
+        vec![(b.clone(), RemovalReason::SessionExpired)]
+    );
+    assert_eq!(
+        heartbeat(&mut restored, &a, 1, restart + 11_500),
+        REBALANCE_IN_PROGRESS
+    );
+    // A stale generation from before the restart is still refused.
+    assert_eq!(
+        heartbeat(&mut restored, &a, 0, restart + 11_600),
+        ILLEGAL_GENERATION
+    );
+}
+
+#[test]
+fn stored_empty_group_restores_empty_at_its_generation() {
+    let mut g = group(0);
+    let a = get_member_id(&mut g, "a", 0, 1);
+    let reply = join(&mut g, "a", &a, 0);
+    assert_eq!(response(reply.outcome).generation_id, 1);
+    let left = g.leave(
+        &[LeaveMember {
+            member_id: a.clone(),
+            group_instance_id: None,
+        }],
+        10,
+    );
+    assert!(left
+        .effects
+        .iter()
+        .any(|e| matches!(e, Effect::StoreGroup { .. })));
+    assert_eq!(g.state(), GroupState::Empty);
+    let stored = g.to_stored(10);
+    assert!(stored.members.is_empty());
+    let restored = Group::restore("g1", GroupConfig::default(), &stored, 20);
+    assert_eq!(restored.state(), GroupState::Empty);
+    // Kafka ends a generation when the last member leaves, too.
+    assert_eq!(restored.generation_id(), g.generation_id());
+    assert_eq!(restored.protocol_type(), Some("consumer"));
+    assert!(restored.members().is_empty());
+}
+
+#[test]
+fn restored_static_member_is_replaced_by_its_new_incarnation() {
+    let mut g = group(0);
+    let first = g.join(static_request("instance-1", ""), 0, uuid(1));
+    let old_id = response(first.outcome).member_id;
+    let sync_reply = g.sync(
+        SyncRequest {
+            member_id: old_id.clone(),
+            group_instance_id: Some("instance-1".into()),
+            generation_id: 1,
+            assignments: vec![(old_id.clone(), Bytes::from_static(b"p0-5"))],
+            ..SyncRequest::default()
+        },
+        0,
+    );
+    assert!(matches!(sync_reply.outcome, SyncOutcome::Response(ref r) if r.error_code == NONE));
+    let restored = Group::restore("g1", GroupConfig::default(), &g.to_stored(0), 1_000);
+    let mut restored = restored;
+    // The consumer restarted too: same instance id, no member id.
+    let rejoin = restored.join(static_request("instance-1", ""), 2_000, uuid(2));
+    let rejoined = response(rejoin.outcome);
+    assert_eq!(rejoined.error_code, NONE);
+    assert_ne!(rejoined.member_id, old_id);
+    assert_eq!(
+        restored.generation_id(),
+        1,
+        "no rebalance for a static member"
+    );
+    assert_eq!(
+        restored
+            .member(&rejoined.member_id)
+            .map(|m| m.assignment.clone()),
+        Some(Bytes::from_static(b"p0-5"))
+    );
+    // The old incarnation is fenced.
+    let old = restored.heartbeat(
+        HeartbeatRequest {
+            member_id: old_id,
+            group_instance_id: Some("instance-1".into()),
+            generation_id: 1,
+        },
+        2_100,
+    );
+    assert_eq!(old.outcome, FENCED_INSTANCE_ID);
+}
