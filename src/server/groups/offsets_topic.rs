@@ -180,7 +180,102 @@ pub async fn replay(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::group::offset_records::{OffsetCommitKey, OffsetCommitValue};
+    use crate::log::LogConfig;
     use crate::protocol::record_batch::validate_batch;
+    use crate::runtime::memlock::run_on_test_executor;
+
+    fn commit(group: &str, partition: i32, offset: i64) -> OffsetsRecordBytes {
+        OffsetsRecordBytes {
+            key: OffsetCommitKey {
+                group: group.to_string(),
+                topic: "orders".to_string(),
+                partition,
+            }
+            .encode(),
+            value: Some(
+                OffsetCommitValue {
+                    offset,
+                    leader_epoch: -1,
+                    metadata: String::new(),
+                    commit_timestamp_ms: 1_700_000_000_000,
+                    expire_timestamp_ms: -1,
+                }
+                .encode(),
+            ),
+        }
+    }
+
+    /// Appends `batches` batches of `per_batch` commits (group `g<batch % 10>`,
+    /// partition = index in batch, offset = batch number), then replays.
+    async fn write_and_replay(
+        batches: usize,
+        per_batch: usize,
+    ) -> (CommittedOffsets, ReplayStats, std::time::Duration) {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("__consumer_offsets-0");
+        let log = PartitionLog::open(path.clone(), LogConfig::default())
+            .await
+            .expect("open");
+        let mut last = 0;
+        for batch in 0..batches {
+            let records: Vec<OffsetsRecordBytes> = (0..per_batch)
+                .map(|p| commit(&format!("g{}", batch % 10), p as i32, batch as i64))
+                .collect();
+            last = log
+                .append(&encode_batch(&records, 1_700_000_000_000), 0)
+                .expect("append")
+                .last_offset;
+        }
+        // One tombstone: group g0 drops partition 0.
+        let tombstone = OffsetsRecordBytes {
+            key: commit("g0", 0, 0).key,
+            value: None,
+        };
+        last = log
+            .append(&encode_batch(&[tombstone], 0), 0)
+            .expect("append")
+            .last_offset;
+        log.wait_written(last).await.expect("written");
+        log.close().await.expect("close");
+        let log = PartitionLog::open(path, LogConfig::default())
+            .await
+            .expect("reopen");
+        let mut offsets = CommittedOffsets::new();
+        let started = std::time::Instant::now();
+        let stats = replay(&log, &mut offsets).await.expect("replay");
+        let elapsed = started.elapsed();
+        log.close().await.expect("close");
+        (offsets, stats, elapsed)
+    }
+
+    #[test]
+    fn replay_rebuilds_the_latest_commit_of_every_key() {
+        let (offsets, stats, _) = run_on_test_executor(|| write_and_replay(50, 20));
+        assert_eq!(stats.records, 50 * 20 + 1);
+        assert_eq!(stats.skipped, 0);
+        // g3 last committed in batch 43.
+        assert_eq!(offsets.fetch("g3", "orders", 7).map(|v| v.offset), Some(43));
+        assert_eq!(offsets.fetch("g0", "orders", 1).map(|v| v.offset), Some(40));
+        assert_eq!(offsets.fetch("g0", "orders", 0), None, "tombstone applied");
+        assert_eq!(offsets.groups().len(), 10);
+    }
+
+    /// Replay speed, run on purpose:
+    /// `cargo test --release --lib replay_speed -- --ignored --nocapture`.
+    #[test]
+    #[ignore]
+    fn replay_speed() {
+        let (offsets, stats, elapsed) = run_on_test_executor(|| write_and_replay(20_000, 50));
+        assert_eq!(offsets.groups().len(), 10);
+        let per_second = stats.records as f64 / elapsed.as_secs_f64();
+        println!(
+            "replayed {} records in {:.3} s: {:.0} records/s",
+            stats.records,
+            elapsed.as_secs_f64(),
+            per_second
+        );
+    }
 
     #[test]
     fn groups_land_where_kafka_puts_them() {
