@@ -74,6 +74,9 @@ pub async fn commit(
             partition.with_group(&group_id, true, |_| ());
             NONE
         }
+        // Kafka 4: v9+ says the group does not exist; older versions
+        // answered ILLEGAL_GENERATION.
+        None if version >= 9 => KafkaError::GroupIdNotFound.code(),
         None => KafkaError::IllegalGeneration.code(),
     };
     shard.groups.schedule_group(partition, &group_id);

@@ -217,22 +217,19 @@ mod tests {
         let log = PartitionLog::open(path.clone(), LogConfig::default())
             .await
             .expect("open");
-        let mut last = 0;
         for batch in 0..batches {
             let records: Vec<OffsetsRecordBytes> = (0..per_batch)
                 .map(|p| commit(&format!("g{}", batch % 10), p as i32, batch as i64))
                 .collect();
-            last = log
-                .append(&encode_batch(&records, 1_700_000_000_000), 0)
-                .expect("append")
-                .last_offset;
+            log.append(&encode_batch(&records, 1_700_000_000_000), 0)
+                .expect("append");
         }
         // One tombstone: group g0 drops partition 0.
         let tombstone = OffsetsRecordBytes {
             key: commit("g0", 0, 0).key,
             value: None,
         };
-        last = log
+        let last = log
             .append(&encode_batch(&[tombstone], 0), 0)
             .expect("append")
             .last_offset;
