@@ -419,3 +419,27 @@ fn sigint_stops_cleanly_and_keeps_data() {
     assert_eq!(records.len(), 300);
     assert_acknowledged_present(&by_position(&records), &placed, 0);
 }
+
+/// `--data-dir` relative to the working directory (the default `./data` is one): topics
+/// are created, written and read back after a restart.
+#[test]
+fn relative_data_dir_works() {
+    let relative = format!("target/relative-data-dir-{}", std::process::id());
+    let _ = std::fs::remove_dir_all(&relative);
+    let mut broker = Broker::start_in(std::path::Path::new(&relative), 1, &[]);
+    create_topic(&broker.bootstrap(), "relative", 1);
+    let positions = produce_batch(&broker.bootstrap(), "relative", 0, 10);
+    assert_eq!(positions.len(), 10);
+    broker.restart();
+    let records = consume_all(
+        &broker.bootstrap(),
+        "relative",
+        1,
+        10,
+        Duration::from_secs(30),
+    );
+    assert_eq!(records.len(), 10);
+    broker.stop_graceful();
+    drop(broker);
+    std::fs::remove_dir_all(&relative).expect("remove relative data dir");
+}

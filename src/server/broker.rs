@@ -61,6 +61,9 @@ impl RunningBroker {
 /// Starts every shard and returns once all of them accept connections.
 pub fn start(mut config: BrokerConfig) -> io::Result<RunningBroker> {
     std::fs::create_dir_all(&config.data_dir)?;
+    // glommio's Directory::open fails on relative paths (EBADF), and the
+    // default `./data` is one.
+    config.data_dir = std::path::absolute(&config.data_dir)?;
     let io_memory = memlock::plan_io_memory(config.shards)?;
     // Port 0: pick the port once so every shard binds the same one.
     let port_probe = resolve_listen_port(&mut config)?;

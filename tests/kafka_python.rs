@@ -1,0 +1,294 @@
+//! kafka-python drives the consumer-group coordinator: a second, independent client with
+//! its own group membership code, range assignor and admin client, so FindCoordinator,
+//! JoinGroup, SyncGroup, Heartbeat, LeaveGroup, OffsetCommit, OffsetFetch, ListGroups,
+//! DescribeGroups, DeleteGroups, OffsetDelete, session expiry and offsets surviving
+//! `kill -9` are checked against more than librdkafka.
+//!
+//! Each scenario is a script in `tests/python/` that checks Kafka's behaviour itself and
+//! prints a JSON summary; the test runs it against a fresh broker (killing it by pid after
+//! SCRIPT_TIMEOUT; a member process a script starts has its own watchdog) and asserts on
+//! its exit status and summary. kafka-python is a required test dependency (`.ci/run`
+//! installs it): without it these tests fail, they never skip.
+
+mod common;
+
+use std::io::Read;
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::thread;
+use std::time::{Duration, Instant};
+
+use serde_json::{json, Value};
+
+use common::Broker;
+
+/// The scripts' own watchdog (`--timeout-s`) fires first and dumps every Python thread's
+/// stack; this outer bound only catches an interpreter that cannot even do that.
+const SCRIPT_WATCHDOG_S: u64 = 30;
+const SCRIPT_TIMEOUT: Duration = Duration::from_secs(SCRIPT_WATCHDOG_S + 5);
+/// No wait for latecomers before the first rebalance: two members joining in the same
+/// second then see two quick generations instead of one delayed one, and the tests stay
+/// short.
+const BROKER_FLAGS: &[&str] = &["--group-initial-rebalance-delay-ms", "0"];
+const PYTHON: &str = "python3";
+
+/// Fails the test (never skips it) when kafka-python 3 cannot be imported: the scripts use
+/// its 3.x admin API (`describe_groups`, `list_group_offsets`, ...).
+fn require_kafka_python() {
+    let output = Command::new(PYTHON)
+        .args(["-c", "import kafka; print(kafka.__version__)"])
+        .output();
+    match output {
+        Ok(output) if output.status.success() => {
+            let version = String::from_utf8_lossy(&output.stdout).trim().to_string();
+            assert!(
+                version.starts_with("3."),
+                "kafka-python {version} is installed for {PYTHON}, the tests need 3.x: run \
+                 `{PYTHON} -m pip install kafka-python==3.0.12` (.ci/run does this)"
+            );
+        }
+        Ok(output) => panic!(
+            "kafka-python is not installed for {PYTHON}: run `pip install kafka-python` \
+             (`{PYTHON} -m pip install kafka-python==3.0.12`; .ci/run does this)\n{}",
+            String::from_utf8_lossy(&output.stderr)
+        ),
+        Err(error) => panic!(
+            "cannot run {PYTHON} ({error}): install python3 and `pip install kafka-python` \
+             (.ci/run does this)"
+        ),
+    }
+}
+
+fn script_path(script: &str) -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("tests")
+        .join("python")
+        .join(script)
+}
+
+/// Runs one scenario script (with `extra_args`) against `broker` with topic `topic` and
+/// group `<topic>-group`, and returns its JSON summary; panics with the script's output if
+/// it fails, times out or prints no summary.
+fn run_scenario(broker: &mut Broker, script: &str, topic: &str, extra_args: &[&str]) -> Value {
+    require_kafka_python();
+    let group = format!("{topic}-group");
+    let mut child = Command::new(PYTHON)
+        .arg(script_path(script))
+        .args(["--bootstrap", &broker.bootstrap()])
+        .args(["--topic", topic, "--group", &group])
+        .args(["--timeout-s", &SCRIPT_WATCHDOG_S.to_string()])
+        .args(extra_args)
+        // No __pycache__ next to the scripts in the source tree.
+        .env("PYTHONDONTWRITEBYTECODE", "1")
+        .env("PYTHONUNBUFFERED", "1")
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap_or_else(|error| panic!("spawn {PYTHON} {script}: {error}"));
+    let stdout = read_in_thread(&mut child, true);
+    let stderr = read_in_thread(&mut child, false);
+    let deadline = Instant::now() + SCRIPT_TIMEOUT;
+    let status = loop {
+        if let Some(status) = child.try_wait().expect("try_wait on the script") {
+            break Some(status);
+        }
+        if Instant::now() >= deadline {
+            // Child::kill sends SIGKILL to exactly the pid this test spawned.
+            let _ = child.kill();
+            let _ = child.wait();
+            break None;
+        }
+        thread::sleep(Duration::from_millis(20));
+    };
+    let stdout = String::from_utf8_lossy(&stdout.join().unwrap_or_default()).to_string();
+    let stderr = String::from_utf8_lossy(&stderr.join().unwrap_or_default()).to_string();
+    let Some(status) = status else {
+        panic!("{script} did not finish within {SCRIPT_TIMEOUT:?}\nstdout:\n{stdout}\nstderr:\n{stderr}");
+    };
+    broker.assert_alive();
+    assert!(
+        status.success(),
+        "{script} failed ({status})\nstdout:\n{stdout}\nstderr:\n{stderr}"
+    );
+    let summary = stdout.lines().last().unwrap_or_default();
+    serde_json::from_str(summary).unwrap_or_else(|error| {
+        panic!("{script} printed no JSON summary ({error})\nstdout:\n{stdout}\nstderr:\n{stderr}")
+    })
+}
+
+fn read_in_thread(child: &mut Child, stdout: bool) -> thread::JoinHandle<Vec<u8>> {
+    let mut stream: Box<dyn Read + Send> = if stdout {
+        Box::new(child.stdout.take().expect("script stdout"))
+    } else {
+        Box::new(child.stderr.take().expect("script stderr"))
+    };
+    thread::spawn(move || {
+        let mut bytes = Vec::new();
+        let _ = stream.read_to_end(&mut bytes);
+        bytes
+    })
+}
+
+#[test]
+fn kafka_python_consumers_split_partitions_and_survivor_takes_all_after_leave() {
+    let mut broker = Broker::start(2, BROKER_FLAGS);
+    let summary = run_scenario(&mut broker, "group_rebalance.py", "kp-split", &[]);
+
+    let mut split: Vec<Value> = summary["split"].as_array().expect("split").clone();
+    split.sort_by_key(|assignment| assignment[0].as_i64());
+    assert_eq!(split, vec![json!([0, 1, 2]), json!([3, 4, 5])], "{summary}");
+    assert_eq!(
+        summary["after_leave"],
+        json!([0, 1, 2, 3, 4, 5]),
+        "{summary}"
+    );
+    assert!(
+        summary["after_leave_generation_id"].as_i64() > summary["split_generation_id"].as_i64(),
+        "{summary}"
+    );
+    // LeaveGroup starts the rebalance at once; waiting for the leaver's session (6 s)
+    // to expire instead would be a broker bug.
+    let takeover_ms = summary["takeover_ms"].as_i64().expect("takeover_ms");
+    assert!(takeover_ms < 6000, "{summary}");
+}
+
+#[test]
+fn kafka_python_consumer_resumes_from_committed_offsets() {
+    let mut broker = Broker::start(2, BROKER_FLAGS);
+    let summary = run_scenario(&mut broker, "commit_resume.py", "kp-resume", &[]);
+
+    assert_eq!(summary["produced"], 100, "{summary}");
+    let first = summary["first_consumed"].as_i64().expect("first_consumed");
+    let second = summary["second_consumed"]
+        .as_i64()
+        .expect("second_consumed");
+    assert!((30..=70).contains(&first), "about half first: {summary}");
+    assert_eq!(
+        first + second,
+        100,
+        "every message consumed once: {summary}"
+    );
+    assert_eq!(summary["duplicates"], 0, "{summary}");
+    assert_eq!(summary["missing"], 0, "{summary}");
+    // The first consumer stopped inside every partition; the second resumed each exactly
+    // at its committed offset.
+    let committed = summary["committed"].as_object().expect("committed");
+    let resumed = summary["second_first_offsets"]
+        .as_object()
+        .expect("second_first_offsets");
+    assert_eq!(committed.len(), 3, "{summary}");
+    assert_eq!(committed, resumed, "{summary}");
+    for offset in committed.values() {
+        assert!(
+            (1..33).contains(&offset.as_i64().expect("offset")),
+            "{summary}"
+        );
+    }
+}
+
+#[test]
+fn kafka_python_killed_member_is_removed_after_its_session_timeout() {
+    let mut broker = Broker::start(2, BROKER_FLAGS);
+    let summary = run_scenario(&mut broker, "session_expiry.py", "kp-expiry", &[]);
+
+    assert_eq!(
+        summary["after_expiry"],
+        json!([0, 1, 2, 3, 4, 5]),
+        "{summary}"
+    );
+    assert!(
+        summary["after_expiry_generation_id"].as_i64() > summary["split_generation_id"].as_i64(),
+        "{summary}"
+    );
+    // Session timeout 6 s, heartbeats every 1 s: no sooner than the session allows (Kafka
+    // does not drop members whose connection closed), and not much later either.
+    let takeover_ms = summary["takeover_ms"].as_i64().expect("takeover_ms");
+    assert!((4000..=12000).contains(&takeover_ms), "{summary}");
+}
+
+#[test]
+fn kafka_python_admin_lists_describes_and_deletes_groups() {
+    let mut broker = Broker::start(2, BROKER_FLAGS);
+    let summary = run_scenario(&mut broker, "admin_groups.py", "kp-admin", &[]);
+
+    assert_eq!(summary["listed"]["protocol_type"], "consumer", "{summary}");
+    assert_eq!(summary["stable"]["state"], "Stable", "{summary}");
+    assert_eq!(summary["stable"]["protocol"], "range", "{summary}");
+    assert_eq!(
+        summary["stable"]["client_id"], "kp-admin-member",
+        "{summary}"
+    );
+    assert_eq!(
+        summary["stable"]["assignment"],
+        json!({"kp-admin": [0, 1]}),
+        "{summary}"
+    );
+    assert_eq!(
+        summary["offsets"],
+        json!({"kp-admin/0": [3, "meta-0"], "kp-admin/1": [5, "meta-1"]}),
+        "{summary}"
+    );
+    assert_eq!(
+        summary["refused_while_active"],
+        json!([
+            "NonEmptyGroupError",
+            "GroupSubscribedToTopicError",
+            "UnknownMemberIdError"
+        ]),
+        "{summary}"
+    );
+    assert_eq!(summary["deleted"], "OK", "{summary}");
+    assert_eq!(summary["after_delete"]["state"], "Dead", "{summary}");
+    assert_eq!(
+        summary["after_delete"]["delete_again"], "GroupIdNotFoundError",
+        "{summary}"
+    );
+}
+
+#[test]
+fn kafka_python_assign_only_consumer_commits_and_reads_back_offsets() {
+    let mut broker = Broker::start(2, BROKER_FLAGS);
+    let summary = run_scenario(&mut broker, "manual_commit.py", "kp-simple", &[]);
+
+    assert_eq!(
+        summary["committed"],
+        json!({"0": [2, "simple-0"], "1": [4, "simple-1"]}),
+        "{summary}"
+    );
+    assert_eq!(
+        summary["second_first_offsets"],
+        json!({"0": 2, "1": 4}),
+        "{summary}"
+    );
+    assert_eq!(summary["listed"]["protocol_type"], "", "{summary}");
+    assert_eq!(summary["described_state"], "Empty", "{summary}");
+}
+
+#[test]
+fn kafka_python_committed_offsets_survive_kill9_and_the_group_resumes() {
+    let mut broker = Broker::start(2, BROKER_FLAGS);
+    let before = run_scenario(
+        &mut broker,
+        "restart_offsets.py",
+        "kp-restart",
+        &["--phase", "commit"],
+    );
+    assert_eq!(before["consumed"], 20, "{before}");
+
+    broker.kill9();
+    broker.restart();
+    let after = run_scenario(
+        &mut broker,
+        "restart_offsets.py",
+        "kp-restart",
+        &["--phase", "verify"],
+    );
+    assert_eq!(
+        after["offsets"],
+        json!({"0": [4, "crash-0"], "1": [7, "crash-1"]}),
+        "{after}"
+    );
+    assert_eq!(after["state"], "Empty", "{after}");
+    assert_eq!(after["resumed_at"], json!({"0": 4, "1": 7}), "{after}");
+}
