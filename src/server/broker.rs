@@ -212,7 +212,7 @@ async fn accept_loop(shard: Rc<Shard>, listener: TcpListener) -> io::Result<()> 
 }
 
 fn spawn_background_tasks(shard: &Rc<Shard>) {
-    super::groups::coordinator::spawn_timer(shard);
+    super::groups::timers::spawn_timer(shard);
     if let FlushPolicy::Interval(every) = shard.config.flush {
         let shard = Rc::clone(shard);
         glommio::spawn_local(async move {

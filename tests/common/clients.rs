@@ -1,7 +1,8 @@
 //! Real-client helpers on top of librdkafka (rdkafka): topic admin, producing with
-//! recorded delivery reports, assign-only consuming, and ListOffsets. Every wait is bounded.
+//! recorded delivery reports, assign-only consuming, consumer-group settings and
+//! DeleteGroups, and ListOffsets. Every wait is bounded.
 
-use std::collections::HashSet;
+use std::collections::{BTreeMap, HashSet};
 use std::sync::Mutex;
 use std::thread;
 use std::time::{Duration, Instant};
@@ -421,6 +422,20 @@ pub struct Consumed {
     pub log_append_time: bool,
 }
 
+impl Consumed {
+    /// Copies what the tests look at out of a message borrowed from a consumer.
+    pub fn from_message(message: &impl Message) -> Consumed {
+        Consumed {
+            partition: message.partition(),
+            offset: message.offset(),
+            key: message.key().map(<[u8]>::to_vec),
+            value: message.payload().map(<[u8]>::to_vec),
+            timestamp_ms: message.timestamp().to_millis(),
+            log_append_time: matches!(message.timestamp(), Timestamp::LogAppendTime(_)),
+        }
+    }
+}
+
 /// A consumer for `assign()` only: a group id (librdkafka requires one for assign) but no
 /// subscribe, no commits.
 pub fn assign_consumer(bootstrap: &str, extra: &[(&str, &str)]) -> TestConsumer {
@@ -487,16 +502,8 @@ pub fn consume_from(
         match consumer.poll(Duration::from_millis(100)) {
             None => {}
             Some(Ok(message)) => {
-                let partition = message.partition();
-                at_end[partition as usize] = false;
-                records.push(Consumed {
-                    partition,
-                    offset: message.offset(),
-                    key: message.key().map(<[u8]>::to_vec),
-                    value: message.payload().map(<[u8]>::to_vec),
-                    timestamp_ms: message.timestamp().to_millis(),
-                    log_append_time: matches!(message.timestamp(), Timestamp::LogAppendTime(_)),
-                });
+                at_end[message.partition() as usize] = false;
+                records.push(Consumed::from_message(&message));
             }
             Some(Err(KafkaError::PartitionEOF(partition))) => {
                 if let Some(end) = at_end.get_mut(partition as usize) {
@@ -511,6 +518,40 @@ pub fn consume_from(
         eprintln!("consumer errors seen while consuming: {errors:#?}");
     }
     records
+}
+
+// ---------------------------------------------------------------------------------------
+// Consumer groups
+// ---------------------------------------------------------------------------------------
+
+/// Settings for a consumer in `group_id` (shared with the harness's debug switch): starts
+/// from the beginning where the group has no committed offset, and commits only when told
+/// (callers that want auto-commit set `enable.auto.commit` themselves).
+pub fn group_consumer_config(bootstrap: &str, group_id: &str, client_id: &str) -> ClientConfig {
+    let mut config = client_config(bootstrap, client_id);
+    config
+        .set("group.id", group_id)
+        .set("auto.offset.reset", "earliest")
+        .set("enable.auto.commit", "false");
+    config
+}
+
+/// DeleteGroups for `groups`: per group name, `Ok` or the group's error code.
+pub fn delete_groups(
+    bootstrap: &str,
+    groups: &[&str],
+) -> BTreeMap<String, Result<(), RDKafkaErrorCode>> {
+    let admin = admin(bootstrap);
+    let results = futures::executor::block_on(admin.delete_groups(groups, &admin_options()))
+        .unwrap_or_else(|error| panic!("DeleteGroups request for {groups:?} failed: {error}"));
+    assert_eq!(results.len(), groups.len(), "one result per deleted group");
+    results
+        .into_iter()
+        .map(|result| match result {
+            Ok(group) => (group, Ok(())),
+            Err((group, code)) => (group, Err(code)),
+        })
+        .collect()
 }
 
 /// `(low, high)` watermarks via ListOffsets earliest/latest.

@@ -14,7 +14,8 @@
 //!
 //! Inside:
 //! - `offsets_topic`: the internal topic, group -> partition, records, replay
-//! - `coordinator`: per-shard state, waiters, timers, expiry
+//! - `coordinator`: per-shard state: offsets partitions, groups, waiters
+//! - `timers`: the task firing group timers, and offset expiry
 //! - `membership`: JoinGroup, SyncGroup, Heartbeat, LeaveGroup on the coordinator
 //! - `offsets`: OffsetCommit, OffsetFetch, OffsetDelete on the coordinator
 //! - `describe`: DescribeGroups, ListGroups, DeleteGroups on the coordinator
@@ -27,6 +28,7 @@ pub mod describe;
 pub mod membership;
 pub mod offsets;
 pub mod offsets_topic;
+pub mod timers;
 
 use std::rc::Rc;
 

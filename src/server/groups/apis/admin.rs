@@ -1,0 +1,189 @@
+//! DescribeGroups, ListGroups (every shard's groups) and DeleteGroups on
+//! the connection's shard.
+
+use std::rc::Rc;
+
+use futures::future::join_all;
+use kafka_protocol::messages::delete_groups_response::DeletableGroupResult;
+use kafka_protocol::messages::describe_groups_response::{DescribedGroup, DescribedGroupMember};
+use kafka_protocol::messages::list_groups_response::ListedGroup as WireListedGroup;
+use kafka_protocol::messages::*;
+use kafka_protocol::protocol::StrBytes;
+
+use super::{str_bytes, unexpected};
+use crate::protocol::errors::{KafkaError, NONE};
+use crate::server::forward::{ShardReply, ShardRequest};
+use crate::server::groups::describe::{DescribedGroupState, ListGroupsFilter, ListedGroup};
+use crate::server::groups::{list_local_groups, offsets_topic, route, GroupAnswer, GroupCall};
+use crate::server::shard::Shard;
+
+/// DescribeGroups `authorized_operations` when asked for: READ, DELETE and
+/// DESCRIBE (bits 3, 6, 8), everything a group allows with no authorizer.
+const GROUP_AUTHORIZED_OPERATIONS: i32 = (1 << 3) | (1 << 6) | (1 << 8);
+
+pub async fn describe_groups(
+    shard: &Rc<Shard>,
+    request: DescribeGroupsRequest,
+    version: i16,
+) -> DescribeGroupsResponse {
+    let include_operations = version >= 3 && request.include_authorized_operations;
+    let described = request.groups.into_iter().map(|group_id| async move {
+        let id = group_id.0.as_str().to_string();
+        let state = if shard
+            .catalog()
+            .topic(offsets_topic::OFFSETS_TOPIC)
+            .is_none()
+        {
+            // No group was ever coordinated: do not create the topic to say so.
+            DescribedGroupState::dead()
+        } else {
+            match route(
+                shard,
+                &id,
+                GroupCall::Describe {
+                    group_id: id.clone(),
+                },
+            )
+            .await
+            {
+                GroupAnswer::Described(state) => state,
+                other => DescribedGroupState::error(unexpected(other)),
+            }
+        };
+        wire_described(group_id, state, version, include_operations)
+    });
+    DescribeGroupsResponse::default().with_groups(join_all(described).await)
+}
+
+fn wire_described(
+    group_id: GroupId,
+    state: DescribedGroupState,
+    version: i16,
+    include_operations: bool,
+) -> DescribedGroup {
+    let members = state
+        .members
+        .into_iter()
+        .map(|member| {
+            let wire = DescribedGroupMember::default()
+                .with_member_id(str_bytes(&member.member_id))
+                .with_client_id(str_bytes(&member.client_id))
+                .with_client_host(str_bytes(&member.client_host))
+                .with_member_metadata(member.metadata)
+                .with_member_assignment(member.assignment);
+            if version >= 4 {
+                wire.with_group_instance_id(member.group_instance_id.as_deref().map(str_bytes))
+            } else {
+                wire
+            }
+        })
+        .collect();
+    let wire = DescribedGroup::default()
+        .with_error_code(state.error_code)
+        .with_group_id(group_id)
+        .with_group_state(StrBytes::from_static_str(state.state))
+        .with_protocol_type(str_bytes(&state.protocol_type))
+        .with_protocol_data(str_bytes(&state.protocol))
+        .with_members(members);
+    if include_operations {
+        wire.with_authorized_operations(GROUP_AUTHORIZED_OPERATIONS)
+    } else {
+        wire
+    }
+}
+
+pub async fn list_groups(
+    shard: &Rc<Shard>,
+    request: ListGroupsRequest,
+    version: i16,
+) -> ListGroupsResponse {
+    let filter = ListGroupsFilter {
+        states: if version >= 4 {
+            request
+                .states_filter
+                .iter()
+                .map(|s| s.to_string())
+                .collect()
+        } else {
+            Vec::new()
+        },
+        types: if version >= 5 {
+            request.types_filter.iter().map(|s| s.to_string()).collect()
+        } else {
+            Vec::new()
+        },
+    };
+    let mut listed = list_local_groups(shard, &filter);
+    let mut error_code = NONE;
+    let others = (0..shard.shard_count).filter(|&s| s != shard.id);
+    let replies = join_all(others.map(|other| {
+        let filter = filter.clone();
+        async move {
+            shard
+                .call_shard(other, ShardRequest::ListGroups(filter))
+                .await
+        }
+    }))
+    .await;
+    for reply in replies {
+        match reply {
+            Ok(ShardReply::ListedGroups(groups)) => listed.extend(groups),
+            _ => error_code = KafkaError::CoordinatorNotAvailable.code(),
+        }
+    }
+    listed.sort_by(|a, b| a.group_id.cmp(&b.group_id));
+    let groups = listed
+        .into_iter()
+        .map(|group: ListedGroup| {
+            let wire = WireListedGroup::default()
+                .with_group_id(GroupId(str_bytes(&group.group_id)))
+                .with_protocol_type(str_bytes(&group.protocol_type));
+            let wire = if version >= 4 {
+                wire.with_group_state(StrBytes::from_static_str(group.state))
+            } else {
+                wire
+            };
+            if version >= 5 {
+                wire.with_group_type(StrBytes::from_static_str("classic"))
+            } else {
+                wire
+            }
+        })
+        .collect();
+    ListGroupsResponse::default()
+        .with_error_code(error_code)
+        .with_groups(groups)
+}
+
+pub async fn delete_groups(
+    shard: &Rc<Shard>,
+    request: DeleteGroupsRequest,
+) -> DeleteGroupsResponse {
+    let results = request.groups_names.into_iter().map(|group_id| async move {
+        let id = group_id.0.as_str().to_string();
+        let code = if shard
+            .catalog()
+            .topic(offsets_topic::OFFSETS_TOPIC)
+            .is_none()
+        {
+            KafkaError::GroupIdNotFound.code()
+        } else {
+            match route(
+                shard,
+                &id,
+                GroupCall::Delete {
+                    group_id: id.clone(),
+                },
+            )
+            .await
+            {
+                GroupAnswer::Deleted(code) => code,
+                other => unexpected(other),
+            }
+        };
+        DeletableGroupResult::default()
+            .with_group_id(group_id)
+            .with_error_code(code)
+    });
+    DeleteGroupsResponse::default().with_results(join_all(results).await)
+}

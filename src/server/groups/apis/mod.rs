@@ -1,0 +1,118 @@
+//! The group API handlers on the connection's shard: FindCoordinator, and
+//! for every other group API the split by group, the call to each group's
+//! coordinator shard, and the response shaped for the request's version
+//! (including the errors answered when a coordinator cannot be reached).
+//!
+//! Inside: `membership` (JoinGroup, SyncGroup, Heartbeat, LeaveGroup),
+//! `offsets` (OffsetCommit, OffsetFetch, OffsetDelete), `admin`
+//! (DescribeGroups, ListGroups, DeleteGroups); FindCoordinator is here.
+
+mod admin;
+mod membership;
+mod offsets;
+
+pub use admin::{delete_groups, describe_groups, list_groups};
+pub use membership::{heartbeat, join_group, leave_group, sync_group};
+pub use offsets::{offset_commit, offset_delete, offset_fetch};
+
+use std::net::SocketAddr;
+use std::rc::Rc;
+
+use kafka_protocol::messages::find_coordinator_response::Coordinator;
+use kafka_protocol::messages::*;
+use kafka_protocol::protocol::StrBytes;
+
+use super::{offsets_topic, ClientInfo, GroupAnswer};
+use crate::protocol::errors::{KafkaError, NONE};
+use crate::server::shard::Shard;
+
+/// FindCoordinator key type of a consumer group (1 is a transactional id).
+const KEY_TYPE_GROUP: i8 = 0;
+const KEY_TYPE_TRANSACTION: i8 = 1;
+
+pub(super) fn str_bytes(value: &str) -> StrBytes {
+    StrBytes::from_string(value.to_string())
+}
+
+/// The client's identity for DescribeGroups: its client id and `/<ip>`.
+pub fn client_info(header: &RequestHeader, peer: Option<SocketAddr>) -> ClientInfo {
+    ClientInfo {
+        client_id: header
+            .client_id
+            .as_ref()
+            .map(|id| id.as_str().to_string())
+            .unwrap_or_default(),
+        client_host: peer.map(|p| format!("/{}", p.ip())).unwrap_or_default(),
+    }
+}
+
+/// FindCoordinator: every group's coordinator is this broker (its shards
+/// forward among themselves); the offsets topic is created on first use.
+pub async fn find_coordinator(
+    shard: &Rc<Shard>,
+    request: FindCoordinatorRequest,
+    version: i16,
+) -> FindCoordinatorResponse {
+    let code = match request.key_type {
+        KEY_TYPE_GROUP => offsets_topic::ensure(shard).await.err().unwrap_or(NONE),
+        // Transactions are not implemented (yet): no coordinator to give.
+        KEY_TYPE_TRANSACTION => KafkaError::CoordinatorNotAvailable.code(),
+        _ => KafkaError::InvalidRequest.code(),
+    };
+    let config = &shard.config;
+    let (node_id, host, port) = if code == NONE {
+        (
+            config.node_id,
+            str_bytes(&config.advertised_host),
+            i32::from(config.advertised_port),
+        )
+    } else {
+        (-1, StrBytes::default(), -1)
+    };
+    let message = |code: i16| {
+        (code != NONE).then(|| {
+            KafkaError::try_from_code(code)
+                .map(|e| e.to_string())
+                .unwrap_or_default()
+        })
+    };
+    if version >= 4 {
+        let coordinators = request
+            .coordinator_keys
+            .iter()
+            .map(|key| {
+                Coordinator::default()
+                    .with_key(key.clone())
+                    .with_node_id(BrokerId(node_id))
+                    .with_host(host.clone())
+                    .with_port(port)
+                    .with_error_code(code)
+                    .with_error_message(message(code).map(|m| str_bytes(&m)))
+            })
+            .collect();
+        return FindCoordinatorResponse::default()
+            .with_error_message(None)
+            .with_coordinators(coordinators);
+    }
+    let response = FindCoordinatorResponse::default()
+        .with_error_code(code)
+        .with_node_id(BrokerId(node_id))
+        .with_host(host)
+        .with_port(port);
+    if version >= 1 {
+        response.with_error_message(message(code).map(|m| str_bytes(&m)))
+    } else {
+        response
+    }
+}
+/// The error to answer when the coordinator gave no answer of the right
+/// kind (it could not be reached or is not loaded here).
+pub(super) fn unexpected(answer: GroupAnswer) -> i16 {
+    match answer {
+        GroupAnswer::Unavailable(code) => code,
+        other => {
+            tracing::error!(?other, "group coordinator answered the wrong kind");
+            KafkaError::CoordinatorNotAvailable.code()
+        }
+    }
+}
