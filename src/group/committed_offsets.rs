@@ -16,8 +16,8 @@
 use std::collections::BTreeMap;
 
 use super::offset_records::{
-    decode_record, DecodeError, GroupMetadataValue, OffsetCommitKey, OffsetCommitValue,
-    OffsetsRecord,
+    decode_record, DecodeError, GroupMetadataKey, GroupMetadataValue, OffsetCommitKey,
+    OffsetCommitValue, OffsetsRecord,
 };
 
 /// A committed offset and the log offset of the record that carried it.
@@ -181,6 +181,48 @@ impl CommittedOffsets {
                     .iter()
                     .map(move |(partition, committed)| (topic.as_str(), *partition, committed))
             })
+    }
+
+    /// How many keys are live (committed offsets plus stored groups): what
+    /// a snapshot of this state writes.
+    pub fn live_record_count(&self) -> usize {
+        let offsets: usize = self
+            .offsets
+            .values()
+            .flat_map(|topics| topics.values())
+            .map(|partitions| partitions.len())
+            .sum();
+        offsets + self.groups.len()
+    }
+
+    /// Every live key with its current value, as records that rebuild this
+    /// state when replayed on their own: the group coordinator appends them
+    /// as a snapshot, after which everything before it can be deleted.
+    pub fn live_records(&self) -> Vec<OffsetsRecord> {
+        let mut records = Vec::with_capacity(self.live_record_count());
+        for (group, topics) in &self.offsets {
+            for (topic, partitions) in topics {
+                for (partition, committed) in partitions {
+                    records.push(OffsetsRecord::OffsetCommit {
+                        key: OffsetCommitKey {
+                            group: group.clone(),
+                            topic: topic.clone(),
+                            partition: *partition,
+                        },
+                        value: Some(committed.value.clone()),
+                    });
+                }
+            }
+        }
+        for (group, stored) in &self.groups {
+            records.push(OffsetsRecord::GroupMetadata {
+                key: GroupMetadataKey {
+                    group: group.clone(),
+                },
+                value: Some(stored.value.clone()),
+            });
+        }
+        records
     }
 
     /// The log offset of the last record applied.

@@ -254,6 +254,12 @@ impl PartitionLog {
         retention::enforce(&self.inner, now_ms).await
     }
 
+    /// Deletes the sealed segments wholly below `offset`, advancing the log
+    /// start offset; the active segment stays. Returns how many were deleted.
+    pub async fn delete_segments_before(&self, offset: i64) -> Result<usize, LogError> {
+        retention::delete_before(&self.inner, offset).await
+    }
+
     /// fdatasync now if anything was written since the last sync.
     pub async fn sync(&self) -> Result<(), LogError> {
         lifecycle::sync(&self.inner).await

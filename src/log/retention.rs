@@ -81,6 +81,35 @@ pub(crate) async fn enforce(inner: &LogInner, now_ms: i64) -> Result<usize, LogE
         );
         segments.drain(..count).collect()
     };
+    remove_segments(inner, removed, "retention deleted segments").await
+}
+
+/// Deletes the sealed segments that lie wholly below `offset` (every record
+/// in them is older than it), advancing the log start offset. The group
+/// coordinator calls it after writing a snapshot of its state at `offset`.
+pub(crate) async fn delete_before(inner: &LogInner, offset: i64) -> Result<usize, LogError> {
+    if inner.lifecycle.get() != Lifecycle::Open {
+        return Err(LogError::Closed);
+    }
+    let removed: Vec<Segment> = {
+        let mut segments = inner.segments.borrow_mut();
+        // A segment is wholly below `offset` when its successor starts at or
+        // below it; the active (last) segment has none and always stays.
+        let count = segments
+            .windows(2)
+            .take_while(|pair| pair[1].base_offset <= offset)
+            .count();
+        segments.drain(..count).collect()
+    };
+    remove_segments(inner, removed, "deleted segments below a snapshot").await
+}
+
+/// Unlinks the files of segments already taken out of the segment list.
+async fn remove_segments(
+    inner: &LogInner,
+    removed: Vec<Segment>,
+    why: &'static str,
+) -> Result<usize, LogError> {
     if removed.is_empty() {
         return Ok(0);
     }
@@ -88,7 +117,7 @@ pub(crate) async fn enforce(inner: &LogInner, now_ms: i64) -> Result<usize, LogE
         inner.log_start_offset.set(first.base_offset);
     }
     tracing::info!(dir = %inner.dir.display(), segments = removed.len(),
-        log_start_offset = inner.log_start_offset.get(), "retention deleted segments");
+        log_start_offset = inner.log_start_offset.get(), "{why}");
     let count = removed.len();
     for segment in removed {
         // Reads still holding the file keep reading the unlinked inode.

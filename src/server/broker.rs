@@ -25,6 +25,8 @@ use crate::runtime::mesh::{mesh_builder, Mesh, MeshBuilderFor};
 
 /// Connections one shard serves at once; more are accepted and closed at once.
 pub const MAX_CONNECTIONS_PER_SHARD: usize = 10_000;
+/// How long a shard waits for the others to join the mesh at start-up.
+const MESH_JOIN_TIMEOUT: Duration = Duration::from_secs(30);
 /// How often each shard applies retention to its partitions.
 const RETENTION_CHECK_INTERVAL: Duration = Duration::from_secs(60);
 
@@ -156,15 +158,28 @@ async fn shard_main(
 ) -> io::Result<()> {
     let shard = Rc::new(Shard::new(shard_id, Arc::clone(&config), catalog));
     shard.open_owned_partitions().await;
-    let listener = TcpListener::bind(config.listen).map_err(io::Error::from)?;
+    // Join the mesh before anything that can fail: a shard that returned
+    // early would leave the others waiting in the join forever. The join
+    // itself is bounded for the same reason (a shard that never started).
     if let Some(builder) = builder {
         let handler_shard = Rc::clone(&shard);
-        let mesh = Mesh::join(builder, move |from, id, request| {
+        let join = Mesh::join(builder, move |from, id, request| {
             handle_shard_request(&handler_shard, from, id, request)
+        });
+        let mesh = glommio::timer::timeout(MESH_JOIN_TIMEOUT, async {
+            join.await.map_err(glommio::GlommioError::from)
         })
-        .await?;
+        .await
+        .map_err(|error| {
+            tracing::error!(shard_id, %error, "shard could not join the other shards");
+            io::Error::other(format!("shard {shard_id}: mesh join failed: {error}"))
+        })?;
         shard.set_mesh(mesh);
     }
+    let listener = TcpListener::bind(config.listen).map_err(|error| {
+        tracing::error!(shard_id, %error, listen = %config.listen, "cannot listen");
+        io::Error::from(error)
+    })?;
     let _ = ready.send(());
     spawn_background_tasks(&shard);
     let accept = Box::pin(accept_loop(Rc::clone(&shard), listener));

@@ -77,6 +77,9 @@ pub struct OffsetsPartition {
     pub offsets: RefCell<CommittedOffsets>,
     pub groups: RefCell<BTreeMap<String, GroupSlot>>,
     config: GroupConfig,
+    /// Where the latest snapshot of the live state starts (see
+    /// `compaction.rs`); the log start offset until one is written.
+    pub(super) snapshot_offset: Cell<i64>,
 }
 
 impl OffsetsPartition {
@@ -290,6 +293,7 @@ impl GroupCoordinator {
         }
         let loaded = OffsetsPartition {
             partition,
+            snapshot_offset: Cell::new(log.log_start_offset()),
             log,
             offsets: RefCell::new(offsets),
             groups: RefCell::new(groups),

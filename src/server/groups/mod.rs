@@ -16,6 +16,7 @@
 //! - `offsets_topic`: the internal topic, group -> partition, records, replay
 //! - `coordinator`: per-shard state: offsets partitions, groups, waiters
 //! - `timers`: the task firing group timers, and offset expiry
+//! - `compaction`: snapshots that keep an offsets partition short
 //! - `membership`: JoinGroup, SyncGroup, Heartbeat, LeaveGroup on the coordinator
 //! - `offsets`: OffsetCommit, OffsetFetch, OffsetDelete on the coordinator
 //! - `describe`: DescribeGroups, ListGroups, DeleteGroups on the coordinator
@@ -23,6 +24,7 @@
 //!   and version-specific request/response shapes)
 
 pub mod apis;
+mod compaction;
 pub mod coordinator;
 pub mod describe;
 pub mod membership;

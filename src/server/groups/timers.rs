@@ -139,6 +139,7 @@ pub fn spawn_timer(shard: &Rc<Shard>) {
             if now >= next_expiry {
                 for partition in coordinator.partitions() {
                     partition.expire(now, settings.offsets_retention_ms);
+                    partition.compact(now).await;
                 }
                 next_expiry = now + settings.offsets_retention_check_ms as i64;
             }
