@@ -146,22 +146,23 @@ mod tests {
             let restarted = GroupCoordinator::default();
             restarted.load(&settings, 0, log.clone()).await;
             let partition = restarted.partition(0).expect("loaded");
-            let offsets = partition.offsets.borrow();
-            for i in 0..12 {
-                let (group, index) = (format!("g{}", i % 3), i / 3);
-                let expected = if (group.as_str(), index) == ("g1", 2) {
-                    777
-                } else {
-                    499
-                };
-                assert_eq!(
-                    offsets.fetch(&group, "orders", index).map(|v| v.offset),
-                    Some(expected),
-                    "{group} {index}"
-                );
+            {
+                let offsets = partition.offsets.borrow();
+                for i in 0..12 {
+                    let (group, index) = (format!("g{}", i % 3), i / 3);
+                    let expected = if (group.as_str(), index) == ("g1", 2) {
+                        777
+                    } else {
+                        499
+                    };
+                    assert_eq!(
+                        offsets.fetch(&group, "orders", index).map(|v| v.offset),
+                        Some(expected),
+                        "{group} {index}"
+                    );
+                }
+                assert_eq!(offsets.live_record_count(), 12);
             }
-            assert_eq!(offsets.live_record_count(), 12);
-            drop(offsets);
             log.close().await.expect("close");
         });
     }
