@@ -60,6 +60,10 @@ pub struct BrokerConfig {
     pub default_partitions: i32,
     pub max_request_bytes: usize,
     pub groups: GroupSettings,
+    /// Broker-level topic config defaults (topic config name -> value).
+    pub topic_defaults: std::collections::BTreeMap<String, String>,
+    /// How often each shard applies retention (`log.retention.check.interval.ms`).
+    pub retention_check_interval: Duration,
 }
 
 /// Consumer-group coordinator settings (Kafka's broker configs in the comments).
@@ -113,6 +117,8 @@ impl BrokerConfig {
             default_partitions: 1,
             max_request_bytes: 100 * 1024 * 1024,
             groups: GroupSettings::default(),
+            topic_defaults: std::collections::BTreeMap::new(),
+            retention_check_interval: Duration::from_secs(300),
         }
     }
 }

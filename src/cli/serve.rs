@@ -1,5 +1,6 @@
 //! `corelog serve`: every broker flag, each with a `CORELOG_*` variable.
 
+use std::collections::BTreeMap;
 use std::io;
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -7,6 +8,7 @@ use std::path::PathBuf;
 use clap::{ArgAction, Args};
 
 use crate::config::{BrokerConfig, FlushPolicy, GroupSettings};
+use crate::metadata::topic_config::TopicConfigs;
 use crate::server::admin as admin_limits;
 use crate::server::broker;
 
@@ -79,6 +81,34 @@ pub struct ServeArgs {
         default_value_t = 600_000
     )]
     pub offsets_retention_check_interval_ms: u64,
+    /// Default retention.ms of topics that do not set it (log.retention.ms).
+    #[arg(long, env = "CORELOG_LOG_RETENTION_MS")]
+    pub log_retention_ms: Option<i64>,
+    /// Default retention.bytes per partition (log.retention.bytes).
+    #[arg(long, env = "CORELOG_LOG_RETENTION_BYTES")]
+    pub log_retention_bytes: Option<i64>,
+    /// Default segment.bytes (log.segment.bytes).
+    #[arg(long, env = "CORELOG_LOG_SEGMENT_BYTES")]
+    pub log_segment_bytes: Option<i64>,
+    /// Default segment.ms (log.roll.ms).
+    #[arg(long, env = "CORELOG_LOG_SEGMENT_MS")]
+    pub log_segment_ms: Option<i64>,
+    /// Default max.message.bytes (message.max.bytes).
+    #[arg(long, env = "CORELOG_MESSAGE_MAX_BYTES")]
+    pub message_max_bytes: Option<i64>,
+    /// Default message.timestamp.type: CreateTime or LogAppendTime (log.message.timestamp.type).
+    #[arg(long, env = "CORELOG_LOG_MESSAGE_TIMESTAMP_TYPE")]
+    pub log_message_timestamp_type: Option<String>,
+    /// Default min.insync.replicas (stored and reported; one node has one replica).
+    #[arg(long, env = "CORELOG_MIN_INSYNC_REPLICAS")]
+    pub min_insync_replicas: Option<i64>,
+    /// How often each shard deletes segments past retention (log.retention.check.interval.ms).
+    #[arg(
+        long,
+        env = "CORELOG_LOG_RETENTION_CHECK_INTERVAL_MS",
+        default_value_t = 300_000
+    )]
+    pub log_retention_check_interval_ms: u64,
 }
 
 impl ServeArgs {
@@ -142,6 +172,12 @@ impl ServeArgs {
                 "--offsets-retention-check-interval-ms must be >= 1".into(),
             ));
         }
+        let topic_defaults = self.topic_defaults()?;
+        if self.log_retention_check_interval_ms < 1 {
+            return Err(invalid(
+                "--log-retention-check-interval-ms must be >= 1".into(),
+            ));
+        }
         let groups = GroupSettings {
             initial_rebalance_delay_ms: self.group_initial_rebalance_delay_ms,
             min_session_timeout_ms: self.group_min_session_timeout_ms,
@@ -164,7 +200,36 @@ impl ServeArgs {
             default_partitions: self.default_partitions,
             max_request_bytes: self.max_request_bytes,
             groups,
+            topic_defaults,
+            retention_check_interval: std::time::Duration::from_millis(
+                self.log_retention_check_interval_ms,
+            ),
         })
+    }
+
+    /// The broker-level topic defaults given by flags, validated as topic
+    /// configs (the same checks and messages as CreateTopics).
+    fn topic_defaults(&self) -> io::Result<BTreeMap<String, String>> {
+        let mut defaults = BTreeMap::new();
+        let numbers = [
+            ("retention.ms", self.log_retention_ms),
+            ("retention.bytes", self.log_retention_bytes),
+            ("segment.bytes", self.log_segment_bytes),
+            ("segment.ms", self.log_segment_ms),
+            ("max.message.bytes", self.message_max_bytes),
+            ("min.insync.replicas", self.min_insync_replicas),
+        ];
+        for (name, value) in numbers {
+            if let Some(value) = value {
+                defaults.insert(name.to_string(), value.to_string());
+            }
+        }
+        if let Some(kind) = &self.log_message_timestamp_type {
+            defaults.insert("message.timestamp.type".to_string(), kind.clone());
+        }
+        TopicConfigs::from_overrides(defaults.clone())
+            .map_err(|message| io::Error::new(io::ErrorKind::InvalidInput, message))?;
+        Ok(defaults)
     }
 }
 

@@ -33,6 +33,7 @@ mod dma_writer;
 mod index_file;
 mod lifecycle;
 mod limits;
+mod log_start;
 mod offset_index;
 mod partition;
 pub mod producer_state;
@@ -169,7 +170,8 @@ impl PartitionLog {
     /// Resolves once `last_offset` is durable under the flush policy: after an
     /// fdatasync covering it for `Always`, after the write otherwise.
     pub async fn wait_durable(&self, last_offset: i64) -> Result<(), LogError> {
-        if self.inner.config.flush == FlushPolicy::Always {
+        let flush = self.inner.config.borrow().flush;
+        if flush == FlushPolicy::Always {
             self.inner.wait_synced(last_offset).await
         } else {
             self.inner.wait_written(last_offset).await
@@ -252,6 +254,37 @@ impl PartitionLog {
     /// calls it periodically with the wall clock.
     pub async fn enforce_retention(&self, now_ms: i64) -> Result<usize, LogError> {
         retention::enforce(&self.inner, now_ms).await
+    }
+
+    /// Applies changed topic configs (AlterConfigs) from the next append or
+    /// retention check on; the broker's flush policy is kept.
+    pub fn update_config(&self, config: LogConfig) {
+        let flush = self.inner.config.borrow().flush;
+        self.inner
+            .segment_bytes_max
+            .set(config.segment_bytes.clamp(1, limits::SEGMENT_BYTES_LIMIT));
+        *self.inner.config.borrow_mut() = LogConfig { flush, ..config };
+    }
+
+    /// DeleteRecords: moves the log start offset up to `offset` (-1 = the
+    /// high watermark), durably, and deletes the segments wholly below it.
+    /// Returns the new log start offset (Kafka's low watermark).
+    pub async fn delete_records(&self, offset: i64) -> Result<i64, LogError> {
+        let high_watermark = self.high_watermark();
+        let target = if offset == -1 { high_watermark } else { offset };
+        if target < 0 || target > high_watermark {
+            return Err(LogError::OffsetOutOfRange {
+                offset,
+                log_start_offset: self.log_start_offset(),
+                high_watermark,
+            });
+        }
+        if target > self.log_start_offset() {
+            log_start::write(&self.inner.dir, target)?;
+            self.inner.log_start_offset.set(target);
+            retention::delete_before(&self.inner, target).await?;
+        }
+        Ok(self.log_start_offset())
     }
 
     /// Deletes the sealed segments wholly below `offset`, advancing the log

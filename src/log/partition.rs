@@ -72,9 +72,10 @@ pub(crate) fn should_roll(
 
 pub(crate) struct LogInner {
     pub dir: PathBuf,
-    pub config: LogConfig,
+    /// Changed at runtime by `PartitionLog::update_config` (AlterConfigs).
+    pub config: RefCell<LogConfig>,
     /// `config.segment_bytes` clamped to what u32 index positions can address.
-    pub segment_bytes_max: u64,
+    pub segment_bytes_max: Cell<u64>,
     pub lifecycle: Cell<Lifecycle>,
     pub high_watermark: Cell<i64>,
     pub log_start_offset: Cell<i64>,
@@ -129,7 +130,7 @@ impl LogInner {
                 "partition write queue is full",
             )));
         }
-        let log_append_time = self.config.timestamp_type == TimestampType::LogAppendTime;
+        let log_append_time = self.config.borrow().timestamp_type == TimestampType::LogAppendTime;
         let base_offset = self.log_end_offset.get();
         let meta = BatchMeta {
             base_offset,
@@ -143,7 +144,14 @@ impl LogInner {
         };
 
         let mut head = self.head.get();
-        if should_roll(&head, &self.config, self.segment_bytes_max, &meta, now_ms) {
+        let roll = should_roll(
+            &head,
+            &self.config.borrow(),
+            self.segment_bytes_max.get(),
+            &meta,
+            now_ms,
+        );
+        if roll {
             head = AppendHead {
                 segment_base: base_offset,
                 segment_bytes: 0,

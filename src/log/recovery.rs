@@ -90,11 +90,16 @@ pub(crate) async fn open(
         created_ms: wall_clock_ms(),
     };
     segments.push(active);
-    let log_start_offset = segments.first().map_or(0, |segment| segment.base_offset);
+    let first_base = segments.first().map_or(0, |segment| segment.base_offset);
+    // DeleteRecords may have moved the start inside the first segment.
+    let log_start_offset = match super::log_start::read(&dir) {
+        Some(recorded) if recorded > first_base && recorded <= log_end_offset => recorded,
+        _ => first_base,
+    };
     Ok(Rc::new(LogInner {
         dir,
-        config,
-        segment_bytes_max,
+        config: RefCell::new(config),
+        segment_bytes_max: Cell::new(segment_bytes_max),
         lifecycle: Cell::new(Lifecycle::Open),
         high_watermark: Cell::new(log_end_offset),
         log_start_offset: Cell::new(log_start_offset),

@@ -73,12 +73,11 @@ pub(crate) async fn enforce(inner: &LogInner, now_ms: i64) -> Result<usize, LogE
                 max_timestamp: segment.max_timestamp,
             })
             .collect();
-        let count = segments_to_delete(
-            &summaries,
-            now_ms,
-            inner.config.retention_ms,
-            inner.config.retention_bytes,
-        );
+        let (retention_ms, retention_bytes) = {
+            let config = inner.config.borrow();
+            (config.retention_ms, config.retention_bytes)
+        };
+        let count = segments_to_delete(&summaries, now_ms, retention_ms, retention_bytes);
         segments.drain(..count).collect()
     };
     remove_segments(inner, removed, "retention deleted segments").await
@@ -114,7 +113,10 @@ async fn remove_segments(
         return Ok(0);
     }
     if let Some(first) = inner.segments.borrow().first() {
-        inner.log_start_offset.set(first.base_offset);
+        // Never backwards: DeleteRecords may have moved it inside the new
+        // first segment already.
+        let start = inner.log_start_offset.get().max(first.base_offset);
+        inner.log_start_offset.set(start);
     }
     tracing::info!(dir = %inner.dir.display(), segments = removed.len(),
         log_start_offset = inner.log_start_offset.get(), "{why}");

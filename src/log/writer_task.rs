@@ -119,7 +119,11 @@ fn publish_written(inner: &LogInner, first_position: u64, group: &[PendingBatch]
         if let Some(segment) = segments.last_mut() {
             let mut position = first_position;
             for batch in group {
-                segment.record_batch(position, &batch.meta, inner.config.index_interval_bytes);
+                segment.record_batch(
+                    position,
+                    &batch.meta,
+                    inner.config.borrow().index_interval_bytes,
+                );
                 position += batch.meta.size;
             }
         }
@@ -161,7 +165,8 @@ async fn roll(inner: &LogInner, writer: &mut DmaWriter, new_base: i64) -> io::Re
     let path = segment_path(&inner.dir, new_base, LOG_SUFFIX);
     let file = Rc::new(open_segment_file(&path, true).await?);
     sync_directory(inner).await?;
-    let new_writer = DmaWriter::resume(file.clone(), new_base, 0, inner.segment_bytes_max).await?;
+    let new_writer =
+        DmaWriter::resume(file.clone(), new_base, 0, inner.segment_bytes_max.get()).await?;
     inner
         .segments
         .borrow_mut()

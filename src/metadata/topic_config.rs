@@ -55,6 +55,9 @@ pub const TOPIC_CONFIG_DEFAULTS: &[(&str, &str)] = &[
 #[derive(Debug, Clone, PartialEq)]
 pub struct TopicConfigs {
     overrides: BTreeMap<String, String>,
+    /// Broker-level defaults set by flags (`--log-retention-ms`...), which
+    /// replace Kafka's defaults for configs a topic does not override.
+    broker_defaults: BTreeMap<String, String>,
     pub max_message_bytes: i32,
     pub segment_bytes: u64,
     pub segment_ms: i64,
@@ -89,7 +92,16 @@ impl TopicConfigs {
     /// Validates `overrides` (names and values) and parses the ones we act on.
     /// The error text is what goes into CreateTopics' error_message.
     pub fn from_overrides(overrides: BTreeMap<String, String>) -> Result<TopicConfigs, String> {
-        for name in overrides.keys() {
+        TopicConfigs::from_overrides_with(overrides, &BTreeMap::new())
+    }
+
+    /// Like [`from_overrides`](Self::from_overrides), with broker-level
+    /// defaults in place of Kafka's for configs not overridden.
+    pub fn from_overrides_with(
+        overrides: BTreeMap<String, String>,
+        broker_defaults: &BTreeMap<String, String>,
+    ) -> Result<TopicConfigs, String> {
+        for name in overrides.keys().chain(broker_defaults.keys()) {
             if default_value(name).is_none() {
                 return Err(format!("Unknown topic config name: {name}"));
             }
@@ -97,6 +109,7 @@ impl TopicConfigs {
         let get = |name: &str| -> &str {
             overrides
                 .get(name)
+                .or_else(|| broker_defaults.get(name))
                 .map(String::as_str)
                 .or_else(|| default_value(name))
                 .unwrap_or("")
@@ -126,6 +139,7 @@ impl TopicConfigs {
             retention_bytes: parse_number("retention.bytes", get("retention.bytes"), -1)?,
             timestamp_type,
             overrides,
+            broker_defaults: broker_defaults.clone(),
         })
     }
 
@@ -134,14 +148,16 @@ impl TopicConfigs {
         &self.overrides
     }
 
-    /// Every config with its effective value and whether it is a default.
+    /// Every config with its effective value and whether it is a default
+    /// (the broker's or Kafka's) rather than a topic override.
     pub fn effective(&self) -> impl Iterator<Item = (&'static str, &str, bool)> + '_ {
-        TOPIC_CONFIG_DEFAULTS
-            .iter()
-            .map(move |(name, default)| match self.overrides.get(*name) {
-                Some(value) => (*name, value.as_str(), false),
-                None => (*name, *default, true),
-            })
+        TOPIC_CONFIG_DEFAULTS.iter().map(move |(name, default)| {
+            match (self.overrides.get(*name), self.broker_defaults.get(*name)) {
+                (Some(value), _) => (*name, value.as_str(), false),
+                (None, Some(value)) => (*name, value.as_str(), true),
+                (None, None) => (*name, *default, true),
+            }
+        })
     }
 
     /// Settings for this topic's partition logs under the broker's flush policy.
@@ -156,6 +172,29 @@ impl TopicConfigs {
             flush,
         }
     }
+}
+
+/// Refuses configs corelog stores but cannot honour yet, so that nobody
+/// believes a topic is compacted when it is not.
+pub fn check_supported(overrides: &BTreeMap<String, String>) -> Result<(), String> {
+    if let Some(policy) = overrides.get("cleanup.policy") {
+        for item in policy.split(',').map(str::trim) {
+            match item {
+                "delete" => {}
+                "compact" => {
+                    return Err(
+                        "cleanup.policy=compact is not supported by corelog yet; use delete".into(),
+                    )
+                }
+                other => {
+                    return Err(format!(
+                        "Invalid value {other} for configuration cleanup.policy: String must be one of: compact, delete"
+                    ))
+                }
+            }
+        }
+    }
+    Ok(())
 }
 
 /// Kafka's default for a topic config, or `None` if the name is unknown.

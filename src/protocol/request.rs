@@ -50,6 +50,10 @@ pub enum RequestBody {
     DescribeGroups(DescribeGroupsRequest),
     DeleteGroups(DeleteGroupsRequest),
     OffsetDelete(OffsetDeleteRequest),
+    AlterConfigs(AlterConfigsRequest),
+    IncrementalAlterConfigs(IncrementalAlterConfigsRequest),
+    CreatePartitions(CreatePartitionsRequest),
+    DeleteRecords(DeleteRecordsRequest),
 }
 
 /// Why a frame did not become a `Request`.
@@ -173,6 +177,18 @@ fn decode_body(api_key: ApiKey, version: i16, frame: &mut Bytes) -> anyhow::Resu
         }
         ApiKey::OffsetDelete => {
             RequestBody::OffsetDelete(OffsetDeleteRequest::decode(frame, version)?)
+        }
+        ApiKey::AlterConfigs => {
+            RequestBody::AlterConfigs(AlterConfigsRequest::decode(frame, version)?)
+        }
+        ApiKey::IncrementalAlterConfigs => RequestBody::IncrementalAlterConfigs(
+            IncrementalAlterConfigsRequest::decode(frame, version)?,
+        ),
+        ApiKey::CreatePartitions => {
+            RequestBody::CreatePartitions(CreatePartitionsRequest::decode(frame, version)?)
+        }
+        ApiKey::DeleteRecords => {
+            RequestBody::DeleteRecords(DeleteRecordsRequest::decode(frame, version)?)
         }
         other => anyhow::bail!("no decoder wired for {other:?}"),
     })
@@ -458,6 +474,59 @@ pub(crate) mod proptests {
                             ])]),
                 )
             }
+            ApiKey::AlterConfigs => {
+                use kafka_protocol::messages::alter_configs_request::{
+                    AlterConfigsResource, AlterableConfig,
+                };
+                RequestBody::AlterConfigs(AlterConfigsRequest::default().with_resources(vec![
+                    AlterConfigsResource::default()
+                        .with_resource_type(2)
+                        .with_resource_name(name("orders"))
+                        .with_configs(vec![AlterableConfig::default()
+                            .with_name(name("retention.ms"))
+                            .with_value(Some(name("60000")))]),
+                ]))
+            }
+            ApiKey::IncrementalAlterConfigs => {
+                use kafka_protocol::messages::incremental_alter_configs_request::{
+                    AlterConfigsResource, AlterableConfig,
+                };
+                RequestBody::IncrementalAlterConfigs(
+                    IncrementalAlterConfigsRequest::default().with_resources(vec![
+                        AlterConfigsResource::default()
+                            .with_resource_type(2)
+                            .with_resource_name(name("orders"))
+                            .with_configs(vec![AlterableConfig::default()
+                                .with_name(name("retention.ms"))
+                                .with_config_operation(0)
+                                .with_value(Some(name("60000")))]),
+                    ]),
+                )
+            }
+            ApiKey::CreatePartitions => {
+                use kafka_protocol::messages::create_partitions_request::CreatePartitionsTopic;
+                RequestBody::CreatePartitions(
+                    CreatePartitionsRequest::default()
+                        .with_timeout_ms(30_000)
+                        .with_topics(vec![CreatePartitionsTopic::default()
+                            .with_name(topic("orders"))
+                            .with_count(6)]),
+                )
+            }
+            ApiKey::DeleteRecords => {
+                use kafka_protocol::messages::delete_records_request::{
+                    DeleteRecordsPartition, DeleteRecordsTopic,
+                };
+                RequestBody::DeleteRecords(
+                    DeleteRecordsRequest::default()
+                        .with_timeout_ms(30_000)
+                        .with_topics(vec![DeleteRecordsTopic::default()
+                            .with_name(topic("orders"))
+                            .with_partitions(vec![DeleteRecordsPartition::default()
+                                .with_partition_index(0)
+                                .with_offset(42)])]),
+                )
+            }
             other => panic!("add {other:?} to sample_body"),
         }
     }
@@ -485,6 +554,10 @@ pub(crate) mod proptests {
             RequestBody::DescribeGroups(body) => body.encode(buf, version),
             RequestBody::DeleteGroups(body) => body.encode(buf, version),
             RequestBody::OffsetDelete(body) => body.encode(buf, version),
+            RequestBody::AlterConfigs(body) => body.encode(buf, version),
+            RequestBody::IncrementalAlterConfigs(body) => body.encode(buf, version),
+            RequestBody::CreatePartitions(body) => body.encode(buf, version),
+            RequestBody::DeleteRecords(body) => body.encode(buf, version),
         }
     }
 

@@ -30,6 +30,10 @@ pub enum ResponseBody {
     DescribeGroups(DescribeGroupsResponse),
     DeleteGroups(DeleteGroupsResponse),
     OffsetDelete(OffsetDeleteResponse),
+    AlterConfigs(AlterConfigsResponse),
+    IncrementalAlterConfigs(IncrementalAlterConfigsResponse),
+    CreatePartitions(CreatePartitionsResponse),
+    DeleteRecords(DeleteRecordsResponse),
 }
 
 impl ResponseBody {
@@ -57,6 +61,10 @@ impl ResponseBody {
             ResponseBody::DescribeGroups(body) => body.compute_size(version),
             ResponseBody::DeleteGroups(body) => body.compute_size(version),
             ResponseBody::OffsetDelete(body) => body.compute_size(version),
+            ResponseBody::AlterConfigs(body) => body.compute_size(version),
+            ResponseBody::IncrementalAlterConfigs(body) => body.compute_size(version),
+            ResponseBody::CreatePartitions(body) => body.compute_size(version),
+            ResponseBody::DeleteRecords(body) => body.compute_size(version),
         }
     }
 
@@ -83,6 +91,10 @@ impl ResponseBody {
             ResponseBody::DescribeGroups(body) => body.encode(out, version),
             ResponseBody::DeleteGroups(body) => body.encode(out, version),
             ResponseBody::OffsetDelete(body) => body.encode(out, version),
+            ResponseBody::AlterConfigs(body) => body.encode(out, version),
+            ResponseBody::IncrementalAlterConfigs(body) => body.encode(out, version),
+            ResponseBody::CreatePartitions(body) => body.encode(out, version),
+            ResponseBody::DeleteRecords(body) => body.encode(out, version),
         }
     }
 }

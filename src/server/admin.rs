@@ -23,7 +23,7 @@ use super::forward::{ShardReply, ShardRequest};
 use super::shard::{Shard, CONTROLLER_SHARD};
 use crate::metadata::catalog::{Catalog, TopicMetadata};
 use crate::metadata::manifest;
-use crate::metadata::topic_config::TopicConfigs;
+use crate::metadata::topic_config::{check_supported, TopicConfigs};
 use crate::metadata::topic_name::validate_topic_name;
 use crate::protocol::errors::{KafkaError, NONE};
 
@@ -191,7 +191,8 @@ pub async fn create_internal_on_controller(
     if shard.catalog().topic(name).is_some() {
         return NONE;
     }
-    let configs = match TopicConfigs::from_overrides(configs.into_iter().collect()) {
+    let overrides = configs.into_iter().collect();
+    let configs = match TopicConfigs::from_overrides_with(overrides, &shard.config.topic_defaults) {
         Ok(configs) => configs,
         Err(message) => {
             tracing::error!(topic = name, %message, "bad internal topic configs");
@@ -229,7 +230,11 @@ pub async fn auto_create_on_controller(shard: &Rc<Shard>, name: &str) -> i16 {
         name: Arc::from(name),
         topic_id: Uuid::new_v4(),
         partition_count: shard.config.default_partitions,
-        configs: TopicConfigs::default(),
+        configs: TopicConfigs::from_overrides_with(
+            Default::default(),
+            &shard.config.topic_defaults,
+        )
+        .unwrap_or_default(),
     };
     match commit_new_topic(shard, topic).await {
         Ok(()) => {
@@ -359,7 +364,8 @@ fn plan_topic(shard: &Shard, creatable: &CreatableTopic) -> Result<TopicMetadata
             }
         };
     }
-    let configs = TopicConfigs::from_overrides(overrides)
+    check_supported(&overrides).map_err(|message| (KafkaError::InvalidConfig.code(), message))?;
+    let configs = TopicConfigs::from_overrides_with(overrides, &shard.config.topic_defaults)
         .map_err(|message| (KafkaError::InvalidConfig.code(), message))?;
     Ok(TopicMetadata {
         name: Arc::from(name),
@@ -444,15 +450,27 @@ async fn commit_new_topic(shard: &Rc<Shard>, topic: TopicMetadata) -> Result<(),
         ));
     }
     let topic = Arc::new(topic);
+    open_on_owners(shard, &topic, 0..topic.partition_count).await;
+    let next = shard.catalog().with_topic((*topic).clone());
+    publish_catalog(shard, next).await;
+    Ok(())
+}
+
+/// Opens (creating) `partitions` of `topic`, each on its owning shard.
+pub(super) async fn open_on_owners(
+    shard: &Rc<Shard>,
+    topic: &Arc<TopicMetadata>,
+    partitions: impl Iterator<Item = i32>,
+) {
     let mut by_owner: BTreeMap<usize, Vec<i32>> = BTreeMap::new();
-    for partition in 0..topic.partition_count {
+    for partition in partitions {
         by_owner
             .entry(shard.owner_of(&topic.name, partition))
             .or_default()
             .push(partition);
     }
     join_all(by_owner.into_iter().map(|(owner, partitions)| {
-        let topic = Arc::clone(&topic);
+        let topic = Arc::clone(topic);
         async move {
             if owner == shard.id {
                 shard.open_partitions(&topic, &partitions).await;
@@ -465,13 +483,10 @@ async fn commit_new_topic(shard: &Rc<Shard>, topic: TopicMetadata) -> Result<(),
         }
     }))
     .await;
-    let next = shard.catalog().with_topic((*topic).clone());
-    publish_catalog(shard, next).await;
-    Ok(())
 }
 
 /// Installs `catalog` here and on every other shard, waiting for all.
-async fn publish_catalog(shard: &Rc<Shard>, catalog: Catalog) {
+pub(super) async fn publish_catalog(shard: &Rc<Shard>, catalog: Catalog) {
     let catalog = Arc::new(catalog);
     shard.apply_catalog(Arc::clone(&catalog));
     let others = (0..shard.shard_count).filter(|&s| s != shard.id);

@@ -27,8 +27,6 @@ use crate::runtime::mesh::{mesh_builder, Mesh, MeshBuilderFor};
 pub const MAX_CONNECTIONS_PER_SHARD: usize = 10_000;
 /// How long a shard waits for the others to join the mesh at start-up.
 const MESH_JOIN_TIMEOUT: Duration = Duration::from_secs(30);
-/// How often each shard applies retention to its partitions.
-const RETENTION_CHECK_INTERVAL: Duration = Duration::from_secs(60);
 
 /// Runs the broker until SIGINT/SIGTERM; returns when every shard stopped.
 pub fn run(config: BrokerConfig) -> io::Result<()> {
@@ -70,7 +68,11 @@ pub fn start(mut config: BrokerConfig) -> io::Result<RunningBroker> {
     // Port 0: pick the port once so every shard binds the same one.
     let port_probe = resolve_listen_port(&mut config)?;
     let cluster_id = load_or_create_cluster_id(&config.data_dir, config.node_id)?;
-    let topics = manifest::load_all(&config.data_dir).map_err(io::Error::other)?;
+    let topics = manifest::load_all(&config.data_dir)
+        .map_err(io::Error::other)?
+        .into_iter()
+        .map(|topic| with_broker_defaults(topic, &config.topic_defaults))
+        .collect::<io::Result<Vec<_>>>()?;
     let catalog = Arc::new(Catalog::new(Arc::from(cluster_id), topics));
     let listen = config.listen;
     let config = Arc::new(config);
@@ -124,6 +126,20 @@ pub fn start(mut config: BrokerConfig) -> io::Result<RunningBroker> {
         handles,
         _port_probe: port_probe,
     })
+}
+
+/// A topic loaded from its manifest, with the broker's topic defaults
+/// applied to the configs it does not override.
+fn with_broker_defaults(
+    topic: crate::metadata::catalog::TopicMetadata,
+    defaults: &std::collections::BTreeMap<String, String>,
+) -> io::Result<crate::metadata::catalog::TopicMetadata> {
+    let configs = crate::metadata::topic_config::TopicConfigs::from_overrides_with(
+        topic.configs.overrides().clone(),
+        defaults,
+    )
+    .map_err(io::Error::other)?;
+    Ok(crate::metadata::catalog::TopicMetadata { configs, ..topic })
 }
 
 fn join_shards(handles: Vec<glommio::ExecutorJoinHandle<io::Result<()>>>) -> io::Result<()> {
@@ -245,7 +261,7 @@ fn spawn_background_tasks(shard: &Rc<Shard>) {
     let shard = Rc::clone(shard);
     glommio::spawn_local(async move {
         loop {
-            glommio::timer::sleep(RETENTION_CHECK_INTERVAL).await;
+            glommio::timer::sleep(shard.config.retention_check_interval).await;
             let now = super::partition_ops::now_ms();
             for log in shard.local_logs() {
                 if let Err(error) = log.enforce_retention(now).await {

@@ -11,8 +11,10 @@ use futures::future::LocalBoxFuture;
 use futures::FutureExt;
 use kafka_protocol::messages::ApiKey;
 
+use super::delete_records;
 use super::groups::apis as group_apis;
 use super::shard::Shard;
+use super::topic_changes::apis as topic_change_apis;
 use super::{admin, api_versions, cluster, fetch, list_offsets, metadata, produce, producer_ids};
 use crate::protocol::request::{Request, RequestBody};
 use crate::protocol::response::{encode_response, ResponseBody};
@@ -128,6 +130,18 @@ pub async fn dispatch(
             RequestBody::OffsetDelete(body) => {
                 ResponseBody::OffsetDelete(group_apis::offset_delete(&shard, body).await)
             }
+            RequestBody::AlterConfigs(body) => {
+                ResponseBody::AlterConfigs(topic_change_apis::alter_configs(&shard, body).await)
+            }
+            RequestBody::IncrementalAlterConfigs(body) => ResponseBody::IncrementalAlterConfigs(
+                topic_change_apis::incremental_alter_configs(&shard, body).await,
+            ),
+            RequestBody::CreatePartitions(body) => ResponseBody::CreatePartitions(
+                topic_change_apis::create_partitions(&shard, body).await,
+            ),
+            RequestBody::DeleteRecords(body) => ResponseBody::DeleteRecords(
+                delete_records::handle_delete_records(&shard, body).await,
+            ),
         };
         reply(body)
     }

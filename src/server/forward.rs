@@ -12,9 +12,11 @@ use kafka_protocol::messages::{
     CreateTopicsRequest, CreateTopicsResponse, DeleteTopicsRequest, DeleteTopicsResponse,
 };
 
+use super::delete_records::{self, DeleteRecordsItem, DeleteRecordsOutcome};
 use super::groups::{self, GroupAnswer, GroupCall, ListGroupsFilter, ListedGroup};
 use super::partition_ops::{self, OffsetOutcome, OffsetQuery, ProduceOutcome, ReadOutcome};
 use super::shard::Shard;
+use super::topic_changes::{self, TopicChange, TopicChangeAnswer};
 use super::{admin, fetch};
 use crate::metadata::catalog::{Catalog, TopicMetadata};
 
@@ -73,6 +75,11 @@ pub enum ShardRequest {
     Group { partition: i32, call: GroupCall },
     /// Any shard -> every shard: the groups it coordinates (ListGroups).
     ListGroups(ListGroupsFilter),
+    /// Any shard -> controller: AlterConfigs, IncrementalAlterConfigs,
+    /// CreatePartitions.
+    TopicChange(TopicChange),
+    /// Any shard -> owner: DeleteRecords.
+    DeleteRecords(Vec<DeleteRecordsItem>),
     /// Any shard -> owner: append, then answer when `acks` is satisfied.
     Produce { parts: Vec<ProducePart>, acks: i16 },
     /// Any shard -> owner: read now, no waiting.
@@ -99,6 +106,8 @@ pub enum ShardReply {
     Offsets(Vec<OffsetOutcome>),
     Group(GroupAnswer),
     ListedGroups(Vec<ListedGroup>),
+    TopicChange(TopicChangeAnswer),
+    RecordsDeleted(Vec<DeleteRecordsOutcome>),
 }
 
 /// Entry point of the mesh receive loops on the owning shard. Called
@@ -151,6 +160,12 @@ pub fn handle_shard_request(shard: &Rc<Shard>, from: usize, id: u64, request: Sh
             }
             ShardRequest::ListGroups(filter) => {
                 ShardReply::ListedGroups(groups::list_local_groups(&shard, &filter))
+            }
+            ShardRequest::TopicChange(change) => {
+                ShardReply::TopicChange(topic_changes::run_on_controller(&shard, change).await)
+            }
+            ShardRequest::DeleteRecords(items) => {
+                ShardReply::RecordsDeleted(delete_records::delete_local(&shard, &items).await)
             }
             ShardRequest::Produce { .. } => unreachable!("handled above"),
             ShardRequest::Read(parts) => {

@@ -88,9 +88,25 @@ impl Shard {
     /// Installs a newer image; older or equal versions are ignored, so a
     /// delayed update can never roll metadata back.
     pub fn apply_catalog(&self, catalog: Arc<Catalog>) {
-        let mut current = self.catalog.borrow_mut();
-        if catalog.version > current.version {
-            *current = catalog;
+        let previous = {
+            let mut current = self.catalog.borrow_mut();
+            if catalog.version <= current.version {
+                return;
+            }
+            std::mem::replace(&mut *current, Arc::clone(&catalog))
+        };
+        // Changed topic configs (AlterConfigs) reach this shard's logs here.
+        let partitions = self.partitions.borrow();
+        for (name, logs) in partitions.iter() {
+            let (Some(old), Some(new)) = (previous.topic(name), catalog.topic(name)) else {
+                continue;
+            };
+            if old.configs != new.configs {
+                let log_config = new.configs.log_config(self.config.flush);
+                for local in logs.values() {
+                    local.log.update_config(log_config.clone());
+                }
+            }
         }
     }
 
