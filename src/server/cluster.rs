@@ -17,6 +17,7 @@ use kafka_protocol::protocol::StrBytes;
 use super::metadata::AUTHORIZED_OPERATIONS_OMITTED;
 use super::shard::Shard;
 use crate::config::FlushPolicy;
+use crate::metadata::topic_config::TopicConfigs;
 use crate::protocol::errors::KafkaError;
 
 /// DescribeConfigs resource types (Kafka's `ConfigResource.Type`).
@@ -124,7 +125,7 @@ fn broker_configs(shard: &Shard) -> Vec<(&'static str, String)> {
         FlushPolicy::Interval(every) => every.as_millis().to_string(),
         FlushPolicy::Never => i64::MAX.to_string(),
     };
-    vec![
+    let mut configs = vec![
         ("broker.id", config.node_id.to_string()),
         ("node.id", config.node_id.to_string()),
         (
@@ -139,8 +140,53 @@ fn broker_configs(shard: &Shard) -> Vec<(&'static str, String)> {
         ("log.dirs", config.data_dir.display().to_string()),
         ("log.flush.interval.ms", flush_ms),
         (
-            "message.max.bytes",
-            crate::metadata::topic_config::DEFAULT_MAX_MESSAGE_BYTES.to_string(),
+            "log.retention.check.interval.ms",
+            config.retention_check_interval.as_millis().to_string(),
         ),
-    ]
+        (
+            "group.initial.rebalance.delay.ms",
+            config.groups.initial_rebalance_delay_ms.to_string(),
+        ),
+        (
+            "group.min.session.timeout.ms",
+            config.groups.min_session_timeout_ms.to_string(),
+        ),
+        (
+            "group.max.session.timeout.ms",
+            config.groups.max_session_timeout_ms.to_string(),
+        ),
+        (
+            "offsets.topic.num.partitions",
+            config.groups.offsets_topic_partitions.to_string(),
+        ),
+        (
+            "offsets.retention.minutes",
+            (config.groups.offsets_retention_ms / 60_000).to_string(),
+        ),
+    ];
+    // The topic defaults, under their broker-level names.
+    let defaults = TopicConfigs::from_overrides_with(Default::default(), &config.topic_defaults)
+        .unwrap_or_default();
+    let effective = |name: &str| {
+        defaults
+            .effective()
+            .find(|(key, _, _)| *key == name)
+            .map(|(_, value, _)| value.to_string())
+            .unwrap_or_default()
+    };
+    for (broker_name, topic_name) in BROKER_TOPIC_DEFAULTS {
+        configs.push((broker_name, effective(topic_name)));
+    }
+    configs
 }
+
+/// Broker configs that are defaults of topic configs (Kafka's names).
+const BROKER_TOPIC_DEFAULTS: &[(&str, &str)] = &[
+    ("log.retention.ms", "retention.ms"),
+    ("log.retention.bytes", "retention.bytes"),
+    ("log.segment.bytes", "segment.bytes"),
+    ("log.roll.ms", "segment.ms"),
+    ("message.max.bytes", "max.message.bytes"),
+    ("log.message.timestamp.type", "message.timestamp.type"),
+    ("min.insync.replicas", "min.insync.replicas"),
+];
