@@ -2,7 +2,19 @@
 //! and environment variables into the configs the layers below take.
 
 pub mod bench;
+pub mod common;
+pub mod console;
+pub mod consume;
+pub mod consume_format;
+pub mod consumer_group;
+pub mod group;
+pub mod group_reset;
+pub mod kafka;
+pub mod partitioner;
+pub mod produce;
+pub mod records;
 pub mod serve;
+pub mod topic;
 pub mod tune;
 
 use std::process::ExitCode;
@@ -28,6 +40,14 @@ pub enum Command {
     Bench(Box<bench::BenchArgs>),
     /// Check (and optionally apply) host tuning for corelog.
     Tune(tune::TuneArgs),
+    /// Create, list, describe, delete, grow and reconfigure topics.
+    Topic(topic::TopicArgs),
+    /// List, describe, reset the offsets of and delete consumer groups.
+    Group(group::GroupArgs),
+    /// Write stdin lines to a topic, one record each (Kafka's console producer).
+    Produce(produce::ProduceArgs),
+    /// Print a topic's records, optionally as a consumer group member (Kafka's console consumer).
+    Consume(consume::ConsumeArgs),
 }
 
 /// Parses the command line, sets up logging and runs the subcommand.
@@ -38,11 +58,14 @@ pub fn run() -> ExitCode {
         Command::Serve(args) => serve::run(args),
         Command::Bench(args) => bench::run(*args),
         Command::Tune(args) => tune::run(args),
+        Command::Topic(args) => topic::run(args).map_err(std::io::Error::other),
+        Command::Group(args) => group::run(args).map_err(std::io::Error::other),
+        Command::Produce(args) => produce::run(args).map_err(std::io::Error::other),
+        Command::Consume(args) => consume::run(args).map_err(std::io::Error::other),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(error) => {
-            tracing::error!("{error}");
             eprintln!("corelog: {error}");
             ExitCode::FAILURE
         }
