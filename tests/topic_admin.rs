@@ -102,6 +102,17 @@ fn partitions_grow_but_never_shrink() {
         grow(&bootstrap, "no-such-topic", 5),
         Err(RDKafkaErrorCode::UnknownTopicOrPartition)
     );
+    // Groups are placed by hashing over __consumer_offsets' partition count: fixed.
+    let consumer = assign_consumer(&bootstrap, &[]);
+    let mut list = TopicPartitionList::new();
+    list.add_partition("growing", 0);
+    consumer
+        .committed_offsets(list, TIMEOUT)
+        .expect("OffsetFetch (creates __consumer_offsets)");
+    assert_eq!(
+        grow(&bootstrap, "__consumer_offsets", 60),
+        Err(RDKafkaErrorCode::InvalidRequest)
+    );
 }
 
 #[test]

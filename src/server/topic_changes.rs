@@ -18,6 +18,7 @@ use kafka_protocol::protocol::StrBytes;
 
 use super::admin::{open_on_owners, publish_catalog, MAX_PARTITIONS_PER_TOPIC};
 use super::forward::{ShardReply, ShardRequest};
+use super::groups::offsets_topic::OFFSETS_TOPIC;
 use super::shard::{Shard, CONTROLLER_SHARD};
 use crate::metadata::catalog::TopicMetadata;
 use crate::metadata::manifest;
@@ -287,7 +288,11 @@ async fn alter(
         ));
     };
     let overrides = next_overrides(topic.configs.overrides())?;
-    check_supported(&overrides).map_err(|message| (KafkaError::InvalidConfig.code(), message))?;
+    // The internal offsets topic keeps its own (compact) policy.
+    if name != OFFSETS_TOPIC {
+        check_supported(&overrides)
+            .map_err(|message| (KafkaError::InvalidConfig.code(), message))?;
+    }
     let configs = TopicConfigs::from_overrides_with(overrides, &shard.config.topic_defaults)
         .map_err(|message| (KafkaError::InvalidConfig.code(), message))?;
     if validate_only {
@@ -316,6 +321,13 @@ async fn create_partitions(
             format!("The topic '{name}' does not exist."),
         ));
     };
+    if name == OFFSETS_TOPIC {
+        // Groups are placed by hashing over its partition count.
+        return Err((
+            KafkaError::InvalidRequest.code(),
+            format!("The partition count of the internal topic {OFFSETS_TOPIC} cannot change."),
+        ));
+    }
     let current = topic.partition_count;
     if count < current {
         return Err((
