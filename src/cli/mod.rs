@@ -8,7 +8,6 @@ pub mod consume;
 pub mod consume_format;
 pub mod consumer_group;
 pub mod group;
-pub mod group_reset;
 pub mod kafka;
 pub mod partitioner;
 pub mod produce;

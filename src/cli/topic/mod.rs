@@ -1,0 +1,162 @@
+//! `corelog topic ...`: create, list, describe, delete, grow and reconfigure
+//! topics over the Kafka admin APIs (CreateTopics, Metadata, ListOffsets,
+//! DescribeConfigs, DeleteTopics, CreatePartitions, IncrementalAlterConfigs),
+//! so it works against any Kafka-compatible broker, like `kafka-topics` and
+//! `kafka-configs`. Runs on the CLI's main thread with the blocking client.
+//!
+//! This file owns the flags, the dispatch and what every subcommand shares:
+//! routing admin requests to the controller and looking up one topic.
+//!
+//! Inside:
+//! - `create_delete`: `create`, `delete` and `add-partitions` (CreateTopics,
+//!   DeleteTopics, CreatePartitions): the requests that change what exists
+//! - `describe`: `list` and `describe` (Metadata, ListOffsets, DescribeConfigs)
+//! - `configs`: DescribeConfigs and `alter-config` (IncrementalAlterConfigs)
+
+mod configs;
+mod create_delete;
+mod describe;
+
+use clap::{Args, Subcommand};
+use kafka_protocol::messages::metadata_response::MetadataResponseTopic;
+use kafka_protocol::messages::TopicName;
+use kafka_protocol::protocol::StrBytes;
+
+use crate::cli::common::{parse_key_value, ConnectArgs};
+use crate::cli::kafka::{KafkaClient, Node, ToolError};
+use configs::alter_config;
+use create_delete::{add_partitions, create, delete};
+use describe::{describe, list};
+
+const CLIENT_ID: &str = "corelog-topic";
+const UNKNOWN_TOPIC_OR_PARTITION: i16 = 3;
+
+#[derive(Debug, Args)]
+pub struct TopicArgs {
+    #[command(flatten)]
+    pub connect: ConnectArgs,
+    #[command(subcommand)]
+    pub command: TopicCommand,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum TopicCommand {
+    /// Create a topic.
+    Create {
+        name: String,
+        /// Partitions (the broker's default when omitted).
+        #[arg(long)]
+        partitions: Option<i32>,
+        /// Replicas per partition (the broker's default when omitted).
+        #[arg(long)]
+        replication_factor: Option<i16>,
+        /// Topic config, key=value (repeatable), e.g. retention.ms=3600000.
+        #[arg(long = "config", value_parser = parse_key_value)]
+        configs: Vec<(String, String)>,
+    },
+    /// List topics.
+    List {
+        /// Include internal topics such as __consumer_offsets.
+        #[arg(long)]
+        internal: bool,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Show a topic's partitions, leaders, offsets and configs.
+    Describe {
+        name: String,
+        /// Show every config, not only those that differ from the defaults.
+        #[arg(long)]
+        all_configs: bool,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Delete topics and their data.
+    Delete {
+        #[arg(required = true)]
+        names: Vec<String>,
+    },
+    /// Grow a topic to a total number of partitions (partitions are never removed).
+    AddPartitions {
+        name: String,
+        /// The new total number of partitions.
+        #[arg(long)]
+        total: i32,
+    },
+    /// Set or remove topic config overrides.
+    AlterConfig {
+        name: String,
+        /// key=value to set (repeatable).
+        #[arg(long = "set", value_parser = parse_key_value)]
+        set: Vec<(String, String)>,
+        /// Key to reset to the default (repeatable).
+        #[arg(long = "delete")]
+        delete: Vec<String>,
+    },
+}
+
+pub fn run(args: TopicArgs) -> Result<(), ToolError> {
+    let mut client = args.connect.connect(CLIENT_ID)?;
+    match args.command {
+        TopicCommand::Create {
+            name,
+            partitions,
+            replication_factor,
+            configs,
+        } => create(&mut client, &name, partitions, replication_factor, &configs),
+        TopicCommand::List { internal, json } => list(&mut client, internal, json),
+        TopicCommand::Describe {
+            name,
+            all_configs,
+            json,
+        } => describe(&mut client, &name, all_configs, json),
+        TopicCommand::Delete { names } => delete(&mut client, &names),
+        TopicCommand::AddPartitions { name, total } => add_partitions(&mut client, &name, total),
+        TopicCommand::AlterConfig { name, set, delete } => {
+            alter_config(&mut client, &name, &set, &delete)
+        }
+    }
+}
+
+fn topic_name(name: &str) -> TopicName {
+    TopicName(StrBytes::from_string(name.to_string()))
+}
+
+/// `context` followed by the broker's explanation, when it gave one.
+fn with_message(context: String, message: &Option<StrBytes>) -> String {
+    match message.as_deref() {
+        Some(message) if !message.is_empty() => format!("{context} ({message})"),
+        _ => context,
+    }
+}
+
+/// Admin requests go to the controller, as Kafka's admin client sends them.
+fn controller(client: &mut KafkaClient) -> Result<Node, ToolError> {
+    let metadata = client.metadata(Some(&[]))?;
+    Ok(match metadata.controller_id.0 {
+        id if id >= 0 => Node::Broker(id),
+        _ => Node::Any,
+    })
+}
+
+/// The topic's metadata, or a clear UNKNOWN_TOPIC_OR_PARTITION error.
+pub fn topic_metadata(
+    client: &mut KafkaClient,
+    name: &str,
+) -> Result<MetadataResponseTopic, ToolError> {
+    let metadata = client.metadata(Some(&[name.to_string()]))?;
+    let topic = metadata
+        .topics
+        .into_iter()
+        .find(|topic| topic.name.as_ref().map(|topic_name| &*topic_name.0) == Some(name));
+    match topic {
+        Some(topic) if topic.error_code == 0 => Ok(topic),
+        Some(topic) if topic.error_code != UNKNOWN_TOPIC_OR_PARTITION => {
+            Err(ToolError::kafka(format!("topic {name}"), topic.error_code))
+        }
+        _ => Err(ToolError::kafka(
+            format!("topic {name} does not exist"),
+            UNKNOWN_TOPIC_OR_PARTITION,
+        )),
+    }
+}
