@@ -25,8 +25,6 @@ use crate::runtime::mesh::{mesh_builder, Mesh, MeshBuilderFor};
 
 /// Connections one shard serves at once; more are accepted and closed at once.
 pub const MAX_CONNECTIONS_PER_SHARD: usize = 10_000;
-/// How long a shard waits for the others to join the mesh at start-up.
-const MESH_JOIN_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// Runs the broker until SIGINT/SIGTERM; returns when every shard stopped.
 pub fn run(config: BrokerConfig) -> io::Result<()> {
@@ -174,19 +172,18 @@ async fn shard_main(
 ) -> io::Result<()> {
     let shard = Rc::new(Shard::new(shard_id, Arc::clone(&config), catalog));
     shard.open_owned_partitions().await;
-    // Join the mesh before anything that can fail: a shard that returned
-    // early would leave the others waiting in the join forever. The join
-    // itself is bounded for the same reason (a shard that never started).
+    // Join the mesh before anything that can fail (binding the listener): a
+    // shard that returned early would leave the others waiting in the join
+    // forever.
     if let Some(builder) = builder {
         let handler_shard = Rc::clone(&shard);
         let join = Mesh::join(builder, move |from, id, request| {
             handle_shard_request(&handler_shard, from, id, request)
         });
-        let mesh = glommio::timer::timeout(MESH_JOIN_TIMEOUT, async {
-            join.await.map_err(glommio::GlommioError::from)
-        })
-        .await
-        .map_err(|error| {
+        // Not bounded by a timeout: the other shards arrive only after
+        // opening (and replaying) their partitions, which takes as long as
+        // the data takes.
+        let mesh = join.await.map_err(|error| {
             tracing::error!(shard_id, %error, "shard could not join the other shards");
             io::Error::other(format!("shard {shard_id}: mesh join failed: {error}"))
         })?;
