@@ -23,6 +23,11 @@ impl TopicMetadata {
     pub fn has_partition(&self, partition: i32) -> bool {
         (0..self.partition_count).contains(&partition)
     }
+
+    /// One of Kafka's internal topics (see `topic_name::is_internal_topic`).
+    pub fn is_internal(&self) -> bool {
+        super::topic_name::is_internal_topic(&self.name)
+    }
 }
 
 /// A versioned, immutable metadata image.

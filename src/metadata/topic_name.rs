@@ -4,6 +4,15 @@
 /// their files fit in 255-byte file names.
 pub const TOPIC_NAME_MAX_BYTES: usize = 249;
 
+/// The group coordinator's internal topic (Kafka's name).
+pub const OFFSETS_TOPIC: &str = "__consumer_offsets";
+
+/// Kafka's internal topics: shown with `is_internal`, written only by the
+/// broker, their partition count and cleanup policy fixed.
+pub fn is_internal_topic(name: &str) -> bool {
+    name == OFFSETS_TOPIC
+}
+
 /// Why a topic name is illegal (INVALID_TOPIC_EXCEPTION, code 17).
 pub fn validate_topic_name(name: &str) -> Result<(), String> {
     if name.is_empty() {

@@ -108,6 +108,16 @@ pub async fn delete_topics(
     }
 }
 
+/// A topic to create without a CreateTopics request: auto-creation and
+/// internal topics.
+#[derive(Debug, Clone)]
+pub struct TopicSpec {
+    pub name: String,
+    pub partitions: i32,
+    /// Overrides on top of the broker's topic defaults.
+    pub configs: Vec<(String, String)>,
+}
+
 /// The topic `name`, auto-creating it with broker defaults if allowed.
 pub async fn ensure_topic(shard: &Rc<Shard>, name: &str) -> Result<Arc<TopicMetadata>, i16> {
     if let Some(topic) = shard.catalog().topic(name) {
@@ -116,25 +126,12 @@ pub async fn ensure_topic(shard: &Rc<Shard>, name: &str) -> Result<Arc<TopicMeta
     if !shard.config.auto_create_topics {
         return Err(KafkaError::UnknownTopicOrPartition.code());
     }
-    let code = if shard.id == CONTROLLER_SHARD {
-        auto_create_on_controller(shard, name).await
-    } else {
-        let request = ShardRequest::AutoCreateTopic {
-            name: name.to_string(),
-        };
-        match shard.call_shard(CONTROLLER_SHARD, request).await {
-            Ok(ShardReply::AutoCreated(code)) => code,
-            _ => KafkaError::LeaderNotAvailable.code(),
-        }
+    let spec = TopicSpec {
+        name: name.to_string(),
+        partitions: shard.config.default_partitions,
+        configs: Vec::new(),
     };
-    if code != NONE {
-        return Err(code);
-    }
-    shard
-        .catalog()
-        .topic(name)
-        .cloned()
-        .ok_or(KafkaError::LeaderNotAvailable.code())
+    create_from_spec(shard, spec, KafkaError::LeaderNotAvailable.code()).await
 }
 
 /// The internal topic `name` (e.g. `__consumer_offsets`), created with
@@ -150,95 +147,77 @@ pub async fn ensure_internal_topic(
     if let Some(topic) = shard.catalog().topic(name) {
         return Ok(Arc::clone(topic));
     }
-    let configs: Vec<(String, String)> = configs
-        .iter()
-        .map(|(name, value)| (name.to_string(), value.to_string()))
-        .collect();
+    let spec = TopicSpec {
+        name: name.to_string(),
+        partitions,
+        configs: configs
+            .iter()
+            .map(|(name, value)| (name.to_string(), value.to_string()))
+            .collect(),
+    };
+    create_from_spec(shard, spec, KafkaError::CoordinatorNotAvailable.code()).await
+}
+
+/// Creates `spec` on the controller (forwarding if needed) and returns the
+/// topic as this shard now sees it; `unavailable` when the controller
+/// could not be reached.
+async fn create_from_spec(
+    shard: &Rc<Shard>,
+    spec: TopicSpec,
+    unavailable: i16,
+) -> Result<Arc<TopicMetadata>, i16> {
+    let name = spec.name.clone();
     let code = if shard.id == CONTROLLER_SHARD {
-        create_internal_on_controller(shard, name, partitions, configs).await
+        auto_create_on_controller(shard, spec).await
     } else {
-        let request = ShardRequest::CreateInternalTopic {
-            name: name.to_string(),
-            partitions,
-            configs,
-        };
-        match shard.call_shard(CONTROLLER_SHARD, request).await {
+        match shard
+            .call_shard(CONTROLLER_SHARD, ShardRequest::AutoCreateTopic(spec))
+            .await
+        {
             Ok(ShardReply::AutoCreated(code)) => code,
-            _ => KafkaError::CoordinatorNotAvailable.code(),
+            _ => unavailable,
         }
     };
     if code != NONE {
         return Err(code);
     }
-    shard
-        .catalog()
-        .topic(name)
-        .cloned()
-        .ok_or(KafkaError::CoordinatorNotAvailable.code())
+    shard.catalog().topic(&name).cloned().ok_or(unavailable)
 }
 
-/// Controller: create an internal topic (see [`ensure_internal_topic`]).
-pub async fn create_internal_on_controller(
-    shard: &Rc<Shard>,
-    name: &str,
-    partitions: i32,
-    configs: Vec<(String, String)>,
-) -> i16 {
+/// Controller: create `spec` unless the topic exists (see [`TopicSpec`]).
+pub async fn auto_create_on_controller(shard: &Rc<Shard>, spec: TopicSpec) -> i16 {
     let _permit = match shard.admin_lock.acquire_permit(1).await {
         Ok(permit) => permit,
         Err(_) => return KafkaError::NotController.code(),
     };
-    if shard.catalog().topic(name).is_some() {
-        return NONE;
-    }
-    let overrides = configs.into_iter().collect();
-    let configs = match TopicConfigs::from_overrides_with(overrides, &shard.config.topic_defaults) {
-        Ok(configs) => configs,
-        Err(message) => {
-            tracing::error!(topic = name, %message, "bad internal topic configs");
-            return KafkaError::InvalidConfig.code();
-        }
-    };
-    let topic = TopicMetadata {
-        name: Arc::from(name),
-        topic_id: Uuid::new_v4(),
-        partition_count: partitions.clamp(1, MAX_PARTITIONS_PER_TOPIC),
-        configs,
-    };
-    match commit_new_topic(shard, topic).await {
-        Ok(()) => {
-            tracing::info!(topic = name, partitions, "created internal topic");
-            NONE
-        }
-        Err((code, _)) => code,
-    }
-}
-
-/// Controller: auto-create `name` with the default partition count.
-pub async fn auto_create_on_controller(shard: &Rc<Shard>, name: &str) -> i16 {
-    let _permit = match shard.admin_lock.acquire_permit(1).await {
-        Ok(permit) => permit,
-        Err(_) => return KafkaError::NotController.code(),
-    };
+    let name = spec.name.as_str();
     if shard.catalog().topic(name).is_some() {
         return NONE;
     }
     if validate_topic_name(name).is_err() {
         return KafkaError::InvalidTopicException.code();
     }
+    let overrides = spec.configs.into_iter().collect();
+    let configs = match TopicConfigs::from_overrides_with(overrides, &shard.config.topic_defaults) {
+        Ok(configs) => configs,
+        Err(message) => {
+            tracing::error!(topic = name, %message, "bad configs for an auto-created topic");
+            return KafkaError::InvalidConfig.code();
+        }
+    };
     let topic = TopicMetadata {
         name: Arc::from(name),
         topic_id: Uuid::new_v4(),
-        partition_count: shard.config.default_partitions,
-        configs: TopicConfigs::from_overrides_with(
-            Default::default(),
-            &shard.config.topic_defaults,
-        )
-        .unwrap_or_default(),
+        partition_count: spec.partitions.clamp(1, MAX_PARTITIONS_PER_TOPIC),
+        configs,
     };
     match commit_new_topic(shard, topic).await {
         Ok(()) => {
-            tracing::info!(topic = name, "auto-created topic");
+            tracing::info!(
+                topic = name,
+                partitions = spec.partitions,
+                "auto-created topic"
+            );
             NONE
         }
         Err((code, _)) => code,

@@ -11,7 +11,6 @@ use kafka_protocol::messages::delete_records_response::{
 use kafka_protocol::messages::{DeleteRecordsRequest, DeleteRecordsResponse};
 
 use super::forward::{ShardReply, ShardRequest};
-use super::groups::offsets_topic::OFFSETS_TOPIC;
 use super::partition_ops::log_error_code;
 use super::scatter::{scatter_gather, OwnerWork};
 use super::shard::Shard;
@@ -109,12 +108,16 @@ pub async fn handle_delete_records(
     let mut plan: Vec<Vec<(i32, Result<usize, i16>)>> = Vec::with_capacity(request.topics.len());
     for topic in &request.topics {
         let name = topic.name.0.as_str();
-        let known = catalog.topic(name).filter(|_| name != OFFSETS_TOPIC);
+        let known = catalog.topic(name);
         let slots = topic
             .partitions
             .iter()
             .map(|p| {
                 let slot = match known {
+                    // Kafka refuses DeleteRecords on internal topics.
+                    Some(meta) if meta.is_internal() => {
+                        Err(KafkaError::InvalidTopicException.code())
+                    }
                     Some(meta) if meta.has_partition(p.partition_index) => {
                         items.push(DeleteRecordsItem {
                             topic: Arc::clone(&meta.name),
@@ -123,8 +126,6 @@ pub async fn handle_delete_records(
                         });
                         Ok(items.len() - 1)
                     }
-                    // Kafka refuses DeleteRecords on internal topics.
-                    _ if name == OFFSETS_TOPIC => Err(KafkaError::InvalidTopicException.code()),
                     _ => Err(KafkaError::UnknownTopicOrPartition.code()),
                 };
                 (p.partition_index, slot)

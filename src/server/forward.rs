@@ -12,6 +12,7 @@ use kafka_protocol::messages::{
     CreateTopicsRequest, CreateTopicsResponse, DeleteTopicsRequest, DeleteTopicsResponse,
 };
 
+use super::admin::TopicSpec;
 use super::delete_records::{self, DeleteRecordsItem, DeleteRecordsOutcome};
 use super::groups::{self, GroupAnswer, GroupCall, ListGroupsFilter, ListedGroup};
 use super::partition_ops::{self, OffsetOutcome, OffsetQuery, ProduceOutcome, ReadOutcome};
@@ -61,15 +62,9 @@ pub enum ShardRequest {
         request: DeleteTopicsRequest,
         version: i16,
     },
-    /// Any shard -> controller: create a topic with broker defaults (auto-create).
-    AutoCreateTopic { name: String },
-    /// Any shard -> controller: create an internal topic (answered with
-    /// `AutoCreated`).
-    CreateInternalTopic {
-        name: String,
-        partitions: i32,
-        configs: Vec<(String, String)>,
-    },
+    /// Any shard -> controller: create a topic with broker defaults
+    /// (auto-creation, internal topics); answered with `AutoCreated`.
+    AutoCreateTopic(TopicSpec),
     /// Any shard -> the coordinator shard of a group (owner of the group's
     /// offsets partition).
     Group { partition: i32, call: GroupCall },
@@ -145,16 +140,9 @@ pub fn handle_shard_request(shard: &Rc<Shard>, from: usize, id: u64, request: Sh
             ShardRequest::DeleteTopics { request, version } => ShardReply::DeleteTopics(
                 admin::delete_topics_on_controller(&shard, request, version).await,
             ),
-            ShardRequest::AutoCreateTopic { name } => {
-                ShardReply::AutoCreated(admin::auto_create_on_controller(&shard, &name).await)
+            ShardRequest::AutoCreateTopic(spec) => {
+                ShardReply::AutoCreated(admin::auto_create_on_controller(&shard, spec).await)
             }
-            ShardRequest::CreateInternalTopic {
-                name,
-                partitions,
-                configs,
-            } => ShardReply::AutoCreated(
-                admin::create_internal_on_controller(&shard, &name, partitions, configs).await,
-            ),
             ShardRequest::Group { partition, call } => {
                 ShardReply::Group(groups::coordinate(&shard, partition, call).await)
             }

@@ -11,7 +11,6 @@ use kafka_protocol::messages::{BrokerId, MetadataRequest, MetadataResponse, Topi
 use kafka_protocol::protocol::StrBytes;
 
 use super::admin::ensure_topic;
-use super::groups::offsets_topic::OFFSETS_TOPIC;
 use super::shard::Shard;
 use crate::metadata::catalog::TopicMetadata;
 use crate::protocol::errors::KafkaError;
@@ -125,7 +124,7 @@ fn topic_response(
         } else {
             uuid::Uuid::nil()
         })
-        .with_is_internal(version >= 1 && &*topic.name == OFFSETS_TOPIC)
+        .with_is_internal(version >= 1 && topic.is_internal())
         .with_partitions(partitions)
         .with_topic_authorized_operations(if include_operations {
             TOPIC_OPERATIONS_ALL

@@ -22,7 +22,6 @@ use kafka_protocol::messages::{ProduceRequest, ProduceResponse};
 
 use super::admin::ensure_topic;
 use super::forward::{ProducePart, ShardReply, ShardRequest};
-use super::groups::offsets_topic::OFFSETS_TOPIC;
 use super::partition_ops::{self, Appended, ProduceOutcome};
 use super::shard::Shard;
 use crate::metadata::catalog::TopicMetadata;
@@ -169,7 +168,7 @@ fn validate_partition(
     records: Option<Bytes>,
 ) -> Result<(Arc<str>, Vec<Bytes>), i16> {
     let topic = topic.as_ref().map_err(|code| *code)?;
-    if &*topic.name == OFFSETS_TOPIC {
+    if topic.is_internal() {
         // Only the group coordinator writes it (Kafka: "Cannot append to
         // internal topic").
         return Err(KafkaError::InvalidTopicException.code());

@@ -18,7 +18,6 @@ use kafka_protocol::protocol::StrBytes;
 
 use super::admin::{open_on_owners, publish_catalog, MAX_PARTITIONS_PER_TOPIC};
 use super::forward::{ShardReply, ShardRequest};
-use super::groups::offsets_topic::OFFSETS_TOPIC;
 use super::shard::{Shard, CONTROLLER_SHARD};
 use crate::metadata::catalog::TopicMetadata;
 use crate::metadata::manifest;
@@ -289,7 +288,7 @@ async fn alter(
     };
     let overrides = next_overrides(topic.configs.overrides())?;
     // The internal offsets topic keeps its own (compact) policy.
-    if name != OFFSETS_TOPIC {
+    if !topic.is_internal() {
         check_supported(&overrides)
             .map_err(|message| (KafkaError::InvalidConfig.code(), message))?;
     }
@@ -321,11 +320,11 @@ async fn create_partitions(
             format!("The topic '{name}' does not exist."),
         ));
     };
-    if name == OFFSETS_TOPIC {
+    if topic.is_internal() {
         // Groups are placed by hashing over its partition count.
         return Err((
             KafkaError::InvalidRequest.code(),
-            format!("The partition count of the internal topic {OFFSETS_TOPIC} cannot change."),
+            format!("The partition count of the internal topic {name} cannot change."),
         ));
     }
     let current = topic.partition_count;

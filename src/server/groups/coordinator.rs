@@ -27,7 +27,7 @@ use crate::group::committed_offsets::CommittedOffsets;
 use crate::group::offset_records::{GroupMetadataKey, OffsetCommitValue, OffsetsRecord};
 use crate::group::{Effect, Group, GroupConfig, GroupState, JoinResponse, SyncResponse};
 use crate::log::PartitionLog;
-use crate::protocol::errors::KafkaError;
+use crate::protocol::errors::{KafkaError, NONE};
 use crate::server::partition_ops::{log_error_code, now_ms};
 
 /// One group and the requests waiting on it.
@@ -179,6 +179,15 @@ impl OffsetsPartition {
             offsets.apply_record(record, info.base_offset + index as i64);
         }
         Ok(info.last_offset)
+    }
+
+    /// [`append`](Self::append), then wait until it is durable: the error
+    /// code to answer with (NONE when written and durable).
+    pub async fn append_durably(&self, records: Vec<OffsetsRecord>, now_ms: i64) -> i16 {
+        match self.append(records, now_ms) {
+            Ok(last_offset) => self.wait_durable(last_offset).await.err().unwrap_or(NONE),
+            Err(code) => code,
+        }
     }
 
     /// Resolves once `last_offset` is durable (committed offsets are

@@ -134,14 +134,7 @@ pub async fn delete(partition: &OffsetsPartition, group_id: &str) -> i16 {
         records
     };
     partition.groups.borrow_mut().remove(group_id);
-    match partition.append(records, now_ms()) {
-        Ok(last_offset) => partition
-            .wait_durable(last_offset)
-            .await
-            .err()
-            .unwrap_or(NONE),
-        Err(code) => code,
-    }
+    partition.append_durably(records, now_ms()).await
 }
 
 /// ListGroups filters (v4+ states, v5+ types); empty = no filter.

@@ -122,14 +122,7 @@ pub async fn commit(
             results.push((t, p, code));
         }
     }
-    let write_code = match partition.append(records, now) {
-        Ok(last_offset) => partition
-            .wait_durable(last_offset)
-            .await
-            .err()
-            .unwrap_or(NONE),
-        Err(code) => code,
-    };
+    let write_code = partition.append_durably(records, now).await;
     let mut topics: Vec<OffsetCommitResponseTopic> = request
         .topics
         .iter()
@@ -273,14 +266,7 @@ pub async fn delete_offsets(
                 .with_partitions(partitions),
         );
     }
-    let write_code = match partition.append(records, now) {
-        Ok(last_offset) => partition
-            .wait_durable(last_offset)
-            .await
-            .err()
-            .unwrap_or(NONE),
-        Err(code) => code,
-    };
+    let write_code = partition.append_durably(records, now).await;
     if write_code != NONE {
         return refuse(write_code);
     }

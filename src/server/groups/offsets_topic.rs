@@ -21,7 +21,7 @@ use crate::server::admin;
 use crate::server::shard::Shard;
 
 /// Kafka's name for it, so tools that hide or skip it recognise it.
-pub const OFFSETS_TOPIC: &str = "__consumer_offsets";
+pub use crate::metadata::topic_name::OFFSETS_TOPIC;
 
 /// Kafka's `offsets.topic.segment.bytes` default. Records are never deleted
 /// by time or size (the topic is compacted in Kafka; here expiry writes
