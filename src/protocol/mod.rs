@@ -3,6 +3,7 @@
 //! the `kafka-protocol` crate, generated from Kafka's own message specs), and
 //! the RecordBatch v2 view. Pure code over bytes; used on every shard.
 
+pub mod batch_builder;
 pub mod errors;
 pub mod record_batch;
 pub mod records;

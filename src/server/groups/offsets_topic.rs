@@ -10,13 +10,14 @@
 use std::rc::Rc;
 use std::sync::Arc;
 
-use bytes::{BufMut, Bytes, BytesMut};
+use bytes::Bytes;
 
 use crate::group::committed_offsets::CommittedOffsets;
 use crate::log::PartitionLog;
 use crate::metadata::catalog::TopicMetadata;
+use crate::protocol::batch_builder::{self, BatchProducer};
 use crate::protocol::record_batch::{BatchHeader, Compression, BATCH_HEADER_BYTES};
-use crate::protocol::records::{put_varint, varint_len, RecordIter};
+use crate::protocol::records::RecordIter;
 use crate::server::admin;
 use crate::server::shard::Shard;
 
@@ -61,58 +62,12 @@ pub async fn ensure(shard: &Rc<Shard>) -> Result<Arc<TopicMetadata>, i16> {
 }
 
 /// One key/value record for an offsets partition (`None` = tombstone).
-pub struct OffsetsRecordBytes {
-    pub key: Vec<u8>,
-    pub value: Option<Vec<u8>>,
-}
+pub use crate::protocol::batch_builder::KeyValue as OffsetsRecordBytes;
 
 /// An uncompressed RecordBatch v2 holding `records` (base offset 0: the log
 /// assigns the real one).
 pub fn encode_batch(records: &[OffsetsRecordBytes], now_ms: i64) -> Bytes {
-    let mut body = BytesMut::new();
-    for (index, record) in records.iter().enumerate() {
-        let offset_delta = index as i64;
-        let key_length = record.key.len() as i64;
-        let value_length = record.value.as_ref().map_or(-1, |v| v.len() as i64);
-        let length = 1
-            + varint_len(0)
-            + varint_len(offset_delta)
-            + varint_len(key_length)
-            + record.key.len()
-            + varint_len(value_length)
-            + record.value.as_ref().map_or(0, Vec::len)
-            + varint_len(0);
-        put_varint(&mut body, length as i64);
-        body.put_u8(0); // attributes
-        put_varint(&mut body, 0); // timestamp delta
-        put_varint(&mut body, offset_delta);
-        put_varint(&mut body, key_length);
-        body.put_slice(&record.key);
-        put_varint(&mut body, value_length);
-        if let Some(value) = &record.value {
-            body.put_slice(value);
-        }
-        put_varint(&mut body, 0); // headers
-    }
-    let mut batch = BytesMut::with_capacity(BATCH_HEADER_BYTES + body.len());
-    batch.put_i64(0);
-    batch.put_i32((BATCH_HEADER_BYTES - 12 + body.len()) as i32);
-    batch.put_i32(-1); // partition leader epoch
-    batch.put_i8(2); // magic
-    batch.put_u32(0); // crc, below
-    batch.put_i16(0); // attributes: no compression, CreateTime
-    batch.put_i32(records.len() as i32 - 1);
-    batch.put_i64(now_ms);
-    batch.put_i64(now_ms);
-    batch.put_i64(-1); // producer id
-    batch.put_i16(-1); // producer epoch
-    batch.put_i32(-1); // base sequence
-    batch.put_i32(records.len() as i32);
-    batch.put_slice(&body);
-    // The crc covers everything from the attributes on.
-    let crc = crc32c::crc32c(&batch[21..]);
-    batch[17..21].copy_from_slice(&crc.to_be_bytes());
-    batch.freeze()
+    batch_builder::encode_batch(records, BatchProducer::NONE, now_ms)
 }
 
 /// What replaying a partition found.
