@@ -60,10 +60,17 @@ pub struct BrokerConfig {
     pub default_partitions: i32,
     pub max_request_bytes: usize,
     pub groups: GroupSettings,
+    pub transactions: TxnSettings,
     /// Broker-level topic config defaults (topic config name -> value).
     pub topic_defaults: std::collections::BTreeMap<String, String>,
     /// How often each shard applies retention (`log.retention.check.interval.ms`).
     pub retention_check_interval: Duration,
+    /// Test-only fault injection (hidden `--fault-drop-produce-responses`): when
+    /// N > 0, every Nth Produce request with acks != 0 on each shard is appended
+    /// but its connection is closed instead of answering, so clients must retry
+    /// batches the log already holds (idempotent producers must see them as
+    /// duplicates). 0 (the default) is off.
+    pub fault_drop_produce_responses: u64,
 }
 
 /// Consumer-group coordinator settings (Kafka's broker configs in the comments).
@@ -101,6 +108,41 @@ impl Default for GroupSettings {
     }
 }
 
+/// Transaction coordinator and producer-state settings (Kafka's broker
+/// configs in the comments, with their defaults).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TxnSettings {
+    /// `transaction.state.log.num.partitions`: partitions of
+    /// `__transaction_state` when it is created.
+    pub state_topic_partitions: i32,
+    /// `transaction.max.timeout.ms`: longer transaction timeouts are refused.
+    pub max_timeout_ms: i32,
+    /// `transactional.id.expiration.ms`: idle transactional ids are forgotten.
+    pub transactional_id_expiration_ms: i64,
+    /// `transaction.abort.timed.out.transaction.cleanup.interval.ms`.
+    pub abort_timed_out_check_ms: u64,
+    /// `transaction.remove.expired.transaction.cleanup.interval.ms`.
+    pub remove_expired_check_ms: u64,
+    /// `producer.id.expiration.ms`: idle producers' state is dropped per partition.
+    pub producer_id_expiration_ms: i64,
+    /// `producer.id.expiration.check.interval.ms`.
+    pub producer_id_expiration_check_ms: u64,
+}
+
+impl Default for TxnSettings {
+    fn default() -> Self {
+        TxnSettings {
+            state_topic_partitions: 50,
+            max_timeout_ms: 900_000,
+            transactional_id_expiration_ms: 7 * 24 * 60 * 60 * 1000,
+            abort_timed_out_check_ms: 10_000,
+            remove_expired_check_ms: 3_600_000,
+            producer_id_expiration_ms: 24 * 60 * 60 * 1000,
+            producer_id_expiration_check_ms: 600_000,
+        }
+    }
+}
+
 impl BrokerConfig {
     /// A config for tests and the embedded bench broker: one shard, given port and dir.
     pub fn for_test(listen: SocketAddr, data_dir: PathBuf) -> BrokerConfig {
@@ -117,8 +159,10 @@ impl BrokerConfig {
             default_partitions: 1,
             max_request_bytes: 100 * 1024 * 1024,
             groups: GroupSettings::default(),
+            transactions: TxnSettings::default(),
             topic_defaults: std::collections::BTreeMap::new(),
             retention_check_interval: Duration::from_secs(300),
+            fault_drop_produce_responses: 0,
         }
     }
 }

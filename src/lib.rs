@@ -14,6 +14,7 @@ pub mod metadata;
 pub mod protocol;
 pub mod runtime;
 pub mod server;
+pub mod txn;
 
 #[global_allocator]
 static ALLOCATOR: runtime::allocator::GuardedAllocator = runtime::allocator::GuardedAllocator;

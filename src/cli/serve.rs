@@ -7,7 +7,7 @@ use std::path::PathBuf;
 
 use clap::{ArgAction, Args};
 
-use crate::config::{BrokerConfig, FlushPolicy, GroupSettings};
+use crate::config::{BrokerConfig, FlushPolicy, GroupSettings, TxnSettings};
 use crate::metadata::topic_config::TopicConfigs;
 use crate::server::admin as admin_limits;
 use crate::server::broker;
@@ -109,6 +109,53 @@ pub struct ServeArgs {
         default_value_t = 300_000
     )]
     pub log_retention_check_interval_ms: u64,
+    /// Partitions of the internal __transaction_state topic, used when it is
+    /// created (transaction.state.log.num.partitions).
+    #[arg(
+        long,
+        env = "CORELOG_TRANSACTION_STATE_PARTITIONS",
+        default_value_t = 50
+    )]
+    pub transaction_state_partitions: i32,
+    /// Longest transaction timeout a producer may ask for (transaction.max.timeout.ms).
+    #[arg(
+        long,
+        env = "CORELOG_TRANSACTION_MAX_TIMEOUT_MS",
+        default_value_t = 900_000
+    )]
+    pub transaction_max_timeout_ms: i32,
+    /// How long an idle transactional id is kept (transactional.id.expiration.ms).
+    #[arg(
+        long,
+        env = "CORELOG_TRANSACTIONAL_ID_EXPIRATION_MS",
+        default_value_t = 604_800_000
+    )]
+    pub transactional_id_expiration_ms: i64,
+    /// How often transactions past their timeout are aborted
+    /// (transaction.abort.timed.out.transaction.cleanup.interval.ms).
+    #[arg(
+        long,
+        env = "CORELOG_TRANSACTION_ABORT_CHECK_INTERVAL_MS",
+        default_value_t = 10_000
+    )]
+    pub transaction_abort_check_interval_ms: u64,
+    /// How long a partition remembers an idle producer's sequence numbers
+    /// (producer.id.expiration.ms).
+    #[arg(
+        long,
+        env = "CORELOG_PRODUCER_ID_EXPIRATION_MS",
+        default_value_t = 86_400_000
+    )]
+    pub producer_id_expiration_ms: i64,
+    /// Test-only fault injection: every Nth Produce with acks != 0 on each shard
+    /// is appended but answered by closing the connection (0 = off).
+    #[arg(
+        long,
+        env = "CORELOG_FAULT_DROP_PRODUCE_RESPONSES",
+        default_value_t = 0,
+        hide = true
+    )]
+    pub fault_drop_produce_responses: u64,
 }
 
 impl ServeArgs {
@@ -178,6 +225,36 @@ impl ServeArgs {
                 "--log-retention-check-interval-ms must be >= 1".into(),
             ));
         }
+        if !(1..=admin_limits::MAX_PARTITIONS_PER_TOPIC)
+            .contains(&self.transaction_state_partitions)
+        {
+            return Err(invalid(format!(
+                "--transaction-state-partitions must be between 1 and {}",
+                admin_limits::MAX_PARTITIONS_PER_TOPIC
+            )));
+        }
+        if self.transaction_max_timeout_ms < 1 {
+            return Err(invalid("--transaction-max-timeout-ms must be >= 1".into()));
+        }
+        if self.transactional_id_expiration_ms < 1 || self.producer_id_expiration_ms < 1 {
+            return Err(invalid(
+                "--transactional-id-expiration-ms and --producer-id-expiration-ms must be >= 1"
+                    .into(),
+            ));
+        }
+        if self.transaction_abort_check_interval_ms < 1 {
+            return Err(invalid(
+                "--transaction-abort-check-interval-ms must be >= 1".into(),
+            ));
+        }
+        let transactions = TxnSettings {
+            state_topic_partitions: self.transaction_state_partitions,
+            max_timeout_ms: self.transaction_max_timeout_ms,
+            transactional_id_expiration_ms: self.transactional_id_expiration_ms,
+            abort_timed_out_check_ms: self.transaction_abort_check_interval_ms,
+            producer_id_expiration_ms: self.producer_id_expiration_ms,
+            ..TxnSettings::default()
+        };
         let groups = GroupSettings {
             initial_rebalance_delay_ms: self.group_initial_rebalance_delay_ms,
             min_session_timeout_ms: self.group_min_session_timeout_ms,
@@ -200,10 +277,12 @@ impl ServeArgs {
             default_partitions: self.default_partitions,
             max_request_bytes: self.max_request_bytes,
             groups,
+            transactions,
             topic_defaults,
             retention_check_interval: std::time::Duration::from_millis(
                 self.log_retention_check_interval_ms,
             ),
+            fault_drop_produce_responses: self.fault_drop_produce_responses,
         })
     }
 

@@ -1,6 +1,7 @@
 //! Committed offsets and group metadata of one offsets partition, rebuilt by
-//! replaying its records (see `offset_records`) in log order, and the
-//! offsets.retention.minutes expiry decision over them.
+//! replaying its records (see `offset_records`) in log order, the
+//! transactional offset commits still waiting for their marker (see
+//! `pending_offsets`), and the offsets.retention.minutes expiry decision.
 //!
 //! Which cores: one `CommittedOffsets` per offsets partition, on the shard
 //! that owns that partition (the coordinator of the groups hashing to it).
@@ -12,6 +13,16 @@
 //! compaction of the partition would. Expiry is a pure decision with time
 //! passed in; the caller turns the keys it returns into tombstones and
 //! appends them, and applying those tombstones removes the offsets here.
+//!
+//! Transactions (KIP-98, KIP-447), following Kafka's coordinator: records of
+//! a transactional batch go to their producer's pending offsets
+//! ([`apply_transactional`](CommittedOffsets::apply_transactional)); its
+//! marker ([`complete_transaction`](CommittedOffsets::complete_transaction))
+//! either materialises them, each only if its record is newer than the
+//! committed one (a plain OffsetCommit written after the TxnOffsetCommit but
+//! before the marker wins, as in Kafka), or drops them. A plain tombstone
+//! also drops the key from every open transaction (Kafka's KIP-848
+//! coordinator), so a deleted group cannot come back through a marker.
 
 use std::collections::BTreeMap;
 
@@ -19,6 +30,7 @@ use super::offset_records::{
     decode_record, DecodeError, GroupMetadataKey, GroupMetadataValue, OffsetCommitKey,
     OffsetCommitValue, OffsetsRecord,
 };
+use super::pending_offsets::{PendingOffsets, TransactionResult};
 
 /// A committed offset and the log offset of the record that carried it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -38,10 +50,12 @@ pub struct StoredGroup {
 type OffsetsByGroup = BTreeMap<String, BTreeMap<String, BTreeMap<i32, CommittedOffset>>>;
 
 /// The state of one offsets partition, as of `last_record_offset`.
-#[derive(Debug, Default)]
+#[derive(Debug, Default, PartialEq, Eq)]
 pub struct CommittedOffsets {
     offsets: OffsetsByGroup,
     groups: BTreeMap<String, StoredGroup>,
+    /// Transactional commits waiting for their marker, by producer id.
+    pending: PendingOffsets,
     last_record_offset: Option<i64>,
 }
 
@@ -73,6 +87,82 @@ impl CommittedOffsets {
         self.apply_decoded(record, record_offset);
     }
 
+    /// Applies a record of a transactional batch of `producer_id`: an
+    /// offset commit waits in that producer's pending offsets until its
+    /// marker (a tombstone there drops the pending key only, as Kafka's
+    /// loader does); group metadata applies at once, as Kafka's loaders do
+    /// for any batch. Same ordering and error rules as
+    /// [`apply`](Self::apply).
+    pub fn apply_transactional(
+        &mut self,
+        producer_id: i64,
+        key: &[u8],
+        value: Option<&[u8]>,
+        record_offset: i64,
+    ) -> Result<(), DecodeError> {
+        self.advance_to(record_offset);
+        let record = decode_record(key, value)?;
+        self.apply_pending(producer_id, record, record_offset);
+        Ok(())
+    }
+
+    /// [`apply_transactional`](Self::apply_transactional) for a record the
+    /// caller already has decoded (the live TxnOffsetCommit path).
+    pub fn apply_transactional_record(
+        &mut self,
+        producer_id: i64,
+        record: OffsetsRecord,
+        record_offset: i64,
+    ) {
+        self.advance_to(record_offset);
+        self.apply_pending(producer_id, record, record_offset);
+    }
+
+    /// Applies `producer_id`'s transaction marker at `marker_offset`: on
+    /// commit its pending offsets become committed, each unless the key's
+    /// committed record is newer (Kafka's `completePendingTxnOffsetCommit`
+    /// keeps the most recent record); on abort they are dropped. A marker
+    /// for a producer with nothing pending changes nothing else.
+    pub fn complete_transaction(
+        &mut self,
+        producer_id: i64,
+        result: TransactionResult,
+        marker_offset: i64,
+    ) {
+        self.advance_to(marker_offset);
+        let pending = self.pending.take(producer_id);
+        if result == TransactionResult::Abort {
+            return;
+        }
+        for (key, committed) in pending {
+            let newer = self
+                .committed(&key.group, &key.topic, key.partition)
+                .is_none_or(|current| current.record_offset < committed.record_offset);
+            if newer {
+                self.insert_offset(key, committed);
+            }
+        }
+    }
+
+    fn apply_pending(&mut self, producer_id: i64, record: OffsetsRecord, record_offset: i64) {
+        match record {
+            OffsetsRecord::OffsetCommit {
+                key,
+                value: Some(value),
+            } => {
+                let committed = CommittedOffset {
+                    value,
+                    record_offset,
+                };
+                self.pending.insert(producer_id, key, committed);
+            }
+            OffsetsRecord::OffsetCommit { key, value: None } => {
+                self.pending.remove(producer_id, &key)
+            }
+            group @ OffsetsRecord::GroupMetadata { .. } => self.apply_decoded(group, record_offset),
+        }
+    }
+
     fn advance_to(&mut self, record_offset: i64) {
         // Replaying out of order would let an older commit override a newer one.
         if let Some(last) = self.last_record_offset {
@@ -94,14 +184,12 @@ impl CommittedOffsets {
                     value,
                     record_offset,
                 };
-                self.offsets
-                    .entry(key.group)
-                    .or_default()
-                    .entry(key.topic)
-                    .or_default()
-                    .insert(key.partition, committed);
+                self.insert_offset(key, committed);
             }
-            OffsetsRecord::OffsetCommit { key, value: None } => self.remove_offset(&key),
+            OffsetsRecord::OffsetCommit { key, value: None } => {
+                self.pending.remove_everywhere(&key);
+                self.remove_offset(&key);
+            }
             OffsetsRecord::GroupMetadata {
                 key,
                 value: Some(value),
@@ -116,6 +204,15 @@ impl CommittedOffsets {
                 self.groups.remove(&key.group);
             }
         }
+    }
+
+    fn insert_offset(&mut self, key: OffsetCommitKey, committed: CommittedOffset) {
+        self.offsets
+            .entry(key.group)
+            .or_default()
+            .entry(key.topic)
+            .or_default()
+            .insert(key.partition, committed);
     }
 
     /// Removes one offset, dropping maps that become empty so that a group
@@ -151,15 +248,17 @@ impl CommittedOffsets {
         self.groups.get(group)
     }
 
-    /// Every group with metadata or committed offsets, sorted, each once.
-    /// Groups known only by their commits are standalone consumers
-    /// (Kafka lists them as Empty groups with no protocol type).
+    /// Every group with metadata, committed or pending offsets, sorted, each
+    /// once. Groups known only by their commits are standalone consumers
+    /// (Kafka lists them as Empty groups with no protocol type); those known
+    /// only by pending transactional commits are loaded too, as Kafka does.
     pub fn groups(&self) -> Vec<&str> {
         let mut groups: Vec<&str> = self
             .groups
             .keys()
             .chain(self.offsets.keys())
             .map(String::as_str)
+            .chain(self.pending.groups())
             .collect();
         groups.sort_unstable();
         groups.dedup();
@@ -225,13 +324,67 @@ impl CommittedOffsets {
         records
     }
 
+    /// Whether any open transaction has a pending offset for this partition
+    /// of `group` (OffsetFetch with require_stable answers
+    /// UNSTABLE_OFFSET_COMMIT then; expiry leaves the offset alone).
+    pub fn has_pending(&self, group: &str, topic: &str, partition: i32) -> bool {
+        self.pending.contains(&OffsetCommitKey {
+            group: group.to_string(),
+            topic: topic.to_string(),
+            partition,
+        })
+    }
+
+    /// The offset `producer_id` committed for this partition of `group` in
+    /// its open transaction, if any.
+    pub fn pending_offset(
+        &self,
+        producer_id: i64,
+        group: &str,
+        topic: &str,
+        partition: i32,
+    ) -> Option<&CommittedOffset> {
+        let key = OffsetCommitKey {
+            group: group.to_string(),
+            topic: topic.to_string(),
+            partition,
+        };
+        self.pending.get(producer_id, &key)
+    }
+
+    /// Whether `group` has pending transactional offsets (Kafka's
+    /// `hasOffsets` counts them: such a group is not cleaned up).
+    pub fn has_pending_offsets_of(&self, group: &str) -> bool {
+        self.pending.has_group(group)
+    }
+
+    /// The (topic, partition)s of `group` pending in any open transaction,
+    /// sorted (DeleteGroups writes tombstones for them too).
+    pub fn pending_partitions_of(&self, group: &str) -> Vec<(String, i32)> {
+        self.pending.partitions_of(group)
+    }
+
+    /// Whether any producer has an open transaction holding offsets here.
+    /// A snapshot of the live state cannot carry them (see the compaction
+    /// of the offsets partition), so none is taken meanwhile.
+    pub fn has_pending_transactions(&self) -> bool {
+        !self.pending.is_empty()
+    }
+
+    /// Producers with pending offsets, ascending.
+    pub fn pending_producers(&self) -> impl Iterator<Item = i64> + '_ {
+        self.pending.producers()
+    }
+
     /// The log offset of the last record applied.
     pub fn last_record_offset(&self) -> Option<i64> {
         self.last_record_offset
     }
 
     /// Offsets that have expired at `now_ms` under `retention_ms`
-    /// (offsets.retention.minutes), sorted; see [`offset_is_expired`].
+    /// (offsets.retention.minutes), sorted; see [`offset_is_expired`]. An
+    /// offset with a pending transactional commit is kept (Kafka's KIP-848
+    /// coordinator): its tombstone would also drop the pending commit.
     pub fn expired(&self, now_ms: i64, retention_ms: i64) -> Vec<OffsetCommitKey> {
         let mut expired = Vec::new();
         for (group, topics) in &self.offsets {
@@ -239,11 +392,14 @@ impl CommittedOffsets {
             for (topic, partitions) in topics {
                 for (partition, committed) in partitions {
                     if offset_is_expired(metadata, &committed.value, now_ms, retention_ms) {
-                        expired.push(OffsetCommitKey {
+                        let key = OffsetCommitKey {
                             group: group.clone(),
                             topic: topic.clone(),
                             partition: *partition,
-                        });
+                        };
+                        if !self.pending.contains(&key) {
+                            expired.push(key);
+                        }
                     }
                 }
             }
@@ -285,6 +441,7 @@ pub fn offset_is_expired(
 mod tests {
     use super::*;
     use crate::group::offset_records::{GroupMetadataKey, MemberMetadata};
+    use crate::group::pending_offsets::TransactionResult;
 
     const RETENTION_MS: i64 = 7 * 24 * 60 * 60 * 1000;
 
@@ -542,5 +699,324 @@ mod tests {
             500,
             RETENTION_MS
         ));
+    }
+
+    // ---- transactional offset commits ------------------------------------
+
+    fn commit_record(group: &str, partition: i32, offset: i64) -> OffsetsRecord {
+        OffsetsRecord::OffsetCommit {
+            key: OffsetCommitKey {
+                group: group.into(),
+                topic: "t".into(),
+                partition,
+            },
+            value: Some(commit(offset, 0)),
+        }
+    }
+
+    fn tombstone_record(group: &str, partition: i32) -> OffsetsRecord {
+        OffsetsRecord::OffsetCommit {
+            key: OffsetCommitKey {
+                group: group.into(),
+                topic: "t".into(),
+                partition,
+            },
+            value: None,
+        }
+    }
+
+    #[test]
+    fn transactional_commits_stay_pending_until_the_commit_marker() {
+        let mut state = CommittedOffsets::new();
+        state.apply_record(commit_record("g", 0, 5), 0);
+        state.apply_transactional_record(7, commit_record("g", 0, 10), 1);
+        state.apply_transactional_record(7, commit_record("g", 1, 11), 2);
+        // Invisible to OffsetFetch, but known as pending.
+        assert_eq!(offset_of(&state, "g", "t", 0), Some(5));
+        assert_eq!(offset_of(&state, "g", "t", 1), None);
+        assert!(state.has_pending("g", "t", 0) && state.has_pending("g", "t", 1));
+        assert!(!state.has_pending("g", "t", 2) && !state.has_pending("h", "t", 0));
+        assert_eq!(
+            state.pending_offset(7, "g", "t", 1).map(|p| p.value.offset),
+            Some(11)
+        );
+        assert!(state.has_pending_transactions());
+        assert_eq!(state.pending_producers().collect::<Vec<_>>(), vec![7]);
+        assert_eq!(
+            state.live_record_count(),
+            1,
+            "snapshots hold committed state only"
+        );
+
+        state.complete_transaction(7, TransactionResult::Commit, 3);
+        assert_eq!(offset_of(&state, "g", "t", 0), Some(10));
+        assert_eq!(offset_of(&state, "g", "t", 1), Some(11));
+        assert_eq!(
+            state.committed("g", "t", 1).map(|c| c.record_offset),
+            Some(2)
+        );
+        assert!(!state.has_pending("g", "t", 0) && !state.has_pending_transactions());
+        assert_eq!(state.last_record_offset(), Some(3));
+    }
+
+    #[test]
+    fn abort_marker_drops_pending_commits() {
+        let mut state = CommittedOffsets::new();
+        state.apply_record(commit_record("g", 0, 5), 0);
+        state.apply_transactional_record(7, commit_record("g", 0, 10), 1);
+        state.apply_transactional_record(7, commit_record("fresh", 0, 1), 2);
+        assert_eq!(
+            state.groups(),
+            vec!["fresh", "g"],
+            "pending-only groups load"
+        );
+        assert!(state.has_pending_offsets_of("fresh"));
+        state.complete_transaction(7, TransactionResult::Abort, 3);
+        assert_eq!(offset_of(&state, "g", "t", 0), Some(5));
+        assert_eq!(offset_of(&state, "fresh", "t", 0), None);
+        assert!(!state.has_pending_transactions());
+        assert_eq!(state.groups(), vec!["g"]);
+    }
+
+    #[test]
+    fn interleaved_producers_complete_independently() {
+        let mut state = CommittedOffsets::new();
+        state.apply_transactional_record(1, commit_record("g", 0, 100), 0);
+        state.apply_transactional_record(2, commit_record("g", 0, 200), 1);
+        state.apply_transactional_record(2, commit_record("g", 1, 201), 2);
+        state.apply_transactional_record(1, commit_record("g", 1, 101), 3);
+        // Producer 2 aborts, producer 1 commits.
+        state.complete_transaction(2, TransactionResult::Abort, 4);
+        assert!(state.has_pending("g", "t", 0), "producer 1 still open");
+        assert_eq!(offset_of(&state, "g", "t", 0), None);
+        state.complete_transaction(1, TransactionResult::Commit, 5);
+        assert_eq!(offset_of(&state, "g", "t", 0), Some(100));
+        assert_eq!(offset_of(&state, "g", "t", 1), Some(101));
+        // A marker for a producer with nothing pending changes nothing else.
+        state.complete_transaction(3, TransactionResult::Commit, 6);
+        assert_eq!(offset_of(&state, "g", "t", 0), Some(100));
+        assert_eq!(state.last_record_offset(), Some(6));
+    }
+
+    #[test]
+    fn the_most_recent_record_wins_when_plain_and_transactional_commits_mix() {
+        let mut state = CommittedOffsets::new();
+        // Plain commit before the transactional one: the marker overrides it.
+        state.apply_record(commit_record("g", 0, 1), 0);
+        state.apply_transactional_record(9, commit_record("g", 0, 2), 1);
+        // Plain commit after the transactional one, before its marker: it
+        // stays (Kafka's completePendingTxnOffsetCommit).
+        state.apply_transactional_record(9, commit_record("g", 1, 20), 2);
+        state.apply_record(commit_record("g", 1, 30), 3);
+        state.complete_transaction(9, TransactionResult::Commit, 4);
+        assert_eq!(offset_of(&state, "g", "t", 0), Some(2));
+        assert_eq!(offset_of(&state, "g", "t", 1), Some(30));
+        // Within one transaction the later commit of a key replaces the earlier.
+        state.apply_transactional_record(9, commit_record("g", 0, 3), 5);
+        state.apply_transactional_record(9, commit_record("g", 0, 4), 6);
+        state.complete_transaction(9, TransactionResult::Commit, 7);
+        assert_eq!(offset_of(&state, "g", "t", 0), Some(4));
+    }
+
+    #[test]
+    fn plain_tombstones_drop_the_key_from_every_open_transaction() {
+        let mut state = CommittedOffsets::new();
+        state.apply_transactional_record(1, commit_record("g", 0, 10), 0);
+        state.apply_transactional_record(2, commit_record("g", 0, 20), 1);
+        state.apply_transactional_record(2, commit_record("g", 1, 21), 2);
+        assert_eq!(
+            state.pending_partitions_of("g"),
+            vec![("t".to_string(), 0), ("t".to_string(), 1)]
+        );
+        // DeleteGroups / OffsetDelete / expiry write plain tombstones.
+        state.apply_record(tombstone_record("g", 0), 3);
+        assert!(!state.has_pending("g", "t", 0));
+        assert_eq!(state.pending_producers().collect::<Vec<_>>(), vec![2]);
+        state.complete_transaction(1, TransactionResult::Commit, 4);
+        state.complete_transaction(2, TransactionResult::Commit, 5);
+        assert_eq!(offset_of(&state, "g", "t", 0), None, "not brought back");
+        assert_eq!(offset_of(&state, "g", "t", 1), Some(21));
+        // A tombstone inside a transaction drops that transaction's key only.
+        state.apply_transactional_record(1, commit_record("g", 2, 1), 6);
+        state.apply_transactional_record(2, commit_record("g", 2, 2), 7);
+        state.apply_transactional_record(1, tombstone_record("g", 2), 8);
+        assert_eq!(state.pending_producers().collect::<Vec<_>>(), vec![2]);
+        state.complete_transaction(2, TransactionResult::Commit, 9);
+        assert_eq!(offset_of(&state, "g", "t", 2), Some(2));
+    }
+
+    #[test]
+    fn group_metadata_in_a_transactional_batch_applies_at_once() {
+        let mut state = CommittedOffsets::new();
+        let metadata = OffsetsRecord::GroupMetadata {
+            key: GroupMetadataKey { group: "g".into() },
+            value: Some(group(0, 7)),
+        };
+        state.apply_transactional_record(1, metadata, 0);
+        assert!(state.group_metadata("g").is_some());
+        assert!(!state.has_pending_transactions());
+    }
+
+    #[test]
+    fn offsets_with_a_pending_commit_do_not_expire() {
+        let mut state = CommittedOffsets::new();
+        state.apply_record(commit_record("s", 0, 1), 0);
+        state.apply_record(commit_record("s", 1, 1), 1);
+        state.apply_transactional_record(4, commit_record("s", 0, 2), 2);
+        let expired = state.expired(RETENTION_MS, RETENTION_MS);
+        assert_eq!(expired.len(), 1);
+        assert_eq!(expired[0].partition, 1);
+        state.complete_transaction(4, TransactionResult::Abort, 3);
+        assert_eq!(state.expired(RETENTION_MS, RETENTION_MS).len(), 2);
+    }
+
+    /// One step of a history of an offsets partition.
+    #[derive(Debug, Clone)]
+    enum Step {
+        Commit {
+            group: u8,
+            partition: i32,
+            offset: i64,
+        },
+        Tombstone {
+            group: u8,
+            partition: i32,
+        },
+        Transactional {
+            producer_id: i64,
+            group: u8,
+            partition: i32,
+            offset: i64,
+        },
+        Marker {
+            producer_id: i64,
+            commit: bool,
+        },
+    }
+
+    fn step() -> impl proptest::strategy::Strategy<Value = Step> {
+        use proptest::prelude::*;
+        prop_oneof![
+            (0..3u8, 0..3i32, 0..1_000i64).prop_map(|(group, partition, offset)| Step::Commit {
+                group,
+                partition,
+                offset
+            }),
+            (0..3u8, 0..3i32).prop_map(|(group, partition)| Step::Tombstone { group, partition }),
+            (0..3i64, 0..3u8, 0..3i32, 0..1_000i64).prop_map(
+                |(producer_id, group, partition, offset)| Step::Transactional {
+                    producer_id,
+                    group,
+                    partition,
+                    offset
+                }
+            ),
+            (0..3i64, any::<bool>()).prop_map(|(producer_id, commit)| Step::Marker {
+                producer_id,
+                commit
+            }),
+        ]
+    }
+
+    fn record_of(step: &Step) -> Option<OffsetsRecord> {
+        match *step {
+            Step::Commit {
+                group,
+                partition,
+                offset,
+            }
+            | Step::Transactional {
+                group,
+                partition,
+                offset,
+                ..
+            } => Some(commit_record(&format!("g{group}"), partition, offset)),
+            Step::Tombstone { group, partition } => {
+                Some(tombstone_record(&format!("g{group}"), partition))
+            }
+            Step::Marker { .. } => None,
+        }
+    }
+
+    fn result_of(commit: bool) -> TransactionResult {
+        if commit {
+            TransactionResult::Commit
+        } else {
+            TransactionResult::Abort
+        }
+    }
+
+    /// Live: the decoded records as the coordinator applies them after
+    /// appending.
+    fn live(steps: &[Step]) -> CommittedOffsets {
+        let mut state = CommittedOffsets::new();
+        for (offset, step) in steps.iter().enumerate() {
+            let offset = offset as i64;
+            match (step, record_of(step)) {
+                (
+                    Step::Marker {
+                        producer_id,
+                        commit,
+                    },
+                    _,
+                ) => state.complete_transaction(*producer_id, result_of(*commit), offset),
+                (Step::Transactional { producer_id, .. }, Some(record)) => {
+                    state.apply_transactional_record(*producer_id, record, offset)
+                }
+                (_, Some(record)) => state.apply_record(record, offset),
+                (_, None) => unreachable!("every other step has a record"),
+            }
+        }
+        state
+    }
+
+    /// Replay: the same history as key and value bytes, as read back from
+    /// the log.
+    fn replayed(steps: &[Step]) -> CommittedOffsets {
+        let mut state = CommittedOffsets::new();
+        for (offset, step) in steps.iter().enumerate() {
+            let offset = offset as i64;
+            let bytes = record_of(step).map(|record| match record {
+                OffsetsRecord::OffsetCommit { key, value } => {
+                    (key.encode(), value.map(|v| v.encode()))
+                }
+                OffsetsRecord::GroupMetadata { .. } => unreachable!("only commits here"),
+            });
+            match (step, bytes) {
+                (
+                    Step::Marker {
+                        producer_id,
+                        commit,
+                    },
+                    _,
+                ) => state.complete_transaction(*producer_id, result_of(*commit), offset),
+                (Step::Transactional { producer_id, .. }, Some((key, value))) => state
+                    .apply_transactional(*producer_id, &key, value.as_deref(), offset)
+                    .expect("decodes"),
+                (_, Some((key, value))) => state
+                    .apply(&key, value.as_deref(), offset)
+                    .expect("decodes"),
+                (_, None) => unreachable!("every other step has a record"),
+            }
+        }
+        state
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn replay_equals_live(steps in proptest::collection::vec(step(), 0..60)) {
+            let live = live(&steps);
+            proptest::prop_assert_eq!(&live, &replayed(&steps));
+            // And every commit marker leaves nothing of its producer pending.
+            for producer_id in live.pending_producers() {
+                let last_marker = steps.iter().rposition(|step| {
+                    matches!(step, Step::Marker { producer_id: p, .. } if *p == producer_id)
+                });
+                let last_write = steps.iter().rposition(|step| {
+                    matches!(step, Step::Transactional { producer_id: p, .. } if *p == producer_id)
+                });
+                proptest::prop_assert!(last_write > last_marker);
+            }
+        }
     }
 }

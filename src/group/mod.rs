@@ -24,12 +24,15 @@
 //! - `persist`: a group to and from its stored group metadata record
 //! - `offset_records`, `committed_offsets`: the offsets partition's records
 //!   and the committed offsets replayed from them
+//! - `pending_offsets`: transactional offset commits waiting for their
+//!   transaction's marker
 
 pub mod committed_offsets;
 pub mod error;
 pub mod member;
 pub mod messages;
 pub mod offset_records;
+pub mod pending_offsets;
 pub mod state_machine;
 
 mod join;

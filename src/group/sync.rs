@@ -1,6 +1,7 @@
 //! SyncGroup (the leader hands out assignments, followers wait for them),
 //! Heartbeat (how members learn a rebalance started), LeaveGroup (one or a
-//! batch of members) and the membership check of OffsetCommit. Kafka's
+//! batch of members) and the membership checks of OffsetCommit and
+//! TxnOffsetCommit. Kafka's
 //! `GroupCoordinator` handlers of the same names, on the group's shard.
 
 use bytes::Bytes;
@@ -235,5 +236,33 @@ impl Group {
             group.members[index].heartbeat_received(now_ms);
             error::NONE
         })
+    }
+
+    /// May a transactional producer commit offsets for this group
+    /// (TxnOffsetCommit)? Kafka's `validateOffsetCommit` with
+    /// `isTransactional`: a request naming no member and no generation
+    /// (v0-2, or a producer outside group management) always may, whatever
+    /// the group's state; one that names them (v3+, KIP-447) must be the
+    /// current member at the current generation. Unlike OffsetCommit there
+    /// is no REBALANCE_IN_PROGRESS and the commit is no heartbeat.
+    pub fn validate_txn_offset_commit(
+        &self,
+        member_id: &str,
+        group_instance_id: Option<&str>,
+        generation_id: i32,
+    ) -> i16 {
+        if self.state == GroupState::Dead {
+            return error::COORDINATOR_NOT_AVAILABLE;
+        }
+        if generation_id < 0 && member_id.is_empty() && group_instance_id.is_none() {
+            return error::NONE;
+        }
+        if let Err(code) = self.validate_member(member_id, group_instance_id) {
+            return code;
+        }
+        if generation_id != self.generation_id {
+            return error::ILLEGAL_GENERATION;
+        }
+        error::NONE
     }
 }

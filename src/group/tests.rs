@@ -410,6 +410,45 @@ fn commit_rules_follow_group_state() {
 }
 
 #[test]
+fn txn_offset_commit_checks_member_and_generation_only_when_named() {
+    let mut g = group(DELAY_MS);
+    // v0-2 (no member, no generation): any state, even mid-rebalance.
+    assert_eq!(g.validate_txn_offset_commit("", None, -1), NONE);
+    let (a, _) = two_members_joined(&mut g);
+    assert_eq!(g.state(), GroupState::CompletingRebalance);
+    assert_eq!(g.validate_txn_offset_commit("", None, -1), NONE);
+    // KIP-447: a named member must be current, at the current generation;
+    // CompletingRebalance is no reason to refuse (unlike OffsetCommit).
+    assert_eq!(g.validate_txn_offset_commit(&a, None, 1), NONE);
+    assert_eq!(
+        g.validate_txn_offset_commit(&a, None, 0),
+        ILLEGAL_GENERATION
+    );
+    assert_eq!(
+        g.validate_txn_offset_commit("nobody", None, 1),
+        UNKNOWN_MEMBER_ID
+    );
+    assert_eq!(
+        g.validate_txn_offset_commit("", None, 1),
+        UNKNOWN_MEMBER_ID,
+        "a generation without a member"
+    );
+}
+
+#[test]
+fn txn_offset_commit_of_a_fenced_static_member_is_refused() {
+    let mut g = group(0);
+    let old = response(g.join(static_request("pod-1", ""), 0, uuid(1)).outcome).member_id;
+    leader_sync(&mut g, &old, 1, 0);
+    let new = response(g.join(static_request("pod-1", ""), 5_000, uuid(2)).outcome).member_id;
+    assert_eq!(g.validate_txn_offset_commit(&new, Some("pod-1"), 1), NONE);
+    assert_eq!(
+        g.validate_txn_offset_commit(&old, Some("pod-1"), 1),
+        FENCED_INSTANCE_ID
+    );
+}
+
+#[test]
 fn unknown_member_is_refused_everywhere() {
     let mut g = group(DELAY_MS);
     stable_pair(&mut g);

@@ -1,9 +1,10 @@
 //! Index files of sealed segments (`.index`, `.timeindex`): written when a
-//! segment rolls and when the log closes, read back at open. Small, so they
-//! go through glommio's buffered file API. Writes go to a temporary name,
-//! are fdatasync'ed and renamed into place, so a crash leaves either the old
-//! file or the complete new one, never a short one that would look valid.
-//! Lives on the partition's owning shard.
+//! segment rolls and when the log closes, read back at open. The same
+//! atomic write and bounded read serve producer snapshots and `.txnindex`
+//! rewrites. Small, so they go through glommio's buffered file API. Writes
+//! go to a temporary name, are fdatasync'ed and renamed into place, so a
+//! crash leaves either the old file or the complete new one, never a short
+//! one that would look valid. Lives on the partition's owning shard.
 
 use std::io;
 use std::path::{Path, PathBuf};
@@ -46,7 +47,8 @@ fn temporary_path(path: &Path) -> PathBuf {
     PathBuf::from(name)
 }
 
-async fn write_atomically(path: &Path, bytes: Vec<u8>) -> io::Result<()> {
+/// Replaces `path` with `bytes`: a crash leaves the old file or the new one.
+pub(crate) async fn write_atomically(path: &Path, bytes: Vec<u8>) -> io::Result<()> {
     let temporary = temporary_path(path);
     let file = OpenOptions::new()
         .write(true)
@@ -76,9 +78,9 @@ async fn write_atomically(path: &Path, bytes: Vec<u8>) -> io::Result<()> {
         .map_err(io::Error::from)
 }
 
-/// Reads a whole index file; `None` when it is missing or implausibly large
-/// (the caller rebuilds the index by scanning the segment).
-pub(crate) async fn read_index_file(path: &Path) -> io::Result<Option<Vec<u8>>> {
+/// Reads a whole index (or snapshot, or transaction index) file; `None` when
+/// it is missing or implausibly large (the caller rebuilds what it holds).
+pub(crate) async fn read_small_file(path: &Path) -> io::Result<Option<Vec<u8>>> {
     let file = match BufferedFile::open(path).await {
         Ok(file) => file,
         Err(error) => {

@@ -1,7 +1,8 @@
 //! Ending a partition log on its owning shard: `sync` (an fdatasync through
 //! the writer task, for the interval flusher and shutdown), `close` (drain
 //! the writer, sync, persist the active segment's indexes, trim its
-//! preallocation, close files, release every waiter) and `delete`.
+//! preallocation, write the producer snapshot at the log end, close files,
+//! release every waiter) and `delete`.
 
 use std::io;
 use std::path::PathBuf;
@@ -12,6 +13,7 @@ use glommio::io::Directory;
 use super::dma_writer::DmaWriter;
 use super::index_file::EncodedIndexes;
 use super::partition::{Lifecycle, LogInner};
+use super::producer_snapshot;
 use super::writer_task::mark_durable;
 use super::LogError;
 
@@ -41,7 +43,10 @@ pub(crate) async fn close(inner: &Rc<LogInner>) -> Result<(), LogError> {
     if let Some(mut writer) = writer {
         let sealed = seal_active(inner, &mut writer).await;
         match sealed {
-            Ok(()) if result.is_ok() => mark_durable(inner, inner.high_watermark.get()),
+            Ok(()) if result.is_ok() => {
+                mark_durable(inner, inner.high_watermark.get());
+                save_producer_snapshot(inner).await;
+            }
             Ok(()) => {}
             Err(error) => {
                 if result.is_ok() {
@@ -66,6 +71,16 @@ pub(crate) async fn close(inner: &Rc<LogInner>) -> Result<(), LogError> {
         }
     }
     result
+}
+
+/// The producer snapshot at the log end: with it, the next open replays
+/// nothing. Every `.txnindex` entry is durable already (the writer task
+/// syncs each one), and every appended batch is written.
+async fn save_producer_snapshot(inner: &LogInner) {
+    let log_end_offset = inner.log_end_offset.get();
+    debug_assert_eq!(log_end_offset, inner.high_watermark.get());
+    let bytes = producer_snapshot::encode(&inner.producers.borrow(), log_end_offset);
+    producer_snapshot::save(inner, log_end_offset, bytes).await;
 }
 
 /// Trims the active file, writes its index files and syncs it.

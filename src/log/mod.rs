@@ -17,6 +17,20 @@
 //! - `recovery`: open, index loading, torn-tail truncation
 //! - `tail_cache`, `reader`, `batch_cursor`: the fetch path
 //! - `timestamp_lookup`, `retention`, `lifecycle`, `waiters`, `limits`
+//! - `producer_state`: idempotent producers and transactions (pure logic),
+//!   `producer_snapshot` + `producer_recovery`: their persistence,
+//!   `txn_index`: the per-segment aborted-transaction index
+//!
+//! Idempotent producers and transactions (KIP-98) live in the log because
+//! their state is a function of the log: every append checks and updates
+//! it synchronously, in offset order, on the owning shard. Produce goes
+//! through `append_from_producer` (duplicates answered with the original
+//! offsets, sequence gaps and fenced epochs refused); coordinators on this
+//! broker use `append` and `append_marker` (epoch fencing only). The last
+//! stable offset and the aborted-transaction list serve read_committed
+//! fetches (`read_committed`). The state survives restarts through
+//! `<offset>.snapshot` files (at each roll and at close) plus a replay of
+//! the batch headers after the newest one, and `<base>.txnindex` files.
 
 use std::path::PathBuf;
 use std::rc::Rc;
@@ -25,8 +39,10 @@ use bytes::Bytes;
 use thiserror::Error;
 
 use crate::config::FlushPolicy;
+use crate::protocol::batch_builder::{control_batch, ControlType};
 
 use partition::{Lifecycle, LogInner};
+use producer_state::{AppendOrigin, ProducerError};
 
 mod batch_cursor;
 mod dma_writer;
@@ -36,6 +52,8 @@ mod limits;
 mod log_start;
 mod offset_index;
 mod partition;
+mod producer_recovery;
+mod producer_snapshot;
 pub mod producer_state;
 mod reader;
 mod recovery;
@@ -44,6 +62,7 @@ mod segment;
 mod tail_cache;
 mod time_index;
 mod timestamp_lookup;
+mod txn_index;
 mod waiters;
 mod writer_task;
 
@@ -104,6 +123,27 @@ pub enum LogError {
     /// The log was closed or deleted while the call waited (NOT_LEADER_OR_FOLLOWER).
     #[error("partition log is closed")]
     Closed,
+    /// A batch or marker from an older producer epoch than the partition
+    /// knows: a fenced zombie (INVALID_PRODUCER_EPOCH).
+    #[error("producer epoch is older than the one this partition knows")]
+    InvalidProducerEpoch,
+    /// A sequence gap, or a new epoch not starting at 0 (OUT_OF_ORDER_SEQUENCE_NUMBER).
+    #[error("producer sequence number out of order")]
+    OutOfOrderSequence,
+    /// A non-transactional batch while the producer's transaction is open on
+    /// this partition, or a control batch from a client (INVALID_TXN_STATE).
+    #[error("batch does not fit the producer's transaction state")]
+    InvalidTxnState,
+}
+
+impl From<ProducerError> for LogError {
+    fn from(error: ProducerError) -> Self {
+        match error {
+            ProducerError::InvalidProducerEpoch => LogError::InvalidProducerEpoch,
+            ProducerError::OutOfOrderSequence => LogError::OutOfOrderSequence,
+            ProducerError::InvalidTxnState => LogError::InvalidTxnState,
+        }
+    }
 }
 
 /// What `append` assigned.
@@ -116,12 +156,25 @@ pub struct AppendInfo {
     pub log_start_offset: i64,
 }
 
+/// An aborted transaction a read_committed consumer must drop: the records
+/// of `producer_id` from `first_offset` up to its abort marker (Fetch
+/// `AbortedTransactions`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct AbortedTransaction {
+    pub producer_id: i64,
+    pub first_offset: i64,
+}
+
 /// What `read` found: whole batches, the first one containing the requested offset.
 #[derive(Debug, Clone, Default)]
 pub struct ReadResult {
     pub batches: Vec<Bytes>,
     pub high_watermark: i64,
     pub log_start_offset: i64,
+    pub last_stable_offset: i64,
+    /// Aborted transactions overlapping the returned batches; empty unless
+    /// the read was `read_committed`.
+    pub aborted_transactions: Vec<AbortedTransaction>,
 }
 
 impl ReadResult {
@@ -154,12 +207,73 @@ impl PartitionLog {
         Ok(PartitionLog { inner })
     }
 
-    /// Appends one batch that `protocol::record_batch::validate_batch` accepted.
+    /// Appends one batch that `protocol::record_batch::validate_batch` accepted,
+    /// written by a coordinator on this broker (Kafka's origin "coordinator").
     /// Synchronous: assigns offsets (base offset = log end offset), rewrites the
     /// base offset (and LogAppendTime if configured) in a copy, queues it for the
     /// DMA writer. Not visible to readers until written.
+    ///
+    /// A batch with a producer id updates the producer state (a transactional
+    /// batch opens the producer's transaction, a marker ends it); an older
+    /// producer epoch is `InvalidProducerEpoch`, a plain batch inside an open
+    /// transaction `InvalidTxnState`. No sequence or duplicate checks.
     pub fn append(&self, batch: &[u8], now_ms: i64) -> Result<AppendInfo, LogError> {
-        self.inner.append(batch, now_ms)
+        self.inner.append(batch, now_ms, AppendOrigin::Coordinator)
+    }
+
+    /// Appends a batch from a Produce request with every idempotence check
+    /// (KIP-98): a retry of one of the producer's last 5 batches returns
+    /// `Ok` with the ORIGINAL batch's offsets and appends nothing
+    /// (`log_append_time_ms` -1); a sequence gap is `OutOfOrderSequence`, an
+    /// older epoch `InvalidProducerEpoch`, a plain batch inside the
+    /// producer's open transaction or a control batch `InvalidTxnState`.
+    ///
+    /// ```ignore
+    /// let first = log.append_from_producer(&batch, now_ms)?;
+    /// let retry = log.append_from_producer(&batch, now_ms)?; // lost response
+    /// assert_eq!(retry.base_offset, first.base_offset);
+    /// ```
+    pub fn append_from_producer(&self, batch: &[u8], now_ms: i64) -> Result<AppendInfo, LogError> {
+        self.inner.append(batch, now_ms, AppendOrigin::Client)
+    }
+
+    /// Appends the marker ending `producer_id`'s transaction on this partition
+    /// (WriteTxnMarkers): a commit makes its records visible to read_committed
+    /// consumers once written, an abort adds them to the aborted list and the
+    /// segment's `.txnindex`. An older `producer_epoch` is `InvalidProducerEpoch`.
+    pub fn append_marker(
+        &self,
+        producer_id: i64,
+        producer_epoch: i16,
+        coordinator_epoch: i32,
+        control: ControlType,
+        now_ms: i64,
+    ) -> Result<AppendInfo, LogError> {
+        let batch = control_batch(
+            producer_id,
+            producer_epoch,
+            coordinator_epoch,
+            control,
+            now_ms,
+        );
+        self.inner.append(&batch, now_ms, AppendOrigin::Coordinator)
+    }
+
+    /// The last stable offset: min(first offset of every transaction whose
+    /// marker is not written yet, high watermark). read_committed consumers
+    /// see only the batches below it.
+    pub fn last_stable_offset(&self) -> i64 {
+        self.inner.last_stable_offset()
+    }
+
+    /// Forgets producers that have not written for `expiration_ms` or more
+    /// (Kafka `producer.id.expiration.ms`), except those with an open
+    /// transaction. Returns how many. The server calls it periodically.
+    pub fn expire_producers(&self, now_ms: i64, expiration_ms: i64) -> usize {
+        self.inner
+            .producers
+            .borrow_mut()
+            .expire(now_ms, expiration_ms)
     }
 
     /// Resolves once every offset up to `last_offset` is written to the file.
@@ -200,12 +314,41 @@ impl PartitionLog {
     /// Reads whole batches starting with the one containing `offset`, up to
     /// `max_bytes` but always at least one batch if any exists (KIP-74).
     /// `offset == high_watermark` gives no batches; outside
-    /// [log start offset, high watermark] is `OffsetOutOfRange`.
+    /// [log start offset, high watermark] is `OffsetOutOfRange`. This is
+    /// read_uncommitted: the last stable offset is reported, no aborted
+    /// transactions.
     pub async fn read(&self, offset: i64, max_bytes: usize) -> Result<ReadResult, LogError> {
         if self.inner.lifecycle.get() == Lifecycle::Closed {
             return Err(LogError::Closed);
         }
-        reader::read(&self.inner, offset, max_bytes).await
+        reader::read(
+            &self.inner,
+            offset,
+            max_bytes,
+            reader::Isolation::ReadUncommitted,
+        )
+        .await
+    }
+
+    /// `read` for isolation_level=1 (read_committed): only batches below the
+    /// last stable offset (`offset` at or past it gives no batches; outside
+    /// [log start offset, high watermark] is `OffsetOutOfRange`), and the
+    /// aborted transactions overlapping the returned batches.
+    pub async fn read_committed(
+        &self,
+        offset: i64,
+        max_bytes: usize,
+    ) -> Result<ReadResult, LogError> {
+        if self.inner.lifecycle.get() == Lifecycle::Closed {
+            return Err(LogError::Closed);
+        }
+        reader::read(
+            &self.inner,
+            offset,
+            max_bytes,
+            reader::Isolation::ReadCommitted,
+        )
+        .await
     }
 
     /// A receiver resolved the next time the high watermark advances (or the log closes).
@@ -282,6 +425,7 @@ impl PartitionLog {
         if target > self.log_start_offset() {
             log_start::write(&self.inner.dir, target)?;
             self.inner.log_start_offset.set(target);
+            retention::forget_below_log_start(&self.inner);
             retention::delete_before(&self.inner, target).await?;
         }
         Ok(self.log_start_offset())

@@ -1,8 +1,9 @@
 //! The shared state of one partition log (`LogInner`, behind the `Rc` of a
-//! `PartitionLog` handle) and the synchronous append path: offset
-//! assignment, the roll decision and queueing for the writer task. Lives on
-//! the partition's owning shard only; every `RefCell` here is borrowed for a
-//! few statements and never across an `.await`.
+//! `PartitionLog` handle) and the synchronous append path: producer checks
+//! (`producer_state.rs`), offset assignment, the roll decision (with the
+//! producer snapshot it triggers) and queueing for the writer task. Lives
+//! on the partition's owning shard only; every `RefCell` here is borrowed
+//! for a few statements and never across an `.await`.
 
 use std::cell::{Cell, RefCell};
 use std::collections::VecDeque;
@@ -11,12 +12,15 @@ use std::path::PathBuf;
 
 use bytes::{Bytes, BytesMut};
 
+use crate::protocol::batch_builder::parse_control_marker;
 use crate::protocol::record_batch::{
     set_base_offset, set_log_append_time, set_partition_leader_epoch, BatchHeader,
 };
 
 use super::dma_writer::DmaWriter;
 use super::limits::{PENDING_BYTES_MAX, SEGMENT_RELATIVE_OFFSET_MAX};
+use super::producer_snapshot;
+use super::producer_state::{AbortedTxn, Admission, AppendOrigin, ProducerBatch, ProducerStates};
 use super::segment::{BatchMeta, Segment};
 use super::tail_cache::TailCache;
 use super::waiters::{OffsetWaiters, StorageFailure, Subscribers};
@@ -36,6 +40,11 @@ pub(crate) struct PendingBatch {
     pub segment_base: i64,
     pub meta: BatchMeta,
     pub bytes: Bytes,
+    /// On the first batch of a new segment: the producer snapshot covering
+    /// every batch below it, written by the writer task after the roll.
+    pub snapshot: Option<Vec<u8>>,
+    /// On an abort marker: its `.txnindex` entry, appended once it is written.
+    pub aborted: Option<AbortedTxn>,
 }
 
 /// The append side's view of the active segment, which includes queued
@@ -96,6 +105,10 @@ pub(crate) struct LogInner {
     pub subscribers: RefCell<Subscribers>,
     /// `close` waits here for the writer task to finish its last round.
     pub writer_idle: RefCell<Subscribers>,
+    /// Idempotent producers and transactions; updated by every append.
+    pub producers: RefCell<ProducerStates>,
+    /// Producer snapshot files on disk, oldest first.
+    pub snapshot_offsets: RefCell<Vec<i64>>,
 }
 
 impl LogInner {
@@ -109,10 +122,14 @@ impl LogInner {
         Ok(())
     }
 
+    /// Appends one batch: producer checks for `origin`, offsets, the roll
+    /// decision, then the producer state update and the queueing, all
+    /// synchronously so the next append sees this one.
     pub fn append(
         self: &std::rc::Rc<Self>,
         batch: &[u8],
         now_ms: i64,
+        origin: AppendOrigin,
     ) -> Result<AppendInfo, LogError> {
         self.check_usable()?;
         let header = BatchHeader::parse(batch)
@@ -122,6 +139,26 @@ impl LogInner {
                 io::ErrorKind::InvalidInput,
                 "record batch length or offsets inconsistent",
             )));
+        }
+        if origin == AppendOrigin::Client && header.is_control() {
+            // Only coordinators write markers (Kafka refuses client control batches).
+            return Err(LogError::InvalidTxnState);
+        }
+        let marker = header
+            .is_control()
+            .then(|| parse_control_marker(batch))
+            .flatten();
+        let producer = ProducerBatch::from_header(&header, marker);
+        if let Some(producer) = &producer {
+            let admission = self.producers.borrow().validate(producer, origin)?;
+            if let Admission::Duplicate(original) = admission {
+                return Ok(AppendInfo {
+                    base_offset: original.base_offset,
+                    last_offset: original.last_offset,
+                    log_append_time_ms: -1,
+                    log_start_offset: self.log_start_offset.get(),
+                });
+            }
         }
         let pending_bytes = self.pending_bytes.get();
         if pending_bytes > 0 && pending_bytes + batch.len() > PENDING_BYTES_MAX {
@@ -151,6 +188,10 @@ impl LogInner {
             &meta,
             now_ms,
         );
+        // The state before this batch is exactly "every batch below the new
+        // segment's base": the snapshot a restart can start from.
+        let snapshot =
+            roll.then(|| producer_snapshot::encode(&self.producers.borrow(), base_offset));
         if roll {
             head = AppendHead {
                 segment_base: base_offset,
@@ -162,6 +203,12 @@ impl LogInner {
         head.segment_bytes += meta.size;
         head.first_batch_timestamp.get_or_insert(meta.max_timestamp);
         self.head.set(head);
+
+        let aborted = producer.and_then(|producer| {
+            let mut producers = self.producers.borrow_mut();
+            producers.forget_stable(self.high_watermark.get());
+            producers.apply(&producer, base_offset, meta.last_offset, now_ms)
+        });
 
         // The one copy of the produce path: the request buffer is released
         // when the response goes out, the log keeps its own bytes.
@@ -180,6 +227,8 @@ impl LogInner {
             segment_base: head.segment_base,
             meta,
             bytes,
+            snapshot,
+            aborted,
         });
         self.pending_bytes.set(pending_bytes + batch.len());
         self.log_end_offset.set(meta.last_offset + 1);
@@ -191,6 +240,19 @@ impl LogInner {
             log_append_time_ms: if log_append_time { now_ms } else { -1 },
             log_start_offset: self.log_start_offset.get(),
         })
+    }
+
+    /// The LSO now (forgetting transactions whose markers got written).
+    /// Never below the log start offset: a transaction whose first batches
+    /// were deleted holds it at the start, as Kafka's `updateFirstUnstableOffset`.
+    pub fn last_stable_offset(&self) -> i64 {
+        let high_watermark = self.high_watermark.get();
+        let mut producers = self.producers.borrow_mut();
+        producers.forget_stable(high_watermark);
+        let unstable = producers.last_stable_offset(high_watermark);
+        unstable
+            .max(self.log_start_offset.get())
+            .min(high_watermark)
     }
 
     /// Durability waits go through the writer task, which runs one

@@ -2,8 +2,10 @@
 //! with the one containing the requested offset (Kafka returns the whole
 //! containing batch; clients skip the records before their offset), up to
 //! `max_bytes` but at least one batch (KIP-74), only below the high
-//! watermark. Recent batches come from the tail cache; older ones from disk
-//! via the sparse offset index and bounded `DmaFile::read_at` chunks.
+//! watermark (read_committed: below the last stable offset, with the
+//! aborted transactions overlapping what is returned). Recent batches come
+//! from the tail cache; older ones from disk via the sparse offset index and
+//! bounded `DmaFile::read_at` chunks.
 
 use std::io;
 use std::rc::Rc;
@@ -11,15 +13,27 @@ use std::rc::Rc;
 use bytes::Bytes;
 use glommio::io::DmaFile;
 
+use crate::protocol::record_batch::BatchHeader;
+
 use super::batch_cursor::{BatchCursor, NextBatch};
 use super::limits::{READ_CHUNK_BYTES_MAX, READ_CHUNK_BYTES_MIN};
 use super::partition::LogInner;
-use super::{LogError, ReadResult};
+use super::{AbortedTransaction, LogError, ReadResult};
+
+/// Fetch `isolation_level` (KIP-98).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Isolation {
+    /// Everything below the high watermark.
+    ReadUncommitted,
+    /// Only below the last stable offset, with the aborted transactions.
+    ReadCommitted,
+}
 
 pub(crate) async fn read(
     inner: &LogInner,
     offset: i64,
     max_bytes: usize,
+    isolation: Isolation,
 ) -> Result<ReadResult, LogError> {
     let high_watermark = inner.high_watermark.get();
     let log_start_offset = inner.log_start_offset.get();
@@ -30,22 +44,47 @@ pub(crate) async fn read(
             high_watermark,
         });
     }
-    let cached = if offset == high_watermark {
+    // The LSO is a batch boundary (a transaction's first batch, or the high
+    // watermark), so "base offset below it" never cuts a batch.
+    let upper_bound = match isolation {
+        Isolation::ReadUncommitted => high_watermark,
+        Isolation::ReadCommitted => inner.last_stable_offset(),
+    };
+    let cached = if offset >= upper_bound {
         Some(Vec::new())
     } else {
         inner
             .tail_cache
             .borrow()
-            .read(offset, high_watermark, max_bytes)
+            .read(offset, upper_bound, max_bytes)
     };
     let batches = match cached {
         Some(batches) => batches,
-        None => read_from_disk(inner, offset, max_bytes).await?,
+        None => read_from_disk(inner, offset, max_bytes, upper_bound).await?,
+    };
+    let aborted_transactions = match (isolation, batches.last()) {
+        (Isolation::ReadCommitted, Some(last)) => {
+            let end =
+                BatchHeader::parse(last).map_or(upper_bound, |header| header.last_offset() + 1);
+            inner
+                .producers
+                .borrow()
+                .aborted_overlapping(offset, end)
+                .into_iter()
+                .map(|aborted| AbortedTransaction {
+                    producer_id: aborted.producer_id,
+                    first_offset: aborted.first_offset,
+                })
+                .collect()
+        }
+        _ => Vec::new(),
     };
     Ok(ReadResult {
         batches,
         high_watermark: inner.high_watermark.get(),
         log_start_offset: inner.log_start_offset.get(),
+        last_stable_offset: inner.last_stable_offset(),
+        aborted_transactions,
     })
 }
 
@@ -82,12 +121,20 @@ fn segment_view(inner: &LogInner, offset: i64, after: Option<i64>) -> Option<Seg
     })
 }
 
-async fn read_from_disk(inner: &LogInner, offset: i64, max_bytes: usize) -> io::Result<Vec<Bytes>> {
+async fn read_from_disk(
+    inner: &LogInner,
+    offset: i64,
+    max_bytes: usize,
+    upper_bound: i64,
+) -> io::Result<Vec<Bytes>> {
     let mut after = None;
     // A read that ends a segment returns just that segment's batches; an
     // empty one moves on (the offset can sit past a segment's last batch).
     while let Some(view) = segment_view(inner, offset, after) {
-        let batches = read_segment(&view, offset, max_bytes).await?;
+        if view.base_offset >= upper_bound {
+            break;
+        }
+        let batches = read_segment(&view, offset, max_bytes, upper_bound).await?;
         if !batches.is_empty() {
             return Ok(batches);
         }
@@ -96,7 +143,14 @@ async fn read_from_disk(inner: &LogInner, offset: i64, max_bytes: usize) -> io::
     Ok(Vec::new())
 }
 
-async fn read_segment(view: &SegmentView, offset: i64, max_bytes: usize) -> io::Result<Vec<Bytes>> {
+/// Whole batches of one segment from the one containing `offset`, stopping
+/// before `upper_bound` (the high watermark or the last stable offset).
+async fn read_segment(
+    view: &SegmentView,
+    offset: i64,
+    max_bytes: usize,
+    upper_bound: i64,
+) -> io::Result<Vec<Bytes>> {
     let chunk_bytes = max_bytes.clamp(READ_CHUNK_BYTES_MIN, READ_CHUNK_BYTES_MAX);
     let mut cursor = BatchCursor::new(&view.file, view.start_position, view.size, chunk_bytes);
     let mut batches = Vec::new();
@@ -118,6 +172,9 @@ async fn read_segment(view: &SegmentView, offset: i64, max_bytes: usize) -> io::
         if header.last_offset() < offset {
             cursor.advance(length);
             continue;
+        }
+        if header.base_offset >= upper_bound {
+            break;
         }
         if !batches.is_empty() && total + length > max_bytes {
             break;

@@ -4,6 +4,8 @@
 //! segment by checking every batch (length, offsets, crc32c): the first torn,
 //! corrupt or zero batch and everything after it is truncated and logged,
 //! never served. Zeros are where preallocated space begins after a crash.
+//! Producer and transaction state is rebuilt last, from a snapshot and the
+//! log after it (`producer_recovery.rs`).
 
 use std::cell::{Cell, RefCell};
 use std::collections::VecDeque;
@@ -17,13 +19,15 @@ use crate::protocol::record_batch::{validate_batch, BatchError};
 
 use super::batch_cursor::{BatchCursor, NextBatch};
 use super::dma_writer::{open_segment_file, prime_iopoll_detection, DmaWriter};
-use super::index_file::{read_index_file, EncodedIndexes, TEMPORARY_SUFFIX};
+use super::index_file::{read_small_file, EncodedIndexes, TEMPORARY_SUFFIX};
 use super::limits::{RECOVERY_CHUNK_BYTES, SEGMENT_BYTES_LIMIT, SEGMENT_RELATIVE_OFFSET_MAX};
 use super::offset_index::OffsetIndex;
 use super::partition::{AppendHead, Lifecycle, LogInner};
+use super::producer_recovery;
+use super::producer_snapshot::parse_snapshot_file_name;
 use super::segment::{
-    parse_log_file_name, segment_path, BatchMeta, Segment, INDEX_SUFFIX, LOG_SUFFIX,
-    TIME_INDEX_SUFFIX,
+    parse_log_file_name, parse_txn_index_file_name, segment_path, BatchMeta, Segment, INDEX_SUFFIX,
+    LOG_SUFFIX, TIME_INDEX_SUFFIX,
 };
 use super::tail_cache::TailCache;
 use super::time_index::TimeIndex;
@@ -58,7 +62,8 @@ pub(crate) async fn open(
 ) -> io::Result<Rc<LogInner>> {
     create_dir_all(&dir).await?;
     prime_iopoll_detection(&dir).await?;
-    let mut bases = list_segments(&dir).await?;
+    let listing = list_directory(&dir).await?;
+    let mut bases = listing.segment_bases.clone();
     let segment_bytes_max = config.segment_bytes.clamp(1, SEGMENT_BYTES_LIMIT);
     if bases.is_empty() {
         let path = segment_path(&dir, 0, LOG_SUFFIX);
@@ -96,6 +101,9 @@ pub(crate) async fn open(
         Some(recorded) if recorded > first_base && recorded <= log_end_offset => recorded,
         _ => first_base,
     };
+    let producers =
+        producer_recovery::recover(&dir, &segments, &listing, log_start_offset, log_end_offset)
+            .await?;
     Ok(Rc::new(LogInner {
         dir,
         config: RefCell::new(config),
@@ -117,6 +125,8 @@ pub(crate) async fn open(
         durable_waiters: RefCell::new(OffsetWaiters::default()),
         subscribers: RefCell::new(Subscribers::default()),
         writer_idle: RefCell::new(Subscribers::default()),
+        producers: RefCell::new(producers.states),
+        snapshot_offsets: RefCell::new(producers.snapshot_offsets),
     }))
 }
 
@@ -148,21 +158,36 @@ async fn create_dir_all(dir: &Path) -> io::Result<()> {
     Ok(())
 }
 
-/// Base offsets of the segments in `dir`, sorted; leftover temporary index
-/// files of an interrupted write are removed.
-pub(crate) async fn list_segments(dir: &Path) -> io::Result<Vec<i64>> {
+/// What a partition directory holds, by file kind.
+#[derive(Debug, Default)]
+pub(crate) struct DirListing {
+    /// Base offsets of the `.log` files, sorted.
+    pub segment_bases: Vec<i64>,
+    /// Offsets of the producer `.snapshot` files.
+    pub snapshot_offsets: Vec<i64>,
+    /// Base offsets of the `.txnindex` files.
+    pub txn_index_bases: Vec<i64>,
+}
+
+/// Lists the segments, snapshots and transaction indexes in `dir`;
+/// leftover temporary files of an interrupted write are removed.
+pub(crate) async fn list_directory(dir: &Path) -> io::Result<DirListing> {
     let directory = Directory::open(dir).await.map_err(io::Error::from)?;
     // glommio 0.9 has no asynchronous directory listing; this is one
     // getdents per partition open, a metadata read the shard can afford.
-    let listing = directory.sync_read_dir().map_err(io::Error::from);
+    let entries = directory.sync_read_dir().map_err(io::Error::from);
     directory.close().await.map_err(io::Error::from)?;
-    let mut bases = Vec::new();
+    let mut listing = DirListing::default();
     let mut leftovers = Vec::new();
-    for entry in listing? {
+    for entry in entries? {
         let name = entry?.file_name();
         let Some(name) = name.to_str() else { continue };
         if let Some(base) = parse_log_file_name(name) {
-            bases.push(base);
+            listing.segment_bases.push(base);
+        } else if let Some(offset) = parse_snapshot_file_name(name) {
+            listing.snapshot_offsets.push(offset);
+        } else if let Some(base) = parse_txn_index_file_name(name) {
+            listing.txn_index_bases.push(base);
         } else if name.ends_with(TEMPORARY_SUFFIX) {
             leftovers.push(dir.join(name));
         }
@@ -170,8 +195,10 @@ pub(crate) async fn list_segments(dir: &Path) -> io::Result<Vec<i64>> {
     for path in leftovers {
         glommio::io::remove(&path).await.map_err(io::Error::from)?;
     }
-    bases.sort_unstable();
-    Ok(bases)
+    listing.segment_bases.sort_unstable();
+    listing.snapshot_offsets.sort_unstable();
+    listing.txn_index_bases.sort_unstable();
+    Ok(listing)
 }
 
 /// A segment that is not the last one: trusted, indexes loaded from disk.
@@ -184,8 +211,8 @@ async fn load_sealed(
     let path = segment_path(dir, base_offset, LOG_SUFFIX);
     let file = Rc::new(DmaFile::open(&path).await.map_err(io::Error::from)?);
     let size = file.file_size().await.map_err(io::Error::from)?;
-    let offset_bytes = read_index_file(&segment_path(dir, base_offset, INDEX_SUFFIX)).await?;
-    let time_bytes = read_index_file(&segment_path(dir, base_offset, TIME_INDEX_SUFFIX)).await?;
+    let offset_bytes = read_small_file(&segment_path(dir, base_offset, INDEX_SUFFIX)).await?;
+    let time_bytes = read_small_file(&segment_path(dir, base_offset, TIME_INDEX_SUFFIX)).await?;
     let offset_index = offset_bytes.and_then(|bytes| OffsetIndex::decode(&bytes, size));
     let time_index = time_bytes.and_then(|bytes| TimeIndex::decode(&bytes));
     if let (Some(offset_index), Some(time_index)) = (offset_index, time_index) {

@@ -4,11 +4,15 @@
 //! advancing the log start offset (Kafka's `deleteRetentionMsBreachedSegments`
 //! and `deleteRetentionSizeBreachedSegments`). The active segment is never
 //! deleted. The decision is a pure function; the file removal wraps it.
+//! A segment's `.txnindex` goes with it, and the aborted transactions that
+//! ended below the new log start offset are forgotten.
 
 use std::io;
 
 use super::partition::{Lifecycle, LogInner};
-use super::segment::{segment_path, Segment, INDEX_SUFFIX, LOG_SUFFIX, TIME_INDEX_SUFFIX};
+use super::segment::{
+    segment_path, Segment, INDEX_SUFFIX, LOG_SUFFIX, TIME_INDEX_SUFFIX, TXN_INDEX_SUFFIX,
+};
 use super::LogError;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -118,12 +122,18 @@ async fn remove_segments(
         let start = inner.log_start_offset.get().max(first.base_offset);
         inner.log_start_offset.set(start);
     }
+    forget_below_log_start(inner);
     tracing::info!(dir = %inner.dir.display(), segments = removed.len(),
         log_start_offset = inner.log_start_offset.get(), "{why}");
     let count = removed.len();
     for segment in removed {
         // Reads still holding the file keep reading the unlinked inode.
-        for suffix in [LOG_SUFFIX, INDEX_SUFFIX, TIME_INDEX_SUFFIX] {
+        for suffix in [
+            LOG_SUFFIX,
+            INDEX_SUFFIX,
+            TIME_INDEX_SUFFIX,
+            TXN_INDEX_SUFFIX,
+        ] {
             let path = segment_path(&inner.dir, segment.base_offset, suffix);
             if let Err(error) = glommio::io::remove(&path).await.map_err(io::Error::from) {
                 if error.kind() != io::ErrorKind::NotFound {
@@ -134,6 +144,15 @@ async fn remove_segments(
         let _ = segment.file.close_rc().await;
     }
     Ok(count)
+}
+
+/// Forgets the aborted transactions that ended below the log start offset
+/// (no fetch can reach them any more).
+pub(crate) fn forget_below_log_start(inner: &LogInner) {
+    inner
+        .producers
+        .borrow_mut()
+        .forget_aborted_below(inner.log_start_offset.get());
 }
 
 #[cfg(test)]

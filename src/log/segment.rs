@@ -1,7 +1,8 @@
 //! One segment of a partition: its log file (shared `Rc<DmaFile>` so reads
 //! can outlive a retention deletion), how many bytes of whole batches it
 //! holds, its in-memory sparse indexes and largest timestamp. File naming
-//! follows Kafka (`<base offset, 20 digits>.log|.index|.timeindex`). Lives on
+//! follows Kafka
+//! (`<base offset, 20 digits>.log|.index|.timeindex|.txnindex`). Lives on
 //! the partition's owning shard; only the writer task grows a segment.
 
 use std::path::{Path, PathBuf};
@@ -17,6 +18,8 @@ use super::time_index::TimeIndex;
 pub(crate) const LOG_SUFFIX: &str = ".log";
 pub(crate) const INDEX_SUFFIX: &str = ".index";
 pub(crate) const TIME_INDEX_SUFFIX: &str = ".timeindex";
+/// Aborted transactions of the segment (see `txn_index.rs`).
+pub(crate) const TXN_INDEX_SUFFIX: &str = ".txnindex";
 
 /// What the index needs to know about one stored batch.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -48,7 +51,17 @@ pub(crate) fn segment_path(dir: &Path, base_offset: i64, suffix: &str) -> PathBu
 
 /// Base offset of a `.log` file name, `None` for any other file.
 pub(crate) fn parse_log_file_name(name: &str) -> Option<i64> {
-    let digits = name.strip_suffix(LOG_SUFFIX)?;
+    parse_offset_file_name(name, LOG_SUFFIX)
+}
+
+/// Base offset of a `.txnindex` file name, `None` for any other file.
+pub(crate) fn parse_txn_index_file_name(name: &str) -> Option<i64> {
+    parse_offset_file_name(name, TXN_INDEX_SUFFIX)
+}
+
+/// The offset of a `<offset, 20 digits><suffix>` file name.
+pub(crate) fn parse_offset_file_name(name: &str, suffix: &str) -> Option<i64> {
+    let digits = name.strip_suffix(suffix)?;
     if digits.len() != 20 || !digits.bytes().all(|byte| byte.is_ascii_digit()) {
         return None;
     }

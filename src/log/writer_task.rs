@@ -6,14 +6,22 @@
 //! high watermark, and runs one fdatasync when any durability waiter is
 //! covered. It exits when there is nothing left to do. One task at a time is
 //! what keeps two writes to the same block from ever being in flight.
+//! It also keeps the producer files in log order: an abort marker's
+//! `.txnindex` entry is made durable before the marker is published, and the
+//! producer snapshot decided with a roll is written right after that roll,
+//! so every snapshot comes after the index entries it covers.
 
 use std::io;
+use std::path::Path;
 use std::rc::Rc;
 
 use super::dma_writer::{open_segment_file, DmaWriter};
 use super::index_file::EncodedIndexes;
 use super::partition::{LogInner, PendingBatch};
+use super::producer_snapshot;
+use super::producer_state::AbortedTxn;
 use super::segment::{segment_path, Segment, LOG_SUFFIX};
+use super::txn_index;
 
 /// Spawns the writer task unless it is already running.
 pub(crate) fn ensure_running(inner: &Rc<LogInner>) {
@@ -99,10 +107,15 @@ async fn write_round(
         let group = &batches[start..start + length];
         if segment_base != writer.segment_base() {
             roll(inner, writer, segment_base).await?;
+            if let Some(snapshot) = &group[0].snapshot {
+                producer_snapshot::save(inner, segment_base, snapshot.clone()).await;
+            }
         }
         let first_position = writer.size();
         let slices: Vec<&[u8]> = group.iter().map(|batch| &batch.bytes[..]).collect();
         writer.write(&slices).await?;
+        let aborted: Vec<AbortedTxn> = group.iter().filter_map(|batch| batch.aborted).collect();
+        txn_index::append(&inner.dir, segment_base, &aborted).await?;
         publish_written(inner, first_position, group);
         start += length;
     }
@@ -164,7 +177,7 @@ async fn roll(inner: &LogInner, writer: &mut DmaWriter, new_base: i64) -> io::Re
 
     let path = segment_path(&inner.dir, new_base, LOG_SUFFIX);
     let file = Rc::new(open_segment_file(&path, true).await?);
-    sync_directory(inner).await?;
+    sync_directory(&inner.dir).await?;
     let new_writer =
         DmaWriter::resume(file.clone(), new_base, 0, inner.segment_bytes_max.get()).await?;
     inner
@@ -176,9 +189,9 @@ async fn roll(inner: &LogInner, writer: &mut DmaWriter, new_base: i64) -> io::Re
     Ok(())
 }
 
-/// Makes a new segment's directory entry durable.
-pub(crate) async fn sync_directory(inner: &LogInner) -> io::Result<()> {
-    let directory = glommio::io::Directory::open(&inner.dir)
+/// Makes a new file's directory entry durable.
+pub(crate) async fn sync_directory(dir: &Path) -> io::Result<()> {
+    let directory = glommio::io::Directory::open(dir)
         .await
         .map_err(io::Error::from)?;
     let synced = directory.sync().await.map_err(io::Error::from);

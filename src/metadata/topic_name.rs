@@ -7,10 +7,13 @@ pub const TOPIC_NAME_MAX_BYTES: usize = 249;
 /// The group coordinator's internal topic (Kafka's name).
 pub const OFFSETS_TOPIC: &str = "__consumer_offsets";
 
+/// The transaction coordinator's internal topic (Kafka's name).
+pub const TRANSACTION_STATE_TOPIC: &str = "__transaction_state";
+
 /// Kafka's internal topics: shown with `is_internal`, written only by the
 /// broker, their partition count and cleanup policy fixed.
 pub fn is_internal_topic(name: &str) -> bool {
-    name == OFFSETS_TOPIC
+    name == OFFSETS_TOPIC || name == TRANSACTION_STATE_TOPIC
 }
 
 /// Why a topic name is illegal (INVALID_TOPIC_EXCEPTION, code 17).

@@ -54,6 +54,13 @@ pub enum RequestBody {
     IncrementalAlterConfigs(IncrementalAlterConfigsRequest),
     CreatePartitions(CreatePartitionsRequest),
     DeleteRecords(DeleteRecordsRequest),
+    AddPartitionsToTxn(AddPartitionsToTxnRequest),
+    AddOffsetsToTxn(AddOffsetsToTxnRequest),
+    EndTxn(EndTxnRequest),
+    TxnOffsetCommit(TxnOffsetCommitRequest),
+    WriteTxnMarkers(WriteTxnMarkersRequest),
+    DescribeTransactions(DescribeTransactionsRequest),
+    ListTransactions(ListTransactionsRequest),
 }
 
 /// Why a frame did not become a `Request`.
@@ -189,6 +196,25 @@ fn decode_body(api_key: ApiKey, version: i16, frame: &mut Bytes) -> anyhow::Resu
         }
         ApiKey::DeleteRecords => {
             RequestBody::DeleteRecords(DeleteRecordsRequest::decode(frame, version)?)
+        }
+        ApiKey::AddPartitionsToTxn => {
+            RequestBody::AddPartitionsToTxn(AddPartitionsToTxnRequest::decode(frame, version)?)
+        }
+        ApiKey::AddOffsetsToTxn => {
+            RequestBody::AddOffsetsToTxn(AddOffsetsToTxnRequest::decode(frame, version)?)
+        }
+        ApiKey::EndTxn => RequestBody::EndTxn(EndTxnRequest::decode(frame, version)?),
+        ApiKey::TxnOffsetCommit => {
+            RequestBody::TxnOffsetCommit(TxnOffsetCommitRequest::decode(frame, version)?)
+        }
+        ApiKey::WriteTxnMarkers => {
+            RequestBody::WriteTxnMarkers(WriteTxnMarkersRequest::decode(frame, version)?)
+        }
+        ApiKey::DescribeTransactions => {
+            RequestBody::DescribeTransactions(DescribeTransactionsRequest::decode(frame, version)?)
+        }
+        ApiKey::ListTransactions => {
+            RequestBody::ListTransactions(ListTransactionsRequest::decode(frame, version)?)
         }
         other => anyhow::bail!("no decoder wired for {other:?}"),
     })
@@ -527,6 +553,94 @@ pub(crate) mod proptests {
                                 .with_offset(42)])]),
                 )
             }
+            ApiKey::AddPartitionsToTxn => {
+                use kafka_protocol::messages::add_partitions_to_txn_request::{
+                    AddPartitionsToTxnTopic, AddPartitionsToTxnTransaction,
+                };
+                let topics = vec![AddPartitionsToTxnTopic::default()
+                    .with_name(topic("orders"))
+                    .with_partitions(vec![0, 1])];
+                let request = AddPartitionsToTxnRequest::default();
+                RequestBody::AddPartitionsToTxn(if version >= 4 {
+                    request.with_transactions(vec![AddPartitionsToTxnTransaction::default()
+                        .with_transactional_id(TransactionalId(name("txn-1")))
+                        .with_producer_id(ProducerId(7))
+                        .with_producer_epoch(1)
+                        .with_verify_only(true)
+                        .with_topics(topics)])
+                } else {
+                    request
+                        .with_v3_and_below_transactional_id(TransactionalId(name("txn-1")))
+                        .with_v3_and_below_producer_id(ProducerId(7))
+                        .with_v3_and_below_producer_epoch(1)
+                        .with_v3_and_below_topics(topics)
+                })
+            }
+            ApiKey::AddOffsetsToTxn => RequestBody::AddOffsetsToTxn(
+                AddOffsetsToTxnRequest::default()
+                    .with_transactional_id(TransactionalId(name("txn-1")))
+                    .with_producer_id(ProducerId(7))
+                    .with_producer_epoch(1)
+                    .with_group_id(GroupId(name("group-1"))),
+            ),
+            ApiKey::EndTxn => RequestBody::EndTxn(
+                EndTxnRequest::default()
+                    .with_transactional_id(TransactionalId(name("txn-1")))
+                    .with_producer_id(ProducerId(7))
+                    .with_producer_epoch(1)
+                    .with_committed(true),
+            ),
+            ApiKey::TxnOffsetCommit => {
+                use kafka_protocol::messages::txn_offset_commit_request::{
+                    TxnOffsetCommitRequestPartition, TxnOffsetCommitRequestTopic,
+                };
+                let request = TxnOffsetCommitRequest::default()
+                    .with_transactional_id(TransactionalId(name("txn-1")))
+                    .with_group_id(GroupId(name("group-1")))
+                    .with_producer_id(ProducerId(7))
+                    .with_producer_epoch(1)
+                    .with_topics(vec![TxnOffsetCommitRequestTopic::default()
+                        .with_name(topic("orders"))
+                        .with_partitions(vec![TxnOffsetCommitRequestPartition::default()
+                            .with_partition_index(0)
+                            .with_committed_offset(42)])]);
+                RequestBody::TxnOffsetCommit(if version >= 3 {
+                    request
+                        .with_generation_id(3)
+                        .with_member_id(name("member-1"))
+                } else {
+                    request
+                })
+            }
+            ApiKey::WriteTxnMarkers => {
+                use kafka_protocol::messages::write_txn_markers_request::{
+                    WritableTxnMarker, WritableTxnMarkerTopic,
+                };
+                RequestBody::WriteTxnMarkers(WriteTxnMarkersRequest::default().with_markers(
+                    vec![WritableTxnMarker::default()
+                        .with_producer_id(ProducerId(7))
+                        .with_producer_epoch(1)
+                        .with_transaction_result(true)
+                        .with_coordinator_epoch(0)
+                        .with_topics(vec![WritableTxnMarkerTopic::default()
+                            .with_name(topic("orders"))
+                            .with_partition_indexes(vec![0, 1])])],
+                ))
+            }
+            ApiKey::DescribeTransactions => RequestBody::DescribeTransactions(
+                DescribeTransactionsRequest::default()
+                    .with_transactional_ids(vec![TransactionalId(name("txn-1"))]),
+            ),
+            ApiKey::ListTransactions => {
+                let request = ListTransactionsRequest::default()
+                    .with_state_filters(vec![name("Ongoing")])
+                    .with_producer_id_filters(vec![ProducerId(7)]);
+                RequestBody::ListTransactions(if version >= 1 {
+                    request.with_duration_filter(60_000)
+                } else {
+                    request
+                })
+            }
             other => panic!("add {other:?} to sample_body"),
         }
     }
@@ -558,6 +672,13 @@ pub(crate) mod proptests {
             RequestBody::IncrementalAlterConfigs(body) => body.encode(buf, version),
             RequestBody::CreatePartitions(body) => body.encode(buf, version),
             RequestBody::DeleteRecords(body) => body.encode(buf, version),
+            RequestBody::AddPartitionsToTxn(body) => body.encode(buf, version),
+            RequestBody::AddOffsetsToTxn(body) => body.encode(buf, version),
+            RequestBody::EndTxn(body) => body.encode(buf, version),
+            RequestBody::TxnOffsetCommit(body) => body.encode(buf, version),
+            RequestBody::WriteTxnMarkers(body) => body.encode(buf, version),
+            RequestBody::DescribeTransactions(body) => body.encode(buf, version),
+            RequestBody::ListTransactions(body) => body.encode(buf, version),
         }
     }
 

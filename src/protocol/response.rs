@@ -34,6 +34,13 @@ pub enum ResponseBody {
     IncrementalAlterConfigs(IncrementalAlterConfigsResponse),
     CreatePartitions(CreatePartitionsResponse),
     DeleteRecords(DeleteRecordsResponse),
+    AddPartitionsToTxn(AddPartitionsToTxnResponse),
+    AddOffsetsToTxn(AddOffsetsToTxnResponse),
+    EndTxn(EndTxnResponse),
+    TxnOffsetCommit(TxnOffsetCommitResponse),
+    WriteTxnMarkers(WriteTxnMarkersResponse),
+    DescribeTransactions(DescribeTransactionsResponse),
+    ListTransactions(ListTransactionsResponse),
 }
 
 impl ResponseBody {
@@ -65,6 +72,13 @@ impl ResponseBody {
             ResponseBody::IncrementalAlterConfigs(body) => body.compute_size(version),
             ResponseBody::CreatePartitions(body) => body.compute_size(version),
             ResponseBody::DeleteRecords(body) => body.compute_size(version),
+            ResponseBody::AddPartitionsToTxn(body) => body.compute_size(version),
+            ResponseBody::AddOffsetsToTxn(body) => body.compute_size(version),
+            ResponseBody::EndTxn(body) => body.compute_size(version),
+            ResponseBody::TxnOffsetCommit(body) => body.compute_size(version),
+            ResponseBody::WriteTxnMarkers(body) => body.compute_size(version),
+            ResponseBody::DescribeTransactions(body) => body.compute_size(version),
+            ResponseBody::ListTransactions(body) => body.compute_size(version),
         }
     }
 
@@ -95,6 +109,13 @@ impl ResponseBody {
             ResponseBody::IncrementalAlterConfigs(body) => body.encode(out, version),
             ResponseBody::CreatePartitions(body) => body.encode(out, version),
             ResponseBody::DeleteRecords(body) => body.encode(out, version),
+            ResponseBody::AddPartitionsToTxn(body) => body.encode(out, version),
+            ResponseBody::AddOffsetsToTxn(body) => body.encode(out, version),
+            ResponseBody::EndTxn(body) => body.encode(out, version),
+            ResponseBody::TxnOffsetCommit(body) => body.encode(out, version),
+            ResponseBody::WriteTxnMarkers(body) => body.encode(out, version),
+            ResponseBody::DescribeTransactions(body) => body.encode(out, version),
+            ResponseBody::ListTransactions(body) => body.encode(out, version),
         }
     }
 }

@@ -51,6 +51,15 @@ pub const SUPPORTED_APIS: &[SupportedApi] = &[
     api(ApiKey::IncrementalAlterConfigs, 0, 1),
     api(ApiKey::CreatePartitions, 0, 3),
     api(ApiKey::DeleteRecords, 0, 2),
+    // Transactions (KIP-98; KIP-890 part 2 "transaction version 2" is not
+    // offered, so clients add partitions explicitly and EndTxn keeps the epoch).
+    api(ApiKey::AddPartitionsToTxn, 0, 4),
+    api(ApiKey::AddOffsetsToTxn, 0, 4),
+    api(ApiKey::EndTxn, 0, 4),
+    api(ApiKey::TxnOffsetCommit, 0, 4),
+    api(ApiKey::WriteTxnMarkers, 1, 1),
+    api(ApiKey::DescribeTransactions, 0, 0),
+    api(ApiKey::ListTransactions, 0, 1),
 ];
 
 /// The supported range for `key`, if we implement it.
@@ -98,6 +107,13 @@ mod tests {
             ApiKey::IncrementalAlterConfigs => IncrementalAlterConfigsRequest::VERSIONS,
             ApiKey::CreatePartitions => CreatePartitionsRequest::VERSIONS,
             ApiKey::DeleteRecords => DeleteRecordsRequest::VERSIONS,
+            ApiKey::AddPartitionsToTxn => AddPartitionsToTxnRequest::VERSIONS,
+            ApiKey::AddOffsetsToTxn => AddOffsetsToTxnRequest::VERSIONS,
+            ApiKey::EndTxn => EndTxnRequest::VERSIONS,
+            ApiKey::TxnOffsetCommit => TxnOffsetCommitRequest::VERSIONS,
+            ApiKey::WriteTxnMarkers => WriteTxnMarkersRequest::VERSIONS,
+            ApiKey::DescribeTransactions => DescribeTransactionsRequest::VERSIONS,
+            ApiKey::ListTransactions => ListTransactionsRequest::VERSIONS,
             other => panic!("add {other:?} to the test"),
         };
         (range.min, range.max)

@@ -241,6 +241,7 @@ async fn accept_loop(shard: Rc<Shard>, listener: TcpListener) -> io::Result<()> 
 
 fn spawn_background_tasks(shard: &Rc<Shard>) {
     super::groups::timers::spawn_timer(shard);
+    super::txn::timers::spawn_timers(shard);
     if let FlushPolicy::Interval(every) = shard.config.flush {
         let shard = Rc::clone(shard);
         glommio::spawn_local(async move {

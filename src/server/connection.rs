@@ -8,7 +8,12 @@
 //! prefix or an HTTP request costs nothing), an undecodable request, an
 //! unknown API key or an unsupported version (except ApiVersions, which gets
 //! its KIP-511 answer).
+//!
+//! Test-only fault injection (`--fault-drop-produce-responses N`): every Nth
+//! Produce with acks != 0 on a shard is appended as usual, then the connection
+//! is closed instead of answering it, as if the network had lost the response.
 
+use std::cell::Cell;
 use std::net::SocketAddr;
 use std::rc::Rc;
 
@@ -21,7 +26,7 @@ use kafka_protocol::messages::ApiKey;
 use super::api_versions::unsupported_version_response;
 use super::dispatch::{dispatch, encode, Outgoing, PendingResponse};
 use super::shard::{Shard, REQUEST_MEMORY_BYTES_PER_SHARD};
-use crate::protocol::request::{decode_request, DecodeError};
+use crate::protocol::request::{decode_request, DecodeError, Request, RequestBody};
 use crate::protocol::response::ResponseBody;
 
 /// Requests one connection may have in flight (read but not yet answered).
@@ -82,7 +87,15 @@ async fn read_requests(
             return;
         };
         let pending = match decode_request(frame) {
-            Ok(request) => dispatch(shard, request, peer).await,
+            Ok(request) => {
+                let drop_response =
+                    drops_produce_response(shard.config.fault_drop_produce_responses, &request);
+                let pending = dispatch(shard, request, peer).await;
+                match drop_response {
+                    false => pending,
+                    true => close_instead_of_answering(pending, peer),
+                }
+            }
             Err(DecodeError::UnsupportedApiVersionsVersion {
                 version,
                 correlation_id,
@@ -106,6 +119,49 @@ async fn read_requests(
             return;
         }
     }
+}
+
+thread_local! {
+    /// Produce requests with acks != 0 this shard has seen while fault
+    /// injection is on (each shard is one thread, so this counts per shard).
+    static FAULT_PRODUCE_REQUESTS_SEEN: Cell<u64> = const { Cell::new(0) };
+}
+
+/// Whether fault injection drops the answer to this request: every
+/// `every`th Produce with acks != 0 on this shard. Off (`every == 0`) costs
+/// one comparison.
+fn drops_produce_response(every: u64, request: &Request) -> bool {
+    if every == 0 {
+        return false;
+    }
+    let RequestBody::Produce(produce) = &request.body else {
+        return false;
+    };
+    if produce.acks == 0 {
+        return false;
+    }
+    FAULT_PRODUCE_REQUESTS_SEEN.with(|seen| {
+        let count = seen.get() + 1;
+        seen.set(count);
+        count % every == 0
+    })
+}
+
+/// Lets the Produce finish (appended, and as durable as its acks asked), then
+/// throws its response away and closes the connection, so the client retries
+/// batches the log already holds.
+fn close_instead_of_answering(
+    pending: PendingResponse,
+    peer: Option<SocketAddr>,
+) -> PendingResponse {
+    Box::pin(async move {
+        let _discarded = pending.await;
+        tracing::warn!(
+            ?peer,
+            "fault injection: Produce response dropped; closing connection"
+        );
+        Outgoing::Close
+    })
 }
 
 /// Buffered reading of request frames. Small reads land in a scratch buffer

@@ -15,6 +15,7 @@ use super::delete_records;
 use super::groups::apis as group_apis;
 use super::shard::Shard;
 use super::topic_changes::apis as topic_change_apis;
+use super::txn::apis as txn_apis;
 use super::{admin, api_versions, cluster, fetch, list_offsets, metadata, produce, producer_ids};
 use crate::protocol::request::{Request, RequestBody};
 use crate::protocol::response::{encode_response, ResponseBody};
@@ -87,9 +88,9 @@ pub async fn dispatch(
             RequestBody::DeleteTopics(body) => {
                 ResponseBody::DeleteTopics(admin::delete_topics(&shard, body, version).await)
             }
-            RequestBody::InitProducerId(body) => {
-                ResponseBody::InitProducerId(producer_ids::handle_init_producer_id(&shard, body))
-            }
+            RequestBody::InitProducerId(body) => ResponseBody::InitProducerId(
+                producer_ids::handle_init_producer_id(&shard, body, version).await,
+            ),
             RequestBody::DescribeConfigs(body) => {
                 ResponseBody::DescribeConfigs(cluster::handle_describe_configs(&shard, body))
             }
@@ -141,6 +142,27 @@ pub async fn dispatch(
             ),
             RequestBody::DeleteRecords(body) => ResponseBody::DeleteRecords(
                 delete_records::handle_delete_records(&shard, body).await,
+            ),
+            RequestBody::AddPartitionsToTxn(body) => ResponseBody::AddPartitionsToTxn(
+                txn_apis::add_partitions_to_txn(&shard, body, version).await,
+            ),
+            RequestBody::AddOffsetsToTxn(body) => ResponseBody::AddOffsetsToTxn(
+                txn_apis::add_offsets_to_txn(&shard, body, version).await,
+            ),
+            RequestBody::EndTxn(body) => {
+                ResponseBody::EndTxn(txn_apis::end_txn(&shard, body, version).await)
+            }
+            RequestBody::TxnOffsetCommit(body) => ResponseBody::TxnOffsetCommit(
+                group_apis::handle_txn_offset_commit(&shard, body, version).await,
+            ),
+            RequestBody::WriteTxnMarkers(body) => {
+                ResponseBody::WriteTxnMarkers(txn_apis::write_txn_markers(&shard, body).await)
+            }
+            RequestBody::DescribeTransactions(body) => ResponseBody::DescribeTransactions(
+                txn_apis::describe_transactions(&shard, body).await,
+            ),
+            RequestBody::ListTransactions(body) => ResponseBody::ListTransactions(
+                txn_apis::list_transactions(&shard, body, version).await,
             ),
         };
         reply(body)

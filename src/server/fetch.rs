@@ -13,8 +13,10 @@ use std::time::{Duration, Instant};
 use bytes::{Bytes, BytesMut};
 use futures::future::{select, select_all, Either, LocalBoxFuture};
 use futures::FutureExt;
-use kafka_protocol::messages::fetch_response::{FetchableTopicResponse, PartitionData};
-use kafka_protocol::messages::{FetchRequest, FetchResponse, TopicName};
+use kafka_protocol::messages::fetch_response::{
+    AbortedTransaction, FetchableTopicResponse, PartitionData,
+};
+use kafka_protocol::messages::{FetchRequest, FetchResponse, ProducerId, TopicName};
 use kafka_protocol::protocol::StrBytes;
 
 use super::forward::{ReadPart, ShardReply, ShardRequest};
@@ -26,6 +28,9 @@ use crate::protocol::errors::KafkaError;
 /// Longest long-poll we honour, whatever the client asks: bounds how long a
 /// request can pin memory and a waiter on the partitions.
 pub const MAX_FETCH_WAIT: Duration = Duration::from_secs(30);
+
+/// Fetch `isolation_level` of transactional consumers (KIP-98).
+const READ_COMMITTED: i8 = 1;
 
 /// One requested partition: either readable, or already answered with an error.
 enum Target {
@@ -71,13 +76,7 @@ pub async fn handle_fetch(shard: &Rc<Shard>, request: FetchRequest, version: i16
         wait_for_any_data(shard, &parts, deadline - now).await;
         outcomes = read_all(shard, &parts).await;
     }
-    assemble(
-        topics,
-        outcomes,
-        request.isolation_level,
-        response_max_bytes,
-        version,
-    )
+    assemble(topics, outcomes, response_max_bytes, version)
 }
 
 fn resolve_targets(
@@ -118,6 +117,7 @@ fn resolve_targets(
                             max_bytes: usize::try_from(p.partition_max_bytes)
                                 .unwrap_or(0)
                                 .clamp(1, max_bytes),
+                            read_committed: request.isolation_level == READ_COMMITTED,
                         }),
                     };
                     (p.partition, target)
@@ -227,7 +227,6 @@ pub async fn wait_for_local_data(shard: &Shard, parts: &[ReadPart], timeout: Dur
 fn assemble(
     topics: Vec<RequestedTopic>,
     outcomes: Vec<ReadOutcome>,
-    isolation_level: i8,
     max_bytes: usize,
     version: i16,
 ) -> FetchResponse {
@@ -241,25 +240,42 @@ fn assemble(
                 .partitions
                 .into_iter()
                 .map(|(partition, target)| {
-                    let outcome = match target {
-                        Target::Failed(code) => ReadOutcome::error(code),
-                        Target::Read(_) => outcomes.next().unwrap_or_else(|| {
-                            ReadOutcome::error(KafkaError::NotLeaderOrFollower.code())
-                        }),
+                    let (outcome, read_committed) = match target {
+                        Target::Failed(code) => (ReadOutcome::error(code), false),
+                        Target::Read(part) => (
+                            outcomes.next().unwrap_or_else(|| {
+                                ReadOutcome::error(KafkaError::NotLeaderOrFollower.code())
+                            }),
+                            part.read_committed,
+                        ),
                     };
                     let ReadOutcome {
                         error_code,
                         high_watermark,
+                        last_stable_offset,
                         log_start_offset,
                         batches,
+                        aborted_transactions,
                     } = outcome;
                     let records = take_within_budget(batches, &mut budget, &mut first_data);
+                    // read_committed answers list the aborted transactions
+                    // (possibly none); read_uncommitted ones carry null.
+                    let aborted = read_committed.then(|| {
+                        aborted_transactions
+                            .into_iter()
+                            .map(|aborted| {
+                                AbortedTransaction::default()
+                                    .with_producer_id(ProducerId(aborted.producer_id))
+                                    .with_first_offset(aborted.first_offset)
+                            })
+                            .collect()
+                    });
                     let data = PartitionData::default()
                         .with_partition_index(partition)
                         .with_error_code(error_code)
                         .with_high_watermark(high_watermark)
-                        .with_last_stable_offset(high_watermark)
-                        .with_aborted_transactions((isolation_level == 1).then(Vec::new))
+                        .with_last_stable_offset(last_stable_offset)
+                        .with_aborted_transactions(aborted)
                         .with_records(Some(records));
                     // Fields a version lacks must stay at their default, or the codec refuses.
                     if version >= 5 {

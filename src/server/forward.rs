@@ -18,7 +18,9 @@ use super::groups::{self, GroupAnswer, GroupCall, ListGroupsFilter, ListedGroup}
 use super::partition_ops::{self, OffsetOutcome, OffsetQuery, ProduceOutcome, ReadOutcome};
 use super::shard::Shard;
 use super::topic_changes::{self, TopicChange, TopicChangeAnswer};
-use super::{admin, fetch};
+use super::txn::markers::Marker;
+use super::txn::{self, ListFilter, ListedTransaction, TxnAnswer, TxnCall};
+use super::{admin, fetch, producer_ids};
 use crate::metadata::catalog::{Catalog, TopicMetadata};
 
 /// Validated batches for one partition, forwarded to its owner.
@@ -36,6 +38,9 @@ pub struct ReadPart {
     pub partition: i32,
     pub fetch_offset: i64,
     pub max_bytes: usize,
+    /// Fetch isolation_level=1: only up to the last stable offset, with the
+    /// aborted transactions of the range.
+    pub read_committed: bool,
 }
 
 /// A request from one shard to another.
@@ -87,6 +92,19 @@ pub enum ShardRequest {
     },
     /// Any shard -> owner: ListOffsets lookups.
     ListOffsets(Vec<OffsetQuery>),
+    /// Any shard -> controller: a block of producer ids.
+    AllocateProducerIds,
+    /// Any shard -> the coordinator shard of a transactional id (owner of
+    /// its `__transaction_state` partition).
+    Txn { partition: i32, call: TxnCall },
+    /// Any shard -> every shard: the transactions it coordinates.
+    ListTransactions(ListFilter),
+    /// Coordinator -> owner: append this marker to these partitions and
+    /// answer per partition once durable.
+    WriteMarkers {
+        marker: Marker,
+        partitions: Vec<(String, i32)>,
+    },
 }
 
 /// The answer to a `ShardRequest`.
@@ -103,6 +121,12 @@ pub enum ShardReply {
     ListedGroups(Vec<ListedGroup>),
     TopicChange(TopicChangeAnswer),
     RecordsDeleted(Vec<DeleteRecordsOutcome>),
+    /// `[start, end)` of a producer id block, or the error code.
+    ProducerIds(Result<(i64, i64), i16>),
+    Txn(TxnAnswer),
+    ListedTransactions(Vec<ListedTransaction>),
+    /// Per-partition error codes of `WriteMarkers`, in request order.
+    MarkersWritten(Vec<i16>),
 }
 
 /// Entry point of the mesh receive loops on the owning shard. Called
@@ -166,6 +190,18 @@ pub fn handle_shard_request(shard: &Rc<Shard>, from: usize, id: u64, request: Sh
             ShardRequest::ListOffsets(queries) => {
                 ShardReply::Offsets(partition_ops::list_offsets(&shard, &queries).await)
             }
+            ShardRequest::AllocateProducerIds => {
+                ShardReply::ProducerIds(producer_ids::allocate_block_on_controller(&shard).await)
+            }
+            ShardRequest::Txn { partition, call } => {
+                ShardReply::Txn(txn::coordinator::coordinate(&shard, partition, call).await)
+            }
+            ShardRequest::ListTransactions(filter) => {
+                ShardReply::ListedTransactions(txn::coordinator::list_local(&shard, &filter))
+            }
+            ShardRequest::WriteMarkers { marker, partitions } => ShardReply::MarkersWritten(
+                txn::markers::write_local(&shard, marker, &partitions).await,
+            ),
         };
         shard.reply(from, id, reply).await;
     })

@@ -45,6 +45,7 @@ pub async fn handle_list_offsets(
                             topic: Arc::clone(&meta.name),
                             partition: p.partition_index,
                             timestamp: p.timestamp,
+                            read_committed: version >= 2 && request.isolation_level == 1,
                         });
                         Ok(queries.len() - 1)
                     }

@@ -20,3 +20,4 @@ pub mod producer_ids;
 pub mod scatter;
 pub mod shard;
 pub mod topic_changes;
+pub mod txn;

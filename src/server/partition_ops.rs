@@ -10,8 +10,7 @@ use futures::future::join_all;
 
 use super::forward::{ProducePart, ReadPart};
 use super::shard::Shard;
-use crate::log::producer_state::{self, BatchSequence, SequenceCheck};
-use crate::log::{LogError, PartitionLog};
+use crate::log::{AbortedTransaction, LogError, PartitionLog};
 use crate::protocol::errors::{KafkaError, NONE};
 use crate::protocol::record_batch::BatchHeader;
 
@@ -40,8 +39,11 @@ impl ProduceOutcome {
 pub struct ReadOutcome {
     pub error_code: i16,
     pub high_watermark: i64,
+    pub last_stable_offset: i64,
     pub log_start_offset: i64,
     pub batches: Vec<Bytes>,
+    /// Only for read_committed reads.
+    pub aborted_transactions: Vec<AbortedTransaction>,
 }
 
 impl ReadOutcome {
@@ -49,8 +51,10 @@ impl ReadOutcome {
         ReadOutcome {
             error_code: code,
             high_watermark: -1,
+            last_stable_offset: -1,
             log_start_offset: -1,
             batches: Vec::new(),
+            aborted_transactions: Vec::new(),
         }
     }
     pub fn total_bytes(&self) -> usize {
@@ -65,6 +69,8 @@ pub struct OffsetQuery {
     pub topic: Arc<str>,
     pub partition: i32,
     pub timestamp: i64,
+    /// isolation_level=1: "latest" is the last stable offset.
+    pub read_committed: bool,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -85,6 +91,9 @@ pub fn log_error_code(error: &LogError) -> i16 {
         LogError::Io(_) => KafkaError::KafkaStorageError.code(),
         LogError::OffsetOutOfRange { .. } => KafkaError::OffsetOutOfRange.code(),
         LogError::Closed => KafkaError::NotLeaderOrFollower.code(),
+        LogError::InvalidProducerEpoch => KafkaError::InvalidProducerEpoch.code(),
+        LogError::OutOfOrderSequence => KafkaError::OutOfOrderSequenceNumber.code(),
+        LogError::InvalidTxnState => KafkaError::InvalidTxnState.code(),
     }
 }
 
@@ -137,43 +146,12 @@ fn append_part(shard: &Shard, part: ProducePart, now: i64) -> Appended {
     let mut outcome: Option<ProduceOutcome> = None;
     let mut last_offset = -1;
     for batch in &part.batches {
-        let Ok(header) = BatchHeader::parse(batch) else {
+        if BatchHeader::parse(batch).is_err() {
             return failed(KafkaError::CorruptMessage.code());
-        };
-        // Idempotent producers (KIP-98): drop retried duplicates, refuse gaps.
-        let sequence = (header.producer_id >= 0).then(|| {
-            let last_sequence =
-                producer_state::last_sequence(header.base_sequence, header.last_offset_delta);
-            (header.base_sequence, last_sequence)
-        });
-        if let Some((first_sequence, last_sequence)) = sequence {
-            let check = local.producers.borrow().check(
-                header.producer_id,
-                header.producer_epoch,
-                first_sequence,
-                last_sequence,
-            );
-            match check {
-                SequenceCheck::Append => {}
-                SequenceCheck::Duplicate(previous) => {
-                    outcome.get_or_insert(ProduceOutcome {
-                        error_code: NONE,
-                        base_offset: previous.base_offset,
-                        log_append_time_ms: -1,
-                        log_start_offset: local.log.log_start_offset(),
-                    });
-                    last_offset = last_offset.max(previous.last_offset);
-                    continue;
-                }
-                SequenceCheck::StaleEpoch => {
-                    return failed(KafkaError::InvalidProducerEpoch.code())
-                }
-                SequenceCheck::OutOfOrder => {
-                    return failed(KafkaError::OutOfOrderSequenceNumber.code())
-                }
-            }
         }
-        match local.log.append(batch, now) {
+        // The log checks idempotent producers (KIP-98): a retried duplicate
+        // answers with its original offsets, gaps and fenced epochs fail.
+        match local.log.append_from_producer(batch, now) {
             Ok(info) => {
                 last_offset = last_offset.max(info.last_offset);
                 outcome.get_or_insert(ProduceOutcome {
@@ -182,19 +160,6 @@ fn append_part(shard: &Shard, part: ProducePart, now: i64) -> Appended {
                     log_append_time_ms: info.log_append_time_ms,
                     log_start_offset: info.log_start_offset,
                 });
-                if let Some((first_sequence, last_sequence)) = sequence {
-                    let appended = BatchSequence {
-                        first_sequence,
-                        last_sequence,
-                        base_offset: info.base_offset,
-                        last_offset: info.last_offset,
-                    };
-                    local.producers.borrow_mut().record(
-                        header.producer_id,
-                        header.producer_epoch,
-                        appended,
-                    );
-                }
             }
             Err(error) => {
                 tracing::warn!(topic = %part.topic, partition = part.partition, %error, "append failed");
@@ -242,26 +207,37 @@ async fn read_part(shard: &Shard, part: &ReadPart) -> ReadOutcome {
         Ok(log) => log,
         Err(code) => return ReadOutcome::error(code),
     };
-    match log.read(part.fetch_offset, part.max_bytes).await {
+    let read = if part.read_committed {
+        log.read_committed(part.fetch_offset, part.max_bytes).await
+    } else {
+        log.read(part.fetch_offset, part.max_bytes).await
+    };
+    match read {
         Ok(result) => ReadOutcome {
             error_code: NONE,
             high_watermark: result.high_watermark,
+            last_stable_offset: result.last_stable_offset,
             log_start_offset: result.log_start_offset,
             batches: result.batches,
+            aborted_transactions: result.aborted_transactions,
         },
         Err(error) => ReadOutcome {
             error_code: log_error_code(&error),
             high_watermark: log.high_watermark(),
+            last_stable_offset: log.last_stable_offset(),
             log_start_offset: log.log_start_offset(),
             batches: Vec::new(),
+            aborted_transactions: Vec::new(),
         },
     }
 }
 
-/// Whether any part already has data at or past its fetch offset.
+/// Whether any part already has data at or past its fetch offset (below the
+/// last stable offset for read_committed parts).
 pub fn any_data_available(shard: &Shard, parts: &[ReadPart]) -> bool {
     parts.iter().any(
         |part| match shard.partition_log(&part.topic, part.partition) {
+            Some(log) if part.read_committed => log.last_stable_offset() > part.fetch_offset,
             Some(log) => log.high_watermark() > part.fetch_offset,
             // A vanished partition is news too: let the fetch answer with its error.
             None => true,
@@ -299,6 +275,7 @@ async fn list_offset(shard: &Shard, query: &OffsetQuery) -> OffsetOutcome {
         Err(error) => failed(log_error_code(&error)),
     };
     match query.timestamp {
+        LATEST_TIMESTAMP if query.read_committed => found(log.last_stable_offset()),
         LATEST_TIMESTAMP => found(log.high_watermark()),
         EARLIEST_TIMESTAMP | EARLIEST_LOCAL_TIMESTAMP => found(log.log_start_offset()),
         // Tiered storage is not used: nothing is pending upload or tiered.

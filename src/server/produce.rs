@@ -160,8 +160,9 @@ fn partition_response(
 }
 
 /// Checks one partition's records the way Kafka's LogValidator does before
-/// any append: every batch must be whole, magic 2, crc-clean and within the
-/// topic's `max.message.bytes`. All-or-nothing per partition.
+/// any append: every batch must be whole, magic 2, crc-clean, within the
+/// topic's `max.message.bytes`, and not a control batch. All-or-nothing per
+/// partition.
 fn validate_partition(
     topic: &Result<Arc<TopicMetadata>, i16>,
     partition: i32,
@@ -186,7 +187,12 @@ fn validate_partition(
         if batch.len() > max_batch_bytes {
             return Err(KafkaError::MessageTooLarge.code());
         }
-        validate_batch(&batch).map_err(batch_error_code)?;
+        let header = validate_batch(&batch).map_err(batch_error_code)?;
+        // Only the transaction coordinator writes markers; a transactional
+        // batch must say whose transaction it belongs to (Kafka's LogValidator).
+        if header.is_control() || (header.is_transactional() && header.producer_id < 0) {
+            return Err(KafkaError::InvalidRecord.code());
+        }
         batches.push(batch);
     }
     Ok((Arc::clone(&topic.name), batches))

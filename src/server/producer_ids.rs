@@ -1,64 +1,224 @@
-//! InitProducerId for idempotent producers (KIP-98; the Java client enables
-//! idempotence by default since 3.0). Any shard answers: ids are made unique
-//! without coordination by mixing the wall clock, the shard id and a
-//! per-millisecond counter, and are monotonic per shard. Transactions
-//! (a transactional id) are not supported and are refused.
+//! Producer ids (KIP-98): unique for the life of the data directory, across
+//! restarts. The controller shard hands out blocks of ids (Kafka's
+//! `ProducerIdManager`, blocks of 1000) and durably records the end of the
+//! last block it gave before answering; every shard takes ids from its
+//! current block and asks for a new block when it runs out. A restart
+//! continues after the recorded end, so ids left unused in a block are
+//! skipped, never reused.
+//!
+//! Also the InitProducerId handler for idempotent producers (no
+//! transactional id); transactional ids go to their transaction
+//! coordinator (`server::txn`).
 
+use std::cell::Cell;
+use std::io;
+use std::path::{Path, PathBuf};
 use std::rc::Rc;
 
 use kafka_protocol::messages::{InitProducerIdRequest, InitProducerIdResponse, ProducerId};
 
-use super::partition_ops::now_ms;
-use super::shard::Shard;
+use super::forward::{ShardReply, ShardRequest};
+use super::shard::{Shard, CONTROLLER_SHARD};
 use crate::protocol::errors::KafkaError;
 
-/// Ids per shard per millisecond before the id clock runs ahead of the wall clock.
-const IDS_PER_MILLISECOND: i64 = 1024;
-/// Shards the id layout leaves room for.
-const SHARD_SLOTS: i64 = 64;
+/// Ids per block, as Kafka's `ProducerIdManager.PidBlockSize`.
+pub const PRODUCER_ID_BLOCK_SIZE: i64 = 1000;
+/// File under the data dir recording the first id of the next block.
+const NEXT_BLOCK_FILE: &str = "__producer_ids";
+const FILE_MAGIC: &[u8; 4] = b"CLPI";
 
-/// A fresh producer id: `((millis * 64 + shard) * 1024 + counter)`, never
-/// below the last one this shard handed out, so ids stay unique across
-/// restarts as long as the clock does not go back further than it ran ahead.
-pub fn allocate_producer_id(shard: &Shard, now_ms: i64) -> i64 {
-    let shard_slot = (shard.id as i64) % SHARD_SLOTS;
-    let from_clock = (now_ms.max(0) * SHARD_SLOTS + shard_slot) * IDS_PER_MILLISECOND;
-    let last = shard.last_producer_id.get();
-    let next = if from_clock > last {
-        from_clock
-    } else if (last + 1) % IDS_PER_MILLISECOND == 0 {
-        // This millisecond's counter is used up: borrow the next millisecond.
-        last + 1 + (SHARD_SLOTS - 1) * IDS_PER_MILLISECOND
-    } else {
-        last + 1
-    };
-    shard.last_producer_id.set(next);
-    next
+/// A shard's current block: `[next, end)`.
+pub struct ProducerIdBlock {
+    /// On the controller: one block allocation at a time.
+    allocation: glommio::sync::Semaphore,
+    next: Cell<i64>,
+    end: Cell<i64>,
+    /// The controller's view: first id of the next block (-1 until loaded).
+    controller_next_block: Cell<i64>,
 }
 
-pub fn handle_init_producer_id(
+impl Default for ProducerIdBlock {
+    fn default() -> Self {
+        ProducerIdBlock {
+            allocation: glommio::sync::Semaphore::new(1),
+            next: Cell::new(0),
+            end: Cell::new(0),
+            controller_next_block: Cell::new(-1),
+        }
+    }
+}
+
+fn block_file(data_dir: &Path) -> PathBuf {
+    data_dir.join(NEXT_BLOCK_FILE)
+}
+
+/// `magic, next block start (i64 BE), crc32c of the 12 bytes before`.
+fn encode_next_block(next_block: i64) -> Vec<u8> {
+    let mut bytes = Vec::with_capacity(16);
+    bytes.extend_from_slice(FILE_MAGIC);
+    bytes.extend_from_slice(&next_block.to_be_bytes());
+    let crc = crc32c::crc32c(&bytes);
+    bytes.extend_from_slice(&crc.to_be_bytes());
+    bytes
+}
+
+fn decode_next_block(bytes: &[u8]) -> Option<i64> {
+    if bytes.len() != 16 || &bytes[..4] != FILE_MAGIC {
+        return None;
+    }
+    let crc = u32::from_be_bytes(bytes[12..16].try_into().ok()?);
+    if crc32c::crc32c(&bytes[..12]) != crc {
+        return None;
+    }
+    let next = i64::from_be_bytes(bytes[4..12].try_into().ok()?);
+    (next >= 0).then_some(next)
+}
+
+/// The recorded start of the next block (0 for a new data dir). A corrupt
+/// file is an error: guessing could hand out ids already in use.
+pub fn read_next_block(data_dir: &Path) -> io::Result<i64> {
+    match std::fs::read(block_file(data_dir)) {
+        Ok(bytes) => decode_next_block(&bytes).ok_or_else(|| {
+            io::Error::new(
+                io::ErrorKind::InvalidData,
+                format!("{} is corrupt", block_file(data_dir).display()),
+            )
+        }),
+        Err(error) if error.kind() == io::ErrorKind::NotFound => Ok(0),
+        Err(error) => Err(error),
+    }
+}
+
+/// Durably records `next_block` (write temp, fdatasync, rename, sync dir).
+async fn store_next_block(data_dir: &Path, next_block: i64) -> io::Result<()> {
+    let path = block_file(data_dir);
+    let temp = path.with_extension("tmp");
+    let bytes = encode_next_block(next_block);
+    let file = glommio::io::BufferedFile::create(&temp).await?;
+    let written = file.write_at(bytes.clone(), 0).await?;
+    if written != bytes.len() {
+        return Err(io::Error::new(
+            io::ErrorKind::WriteZero,
+            "short producer id block write",
+        ));
+    }
+    file.fdatasync().await?;
+    file.close().await?;
+    glommio::io::rename(&temp, &path).await?;
+    let directory = glommio::io::Directory::open(data_dir).await?;
+    directory.sync().await?;
+    directory.close().await?;
+    Ok(())
+}
+
+/// On the controller: the next block, recorded durably before it is given.
+pub async fn allocate_block_on_controller(shard: &Shard) -> Result<(i64, i64), i16> {
+    let block = &shard.producer_ids;
+    let _permit = block.allocation.acquire_permit(1).await;
+    let start = if block.controller_next_block.get() >= 0 {
+        block.controller_next_block.get()
+    } else {
+        read_next_block(&shard.config.data_dir).map_err(|error| {
+            tracing::error!(%error, "cannot read the producer id block file");
+            KafkaError::UnknownServerError.code()
+        })?
+    };
+    let end = start
+        .checked_add(PRODUCER_ID_BLOCK_SIZE)
+        .ok_or(KafkaError::UnknownServerError.code())?;
+    if let Err(error) = store_next_block(&shard.config.data_dir, end).await {
+        tracing::error!(%error, "cannot record the producer id block");
+        return Err(KafkaError::KafkaStorageError.code());
+    }
+    block.controller_next_block.set(end);
+    Ok((start, end))
+}
+
+/// A fresh producer id from this shard's block, fetching a new block from
+/// the controller when it is used up.
+pub async fn next_producer_id(shard: &Rc<Shard>) -> Result<i64, i16> {
+    loop {
+        let block = &shard.producer_ids;
+        if block.next.get() < block.end.get() {
+            let id = block.next.get();
+            block.next.set(id + 1);
+            return Ok(id);
+        }
+        let (start, end) = if shard.id == CONTROLLER_SHARD {
+            allocate_block_on_controller(shard).await?
+        } else {
+            match shard
+                .call_shard(CONTROLLER_SHARD, ShardRequest::AllocateProducerIds)
+                .await
+            {
+                Ok(ShardReply::ProducerIds(result)) => result?,
+                _ => return Err(KafkaError::CoordinatorNotAvailable.code()),
+            }
+        };
+        // Another task may have installed a block while this one waited:
+        // keep whichever has ids left (the other block's ids stay unused).
+        let block = &shard.producer_ids;
+        if block.next.get() >= block.end.get() {
+            block.next.set(start);
+            block.end.set(end);
+        }
+    }
+}
+
+/// InitProducerId without a transactional id: a new producer id with epoch
+/// 0, every time (as Kafka: an idempotent producer asking again, KIP-360,
+/// also gets a new id).
+pub async fn init_idempotent_producer(shard: &Rc<Shard>) -> InitProducerIdResponse {
+    match next_producer_id(shard).await {
+        Ok(producer_id) => InitProducerIdResponse::default()
+            .with_producer_id(ProducerId(producer_id))
+            .with_producer_epoch(0),
+        Err(code) => failed_init(code),
+    }
+}
+
+/// An InitProducerId answer carrying only an error.
+pub fn failed_init(code: i16) -> InitProducerIdResponse {
+    InitProducerIdResponse::default()
+        .with_error_code(code)
+        .with_producer_id(ProducerId(-1))
+        .with_producer_epoch(-1)
+}
+
+/// InitProducerId: idempotent producers here, transactional ones at their
+/// transaction coordinator.
+pub async fn handle_init_producer_id(
     shard: &Rc<Shard>,
     request: InitProducerIdRequest,
+    version: i16,
 ) -> InitProducerIdResponse {
-    if request.transactional_id.is_some() {
-        // No transaction coordinator: say so rather than pretend.
-        return InitProducerIdResponse::default()
-            .with_error_code(KafkaError::TransactionalIdAuthorizationFailed.code())
-            .with_producer_id(ProducerId(-1))
-            .with_producer_epoch(-1);
-    }
-    // KIP-360: a producer that hit an error re-initialises with its id and
-    // epoch and gets the same id with the next epoch.
-    let (producer_id, epoch) = if request.producer_id.0 >= 0 && request.producer_epoch >= 0 {
-        if request.producer_epoch < i16::MAX - 1 {
-            (request.producer_id.0, request.producer_epoch + 1)
-        } else {
-            (allocate_producer_id(shard, now_ms()), 0)
+    match request.transactional_id.as_ref() {
+        Some(id) if !id.is_empty() => {
+            super::txn::apis::init_transactional_producer(shard, request, version).await
         }
-    } else {
-        (allocate_producer_id(shard, now_ms()), 0)
-    };
-    InitProducerIdResponse::default()
-        .with_producer_id(ProducerId(producer_id))
-        .with_producer_epoch(epoch)
+        _ => init_idempotent_producer(shard).await,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn block_file_round_trips_and_refuses_garbage() {
+        assert_eq!(decode_next_block(&encode_next_block(12_000)), Some(12_000));
+        let mut bytes = encode_next_block(5_000);
+        bytes[6] ^= 1;
+        assert_eq!(decode_next_block(&bytes), None);
+        assert_eq!(decode_next_block(b"CLPI"), None);
+        assert_eq!(decode_next_block(&[0u8; 16]), None);
+    }
+
+    #[test]
+    fn missing_file_starts_at_zero() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        assert_eq!(read_next_block(dir.path()).expect("read"), 0);
+        std::fs::write(dir.path().join(NEXT_BLOCK_FILE), b"garbage").expect("write");
+        assert!(read_next_block(dir.path()).is_err());
+    }
 }

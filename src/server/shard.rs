@@ -2,7 +2,7 @@
 //! logs it owns, and its end of the mesh. Exactly one `Shard` per executor,
 //! shared by that executor's tasks through `Rc`; nothing in it crosses cores.
 
-use std::cell::{Cell, OnceCell, RefCell};
+use std::cell::{OnceCell, RefCell};
 use std::collections::HashMap;
 use std::path::PathBuf;
 use std::rc::Rc;
@@ -13,8 +13,10 @@ use futures::future::join_all;
 use super::forward::{ShardReply, ShardRequest};
 use super::groups::offsets_topic::OFFSETS_TOPIC;
 use super::groups::GroupCoordinator;
+use super::producer_ids::ProducerIdBlock;
+use super::txn::state_topic::TRANSACTION_STATE_TOPIC;
+use super::txn::TxnCoordinator;
 use crate::config::BrokerConfig;
-use crate::log::producer_state::ProducerStates;
 use crate::log::PartitionLog;
 use crate::metadata::catalog::{Catalog, TopicMetadata};
 use crate::runtime::mesh::{Mesh, MeshError};
@@ -32,11 +34,11 @@ pub const REQUEST_MEMORY_BYTES_PER_SHARD: u64 = 256 << 20;
 
 pub type ShardMesh = Mesh<ShardRequest, ShardReply>;
 
-/// A partition this shard owns: its log and its idempotent-producer state.
+/// A partition this shard owns: its log (which holds its idempotent-producer
+/// and transaction state).
 #[derive(Clone)]
 pub struct LocalPartition {
     pub log: PartitionLog,
-    pub producers: Rc<RefCell<ProducerStates>>,
 }
 
 pub struct Shard {
@@ -52,10 +54,12 @@ pub struct Shard {
     pub admin_lock: glommio::sync::Semaphore,
     /// Budget of in-flight request bytes (`REQUEST_MEMORY_BYTES_PER_SHARD`).
     pub request_memory: Rc<glommio::sync::Semaphore>,
-    /// Last producer id handed out by this shard (see `producer_ids.rs`).
-    pub last_producer_id: Cell<i64>,
+    /// This shard's block of producer ids (see `producer_ids.rs`).
+    pub producer_ids: ProducerIdBlock,
     /// The consumer groups this shard coordinates (see `groups`).
     pub groups: GroupCoordinator,
+    /// The transactional ids this shard coordinates (see `txn`).
+    pub txns: TxnCoordinator,
 }
 
 impl Shard {
@@ -71,8 +75,9 @@ impl Shard {
             request_memory: Rc::new(glommio::sync::Semaphore::new(
                 REQUEST_MEMORY_BYTES_PER_SHARD,
             )),
-            last_producer_id: Cell::new(-1),
+            producer_ids: ProducerIdBlock::default(),
             groups: GroupCoordinator::default(),
+            txns: TxnCoordinator::default(),
         }
     }
 
@@ -148,6 +153,7 @@ impl Shard {
         }))
         .await;
         let mut offsets_partitions = Vec::new();
+        let mut state_partitions = Vec::new();
         {
             let mut logs = self.partitions.borrow_mut();
             let topic_logs = logs.entry(Arc::clone(&topic.name)).or_default();
@@ -156,9 +162,10 @@ impl Shard {
                     Ok(log) => {
                         if &*topic.name == OFFSETS_TOPIC {
                             offsets_partitions.push((partition, log.clone()));
+                        } else if &*topic.name == TRANSACTION_STATE_TOPIC {
+                            state_partitions.push((partition, log.clone()));
                         }
-                        let producers = Rc::new(RefCell::new(ProducerStates::default()));
-                        topic_logs.insert(partition, LocalPartition { log, producers });
+                        topic_logs.insert(partition, LocalPartition { log });
                     }
                     Err(error) => tracing::error!(
                         topic = %topic.name, partition, %error,
@@ -170,6 +177,12 @@ impl Shard {
         // This shard coordinates the groups of its offsets partitions.
         for (partition, log) in offsets_partitions {
             self.groups.load(&self.config.groups, partition, log).await;
+        }
+        // ... and the transactional ids of its transaction state partitions.
+        for (partition, log) in state_partitions {
+            self.txns
+                .load(&self.config.transactions, partition, log)
+                .await;
         }
     }
 
@@ -205,6 +218,8 @@ impl Shard {
         for (partition, local) in removed {
             if topic == OFFSETS_TOPIC {
                 self.groups.unload(partition);
+            } else if topic == TRANSACTION_STATE_TOPIC {
+                self.txns.unload(partition);
             }
             if let Err(error) = local.log.delete().await {
                 tracing::error!(topic, partition, %error, "deleting partition log failed");

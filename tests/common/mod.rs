@@ -114,6 +114,18 @@ impl Broker {
         self.spawn();
     }
 
+    /// Like [`Broker::restart`], but binds the port the broker had before, so clients that
+    /// only know that address (a producer's bootstrap list) reconnect by themselves. A broker
+    /// that is still running is stopped gracefully first; after [`Broker::kill9`] this is a
+    /// crash restart.
+    pub fn restart_on_same_port(&mut self) {
+        if self.child.is_some() {
+            self.stop_graceful();
+        }
+        self.log_marker("---- restart on the same port ----");
+        self.spawn_on(self.port);
+    }
+
     /// SIGTERM, then waits (bounded) for a clean exit with status 0.
     pub fn stop_graceful(&mut self) -> ExitStatus {
         self.stop_with_signal(libc::SIGTERM)
@@ -186,12 +198,17 @@ impl Broker {
     }
 
     fn spawn(&mut self) {
+        self.spawn_on(0);
+    }
+
+    /// Starts the broker on `127.0.0.1:<port>` (0: a free port the broker picks).
+    fn spawn_on(&mut self, port: u16) {
         let binary = env!("CARGO_BIN_EXE_corelog");
         let mut command = Command::new(binary);
         command
             .arg("serve")
             .arg("--listen")
-            .arg("127.0.0.1:0")
+            .arg(format!("127.0.0.1:{port}"))
             .arg("--data-dir")
             .arg(&self.data_dir)
             .arg("--cores")

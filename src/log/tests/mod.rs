@@ -11,8 +11,10 @@ use crate::protocol::record_batch::{validate_batch, BatchHeader};
 use super::{LogConfig, PartitionLog, ReadResult};
 
 mod durability_and_recovery;
+mod idempotence;
 mod lookups_and_retention;
 mod read_write;
+mod transactions;
 
 pub(super) const RECORDS_PER_BATCH: i32 = 3;
 
@@ -42,11 +44,39 @@ pub(super) fn batch_spanning(count: i32, first_timestamp: i64) -> Vec<u8> {
     batch
 }
 
+/// A `RECORDS_PER_BATCH`-record batch from an idempotent producer
+/// (transactional when asked), sequences from `base_sequence`.
+pub(super) fn producer_batch(
+    producer_id: i64,
+    epoch: i16,
+    base_sequence: i32,
+    transactional: bool,
+) -> Vec<u8> {
+    let mut batch = sample_batch(0, RECORDS_PER_BATCH, 1_000);
+    let attributes: i16 = if transactional { 0x10 } else { 0 };
+    batch[21..23].copy_from_slice(&attributes.to_be_bytes());
+    batch[43..51].copy_from_slice(&producer_id.to_be_bytes());
+    batch[51..53].copy_from_slice(&epoch.to_be_bytes());
+    batch[53..57].copy_from_slice(&base_sequence.to_be_bytes());
+    let crc = crc32c::crc32c(&batch[21..]);
+    batch[17..21].copy_from_slice(&crc.to_be_bytes());
+    batch
+}
+
 pub(super) fn log_files(dir: &Path) -> Vec<PathBuf> {
+    files_ending(dir, ".log")
+}
+
+/// The files of `dir` whose name ends with `suffix`, sorted.
+pub(super) fn files_ending(dir: &Path, suffix: &str) -> Vec<PathBuf> {
     let mut files: Vec<PathBuf> = std::fs::read_dir(dir)
         .expect("list")
         .map(|entry| entry.expect("entry").path())
-        .filter(|path| path.extension().is_some_and(|extension| extension == "log"))
+        .filter(|path| {
+            path.file_name()
+                .and_then(|name| name.to_str())
+                .is_some_and(|name| name.ends_with(suffix))
+        })
         .collect();
     files.sort();
     files

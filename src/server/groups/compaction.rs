@@ -13,6 +13,16 @@
 //! then the snapshot, then newer records) ends in the same state: any key's
 //! older records are overridden by the snapshot, and a key deleted before
 //! the snapshot had its tombstone after any of its surviving records.
+//!
+//! Transactions: a snapshot holds committed state only, and the pending
+//! offsets of an open transaction live in its transactional batches, which
+//! deleting segments below the snapshot could remove before their marker
+//! arrives. So no snapshot is written while any producer has offsets
+//! pending on the partition (the check runs again at the next expiry
+//! interval). Deleting below an older snapshot stays safe: every batch of
+//! a transaction still open was written after the last snapshot, since that
+//! snapshot was taken with nothing pending. Kafka's log cleaner has the
+//! same rule in another form: it never cleans above the last stable offset.
 
 use super::coordinator::OffsetsPartition;
 
@@ -25,8 +35,9 @@ const SNAPSHOT_BATCH_RECORDS: usize = 1_000;
 
 impl OffsetsPartition {
     /// Writes a snapshot if the partition has grown enough since the last
-    /// one (`min_records` and `ratio`, see the constants), then deletes the
-    /// segments below the latest snapshot. Returns the segments deleted.
+    /// one (`min_records` and `ratio`, see the constants) and no transaction
+    /// has offsets pending here, then deletes the segments below the latest
+    /// snapshot. Returns the segments deleted.
     pub async fn compact(&self, now_ms: i64) -> usize {
         self.compact_with(now_ms, SNAPSHOT_MIN_RECORDS, SNAPSHOT_RATIO)
             .await
@@ -34,8 +45,12 @@ impl OffsetsPartition {
 
     pub(super) async fn compact_with(&self, now_ms: i64, min_records: i64, ratio: i64) -> usize {
         let since_snapshot = self.log.log_end_offset() - self.snapshot_offset.get();
-        let live = self.offsets.borrow().live_record_count() as i64;
-        if since_snapshot > min_records.max(ratio.saturating_mul(live)) {
+        let (live, pending) = {
+            let offsets = self.offsets.borrow();
+            let live = offsets.live_record_count() as i64;
+            (live, offsets.has_pending_transactions())
+        };
+        if !pending && since_snapshot > min_records.max(ratio.saturating_mul(live)) {
             if let Err(code) = self.write_snapshot(now_ms).await {
                 tracing::warn!(
                     partition = self.partition,

@@ -203,7 +203,8 @@ impl OffsetsPartition {
     }
 
     /// Drops a group that holds nothing: Empty, never had a generation
-    /// stored, no offsets (a failed first join, a describe of a new name).
+    /// stored, no offsets, none pending in a transaction (a failed first
+    /// join, a describe of a new name).
     pub fn prune_if_unused(&self, group_id: &str) {
         let mut groups = self.groups.borrow_mut();
         let unused = groups.get(group_id).is_some_and(|slot| {
@@ -216,6 +217,7 @@ impl OffsetsPartition {
             let offsets = self.offsets.borrow();
             offsets.group_metadata(group_id).is_none()
                 && offsets.offsets_of(group_id).next().is_none()
+                && !offsets.has_pending_offsets_of(group_id)
         };
         if unused {
             groups.remove(group_id);
@@ -225,7 +227,7 @@ impl OffsetsPartition {
 
 /// Errors of the offsets log, as a coordinator reports them: the client
 /// looks the coordinator up again and retries.
-fn coordinator_error(code: i16) -> i16 {
+pub(super) fn coordinator_error(code: i16) -> i16 {
     if code == KafkaError::NotLeaderOrFollower.code() {
         KafkaError::NotCoordinator.code()
     } else {
@@ -234,7 +236,7 @@ fn coordinator_error(code: i16) -> i16 {
 }
 
 /// Key and value bytes of a record.
-fn record_bytes(record: &OffsetsRecord) -> OffsetsRecordBytes {
+pub(super) fn record_bytes(record: &OffsetsRecord) -> OffsetsRecordBytes {
     match record {
         OffsetsRecord::OffsetCommit { key, value } => OffsetsRecordBytes {
             key: key.encode(),

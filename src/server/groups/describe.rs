@@ -100,7 +100,8 @@ pub fn describe(partition: &OffsetsPartition, group_id: &str) -> DescribedGroupS
 }
 
 /// DeleteGroups for one group: only an Empty group can go; its committed
-/// offsets and stored metadata get tombstones.
+/// offsets, its offsets pending in transactions and its stored metadata
+/// get tombstones.
 pub async fn delete(partition: &OffsetsPartition, group_id: &str) -> i16 {
     let deleted = partition.with_group(group_id, false, |slot| {
         slot.group.delete().map_err(|error| error.code())
@@ -123,6 +124,22 @@ pub async fn delete(partition: &OffsetsPartition, group_id: &str) -> i16 {
                 value: None,
             })
             .collect();
+        // Offsets pending in open transactions go too (Kafka's KIP-848
+        // coordinator, `deleteAllOffsets`): one tombstone per key, which
+        // drops it from every transaction, so no later commit marker
+        // brings the group back.
+        for (topic, index) in offsets.pending_partitions_of(group_id) {
+            if offsets.committed(group_id, &topic, index).is_none() {
+                records.push(OffsetsRecord::OffsetCommit {
+                    key: OffsetCommitKey {
+                        group: group_id.to_string(),
+                        topic,
+                        partition: index,
+                    },
+                    value: None,
+                });
+            }
+        }
         if offsets.group_metadata(group_id).is_some() {
             records.push(OffsetsRecord::GroupMetadata {
                 key: GroupMetadataKey {

@@ -1,8 +1,8 @@
 //! The consumer-group coordinator in the server: the group APIs
 //! (FindCoordinator, JoinGroup, SyncGroup, Heartbeat, LeaveGroup,
 //! OffsetCommit, OffsetFetch, ListGroups, DescribeGroups, DeleteGroups,
-//! OffsetDelete), routing each group's requests to its coordinator shard,
-//! and the per-shard coordinator state.
+//! OffsetDelete, TxnOffsetCommit), routing each group's requests to its
+//! coordinator shard, and the per-shard coordinator state.
 //!
 //! Which cores: a group's coordinator is the shard owning the partition of
 //! `__consumer_offsets` that the group id hashes to; group state lives only
@@ -19,6 +19,8 @@
 //! - `compaction`: snapshots that keep an offsets partition short
 //! - `membership`: JoinGroup, SyncGroup, Heartbeat, LeaveGroup on the coordinator
 //! - `offsets`: OffsetCommit, OffsetFetch, OffsetDelete on the coordinator
+//! - `txn_offsets`: TxnOffsetCommit on the coordinator, and a transaction's
+//!   marker on an offsets partition (pending offsets committed or dropped)
 //! - `describe`: DescribeGroups, ListGroups, DeleteGroups on the coordinator
 //! - `apis`: the request handlers on the connection's shard (FindCoordinator
 //!   and version-specific request/response shapes)
@@ -31,6 +33,7 @@ pub mod membership;
 pub mod offsets;
 pub mod offsets_topic;
 pub mod timers;
+pub mod txn_offsets;
 
 use std::rc::Rc;
 
@@ -79,6 +82,14 @@ pub enum GroupCall {
     FetchOffsets {
         group_id: String,
         topics: Option<Vec<(String, Vec<i32>)>>,
+        /// OffsetFetch v7+: pending transactional commits make a partition
+        /// UNSTABLE_OFFSET_COMMIT instead of answering the last committed.
+        require_stable: bool,
+    },
+    /// TxnOffsetCommit (KIP-98) for one group.
+    TxnCommit {
+        request: TxnOffsetCommitRequest,
+        version: i16,
     },
     Describe {
         group_id: String,
@@ -106,6 +117,7 @@ pub enum GroupAnswer {
     Described(DescribedGroupState),
     Deleted(i16),
     DeletedOffsets(OffsetDeleteResponse),
+    TxnCommit(TxnOffsetCommitResponse),
 }
 
 /// Runs `call` on this shard, which owns offsets `partition`.
@@ -131,8 +143,18 @@ pub async fn coordinate(shard: &Rc<Shard>, partition: i32, call: GroupCall) -> G
         GroupCall::Commit { request, version } => {
             GroupAnswer::Commit(offsets::commit(shard, &loaded, request, version).await)
         }
-        GroupCall::FetchOffsets { group_id, topics } => {
-            GroupAnswer::FetchedOffsets(offsets::fetch(&loaded, &group_id, topics.as_deref()))
+        GroupCall::FetchOffsets {
+            group_id,
+            topics,
+            require_stable,
+        } => GroupAnswer::FetchedOffsets(offsets::fetch(
+            &loaded,
+            &group_id,
+            topics.as_deref(),
+            require_stable,
+        )),
+        GroupCall::TxnCommit { request, version } => {
+            GroupAnswer::TxnCommit(txn_offsets::txn_commit(shard, &loaded, request, version).await)
         }
         GroupCall::Describe { group_id } => {
             GroupAnswer::Described(describe::describe(&loaded, &group_id))

@@ -41,7 +41,7 @@ pub struct FetchedOffsets {
 
 /// Whether `topic`/`partition` exists (commits to unknown partitions are
 /// refused with UNKNOWN_TOPIC_OR_PARTITION, as Kafka 4 does).
-fn partition_exists(shard: &Shard, topic: &str, partition: i32) -> bool {
+pub(super) fn partition_exists(shard: &Shard, topic: &str, partition: i32) -> bool {
     shard
         .catalog()
         .topic(topic)
@@ -142,13 +142,27 @@ pub async fn commit(
 
 /// OffsetFetch for one group: the requested partitions, or every committed
 /// one when `topics` is `None`. Partitions without a commit get offset -1.
+/// With `require_stable` (v7+, KIP-447) a partition with a transactional
+/// commit still waiting for its marker answers UNSTABLE_OFFSET_COMMIT with
+/// no offset (the client retries); without it the last committed offset
+/// is answered, as Kafka does.
 pub fn fetch(
     partition: &OffsetsPartition,
     group_id: &str,
     topics: Option<&[(String, Vec<i32>)]>,
+    require_stable: bool,
 ) -> FetchedOffsets {
     let offsets = partition.offsets.borrow();
+    let unstable =
+        |topic: &str, index: i32| require_stable && offsets.has_pending(group_id, topic, index);
     let fetched = |topic: &str, index: i32| match offsets.fetch(group_id, topic, index) {
+        _ if unstable(topic, index) => FetchedPartition {
+            partition: index,
+            offset: -1,
+            leader_epoch: -1,
+            metadata: String::new(),
+            error_code: KafkaError::UnstableOffsetCommit.code(),
+        },
         Some(value) => FetchedPartition {
             partition: index,
             offset: value.offset,

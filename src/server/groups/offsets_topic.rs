@@ -1,7 +1,8 @@
 //! The internal `__consumer_offsets` topic: its name and configs, which of
 //! its partitions a group belongs to, creating it on first use, writing
-//! coordinator records as RecordBatches and replaying a partition into its
-//! committed offsets on load.
+//! coordinator records as RecordBatches and replaying a partition (plain
+//! and transactional batches, transaction markers) into its committed
+//! offsets on load.
 //!
 //! Which cores: any shard maps a group to its partition and creates the
 //! topic (through the controller); only a partition's owner writes and
@@ -19,6 +20,7 @@ use crate::protocol::batch_builder::{self, BatchProducer};
 use crate::protocol::record_batch::{BatchHeader, Compression, BATCH_HEADER_BYTES};
 use crate::protocol::records::RecordIter;
 use crate::server::admin;
+use crate::server::groups::txn_offsets::transaction_result;
 use crate::server::shard::Shard;
 
 /// Kafka's name for it, so tools that hide or skip it recognise it.
@@ -78,7 +80,11 @@ pub struct ReplayStats {
     pub skipped: u64,
 }
 
-/// Applies every record of `log`, oldest first, to `offsets`.
+/// Applies every record of `log`, oldest first, to `offsets`: plain
+/// batches to the committed state, transactional batches to their
+/// producer's pending offsets, and markers (control batches) complete those
+/// (Kafka's `GroupMetadataManager.doLoadGroupsAndOffsets`). A transaction
+/// still open at the end of the log stays pending for a later marker.
 pub async fn replay(
     log: &PartitionLog,
     offsets: &mut CommittedOffsets,
@@ -100,20 +106,39 @@ pub async fn replay(
                 return Ok(stats);
             };
             let batch_end = header.last_offset() + 1;
-            if header.compression() != Compression::None || header.is_control() {
+            if header.is_control() {
+                // A transaction's marker: its producer's pending offsets
+                // are committed or dropped here, as they were live.
+                match batch_builder::parse_control_marker(batch) {
+                    Some(marker) if !already_applied(header.base_offset, next, offsets) => {
+                        stats.records += 1;
+                        offsets.complete_transaction(
+                            header.producer_id,
+                            transaction_result(marker.control_type),
+                            header.base_offset,
+                        );
+                    }
+                    Some(_) => {}
+                    None => stats.skipped += 1,
+                }
+                next = next.max(batch_end);
+                continue;
+            }
+            if header.compression() != Compression::None {
                 // We never write these; someone else did. Skip the batch.
                 stats.skipped += 1;
                 next = next.max(batch_end);
                 continue;
             }
+            // Records of a transactional batch wait for their marker.
+            let producer_id = header
+                .is_transactional()
+                .then_some(header.producer_id)
+                .filter(|&id| id >= 0);
             let records = batch.get(BATCH_HEADER_BYTES..).unwrap_or_default();
             for record in RecordIter::new(records, header.records_count) {
                 let offset = header.base_offset + record.offset_delta;
-                if offset < next
-                    || offsets
-                        .last_record_offset()
-                        .is_some_and(|last| offset <= last)
-                {
+                if already_applied(offset, next, offsets) {
                     continue;
                 }
                 stats.records += 1;
@@ -121,7 +146,13 @@ pub async fn replay(
                     stats.skipped += 1;
                     continue;
                 };
-                if let Err(error) = offsets.apply(key, record.value, offset) {
+                let applied = match producer_id {
+                    Some(producer_id) => {
+                        offsets.apply_transactional(producer_id, key, record.value, offset)
+                    }
+                    None => offsets.apply(key, record.value, offset),
+                };
+                if let Err(error) = applied {
                     tracing::warn!(offset, %error, "skipping undecodable offsets record");
                     stats.skipped += 1;
                 }
@@ -130,6 +161,15 @@ pub async fn replay(
         }
     }
     Ok(stats)
+}
+
+/// Whether the record at `offset` was applied already: a read can return a
+/// batch that starts before the requested offset.
+fn already_applied(offset: i64, next: i64, offsets: &CommittedOffsets) -> bool {
+    offset < next
+        || offsets
+            .last_record_offset()
+            .is_some_and(|last| offset <= last)
 }
 
 #[cfg(test)]

@@ -45,8 +45,8 @@ impl OffsetsPartition {
     }
 
     /// offsets.retention.minutes: tombstones for expired offsets, then
-    /// Empty groups left with no offsets are deleted (Kafka's
-    /// `cleanupGroupMetadata`).
+    /// Empty groups left with no offsets, committed or pending in a
+    /// transaction, are deleted (Kafka's `cleanupGroupMetadata`).
     fn expire(&self, now_ms: i64, retention_ms: i64) {
         let expired = self.offsets.borrow().expired(now_ms, retention_ms);
         // Offsets of groups with live members never expire, even if the
@@ -83,6 +83,7 @@ impl OffsetsPartition {
                         && slot.join_waiters.is_empty()
                         && slot.sync_waiters.is_empty()
                         && offsets.offsets_of(id).next().is_none()
+                        && !offsets.has_pending_offsets_of(id)
                 })
                 .map(|(id, _)| id.clone())
                 .collect()

@@ -4,16 +4,19 @@
 //! (including the errors answered when a coordinator cannot be reached).
 //!
 //! Inside: `membership` (JoinGroup, SyncGroup, Heartbeat, LeaveGroup),
-//! `offsets` (OffsetCommit, OffsetFetch, OffsetDelete), `admin`
-//! (DescribeGroups, ListGroups, DeleteGroups); FindCoordinator is here.
+//! `offsets` (OffsetCommit, OffsetFetch, OffsetDelete), `txn_offsets`
+//! (TxnOffsetCommit), `admin` (DescribeGroups, ListGroups, DeleteGroups);
+//! FindCoordinator is here.
 
 mod admin;
 mod membership;
 mod offsets;
+mod txn_offsets;
 
 pub use admin::{delete_groups, describe_groups, list_groups};
 pub use membership::{heartbeat, join_group, leave_group, sync_group};
 pub use offsets::{offset_commit, offset_delete, offset_fetch};
+pub use txn_offsets::handle_txn_offset_commit;
 
 use std::net::SocketAddr;
 use std::rc::Rc;
@@ -46,8 +49,9 @@ pub fn client_info(header: &RequestHeader, peer: Option<SocketAddr>) -> ClientIn
     }
 }
 
-/// FindCoordinator: every group's coordinator is this broker (its shards
-/// forward among themselves); the offsets topic is created on first use.
+/// FindCoordinator: every group's and transactional id's coordinator is
+/// this broker (its shards forward among themselves); the offsets topic and
+/// the transaction state topic are created on first use.
 pub async fn find_coordinator(
     shard: &Rc<Shard>,
     request: FindCoordinatorRequest,
@@ -55,8 +59,10 @@ pub async fn find_coordinator(
 ) -> FindCoordinatorResponse {
     let code = match request.key_type {
         KEY_TYPE_GROUP => offsets_topic::ensure(shard).await.err().unwrap_or(NONE),
-        // Transactions are not implemented (yet): no coordinator to give.
-        KEY_TYPE_TRANSACTION => KafkaError::CoordinatorNotAvailable.code(),
+        KEY_TYPE_TRANSACTION => crate::server::txn::state_topic::ensure(shard)
+            .await
+            .err()
+            .unwrap_or(NONE),
         _ => KafkaError::InvalidRequest.code(),
     };
     let config = &shard.config;

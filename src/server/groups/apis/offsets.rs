@@ -65,10 +65,12 @@ async fn fetch_group_offsets(
     shard: &Rc<Shard>,
     group_id: String,
     topics: Option<Vec<(String, Vec<i32>)>>,
+    require_stable: bool,
 ) -> FetchedOffsets {
     let call = GroupCall::FetchOffsets {
         group_id: group_id.clone(),
         topics,
+        require_stable,
     };
     match route(shard, &group_id, call).await {
         GroupAnswer::FetchedOffsets(fetched) => fetched,
@@ -84,6 +86,8 @@ pub async fn offset_fetch(
     request: OffsetFetchRequest,
     version: i16,
 ) -> OffsetFetchResponse {
+    // v7+ (KIP-447); the decoder leaves it false for older versions.
+    let require_stable = request.require_stable;
     if version >= 8 {
         let fetches = request.groups.into_iter().map(|group| {
             let topics = group.topics.map(|topics| {
@@ -94,8 +98,13 @@ pub async fn offset_fetch(
             });
             let group_id = group.group_id;
             async move {
-                let fetched =
-                    fetch_group_offsets(shard, group_id.0.as_str().to_string(), topics).await;
+                let fetched = fetch_group_offsets(
+                    shard,
+                    group_id.0.as_str().to_string(),
+                    topics,
+                    require_stable,
+                )
+                .await;
                 wire_group(group_id, fetched)
             }
         });
@@ -108,7 +117,8 @@ pub async fn offset_fetch(
             .collect::<Vec<_>>()
     });
     let requested = topics.clone();
-    let fetched = fetch_group_offsets(shard, request.group_id.0.as_str().to_string(), topics).await;
+    let group_id = request.group_id.0.as_str().to_string();
+    let fetched = fetch_group_offsets(shard, group_id, topics, require_stable).await;
     // v0-1 have no group-level error: each requested partition carries it.
     let fetched = if version < 2 && fetched.error_code != NONE {
         let code = fetched.error_code;

@@ -1,0 +1,150 @@
+//! The transaction coordinator in the server (KIP-98): InitProducerId with a
+//! transactional id, AddPartitionsToTxn, AddOffsetsToTxn, EndTxn,
+//! WriteTxnMarkers, DescribeTransactions and ListTransactions, routing each
+//! transactional id's requests to its coordinator shard, and the per-shard
+//! coordinator state.
+//!
+//! Which cores: a transactional id's coordinator is the shard owning the
+//! partition of `__transaction_state` the id hashes to (Kafka's hash); its
+//! state lives only there, as a log replayed at start-up. The connection's
+//! shard decodes a request and sends a [`TxnCall`] to the coordinator shard
+//! over the mesh (or runs it in place); the coordinator answers with a
+//! [`TxnAnswer`] and the connection's shard shapes the response for the
+//! request's version. Markers go from the coordinator to each partition's
+//! owner (`markers`).
+//!
+//! Inside:
+//! - `state_topic`: the internal topic, id -> partition, records, replay
+//! - `coordinator`: per-shard state and the calls run on the coordinator
+//! - `markers`: commit / abort markers to every partition of a transaction
+//! - `timers`: aborting timed-out transactions, expiring idle ids
+//! - `apis`: the request handlers on the connection's shard
+
+pub mod apis;
+pub mod coordinator;
+pub mod markers;
+pub mod state_topic;
+pub mod timers;
+
+use std::rc::Rc;
+
+pub use crate::txn::{ListFilter, ListedTransaction};
+pub use coordinator::TxnCoordinator;
+
+use crate::protocol::errors::KafkaError;
+use crate::server::forward::{ShardReply, ShardRequest};
+use crate::server::shard::Shard;
+
+/// One transactional id's part of a request, run on its coordinator shard.
+#[derive(Debug, Clone)]
+pub enum TxnCall {
+    InitProducerId {
+        transactional_id: String,
+        timeout_ms: i32,
+        /// KIP-360: the id and epoch the producer had, if any.
+        expected: Option<(i64, i16)>,
+    },
+    AddPartitions {
+        transactional_id: String,
+        producer_id: i64,
+        producer_epoch: i16,
+        partitions: Vec<(String, i32)>,
+        /// AddPartitionsToTxn v4 `verify_only`: check, change nothing.
+        verify_only: bool,
+    },
+    AddOffsets {
+        transactional_id: String,
+        producer_id: i64,
+        producer_epoch: i16,
+        group_id: String,
+    },
+    EndTxn {
+        transactional_id: String,
+        producer_id: i64,
+        producer_epoch: i16,
+        commit: bool,
+    },
+    Describe {
+        transactional_id: String,
+    },
+}
+
+impl TxnCall {
+    pub fn transactional_id(&self) -> &str {
+        match self {
+            TxnCall::InitProducerId {
+                transactional_id, ..
+            }
+            | TxnCall::AddPartitions {
+                transactional_id, ..
+            }
+            | TxnCall::AddOffsets {
+                transactional_id, ..
+            }
+            | TxnCall::EndTxn {
+                transactional_id, ..
+            }
+            | TxnCall::Describe { transactional_id } => transactional_id,
+        }
+    }
+}
+
+/// A transaction as DescribeTransactions reports it.
+#[derive(Debug, Clone, Default)]
+pub struct DescribedTransaction {
+    pub error_code: i16,
+    pub state: String,
+    pub producer_id: i64,
+    pub producer_epoch: i16,
+    pub timeout_ms: i32,
+    pub start_timestamp_ms: i64,
+    pub partitions: Vec<(String, i32)>,
+}
+
+/// The coordinator's answer to a [`TxnCall`].
+#[derive(Debug)]
+pub enum TxnAnswer {
+    /// The coordinator could not take the call (partition not loaded here,
+    /// shard stopping): the client looks the coordinator up again.
+    Unavailable(i16),
+    Initialized {
+        error_code: i16,
+        producer_id: i64,
+        producer_epoch: i16,
+    },
+    /// AddPartitions, AddOffsets, EndTxn: one error code for the call.
+    Code(i16),
+    Described(DescribedTransaction),
+}
+
+impl TxnAnswer {
+    /// The error code of any answer (Unavailable included).
+    pub fn code(&self) -> i16 {
+        match self {
+            TxnAnswer::Unavailable(code) | TxnAnswer::Code(code) => *code,
+            TxnAnswer::Initialized { error_code, .. } => *error_code,
+            TxnAnswer::Described(described) => described.error_code,
+        }
+    }
+}
+
+/// Sends `call` to the coordinator of its transactional id (creating the
+/// state topic on first use) and returns the answer.
+pub async fn route(shard: &Rc<Shard>, call: TxnCall) -> TxnAnswer {
+    let topic = match state_topic::ensure(shard).await {
+        Ok(topic) => topic,
+        Err(code) => return TxnAnswer::Unavailable(code),
+    };
+    let partition = state_topic::partition_for(call.transactional_id(), topic.partition_count);
+    let owner = shard.owner_of(state_topic::TRANSACTION_STATE_TOPIC, partition);
+    if owner == shard.id {
+        return coordinator::coordinate(shard, partition, call).await;
+    }
+    match shard
+        .call_shard(owner, ShardRequest::Txn { partition, call })
+        .await
+    {
+        Ok(ShardReply::Txn(answer)) => answer,
+        _ => TxnAnswer::Unavailable(KafkaError::CoordinatorNotAvailable.code()),
+    }
+}
