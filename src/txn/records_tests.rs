@@ -256,10 +256,6 @@ fn partitions_hash_like_java() {
     let hash = java_string_hash(negative);
     assert_eq!(partition_for(negative, 50), hash.abs() % 50);
     assert_eq!(partition_for("anything", 0), 0);
-    assert_eq!(
-        partition_for("txn", 50),
-        crate::server::groups::offsets_topic::partition_for("txn", 50)
-    );
 }
 
 proptest! {

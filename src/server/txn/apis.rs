@@ -78,10 +78,13 @@ pub async fn init_transactional_producer(
 /// One transaction's partitions, checked against the metadata image:
 /// unknown ones get UNKNOWN_TOPIC_OR_PARTITION and then nothing is added
 /// (the others OPERATION_NOT_ATTEMPTED), as Kafka answers.
+/// Error code per (topic, partition).
+type PartitionErrors = BTreeMap<(String, i32), i16>;
+
 fn check_partitions(
     shard: &Shard,
     topics: &[AddPartitionsToTxnTopic],
-) -> Result<Vec<(String, i32)>, BTreeMap<(String, i32), i16>> {
+) -> Result<Vec<(String, i32)>, PartitionErrors> {
     let catalog = shard.catalog();
     let mut partitions = Vec::new();
     let mut errors = BTreeMap::new();
