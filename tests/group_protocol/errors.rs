@@ -17,10 +17,9 @@ use crate::flows::{create_topic, find_group_coordinator, heartbeat, stable_singl
 use crate::requests::{consumer_subscription, join_request, sync_request, text};
 use crate::wire::{call, receive, send};
 use crate::{
-    BROKER_FLAGS, COORDINATOR_NOT_AVAILABLE, ILLEGAL_GENERATION, INVALID_GROUP_ID, INVALID_REQUEST,
-    INVALID_SESSION_TIMEOUT, INVALID_TOPIC_EXCEPTION, MEMBER_ID_REQUIRED, MIN_SESSION_TIMEOUT_MS,
-    NONE, OFFSETS_TOPIC, OFFSETS_TOPIC_PARTITIONS, REBALANCE_IN_PROGRESS, SESSION_TIMEOUT_MS,
-    UNKNOWN_MEMBER_ID,
+    BROKER_FLAGS, ILLEGAL_GENERATION, INVALID_GROUP_ID, INVALID_REQUEST, INVALID_SESSION_TIMEOUT,
+    INVALID_TOPIC_EXCEPTION, MEMBER_ID_REQUIRED, MIN_SESSION_TIMEOUT_MS, NONE, OFFSETS_TOPIC,
+    OFFSETS_TOPIC_PARTITIONS, REBALANCE_IN_PROGRESS, SESSION_TIMEOUT_MS, UNKNOWN_MEMBER_ID,
 };
 
 #[test]
@@ -168,7 +167,8 @@ fn coordinator_key_types_and_the_offsets_topic_follow_kafka() {
     let broker = Broker::start(2, BROKER_FLAGS);
     let mut stream = connect(&broker.bootstrap());
 
-    // No transaction coordinator here.
+    // Key type 1: a transactional id's coordinator is this broker too.
+    let port = i32::from(broker.port());
     for version in 1..=3 {
         let response = call(
             &mut stream,
@@ -178,7 +178,8 @@ fn coordinator_key_types_and_the_offsets_topic_follow_kafka() {
                 .with_key_type(1),
         );
         assert_eq!(
-            response.error_code, COORDINATOR_NOT_AVAILABLE,
+            (response.error_code, response.port),
+            (NONE, port),
             "FindCoordinator v{version} for a transaction"
         );
     }
@@ -189,10 +190,14 @@ fn coordinator_key_types_and_the_offsets_topic_follow_kafka() {
             .with_key_type(1)
             .with_coordinator_keys(vec![text("a-transactional-id")]),
     );
-    let codes: Vec<i16> = response.coordinators.iter().map(|c| c.error_code).collect();
+    let codes: Vec<(i16, i32)> = response
+        .coordinators
+        .iter()
+        .map(|c| (c.error_code, c.port))
+        .collect();
     assert_eq!(
         codes,
-        vec![COORDINATOR_NOT_AVAILABLE],
+        vec![(NONE, port)],
         "FindCoordinator v4 for a transaction"
     );
 

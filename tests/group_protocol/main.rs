@@ -10,7 +10,7 @@
 //! `kafka-protocol` codec, `requests` builds the group API requests, `flows` holds the
 //! small exchanges every test repeats (join, sync, heartbeat, fetch, describe, delete);
 //! the tests themselves are grouped by theme in `versions`, `errors`, `offset_errors`,
-//! `timeouts` and `framing`. The constants below are shared by all of them.
+//! `timeouts`, `framing` and `txn_offset_commit`. The constants below are shared by all of them.
 
 #[path = "../common/mod.rs"]
 mod common;
@@ -21,6 +21,7 @@ mod framing;
 mod offset_errors;
 mod requests;
 mod timeouts;
+mod txn_offset_commit;
 mod versions;
 mod wire;
 
@@ -30,7 +31,6 @@ use kafka_protocol::messages::ApiKey;
 const NONE: i16 = 0;
 const UNKNOWN_TOPIC_OR_PARTITION: i16 = 3;
 const OFFSET_METADATA_TOO_LARGE: i16 = 12;
-const COORDINATOR_NOT_AVAILABLE: i16 = 15;
 const INVALID_TOPIC_EXCEPTION: i16 = 17;
 const ILLEGAL_GENERATION: i16 = 22;
 const INCONSISTENT_GROUP_PROTOCOL: i16 = 23;

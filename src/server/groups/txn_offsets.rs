@@ -58,8 +58,13 @@ impl OffsetsPartition {
         let batch = batch_builder::encode_batch(&encoded, producer, now_ms);
         let info = self.log.append(&batch, now_ms).map_err(|error| {
             let code = log_error_code(&error);
-            tracing::warn!(partition = self.partition, producer_id, producer_epoch, %error,
-                "transactional offsets append failed");
+            tracing::warn!(
+                partition = self.partition,
+                producer_id,
+                producer_epoch,
+                %error,
+                "transactional offsets append failed"
+            );
             producer_error(code).unwrap_or_else(|| coordinator_error(code))
         })?;
         let mut offsets = self.offsets.borrow_mut();
@@ -90,16 +95,21 @@ impl OffsetsPartition {
         control: ControlType,
         now_ms: i64,
     ) -> Result<i64, i16> {
-        let marker = batch_builder::control_batch(
+        let appended = self.log.append_marker(
             producer_id,
             producer_epoch,
             coordinator_epoch,
             control,
             now_ms,
         );
-        let info = self.log.append(&marker, now_ms).map_err(|error| {
-            tracing::warn!(partition = self.partition, producer_id, producer_epoch, %error,
-                "cannot write transaction marker to offsets partition");
+        let info = appended.map_err(|error| {
+            tracing::warn!(
+                partition = self.partition,
+                producer_id,
+                producer_epoch,
+                %error,
+                "cannot write transaction marker to offsets partition"
+            );
             log_error_code(&error)
         })?;
         let result = transaction_result(control);
@@ -262,6 +272,7 @@ mod tests {
     use crate::group::offset_records::{OffsetCommitKey, OffsetCommitValue, OffsetsRecord};
     use crate::log::{LogConfig, PartitionLog};
     use crate::protocol::batch_builder::ControlType;
+    use crate::protocol::errors::KafkaError;
     use crate::runtime::memlock::run_on_test_executor;
     use crate::server::groups::coordinator::GroupCoordinator;
 
@@ -372,6 +383,48 @@ mod tests {
             let end = partition.log.log_end_offset();
             partition.compact_with(0, 0, 0).await;
             assert!(partition.log.log_end_offset() > end, "snapshot written");
+            log.close().await.expect("close");
+        });
+    }
+
+    /// KIP-98 zombie fencing: once the log has seen a producer epoch, an
+    /// older one can neither add offsets nor end the transaction, and the
+    /// refusal leaves the pending offsets as they were.
+    #[test]
+    fn an_older_producer_epoch_is_fenced_and_changes_nothing() {
+        run_on_test_executor(|| async move {
+            let dir = tempfile::tempdir().expect("tempdir");
+            let path = dir.path().join("__consumer_offsets-0");
+            let log = PartitionLog::open(path, LogConfig::default())
+                .await
+                .expect("open");
+            let coordinator = GroupCoordinator::default();
+            coordinator
+                .load(&GroupSettings::default(), 0, log.clone())
+                .await;
+            let partition = coordinator.partition(0).expect("loaded");
+            partition
+                .append_transactional(7, 2, vec![commit("g", 0, 1)], 0)
+                .expect("epoch 2");
+            let fenced = KafkaError::InvalidProducerEpoch.code();
+            assert_eq!(
+                partition.append_transactional(7, 1, vec![commit("g", 0, 2)], 0),
+                Err(fenced)
+            );
+            assert_eq!(
+                partition.complete_transaction(7, 1, 0, ControlType::Commit, 0),
+                Err(fenced)
+            );
+            {
+                let offsets = partition.offsets.borrow();
+                let pending = offsets.pending_offset(7, "g", "orders", 0);
+                assert_eq!(pending.map(|p| p.value.offset), Some(1));
+                assert_eq!(offsets.fetch("g", "orders", 0), None);
+            }
+            partition
+                .complete_transaction(7, 2, 0, ControlType::Commit, 0)
+                .expect("epoch 2 commits");
+            assert_eq!(committed(&coordinator, "g", 0), Some(1));
             log.close().await.expect("close");
         });
     }
