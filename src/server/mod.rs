@@ -7,6 +7,7 @@ pub mod api_versions;
 pub mod broker;
 pub mod cluster;
 pub mod connection;
+pub mod coordinator_log;
 pub mod delete_records;
 pub mod dispatch;
 pub mod fetch;

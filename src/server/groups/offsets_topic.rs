@@ -17,9 +17,10 @@ use crate::group::committed_offsets::CommittedOffsets;
 use crate::log::PartitionLog;
 use crate::metadata::catalog::TopicMetadata;
 use crate::protocol::batch_builder::{self, BatchProducer};
-use crate::protocol::record_batch::{BatchHeader, Compression, BATCH_HEADER_BYTES};
+use crate::protocol::record_batch::{Compression, BATCH_HEADER_BYTES};
 use crate::protocol::records::RecordIter;
 use crate::server::admin;
+use crate::server::coordinator_log::visit_batches;
 use crate::server::groups::txn_offsets::transaction_result;
 use crate::server::shard::Shard;
 
@@ -34,9 +35,6 @@ const OFFSETS_TOPIC_CONFIGS: &[(&str, &str)] = &[
     ("retention.ms", "-1"),
     ("segment.bytes", "104857600"),
 ];
-
-/// Bytes read at once while replaying a partition.
-const REPLAY_CHUNK_BYTES: usize = 1 << 20;
 
 /// The offsets partition of `group_id`: Kafka's
 /// `Utils.abs(groupId.hashCode) % partitions` with Java's `String.hashCode`
@@ -72,13 +70,7 @@ pub fn encode_batch(records: &[OffsetsRecordBytes], now_ms: i64) -> Bytes {
     batch_builder::encode_batch(records, BatchProducer::NONE, now_ms)
 }
 
-/// What replaying a partition found.
-#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
-pub struct ReplayStats {
-    pub records: u64,
-    /// Records that did not decode (logged and skipped, as Kafka does).
-    pub skipped: u64,
-}
+pub use crate::server::coordinator_log::ReplayStats;
 
 /// Applies every record of `log`, oldest first, to `offsets`: plain
 /// batches to the committed state, transactional batches to their
@@ -90,76 +82,58 @@ pub async fn replay(
     offsets: &mut CommittedOffsets,
 ) -> Result<ReplayStats, crate::log::LogError> {
     let mut stats = ReplayStats::default();
-    let mut next = log.log_start_offset();
-    let end = log.high_watermark();
-    while next < end {
-        let read = log.read(next, REPLAY_CHUNK_BYTES).await?;
-        if read.batches.is_empty() {
-            break;
-        }
-        for batch in &read.batches {
-            let Ok(header) = BatchHeader::parse(batch) else {
-                tracing::warn!(
-                    offset = next,
-                    "unreadable batch in offsets partition; stopping replay"
-                );
-                return Ok(stats);
-            };
-            let batch_end = header.last_offset() + 1;
-            if header.is_control() {
-                // A transaction's marker: its producer's pending offsets
-                // are committed or dropped here, as they were live.
-                match batch_builder::parse_control_marker(batch) {
-                    Some(marker) if !already_applied(header.base_offset, next, offsets) => {
-                        stats.records += 1;
-                        offsets.complete_transaction(
-                            header.producer_id,
-                            transaction_result(marker.control_type),
-                            header.base_offset,
-                        );
-                    }
-                    Some(_) => {}
-                    None => stats.skipped += 1,
+    visit_batches(log, "offsets", |header, batch, next| {
+        if header.is_control() {
+            // A transaction's marker: its producer's pending offsets are
+            // committed or dropped here, as they were live.
+            match batch_builder::parse_control_marker(batch) {
+                Some(marker) if !already_applied(header.base_offset, next, offsets) => {
+                    stats.records += 1;
+                    offsets.complete_transaction(
+                        header.producer_id,
+                        transaction_result(marker.control_type),
+                        header.base_offset,
+                    );
                 }
-                next = next.max(batch_end);
+                Some(_) => {}
+                None => stats.skipped += 1,
+            }
+            return;
+        }
+        if header.compression() != Compression::None {
+            // We never write these; someone else did. Skip the batch.
+            stats.skipped += 1;
+            return;
+        }
+        // Records of a transactional batch wait for their marker.
+        let producer_id = header
+            .is_transactional()
+            .then_some(header.producer_id)
+            .filter(|&id| id >= 0);
+        let records = batch.get(BATCH_HEADER_BYTES..).unwrap_or_default();
+        for record in RecordIter::new(records, header.records_count) {
+            let offset = header.base_offset + record.offset_delta;
+            if already_applied(offset, next, offsets) {
                 continue;
             }
-            if header.compression() != Compression::None {
-                // We never write these; someone else did. Skip the batch.
+            stats.records += 1;
+            let Some(key) = record.key else {
                 stats.skipped += 1;
-                next = next.max(batch_end);
                 continue;
-            }
-            // Records of a transactional batch wait for their marker.
-            let producer_id = header
-                .is_transactional()
-                .then_some(header.producer_id)
-                .filter(|&id| id >= 0);
-            let records = batch.get(BATCH_HEADER_BYTES..).unwrap_or_default();
-            for record in RecordIter::new(records, header.records_count) {
-                let offset = header.base_offset + record.offset_delta;
-                if already_applied(offset, next, offsets) {
-                    continue;
+            };
+            let applied = match producer_id {
+                Some(producer_id) => {
+                    offsets.apply_transactional(producer_id, key, record.value, offset)
                 }
-                stats.records += 1;
-                let Some(key) = record.key else {
-                    stats.skipped += 1;
-                    continue;
-                };
-                let applied = match producer_id {
-                    Some(producer_id) => {
-                        offsets.apply_transactional(producer_id, key, record.value, offset)
-                    }
-                    None => offsets.apply(key, record.value, offset),
-                };
-                if let Err(error) = applied {
-                    tracing::warn!(offset, %error, "skipping undecodable offsets record");
-                    stats.skipped += 1;
-                }
+                None => offsets.apply(key, record.value, offset),
+            };
+            if let Err(error) = applied {
+                tracing::warn!(offset, %error, "skipping undecodable offsets record");
+                stats.skipped += 1;
             }
-            next = next.max(batch_end);
         }
-    }
+    })
+    .await?;
     Ok(stats)
 }
 

@@ -10,16 +10,14 @@ use std::sync::Arc;
 
 use crate::log::{LogError, PartitionLog};
 use crate::metadata::catalog::TopicMetadata;
-use crate::protocol::record_batch::{BatchHeader, Compression, BATCH_HEADER_BYTES};
+use crate::protocol::record_batch::{Compression, BATCH_HEADER_BYTES};
 use crate::protocol::records::RecordIter;
 use crate::server::admin;
+use crate::server::coordinator_log::{visit_batches, ReplayStats};
 use crate::server::shard::Shard;
 use crate::txn::Transactions;
 
 pub use crate::metadata::topic_name::TRANSACTION_STATE_TOPIC;
-
-/// Bytes read at once while replaying a partition.
-const REPLAY_CHUNK_BYTES: usize = 1 << 20;
 
 /// Kafka's `transaction.state.log.segment.bytes` default; compacted in Kafka,
 /// here records are never deleted by time or size.
@@ -35,63 +33,38 @@ pub fn partition_for(transactional_id: &str, partitions: i32) -> i32 {
     crate::txn::partition_for(transactional_id, partitions)
 }
 
-/// What replaying a partition found.
-#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
-pub struct ReplayStats {
-    pub records: u64,
-    /// Records that did not decode (logged and skipped, as Kafka does).
-    pub skipped: u64,
-}
-
 /// Applies every record of `log`, oldest first, to `transactions`.
 pub async fn replay(
     log: &PartitionLog,
     transactions: &mut Transactions,
 ) -> Result<ReplayStats, LogError> {
     let mut stats = ReplayStats::default();
-    let mut next = log.log_start_offset();
-    let end = log.high_watermark();
-    while next < end {
-        let read = log.read(next, REPLAY_CHUNK_BYTES).await?;
-        if read.batches.is_empty() {
-            break;
+    visit_batches(log, "transaction state", |header, batch, next| {
+        if header.compression() != Compression::None || header.is_control() {
+            // Never written by this broker: skip it.
+            stats.skipped += 1;
+            return;
         }
-        for batch in &read.batches {
-            let Ok(header) = BatchHeader::parse(batch) else {
-                tracing::warn!(
-                    offset = next,
-                    "unreadable batch in transaction state; stopping replay"
-                );
-                return Ok(stats);
-            };
-            let batch_end = header.last_offset() + 1;
-            if header.compression() != Compression::None || header.is_control() {
-                // Never written by this broker: skip it.
-                stats.skipped += 1;
-                next = next.max(batch_end);
+        let records = batch.get(BATCH_HEADER_BYTES..).unwrap_or_default();
+        for record in RecordIter::new(records, header.records_count) {
+            let offset = header.base_offset + record.offset_delta;
+            if offset < next {
                 continue;
             }
-            let records = batch.get(BATCH_HEADER_BYTES..).unwrap_or_default();
-            for record in RecordIter::new(records, header.records_count) {
-                if header.base_offset + record.offset_delta < next {
-                    continue;
-                }
-                stats.records += 1;
-                let replayed = match record.key {
-                    Some(key) => transactions
-                        .replay(key, record.value)
-                        .map_err(|e| e.to_string()),
-                    None => Err("record without a key".to_string()),
-                };
-                if let Err(error) = replayed {
-                    tracing::warn!(offset = header.base_offset + record.offset_delta, %error,
-                        "skipping undecodable transaction state record");
-                    stats.skipped += 1;
-                }
+            stats.records += 1;
+            let replayed = match record.key {
+                Some(key) => transactions
+                    .replay(key, record.value)
+                    .map_err(|e| e.to_string()),
+                None => Err("record without a key".to_string()),
+            };
+            if let Err(error) = replayed {
+                tracing::warn!(offset, %error, "skipping undecodable transaction state record");
+                stats.skipped += 1;
             }
-            next = next.max(batch_end);
         }
-    }
+    })
+    .await?;
     Ok(stats)
 }
 
