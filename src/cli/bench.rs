@@ -59,6 +59,9 @@ pub struct BenchArgs {
     /// 0, 1 or all
     #[arg(long)]
     pub acks: Option<String>,
+    /// Idempotent producers (producer ids and sequence numbers), as the Java client's default.
+    #[arg(long)]
+    pub idempotent: bool,
     /// none | gzip | snappy | lz4 | zstd
     #[arg(long)]
     pub compression: Option<String>,
@@ -139,6 +142,9 @@ pub fn build_scenario(args: &BenchArgs) -> io::Result<Scenario> {
             "all" | "-1" => -1,
             other => return Err(invalid(format!("--acks must be 0, 1 or all, got {other}"))),
         };
+    }
+    if args.idempotent {
+        scenario.idempotent = true;
     }
     if let Some(text) = &args.compression {
         scenario.compression = match text.as_str() {

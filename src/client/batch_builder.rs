@@ -18,6 +18,9 @@ pub struct BatchBuilder {
     base_timestamp: i64,
     max_timestamp: i64,
     codec: CompressionCodec,
+    /// Idempotent producing (KIP-98): producer id, epoch and the sequence of
+    /// the next batch's first record; `None` writes -1s.
+    idempotence: Option<(i64, i16, i32)>,
 }
 
 impl BatchBuilder {
@@ -28,7 +31,14 @@ impl BatchBuilder {
             base_timestamp: -1,
             max_timestamp: -1,
             codec,
+            idempotence: None,
         }
+    }
+
+    /// Writes `producer_id`/`producer_epoch` and consecutive sequence numbers
+    /// (from 0) into every batch from now on, as an idempotent producer does.
+    pub fn set_idempotent(&mut self, producer_id: i64, producer_epoch: i16) {
+        self.idempotence = Some((producer_id, producer_epoch, 0));
     }
 
     pub fn len(&self) -> usize {
@@ -94,9 +104,14 @@ impl BatchBuilder {
         batch.put_i32(self.count - 1);
         batch.put_i64(self.base_timestamp);
         batch.put_i64(self.max_timestamp);
-        batch.put_i64(-1); // producer id
-        batch.put_i16(-1); // producer epoch
-        batch.put_i32(-1); // base sequence
+        let (producer_id, producer_epoch, base_sequence) = self.idempotence.unwrap_or((-1, -1, -1));
+        batch.put_i64(producer_id);
+        batch.put_i16(producer_epoch);
+        batch.put_i32(base_sequence);
+        if let Some((_, _, next)) = self.idempotence.as_mut() {
+            // Sequences wrap from i32::MAX to 0, as Kafka's do.
+            *next = ((i64::from(*next) + i64::from(self.count)) % (i64::from(i32::MAX) + 1)) as i32;
+        }
         batch.put_i32(self.count);
         let records = &self.records;
         let copy_records = |buffer: &mut BytesMut| -> anyhow::Result<()> {
@@ -125,6 +140,20 @@ impl BatchBuilder {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn idempotent_batches_carry_consecutive_sequences() {
+        let mut builder = BatchBuilder::new(CompressionCodec::None, 1024);
+        builder.set_idempotent(42, 3);
+        for _ in 0..3 {
+            builder.push(1, None, b"v");
+        }
+        let first = validate_batch(&builder.finish().expect("batch")).expect("valid");
+        builder.push(1, None, b"v");
+        let second = validate_batch(&builder.finish().expect("batch")).expect("valid");
+        assert_eq!((first.producer_id, first.producer_epoch), (42, 3));
+        assert_eq!((first.base_sequence, second.base_sequence), (0, 3));
+    }
     use crate::protocol::record_batch::validate_batch;
     use kafka_protocol::records::RecordBatchDecoder;
 

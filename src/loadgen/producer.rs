@@ -14,10 +14,16 @@ use std::time::Duration;
 use bytes::Bytes;
 use futures::channel::oneshot;
 use kafka_protocol::messages::produce_request::{PartitionProduceData, TopicProduceData};
-use kafka_protocol::messages::{ApiKey, ProduceRequest, ProduceResponse, TopicName};
+use kafka_protocol::messages::{
+    ApiKey, InitProducerIdRequest, InitProducerIdResponse, ProduceRequest, ProduceResponse,
+    ProducerId, TopicName,
+};
 use kafka_protocol::protocol::{Decodable, StrBytes};
 
 use super::cluster::{ClusterView, PartitionLeader, PRODUCE_VERSION};
+
+/// InitProducerId version the load generator speaks (Kafka 2.5+ brokers answer it).
+const INIT_PRODUCER_ID_VERSION: i16 = 3;
 use super::payload::{write_payload, PayloadHeader};
 use super::random::{message_size, Random};
 use super::rate::OpenLoopSchedule;
@@ -77,6 +83,12 @@ async fn produce_until_end(task: &ProducerTask) -> io::Result<()> {
             next_sequence: 0,
         })
         .collect();
+    if scenario.idempotent {
+        let (producer_id, producer_epoch) = init_producer_id(task, &mut connections).await?;
+        for batch in &mut batches {
+            batch.builder.set_idempotent(producer_id, producer_epoch);
+        }
+    }
     let in_flight = Rc::new(glommio::sync::Semaphore::new(u64::from(
         scenario.max_in_flight,
     )));
@@ -355,6 +367,34 @@ fn produce_request(parts: Vec<(PartitionLeader, Bytes)>, acks: i16) -> ProduceRe
         .with_acks(acks)
         .with_timeout_ms(30_000)
         .with_topic_data(topics)
+}
+
+/// InitProducerId (no transactional id) on any leader's connection.
+async fn init_producer_id(
+    task: &ProducerTask,
+    connections: &mut HashMap<i32, Rc<Connection>>,
+) -> io::Result<(i64, i16)> {
+    let leader = task
+        .cluster
+        .partitions
+        .first()
+        .map(|target| target.leader)
+        .ok_or_else(|| io::Error::other("the scenario has no partitions"))?;
+    let connection = connection_for(task, connections, leader).await?;
+    let request = InitProducerIdRequest::default()
+        .with_transaction_timeout_ms(60_000)
+        .with_producer_id(ProducerId(-1))
+        .with_producer_epoch(-1);
+    let response: InitProducerIdResponse = connection
+        .call(ApiKey::InitProducerId, INIT_PRODUCER_ID_VERSION, &request)
+        .await?;
+    if response.error_code != 0 {
+        return Err(io::Error::other(format!(
+            "InitProducerId failed with error code {}",
+            response.error_code
+        )));
+    }
+    Ok((response.producer_id.0, response.producer_epoch))
 }
 
 async fn connection_for(

@@ -82,6 +82,9 @@ pub struct Scenario {
     pub rate: Rate,
     /// Produce requests one producer keeps in flight per broker connection.
     pub max_in_flight: u32,
+    /// Idempotent producers (InitProducerId, then producer id, epoch and
+    /// sequence numbers in every batch), as the Java client's default.
+    pub idempotent: bool,
     pub warmup_seconds: f64,
     pub duration_seconds: f64,
 }
@@ -105,6 +108,7 @@ impl Default for Scenario {
             compression: CompressionCodec::None,
             rate: Rate::Max,
             max_in_flight: 8,
+            idempotent: false,
             warmup_seconds: 2.0,
             duration_seconds: 10.0,
         }

@@ -108,6 +108,7 @@ fn scenario_section(scenario: &Scenario) -> String {
         compression,
         rate,
         max_in_flight,
+        idempotent,
         warmup_seconds,
         duration_seconds,
     } = scenario;
@@ -163,6 +164,7 @@ fn scenario_section(scenario: &Scenario) -> String {
         ("compression", compression.to_string()),
         ("rate", rate),
         ("max_in_flight", max_in_flight.to_string()),
+        ("idempotent", idempotent.to_string()),
         ("warmup_seconds", warmup_seconds.to_string()),
         ("duration_seconds", duration_seconds.to_string()),
     ];
