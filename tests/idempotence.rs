@@ -20,14 +20,14 @@ mod raw;
 mod wire;
 
 use std::collections::BTreeSet;
-use std::time::Duration;
 
 use common::wire::{connect, frame, produce_request_v3, record_batch_v2, wait_for_close};
 use common::wire::{read_frame, write_lenient, Hangup};
 use common::{create_topic, watermarks, Broker};
 use producing::{assert_topic_holds_exactly, SequencedProducer, DELIVERY_TIMEOUT};
 use raw::{
-    init_producer_id, RawProducer, INVALID_PRODUCER_EPOCH, NONE, OUT_OF_ORDER_SEQUENCE_NUMBER,
+    init_producer_id, init_producer_id_for, RawProducer, INVALID_PRODUCER_EPOCH, NONE,
+    OUT_OF_ORDER_SEQUENCE_NUMBER,
 };
 
 const CLIENT_ID: &str = "idempotence-tests";
@@ -110,10 +110,11 @@ fn retries_are_written_once_in_order(drop_every: usize) {
     producer.send(MESSAGES);
     producer.assert_all_delivered_in_order();
     let troubles = producer.troubles();
-    eprintln!("every {drop_every}th response lost: {troubles:?}");
-    // The hook fired and librdkafka noticed: connections closed under it and it resent.
+    eprintln!("one in {drop_every} Produce responses lost: {troubles:?}");
+    // The hook fired and librdkafka noticed: connections closed under it and it resent
+    // messages it had sent before.
     assert!(
-        troubles.disconnects > 0 && troubles.retries > 0,
+        troubles.disconnects > 0 && troubles.resent_messages > 0,
         "no retries under the fault hook: {troubles:?}\n{}",
         broker.recent_log()
     );
@@ -175,8 +176,9 @@ fn continues_across_restart(stop: Stop) {
         }
         Stop::Kill9 => broker.kill9(),
     }
+    let in_flight = producer.in_flight();
     eprintln!(
-        "{stop:?} stop with {reported} of {} reported",
+        "{stop:?} stop with {reported} of {} reported, {in_flight} in flight",
         before + MESSAGES / 2
     );
     broker.restart_on_same_port();
@@ -184,6 +186,7 @@ fn continues_across_restart(stop: Stop) {
 
     producer.send(MESSAGES / 4);
     producer.assert_all_delivered_in_order();
+    eprintln!("{stop:?} restart: {:?}", producer.troubles());
     assert_topic_holds_exactly(&bootstrap, &topic, &producer.counts());
 }
 
@@ -214,6 +217,22 @@ fn init_producer_id_without_transactional_id_answers_every_version() {
     for _ in 0..3 {
         let id = init_producer_id(&mut other, 4).producer_id.0;
         assert!(ids.insert(id), "producer id {id} handed out twice");
+    }
+    // KIP-360: an idempotent producer that passes its id and epoch back gets a fresh id
+    // (Kafka keeps ids and bumps epochs only for transactional ids).
+    let known = *ids.last().expect("ids");
+    for version in [3, 4, 5] {
+        let answer = init_producer_id_for(&mut other, version, known, 0);
+        assert_eq!(
+            answer.error_code, NONE,
+            "v{version} with id {known}: {answer:?}"
+        );
+        assert_eq!(answer.producer_epoch, 0, "v{version}: {answer:?}");
+        assert!(
+            ids.insert(answer.producer_id.0),
+            "v{version} with id {known}: producer id {} handed out twice",
+            answer.producer_id.0
+        );
     }
 
     // After a restart (graceful, then a crash) ids are never handed out again.
@@ -264,7 +283,18 @@ fn duplicate_batch_is_acknowledged_with_its_original_offset_and_not_appended() {
         );
     }
     // The last batch again, then one of the five before it: their first offsets.
-    assert_eq!(producer.produce_outcome(0, &batches[6]), (NONE, 18));
+    let answer = producer.produce(0, &batches[6]);
+    assert_eq!(
+        (
+            answer.error_code,
+            answer.base_offset,
+            answer.log_append_time_ms,
+            answer.log_start_offset
+        ),
+        (NONE, 18, -1, 0),
+        "the last batch resent: {answer:?}"
+    );
+    assert!(answer.record_errors.is_empty(), "{answer:?}");
     assert_eq!(producer.produce_outcome(0, &batches[3]), (NONE, 9));
     assert_eq!(producer.produce_outcome(0, &batches[2]), (NONE, 6));
     assert_eq!(
@@ -348,6 +378,28 @@ fn newer_epoch_starts_at_sequence_zero_and_older_epoch_is_fenced() {
         "older epoch after a newer one"
     );
     assert_eq!(watermarks(&bootstrap, topic, 0), (0, 3));
+}
+
+#[test]
+fn sequence_numbers_wrap_to_zero_after_i32_max() {
+    let broker = Broker::start(1, &[]);
+    let bootstrap = broker.bootstrap();
+    let topic = "sequence-wrap";
+    create_topic(&bootstrap, topic, 1);
+    let mut producer = RawProducer::init(&bootstrap, topic);
+    let epoch = producer.epoch;
+    // Sequences i32::MAX - 1, i32::MAX, 0 (Kafka's DefaultRecordBatch.incrementSequence).
+    let across = producer.batch(epoch, i32::MAX - 1, 3);
+    assert_eq!(producer.produce_outcome(0, &across), (NONE, 0));
+    assert_eq!(producer.produce_outcome(0, &across), (NONE, 0), "duplicate");
+    let (error, _) = producer.produce_outcome(0, &producer.batch(epoch, 0, 1));
+    assert_eq!(error, OUT_OF_ORDER_SEQUENCE_NUMBER, "sequence 0 again");
+    assert_eq!(
+        producer.produce_outcome(0, &producer.batch(epoch, 1, 2)),
+        (NONE, 3),
+        "the sequence continues at 1"
+    );
+    assert_eq!(watermarks(&bootstrap, topic, 0), (0, 5));
 }
 
 #[test]

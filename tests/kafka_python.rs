@@ -292,3 +292,237 @@ fn kafka_python_committed_offsets_survive_kill9_and_the_group_resumes() {
     assert_eq!(after["state"], "Empty", "{after}");
     assert_eq!(after["resumed_at"], json!({"0": 4, "1": 7}), "{after}");
 }
+
+// ---- Transactions (KIP-98) as kafka-python drives them -------------------------------
+//
+// kafka-python's transactional producer and read_committed consumer are a second,
+// independent implementation next to librdkafka's (tests/transactions.rs). The scripts are
+// tests/python/tx_*.py; kp_transactions.py bounds every transaction call.
+
+/// `[offset, value]` of the records one transaction of tx_commit_abort.py wrote to
+/// `partition`: `<prefix>-<partition>`, `<prefix>-<partition + 2>`, ... from `first_offset`.
+fn transaction_records(prefix: &str, partition: usize, first_offset: i64) -> Vec<Value> {
+    (0..3)
+        .map(|index| {
+            json!([
+                first_offset + index as i64,
+                format!("{prefix}-{}", partition + 2 * index)
+            ])
+        })
+        .collect()
+}
+
+#[test]
+fn kafka_python_read_committed_sees_committed_transactions_and_never_aborted_ones() {
+    let mut broker = Broker::start(2, BROKER_FLAGS);
+    let summary = run_scenario(&mut broker, "tx_commit_abort.py", "kp-txn", &[]);
+
+    for partition in 0..2 {
+        let key = partition.to_string();
+        // Three records and one commit marker (offset 3), three aborted records and one
+        // abort marker (offset 7), then the second committed transaction.
+        let first = transaction_records("committed-a", partition, 0);
+        let aborted = transaction_records("aborted", partition, 4);
+        let second = transaction_records("committed-b", partition, 8);
+        let committed: Vec<Value> = first.iter().chain(&second).cloned().collect();
+        let everything: Vec<Value> = first
+            .iter()
+            .chain(&aborted)
+            .chain(&second)
+            .cloned()
+            .collect();
+        assert_eq!(summary["committed"][&key], json!(committed), "{summary}");
+        assert_eq!(summary["aborted"][&key], json!(aborted), "{summary}");
+        assert_eq!(
+            summary["read_committed"][&key],
+            json!(committed),
+            "{summary}"
+        );
+        assert_eq!(
+            summary["read_uncommitted"][&key],
+            json!(everything),
+            "{summary}"
+        );
+    }
+    // While the aborted transaction was open, read_committed ListOffsets answered its
+    // first offset (the last stable offset), read_uncommitted the high watermark.
+    assert_eq!(
+        summary["open_transaction_end_offsets"],
+        json!({"read_committed": {"0": 4, "1": 4}, "read_uncommitted": {"0": 7, "1": 7}}),
+        "{summary}"
+    );
+    assert_eq!(
+        summary["final_end_offsets"],
+        json!({"read_committed": {"0": 12, "1": 12}, "read_uncommitted": {"0": 12, "1": 12}}),
+        "{summary}"
+    );
+}
+
+#[test]
+fn kafka_python_send_offsets_to_transaction_commits_group_offsets_only_with_the_transaction() {
+    let mut broker = Broker::start(2, BROKER_FLAGS);
+    let summary = run_scenario(&mut broker, "tx_offsets.py", "kp-ctp", &[]);
+
+    let at = |offset: i64| json!({"0": [offset, format!("round-to-{offset}")], "1": [offset, format!("round-to-{offset}")]});
+    let consumer_view = |offset: i64| json!({"0": offset, "1": offset});
+    // kafka-python's read_committed committed() sets require_stable: while offsets are
+    // pending in a transaction the coordinator answers UNSTABLE_OFFSET_COMMIT, which the
+    // client retries until its timeout.
+    let unstable = json!({"0": "KafkaTimeoutError", "1": "KafkaTimeoutError"});
+    assert_eq!(summary["before"], json!({}), "{summary}");
+
+    // Round 1 (group metadata, committed): invisible while pending, then visible.
+    assert_eq!(summary["commit_pending"], json!({}), "{summary}");
+    assert_eq!(
+        summary["commit_pending_consumer_view"], unstable,
+        "{summary}"
+    );
+    assert_eq!(summary["commit"], at(4), "{summary}");
+    assert_eq!(
+        summary["commit_consumer_view"],
+        consumer_view(4),
+        "{summary}"
+    );
+
+    // Round 2 (aborted): the group keeps round 1's offsets.
+    assert_eq!(summary["abort_pending"], at(4), "{summary}");
+    assert_eq!(
+        summary["abort_pending_consumer_view"], unstable,
+        "{summary}"
+    );
+    assert_eq!(summary["abort"], at(4), "{summary}");
+    assert_eq!(
+        summary["abort_consumer_view"],
+        consumer_view(4),
+        "{summary}"
+    );
+
+    // Round 3 (bare group id, committed while the member is still in the group).
+    assert_eq!(summary["commit_by_group_id_pending"], at(4), "{summary}");
+    assert_eq!(
+        summary["commit_by_group_id_pending_consumer_view"], unstable,
+        "{summary}"
+    );
+    assert_eq!(summary["commit_by_group_id"], at(10), "{summary}");
+    assert_eq!(
+        summary["commit_by_group_id_consumer_view"],
+        consumer_view(10),
+        "{summary}"
+    );
+
+    for partition in 0..2 {
+        let key = partition.to_string();
+        let output = |range: std::ops::Range<usize>| -> Vec<Value> {
+            range
+                .map(|index| json!(format!("out-in-{partition}-{index}")))
+                .collect()
+        };
+        // Every input record once in the committed output; round 2's output (inputs 4-6)
+        // is only in the log.
+        assert_eq!(
+            summary["read_committed"][&key],
+            json!(output(0..10)),
+            "{summary}"
+        );
+        let everything: Vec<Value> = output(0..7).into_iter().chain(output(4..10)).collect();
+        assert_eq!(
+            summary["read_uncommitted"][&key],
+            json!(everything),
+            "{summary}"
+        );
+    }
+}
+
+#[test]
+fn kafka_python_second_transactional_producer_fences_the_first() {
+    let mut broker = Broker::start(2, BROKER_FLAGS);
+    for (topic, late_send) in [("kp-fence", false), ("kp-fence-late", true)] {
+        let args: &[&str] = if late_send { &["--late-send"] } else { &[] };
+        let summary = run_scenario(&mut broker, "tx_fencing.py", topic, args);
+
+        // The zombie's open transaction held read_committed at offset 0; the successor's
+        // init_transactions() aborted it (two records and an abort marker per partition).
+        assert_eq!(
+            summary["zombie_open_end_offsets"],
+            json!({"0": 0, "1": 0}),
+            "{topic}: {summary}"
+        );
+        assert_eq!(
+            summary["after_fencing_end_offsets"],
+            json!({"read_committed": {"0": 3, "1": 3}, "read_uncommitted": {"0": 3, "1": 3}}),
+            "{topic}: {summary}"
+        );
+        if late_send {
+            assert_eq!(
+                summary["late_send_error"], "InvalidProducerEpochError",
+                "{topic}: {summary}"
+            );
+            assert_eq!(
+                summary["zombie_epoch_bump"], "ProducerFencedError",
+                "{topic}: {summary}"
+            );
+            assert_eq!(summary["zombie_end_call"], "abort", "{topic}: {summary}");
+            // kafka-python wraps the fatal error it already has in a KafkaError.
+            let text = summary["zombie_end_error_text"]
+                .as_str()
+                .unwrap_or_default();
+            assert!(text.contains("ProducerFencedError"), "{topic}: {summary}");
+        } else {
+            assert_eq!(summary["zombie_end_call"], "commit", "{topic}: {summary}");
+            assert_eq!(
+                summary["zombie_end_error"], "ProducerFencedError",
+                "{topic}: {summary}"
+            );
+        }
+        for partition in 0..2 {
+            let key = partition.to_string();
+            let zombie = [
+                json!(format!("zombie-{partition}")),
+                json!(format!("zombie-{}", partition + 2)),
+            ];
+            let successor = [
+                json!(format!("successor-{partition}")),
+                json!(format!("successor-{}", partition + 2)),
+            ];
+            assert_eq!(
+                summary["read_committed"][&key],
+                json!(successor),
+                "{topic}: {summary}"
+            );
+            let everything: Vec<Value> = zombie.iter().chain(&successor).cloned().collect();
+            assert_eq!(
+                summary["read_uncommitted"][&key],
+                json!(everything),
+                "{topic}: {summary}"
+            );
+        }
+    }
+}
+
+// ---- Idempotent producer (KIP-98) under lost Produce answers --------------------------
+
+#[test]
+fn kafka_python_idempotent_producer_writes_retried_batches_once_in_order() {
+    // Every 5th Produce is appended but answered by closing the connection (test-only
+    // fault injection), so kafka-python resends batches the log already holds.
+    let flags = [BROKER_FLAGS, &["--fault-drop-produce-responses", "5"]].concat();
+    let mut broker = Broker::start(2, &flags);
+    let summary = run_scenario(&mut broker, "idempotent_produce.py", "kp-idempotent", &[]);
+
+    assert_eq!(summary["acknowledged"], 10_000, "{summary}");
+    assert_eq!(
+        summary["per_partition"],
+        json!({"0": 3334, "1": 3333, "2": 3333}),
+        "{summary}"
+    );
+    assert!(
+        summary["retries_logged"].as_i64() > Some(0),
+        "kafka-python never retried: {summary}\n{}",
+        broker.recent_log()
+    );
+    assert!(
+        broker.log_contains("fault injection: Produce response dropped"),
+        "{}",
+        broker.recent_log()
+    );
+}

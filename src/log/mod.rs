@@ -259,6 +259,19 @@ impl PartitionLog {
         self.inner.append(&batch, now_ms, AppendOrigin::Coordinator)
     }
 
+    /// Whether `producer_id` (at `producer_epoch`) has a transaction open on
+    /// this partition: its next transactional batches need no check with
+    /// the coordinator (Kafka's transaction verification, KIP-890).
+    pub fn has_open_transaction(&self, producer_id: i64, producer_epoch: i16) -> bool {
+        self.inner
+            .producers
+            .borrow()
+            .producer(producer_id)
+            .is_some_and(|entry| {
+                entry.epoch == producer_epoch && entry.current_txn_first_offset.is_some()
+            })
+    }
+
     /// The last stable offset: min(first offset of every transaction whose
     /// marker is not written yet, high watermark). read_committed consumers
     /// see only the batches below it.

@@ -162,7 +162,13 @@ fn append_part(shard: &Shard, part: ProducePart, now: i64) -> Appended {
                 });
             }
             Err(error) => {
-                tracing::warn!(topic = %part.topic, partition = part.partition, %error, "append failed");
+                if matches!(error, LogError::Io(_) | LogError::Closed) {
+                    tracing::warn!(topic = %part.topic, partition = part.partition, %error, "append failed");
+                } else {
+                    // A producer's own mistake (fenced epoch, sequence gap),
+                    // answered with its error code, as Kafka does quietly.
+                    tracing::debug!(topic = %part.topic, partition = part.partition, %error, "batch refused");
+                }
                 return failed(log_error_code(&error));
             }
         }

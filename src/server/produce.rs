@@ -24,6 +24,7 @@ use super::admin::ensure_topic;
 use super::forward::{ProducePart, ShardReply, ShardRequest};
 use super::partition_ops::{self, Appended, ProduceOutcome};
 use super::shard::Shard;
+use super::txn::verification;
 use crate::metadata::catalog::TopicMetadata;
 use crate::protocol::errors::KafkaError;
 use crate::protocol::record_batch::{split_batches, validate_batch, BatchError};
@@ -43,41 +44,77 @@ pub async fn dispatch_produce(
     version: i16,
 ) -> LocalBoxFuture<'static, Option<ProduceResponse>> {
     let acks = request.acks;
-    let mut slots: Vec<Vec<(i32, Slot)>> = Vec::with_capacity(request.topic_data.len());
-    let mut local_parts = Vec::new();
-    let mut remote_parts: BTreeMap<usize, Vec<ProducePart>> = BTreeMap::new();
+    // Pass one: resolve and validate every partition.
+    let mut checked: Vec<(usize, i32, Result<CheckedPart, i16>)> = Vec::new();
     let mut topic_names = Vec::with_capacity(request.topic_data.len());
-    for topic_data in request.topic_data {
+    for (topic_index, topic_data) in request.topic_data.into_iter().enumerate() {
         let topic = ensure_topic(shard, topic_data.name.0.as_str()).await;
-        let mut topic_slots = Vec::with_capacity(topic_data.partition_data.len());
         for partition_data in topic_data.partition_data {
             let partition = partition_data.index;
-            let slot = match validate_partition(&topic, partition, partition_data.records) {
-                Err(code) => Slot::Ready(ProduceOutcome::error(code)),
-                Ok((topic, batches)) => {
-                    let part = ProducePart {
-                        topic,
-                        partition,
-                        batches,
-                    };
-                    let owner = shard.owner_of(&part.topic, partition);
-                    if owner == shard.id {
-                        local_parts.push(part);
-                        Slot::Local(local_parts.len() - 1)
-                    } else {
-                        let parts = remote_parts.entry(owner).or_default();
-                        parts.push(part);
-                        Slot::Remote {
-                            owner,
-                            position: parts.len() - 1,
-                        }
-                    }
-                }
-            };
-            topic_slots.push((partition, slot));
+            let part = validate_partition(&topic, partition, partition_data.records);
+            checked.push((topic_index, partition, part));
         }
         topic_names.push(topic_data.name);
-        slots.push(topic_slots);
+    }
+    // Transactional batches: only from a transactional producer, and only
+    // to partitions in its transaction (KIP-890).
+    let transactional: Vec<(Arc<str>, i32, i64, i16)> = checked
+        .iter()
+        .filter_map(|(_, partition, part)| match part {
+            Ok(part) => part
+                .transaction
+                .map(|(id, epoch)| (Arc::clone(&part.topic), *partition, id, epoch)),
+            Err(_) => None,
+        })
+        .collect();
+    if !transactional.is_empty() {
+        let refused = verification::verify(
+            shard,
+            request.transactional_id.as_ref().map(|id| id.0.as_str()),
+            &transactional,
+        )
+        .await;
+        for (_, partition, part) in &mut checked {
+            let refusal = match part {
+                Ok(valid) => refused
+                    .iter()
+                    .find(|(topic, p, _)| *p == *partition && *topic == valid.topic)
+                    .map(|(_, _, code)| *code),
+                Err(_) => None,
+            };
+            if let Some(code) = refusal {
+                *part = Err(code);
+            }
+        }
+    }
+    // Pass two: hand each partition to its owner.
+    let mut slots: Vec<Vec<(i32, Slot)>> = (0..topic_names.len()).map(|_| Vec::new()).collect();
+    let mut local_parts = Vec::new();
+    let mut remote_parts: BTreeMap<usize, Vec<ProducePart>> = BTreeMap::new();
+    for (topic_index, partition, part) in checked {
+        let slot = match part {
+            Err(code) => Slot::Ready(ProduceOutcome::error(code)),
+            Ok(CheckedPart { topic, batches, .. }) => {
+                let part = ProducePart {
+                    topic,
+                    partition,
+                    batches,
+                };
+                let owner = shard.owner_of(&part.topic, partition);
+                if owner == shard.id {
+                    local_parts.push(part);
+                    Slot::Local(local_parts.len() - 1)
+                } else {
+                    let parts = remote_parts.entry(owner).or_default();
+                    parts.push(part);
+                    Slot::Remote {
+                        owner,
+                        position: parts.len() - 1,
+                    }
+                }
+            }
+        };
+        slots[topic_index].push((partition, slot));
     }
     let local_appended: Vec<Appended> = partition_ops::append_parts(shard, local_parts);
     let mut remote_replies: BTreeMap<usize, Option<oneshot::Receiver<ShardReply>>> =
@@ -159,15 +196,23 @@ fn partition_response(
     }
 }
 
+/// One partition's validated batches.
+struct CheckedPart {
+    topic: Arc<str>,
+    batches: Vec<Bytes>,
+    /// Producer id and epoch when the batches are transactional.
+    transaction: Option<(i64, i16)>,
+}
+
 /// Checks one partition's records the way Kafka's LogValidator does before
 /// any append: every batch must be whole, magic 2, crc-clean, within the
-/// topic's `max.message.bytes`, and not a control batch. All-or-nothing per
-/// partition.
+/// topic's `max.message.bytes`, not a control batch, with a sequence when it
+/// has a producer id. All-or-nothing per partition.
 fn validate_partition(
     topic: &Result<Arc<TopicMetadata>, i16>,
     partition: i32,
     records: Option<Bytes>,
-) -> Result<(Arc<str>, Vec<Bytes>), i16> {
+) -> Result<CheckedPart, i16> {
     let topic = topic.as_ref().map_err(|code| *code)?;
     if topic.is_internal() {
         // Only the group coordinator writes it (Kafka: "Cannot append to
@@ -182,6 +227,7 @@ fn validate_partition(
         .ok_or(KafkaError::InvalidRecord.code())?;
     let max_batch_bytes = usize::try_from(topic.configs.max_message_bytes).unwrap_or(usize::MAX);
     let mut batches = Vec::new();
+    let mut transaction = None;
     for batch in split_batches(&records) {
         let batch = batch.map_err(batch_error_code)?;
         if batch.len() > max_batch_bytes {
@@ -190,12 +236,22 @@ fn validate_partition(
         let header = validate_batch(&batch).map_err(batch_error_code)?;
         // Only the transaction coordinator writes markers; a transactional
         // batch must say whose transaction it belongs to (Kafka's LogValidator).
-        if header.is_control() || (header.is_transactional() && header.producer_id < 0) {
+        if header.is_control()
+            || (header.is_transactional() && header.producer_id < 0)
+            || (header.producer_id >= 0 && header.base_sequence < 0)
+        {
             return Err(KafkaError::InvalidRecord.code());
+        }
+        if header.is_transactional() {
+            transaction.get_or_insert((header.producer_id, header.producer_epoch));
         }
         batches.push(batch);
     }
-    Ok((Arc::clone(&topic.name), batches))
+    Ok(CheckedPart {
+        topic: Arc::clone(&topic.name),
+        batches,
+        transaction,
+    })
 }
 
 fn batch_error_code(error: BatchError) -> i16 {

@@ -192,11 +192,13 @@ pub async fn handle_init_producer_id(
     request: InitProducerIdRequest,
     version: i16,
 ) -> InitProducerIdResponse {
-    match request.transactional_id.as_ref() {
-        Some(id) if !id.is_empty() => {
-            super::txn::apis::init_transactional_producer(shard, request, version).await
-        }
-        _ => init_idempotent_producer(shard).await,
+    if request.transactional_id.is_some() {
+        // An empty id too: the coordinator refuses it (INVALID_REQUEST).
+        return super::txn::apis::init_transactional_producer(shard, request, version).await;
+    }
+    match super::txn::apis::expected_producer(&request, version) {
+        Ok(_) => init_idempotent_producer(shard).await,
+        Err(code) => failed_init(code),
     }
 }
 

@@ -1,6 +1,6 @@
 //! An idempotent librdkafka producer (`enable.idempotence=true`) that numbers what it
 //! sends per partition, records every delivery report and librdkafka's own statistics
-//! (request retries, disconnects), and the reader that checks a topic holds every
+//! (messages transmitted, disconnects), and the reader that checks a topic holds every
 //! number exactly once, in order.
 //!
 //! Each message's value is its sequence number within its partition, written as decimal
@@ -34,8 +34,8 @@ const IDEMPOTENT_SETTINGS: &[(&str, &str)] = &[
     ("message.timeout.ms", "60000"),
     ("retry.backoff.ms", "20"),
     ("retry.backoff.max.ms", "200"),
-    ("reconnect.backoff.ms", "20"),
-    ("reconnect.backoff.max.ms", "200"),
+    ("reconnect.backoff.ms", "10"),
+    ("reconnect.backoff.max.ms", "20"),
     ("statistics.interval.ms", "100"),
 ];
 
@@ -49,8 +49,9 @@ type Outcome = Result<(i32, i64), KafkaError>;
 #[derive(Default)]
 pub struct Recorder {
     reports: Mutex<BTreeMap<usize, Vec<Outcome>>>,
-    /// Requests librdkafka sent again (sum of `txretries` over brokers).
-    retries: AtomicU64,
+    /// Messages librdkafka put into Produce requests, each time it did (`txmsgs`: a
+    /// message whose request was lost counts again when it is resent).
+    transmitted: AtomicU64,
     /// Connections librdkafka saw close (sum of `disconnects` over brokers).
     disconnects: AtomicU64,
     /// Statistics callbacks so far, to wait for a fresh one.
@@ -63,12 +64,13 @@ impl ClientContext for Recorder {
     }
 
     fn stats(&self, statistics: Statistics) {
-        let brokers = statistics.brokers.values();
-        let retries = brokers.clone().map(|broker| broker.txretries).sum();
-        let disconnects = brokers
+        let disconnects = statistics
+            .brokers
+            .values()
             .map(|broker| broker.disconnects.unwrap_or(0).max(0) as u64)
             .sum();
-        self.retries.store(retries, Ordering::Relaxed);
+        let transmitted = u64::try_from(statistics.txmsgs).unwrap_or(0);
+        self.transmitted.store(transmitted, Ordering::Relaxed);
         self.disconnects.store(disconnects, Ordering::Relaxed);
         self.statistics_seen.fetch_add(1, Ordering::Relaxed);
     }
@@ -94,7 +96,8 @@ impl ProducerContext for Recorder {
 /// What librdkafka's statistics said about the connection's troubles.
 #[derive(Debug, Clone, Copy)]
 pub struct Troubles {
-    pub retries: u64,
+    /// Messages transmitted more than once (resent after a lost answer).
+    pub resent_messages: u64,
     pub disconnects: u64,
 }
 
@@ -223,6 +226,11 @@ impl SequencedProducer {
         );
     }
 
+    /// Messages librdkafka has not had a delivery report for yet.
+    pub fn in_flight(&self) -> i32 {
+        self.producer.in_flight_count()
+    }
+
     /// The per-partition message counts sent so far.
     pub fn counts(&self) -> Vec<u64> {
         self.next_sequence.clone()
@@ -238,8 +246,9 @@ impl SequencedProducer {
         {
             self.producer.poll(Duration::from_millis(20));
         }
+        let transmitted = context.transmitted.load(Ordering::Relaxed);
         Troubles {
-            retries: context.retries.load(Ordering::Relaxed),
+            resent_messages: transmitted.saturating_sub(self.sent.len() as u64),
             disconnects: context.disconnects.load(Ordering::Relaxed),
         }
     }

@@ -15,7 +15,7 @@ use kafka_protocol::messages::{
 use kafka_protocol::protocol::StrBytes;
 
 use crate::common::wire::{connect, idempotent_record_batch_v2};
-use crate::wire::{receive, send};
+use crate::wire::call;
 
 /// The Produce version the raw tests speak (flexible, with log_start_offset and
 /// record errors in the answer).
@@ -56,8 +56,9 @@ impl RawProducer {
     /// A batch of `count` records (values `"<first_sequence + i>"`) with this producer's
     /// id, `epoch` and `first_sequence`.
     pub fn batch(&self, epoch: i16, first_sequence: i32, count: i32) -> Vec<u8> {
-        let values: Vec<String> = (first_sequence..first_sequence + count)
-            .map(|sequence| sequence.to_string())
+        // i64: a batch may run past i32::MAX, where sequence numbers wrap to 0.
+        let values: Vec<String> = (0..i64::from(count))
+            .map(|index| (i64::from(first_sequence) + index).to_string())
             .collect();
         let records: Vec<(&[u8], &[u8])> = values
             .iter()
@@ -88,17 +89,26 @@ pub fn now_ms() -> i64 {
 /// InitProducerId without a transactional id, at `version`, the way a client of that
 /// version asks (v3+ carry producer id and epoch -1 for a new producer).
 pub fn init_producer_id(stream: &mut TcpStream, version: i16) -> InitProducerIdResponse {
+    init_producer_id_for(stream, version, -1, -1)
+}
+
+/// InitProducerId without a transactional id carrying an existing producer id and epoch
+/// (v3+, KIP-360: what an idempotent producer sends to get going again after an error).
+pub fn init_producer_id_for(
+    stream: &mut TcpStream,
+    version: i16,
+    producer_id: i64,
+    producer_epoch: i16,
+) -> InitProducerIdResponse {
     let mut request = InitProducerIdRequest::default()
         .with_transactional_id(None)
         .with_transaction_timeout_ms(60_000);
     if version >= 3 {
         request = request
-            .with_producer_id(ProducerId(-1))
-            .with_producer_epoch(-1);
+            .with_producer_id(ProducerId(producer_id))
+            .with_producer_epoch(producer_epoch);
     }
-    let correlation_id = send(stream, version, &request);
-    receive::<InitProducerIdRequest>(stream, version, correlation_id)
-        .unwrap_or_else(|error| panic!("{error}"))
+    call(stream, version, &request)
 }
 
 /// One Produce (acks=all) of `batch` to `topic`/`partition`; that partition's answer.
@@ -117,9 +127,7 @@ pub fn produce(
             .with_partition_data(vec![PartitionProduceData::default()
                 .with_index(partition)
                 .with_records(Some(Bytes::copy_from_slice(batch)))])]);
-    let correlation_id = send(stream, PRODUCE_VERSION, &request);
-    let response = receive::<ProduceRequest>(stream, PRODUCE_VERSION, correlation_id)
-        .unwrap_or_else(|error| panic!("{error}"));
+    let response = call(stream, PRODUCE_VERSION, &request);
     let [topic_response] = response.responses.as_slice() else {
         panic!("one topic expected in {response:?}");
     };

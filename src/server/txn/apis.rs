@@ -56,8 +56,10 @@ pub async fn init_transactional_producer(
         .as_ref()
         .map(|id| id.0.as_str().to_string())
         .unwrap_or_default();
-    let expected = (version >= 3 && request.producer_id.0 >= 0 && request.producer_epoch >= 0)
-        .then_some((request.producer_id.0, request.producer_epoch));
+    let expected = match expected_producer(&request, version) {
+        Ok(expected) => expected,
+        Err(code) => return failed_init(code),
+    };
     let call = TxnCall::InitProducerId {
         transactional_id,
         timeout_ms: request.transaction_timeout_ms,
@@ -75,15 +77,35 @@ pub async fn init_transactional_producer(
     }
 }
 
-/// One transaction's partitions, checked against the metadata image:
-/// unknown ones get UNKNOWN_TOPIC_OR_PARTITION and then nothing is added
-/// (the others OPERATION_NOT_ATTEMPTED), as Kafka answers.
+/// KIP-360 (InitProducerId v3+): the producer id and epoch a producer had,
+/// `None` for a new producer (-1, -1); half a pair is INVALID_REQUEST, as
+/// Kafka answers.
+pub fn expected_producer(
+    request: &InitProducerIdRequest,
+    version: i16,
+) -> Result<Option<(i64, i16)>, i16> {
+    if version < 3 {
+        return Ok(None);
+    }
+    match (request.producer_id.0, request.producer_epoch) {
+        (-1, -1) => Ok(None),
+        (id, epoch) if id < 0 || epoch < 0 => Err(KafkaError::InvalidRequest.code()),
+        (id, epoch) => Ok(Some((id, epoch))),
+    }
+}
+
 /// Error code per (topic, partition).
 type PartitionErrors = BTreeMap<(String, i32), i16>;
 
+/// One transaction's partitions, checked against the metadata image:
+/// unknown ones get UNKNOWN_TOPIC_OR_PARTITION, internal topics (which
+/// clients may not write) TOPIC_AUTHORIZATION_FAILED before v4 (brokers
+/// verify them from v4), and then nothing is added (the others
+/// OPERATION_NOT_ATTEMPTED), as Kafka answers.
 fn check_partitions(
     shard: &Shard,
     topics: &[AddPartitionsToTxnTopic],
+    version: i16,
 ) -> Result<Vec<(String, i32)>, PartitionErrors> {
     let catalog = shard.catalog();
     let mut partitions = Vec::new();
@@ -92,12 +114,15 @@ fn check_partitions(
         let name = topic.name.0.as_str();
         let known = catalog.topic(name);
         for &partition in &topic.partitions {
-            let exists = known.is_some_and(|t| t.has_partition(partition) && !t.is_internal());
-            if !exists {
-                errors.insert(
-                    (name.to_string(), partition),
-                    KafkaError::UnknownTopicOrPartition.code(),
-                );
+            let refused = match known {
+                Some(t) if t.is_internal() && version < 4 => {
+                    Some(KafkaError::TopicAuthorizationFailed.code())
+                }
+                Some(t) if t.has_partition(partition) => None,
+                _ => Some(KafkaError::UnknownTopicOrPartition.code()),
+            };
+            if let Some(code) = refused {
+                errors.insert((name.to_string(), partition), code);
             }
             partitions.push((name.to_string(), partition));
         }
@@ -151,7 +176,7 @@ async fn add_one_transaction(
     verify_only: bool,
     version: i16,
 ) -> Vec<AddPartitionsToTxnTopicResult> {
-    let partitions = match check_partitions(shard, topics) {
+    let partitions = match check_partitions(shard, topics, version) {
         Ok(partitions) => partitions,
         Err(errors) => {
             return topic_results(topics, |name, partition| {
@@ -162,12 +187,33 @@ async fn add_one_transaction(
             })
         }
     };
+    if verify_only {
+        // Each partition on its own: NONE when it is in the transaction.
+        let call = TxnCall::Verify {
+            transactional_id,
+            producer_id,
+            producer_epoch,
+            partitions,
+        };
+        return match route(shard, call).await {
+            TxnAnswer::Missing(missing) => topic_results(topics, |name, partition| {
+                if missing.iter().any(|(t, p)| t == name && *p == partition) {
+                    KafkaError::InvalidTxnState.code()
+                } else {
+                    NONE
+                }
+            }),
+            other => {
+                let code = other.code();
+                topic_results(topics, |_, _| code)
+            }
+        };
+    }
     let call = TxnCall::AddPartitions {
         transactional_id,
         producer_id,
         producer_epoch,
         partitions,
-        verify_only,
     };
     let code = fenced_for_version(route(shard, call).await.code(), version, 2);
     topic_results(topics, |_, _| code)
@@ -222,11 +268,8 @@ pub async fn add_offsets_to_txn(
         producer_epoch: request.producer_epoch,
         group_id: request.group_id.0.as_str().to_string(),
     };
-    let code = if request.group_id.0.is_empty() {
-        KafkaError::InvalidGroupId.code()
-    } else {
-        fenced_for_version(route(shard, call).await.code(), version, 2)
-    };
+    // Kafka does not check the group id here (TxnOffsetCommit does).
+    let code = fenced_for_version(route(shard, call).await.code(), version, 2);
     AddOffsetsToTxnResponse::default().with_error_code(code)
 }
 

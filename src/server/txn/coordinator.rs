@@ -186,31 +186,32 @@ pub async fn coordinate(shard: &Rc<Shard>, partition: i32, call: TxnCall) -> Txn
             producer_id,
             producer_epoch,
             partitions,
-            verify_only,
+        } => TxnAnswer::Code(
+            add_partitions(
+                &loaded,
+                &transactional_id,
+                producer_id,
+                producer_epoch,
+                &partitions,
+            )
+            .await,
+        ),
+        TxnCall::Verify {
+            transactional_id,
+            producer_id,
+            producer_epoch,
+            partitions,
         } => {
-            let code = if verify_only {
-                let verified = loaded.transactions.borrow().verify_partitions(
-                    &transactional_id,
-                    producer_id,
-                    producer_epoch,
-                    &partitions,
-                );
-                match verified {
-                    Ok(missing) if missing.is_empty() => NONE,
-                    Ok(_) => KafkaError::InvalidTxnState.code(),
-                    Err(error) => error.code(),
-                }
-            } else {
-                add_partitions(
-                    &loaded,
-                    &transactional_id,
-                    producer_id,
-                    producer_epoch,
-                    &partitions,
-                )
-                .await
-            };
-            TxnAnswer::Code(code)
+            let verified = loaded.transactions.borrow().verify_partitions(
+                &transactional_id,
+                producer_id,
+                producer_epoch,
+                &partitions,
+            );
+            match verified {
+                Ok(missing) => TxnAnswer::Missing(missing),
+                Err(error) => TxnAnswer::Code(error.code()),
+            }
         }
         TxnCall::AddOffsets {
             transactional_id,

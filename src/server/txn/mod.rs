@@ -25,13 +25,14 @@ pub mod coordinator;
 pub mod markers;
 pub mod state_topic;
 pub mod timers;
+pub mod verification;
 
 use std::rc::Rc;
 
 pub use crate::txn::{ListFilter, ListedTransaction};
 pub use coordinator::TxnCoordinator;
 
-use crate::protocol::errors::KafkaError;
+use crate::protocol::errors::{KafkaError, NONE};
 use crate::server::forward::{ShardReply, ShardRequest};
 use crate::server::shard::Shard;
 
@@ -49,8 +50,15 @@ pub enum TxnCall {
         producer_id: i64,
         producer_epoch: i16,
         partitions: Vec<(String, i32)>,
-        /// AddPartitionsToTxn v4 `verify_only`: check, change nothing.
-        verify_only: bool,
+    },
+    /// Which of these partitions are not in the producer's running
+    /// transaction (AddPartitionsToTxn v4 `verify_only`, and the check a
+    /// partition makes before the first transactional batch, KIP-890).
+    Verify {
+        transactional_id: String,
+        producer_id: i64,
+        producer_epoch: i16,
+        partitions: Vec<(String, i32)>,
     },
     AddOffsets {
         transactional_id: String,
@@ -76,6 +84,9 @@ impl TxnCall {
                 transactional_id, ..
             }
             | TxnCall::AddPartitions {
+                transactional_id, ..
+            }
+            | TxnCall::Verify {
                 transactional_id, ..
             }
             | TxnCall::AddOffsets {
@@ -114,6 +125,8 @@ pub enum TxnAnswer {
     },
     /// AddPartitions, AddOffsets, EndTxn: one error code for the call.
     Code(i16),
+    /// Verify: the partitions not in the transaction.
+    Missing(Vec<(String, i32)>),
     Described(DescribedTransaction),
 }
 
@@ -122,6 +135,7 @@ impl TxnAnswer {
     pub fn code(&self) -> i16 {
         match self {
             TxnAnswer::Unavailable(code) | TxnAnswer::Code(code) => *code,
+            TxnAnswer::Missing(_) => NONE,
             TxnAnswer::Initialized { error_code, .. } => *error_code,
             TxnAnswer::Described(described) => described.error_code,
         }
