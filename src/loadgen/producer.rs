@@ -381,7 +381,9 @@ async fn init_producer_id(
         .map(|target| target.leader)
         .ok_or_else(|| io::Error::other("the scenario has no partitions"))?;
     let connection = connection_for(task, connections, leader).await?;
+    // The crate's default transactional id is Some(""), which Kafka refuses.
     let request = InitProducerIdRequest::default()
+        .with_transactional_id(None)
         .with_transaction_timeout_ms(60_000)
         .with_producer_id(ProducerId(-1))
         .with_producer_epoch(-1);
