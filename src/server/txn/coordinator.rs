@@ -20,7 +20,7 @@
 //! producer does; if a marker cannot be written the decision stands and
 //! the timer task retries it.
 
-use std::cell::RefCell;
+use std::cell::{Cell, RefCell};
 use std::collections::{HashMap, HashSet};
 use std::rc::Rc;
 
@@ -54,6 +54,9 @@ pub struct TxnPartition {
     /// Ids whose markers are being written right now (the timer task
     /// leaves them alone).
     completing: RefCell<HashSet<String>>,
+    /// Where the latest snapshot of the live state starts (see
+    /// `compaction.rs`); the log start offset until one is written.
+    pub(super) snapshot_offset: Cell<i64>,
 }
 
 impl TxnPartition {
@@ -147,6 +150,7 @@ impl TxnCoordinator {
         }
         let loaded = TxnPartition {
             partition,
+            snapshot_offset: Cell::new(log.log_start_offset()),
             log,
             transactions: RefCell::new(transactions),
             completing: RefCell::new(HashSet::new()),

@@ -17,10 +17,14 @@
 //! - `state_topic`: the internal topic, id -> partition, records, replay
 //! - `coordinator`: per-shard state and the calls run on the coordinator
 //! - `markers`: commit / abort markers to every partition of a transaction
+//! - `compaction`: snapshots that keep a state partition short
+//! - `verification`: Produce's check that transactional data belongs to a
+//!   running transaction (KIP-890)
 //! - `timers`: aborting timed-out transactions, expiring idle ids
 //! - `apis`: the request handlers on the connection's shard
 
 pub mod apis;
+mod compaction;
 pub mod coordinator;
 pub mod markers;
 pub mod state_topic;

@@ -4,7 +4,8 @@
 //! the markers of decided transactions not yet completed (after a restart,
 //! or when a marker could not be written); every
 //! `transaction.remove.expired.transaction.cleanup.interval.ms` it forgets
-//! idle transactional ids. A second task drops idle producers' state from
+//! idle transactional ids; and it keeps each state partition short
+//! (`compaction.rs`). A second task drops idle producers' state from
 //! every local partition every `producer.id.expiration.check.interval.ms`.
 //!
 //! Which cores: each shard's tasks look only at that shard's partitions.
@@ -38,6 +39,9 @@ pub fn spawn_timers(shard: &Rc<Shard>) {
                 for loaded in shard.txns.partitions() {
                     forget_expired_ids(&loaded, now);
                 }
+            }
+            for loaded in shard.txns.partitions() {
+                loaded.compact(now).await;
             }
             glommio::timer::sleep(Duration::from_millis(
                 settings
