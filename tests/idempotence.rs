@@ -15,8 +15,8 @@ mod common;
 mod producing;
 #[path = "idempotence/raw.rs"]
 mod raw;
-// The kafka-protocol framing of the group protocol tests (it needs `CLIENT_ID` here).
-#[path = "group_protocol/wire.rs"]
+// The kafka-protocol framing shared by the raw-protocol tests (it needs `CLIENT_ID` here).
+#[path = "common/codec.rs"]
 mod wire;
 
 use std::collections::BTreeSet;

@@ -1,7 +1,13 @@
-//! Reading a coordinator's internal partition back at start-up: the group
+//! A coordinator's internal partition as a log of its state: the group
 //! coordinator (`__consumer_offsets`) and the transaction coordinator
-//! (`__transaction_state`) both rebuild their state by visiting every batch
-//! of the partition, oldest first. Runs on the partition's owning shard.
+//! (`__transaction_state`) both rebuild their state at start-up by visiting
+//! every batch, oldest first, and keep the partition short by appending
+//! their live state as a snapshot and deleting the sealed segments below it
+//! (Kafka compacts these topics instead; the effect for replay is the same).
+//! Runs on the partition's owning shard.
+
+use std::cell::Cell;
+use std::future::Future;
 
 use bytes::Bytes;
 
@@ -50,4 +56,46 @@ pub async fn visit_batches(
         }
     }
     Ok(())
+}
+
+/// When a snapshot is worth writing: more than `min_records` records since
+/// the last one, and more than `ratio` times the live records.
+#[derive(Debug, Clone, Copy)]
+pub struct SnapshotPolicy {
+    pub min_records: i64,
+    pub ratio: i64,
+}
+
+/// One compaction step: runs `write_snapshot` (which appends the live state
+/// and moves `snapshot_offset` to its first offset) when `policy` says the
+/// partition grew enough since `snapshot_offset` for its `live_records`
+/// (`None`: no snapshot may be written now), then
+/// deletes the sealed segments wholly below `snapshot_offset`. Returns the
+/// segments deleted. `topic` and `partition` name it in warnings.
+pub async fn compact(
+    log: &PartitionLog,
+    topic: &str,
+    partition: i32,
+    snapshot_offset: &Cell<i64>,
+    live_records: Option<i64>,
+    policy: SnapshotPolicy,
+    write_snapshot: impl Future<Output = Result<(), i16>>,
+) -> usize {
+    let since_snapshot = log.log_end_offset() - snapshot_offset.get();
+    let due = live_records.is_some_and(|live| {
+        since_snapshot > policy.min_records.max(policy.ratio.saturating_mul(live))
+    });
+    if due {
+        if let Err(code) = write_snapshot.await {
+            tracing::warn!(topic, partition, code, "cannot write snapshot");
+            return 0;
+        }
+    }
+    match log.delete_segments_before(snapshot_offset.get()).await {
+        Ok(deleted) => deleted,
+        Err(error) => {
+            tracing::warn!(topic, partition, %error, "cannot delete segments below snapshot");
+            0
+        }
+    }
 }

@@ -12,7 +12,6 @@ use super::forward::{ProducePart, ReadPart};
 use super::shard::Shard;
 use crate::log::{AbortedTransaction, LogError, PartitionLog};
 use crate::protocol::errors::{KafkaError, NONE};
-use crate::protocol::record_batch::BatchHeader;
 
 /// Per-partition result of a produce, in Kafka's response terms.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -140,18 +139,16 @@ fn append_part(shard: &Shard, part: ProducePart, now: i64) -> Appended {
         outcome: ProduceOutcome::error(code),
         wait: None,
     };
-    let Some(local) = shard.partition(&part.topic, part.partition) else {
+    let Some(log) = shard.partition_log(&part.topic, part.partition) else {
         return failed(missing_partition_code(shard, &part.topic, part.partition));
     };
     let mut outcome: Option<ProduceOutcome> = None;
     let mut last_offset = -1;
+    // Batches were validated by the receiving shard (`produce.rs`).
     for batch in &part.batches {
-        if BatchHeader::parse(batch).is_err() {
-            return failed(KafkaError::CorruptMessage.code());
-        }
         // The log checks idempotent producers (KIP-98): a retried duplicate
         // answers with its original offsets, gaps and fenced epochs fail.
-        match local.log.append_from_producer(batch, now) {
+        match log.append_from_producer(batch, now) {
             Ok(info) => {
                 last_offset = last_offset.max(info.last_offset);
                 outcome.get_or_insert(ProduceOutcome {
@@ -176,7 +173,7 @@ fn append_part(shard: &Shard, part: ProducePart, now: i64) -> Appended {
     match outcome {
         Some(outcome) => Appended {
             outcome,
-            wait: Some((local.log, last_offset)),
+            wait: Some((log, last_offset)),
         },
         None => failed(KafkaError::InvalidRecord.code()),
     }

@@ -34,13 +34,6 @@ pub const REQUEST_MEMORY_BYTES_PER_SHARD: u64 = 256 << 20;
 
 pub type ShardMesh = Mesh<ShardRequest, ShardReply>;
 
-/// A partition this shard owns: its log (which holds its idempotent-producer
-/// and transaction state).
-#[derive(Clone)]
-pub struct LocalPartition {
-    pub log: PartitionLog,
-}
-
 pub struct Shard {
     pub id: usize,
     pub shard_count: usize,
@@ -48,7 +41,7 @@ pub struct Shard {
     mesh: OnceCell<Rc<ShardMesh>>,
     catalog: RefCell<Arc<Catalog>>,
     /// Owned partition logs, by topic then partition number.
-    partitions: RefCell<HashMap<Arc<str>, HashMap<i32, LocalPartition>>>,
+    partitions: RefCell<HashMap<Arc<str>, HashMap<i32, PartitionLog>>>,
     /// Serialises topic admin on the controller so two creates of one name
     /// cannot both pass validation while the first awaits its disk writes.
     pub admin_lock: glommio::sync::Semaphore,
@@ -108,8 +101,8 @@ impl Shard {
             };
             if old.configs != new.configs {
                 let log_config = new.configs.log_config(self.config.flush);
-                for local in logs.values() {
-                    local.log.update_config(log_config.clone());
+                for log in logs.values() {
+                    log.update_config(log_config.clone());
                 }
             }
         }
@@ -119,7 +112,9 @@ impl Shard {
         owner_shard(topic, partition, self.shard_count)
     }
 
-    pub fn partition(&self, topic: &str, partition: i32) -> Option<LocalPartition> {
+    /// The log of a partition this shard owns (it also holds the
+    /// partition's idempotent-producer and transaction state).
+    pub fn partition_log(&self, topic: &str, partition: i32) -> Option<PartitionLog> {
         self.partitions
             .borrow()
             .get(topic)
@@ -127,15 +122,11 @@ impl Shard {
             .cloned()
     }
 
-    pub fn partition_log(&self, topic: &str, partition: i32) -> Option<PartitionLog> {
-        self.partition(topic, partition).map(|local| local.log)
-    }
-
     pub fn local_logs(&self) -> Vec<PartitionLog> {
         self.partitions
             .borrow()
             .values()
-            .flat_map(|partitions| partitions.values().map(|local| local.log.clone()))
+            .flat_map(|partitions| partitions.values().cloned())
             .collect()
     }
 
@@ -165,7 +156,7 @@ impl Shard {
                         } else if &*topic.name == TRANSACTION_STATE_TOPIC {
                             state_partitions.push((partition, log.clone()));
                         }
-                        topic_logs.insert(partition, LocalPartition { log });
+                        topic_logs.insert(partition, log);
                     }
                     Err(error) => tracing::error!(
                         topic = %topic.name, partition, %error,
@@ -201,7 +192,7 @@ impl Shard {
 
     /// Closes and deletes the given partitions of `topic` on this shard.
     pub async fn delete_partitions(&self, topic: &str, partitions: &[i32]) {
-        let removed: Vec<(i32, LocalPartition)> = {
+        let removed: Vec<(i32, PartitionLog)> = {
             let mut logs = self.partitions.borrow_mut();
             let Some(topic_logs) = logs.get_mut(topic) else {
                 return;
@@ -215,13 +206,13 @@ impl Shard {
             }
             removed
         };
-        for (partition, local) in removed {
+        for (partition, log) in removed {
             if topic == OFFSETS_TOPIC {
                 self.groups.unload(partition);
             } else if topic == TRANSACTION_STATE_TOPIC {
                 self.txns.unload(partition);
             }
-            if let Err(error) = local.log.delete().await {
+            if let Err(error) = log.delete().await {
                 tracing::error!(topic, partition, %error, "deleting partition log failed");
             }
         }

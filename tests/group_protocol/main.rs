@@ -23,6 +23,7 @@ mod requests;
 mod timeouts;
 mod txn_offset_commit;
 mod versions;
+#[path = "../common/codec.rs"]
 mod wire;
 
 use kafka_protocol::messages::ApiKey;

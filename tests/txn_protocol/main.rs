@@ -30,6 +30,7 @@ mod records;
 mod timeouts;
 mod versions;
 mod views;
+#[path = "../common/codec.rs"]
 mod wire;
 
 use kafka_protocol::messages::ApiKey;

@@ -25,6 +25,7 @@
 //! same rule in another form: it never cleans above the last stable offset.
 
 use super::coordinator::OffsetsPartition;
+use crate::server::coordinator_log::{compact, SnapshotPolicy};
 
 /// Records written since the last snapshot before one is considered.
 const SNAPSHOT_MIN_RECORDS: i64 = 1_000_000;
@@ -44,33 +45,23 @@ impl OffsetsPartition {
     }
 
     pub(super) async fn compact_with(&self, now_ms: i64, min_records: i64, ratio: i64) -> usize {
-        let since_snapshot = self.log.log_end_offset() - self.snapshot_offset.get();
         let (live, pending) = {
             let offsets = self.offsets.borrow();
-            let live = offsets.live_record_count() as i64;
-            (live, offsets.has_pending_transactions())
+            (
+                offsets.live_record_count() as i64,
+                offsets.has_pending_transactions(),
+            )
         };
-        if !pending && since_snapshot > min_records.max(ratio.saturating_mul(live)) {
-            if let Err(code) = self.write_snapshot(now_ms).await {
-                tracing::warn!(
-                    partition = self.partition,
-                    code,
-                    "cannot write offsets snapshot"
-                );
-                return 0;
-            }
-        }
-        match self
-            .log
-            .delete_segments_before(self.snapshot_offset.get())
-            .await
-        {
-            Ok(deleted) => deleted,
-            Err(error) => {
-                tracing::warn!(partition = self.partition, %error, "cannot delete segments below snapshot");
-                0
-            }
-        }
+        compact(
+            &self.log,
+            super::offsets_topic::OFFSETS_TOPIC,
+            self.partition,
+            &self.snapshot_offset,
+            (!pending).then_some(live),
+            SnapshotPolicy { min_records, ratio },
+            self.write_snapshot(now_ms),
+        )
+        .await
     }
 
     /// Appends the live state in one synchronous step (no other append can

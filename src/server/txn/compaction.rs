@@ -16,6 +16,7 @@
 
 use super::coordinator::TxnPartition;
 use crate::protocol::batch_builder::{encode_batch, BatchProducer, KeyValue};
+use crate::server::coordinator_log::{compact, SnapshotPolicy};
 use crate::server::partition_ops::log_error_code;
 use crate::txn::records::{encode_key, encode_value};
 
@@ -36,29 +37,17 @@ impl TxnPartition {
     }
 
     pub(super) async fn compact_with(&self, now_ms: i64, min_records: i64, ratio: i64) -> usize {
-        let since_snapshot = self.log.log_end_offset() - self.snapshot_offset.get();
         let live = self.transactions.borrow().len() as i64;
-        if since_snapshot > min_records.max(ratio.saturating_mul(live)) {
-            if let Err(code) = self.write_snapshot(now_ms).await {
-                tracing::warn!(
-                    partition = self.partition,
-                    code,
-                    "cannot write transaction state snapshot"
-                );
-                return 0;
-            }
-        }
-        match self
-            .log
-            .delete_segments_before(self.snapshot_offset.get())
-            .await
-        {
-            Ok(deleted) => deleted,
-            Err(error) => {
-                tracing::warn!(partition = self.partition, %error, "cannot delete segments below snapshot");
-                0
-            }
-        }
+        compact(
+            &self.log,
+            super::state_topic::TRANSACTION_STATE_TOPIC,
+            self.partition,
+            &self.snapshot_offset,
+            Some(live),
+            SnapshotPolicy { min_records, ratio },
+            self.write_snapshot(now_ms),
+        )
+        .await
     }
 
     /// Appends every live id's metadata in one synchronous step (no other

@@ -288,7 +288,7 @@ pub async fn coordinate(shard: &Rc<Shard>, partition: i32, call: TxnCall) -> Txn
 
 async fn init_producer_id(
     shard: &Rc<Shard>,
-    loaded: &TxnPartition,
+    loaded: &Rc<TxnPartition>,
     transactional_id: &str,
     timeout_ms: i32,
     expected: Option<(i64, i16)>,
@@ -339,17 +339,14 @@ async fn init_producer_id(
         InitProducerIdPlan::FenceOngoing(plan) => {
             // The old producer's transaction is aborted under a bumped
             // epoch; this producer retries once the abort is complete.
-            let Some(loaded) = shard.txns.partition(loaded.partition) else {
-                return failed(KafkaError::NotCoordinator.code());
-            };
-            let id = transactional_id.to_string();
-            let shard = Rc::clone(shard);
             match loaded
-                .store_durably(&id, Some(plan.metadata.clone()), now_ms())
+                .store_durably(transactional_id, Some(plan.metadata), now_ms())
                 .await
             {
                 Ok(()) => {
                     if let Some(markers) = plan.markers {
+                        let shard = Rc::clone(shard);
+                        let loaded = Rc::clone(loaded);
                         glommio::spawn_local(async move {
                             complete(&shard, &loaded, markers).await;
                         })
