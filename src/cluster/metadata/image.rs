@@ -1,0 +1,248 @@
+//! `MetadataImage`: the cluster metadata as replayed from the log (Kafka's
+//! `MetadataImage`), its queries, its snapshot as records, and its view as the
+//! `Catalog` the shards read. Replay itself (`apply`) is in `replay.rs`.
+//!
+//! Every node keeps one on shard 0 (the controller decides against it, the
+//! broker side turns it into a new `Catalog` after each applied entry). Plain
+//! ordered maps so that equal histories give equal (`==`) images, which the
+//! replay tests rely on, and iteration (snapshots, live brokers) is sorted.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use uuid::Uuid;
+
+use super::records::{BrokerRegistrationRecord, MetadataRecord, PartitionRecord};
+use crate::metadata::catalog::{Catalog, TopicMetadata};
+use crate::metadata::topic_config::TopicConfigs;
+
+/// Kafka's "no leader" broker id (LEADER_NOT_AVAILABLE in Metadata).
+pub const NO_LEADER: i32 = -1;
+
+/// A broker's current registration (Kafka's `BrokerRegistration`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BrokerRegistration {
+    /// The registration as recorded.
+    pub record: BrokerRegistrationRecord,
+    /// Fenced brokers lead nothing and are not listed to clients.
+    pub fenced: bool,
+}
+
+impl BrokerRegistration {
+    /// The broker id.
+    pub fn broker_id(&self) -> i32 {
+        self.record.broker_id
+    }
+
+    /// The registration's epoch.
+    pub fn broker_epoch(&self) -> i64 {
+        self.record.broker_epoch
+    }
+}
+
+/// A partition's replication state (Kafka's `PartitionRegistration`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PartitionRegistration {
+    /// Replicas, preferred leader first.
+    pub replicas: Vec<i32>,
+    /// In-sync replicas.
+    pub isr: Vec<i32>,
+    /// The recorded leader or [`NO_LEADER`]; see
+    /// [`MetadataImage::partition_leader`] for the one to report.
+    pub leader: i32,
+    /// The leader epoch.
+    pub leader_epoch: i32,
+    /// The partition epoch.
+    pub partition_epoch: i32,
+}
+
+/// A topic as replayed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TopicImage {
+    /// Topic name.
+    pub name: String,
+    /// Topic id.
+    pub topic_id: Uuid,
+    /// Config overrides (validated names and values).
+    pub configs: BTreeMap<String, String>,
+    /// Partitions by index, 0 first.
+    pub partitions: Vec<PartitionRegistration>,
+}
+
+/// The state replayed from the metadata log.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct MetadataImage {
+    pub(super) cluster_id: Option<String>,
+    pub(super) brokers: BTreeMap<i32, BrokerRegistration>,
+    pub(super) topics: BTreeMap<Uuid, TopicImage>,
+    pub(super) topic_ids_by_name: BTreeMap<String, Uuid>,
+    pub(super) next_producer_id: i64,
+    pub(super) last_offset: Option<u64>,
+}
+
+impl MetadataImage {
+    /// The cluster id, once its record is applied.
+    pub fn cluster_id(&self) -> Option<&str> {
+        self.cluster_id.as_deref()
+    }
+
+    /// The Raft log index of the last applied record (`None` for an empty
+    /// image).
+    pub fn last_offset(&self) -> Option<u64> {
+        self.last_offset
+    }
+
+    /// The first producer id of the next block to hand out.
+    pub fn next_producer_id(&self) -> i64 {
+        self.next_producer_id
+    }
+
+    /// A broker's registration, fenced or not.
+    pub fn broker(&self, broker_id: i32) -> Option<&BrokerRegistration> {
+        self.brokers.get(&broker_id)
+    }
+
+    /// Every registered broker, by id.
+    pub fn brokers(&self) -> impl Iterator<Item = &BrokerRegistration> {
+        self.brokers.values()
+    }
+
+    /// Unfenced brokers sorted by id: what Metadata and DescribeCluster list.
+    pub fn live_brokers(&self) -> impl Iterator<Item = &BrokerRegistration> {
+        self.brokers.values().filter(|broker| !broker.fenced)
+    }
+
+    /// Ids of the unfenced brokers, sorted (the input of partition assignment).
+    pub fn live_broker_ids(&self) -> Vec<i32> {
+        self.live_brokers()
+            .map(BrokerRegistration::broker_id)
+            .collect()
+    }
+
+    /// Whether `broker_id` is registered and unfenced.
+    pub fn is_live(&self, broker_id: i32) -> bool {
+        self.brokers
+            .get(&broker_id)
+            .is_some_and(|broker| !broker.fenced)
+    }
+
+    /// A topic by id.
+    pub fn topic(&self, topic_id: &Uuid) -> Option<&TopicImage> {
+        self.topics.get(topic_id)
+    }
+
+    /// A topic by name.
+    pub fn topic_by_name(&self, name: &str) -> Option<&TopicImage> {
+        self.topic_ids_by_name
+            .get(name)
+            .and_then(|topic_id| self.topics.get(topic_id))
+    }
+
+    /// Every topic, by id.
+    pub fn topics(&self) -> impl Iterator<Item = &TopicImage> {
+        self.topics.values()
+    }
+
+    /// A partition's replication state.
+    pub fn partition(&self, topic_id: &Uuid, partition: i32) -> Option<&PartitionRegistration> {
+        let index = usize::try_from(partition).ok()?;
+        self.topics.get(topic_id)?.partitions.get(index)
+    }
+
+    /// The leader to report for a partition: `None` when it has none or its
+    /// leader is fenced or gone, so Metadata answers LEADER_NOT_AVAILABLE
+    /// (leader -1) until the broker is back (or, with replication, another
+    /// replica is elected).
+    pub fn partition_leader(&self, topic_id: &Uuid, partition: i32) -> Option<i32> {
+        let leader = self.partition(topic_id, partition)?.leader;
+        (leader != NO_LEADER && self.is_live(leader)).then_some(leader)
+    }
+
+    /// The image as records (Kafka's snapshots are records too): replaying
+    /// them into an empty image at the snapshot's offset gives an equal image.
+    pub fn to_records(&self) -> Vec<MetadataRecord> {
+        let mut records = Vec::new();
+        if let Some(cluster_id) = &self.cluster_id {
+            records.push(MetadataRecord::ClusterId {
+                cluster_id: cluster_id.clone(),
+            });
+        }
+        for broker in self.brokers.values() {
+            records.push(MetadataRecord::BrokerRegistered(broker.record.clone()));
+            if !broker.fenced {
+                records.push(MetadataRecord::BrokerUnfenced {
+                    broker_id: broker.broker_id(),
+                    broker_epoch: broker.broker_epoch(),
+                });
+            }
+        }
+        for topic in self.topics.values() {
+            let topic_id = *topic.topic_id.as_bytes();
+            records.push(MetadataRecord::TopicCreated {
+                name: topic.name.clone(),
+                topic_id,
+            });
+            for (key, value) in &topic.configs {
+                records.push(MetadataRecord::TopicConfigChanged {
+                    topic_id,
+                    key: key.clone(),
+                    value: Some(value.clone()),
+                });
+            }
+            for (index, partition) in topic.partitions.iter().enumerate() {
+                records.push(MetadataRecord::PartitionCreated(PartitionRecord {
+                    topic_id,
+                    partition: index as i32,
+                    replicas: partition.replicas.clone(),
+                    isr: partition.isr.clone(),
+                    leader: partition.leader,
+                    leader_epoch: partition.leader_epoch,
+                    partition_epoch: partition.partition_epoch,
+                }));
+            }
+        }
+        if self.next_producer_id > 0 {
+            // No broker: the block's owner does not matter once handed out.
+            records.push(MetadataRecord::ProducerIdsAllocated {
+                broker_id: -1,
+                broker_epoch: -1,
+                next_producer_id: self.next_producer_id,
+            });
+        }
+        records
+    }
+
+    /// The image as the `Catalog` the shards read, with Kafka's defaults for
+    /// configs a topic does not override.
+    pub fn to_catalog(&self, version: u64) -> Catalog {
+        self.to_catalog_with(version, &BTreeMap::new())
+    }
+
+    /// Like [`to_catalog`](Self::to_catalog), with the broker's defaults
+    /// (`--log-retention-ms`...) for configs a topic does not override.
+    /// `broker_defaults` must be valid (start-up checks them).
+    pub fn to_catalog_with(
+        &self,
+        version: u64,
+        broker_defaults: &BTreeMap<String, String>,
+    ) -> Catalog {
+        let topics = self.topics.values().map(|topic| {
+            let overrides = topic.configs.clone();
+            // Replay validated the overrides and start-up the defaults, and
+            // each parsed value comes from one of them, so this cannot fail.
+            let configs = TopicConfigs::from_overrides_with(overrides.clone(), broker_defaults)
+                .or_else(|_| TopicConfigs::from_overrides(overrides))
+                .unwrap_or_default();
+            TopicMetadata {
+                name: Arc::from(topic.name.as_str()),
+                topic_id: topic.topic_id,
+                partition_count: topic.partitions.len() as i32,
+                configs,
+            }
+        });
+        let cluster_id = Arc::from(self.cluster_id.as_deref().unwrap_or(""));
+        let mut catalog = Catalog::new(cluster_id, topics);
+        catalog.version = version;
+        catalog
+    }
+}
