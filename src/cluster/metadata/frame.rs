@@ -257,6 +257,27 @@ mod tests {
         }
 
         #[test]
+        fn corrupted_payloads_behind_a_valid_crc_never_panic(
+            records in arbitrary_records(),
+            flips in proptest::collection::vec((any::<prop::sample::Index>(), 0u8..8), 1..6),
+        ) {
+            // What a buggy or hostile peer could send: rkyv's validation, not
+            // the crc, must catch it.
+            let frame = encode(FrameKind::METADATA_RECORDS, &records).expect("encodes");
+            let mut payload = frame[FRAME_HEADER_BYTES..].to_vec();
+            for (at, bit) in flips {
+                let at = at.index(payload.len().max(1)).min(payload.len().saturating_sub(1));
+                if let Some(byte) = payload.get_mut(at) {
+                    *byte ^= 1 << bit;
+                }
+            }
+            let mut corrupted = frame[..6].to_vec();
+            corrupted.extend_from_slice(&frame_crc(&frame[..6], &payload).to_le_bytes());
+            corrupted.extend_from_slice(&payload);
+            let _ = decode_records(&corrupted);
+        }
+
+        #[test]
         fn truncations_and_bit_flips_are_refused(
             records in arbitrary_records(),
             cut in any::<prop::sample::Index>(),
