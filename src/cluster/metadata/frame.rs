@@ -20,8 +20,8 @@ use rkyv::rancor;
 use rkyv::ser::allocator::ArenaHandle;
 use rkyv::util::AlignedVec;
 
-/// The current frame format. Bump it when an encoded type changes shape
-/// (anything but a variant added at the end of an enum).
+/// The current frame format. Bump it whenever an encoded type changes (rkyv
+/// layouts are fixed: a new enum variant can change an element's size too).
 pub const FRAME_FORMAT_VERSION: u8 = 1;
 
 /// Bytes before the payload: version, kind, length, crc.

@@ -6,9 +6,11 @@
 //! (epochs, the end of a producer-id block) rather than deltas wherever Kafka
 //! does, so replaying a record never depends on anything but the image.
 //!
-//! Encoded with rkyv inside the versioned frames of `frame.rs`. Adding a
-//! variant at the end is compatible with old frames; changing a variant's
-//! fields is not and needs a new frame format version.
+//! Encoded with rkyv inside the versioned frames of `frame.rs`. An rkyv
+//! archive is a fixed layout (an archived enum is as large as its largest
+//! variant), so any change here, even a new variant, changes the layout: it
+//! needs a new `FRAME_FORMAT_VERSION` and a decoder kept for the old one, as
+//! logs and snapshots on disk outlive a release.
 
 use uuid::Uuid;
 
