@@ -6,6 +6,7 @@
 
 pub mod cli;
 pub mod client;
+pub mod cluster;
 pub mod config;
 pub mod group;
 pub mod loadgen;

@@ -1,0 +1,8 @@
+//! The cluster: the metadata quorum (openraft on glommio), the metadata
+//! records and the pure state machine that replays them into the image every
+//! shard reads, broker registration, partition assignment and (later) replica
+//! fetchers. The quorum runs on shard 0 of each voter node; other shards and
+//! nodes only read the image it produces.
+
+pub mod metadata;
+pub mod quorum;

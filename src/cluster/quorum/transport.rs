@@ -1,0 +1,158 @@
+//! The quorum's own connections between voter nodes (the only inter-node
+//! traffic that is not Kafka's protocol): TCP on `--controller-listen`,
+//! carrying the frames of `cluster::metadata::frame` (versioned, crc32c,
+//! bounded by `MAX_FRAME_BYTES`, checked rkyv).
+//!
+//! A connection starts with a `Hello` naming the sender's node id and cluster
+//! id; the listener refuses (closes, with a warning) a node outside the voter
+//! set or of another cluster, so a misconfigured node cannot vote or append.
+//! After that, the caller sends one request frame and reads one response
+//! frame at a time: openraft keeps one client per peer and per purpose and
+//! never has two calls in flight on one, so no request ids are needed.
+//! Lives on the controller shard (shard 0) of voter nodes.
+
+use std::net::SocketAddr;
+use std::os::fd::{FromRawFd, IntoRawFd};
+use std::time::Duration;
+
+use futures::{AsyncReadExt, AsyncWriteExt};
+use glommio::net::{TcpListener, TcpStream};
+use openraft_rt::AsyncRuntime;
+use thiserror::Error;
+
+use super::runtime::GlommioRuntime;
+
+use crate::cluster::metadata::frame::{self, FrameError, FrameKind, FRAME_HEADER_BYTES};
+
+/// A connection's first frame, from the connecting side.
+pub const KIND_HELLO: FrameKind = FrameKind::new(32);
+/// The listener's answer to an accepted `Hello`.
+pub const KIND_HELLO_ACCEPTED: FrameKind = FrameKind::new(33);
+
+/// How long a new connection may take to connect and finish its handshake.
+/// Peers are on a LAN; a voter that cannot answer in this time is treated as
+/// unreachable for this attempt, and openraft retries on its own schedule.
+pub const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(2);
+
+/// Who is calling. `cluster_id` is empty while the sender has not yet
+/// learned the cluster id from the metadata log (a brand-new node).
+#[derive(rkyv::Archive, rkyv::Serialize, rkyv::Deserialize, Debug, Clone, PartialEq, Eq)]
+pub struct Hello {
+    pub node_id: u64,
+    pub cluster_id: String,
+}
+
+/// Why a connection was refused or broke.
+#[derive(Debug, Error)]
+pub enum TransportError {
+    #[error("i/o: {0}")]
+    Io(#[from] std::io::Error),
+    #[error("bad frame: {0}")]
+    Frame(#[from] FrameError),
+    #[error("node {0} is not a voter of the metadata quorum")]
+    NotAVoter(u64),
+    #[error("node {node_id} belongs to cluster {theirs}, this node to {ours}")]
+    ClusterIdMismatch {
+        node_id: u64,
+        ours: String,
+        theirs: String,
+    },
+    #[error("no answer within {0:?}")]
+    TimedOut(Duration),
+    #[error("the peer refused the handshake")]
+    Refused,
+}
+
+impl From<glommio::GlommioError<()>> for TransportError {
+    fn from(error: glommio::GlommioError<()>) -> Self {
+        TransportError::Io(error.into())
+    }
+}
+
+/// Reads one whole frame (header, then exactly the payload it announces).
+/// The length is checked before the payload buffer is allocated, so a peer
+/// announcing 2 GB costs nothing.
+pub async fn read_frame(stream: &mut TcpStream) -> Result<Vec<u8>, TransportError> {
+    let mut header = [0u8; FRAME_HEADER_BYTES];
+    stream.read_exact(&mut header).await?;
+    let parsed = frame::read_header(&header)?;
+    let mut bytes = vec![0u8; parsed.frame_bytes()];
+    bytes[..FRAME_HEADER_BYTES].copy_from_slice(&header);
+    stream.read_exact(&mut bytes[FRAME_HEADER_BYTES..]).await?;
+    Ok(bytes)
+}
+
+/// Writes one frame and flushes it.
+pub async fn write_frame(stream: &mut TcpStream, bytes: &[u8]) -> Result<(), TransportError> {
+    stream.write_all(bytes).await?;
+    stream.flush().await?;
+    Ok(())
+}
+
+/// Binds the controller listener. Unlike the Kafka listener (one socket per
+/// shard with SO_REUSEPORT), exactly one socket may own this address, so a
+/// second node configured with the same port fails here instead of silently
+/// sharing it.
+pub fn bind_listener(address: SocketAddr) -> std::io::Result<TcpListener> {
+    let listener = std::net::TcpListener::bind(address)?;
+    listener.set_nonblocking(true)?;
+    // SAFETY: the descriptor comes from a listening socket we own and hand
+    // over whole; nothing else keeps or closes it.
+    Ok(unsafe { TcpListener::from_raw_fd(listener.into_raw_fd()) })
+}
+
+/// Connects to a voter and introduces this node; bounded by
+/// `HANDSHAKE_TIMEOUT`.
+pub async fn connect(address: &str, hello: &Hello) -> Result<TcpStream, TransportError> {
+    let handshake = async {
+        let mut stream = TcpStream::connect(address).await?;
+        stream.set_nodelay(true)?;
+        write_frame(&mut stream, &frame::encode(KIND_HELLO, hello)?).await?;
+        let answer = read_frame(&mut stream).await?;
+        let accepted: Hello = frame::decode(KIND_HELLO_ACCEPTED, &answer)?;
+        tracing::debug!(peer = accepted.node_id, "quorum connection established");
+        Ok::<_, TransportError>(stream)
+    };
+    GlommioRuntime::timeout(HANDSHAKE_TIMEOUT, handshake)
+        .await
+        .map_err(|_| TransportError::TimedOut(HANDSHAKE_TIMEOUT))?
+}
+
+/// The listener's side of the handshake: reads the peer's `Hello`, checks it
+/// with `admit`, answers with this node's own `Hello`.
+pub async fn accept_handshake(
+    stream: &mut TcpStream,
+    ours: &Hello,
+    admit: impl Fn(&Hello) -> Result<(), TransportError>,
+) -> Result<Hello, TransportError> {
+    let first = GlommioRuntime::timeout(HANDSHAKE_TIMEOUT, read_frame(stream))
+        .await
+        .map_err(|_| TransportError::TimedOut(HANDSHAKE_TIMEOUT))??;
+    let theirs: Hello = frame::decode(KIND_HELLO, &first)?;
+    admit(&theirs)?;
+    write_frame(stream, &frame::encode(KIND_HELLO_ACCEPTED, ours)?).await?;
+    Ok(theirs)
+}
+
+/// The usual admission rule: the caller must be a voter, and two known
+/// cluster ids must be equal.
+pub fn admit_voter(
+    voters: &[u64],
+    our_cluster_id: &str,
+    hello: &Hello,
+) -> Result<(), TransportError> {
+    if !voters.contains(&hello.node_id) {
+        return Err(TransportError::NotAVoter(hello.node_id));
+    }
+    if !our_cluster_id.is_empty()
+        && !hello.cluster_id.is_empty()
+        && our_cluster_id != hello.cluster_id
+    {
+        return Err(TransportError::ClusterIdMismatch {
+            node_id: hello.node_id,
+            ours: our_cluster_id.to_owned(),
+            theirs: hello.cluster_id.clone(),
+        });
+    }
+    Ok(())
+}
