@@ -4,5 +4,11 @@
 //! fetchers. The quorum runs on shard 0 of each voter node; other shards and
 //! nodes only read the image it produces.
 
+pub mod active_controller;
 pub mod metadata;
 pub mod quorum;
+
+#[cfg(test)]
+mod active_controller_tests;
+#[cfg(test)]
+mod test_cluster;

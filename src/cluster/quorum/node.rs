@@ -15,6 +15,7 @@
 //! on shard 0 cannot delay heartbeats past the election timeout (openraft
 //! issue #1403).
 
+use std::cell::Cell;
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -24,7 +25,7 @@ use std::time::Duration;
 
 use openraft::error::{ClientWriteError, InitializeError, RaftError};
 use openraft::{BasicNode, Config, Raft, SnapshotPolicy};
-use openraft_rt::AsyncRuntime;
+use openraft_rt::{AsyncRuntime, WatchReceiver};
 use thiserror::Error;
 
 use crate::cluster::metadata::records::MetadataRecord;
@@ -119,6 +120,7 @@ pub struct QuorumNode {
     raft: Raft<MetadataRaft, MetadataStateMachine>,
     state_machine: MetadataStateMachine,
     listener: glommio::task::JoinHandle<()>,
+    stopped: Cell<bool>,
 }
 
 impl QuorumNode {
@@ -226,6 +228,7 @@ impl QuorumNode {
             raft,
             state_machine,
             listener,
+            stopped: Cell::new(false),
         }))
     }
 
@@ -268,7 +271,13 @@ impl QuorumNode {
 
     /// Stops the Raft node and the listener (connections in flight end when
     /// their peers notice).
+    /// Shut down, or stopped by a storage error.
+    pub fn is_stopped(&self) -> bool {
+        self.stopped.get() || self.raft.metrics().borrow_watched().running_state.is_err()
+    }
+
     pub async fn shutdown(&self) {
+        self.stopped.set(true);
         if let Err(error) = self.raft.shutdown().await {
             tracing::warn!(%error, "metadata quorum did not stop cleanly");
         }

@@ -1,0 +1,325 @@
+//! The active controller: the quorum leader's decisions, on shard 0 of every
+//! voter node (only the node that leads the quorum acts; the others answer
+//! NOT_CONTROLLER with the leader's id).
+//!
+//! Each call takes one decision at a time: read the replayed image, let the
+//! pure `cluster::metadata::Controller` turn the request into records,
+//! propose them, and answer once they are committed and applied here. The
+//! next decision starts only after that, so it sees the previous one (two
+//! creates of one name cannot both pass). A decision that times out (no
+//! majority) answers REQUEST_TIMED_OUT, which clients retry.
+//!
+//! Broker liveness is soft state of the leader, as in Kafka: the time of each
+//! broker's last heartbeat. A node that becomes leader starts every broker's
+//! session afresh, so brokers are not fenced for the time it took to elect
+//! it. A timer fences brokers whose session ran out.
+//!
+//! On its first leadership the controller writes the cluster id (this node's
+//! `meta.properties` id) as the log's first record; after that the log's id
+//! is the cluster's, and brokers of another cluster are refused.
+
+use std::cell::{Cell, RefCell};
+use std::collections::BTreeMap;
+use std::rc::Rc;
+use std::time::Duration;
+
+use openraft_rt::WatchReceiver;
+use thiserror::Error;
+use uuid::Uuid;
+
+use super::metadata::{
+    bootstrap_records, BrokerRegistrationRequest, Controller, ControllerError, ControllerSettings,
+    CreateTopic, MetadataRecord,
+};
+use super::quorum::node::{ProposeError, QuorumNode};
+use crate::protocol::errors::KafkaError;
+use crate::server::partition_ops::now_ms;
+
+/// Why a controller call did not happen.
+#[derive(Debug, Error, PartialEq, Eq)]
+pub enum ControllerCallError {
+    #[error("this node is not the active controller (the quorum leader is {leader:?})")]
+    NotController { leader: Option<u64> },
+    #[error(transparent)]
+    Refused(#[from] ControllerError),
+    #[error("the metadata quorum did not commit within {0:?}")]
+    TimedOut(Duration),
+    #[error("the metadata quorum is not running: {0}")]
+    Stopped(String),
+}
+
+impl ControllerCallError {
+    /// The code the Java broker answers in the same situation.
+    pub fn kafka_error(&self) -> KafkaError {
+        match self {
+            ControllerCallError::NotController { .. } => KafkaError::NotController,
+            ControllerCallError::Refused(error) => error.kafka_error(),
+            ControllerCallError::TimedOut(_) => KafkaError::RequestTimedOut,
+            ControllerCallError::Stopped(_) => KafkaError::NotController,
+        }
+    }
+}
+
+impl From<ProposeError> for ControllerCallError {
+    fn from(error: ProposeError) -> Self {
+        match error {
+            ProposeError::NotController { leader } => ControllerCallError::NotController { leader },
+            ProposeError::TimedOut(timeout) => ControllerCallError::TimedOut(timeout),
+            ProposeError::Stopped(reason) => ControllerCallError::Stopped(reason),
+        }
+    }
+}
+
+/// Broker session settings (Kafka's broker.session.timeout.ms and
+/// broker.heartbeat.interval.ms) and how long a decision may wait for the
+/// quorum.
+#[derive(Debug, Clone)]
+pub struct ControllerTiming {
+    pub broker_session_timeout_ms: i64,
+    /// How often the leader looks for expired sessions.
+    pub session_check_interval: Duration,
+    pub propose_timeout: Duration,
+}
+
+impl Default for ControllerTiming {
+    fn default() -> Self {
+        ControllerTiming {
+            broker_session_timeout_ms: 9_000,
+            session_check_interval: Duration::from_millis(500),
+            propose_timeout: Duration::from_secs(5),
+        }
+    }
+}
+
+pub struct ActiveController {
+    quorum: Rc<QuorumNode>,
+    settings: ControllerSettings,
+    timing: ControllerTiming,
+    /// This node's cluster id, written as the log's first record by the
+    /// first leader.
+    cluster_id: String,
+    /// Last heartbeat per broker, kept by the leader only.
+    last_heartbeat_ms: RefCell<BTreeMap<i32, i64>>,
+    /// The term whose sessions were started afresh (see the header).
+    seeded_term: Cell<Option<u64>>,
+    /// One decision at a time.
+    decisions: glommio::sync::Semaphore,
+}
+
+impl ActiveController {
+    pub fn new(
+        quorum: Rc<QuorumNode>,
+        settings: ControllerSettings,
+        timing: ControllerTiming,
+        cluster_id: String,
+    ) -> Rc<ActiveController> {
+        Rc::new(ActiveController {
+            quorum,
+            settings,
+            timing,
+            cluster_id,
+            last_heartbeat_ms: RefCell::new(BTreeMap::new()),
+            seeded_term: Cell::new(None),
+            decisions: glommio::sync::Semaphore::new(1),
+        })
+    }
+
+    /// Starts the timer that fences brokers whose session ran out (on the
+    /// leader; followers' timers do nothing).
+    pub fn spawn_session_timer(self: &Rc<Self>) {
+        let controller = Rc::clone(self);
+        glommio::spawn_local(async move {
+            loop {
+                glommio::timer::sleep(controller.timing.session_check_interval).await;
+                if controller.quorum.is_stopped() {
+                    return;
+                }
+                if let Err(error) = controller.expire_sessions(now_ms()).await {
+                    if !matches!(error, ControllerCallError::NotController { .. }) {
+                        tracing::warn!(%error, "broker session check failed");
+                    }
+                }
+            }
+        })
+        .detach();
+    }
+
+    /// The leader's term if this node leads the quorum now.
+    fn leading_term(&self) -> Result<u64, ControllerCallError> {
+        let metrics = self.quorum.raft().metrics();
+        let metrics = metrics.borrow_watched();
+        if metrics.current_leader == Some(self.quorum.node_id) {
+            Ok(metrics.current_term)
+        } else {
+            Err(ControllerCallError::NotController {
+                leader: metrics.current_leader,
+            })
+        }
+    }
+
+    /// Runs one decision against the current image and proposes its records.
+    async fn decide<T>(
+        &self,
+        now_ms: i64,
+        decide: impl FnOnce(
+            &Controller<'_>,
+            &BTreeMap<i32, i64>,
+        ) -> Result<(Vec<MetadataRecord>, T), ControllerError>,
+    ) -> Result<T, ControllerCallError> {
+        let _permit = self
+            .decisions
+            .acquire_permit(1)
+            .await
+            .map_err(|error| ControllerCallError::Stopped(error.to_string()))?;
+        self.take_over(now_ms).await?;
+        let decided = {
+            let heartbeats = self.last_heartbeat_ms.borrow();
+            self.quorum
+                .state_machine()
+                .read(|image| decide(&Controller::new(image, self.settings), &heartbeats))
+        };
+        let (records, value) = decided?;
+        if !records.is_empty() {
+            self.quorum
+                .propose(records, self.timing.propose_timeout)
+                .await?;
+        }
+        Ok(value)
+    }
+
+    /// What a new leader does before its first decision: start every
+    /// broker's session afresh, and write the cluster id into a new log.
+    async fn take_over(&self, now_ms: i64) -> Result<(), ControllerCallError> {
+        let term = self.leading_term()?;
+        if self.seeded_term.get() == Some(term) {
+            return Ok(());
+        }
+        let (brokers, has_cluster_id) = self.quorum.state_machine().read(|image| {
+            let brokers: Vec<i32> = image.brokers().map(|broker| broker.broker_id()).collect();
+            (brokers, image.cluster_id().is_some())
+        });
+        if !has_cluster_id {
+            self.quorum
+                .propose(
+                    bootstrap_records(&self.cluster_id),
+                    self.timing.propose_timeout,
+                )
+                .await?;
+            tracing::info!(cluster_id = %self.cluster_id, "new metadata log: cluster id written");
+        }
+        {
+            let mut heartbeats = self.last_heartbeat_ms.borrow_mut();
+            heartbeats.clear();
+            heartbeats.extend(brokers.into_iter().map(|broker_id| (broker_id, now_ms)));
+        }
+        self.seeded_term.set(Some(term));
+        tracing::info!(node_id = self.quorum.node_id, term, "active controller");
+        Ok(())
+    }
+
+    /// CreateTopics for one topic; answers its new id.
+    pub async fn create_topic(&self, request: &CreateTopic) -> Result<Uuid, ControllerCallError> {
+        let topic_id = Uuid::new_v4();
+        let rng: u64 = rand::random();
+        self.decide(now_ms(), |controller, _| {
+            Ok((controller.create_topic(request, topic_id, rng)?, topic_id))
+        })
+        .await
+    }
+
+    pub async fn delete_topic(&self, name: &str) -> Result<(), ControllerCallError> {
+        self.decide(now_ms(), |controller, _| {
+            Ok((controller.delete_topic(name)?, ()))
+        })
+        .await
+    }
+
+    /// CreatePartitions: grows `name` to `count` partitions.
+    pub async fn create_partitions(
+        &self,
+        name: &str,
+        count: i32,
+    ) -> Result<(), ControllerCallError> {
+        let rng: u64 = rand::random();
+        self.decide(now_ms(), |controller, _| {
+            Ok((controller.create_partitions(name, count, rng)?, ()))
+        })
+        .await
+    }
+
+    /// IncrementalAlterConfigs for a topic (`None` removes an override).
+    pub async fn alter_topic_configs(
+        &self,
+        name: &str,
+        changes: &[(String, Option<String>)],
+    ) -> Result<(), ControllerCallError> {
+        self.decide(now_ms(), |controller, _| {
+            Ok((controller.alter_topic_configs(name, changes)?, ()))
+        })
+        .await
+    }
+
+    /// BrokerRegistration: answers the broker epoch.
+    pub async fn register_broker(
+        &self,
+        request: &BrokerRegistrationRequest,
+    ) -> Result<i64, ControllerCallError> {
+        let now = now_ms();
+        let session_timeout_ms = self.timing.broker_session_timeout_ms;
+        let epoch = self
+            .decide(now, |controller, heartbeats| {
+                let registered =
+                    controller.register_broker(request, now, session_timeout_ms, heartbeats)?;
+                Ok((registered.records, registered.broker_epoch))
+            })
+            .await?;
+        self.last_heartbeat_ms
+            .borrow_mut()
+            .insert(request.broker_id, now);
+        Ok(epoch)
+    }
+
+    /// BrokerHeartbeat: renews the session and unfences a fenced broker.
+    pub async fn broker_heartbeat(
+        &self,
+        broker_id: i32,
+        broker_epoch: i64,
+    ) -> Result<(), ControllerCallError> {
+        let now = now_ms();
+        self.decide(now, |controller, _| {
+            Ok((controller.broker_heartbeat(broker_id, broker_epoch)?, ()))
+        })
+        .await?;
+        self.last_heartbeat_ms.borrow_mut().insert(broker_id, now);
+        Ok(())
+    }
+
+    /// AllocateProducerIds: `[first, first + size)`, unique in the cluster.
+    pub async fn allocate_producer_ids(
+        &self,
+        broker_id: i32,
+        broker_epoch: i64,
+    ) -> Result<(i64, i64), ControllerCallError> {
+        self.decide(now_ms(), |controller, _| {
+            let block = controller.allocate_producer_ids(broker_id, broker_epoch)?;
+            Ok((block.records, (block.first_producer_id, block.size)))
+        })
+        .await
+    }
+
+    /// Fences the brokers whose session ran out; answers how many.
+    pub async fn expire_sessions(&self, now_ms: i64) -> Result<usize, ControllerCallError> {
+        let session_timeout_ms = self.timing.broker_session_timeout_ms;
+        let fenced = self
+            .decide(now_ms, |controller, heartbeats| {
+                let records = controller.expire_sessions(now_ms, session_timeout_ms, heartbeats);
+                let count = records.len();
+                Ok((records, count))
+            })
+            .await?;
+        if fenced > 0 {
+            tracing::warn!(fenced, "fenced brokers whose session expired");
+        }
+        Ok(fenced)
+    }
+}

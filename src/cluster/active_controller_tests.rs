@@ -1,0 +1,181 @@
+//! The active controller on a real three-voter quorum: topic decisions from
+//! the leader only, the cluster id written once, broker sessions, fencing and
+//! duplicate registrations, and a new leader starting sessions afresh.
+
+use std::time::Duration;
+
+use super::active_controller::ControllerCallError;
+use super::metadata::{BrokerRegistrationRequest, CreateTopic};
+use super::test_cluster::{wait_for, TestCluster, TestNode};
+use crate::protocol::errors::KafkaError;
+
+fn create(
+    node: &TestNode,
+    name: &str,
+    partitions: i32,
+) -> Option<Result<uuid::Uuid, ControllerCallError>> {
+    let request = CreateTopic {
+        name: name.to_owned(),
+        num_partitions: partitions,
+        replication_factor: -1,
+        configs: Default::default(),
+    };
+    node.run(move |handles| async move { handles.controller.create_topic(&request).await })
+}
+
+fn registration(broker_id: i32, incarnation: u8) -> BrokerRegistrationRequest {
+    BrokerRegistrationRequest {
+        cluster_id: "test-cluster".to_owned(),
+        broker_id,
+        incarnation_id: [incarnation; 16],
+        host: "127.0.0.1".to_owned(),
+        port: 9092 + broker_id as u16,
+        rack: None,
+    }
+}
+
+fn register(
+    node: &TestNode,
+    request: BrokerRegistrationRequest,
+) -> Result<i64, ControllerCallError> {
+    node.run(move |handles| async move { handles.controller.register_broker(&request).await })
+        .expect("node running")
+}
+
+fn heartbeat(node: &TestNode, broker_id: i32, epoch: i64) -> Result<(), ControllerCallError> {
+    node.run(
+        move |handles| async move { handles.controller.broker_heartbeat(broker_id, epoch).await },
+    )
+    .expect("node running")
+}
+
+/// (live broker ids, fenced broker ids) as `node` sees them.
+fn brokers(node: &TestNode) -> (Vec<i32>, Vec<i32>) {
+    node.run(|handles| async move {
+        handles.quorum.state_machine().read(|image| {
+            let live = image.live_broker_ids();
+            let fenced = image
+                .brokers()
+                .filter(|broker| broker.fenced)
+                .map(|broker| broker.broker_id())
+                .collect();
+            (live, fenced)
+        })
+    })
+    .unwrap_or_default()
+}
+
+#[test]
+fn only_the_leader_decides_and_the_cluster_id_is_written_once() {
+    let cluster = TestCluster::start(3);
+    let leader = cluster.wait_for_leader();
+    let follower = cluster
+        .voters
+        .keys()
+        .copied()
+        .find(|id| *id != leader)
+        .expect("follower");
+    let refused = create(&cluster.nodes[&follower], "orders", 3).expect("answered");
+    assert_eq!(
+        refused,
+        Err(ControllerCallError::NotController {
+            leader: Some(leader)
+        })
+    );
+    assert_eq!(
+        refused.unwrap_err().kafka_error(),
+        KafkaError::NotController
+    );
+
+    // No live brokers yet: nowhere to put partitions.
+    let empty = create(&cluster.nodes[&leader], "orders", 3).expect("answered");
+    assert_eq!(
+        empty.map_err(|error| error.kafka_error()),
+        Err(KafkaError::InvalidReplicationFactor)
+    );
+
+    for broker in 0..3 {
+        let epoch = register(&cluster.nodes[&leader], registration(broker, 1)).expect("registered");
+        heartbeat(&cluster.nodes[&leader], broker, epoch).expect("unfenced");
+    }
+    create(&cluster.nodes[&leader], "orders", 12)
+        .expect("answered")
+        .expect("created");
+    cluster.wait_for_topics(&["orders"]);
+    let again = create(&cluster.nodes[&leader], "orders", 1).expect("answered");
+    assert_eq!(
+        again.map_err(|e| e.kafka_error()),
+        Err(KafkaError::TopicAlreadyExists)
+    );
+
+    for node in cluster.nodes.values() {
+        let (cluster_id, leaders) = node
+            .run(|handles| async move {
+                handles.quorum.state_machine().read(|image| {
+                    let topic = image.topic_by_name("orders").expect("orders");
+                    let leaders: Vec<i32> = (0..12)
+                        .filter_map(|partition| image.partition_leader(&topic.topic_id, partition))
+                        .collect();
+                    (image.cluster_id().map(str::to_owned), leaders)
+                })
+            })
+            .expect("running");
+        assert_eq!(cluster_id.as_deref(), Some("test-cluster"));
+        for broker in 0..3 {
+            assert_eq!(
+                leaders.iter().filter(|leader| **leader == broker).count(),
+                4,
+                "{leaders:?}"
+            );
+        }
+    }
+}
+
+#[test]
+fn brokers_are_fenced_when_their_session_runs_out_and_unfenced_by_a_heartbeat() {
+    let mut cluster = TestCluster::start(3);
+    let leader = cluster.wait_for_leader();
+    let epoch = register(&cluster.nodes[&leader], registration(7, 1)).expect("registered");
+    // A registered broker is fenced until its first heartbeat.
+    assert_eq!(brokers(&cluster.nodes[&leader]).1, vec![7]);
+    heartbeat(&cluster.nodes[&leader], 7, epoch).expect("heartbeat");
+    assert_eq!(brokers(&cluster.nodes[&leader]).0, vec![7]);
+
+    // A second process with the same id while the first is live: refused.
+    let duplicate = register(&cluster.nodes[&leader], registration(7, 2));
+    assert_eq!(
+        duplicate.map_err(|e| e.kafka_error()),
+        Err(KafkaError::DuplicateBrokerRegistration)
+    );
+    // A heartbeat from an old epoch is stale.
+    let stale = heartbeat(&cluster.nodes[&leader], 7, epoch - 1);
+    assert_eq!(
+        stale.map_err(|e| e.kafka_error()),
+        Err(KafkaError::StaleBrokerEpoch)
+    );
+
+    // No heartbeats for longer than the session (1.5 s): fenced everywhere.
+    for node in cluster.nodes.values() {
+        let fenced = wait_for(Duration::from_secs(5), || {
+            (brokers(node).1 == vec![7]).then_some(())
+        });
+        assert!(
+            fenced.is_some(),
+            "node {} never saw broker 7 fenced",
+            node.node_id
+        );
+    }
+    // Its heartbeat brings it back; a new process of the same id may now register.
+    heartbeat(&cluster.nodes[&leader], 7, epoch).expect("heartbeat");
+    assert_eq!(brokers(&cluster.nodes[&leader]).0, vec![7]);
+
+    // A new leader starts sessions afresh: the broker is not fenced for the
+    // time the election took, and keeps its registration.
+    cluster.stop(leader);
+    let new_leader = cluster.wait_for_leader();
+    let answered = wait_for(Duration::from_secs(5), || {
+        heartbeat(&cluster.nodes[&new_leader], 7, epoch).ok()
+    });
+    assert!(answered.is_some());
+    assert_eq!(brokers(&cluster.nodes[&new_leader]).0, vec![7]);
+}
