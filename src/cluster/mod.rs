@@ -6,6 +6,7 @@
 
 pub mod active_controller;
 pub mod metadata;
+pub mod node_identity;
 pub mod quorum;
 
 #[cfg(test)]
