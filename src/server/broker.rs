@@ -20,8 +20,8 @@ use super::shard::Shard;
 use crate::config::{BrokerConfig, FlushPolicy};
 use crate::metadata::catalog::Catalog;
 use crate::metadata::manifest;
-use crate::runtime::memlock;
 use crate::runtime::mesh::{mesh_builder, Mesh, MeshBuilderFor};
+use crate::runtime::{durable_file, memlock};
 
 /// Connections one shard serves at once; more are accepted and closed at once.
 pub const MAX_CONNECTIONS_PER_SHARD: usize = 10_000;
@@ -260,7 +260,7 @@ fn spawn_background_tasks(shard: &Rc<Shard>) {
     glommio::spawn_local(async move {
         loop {
             glommio::timer::sleep(shard.config.retention_check_interval).await;
-            let now = super::partition_ops::now_ms();
+            let now = crate::runtime::clock::now_ms();
             for log in shard.local_logs() {
                 if let Err(error) = log.enforce_retention(now).await {
                     tracing::error!(%error, "retention failed");
@@ -330,10 +330,8 @@ fn load_or_create_cluster_id(data_dir: &Path, node_id: i32) -> io::Result<String
     }
     let id = base64_url(uuid::Uuid::new_v4().as_bytes());
     let text = format!("version=1\ncluster.id={id}\nnode.id={node_id}\n");
-    let temp = path.with_extension("tmp");
-    std::fs::write(&temp, text)?;
-    std::fs::File::open(&temp)?.sync_all()?;
-    std::fs::rename(&temp, &path)?;
+    // Runs in `start`, on the main thread before any executor: blocking is fine.
+    durable_file::replace_before_executors(&path, text.as_bytes())?;
     Ok(id)
 }
 

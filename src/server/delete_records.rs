@@ -11,7 +11,6 @@ use kafka_protocol::messages::delete_records_response::{
 use kafka_protocol::messages::{DeleteRecordsRequest, DeleteRecordsResponse};
 
 use super::forward::{ShardReply, ShardRequest};
-use super::partition_ops::log_error_code;
 use super::scatter::{scatter_gather, OwnerWork};
 use super::shard::Shard;
 use crate::protocol::errors::{KafkaError, NONE};
@@ -89,7 +88,7 @@ pub async fn delete_local(
                 }
                 Err(error) => DeleteRecordsOutcome {
                     low_watermark: -1,
-                    error_code: log_error_code(&error),
+                    error_code: error.code(),
                 },
             },
         };

@@ -12,6 +12,7 @@ use super::forward::{ProducePart, ReadPart};
 use super::shard::Shard;
 use crate::log::{AbortedTransaction, LogError, PartitionLog};
 use crate::protocol::errors::{KafkaError, NONE};
+use crate::runtime::clock::now_ms;
 
 /// Per-partition result of a produce, in Kafka's response terms.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -85,24 +86,6 @@ pub struct Appended {
     wait: Option<(PartitionLog, i64)>,
 }
 
-pub fn log_error_code(error: &LogError) -> i16 {
-    match error {
-        LogError::Io(_) => KafkaError::KafkaStorageError.code(),
-        LogError::OffsetOutOfRange { .. } => KafkaError::OffsetOutOfRange.code(),
-        LogError::Closed => KafkaError::NotLeaderOrFollower.code(),
-        LogError::InvalidProducerEpoch => KafkaError::InvalidProducerEpoch.code(),
-        LogError::OutOfOrderSequence => KafkaError::OutOfOrderSequenceNumber.code(),
-        LogError::InvalidTxnState => KafkaError::InvalidTxnState.code(),
-    }
-}
-
-pub fn now_ms() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|elapsed| elapsed.as_millis() as i64)
-        .unwrap_or(0)
-}
-
 /// The local log of `topic`/`partition`, or the Kafka error to answer with.
 fn missing_partition_code(shard: &Shard, topic: &str, partition: i32) -> i16 {
     let known = shard
@@ -159,14 +142,20 @@ fn append_part(shard: &Shard, part: ProducePart, now: i64) -> Appended {
                 });
             }
             Err(error) => {
-                if matches!(error, LogError::Io(_) | LogError::Closed) {
+                if matches!(
+                    error,
+                    LogError::Io(_)
+                        | LogError::Closed
+                        | LogError::QueueFull
+                        | LogError::InvalidBatch(_)
+                ) {
                     tracing::warn!(topic = %part.topic, partition = part.partition, %error, "append failed");
                 } else {
                     // A producer's own mistake (fenced epoch, sequence gap),
                     // answered with its error code, as Kafka does quietly.
                     tracing::debug!(topic = %part.topic, partition = part.partition, %error, "batch refused");
                 }
-                return failed(log_error_code(&error));
+                return failed(error.code());
             }
         }
     }
@@ -194,7 +183,7 @@ pub async fn await_acks(_shard: &Shard, appended: Vec<Appended>, acks: i16) -> V
         };
         match result {
             Ok(()) => part.outcome,
-            Err(error) => ProduceOutcome::error(log_error_code(&error)),
+            Err(error) => ProduceOutcome::error(error.code()),
         }
     });
     join_all(waits).await
@@ -225,7 +214,7 @@ async fn read_part(shard: &Shard, part: &ReadPart) -> ReadOutcome {
             aborted_transactions: result.aborted_transactions,
         },
         Err(error) => ReadOutcome {
-            error_code: log_error_code(&error),
+            error_code: error.code(),
             high_watermark: log.high_watermark(),
             last_stable_offset: log.last_stable_offset(),
             log_start_offset: log.log_start_offset(),
@@ -275,7 +264,7 @@ async fn list_offset(shard: &Shard, query: &OffsetQuery) -> OffsetOutcome {
             offset,
         },
         Ok(None) => found(-1),
-        Err(error) => failed(log_error_code(&error)),
+        Err(error) => failed(error.code()),
     };
     match query.timestamp {
         LATEST_TIMESTAMP if query.read_committed => found(log.last_stable_offset()),

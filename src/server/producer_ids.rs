@@ -20,6 +20,7 @@ use kafka_protocol::messages::{InitProducerIdRequest, InitProducerIdResponse, Pr
 use super::forward::{ShardReply, ShardRequest};
 use super::shard::{Shard, CONTROLLER_SHARD};
 use crate::protocol::errors::KafkaError;
+use crate::runtime::durable_file;
 
 /// Ids per block, as Kafka's `ProducerIdManager.PidBlockSize`.
 pub const PRODUCER_ID_BLOCK_SIZE: i64 = 1000;
@@ -76,39 +77,23 @@ fn decode_next_block(bytes: &[u8]) -> Option<i64> {
 
 /// The recorded start of the next block (0 for a new data dir). A corrupt
 /// file is an error: guessing could hand out ids already in use.
-pub fn read_next_block(data_dir: &Path) -> io::Result<i64> {
-    match std::fs::read(block_file(data_dir)) {
-        Ok(bytes) => decode_next_block(&bytes).ok_or_else(|| {
+/// Runs on the controller shard, so it reads with glommio.
+pub async fn read_next_block(data_dir: &Path) -> io::Result<i64> {
+    // Anything longer than the 16-byte record is corrupt too.
+    match durable_file::read_small(&block_file(data_dir), 64).await? {
+        Some(bytes) => decode_next_block(&bytes).ok_or_else(|| {
             io::Error::new(
                 io::ErrorKind::InvalidData,
                 format!("{} is corrupt", block_file(data_dir).display()),
             )
         }),
-        Err(error) if error.kind() == io::ErrorKind::NotFound => Ok(0),
-        Err(error) => Err(error),
+        None => Ok(0),
     }
 }
 
-/// Durably records `next_block` (write temp, fdatasync, rename, sync dir).
+/// Durably records `next_block` (`runtime::durable_file::replace`).
 async fn store_next_block(data_dir: &Path, next_block: i64) -> io::Result<()> {
-    let path = block_file(data_dir);
-    let temp = path.with_extension("tmp");
-    let bytes = encode_next_block(next_block);
-    let file = glommio::io::BufferedFile::create(&temp).await?;
-    let written = file.write_at(bytes.clone(), 0).await?;
-    if written != bytes.len() {
-        return Err(io::Error::new(
-            io::ErrorKind::WriteZero,
-            "short producer id block write",
-        ));
-    }
-    file.fdatasync().await?;
-    file.close().await?;
-    glommio::io::rename(&temp, &path).await?;
-    let directory = glommio::io::Directory::open(data_dir).await?;
-    directory.sync().await?;
-    directory.close().await?;
-    Ok(())
+    durable_file::replace(&block_file(data_dir), encode_next_block(next_block)).await
 }
 
 /// On the controller: the next block, recorded durably before it is given.
@@ -118,10 +103,12 @@ pub async fn allocate_block_on_controller(shard: &Shard) -> Result<(i64, i64), i
     let start = if block.controller_next_block.get() >= 0 {
         block.controller_next_block.get()
     } else {
-        read_next_block(&shard.config.data_dir).map_err(|error| {
-            tracing::error!(%error, "cannot read the producer id block file");
-            KafkaError::UnknownServerError.code()
-        })?
+        read_next_block(&shard.config.data_dir)
+            .await
+            .map_err(|error| {
+                tracing::error!(%error, "cannot read the producer id block file");
+                KafkaError::UnknownServerError.code()
+            })?
     };
     let end = start
         .checked_add(PRODUCER_ID_BLOCK_SIZE)
@@ -219,8 +206,13 @@ mod tests {
     #[test]
     fn missing_file_starts_at_zero() {
         let dir = tempfile::tempdir().expect("tempdir");
-        assert_eq!(read_next_block(dir.path()).expect("read"), 0);
-        std::fs::write(dir.path().join(NEXT_BLOCK_FILE), b"garbage").expect("write");
-        assert!(read_next_block(dir.path()).is_err());
+        let data_dir = dir.path().to_path_buf();
+        crate::runtime::memlock::run_on_test_executor(move || async move {
+            assert_eq!(read_next_block(&data_dir).await.expect("read"), 0);
+            std::fs::write(data_dir.join(NEXT_BLOCK_FILE), b"garbage").expect("write");
+            assert!(read_next_block(&data_dir).await.is_err());
+            store_next_block(&data_dir, 7_000).await.expect("store");
+            assert_eq!(read_next_block(&data_dir).await.expect("read"), 7_000);
+        });
     }
 }

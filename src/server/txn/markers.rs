@@ -17,8 +17,8 @@ use futures::future::join_all;
 use crate::metadata::topic_name::OFFSETS_TOPIC;
 use crate::protocol::batch_builder::ControlType;
 use crate::protocol::errors::{KafkaError, NONE};
+use crate::runtime::clock::now_ms;
 use crate::server::forward::{ShardReply, ShardRequest};
-use crate::server::partition_ops::{log_error_code, now_ms};
 use crate::server::shard::Shard;
 
 /// The marker every partition of one transaction gets.
@@ -88,7 +88,7 @@ pub async fn write_local(
             Appended::Failed(code) => code,
             Appended::Log(log, offset) => match log.wait_durable(offset).await {
                 Ok(()) => NONE,
-                Err(error) => log_error_code(&error),
+                Err(error) => error.code(),
             },
             Appended::Offsets(loaded, offset) => {
                 loaded.wait_durable(offset).await.err().unwrap_or(NONE)
@@ -144,7 +144,7 @@ fn append_one(shard: &Shard, marker: Marker, topic: &str, partition: i32, now: i
         Ok(info) => Appended::Log(log, info.last_offset),
         Err(error) => {
             tracing::warn!(topic, partition, %error, "cannot write transaction marker");
-            Appended::Failed(log_error_code(&error))
+            Appended::Failed(error.code())
         }
     }
 }
