@@ -19,7 +19,10 @@ use kafka_protocol::messages::*;
 use kafka_protocol::protocol::StrBytes;
 use uuid::Uuid;
 
-use super::forward::{ShardReply, ShardRequest};
+use futures::future::LocalBoxFuture;
+use futures::FutureExt;
+
+use super::routing::{self, ShardCall};
 use super::shard::{Shard, CONTROLLER_SHARD};
 use crate::metadata::catalog::{Catalog, TopicMetadata};
 use crate::metadata::manifest;
@@ -38,25 +41,100 @@ const CONFIG_SOURCE_DEFAULT: i8 = 5;
 
 type AdminError = (i16, String);
 
+/// Any shard -> controller: CreateTopics.
+pub struct CreateTopicsCall {
+    pub request: CreateTopicsRequest,
+    pub version: i16,
+}
+
+impl ShardCall<Shard> for CreateTopicsCall {
+    type Reply = CreateTopicsResponse;
+    fn start(self, shard: &Rc<Shard>) -> LocalBoxFuture<'static, Self::Reply> {
+        let shard = Rc::clone(shard);
+        async move { create_topics_on_controller(&shard, self.request, self.version).await }
+            .boxed_local()
+    }
+}
+
+/// Any shard -> controller: DeleteTopics.
+pub struct DeleteTopicsCall {
+    pub request: DeleteTopicsRequest,
+    pub version: i16,
+}
+
+impl ShardCall<Shard> for DeleteTopicsCall {
+    type Reply = DeleteTopicsResponse;
+    fn start(self, shard: &Rc<Shard>) -> LocalBoxFuture<'static, Self::Reply> {
+        let shard = Rc::clone(shard);
+        async move { delete_topics_on_controller(&shard, self.request, self.version).await }
+            .boxed_local()
+    }
+}
+
+/// Any shard -> controller: create a topic with broker defaults
+/// (auto-creation, internal topics); the reply is a Kafka error code (0 =
+/// created or already there).
+pub struct AutoCreateTopicCall(pub TopicSpec);
+
+impl ShardCall<Shard> for AutoCreateTopicCall {
+    type Reply = i16;
+    fn start(self, shard: &Rc<Shard>) -> LocalBoxFuture<'static, i16> {
+        let shard = Rc::clone(shard);
+        async move { auto_create_on_controller(&shard, self.0).await }.boxed_local()
+    }
+}
+
+/// Controller -> every shard: replace your metadata image.
+#[derive(Clone)]
+pub struct ApplyCatalogCall(pub Arc<Catalog>);
+
+impl ShardCall<Shard> for ApplyCatalogCall {
+    type Reply = ();
+    fn start(self, shard: &Rc<Shard>) -> LocalBoxFuture<'static, ()> {
+        shard.apply_catalog(self.0);
+        async {}.boxed_local()
+    }
+}
+
+/// Controller -> owner: open (creating) these partition logs.
+pub struct OpenPartitionsCall {
+    pub topic: Arc<TopicMetadata>,
+    pub partitions: Vec<i32>,
+}
+
+impl ShardCall<Shard> for OpenPartitionsCall {
+    type Reply = ();
+    fn start(self, shard: &Rc<Shard>) -> LocalBoxFuture<'static, ()> {
+        let shard = Rc::clone(shard);
+        async move { shard.open_partitions(&self.topic, &self.partitions).await }.boxed_local()
+    }
+}
+
+/// Controller -> owner: close and delete these partition logs.
+pub struct DeletePartitionsCall {
+    pub topic: Arc<str>,
+    pub partitions: Vec<i32>,
+}
+
+impl ShardCall<Shard> for DeletePartitionsCall {
+    type Reply = ();
+    fn start(self, shard: &Rc<Shard>) -> LocalBoxFuture<'static, ()> {
+        let shard = Rc::clone(shard);
+        async move { shard.delete_partitions(&self.topic, &self.partitions).await }.boxed_local()
+    }
+}
+
 /// CreateTopics from any shard: forwarded to the controller when needed.
 pub async fn create_topics(
     shard: &Rc<Shard>,
     request: CreateTopicsRequest,
     version: i16,
 ) -> CreateTopicsResponse {
-    if shard.id == CONTROLLER_SHARD {
-        return create_topics_on_controller(shard, request, version).await;
-    }
     let names: Vec<TopicName> = request.topics.iter().map(|t| t.name.clone()).collect();
-    match shard
-        .call_shard(
-            CONTROLLER_SHARD,
-            ShardRequest::CreateTopics { request, version },
-        )
-        .await
-    {
-        Ok(ShardReply::CreateTopics(response)) => response,
-        _ => {
+    let call = CreateTopicsCall { request, version };
+    match routing::call(shard, CONTROLLER_SHARD, call).await {
+        Ok(response) => response,
+        Err(_) => {
             let topics = names
                 .into_iter()
                 .map(|name| {
@@ -76,21 +154,13 @@ pub async fn delete_topics(
     request: DeleteTopicsRequest,
     version: i16,
 ) -> DeleteTopicsResponse {
-    if shard.id == CONTROLLER_SHARD {
-        return delete_topics_on_controller(shard, request, version).await;
-    }
     let targets = delete_targets(&request, version);
-    match shard
-        .call_shard(
-            CONTROLLER_SHARD,
-            ShardRequest::DeleteTopics { request, version },
-        )
-        .await
-    {
-        Ok(ShardReply::DeleteTopics(response)) => response,
+    let call = DeleteTopicsCall { request, version };
+    match routing::call(shard, CONTROLLER_SHARD, call).await {
+        Ok(response) => response,
         // The controller shard is gone (shutting down): every topic gets a
         // retriable error rather than an empty answer.
-        _ => DeleteTopicsResponse::default().with_responses(
+        Err(_) => DeleteTopicsResponse::default().with_responses(
             targets
                 .into_iter()
                 .map(|(name, topic_id)| {
@@ -167,17 +237,9 @@ async fn create_from_spec(
     unavailable: i16,
 ) -> Result<Arc<TopicMetadata>, i16> {
     let name = spec.name.clone();
-    let code = if shard.id == CONTROLLER_SHARD {
-        auto_create_on_controller(shard, spec).await
-    } else {
-        match shard
-            .call_shard(CONTROLLER_SHARD, ShardRequest::AutoCreateTopic(spec))
-            .await
-        {
-            Ok(ShardReply::AutoCreated(code)) => code,
-            _ => unavailable,
-        }
-    };
+    let code = routing::call(shard, CONTROLLER_SHARD, AutoCreateTopicCall(spec))
+        .await
+        .unwrap_or(unavailable);
     if code != NONE {
         return Err(code);
     }
@@ -185,7 +247,11 @@ async fn create_from_spec(
 }
 
 /// Controller: create `spec` unless the topic exists (see [`TopicSpec`]).
-pub async fn auto_create_on_controller(shard: &Rc<Shard>, spec: TopicSpec) -> i16 {
+async fn auto_create_on_controller(shard: &Rc<Shard>, spec: TopicSpec) -> i16 {
+    assert_eq!(
+        shard.id, CONTROLLER_SHARD,
+        "topic admin runs on the controller"
+    );
     let _permit = match shard.admin_lock.acquire_permit(1).await {
         Ok(permit) => permit,
         Err(_) => return KafkaError::NotController.code(),
@@ -225,11 +291,15 @@ pub async fn auto_create_on_controller(shard: &Rc<Shard>, spec: TopicSpec) -> i1
 }
 
 /// Controller: CreateTopics.
-pub async fn create_topics_on_controller(
+async fn create_topics_on_controller(
     shard: &Rc<Shard>,
     request: CreateTopicsRequest,
     version: i16,
 ) -> CreateTopicsResponse {
+    assert_eq!(
+        shard.id, CONTROLLER_SHARD,
+        "topic admin runs on the controller"
+    );
     let _permit = shard.admin_lock.acquire_permit(1).await;
     let mut seen = HashSet::new();
     let duplicates: HashSet<String> = request
@@ -449,15 +519,13 @@ pub(super) async fn open_on_owners(
             .push(partition);
     }
     join_all(by_owner.into_iter().map(|(owner, partitions)| {
-        let topic = Arc::clone(topic);
+        let call = OpenPartitionsCall {
+            topic: Arc::clone(topic),
+            partitions,
+        };
         async move {
-            if owner == shard.id {
-                shard.open_partitions(&topic, &partitions).await;
-            } else {
-                let request = ShardRequest::OpenPartitions { topic, partitions };
-                if shard.call_shard(owner, request).await.is_err() {
-                    tracing::error!(owner, "shard did not open its partitions");
-                }
+            if routing::call(shard, owner, call).await.is_err() {
+                tracing::error!(owner, "shard did not open its partitions");
             }
         }
     }))
@@ -466,22 +534,13 @@ pub(super) async fn open_on_owners(
 
 /// Installs `catalog` here and on every other shard, waiting for all.
 pub(super) async fn publish_catalog(shard: &Rc<Shard>, catalog: Catalog) {
-    let catalog = Arc::new(catalog);
-    shard.apply_catalog(Arc::clone(&catalog));
-    let others = (0..shard.shard_count).filter(|&s| s != shard.id);
-    join_all(others.map(|other| {
-        let catalog = Arc::clone(&catalog);
-        async move {
-            if shard
-                .call_shard(other, ShardRequest::ApplyCatalog(catalog))
-                .await
-                .is_err()
-            {
-                tracing::warn!(other, "shard did not take the new metadata image");
-            }
+    let call = ApplyCatalogCall(Arc::new(catalog));
+    let replies = routing::call_every_shard(shard, call).await;
+    for (other, reply) in replies.into_iter().enumerate() {
+        if reply.is_err() {
+            tracing::warn!(other, "shard did not take the new metadata image");
         }
-    }))
-    .await;
+    }
 }
 
 /// The topics a DeleteTopics names: by name for v0-5, by name or id for v6+.
@@ -502,11 +561,15 @@ fn delete_targets(request: &DeleteTopicsRequest, version: i16) -> Vec<(Option<To
 }
 
 /// Controller: DeleteTopics (by name for v0-5, by name or id for v6+).
-pub async fn delete_topics_on_controller(
+async fn delete_topics_on_controller(
     shard: &Rc<Shard>,
     request: DeleteTopicsRequest,
     version: i16,
 ) -> DeleteTopicsResponse {
+    assert_eq!(
+        shard.id, CONTROLLER_SHARD,
+        "topic admin runs on the controller"
+    );
     let _permit = shard.admin_lock.acquire_permit(1).await;
     let targets = delete_targets(&request, version);
     let mut responses = Vec::with_capacity(targets.len());
@@ -566,15 +629,13 @@ async fn delete_topic(shard: &Rc<Shard>, topic: &Arc<TopicMetadata>) {
             .or_default()
             .push(partition);
     }
-    join_all(by_owner.into_iter().map(|(owner, partitions)| async move {
-        if owner == shard.id {
-            shard.delete_partitions(&topic.name, &partitions).await;
-        } else {
-            let request = ShardRequest::DeletePartitions {
-                topic: Arc::clone(&topic.name),
-                partitions,
-            };
-            if shard.call_shard(owner, request).await.is_err() {
+    join_all(by_owner.into_iter().map(|(owner, partitions)| {
+        let call = DeletePartitionsCall {
+            topic: Arc::clone(&topic.name),
+            partitions,
+        };
+        async move {
+            if routing::call(shard, owner, call).await.is_err() {
                 tracing::error!(owner, "shard did not delete its partitions");
             }
         }

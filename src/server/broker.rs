@@ -15,7 +15,6 @@ use glommio::net::TcpListener;
 use glommio::{LocalExecutorBuilder, Placement};
 
 use super::connection::serve_connection;
-use super::forward::{handle_shard_request, ShardReply, ShardRequest};
 use super::shard::Shard;
 use crate::config::{BrokerConfig, FlushPolicy};
 use crate::metadata::catalog::Catalog;
@@ -74,8 +73,7 @@ pub fn start(mut config: BrokerConfig) -> io::Result<RunningBroker> {
     let catalog = Arc::new(Catalog::new(Arc::from(cluster_id), topics));
     let listen = config.listen;
     let config = Arc::new(config);
-    let builder =
-        (config.shards > 1).then(|| mesh_builder::<ShardRequest, ShardReply>(config.shards));
+    let builder = (config.shards > 1).then(|| mesh_builder::<Shard>(config.shards));
     let cpus = available_cpus();
     let mut handles = Vec::with_capacity(config.shards);
     let mut shutdown_senders = Vec::with_capacity(config.shards);
@@ -166,7 +164,7 @@ async fn shard_main(
     shard_id: usize,
     config: Arc<BrokerConfig>,
     catalog: Arc<Catalog>,
-    builder: Option<MeshBuilderFor<ShardRequest, ShardReply>>,
+    builder: Option<MeshBuilderFor<Shard>>,
     shutdown: oneshot::Receiver<()>,
     ready: std::sync::mpsc::Sender<()>,
 ) -> io::Result<()> {
@@ -176,10 +174,7 @@ async fn shard_main(
     // shard that returned early would leave the others waiting in the join
     // forever.
     if let Some(builder) = builder {
-        let handler_shard = Rc::clone(&shard);
-        let join = Mesh::join(builder, move |from, id, request| {
-            handle_shard_request(&handler_shard, from, id, request)
-        });
+        let join = Mesh::join(builder, Rc::clone(&shard));
         // Not bounded by a timeout: the other shards arrive only after
         // opening (and replaying) their partitions, which takes as long as
         // the data takes.

@@ -17,7 +17,10 @@ use std::rc::Rc;
 
 use kafka_protocol::messages::{InitProducerIdRequest, InitProducerIdResponse, ProducerId};
 
-use super::forward::{ShardReply, ShardRequest};
+use futures::future::LocalBoxFuture;
+use futures::FutureExt;
+
+use super::routing::{self, ShardCall};
 use super::shard::{Shard, CONTROLLER_SHARD};
 use crate::protocol::errors::KafkaError;
 use crate::runtime::durable_file;
@@ -96,8 +99,24 @@ async fn store_next_block(data_dir: &Path, next_block: i64) -> io::Result<()> {
     durable_file::replace(&block_file(data_dir), encode_next_block(next_block)).await
 }
 
+/// Any shard -> controller: a block of producer ids; the reply is `[start,
+/// end)` of the block, or the error code.
+pub struct AllocateProducerIdsCall;
+
+impl ShardCall<Shard> for AllocateProducerIdsCall {
+    type Reply = Result<(i64, i64), i16>;
+    fn start(self, shard: &Rc<Shard>) -> LocalBoxFuture<'static, Self::Reply> {
+        let shard = Rc::clone(shard);
+        async move { allocate_block_on_controller(&shard).await }.boxed_local()
+    }
+}
+
 /// On the controller: the next block, recorded durably before it is given.
-pub async fn allocate_block_on_controller(shard: &Shard) -> Result<(i64, i64), i16> {
+async fn allocate_block_on_controller(shard: &Shard) -> Result<(i64, i64), i16> {
+    assert_eq!(
+        shard.id, CONTROLLER_SHARD,
+        "producer id blocks come from the controller"
+    );
     let block = &shard.producer_ids;
     let _permit = block.allocation.acquire_permit(1).await;
     let start = if block.controller_next_block.get() >= 0 {
@@ -131,17 +150,11 @@ pub async fn next_producer_id(shard: &Rc<Shard>) -> Result<i64, i16> {
             block.next.set(id + 1);
             return Ok(id);
         }
-        let (start, end) = if shard.id == CONTROLLER_SHARD {
-            allocate_block_on_controller(shard).await?
-        } else {
-            match shard
-                .call_shard(CONTROLLER_SHARD, ShardRequest::AllocateProducerIds)
-                .await
-            {
-                Ok(ShardReply::ProducerIds(result)) => result?,
-                _ => return Err(KafkaError::CoordinatorNotAvailable.code()),
-            }
-        };
+        let (start, end) =
+            match routing::call(shard, CONTROLLER_SHARD, AllocateProducerIdsCall).await {
+                Ok(result) => result?,
+                Err(_) => return Err(KafkaError::CoordinatorNotAvailable.code()),
+            };
         // Another task may have installed a block while this one waited:
         // keep whichever has ids left (the other block's ids stay unused).
         let block = &shard.producer_ids;

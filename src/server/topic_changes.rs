@@ -17,7 +17,10 @@ use kafka_protocol::messages::*;
 use kafka_protocol::protocol::StrBytes;
 
 use super::admin::{open_on_owners, publish_catalog, MAX_PARTITIONS_PER_TOPIC};
-use super::forward::{ShardReply, ShardRequest};
+use futures::future::LocalBoxFuture;
+use futures::FutureExt;
+
+use super::routing::{self, ShardCall};
 use super::shard::{Shard, CONTROLLER_SHARD};
 use crate::metadata::catalog::TopicMetadata;
 use crate::metadata::manifest;
@@ -58,19 +61,28 @@ fn text(message: &str) -> Option<StrBytes> {
 /// Runs `change` on the controller, forwarding it if this is another shard.
 /// `None` when the controller could not be reached.
 pub async fn run(shard: &Rc<Shard>, change: TopicChange) -> Option<TopicChangeAnswer> {
-    if shard.id == CONTROLLER_SHARD {
-        return Some(run_on_controller(shard, change).await);
-    }
-    match shard
-        .call_shard(CONTROLLER_SHARD, ShardRequest::TopicChange(change))
+    routing::call(shard, CONTROLLER_SHARD, TopicChangeCall(change))
         .await
-    {
-        Ok(ShardReply::TopicChange(answer)) => Some(answer),
-        _ => None,
+        .ok()
+}
+
+/// Any shard -> controller: AlterConfigs, IncrementalAlterConfigs,
+/// CreatePartitions.
+pub struct TopicChangeCall(pub TopicChange);
+
+impl ShardCall<Shard> for TopicChangeCall {
+    type Reply = TopicChangeAnswer;
+    fn start(self, shard: &Rc<Shard>) -> LocalBoxFuture<'static, TopicChangeAnswer> {
+        let shard = Rc::clone(shard);
+        async move { run_on_controller(&shard, self.0).await }.boxed_local()
     }
 }
 
-pub async fn run_on_controller(shard: &Rc<Shard>, change: TopicChange) -> TopicChangeAnswer {
+async fn run_on_controller(shard: &Rc<Shard>, change: TopicChange) -> TopicChangeAnswer {
+    assert_eq!(
+        shard.id, CONTROLLER_SHARD,
+        "topic changes run on the controller"
+    );
     let _permit = shard.admin_lock.acquire_permit(1).await;
     match change {
         TopicChange::AlterConfigs(request) => {

@@ -176,6 +176,7 @@ pub fn txn_config(settings: &TxnSettings) -> TxnConfig {
 
 /// Runs `call` on this shard, which owns state `partition`.
 pub async fn coordinate(shard: &Rc<Shard>, partition: i32, call: TxnCall) -> TxnAnswer {
+    shard.assert_owner(state_topic::TRANSACTION_STATE_TOPIC, partition);
     let Some(loaded) = shard.txns.partition(partition) else {
         return TxnAnswer::Unavailable(KafkaError::NotCoordinator.code());
     };
