@@ -39,7 +39,34 @@ const CONFIG_SOURCE_TOPIC: i8 = 1;
 /// Config source for a broker default (DEFAULT_CONFIG).
 const CONFIG_SOURCE_DEFAULT: i8 = 5;
 
-type AdminError = (i16, String);
+/// A refused topic change (CreateTopics, AlterConfigs, CreatePartitions,
+/// ...): the Kafka error and the message Kafka sends with it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AdminError {
+    pub error: KafkaError,
+    pub message: String,
+}
+
+impl AdminError {
+    pub fn new(error: KafkaError, message: impl Into<String>) -> AdminError {
+        AdminError {
+            error,
+            message: message.into(),
+        }
+    }
+
+    /// A result's `error_code` and `error_message` response fields (NONE
+    /// and no message for success).
+    pub fn response_fields(refusal: Option<AdminError>) -> (i16, Option<StrBytes>) {
+        match refusal {
+            None => (NONE, None),
+            Some(refusal) => (
+                refusal.error.code(),
+                Some(StrBytes::from_string(refusal.message)),
+            ),
+        }
+    }
+}
 
 /// Any shard -> controller: CreateTopics.
 pub struct CreateTopicsCall {
@@ -286,7 +313,7 @@ async fn auto_create_on_controller(shard: &Rc<Shard>, spec: TopicSpec) -> i16 {
             );
             NONE
         }
-        Err((code, _)) => code,
+        Err(refusal) => refusal.error.code(),
     }
 }
 
@@ -312,8 +339,8 @@ async fn create_topics_on_controller(
     for creatable in &request.topics {
         let name = creatable.name.0.to_string();
         let outcome = if duplicates.contains(&name) {
-            Err((
-                KafkaError::InvalidRequest.code(),
+            Err(AdminError::new(
+                KafkaError::InvalidRequest,
                 format!("Create topics request from client contains multiple entries for the following topics: {name}"),
             ))
         } else {
@@ -368,9 +395,9 @@ fn creatable_result(
                 result
             }
         }
-        Err((code, message)) => result
-            .with_error_code(code)
-            .with_error_message(Some(StrBytes::from_string(message))),
+        Err(refusal) => result
+            .with_error_code(refusal.error.code())
+            .with_error_message(Some(StrBytes::from_string(refusal.message))),
     }
 }
 
@@ -379,10 +406,10 @@ fn creatable_result(
 fn plan_topic(shard: &Shard, creatable: &CreatableTopic) -> Result<TopicMetadata, AdminError> {
     let name = creatable.name.0.as_str();
     validate_topic_name(name)
-        .map_err(|message| (KafkaError::InvalidTopicException.code(), message))?;
+        .map_err(|message| AdminError::new(KafkaError::InvalidTopicException, message))?;
     if shard.catalog().topic(name).is_some() {
-        return Err((
-            KafkaError::TopicAlreadyExists.code(),
+        return Err(AdminError::new(
+            KafkaError::TopicAlreadyExists,
             format!("Topic '{name}' already exists."),
         ));
     }
@@ -392,8 +419,8 @@ fn plan_topic(shard: &Shard, creatable: &CreatableTopic) -> Result<TopicMetadata
         partitions_from_assignments(shard, creatable)?
     };
     if partition_count > MAX_PARTITIONS_PER_TOPIC {
-        return Err((
-            KafkaError::InvalidPartitions.code(),
+        return Err(AdminError::new(
+            KafkaError::InvalidPartitions,
             format!("Number of partitions {partition_count} is above corelog's limit of {MAX_PARTITIONS_PER_TOPIC}."),
         ));
     }
@@ -403,8 +430,8 @@ fn plan_topic(shard: &Shard, creatable: &CreatableTopic) -> Result<TopicMetadata
         match value {
             Some(value) => overrides.insert(config.name.to_string(), value),
             None => {
-                return Err((
-                    KafkaError::InvalidConfig.code(),
+                return Err(AdminError::new(
+                    KafkaError::InvalidConfig,
                     format!(
                         "Null value not supported for topic configs: {}",
                         config.name.as_str()
@@ -413,9 +440,10 @@ fn plan_topic(shard: &Shard, creatable: &CreatableTopic) -> Result<TopicMetadata
             }
         };
     }
-    check_supported(&overrides).map_err(|message| (KafkaError::InvalidConfig.code(), message))?;
+    check_supported(&overrides)
+        .map_err(|message| AdminError::new(KafkaError::InvalidConfig, message))?;
     let configs = TopicConfigs::from_overrides_with(overrides, &shard.config.topic_defaults)
-        .map_err(|message| (KafkaError::InvalidConfig.code(), message))?;
+        .map_err(|message| AdminError::new(KafkaError::InvalidConfig, message))?;
     Ok(TopicMetadata {
         name: Arc::from(name),
         topic_id: Uuid::new_v4(),
@@ -428,21 +456,21 @@ fn partitions_from_counts(shard: &Shard, creatable: &CreatableTopic) -> Result<i
     let partitions = match creatable.num_partitions {
         -1 => shard.config.default_partitions,
         n if n <= 0 => {
-            return Err((
-                KafkaError::InvalidPartitions.code(),
-                "Number of partitions must be larger than 0.".into(),
+            return Err(AdminError::new(
+                KafkaError::InvalidPartitions,
+                "Number of partitions must be larger than 0.",
             ))
         }
         n => n,
     };
     match creatable.replication_factor {
         -1 | 1 => Ok(partitions),
-        n if n <= 0 => Err((
-            KafkaError::InvalidReplicationFactor.code(),
-            "Replication factor must be larger than 0.".into(),
+        n if n <= 0 => Err(AdminError::new(
+            KafkaError::InvalidReplicationFactor,
+            "Replication factor must be larger than 0.",
         )),
-        n => Err((
-            KafkaError::InvalidReplicationFactor.code(),
+        n => Err(AdminError::new(
+            KafkaError::InvalidReplicationFactor,
             format!(
                 "Unable to replicate the partition {n} time(s): The target replication factor of {n} cannot be reached because only 1 broker(s) are registered."
             ),
@@ -455,9 +483,9 @@ fn partitions_from_assignments(
     creatable: &CreatableTopic,
 ) -> Result<i32, AdminError> {
     if creatable.num_partitions != -1 || creatable.replication_factor != -1 {
-        return Err((
-            KafkaError::InvalidRequest.code(),
-            "Both numPartitions or replicationFactor and replicasAssignments were set. Both cannot be used at the same time.".into(),
+        return Err(AdminError::new(
+            KafkaError::InvalidRequest,
+            "Both numPartitions or replicationFactor and replicasAssignments were set. Both cannot be used at the same time.",
         ));
     }
     let count = creatable.assignments.len() as i32;
@@ -465,9 +493,9 @@ fn partitions_from_assignments(
     for assignment in &creatable.assignments {
         let in_range = (0..count).contains(&assignment.partition_index);
         if !in_range || !seen.insert(assignment.partition_index) {
-            return Err((
-                KafkaError::InvalidReplicaAssignment.code(),
-                "Partitions should be a consecutive 0-based integer sequence".into(),
+            return Err(AdminError::new(
+                KafkaError::InvalidReplicaAssignment,
+                "Partitions should be a consecutive 0-based integer sequence",
             ));
         }
         if assignment
@@ -476,8 +504,8 @@ fn partitions_from_assignments(
             .map(|b| b.0)
             .ne([shard.config.node_id])
         {
-            return Err((
-                KafkaError::InvalidReplicaAssignment.code(),
+            return Err(AdminError::new(
+                KafkaError::InvalidReplicaAssignment,
                 format!(
                     "Replica assignment must name exactly broker {}",
                     shard.config.node_id
@@ -493,8 +521,8 @@ fn partitions_from_assignments(
 async fn commit_new_topic(shard: &Rc<Shard>, topic: TopicMetadata) -> Result<(), AdminError> {
     if let Err(error) = manifest::store(&shard.config.data_dir, &topic).await {
         tracing::error!(topic = %topic.name, %error, "cannot write topic manifest");
-        return Err((
-            KafkaError::KafkaStorageError.code(),
+        return Err(AdminError::new(
+            KafkaError::KafkaStorageError,
             format!("cannot persist topic: {error}"),
         ));
     }

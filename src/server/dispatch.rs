@@ -20,6 +20,7 @@ use super::txn::apis as txn_apis;
 use super::txn::verification as txn_verification;
 use super::{admin, api_versions, cluster, fetch, list_offsets, metadata, produce, producer_ids};
 use crate::metadata::catalog::TopicMetadata;
+use crate::protocol::errors::{error_from_code, KafkaError};
 use crate::protocol::request::{Request, RequestBody};
 use crate::protocol::response::{encode_response, ResponseBody};
 
@@ -28,8 +29,10 @@ use crate::protocol::response::{encode_response, ResponseBody};
 struct ControlPlane;
 
 impl produce::ProduceControl for ControlPlane {
-    async fn topic(&self, shard: &Rc<Shard>, name: &str) -> Result<Arc<TopicMetadata>, i16> {
-        admin::ensure_topic(shard, name).await
+    async fn topic(&self, shard: &Rc<Shard>, name: &str) -> Result<Arc<TopicMetadata>, KafkaError> {
+        admin::ensure_topic(shard, name)
+            .await
+            .map_err(error_from_code)
     }
 
     async fn verify_transaction(
@@ -37,7 +40,7 @@ impl produce::ProduceControl for ControlPlane {
         shard: &Rc<Shard>,
         transactional_id: Option<&str>,
         parts: &[(Arc<str>, i32, i64, i16)],
-    ) -> Vec<(Arc<str>, i32, i16)> {
+    ) -> Vec<(Arc<str>, i32, KafkaError)> {
         txn_verification::verify(shard, transactional_id, parts).await
     }
 }

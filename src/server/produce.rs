@@ -38,7 +38,7 @@ use crate::protocol::record_batch::{split_batches, validate_batch, BatchError};
 pub trait ProduceControl {
     /// The topic named `name`, auto-created when the broker does that, or
     /// the error code to answer its partitions with.
-    async fn topic(&self, shard: &Rc<Shard>, name: &str) -> Result<Arc<TopicMetadata>, i16>;
+    async fn topic(&self, shard: &Rc<Shard>, name: &str) -> Result<Arc<TopicMetadata>, KafkaError>;
     /// Transaction verification (KIP-890) of `parts` (topic, partition,
     /// producer id, epoch): the partitions to refuse, with their error code.
     async fn verify_transaction(
@@ -46,7 +46,7 @@ pub trait ProduceControl {
         shard: &Rc<Shard>,
         transactional_id: Option<&str>,
         parts: &[(Arc<str>, i32, i64, i16)],
-    ) -> Vec<(Arc<str>, i32, i16)>;
+    ) -> Vec<(Arc<str>, i32, KafkaError)>;
 }
 
 /// Where one partition's answer will come from.
@@ -65,7 +65,7 @@ pub async fn dispatch_produce(
 ) -> LocalBoxFuture<'static, Option<ProduceResponse>> {
     let acks = request.acks;
     // Pass one: resolve and validate every partition.
-    let mut checked: Vec<(usize, i32, Result<CheckedPart, i16>)> = Vec::new();
+    let mut checked: Vec<(usize, i32, Result<CheckedPart, KafkaError>)> = Vec::new();
     let mut topic_names = Vec::with_capacity(request.topic_data.len());
     for (topic_index, topic_data) in request.topic_data.into_iter().enumerate() {
         let topic = control.topic(shard, topic_data.name.0.as_str()).await;
@@ -114,7 +114,7 @@ pub async fn dispatch_produce(
     let mut by_owner: BTreeMap<usize, Vec<ProducePart>> = BTreeMap::new();
     for (topic_index, partition, part) in checked {
         let slot = match part {
-            Err(code) => Slot::Ready(ProduceOutcome::error(code)),
+            Err(error) => Slot::Ready(ProduceOutcome::error(error.code())),
             Ok(CheckedPart { topic, batches, .. }) => {
                 let owner = shard.owner_of(&topic, partition);
                 let parts = by_owner.entry(owner).or_default();
@@ -207,38 +207,38 @@ struct CheckedPart {
 /// topic's `max.message.bytes`, not a control batch, with a sequence when it
 /// has a producer id. All-or-nothing per partition.
 fn validate_partition(
-    topic: &Result<Arc<TopicMetadata>, i16>,
+    topic: &Result<Arc<TopicMetadata>, KafkaError>,
     partition: i32,
     records: Option<Bytes>,
-) -> Result<CheckedPart, i16> {
-    let topic = topic.as_ref().map_err(|code| *code)?;
+) -> Result<CheckedPart, KafkaError> {
+    let topic = topic.as_ref().map_err(|error| *error)?;
     if topic.is_internal() {
         // Only the group coordinator writes it (Kafka: "Cannot append to
         // internal topic").
-        return Err(KafkaError::InvalidTopicException.code());
+        return Err(KafkaError::InvalidTopicException);
     }
     if !topic.has_partition(partition) {
-        return Err(KafkaError::UnknownTopicOrPartition.code());
+        return Err(KafkaError::UnknownTopicOrPartition);
     }
     let records = records
         .filter(|r| !r.is_empty())
-        .ok_or(KafkaError::InvalidRecord.code())?;
+        .ok_or(KafkaError::InvalidRecord)?;
     let max_batch_bytes = usize::try_from(topic.configs.max_message_bytes).unwrap_or(usize::MAX);
     let mut batches = Vec::new();
     let mut transaction = None;
     for batch in split_batches(&records) {
-        let batch = batch.map_err(batch_error_code)?;
+        let batch = batch.map_err(batch_error)?;
         if batch.len() > max_batch_bytes {
-            return Err(KafkaError::MessageTooLarge.code());
+            return Err(KafkaError::MessageTooLarge);
         }
-        let header = validate_batch(&batch).map_err(batch_error_code)?;
+        let header = validate_batch(&batch).map_err(batch_error)?;
         // Only the transaction coordinator writes markers; a transactional
         // batch must say whose transaction it belongs to (Kafka's LogValidator).
         if header.is_control()
             || (header.is_transactional() && header.producer_id < 0)
             || (header.producer_id >= 0 && header.base_sequence < 0)
         {
-            return Err(KafkaError::InvalidRecord.code());
+            return Err(KafkaError::InvalidRecord);
         }
         if header.is_transactional() {
             transaction.get_or_insert((header.producer_id, header.producer_epoch));
@@ -252,10 +252,10 @@ fn validate_partition(
     })
 }
 
-fn batch_error_code(error: BatchError) -> i16 {
+fn batch_error(error: BatchError) -> KafkaError {
     match error {
-        BatchError::Truncated | BatchError::CrcMismatch => KafkaError::CorruptMessage.code(),
-        BatchError::UnsupportedMagic(_) => KafkaError::UnsupportedForMessageFormat.code(),
-        BatchError::InvalidHeader => KafkaError::InvalidRecord.code(),
+        BatchError::Truncated | BatchError::CrcMismatch => KafkaError::CorruptMessage,
+        BatchError::UnsupportedMagic(_) => KafkaError::UnsupportedForMessageFormat,
+        BatchError::InvalidHeader => KafkaError::InvalidRecord,
     }
 }

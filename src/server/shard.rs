@@ -1,6 +1,11 @@
 //! One shard's state: its id, its copy of the metadata image, the partition
 //! logs it owns, and its end of the mesh. Exactly one `Shard` per executor,
 //! shared by that executor's tasks through `Rc`; nothing in it crosses cores.
+//! Calls to other shards go through `routing`, never the mesh directly.
+//!
+//! It also holds this shard's control-plane state (group and transaction
+//! coordinators, the producer id block), so `Shard` is the one place where
+//! the data plane still reaches the control plane's types.
 
 use std::cell::{OnceCell, RefCell};
 use std::collections::HashMap;
@@ -135,6 +140,14 @@ impl Shard {
 
     /// Opens (creating if needed) the given partitions of `topic` on this shard.
     pub async fn open_partitions(&self, topic: &TopicMetadata, partitions: &[i32]) {
+        for &partition in partitions {
+            assert_eq!(
+                self.owner_of(&topic.name, partition),
+                self.id,
+                "opening {}-{partition} on a shard that does not own it",
+                topic.name
+            );
+        }
         let log_config = topic.configs.log_config(self.config.flush);
         let opened = join_all(partitions.iter().map(|&partition| {
             let dir = self.partition_dir(&topic.name, partition);
@@ -191,6 +204,9 @@ impl Shard {
 
     /// Closes and deletes the given partitions of `topic` on this shard.
     pub async fn delete_partitions(&self, topic: &str, partitions: &[i32]) {
+        for &partition in partitions {
+            self.assert_owner(topic, partition);
+        }
         let removed: Vec<(i32, PartitionLog)> = {
             let mut logs = self.partitions.borrow_mut();
             let Some(topic_logs) = logs.get_mut(topic) else {

@@ -16,7 +16,7 @@ use kafka_protocol::messages::incremental_alter_configs_response::AlterConfigsRe
 use kafka_protocol::messages::*;
 use kafka_protocol::protocol::StrBytes;
 
-use super::admin::{open_on_owners, publish_catalog, MAX_PARTITIONS_PER_TOPIC};
+use super::admin::{open_on_owners, publish_catalog, AdminError, MAX_PARTITIONS_PER_TOPIC};
 use futures::future::LocalBoxFuture;
 use futures::FutureExt;
 
@@ -25,7 +25,7 @@ use super::shard::{Shard, CONTROLLER_SHARD};
 use crate::metadata::catalog::TopicMetadata;
 use crate::metadata::manifest;
 use crate::metadata::topic_config::{check_supported, TopicConfigs};
-use crate::protocol::errors::{KafkaError, NONE};
+use crate::protocol::errors::KafkaError;
 
 const RESOURCE_TOPIC: i8 = 2;
 const RESOURCE_BROKER: i8 = 4;
@@ -50,12 +50,6 @@ pub enum TopicChangeAnswer {
     AlterConfigs(AlterConfigsResponse),
     IncrementalAlterConfigs(IncrementalAlterConfigsResponse),
     CreatePartitions(CreatePartitionsResponse),
-}
-
-type ChangeError = (i16, String);
-
-fn text(message: &str) -> Option<StrBytes> {
-    Some(StrBytes::from_string(message.to_string()))
 }
 
 /// Runs `change` on the controller, forwarding it if this is another shard.
@@ -103,8 +97,8 @@ async fn run_on_controller(shard: &Rc<Shard>, change: TopicChange) -> TopicChang
                         let mut overrides = BTreeMap::new();
                         for (name, value) in &replacement {
                             let value = value.clone().ok_or_else(|| {
-                                (
-                                    KafkaError::InvalidRequest.code(),
+                                AdminError::new(
+                                    KafkaError::InvalidRequest,
                                     format!("Null value not supported for : {name}"),
                                 )
                             })?;
@@ -114,11 +108,11 @@ async fn run_on_controller(shard: &Rc<Shard>, change: TopicChange) -> TopicChang
                     },
                 )
                 .await;
-                let (code, message) = outcome.err().unwrap_or((NONE, String::new()));
+                let (code, message) = AdminError::response_fields(outcome.err());
                 responses.push(
                     AlterResult::default()
                         .with_error_code(code)
-                        .with_error_message((code != NONE).then(|| text(&message)).flatten())
+                        .with_error_message(message)
                         .with_resource_type(resource.resource_type)
                         .with_resource_name(resource.resource_name.clone()),
                 );
@@ -149,11 +143,11 @@ async fn run_on_controller(shard: &Rc<Shard>, change: TopicChange) -> TopicChang
                     },
                 )
                 .await;
-                let (code, message) = outcome.err().unwrap_or((NONE, String::new()));
+                let (code, message) = AdminError::response_fields(outcome.err());
                 responses.push(
                     IncrementalResult::default()
                         .with_error_code(code)
-                        .with_error_message((code != NONE).then(|| text(&message)).flatten())
+                        .with_error_message(message)
                         .with_resource_type(resource.resource_type)
                         .with_resource_name(resource.resource_name.clone()),
                 );
@@ -167,9 +161,9 @@ async fn run_on_controller(shard: &Rc<Shard>, change: TopicChange) -> TopicChang
             let mut results = Vec::with_capacity(request.topics.len());
             for topic in &request.topics {
                 let outcome = if !seen.insert(topic.name.0.to_string()) {
-                    Err((
-                        KafkaError::InvalidRequest.code(),
-                        "Duplicate topic in request.".to_string(),
+                    Err(AdminError::new(
+                        KafkaError::InvalidRequest,
+                        "Duplicate topic in request.",
                     ))
                 } else {
                     create_partitions(
@@ -181,12 +175,12 @@ async fn run_on_controller(shard: &Rc<Shard>, change: TopicChange) -> TopicChang
                     )
                     .await
                 };
-                let (code, message) = outcome.err().unwrap_or((NONE, String::new()));
+                let (code, message) = AdminError::response_fields(outcome.err());
                 results.push(
                     CreatePartitionsTopicResult::default()
                         .with_name(topic.name.clone())
                         .with_error_code(code)
-                        .with_error_message((code != NONE).then(|| text(&message)).flatten()),
+                        .with_error_message(message),
                 );
             }
             TopicChangeAnswer::CreatePartitions(
@@ -202,8 +196,8 @@ fn apply_operation(
     operation: i8,
     name: &str,
     value: Option<&str>,
-) -> Result<(), ChangeError> {
-    let invalid = |message: String| (KafkaError::InvalidConfig.code(), message);
+) -> Result<(), AdminError> {
+    let invalid = |message: String| AdminError::new(KafkaError::InvalidConfig, message);
     match operation {
         OP_SET => {
             let value =
@@ -247,8 +241,8 @@ fn apply_operation(
             overrides.insert(name.to_string(), items.join(","));
         }
         other => {
-            return Err((
-                KafkaError::InvalidRequest.code(),
+            return Err(AdminError::new(
+                KafkaError::InvalidRequest,
                 format!("Unknown config operation {other}"),
             ))
         }
@@ -274,27 +268,27 @@ async fn alter(
     validate_only: bool,
     next_overrides: impl FnOnce(
         &BTreeMap<String, String>,
-    ) -> Result<BTreeMap<String, String>, ChangeError>,
-) -> Result<(), ChangeError> {
+    ) -> Result<BTreeMap<String, String>, AdminError>,
+) -> Result<(), AdminError> {
     match resource_type {
         RESOURCE_TOPIC => {}
         RESOURCE_BROKER => {
-            return Err((
-                KafkaError::InvalidRequest.code(),
-                "corelog's broker configs are set by flags at start-up, not at runtime".into(),
+            return Err(AdminError::new(
+                KafkaError::InvalidRequest,
+                "corelog's broker configs are set by flags at start-up, not at runtime",
             ))
         }
         other => {
-            return Err((
-                KafkaError::InvalidRequest.code(),
+            return Err(AdminError::new(
+                KafkaError::InvalidRequest,
                 format!("Unsupported resource type {other}"),
             ))
         }
     }
     let name = resource_name.as_str();
     let Some(topic) = shard.catalog().topic(name).cloned() else {
-        return Err((
-            KafkaError::UnknownTopicOrPartition.code(),
+        return Err(AdminError::new(
+            KafkaError::UnknownTopicOrPartition,
             format!("Topic {name} does not exist"),
         ));
     };
@@ -302,10 +296,10 @@ async fn alter(
     // The internal offsets topic keeps its own (compact) policy.
     if !topic.is_internal() {
         check_supported(&overrides)
-            .map_err(|message| (KafkaError::InvalidConfig.code(), message))?;
+            .map_err(|message| AdminError::new(KafkaError::InvalidConfig, message))?;
     }
     let configs = TopicConfigs::from_overrides_with(overrides, &shard.config.topic_defaults)
-        .map_err(|message| (KafkaError::InvalidConfig.code(), message))?;
+        .map_err(|message| AdminError::new(KafkaError::InvalidConfig, message))?;
     if validate_only {
         return Ok(());
     }
@@ -325,36 +319,36 @@ async fn create_partitions(
     count: i32,
     assignments: Option<&[create_partitions_request::CreatePartitionsAssignment]>,
     validate_only: bool,
-) -> Result<(), ChangeError> {
+) -> Result<(), AdminError> {
     let Some(topic) = shard.catalog().topic(name).cloned() else {
-        return Err((
-            KafkaError::UnknownTopicOrPartition.code(),
+        return Err(AdminError::new(
+            KafkaError::UnknownTopicOrPartition,
             format!("The topic '{name}' does not exist."),
         ));
     };
     if topic.is_internal() {
         // Groups are placed by hashing over its partition count.
-        return Err((
-            KafkaError::InvalidRequest.code(),
+        return Err(AdminError::new(
+            KafkaError::InvalidRequest,
             format!("The partition count of the internal topic {name} cannot change."),
         ));
     }
     let current = topic.partition_count;
     if count < current {
-        return Err((
-            KafkaError::InvalidPartitions.code(),
+        return Err(AdminError::new(
+            KafkaError::InvalidPartitions,
             format!("Topic currently has {current} partitions, which is higher than the requested {count}."),
         ));
     }
     if count == current {
-        return Err((
-            KafkaError::InvalidPartitions.code(),
+        return Err(AdminError::new(
+            KafkaError::InvalidPartitions,
             format!("Topic already has {current} partitions."),
         ));
     }
     if count > MAX_PARTITIONS_PER_TOPIC {
-        return Err((
-            KafkaError::InvalidPartitions.code(),
+        return Err(AdminError::new(
+            KafkaError::InvalidPartitions,
             format!("Number of partitions {count} is above corelog's limit of {MAX_PARTITIONS_PER_TOPIC}."),
         ));
     }
@@ -366,8 +360,8 @@ async fn create_partitions(
                 .iter()
                 .any(|a| a.broker_ids.iter().map(|b| b.0).ne([node]))
         {
-            return Err((
-                KafkaError::InvalidReplicaAssignment.code(),
+            return Err(AdminError::new(
+                KafkaError::InvalidReplicaAssignment,
                 format!("Replica assignments must name broker {node} once for each of the {expected} new partitions"),
             ));
         }
@@ -380,8 +374,8 @@ async fn create_partitions(
         ..(*topic).clone()
     });
     if let Err(error) = manifest::store(&shard.config.data_dir, &grown).await {
-        return Err((
-            KafkaError::KafkaStorageError.code(),
+        return Err(AdminError::new(
+            KafkaError::KafkaStorageError,
             format!("cannot persist topic: {error}"),
         ));
     }
@@ -392,10 +386,10 @@ async fn create_partitions(
 }
 
 /// Stores the changed topic and publishes it.
-async fn commit_change(shard: &Rc<Shard>, topic: TopicMetadata) -> Result<(), ChangeError> {
+async fn commit_change(shard: &Rc<Shard>, topic: TopicMetadata) -> Result<(), AdminError> {
     if let Err(error) = manifest::store(&shard.config.data_dir, &topic).await {
-        return Err((
-            KafkaError::KafkaStorageError.code(),
+        return Err(AdminError::new(
+            KafkaError::KafkaStorageError,
             format!("cannot persist topic: {error}"),
         ));
     }
