@@ -184,3 +184,88 @@ async fn receive_loop<S: 'static>(
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::cell::RefCell;
+
+    use futures::FutureExt;
+
+    use super::*;
+
+    /// A stand-in for the shard: what the calls it ran saw, in order.
+    #[derive(Default)]
+    struct Recorder {
+        started: RefCell<Vec<u32>>,
+    }
+
+    /// Records its number synchronously in `start`, answers it doubled
+    /// after yielding (so replies are produced out of start order).
+    struct Record(u32);
+
+    impl ShardCall<Recorder> for Record {
+        type Reply = u64;
+        fn start(self, shard: &Rc<Recorder>) -> LocalBoxFuture<'static, u64> {
+            shard.started.borrow_mut().push(self.0);
+            let number = self.0;
+            async move {
+                glommio::yield_if_needed().await;
+                u64::from(number) * 2
+            }
+            .boxed_local()
+        }
+    }
+
+    /// What the callee saw, as a call the caller can ask for.
+    struct Started;
+
+    impl ShardCall<Recorder> for Started {
+        type Reply = Vec<u32>;
+        fn start(self, shard: &Rc<Recorder>) -> LocalBoxFuture<'static, Vec<u32>> {
+            let started = shard.started.borrow().clone();
+            async move { started }.boxed_local()
+        }
+    }
+
+    #[test]
+    fn calls_start_in_send_order_and_get_their_own_typed_replies() {
+        crate::runtime::memlock::raise_memlock_limit(64 << 20);
+        let builder = mesh_builder::<Recorder>(2);
+        let finished = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let shards: Vec<_> = (0..2)
+            .map(|_| {
+                let builder = builder.clone();
+                let finished = std::sync::Arc::clone(&finished);
+                glommio::LocalExecutorBuilder::new(glommio::Placement::Unbound)
+                    .io_memory(256 << 10)
+                    .spawn(move || async move {
+                        let shard = Rc::new(Recorder::default());
+                        let mesh = Mesh::join(builder, Rc::clone(&shard)).await.expect("join");
+                        let peer = 1 - mesh.shard_id();
+                        let mut pending = Vec::new();
+                        for number in 0..200 {
+                            pending.push(mesh.send(peer, Record(number)).await.expect("send"));
+                        }
+                        for (number, reply) in (0..200u64).zip(pending) {
+                            assert_eq!(reply.await.expect("reply"), number * 2);
+                        }
+                        let seen = mesh.send(peer, Started).await.expect("send");
+                        let seen = seen.await.expect("reply");
+                        assert_eq!(seen, (0..200).collect::<Vec<u32>>());
+                        // Keep answering until the peer is done too (bounded poll).
+                        finished.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                        for _ in 0..10_000 {
+                            if finished.load(std::sync::atomic::Ordering::SeqCst) == 2 {
+                                break;
+                            }
+                            glommio::timer::sleep(std::time::Duration::from_millis(1)).await;
+                        }
+                    })
+                    .expect("executor starts")
+            })
+            .collect();
+        for shard in shards {
+            shard.join().expect("shard thread");
+        }
+    }
+}
