@@ -1,4 +1,4 @@
-//! Fetch: read each partition on its owner (local read or mesh request),
+//! Fetch: read each partition on its owner (routed: in place or over the mesh),
 //! long-poll until `min_bytes` or `max_wait_ms`, and assemble one response in
 //! request order within `max_bytes` (KIP-74: the first batch is returned even
 //! if larger, so consumers always progress).
