@@ -40,6 +40,7 @@ use thiserror::Error;
 
 use crate::config::FlushPolicy;
 use crate::protocol::batch_builder::{control_batch, ControlType};
+use crate::protocol::errors::KafkaError;
 
 use partition::{Lifecycle, LogInner};
 use producer_state::{AppendOrigin, ProducerError};
@@ -134,6 +135,37 @@ pub enum LogError {
     /// this partition, or a control batch from a client (INVALID_TXN_STATE).
     #[error("batch does not fit the producer's transaction state")]
     InvalidTxnState,
+    /// The partition's write queue holds `PENDING_BYTES_MAX` already: the
+    /// disk is behind. Not an I/O error; answered as KAFKA_STORAGE_ERROR,
+    /// which clients retry after a metadata refresh.
+    #[error("partition write queue is full")]
+    QueueFull,
+    /// A batch whose header is unreadable or whose length or offsets
+    /// disagree (CORRUPT_MESSAGE). Produce validates client batches before
+    /// they get here, so this is a broker bug or an internal writer's.
+    #[error("record batch is invalid: {0}")]
+    InvalidBatch(&'static str),
+}
+
+impl LogError {
+    /// The Kafka error a client sees for this failure (the protocol
+    /// boundary's one mapping of log errors).
+    pub fn kafka_error(&self) -> KafkaError {
+        match self {
+            LogError::Io(_) | LogError::QueueFull => KafkaError::KafkaStorageError,
+            LogError::OffsetOutOfRange { .. } => KafkaError::OffsetOutOfRange,
+            LogError::Closed => KafkaError::NotLeaderOrFollower,
+            LogError::InvalidProducerEpoch => KafkaError::InvalidProducerEpoch,
+            LogError::OutOfOrderSequence => KafkaError::OutOfOrderSequenceNumber,
+            LogError::InvalidTxnState => KafkaError::InvalidTxnState,
+            LogError::InvalidBatch(_) => KafkaError::CorruptMessage,
+        }
+    }
+
+    /// [`LogError::kafka_error`] as the wire's error code.
+    pub fn code(&self) -> i16 {
+        self.kafka_error().code()
+    }
 }
 
 impl From<ProducerError> for LogError {
@@ -435,8 +467,11 @@ impl PartitionLog {
                 high_watermark,
             });
         }
+        // The write awaits: hold the permit and decide again after getting it,
+        // so two DeleteRecords never move the start backwards.
+        let _writer = self.inner.log_start_writer.acquire_permit(1).await;
         if target > self.log_start_offset() {
-            log_start::write(&self.inner.dir, target)?;
+            log_start::write(&self.inner.dir, target).await?;
             self.inner.log_start_offset.set(target);
             retention::forget_below_log_start(&self.inner);
             retention::delete_before(&self.inner, target).await?;

@@ -109,6 +109,10 @@ pub(crate) struct LogInner {
     pub producers: RefCell<ProducerStates>,
     /// Producer snapshot files on disk, oldest first.
     pub snapshot_offsets: RefCell<Vec<i64>>,
+    /// One DeleteRecords at a time writes `log-start-offset` (the write
+    /// awaits, and two writes must neither share the temporary file nor
+    /// land out of order).
+    pub log_start_writer: glommio::sync::Semaphore,
 }
 
 impl LogInner {
@@ -132,13 +136,12 @@ impl LogInner {
         origin: AppendOrigin,
     ) -> Result<AppendInfo, LogError> {
         self.check_usable()?;
-        let header = BatchHeader::parse(batch)
-            .map_err(|error| io::Error::new(io::ErrorKind::InvalidInput, error))?;
+        let header =
+            BatchHeader::parse(batch).map_err(|_| LogError::InvalidBatch("unreadable header"))?;
         if header.total_bytes() != Some(batch.len()) || header.last_offset_delta < 0 {
-            return Err(LogError::Io(io::Error::new(
-                io::ErrorKind::InvalidInput,
+            return Err(LogError::InvalidBatch(
                 "record batch length or offsets inconsistent",
-            )));
+            ));
         }
         if origin == AppendOrigin::Client && header.is_control() {
             // Only coordinators write markers (Kafka refuses client control batches).
@@ -162,10 +165,7 @@ impl LogInner {
         }
         let pending_bytes = self.pending_bytes.get();
         if pending_bytes > 0 && pending_bytes + batch.len() > PENDING_BYTES_MAX {
-            return Err(LogError::Io(io::Error::new(
-                io::ErrorKind::WouldBlock,
-                "partition write queue is full",
-            )));
+            return Err(LogError::QueueFull);
         }
         let log_append_time = self.config.borrow().timestamp_type == TimestampType::LogAppendTime;
         let base_offset = self.log_end_offset.get();

@@ -28,9 +28,10 @@ use super::batch_cursor::{BatchCursor, NextBatch};
 use super::limits::RECOVERY_CHUNK_BYTES;
 use super::producer_snapshot;
 use super::producer_state::{AbortedTxn, ProducerBatch, ProducerStates};
-use super::recovery::{wall_clock_ms, DirListing};
+use super::recovery::DirListing;
 use super::segment::Segment;
 use super::txn_index;
+use crate::runtime::clock::now_ms;
 
 pub(crate) struct RecoveredProducers {
     pub states: ProducerStates,
@@ -58,7 +59,7 @@ pub(crate) async fn recover(
             .flat_map(|index| index.entries.iter().copied())
             .collect(),
     );
-    let replayed = replay(&mut states, segments, replay_start, wall_clock_ms()).await?;
+    let replayed = replay(&mut states, segments, replay_start, now_ms()).await?;
     for (segment_base, entries) in replayed {
         if let Some(index) = indexes.get_mut(&segment_base) {
             index.entries.extend(entries);

@@ -33,6 +33,7 @@ use super::tail_cache::TailCache;
 use super::time_index::TimeIndex;
 use super::waiters::{OffsetWaiters, Subscribers};
 use super::LogConfig;
+use crate::runtime::clock::now_ms;
 
 /// Why a segment scan stopped.
 #[derive(Debug)]
@@ -46,12 +47,6 @@ struct ScanEnd {
     valid_bytes: u64,
     stop: ScanStop,
     first_batch_timestamp: Option<i64>,
-}
-
-pub(crate) fn wall_clock_ms() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |elapsed| elapsed.as_millis() as i64)
 }
 
 /// Opens the partition log in `dir`.
@@ -92,12 +87,12 @@ pub(crate) async fn open(
         segment_base: last_base,
         segment_bytes: active.size,
         first_batch_timestamp,
-        created_ms: wall_clock_ms(),
+        created_ms: now_ms(),
     };
     segments.push(active);
     let first_base = segments.first().map_or(0, |segment| segment.base_offset);
     // DeleteRecords may have moved the start inside the first segment.
-    let log_start_offset = match super::log_start::read(&dir) {
+    let log_start_offset = match super::log_start::read(&dir).await {
         Some(recorded) if recorded > first_base && recorded <= log_end_offset => recorded,
         _ => first_base,
     };
@@ -127,6 +122,7 @@ pub(crate) async fn open(
         writer_idle: RefCell::new(Subscribers::default()),
         producers: RefCell::new(producers.states),
         snapshot_offsets: RefCell::new(producers.snapshot_offsets),
+        log_start_writer: glommio::sync::Semaphore::new(1),
     }))
 }
 

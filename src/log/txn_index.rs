@@ -22,7 +22,7 @@ use glommio::io::OpenOptions;
 use super::index_file::{read_small_file, write_atomically};
 use super::producer_state::AbortedTxn;
 use super::segment::{segment_path, TXN_INDEX_SUFFIX};
-use super::writer_task::sync_directory;
+use crate::runtime::durable_file::sync_directory;
 
 /// Bytes of one entry (Kafka's `AbortedTxn.TOTAL_SIZE`).
 pub(crate) const ENTRY_BYTES: usize = 2 + 8 + 8 + 8 + 8;

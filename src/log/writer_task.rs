@@ -11,8 +11,8 @@
 //! producer snapshot decided with a roll is written right after that roll,
 //! so every snapshot comes after the index entries it covers.
 
+use crate::runtime::durable_file;
 use std::io;
-use std::path::Path;
 use std::rc::Rc;
 
 use super::dma_writer::{open_segment_file, DmaWriter};
@@ -177,7 +177,7 @@ async fn roll(inner: &LogInner, writer: &mut DmaWriter, new_base: i64) -> io::Re
 
     let path = segment_path(&inner.dir, new_base, LOG_SUFFIX);
     let file = Rc::new(open_segment_file(&path, true).await?);
-    sync_directory(&inner.dir).await?;
+    durable_file::sync_directory(&inner.dir).await?;
     let new_writer =
         DmaWriter::resume(file.clone(), new_base, 0, inner.segment_bytes_max.get()).await?;
     inner
@@ -187,14 +187,4 @@ async fn roll(inner: &LogInner, writer: &mut DmaWriter, new_base: i64) -> io::Re
     *writer = new_writer;
     tracing::debug!(dir = %inner.dir.display(), new_base, "rolled segment");
     Ok(())
-}
-
-/// Makes a new file's directory entry durable.
-pub(crate) async fn sync_directory(dir: &Path) -> io::Result<()> {
-    let directory = glommio::io::Directory::open(dir)
-        .await
-        .map_err(io::Error::from)?;
-    let synced = directory.sync().await.map_err(io::Error::from);
-    directory.close().await.map_err(io::Error::from)?;
-    synced
 }

@@ -13,6 +13,7 @@ use uuid::Uuid;
 
 use super::catalog::TopicMetadata;
 use super::topic_config::TopicConfigs;
+use crate::runtime::durable_file;
 
 /// Folder under the data dir that holds the manifests. Cannot collide with a
 /// partition directory, which always ends in `-<partition>`.
@@ -121,34 +122,13 @@ pub fn load_all(data_dir: &Path) -> Result<Vec<TopicMetadata>, ManifestError> {
 
 /// Durably writes a topic's manifest (glommio I/O: runs on the controller shard).
 pub async fn store(data_dir: &Path, topic: &TopicMetadata) -> std::io::Result<()> {
-    let final_path = manifest_path(data_dir, &topic.topic_id);
-    let temp_path = final_path.with_extension("tmp");
-    let bytes = encode(topic);
-    let file = glommio::io::BufferedFile::create(&temp_path).await?;
-    let written = file.write_at(bytes.clone(), 0).await?;
-    if written != bytes.len() {
-        return Err(std::io::Error::new(
-            std::io::ErrorKind::WriteZero,
-            "short manifest write",
-        ));
-    }
-    file.fdatasync().await?;
-    file.close().await?;
-    glommio::io::rename(&temp_path, &final_path).await?;
-    sync_dir(&manifest_dir(data_dir)).await
+    durable_file::replace(&manifest_path(data_dir, &topic.topic_id), encode(topic)).await
 }
 
 /// Removes a topic's manifest durably.
 pub async fn remove(data_dir: &Path, topic_id: &Uuid) -> std::io::Result<()> {
     glommio::io::remove(manifest_path(data_dir, topic_id)).await?;
-    sync_dir(&manifest_dir(data_dir)).await
-}
-
-async fn sync_dir(dir: &Path) -> std::io::Result<()> {
-    let directory = glommio::io::Directory::open(dir).await?;
-    directory.sync().await?;
-    directory.close().await?;
-    Ok(())
+    durable_file::sync_directory(&manifest_dir(data_dir)).await
 }
 
 #[cfg(test)]

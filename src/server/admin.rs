@@ -19,7 +19,10 @@ use kafka_protocol::messages::*;
 use kafka_protocol::protocol::StrBytes;
 use uuid::Uuid;
 
-use super::forward::{ShardReply, ShardRequest};
+use futures::future::LocalBoxFuture;
+use futures::FutureExt;
+
+use super::routing::{self, ShardCall};
 use super::shard::{Shard, CONTROLLER_SHARD};
 use crate::metadata::catalog::{Catalog, TopicMetadata};
 use crate::metadata::manifest;
@@ -36,7 +39,117 @@ const CONFIG_SOURCE_TOPIC: i8 = 1;
 /// Config source for a broker default (DEFAULT_CONFIG).
 const CONFIG_SOURCE_DEFAULT: i8 = 5;
 
-type AdminError = (i16, String);
+/// A refused topic change (CreateTopics, AlterConfigs, CreatePartitions,
+/// ...): the Kafka error and the message Kafka sends with it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AdminError {
+    pub error: KafkaError,
+    pub message: String,
+}
+
+impl AdminError {
+    pub fn new(error: KafkaError, message: impl Into<String>) -> AdminError {
+        AdminError {
+            error,
+            message: message.into(),
+        }
+    }
+
+    /// A result's `error_code` and `error_message` response fields (NONE
+    /// and no message for success).
+    pub fn response_fields(refusal: Option<AdminError>) -> (i16, Option<StrBytes>) {
+        match refusal {
+            None => (NONE, None),
+            Some(refusal) => (
+                refusal.error.code(),
+                Some(StrBytes::from_string(refusal.message)),
+            ),
+        }
+    }
+}
+
+/// Any shard -> controller: CreateTopics.
+pub struct CreateTopicsCall {
+    pub request: CreateTopicsRequest,
+    pub version: i16,
+}
+
+impl ShardCall<Shard> for CreateTopicsCall {
+    type Reply = CreateTopicsResponse;
+    fn start(self, shard: &Rc<Shard>) -> LocalBoxFuture<'static, Self::Reply> {
+        let shard = Rc::clone(shard);
+        async move { create_topics_on_controller(&shard, self.request, self.version).await }
+            .boxed_local()
+    }
+}
+
+/// Any shard -> controller: DeleteTopics.
+pub struct DeleteTopicsCall {
+    pub request: DeleteTopicsRequest,
+    pub version: i16,
+}
+
+impl ShardCall<Shard> for DeleteTopicsCall {
+    type Reply = DeleteTopicsResponse;
+    fn start(self, shard: &Rc<Shard>) -> LocalBoxFuture<'static, Self::Reply> {
+        let shard = Rc::clone(shard);
+        async move { delete_topics_on_controller(&shard, self.request, self.version).await }
+            .boxed_local()
+    }
+}
+
+/// Any shard -> controller: create a topic with broker defaults
+/// (auto-creation, internal topics); the reply is a Kafka error code (0 =
+/// created or already there).
+pub struct AutoCreateTopicCall(pub TopicSpec);
+
+impl ShardCall<Shard> for AutoCreateTopicCall {
+    type Reply = i16;
+    fn start(self, shard: &Rc<Shard>) -> LocalBoxFuture<'static, i16> {
+        let shard = Rc::clone(shard);
+        async move { auto_create_on_controller(&shard, self.0).await }.boxed_local()
+    }
+}
+
+/// Controller -> every shard: replace your metadata image.
+#[derive(Clone)]
+pub struct ApplyCatalogCall(pub Arc<Catalog>);
+
+impl ShardCall<Shard> for ApplyCatalogCall {
+    type Reply = ();
+    fn start(self, shard: &Rc<Shard>) -> LocalBoxFuture<'static, ()> {
+        shard.apply_catalog(self.0);
+        async {}.boxed_local()
+    }
+}
+
+/// Controller -> owner: open (creating) these partition logs.
+pub struct OpenPartitionsCall {
+    pub topic: Arc<TopicMetadata>,
+    pub partitions: Vec<i32>,
+}
+
+impl ShardCall<Shard> for OpenPartitionsCall {
+    type Reply = ();
+    fn start(self, shard: &Rc<Shard>) -> LocalBoxFuture<'static, ()> {
+        let shard = Rc::clone(shard);
+        async move { shard.open_partitions(&self.topic, &self.partitions).await }.boxed_local()
+    }
+}
+
+/// Controller -> owner: close and delete these partition logs.
+pub struct DeletePartitionsCall {
+    pub topic: Arc<str>,
+    pub partitions: Vec<i32>,
+}
+
+impl ShardCall<Shard> for DeletePartitionsCall {
+    type Reply = ();
+    fn start(self, shard: &Rc<Shard>) -> LocalBoxFuture<'static, ()> {
+        let shard = Rc::clone(shard);
+        async move { shard.delete_partitions(&self.topic, &self.partitions).await }.boxed_local()
+    }
+}
 
 /// CreateTopics from any shard: forwarded to the controller when needed.
 pub async fn create_topics(
@@ -44,19 +157,11 @@ pub async fn create_topics(
     request: CreateTopicsRequest,
     version: i16,
 ) -> CreateTopicsResponse {
-    if shard.id == CONTROLLER_SHARD {
-        return create_topics_on_controller(shard, request, version).await;
-    }
     let names: Vec<TopicName> = request.topics.iter().map(|t| t.name.clone()).collect();
-    match shard
-        .call_shard(
-            CONTROLLER_SHARD,
-            ShardRequest::CreateTopics { request, version },
-        )
-        .await
-    {
-        Ok(ShardReply::CreateTopics(response)) => response,
-        _ => {
+    let call = CreateTopicsCall { request, version };
+    match routing::call(shard, CONTROLLER_SHARD, call).await {
+        Ok(response) => response,
+        Err(_) => {
             let topics = names
                 .into_iter()
                 .map(|name| {
@@ -76,21 +181,13 @@ pub async fn delete_topics(
     request: DeleteTopicsRequest,
     version: i16,
 ) -> DeleteTopicsResponse {
-    if shard.id == CONTROLLER_SHARD {
-        return delete_topics_on_controller(shard, request, version).await;
-    }
     let targets = delete_targets(&request, version);
-    match shard
-        .call_shard(
-            CONTROLLER_SHARD,
-            ShardRequest::DeleteTopics { request, version },
-        )
-        .await
-    {
-        Ok(ShardReply::DeleteTopics(response)) => response,
+    let call = DeleteTopicsCall { request, version };
+    match routing::call(shard, CONTROLLER_SHARD, call).await {
+        Ok(response) => response,
         // The controller shard is gone (shutting down): every topic gets a
         // retriable error rather than an empty answer.
-        _ => DeleteTopicsResponse::default().with_responses(
+        Err(_) => DeleteTopicsResponse::default().with_responses(
             targets
                 .into_iter()
                 .map(|(name, topic_id)| {
@@ -167,17 +264,9 @@ async fn create_from_spec(
     unavailable: i16,
 ) -> Result<Arc<TopicMetadata>, i16> {
     let name = spec.name.clone();
-    let code = if shard.id == CONTROLLER_SHARD {
-        auto_create_on_controller(shard, spec).await
-    } else {
-        match shard
-            .call_shard(CONTROLLER_SHARD, ShardRequest::AutoCreateTopic(spec))
-            .await
-        {
-            Ok(ShardReply::AutoCreated(code)) => code,
-            _ => unavailable,
-        }
-    };
+    let code = routing::call(shard, CONTROLLER_SHARD, AutoCreateTopicCall(spec))
+        .await
+        .unwrap_or(unavailable);
     if code != NONE {
         return Err(code);
     }
@@ -185,7 +274,11 @@ async fn create_from_spec(
 }
 
 /// Controller: create `spec` unless the topic exists (see [`TopicSpec`]).
-pub async fn auto_create_on_controller(shard: &Rc<Shard>, spec: TopicSpec) -> i16 {
+async fn auto_create_on_controller(shard: &Rc<Shard>, spec: TopicSpec) -> i16 {
+    assert_eq!(
+        shard.id, CONTROLLER_SHARD,
+        "topic admin runs on the controller"
+    );
     let _permit = match shard.admin_lock.acquire_permit(1).await {
         Ok(permit) => permit,
         Err(_) => return KafkaError::NotController.code(),
@@ -220,16 +313,20 @@ pub async fn auto_create_on_controller(shard: &Rc<Shard>, spec: TopicSpec) -> i1
             );
             NONE
         }
-        Err((code, _)) => code,
+        Err(refusal) => refusal.error.code(),
     }
 }
 
 /// Controller: CreateTopics.
-pub async fn create_topics_on_controller(
+async fn create_topics_on_controller(
     shard: &Rc<Shard>,
     request: CreateTopicsRequest,
     version: i16,
 ) -> CreateTopicsResponse {
+    assert_eq!(
+        shard.id, CONTROLLER_SHARD,
+        "topic admin runs on the controller"
+    );
     let _permit = shard.admin_lock.acquire_permit(1).await;
     let mut seen = HashSet::new();
     let duplicates: HashSet<String> = request
@@ -242,8 +339,8 @@ pub async fn create_topics_on_controller(
     for creatable in &request.topics {
         let name = creatable.name.0.to_string();
         let outcome = if duplicates.contains(&name) {
-            Err((
-                KafkaError::InvalidRequest.code(),
+            Err(AdminError::new(
+                KafkaError::InvalidRequest,
                 format!("Create topics request from client contains multiple entries for the following topics: {name}"),
             ))
         } else {
@@ -298,9 +395,9 @@ fn creatable_result(
                 result
             }
         }
-        Err((code, message)) => result
-            .with_error_code(code)
-            .with_error_message(Some(StrBytes::from_string(message))),
+        Err(refusal) => result
+            .with_error_code(refusal.error.code())
+            .with_error_message(Some(StrBytes::from_string(refusal.message))),
     }
 }
 
@@ -309,10 +406,10 @@ fn creatable_result(
 fn plan_topic(shard: &Shard, creatable: &CreatableTopic) -> Result<TopicMetadata, AdminError> {
     let name = creatable.name.0.as_str();
     validate_topic_name(name)
-        .map_err(|message| (KafkaError::InvalidTopicException.code(), message))?;
+        .map_err(|message| AdminError::new(KafkaError::InvalidTopicException, message))?;
     if shard.catalog().topic(name).is_some() {
-        return Err((
-            KafkaError::TopicAlreadyExists.code(),
+        return Err(AdminError::new(
+            KafkaError::TopicAlreadyExists,
             format!("Topic '{name}' already exists."),
         ));
     }
@@ -322,8 +419,8 @@ fn plan_topic(shard: &Shard, creatable: &CreatableTopic) -> Result<TopicMetadata
         partitions_from_assignments(shard, creatable)?
     };
     if partition_count > MAX_PARTITIONS_PER_TOPIC {
-        return Err((
-            KafkaError::InvalidPartitions.code(),
+        return Err(AdminError::new(
+            KafkaError::InvalidPartitions,
             format!("Number of partitions {partition_count} is above corelog's limit of {MAX_PARTITIONS_PER_TOPIC}."),
         ));
     }
@@ -333,8 +430,8 @@ fn plan_topic(shard: &Shard, creatable: &CreatableTopic) -> Result<TopicMetadata
         match value {
             Some(value) => overrides.insert(config.name.to_string(), value),
             None => {
-                return Err((
-                    KafkaError::InvalidConfig.code(),
+                return Err(AdminError::new(
+                    KafkaError::InvalidConfig,
                     format!(
                         "Null value not supported for topic configs: {}",
                         config.name.as_str()
@@ -343,9 +440,10 @@ fn plan_topic(shard: &Shard, creatable: &CreatableTopic) -> Result<TopicMetadata
             }
         };
     }
-    check_supported(&overrides).map_err(|message| (KafkaError::InvalidConfig.code(), message))?;
+    check_supported(&overrides)
+        .map_err(|message| AdminError::new(KafkaError::InvalidConfig, message))?;
     let configs = TopicConfigs::from_overrides_with(overrides, &shard.config.topic_defaults)
-        .map_err(|message| (KafkaError::InvalidConfig.code(), message))?;
+        .map_err(|message| AdminError::new(KafkaError::InvalidConfig, message))?;
     Ok(TopicMetadata {
         name: Arc::from(name),
         topic_id: Uuid::new_v4(),
@@ -358,21 +456,21 @@ fn partitions_from_counts(shard: &Shard, creatable: &CreatableTopic) -> Result<i
     let partitions = match creatable.num_partitions {
         -1 => shard.config.default_partitions,
         n if n <= 0 => {
-            return Err((
-                KafkaError::InvalidPartitions.code(),
-                "Number of partitions must be larger than 0.".into(),
+            return Err(AdminError::new(
+                KafkaError::InvalidPartitions,
+                "Number of partitions must be larger than 0.",
             ))
         }
         n => n,
     };
     match creatable.replication_factor {
         -1 | 1 => Ok(partitions),
-        n if n <= 0 => Err((
-            KafkaError::InvalidReplicationFactor.code(),
-            "Replication factor must be larger than 0.".into(),
+        n if n <= 0 => Err(AdminError::new(
+            KafkaError::InvalidReplicationFactor,
+            "Replication factor must be larger than 0.",
         )),
-        n => Err((
-            KafkaError::InvalidReplicationFactor.code(),
+        n => Err(AdminError::new(
+            KafkaError::InvalidReplicationFactor,
             format!(
                 "Unable to replicate the partition {n} time(s): The target replication factor of {n} cannot be reached because only 1 broker(s) are registered."
             ),
@@ -385,9 +483,9 @@ fn partitions_from_assignments(
     creatable: &CreatableTopic,
 ) -> Result<i32, AdminError> {
     if creatable.num_partitions != -1 || creatable.replication_factor != -1 {
-        return Err((
-            KafkaError::InvalidRequest.code(),
-            "Both numPartitions or replicationFactor and replicasAssignments were set. Both cannot be used at the same time.".into(),
+        return Err(AdminError::new(
+            KafkaError::InvalidRequest,
+            "Both numPartitions or replicationFactor and replicasAssignments were set. Both cannot be used at the same time.",
         ));
     }
     let count = creatable.assignments.len() as i32;
@@ -395,9 +493,9 @@ fn partitions_from_assignments(
     for assignment in &creatable.assignments {
         let in_range = (0..count).contains(&assignment.partition_index);
         if !in_range || !seen.insert(assignment.partition_index) {
-            return Err((
-                KafkaError::InvalidReplicaAssignment.code(),
-                "Partitions should be a consecutive 0-based integer sequence".into(),
+            return Err(AdminError::new(
+                KafkaError::InvalidReplicaAssignment,
+                "Partitions should be a consecutive 0-based integer sequence",
             ));
         }
         if assignment
@@ -406,8 +504,8 @@ fn partitions_from_assignments(
             .map(|b| b.0)
             .ne([shard.config.node_id])
         {
-            return Err((
-                KafkaError::InvalidReplicaAssignment.code(),
+            return Err(AdminError::new(
+                KafkaError::InvalidReplicaAssignment,
                 format!(
                     "Replica assignment must name exactly broker {}",
                     shard.config.node_id
@@ -423,8 +521,8 @@ fn partitions_from_assignments(
 async fn commit_new_topic(shard: &Rc<Shard>, topic: TopicMetadata) -> Result<(), AdminError> {
     if let Err(error) = manifest::store(&shard.config.data_dir, &topic).await {
         tracing::error!(topic = %topic.name, %error, "cannot write topic manifest");
-        return Err((
-            KafkaError::KafkaStorageError.code(),
+        return Err(AdminError::new(
+            KafkaError::KafkaStorageError,
             format!("cannot persist topic: {error}"),
         ));
     }
@@ -449,15 +547,13 @@ pub(super) async fn open_on_owners(
             .push(partition);
     }
     join_all(by_owner.into_iter().map(|(owner, partitions)| {
-        let topic = Arc::clone(topic);
+        let call = OpenPartitionsCall {
+            topic: Arc::clone(topic),
+            partitions,
+        };
         async move {
-            if owner == shard.id {
-                shard.open_partitions(&topic, &partitions).await;
-            } else {
-                let request = ShardRequest::OpenPartitions { topic, partitions };
-                if shard.call_shard(owner, request).await.is_err() {
-                    tracing::error!(owner, "shard did not open its partitions");
-                }
+            if routing::call(shard, owner, call).await.is_err() {
+                tracing::error!(owner, "shard did not open its partitions");
             }
         }
     }))
@@ -466,22 +562,13 @@ pub(super) async fn open_on_owners(
 
 /// Installs `catalog` here and on every other shard, waiting for all.
 pub(super) async fn publish_catalog(shard: &Rc<Shard>, catalog: Catalog) {
-    let catalog = Arc::new(catalog);
-    shard.apply_catalog(Arc::clone(&catalog));
-    let others = (0..shard.shard_count).filter(|&s| s != shard.id);
-    join_all(others.map(|other| {
-        let catalog = Arc::clone(&catalog);
-        async move {
-            if shard
-                .call_shard(other, ShardRequest::ApplyCatalog(catalog))
-                .await
-                .is_err()
-            {
-                tracing::warn!(other, "shard did not take the new metadata image");
-            }
+    let call = ApplyCatalogCall(Arc::new(catalog));
+    let replies = routing::call_every_shard(shard, call).await;
+    for (other, reply) in replies.into_iter().enumerate() {
+        if reply.is_err() {
+            tracing::warn!(other, "shard did not take the new metadata image");
         }
-    }))
-    .await;
+    }
 }
 
 /// The topics a DeleteTopics names: by name for v0-5, by name or id for v6+.
@@ -502,11 +589,15 @@ fn delete_targets(request: &DeleteTopicsRequest, version: i16) -> Vec<(Option<To
 }
 
 /// Controller: DeleteTopics (by name for v0-5, by name or id for v6+).
-pub async fn delete_topics_on_controller(
+async fn delete_topics_on_controller(
     shard: &Rc<Shard>,
     request: DeleteTopicsRequest,
     version: i16,
 ) -> DeleteTopicsResponse {
+    assert_eq!(
+        shard.id, CONTROLLER_SHARD,
+        "topic admin runs on the controller"
+    );
     let _permit = shard.admin_lock.acquire_permit(1).await;
     let targets = delete_targets(&request, version);
     let mut responses = Vec::with_capacity(targets.len());
@@ -566,15 +657,13 @@ async fn delete_topic(shard: &Rc<Shard>, topic: &Arc<TopicMetadata>) {
             .or_default()
             .push(partition);
     }
-    join_all(by_owner.into_iter().map(|(owner, partitions)| async move {
-        if owner == shard.id {
-            shard.delete_partitions(&topic.name, &partitions).await;
-        } else {
-            let request = ShardRequest::DeletePartitions {
-                topic: Arc::clone(&topic.name),
-                partitions,
-            };
-            if shard.call_shard(owner, request).await.is_err() {
+    join_all(by_owner.into_iter().map(|(owner, partitions)| {
+        let call = DeletePartitionsCall {
+            topic: Arc::clone(&topic.name),
+            partitions,
+        };
+        async move {
+            if routing::call(shard, owner, call).await.is_err() {
                 tracing::error!(owner, "shard did not delete its partitions");
             }
         }

@@ -15,13 +15,12 @@ use glommio::net::TcpListener;
 use glommio::{LocalExecutorBuilder, Placement};
 
 use super::connection::serve_connection;
-use super::forward::{handle_shard_request, ShardReply, ShardRequest};
 use super::shard::Shard;
 use crate::config::{BrokerConfig, FlushPolicy};
 use crate::metadata::catalog::Catalog;
 use crate::metadata::manifest;
-use crate::runtime::memlock;
 use crate::runtime::mesh::{mesh_builder, Mesh, MeshBuilderFor};
+use crate::runtime::{durable_file, memlock};
 
 /// Connections one shard serves at once; more are accepted and closed at once.
 pub const MAX_CONNECTIONS_PER_SHARD: usize = 10_000;
@@ -74,8 +73,7 @@ pub fn start(mut config: BrokerConfig) -> io::Result<RunningBroker> {
     let catalog = Arc::new(Catalog::new(Arc::from(cluster_id), topics));
     let listen = config.listen;
     let config = Arc::new(config);
-    let builder =
-        (config.shards > 1).then(|| mesh_builder::<ShardRequest, ShardReply>(config.shards));
+    let builder = (config.shards > 1).then(|| mesh_builder::<Shard>(config.shards));
     let cpus = available_cpus();
     let mut handles = Vec::with_capacity(config.shards);
     let mut shutdown_senders = Vec::with_capacity(config.shards);
@@ -166,7 +164,7 @@ async fn shard_main(
     shard_id: usize,
     config: Arc<BrokerConfig>,
     catalog: Arc<Catalog>,
-    builder: Option<MeshBuilderFor<ShardRequest, ShardReply>>,
+    builder: Option<MeshBuilderFor<Shard>>,
     shutdown: oneshot::Receiver<()>,
     ready: std::sync::mpsc::Sender<()>,
 ) -> io::Result<()> {
@@ -176,10 +174,7 @@ async fn shard_main(
     // shard that returned early would leave the others waiting in the join
     // forever.
     if let Some(builder) = builder {
-        let handler_shard = Rc::clone(&shard);
-        let join = Mesh::join(builder, move |from, id, request| {
-            handle_shard_request(&handler_shard, from, id, request)
-        });
+        let join = Mesh::join(builder, Rc::clone(&shard));
         // Not bounded by a timeout: the other shards arrive only after
         // opening (and replaying) their partitions, which takes as long as
         // the data takes.
@@ -260,7 +255,7 @@ fn spawn_background_tasks(shard: &Rc<Shard>) {
     glommio::spawn_local(async move {
         loop {
             glommio::timer::sleep(shard.config.retention_check_interval).await;
-            let now = super::partition_ops::now_ms();
+            let now = crate::runtime::clock::now_ms();
             for log in shard.local_logs() {
                 if let Err(error) = log.enforce_retention(now).await {
                     tracing::error!(%error, "retention failed");
@@ -330,10 +325,8 @@ fn load_or_create_cluster_id(data_dir: &Path, node_id: i32) -> io::Result<String
     }
     let id = base64_url(uuid::Uuid::new_v4().as_bytes());
     let text = format!("version=1\ncluster.id={id}\nnode.id={node_id}\n");
-    let temp = path.with_extension("tmp");
-    std::fs::write(&temp, text)?;
-    std::fs::File::open(&temp)?.sync_all()?;
-    std::fs::rename(&temp, &path)?;
+    // Runs in `start`, on the main thread before any executor: blocking is fine.
+    durable_file::replace_before_executors(&path, text.as_bytes())?;
     Ok(id)
 }
 

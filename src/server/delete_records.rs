@@ -1,6 +1,8 @@
 //! DeleteRecords: moves each partition's log start offset (Kafka's low
 //! watermark) on its owner, which also deletes the segments wholly below it.
 //! Consumers asking below the new start get OFFSET_OUT_OF_RANGE and reset.
+//! Runs on the shard that accepted the connection; [`DeleteRecordsCall`]
+//! runs on each partition's owner.
 
 use std::rc::Rc;
 use std::sync::Arc;
@@ -10,8 +12,10 @@ use kafka_protocol::messages::delete_records_response::{
 };
 use kafka_protocol::messages::{DeleteRecordsRequest, DeleteRecordsResponse};
 
-use super::forward::{ShardReply, ShardRequest};
-use super::partition_ops::log_error_code;
+use futures::future::LocalBoxFuture;
+use futures::FutureExt;
+
+use super::routing::ShardCall;
 use super::scatter::{scatter_gather, OwnerWork};
 use super::shard::Shard;
 use crate::protocol::errors::{KafkaError, NONE};
@@ -41,22 +45,10 @@ impl OwnerWork for DeleteRecordsWork {
         shard.owner_of(&item.topic, item.partition)
     }
 
-    async fn run_local(
-        shard: &Rc<Shard>,
-        items: Vec<DeleteRecordsItem>,
-    ) -> Vec<DeleteRecordsOutcome> {
-        delete_local(shard, &items).await
-    }
+    type Call = DeleteRecordsCall;
 
-    fn request(items: Vec<DeleteRecordsItem>) -> ShardRequest {
-        ShardRequest::DeleteRecords(items)
-    }
-
-    fn unpack(reply: ShardReply) -> Option<Vec<DeleteRecordsOutcome>> {
-        match reply {
-            ShardReply::RecordsDeleted(outcomes) => Some(outcomes),
-            _ => None,
-        }
+    fn call(items: Vec<DeleteRecordsItem>) -> DeleteRecordsCall {
+        DeleteRecordsCall(items)
     }
 
     fn unreachable() -> DeleteRecordsOutcome {
@@ -67,13 +59,24 @@ impl OwnerWork for DeleteRecordsWork {
     }
 }
 
+/// Move these partitions' log start offsets (all owned by the callee); one
+/// outcome per item, in order.
+#[derive(Debug)]
+pub struct DeleteRecordsCall(pub Vec<DeleteRecordsItem>);
+
+impl ShardCall<Shard> for DeleteRecordsCall {
+    type Reply = Vec<DeleteRecordsOutcome>;
+    fn start(self, shard: &Rc<Shard>) -> LocalBoxFuture<'static, Self::Reply> {
+        let shard = Rc::clone(shard);
+        async move { delete_local(&shard, &self.0).await }.boxed_local()
+    }
+}
+
 /// On the owner: move each partition's log start offset.
-pub async fn delete_local(
-    shard: &Rc<Shard>,
-    items: &[DeleteRecordsItem],
-) -> Vec<DeleteRecordsOutcome> {
+async fn delete_local(shard: &Shard, items: &[DeleteRecordsItem]) -> Vec<DeleteRecordsOutcome> {
     let mut outcomes = Vec::with_capacity(items.len());
     for item in items {
+        shard.assert_owner(&item.topic, item.partition);
         let outcome = match shard.partition_log(&item.topic, item.partition) {
             None => DeleteRecordsOutcome {
                 low_watermark: -1,
@@ -89,7 +92,7 @@ pub async fn delete_local(
                 }
                 Err(error) => DeleteRecordsOutcome {
                     low_watermark: -1,
-                    error_code: log_error_code(&error),
+                    error_code: error.code(),
                 },
             },
         };

@@ -5,6 +5,7 @@
 
 use std::net::SocketAddr;
 use std::rc::Rc;
+use std::sync::Arc;
 
 use bytes::BytesMut;
 use futures::future::LocalBoxFuture;
@@ -16,9 +17,33 @@ use super::groups::apis as group_apis;
 use super::shard::Shard;
 use super::topic_changes::apis as topic_change_apis;
 use super::txn::apis as txn_apis;
+use super::txn::verification as txn_verification;
 use super::{admin, api_versions, cluster, fetch, list_offsets, metadata, produce, producer_ids};
+use crate::metadata::catalog::TopicMetadata;
+use crate::protocol::errors::{error_from_code, KafkaError};
 use crate::protocol::request::{Request, RequestBody};
 use crate::protocol::response::{encode_response, ResponseBody};
+
+/// The control plane's services that data-plane handlers are given (they
+/// do not import the control plane; dispatch, above both, ties them).
+struct ControlPlane;
+
+impl produce::ProduceControl for ControlPlane {
+    async fn topic(&self, shard: &Rc<Shard>, name: &str) -> Result<Arc<TopicMetadata>, KafkaError> {
+        admin::ensure_topic(shard, name)
+            .await
+            .map_err(error_from_code)
+    }
+
+    async fn verify_transaction(
+        &self,
+        shard: &Rc<Shard>,
+        transactional_id: Option<&str>,
+        parts: &[(Arc<str>, i32, i64, i16)],
+    ) -> Vec<(Arc<str>, i32, KafkaError)> {
+        txn_verification::verify(shard, transactional_id, parts).await
+    }
+}
 
 /// What the connection writes for one request.
 pub enum Outgoing {
@@ -57,7 +82,8 @@ pub async fn dispatch(
     let correlation_id = request.correlation_id();
     let reply = move |body| encode(api_key, version, correlation_id, body);
     if let RequestBody::Produce(produce_request) = request.body {
-        let pending = produce::dispatch_produce(shard, produce_request, version).await;
+        let pending =
+            produce::dispatch_produce(shard, produce_request, version, &ControlPlane).await;
         return async move {
             match pending.await {
                 Some(response) => reply(ResponseBody::Produce(response)),

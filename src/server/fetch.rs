@@ -1,10 +1,14 @@
-//! Fetch: read each partition on its owner (local read or mesh request),
+//! Fetch: read each partition on its owner (routed: in place or over the mesh),
 //! long-poll until `min_bytes` or `max_wait_ms`, and assemble one response in
 //! request order within `max_bytes` (KIP-74: the first batch is returned even
 //! if larger, so consumers always progress).
 //!
 //! Fetch sessions (KIP-227) are not kept: every answer carries session id 0,
 //! which tells clients to send full fetch requests, as the protocol allows.
+//!
+//! Runs on the shard that accepted the connection; `WaitForDataCall` runs
+//! on the partitions' owner. Data plane: imports nothing from the control
+//! plane.
 
 use std::collections::BTreeMap;
 use std::rc::Rc;
@@ -19,8 +23,9 @@ use kafka_protocol::messages::fetch_response::{
 use kafka_protocol::messages::{FetchRequest, FetchResponse, ProducerId, TopicName};
 use kafka_protocol::protocol::StrBytes;
 
-use super::forward::{ReadPart, ShardReply, ShardRequest};
-use super::partition_ops::{self, ReadOutcome};
+use super::partition_calls::{ReadCall, ReadOutcome, ReadPart, WaitForDataCall};
+use super::partition_ops;
+use super::routing::{self, ShardCall};
 use super::scatter::{scatter_gather, OwnerWork};
 use super::shard::Shard;
 use crate::protocol::errors::KafkaError;
@@ -148,17 +153,9 @@ impl OwnerWork for ReadWork {
     fn owner(shard: &Shard, part: &ReadPart) -> usize {
         shard.owner_of(&part.topic, part.partition)
     }
-    async fn run_local(shard: &Rc<Shard>, parts: Vec<ReadPart>) -> Vec<ReadOutcome> {
-        partition_ops::read_parts(shard, &parts).await
-    }
-    fn request(parts: Vec<ReadPart>) -> ShardRequest {
-        ShardRequest::Read(parts)
-    }
-    fn unpack(reply: ShardReply) -> Option<Vec<ReadOutcome>> {
-        match reply {
-            ShardReply::Read(outcomes) => Some(outcomes),
-            _ => None,
-        }
+    type Call = ReadCall;
+    fn call(parts: Vec<ReadPart>) -> ReadCall {
+        ReadCall(parts)
     }
     fn unreachable() -> ReadOutcome {
         ReadOutcome::error(KafkaError::NotLeaderOrFollower.code())
@@ -175,27 +172,17 @@ async fn wait_for_any_data(shard: &Rc<Shard>, parts: &[ReadPart], timeout: Durat
             .push(part.clone());
     }
     let mut waits: Vec<LocalBoxFuture<'_, ()>> = Vec::with_capacity(by_owner.len());
-    for (owner, owner_parts) in by_owner {
-        if owner == shard.id {
-            waits.push(
-                async move { wait_for_local_data(shard, &owner_parts, timeout).await }
-                    .boxed_local(),
-            );
-        } else {
-            let request = ShardRequest::WaitForData {
-                parts: owner_parts,
-                timeout,
-            };
-            match shard.send_to_shard(owner, request).await {
-                Ok(receiver) => waits.push(
-                    async move {
-                        let _ = receiver.await;
-                    }
-                    .boxed_local(),
-                ),
-                Err(_) => return,
-            }
+    for (owner, parts) in by_owner {
+        let pending = routing::start(shard, owner, WaitForDataCall { parts, timeout }).await;
+        if let routing::Pending::Failed(_) = pending {
+            return;
         }
+        waits.push(
+            async move {
+                let _ = pending.reply().await;
+            }
+            .boxed_local(),
+        );
     }
     if waits.is_empty() {
         return;
@@ -204,9 +191,17 @@ async fn wait_for_any_data(shard: &Rc<Shard>, parts: &[ReadPart], timeout: Durat
     let _ = select(select_all(waits), Box::pin(timer)).await;
 }
 
+impl ShardCall<Shard> for WaitForDataCall {
+    type Reply = ();
+    fn start(self, shard: &Rc<Shard>) -> LocalBoxFuture<'static, ()> {
+        let shard = Rc::clone(shard);
+        async move { wait_for_local_data(&shard, &self.parts, self.timeout).await }.boxed_local()
+    }
+}
+
 /// On the owner: resolves when any local part has data past its fetch offset,
 /// or after `timeout`.
-pub async fn wait_for_local_data(shard: &Shard, parts: &[ReadPart], timeout: Duration) {
+async fn wait_for_local_data(shard: &Shard, parts: &[ReadPart], timeout: Duration) {
     if partition_ops::any_data_available(shard, parts) {
         return;
     }

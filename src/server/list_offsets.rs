@@ -1,5 +1,8 @@
 //! ListOffsets: earliest, latest, by timestamp and max timestamp, answered by
-//! each partition's owner and gathered in request order.
+//! each partition's owner and gathered in request order. Runs on the shard
+//! that accepted the connection.
+//!
+//! Data plane: imports nothing from the control plane.
 
 use std::rc::Rc;
 use std::sync::Arc;
@@ -9,8 +12,7 @@ use kafka_protocol::messages::list_offsets_response::{
 };
 use kafka_protocol::messages::{ListOffsetsRequest, ListOffsetsResponse};
 
-use super::forward::{ShardReply, ShardRequest};
-use super::partition_ops::{self, OffsetOutcome, OffsetQuery};
+use super::partition_calls::{ListOffsetsCall, OffsetOutcome, OffsetQuery};
 use super::scatter::{scatter_gather, OwnerWork};
 use super::shard::Shard;
 use crate::protocol::errors::KafkaError;
@@ -105,17 +107,9 @@ impl OwnerWork for OffsetWork {
     fn owner(shard: &Shard, query: &OffsetQuery) -> usize {
         shard.owner_of(&query.topic, query.partition)
     }
-    async fn run_local(shard: &Rc<Shard>, queries: Vec<OffsetQuery>) -> Vec<OffsetOutcome> {
-        partition_ops::list_offsets(shard, &queries).await
-    }
-    fn request(queries: Vec<OffsetQuery>) -> ShardRequest {
-        ShardRequest::ListOffsets(queries)
-    }
-    fn unpack(reply: ShardReply) -> Option<Vec<OffsetOutcome>> {
-        match reply {
-            ShardReply::Offsets(outcomes) => Some(outcomes),
-            _ => None,
-        }
+    type Call = ListOffsetsCall;
+    fn call(queries: Vec<OffsetQuery>) -> ListOffsetsCall {
+        ListOffsetsCall(queries)
     }
     fn unreachable() -> OffsetOutcome {
         OffsetOutcome {

@@ -1,6 +1,18 @@
 //! The broker's serving layer: per-shard start-up and accept loop, connection
 //! handling, request dispatch, and one handler file per Kafka API family.
 //! Every shard runs all of this for the connections it accepted.
+//!
+//! Layering inside:
+//! - `routing` is the one way to reach another shard (and, later, node);
+//!   each call is a typed value with its own reply (`runtime::mesh::ShardCall`).
+//! - Data plane: `partition_calls` (the calls, a leaf), `partition_ops`,
+//!   `produce`, `fetch`, `list_offsets`, `scatter`. They import no
+//!   control-plane module; what Produce needs from it comes in through
+//!   `produce::ProduceControl`, implemented in `dispatch`.
+//! - Control plane: `admin`, `topic_changes`, `groups`, `txn`,
+//!   `producer_ids`, `delete_records`; they call into the data plane, never
+//!   the reverse.
+//! - `dispatch` sits above both and maps each API to its handler.
 
 pub mod admin;
 pub mod api_versions;
@@ -11,13 +23,14 @@ pub mod coordinator_log;
 pub mod delete_records;
 pub mod dispatch;
 pub mod fetch;
-pub mod forward;
 pub mod groups;
 pub mod list_offsets;
 pub mod metadata;
+pub mod partition_calls;
 pub mod partition_ops;
 pub mod produce;
 pub mod producer_ids;
+pub mod routing;
 pub mod scatter;
 pub mod shard;
 pub mod topic_changes;

@@ -1,106 +1,58 @@
 //! Operations on partitions this shard owns: append, wait for acks, read,
-//! offset lookups. Runs only on the owning shard, whether the request came
-//! from a local connection or over the mesh; the API handlers (`produce.rs`,
-//! `fetch.rs`, `list_offsets.rs`) split requests and call these per owner.
+//! offset lookups, and how the data-plane calls of `partition_calls` run.
+//! Runs only on the owning shard (asserted), whether the call came from a
+//! local connection or over the mesh; the API handlers (`produce.rs`,
+//! `fetch.rs`, `list_offsets.rs`) split requests and route these per owner.
+//!
+//! Data plane: imports nothing from the control plane (admin,
+//! topic_changes, groups, txn); coordinators call in here, never back.
 
-use std::sync::Arc;
+use std::rc::Rc;
 
-use bytes::Bytes;
-use futures::future::join_all;
+use futures::future::{join_all, LocalBoxFuture};
+use futures::FutureExt;
 
-use super::forward::{ProducePart, ReadPart};
+use super::partition_calls::{
+    ListOffsetsCall, OffsetOutcome, OffsetQuery, ProduceCall, ProduceOutcome, ProducePart,
+    ReadCall, ReadOutcome, ReadPart,
+};
+use super::routing::ShardCall;
 use super::shard::Shard;
-use crate::log::{AbortedTransaction, LogError, PartitionLog};
+use crate::log::{LogError, PartitionLog};
 use crate::protocol::errors::{KafkaError, NONE};
+use crate::runtime::clock::now_ms;
 
-/// Per-partition result of a produce, in Kafka's response terms.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct ProduceOutcome {
-    pub error_code: i16,
-    pub base_offset: i64,
-    pub log_append_time_ms: i64,
-    pub log_start_offset: i64,
-}
-
-impl ProduceOutcome {
-    pub fn error(code: i16) -> ProduceOutcome {
-        ProduceOutcome {
-            error_code: code,
-            base_offset: -1,
-            log_append_time_ms: -1,
-            log_start_offset: -1,
-        }
+impl ShardCall<Shard> for ProduceCall {
+    type Reply = Vec<ProduceOutcome>;
+    fn start(self, shard: &Rc<Shard>) -> LocalBoxFuture<'static, Self::Reply> {
+        // The appends happen here, before any `.await` (see `routing::start`).
+        let appended = append_parts(shard, self.parts);
+        let shard = Rc::clone(shard);
+        let acks = self.acks;
+        async move { await_acks(&shard, appended, acks).await }.boxed_local()
     }
 }
 
-/// Per-partition result of a read.
-#[derive(Debug, Clone, Default)]
-pub struct ReadOutcome {
-    pub error_code: i16,
-    pub high_watermark: i64,
-    pub last_stable_offset: i64,
-    pub log_start_offset: i64,
-    pub batches: Vec<Bytes>,
-    /// Only for read_committed reads.
-    pub aborted_transactions: Vec<AbortedTransaction>,
-}
-
-impl ReadOutcome {
-    pub fn error(code: i16) -> ReadOutcome {
-        ReadOutcome {
-            error_code: code,
-            high_watermark: -1,
-            last_stable_offset: -1,
-            log_start_offset: -1,
-            batches: Vec::new(),
-            aborted_transactions: Vec::new(),
-        }
-    }
-    pub fn total_bytes(&self) -> usize {
-        self.batches.iter().map(Bytes::len).sum()
+impl ShardCall<Shard> for ReadCall {
+    type Reply = Vec<ReadOutcome>;
+    fn start(self, shard: &Rc<Shard>) -> LocalBoxFuture<'static, Self::Reply> {
+        let shard = Rc::clone(shard);
+        async move { read_parts(&shard, &self.0).await }.boxed_local()
     }
 }
 
-/// One ListOffsets lookup: `timestamp` is a time or one of Kafka's specials
-/// (-1 latest, -2 earliest, -3 max timestamp, -4 earliest local, -5 earliest pending upload).
-#[derive(Debug, Clone)]
-pub struct OffsetQuery {
-    pub topic: Arc<str>,
-    pub partition: i32,
-    pub timestamp: i64,
-    /// isolation_level=1: "latest" is the last stable offset.
-    pub read_committed: bool,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct OffsetOutcome {
-    pub error_code: i16,
-    pub timestamp: i64,
-    pub offset: i64,
+impl ShardCall<Shard> for ListOffsetsCall {
+    type Reply = Vec<OffsetOutcome>;
+    fn start(self, shard: &Rc<Shard>) -> LocalBoxFuture<'static, Self::Reply> {
+        let shard = Rc::clone(shard);
+        async move { list_offsets(&shard, &self.0).await }.boxed_local()
+    }
 }
 
 /// A produce part after its append: the offsets and what to wait on.
 pub struct Appended {
     outcome: ProduceOutcome,
     wait: Option<(PartitionLog, i64)>,
-}
-
-pub fn log_error_code(error: &LogError) -> i16 {
-    match error {
-        LogError::Io(_) => KafkaError::KafkaStorageError.code(),
-        LogError::OffsetOutOfRange { .. } => KafkaError::OffsetOutOfRange.code(),
-        LogError::Closed => KafkaError::NotLeaderOrFollower.code(),
-        LogError::InvalidProducerEpoch => KafkaError::InvalidProducerEpoch.code(),
-        LogError::OutOfOrderSequence => KafkaError::OutOfOrderSequenceNumber.code(),
-        LogError::InvalidTxnState => KafkaError::InvalidTxnState.code(),
-    }
-}
-
-pub fn now_ms() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|elapsed| elapsed.as_millis() as i64)
-        .unwrap_or(0)
 }
 
 /// The local log of `topic`/`partition`, or the Kafka error to answer with.
@@ -119,6 +71,7 @@ fn missing_partition_code(shard: &Shard, topic: &str, partition: i32) -> i16 {
 
 /// The local log of `topic`/`partition`, or the Kafka error to answer with.
 fn local_log(shard: &Shard, topic: &str, partition: i32) -> Result<PartitionLog, i16> {
+    shard.assert_owner(topic, partition);
     shard
         .partition_log(topic, partition)
         .ok_or_else(|| missing_partition_code(shard, topic, partition))
@@ -139,8 +92,9 @@ fn append_part(shard: &Shard, part: ProducePart, now: i64) -> Appended {
         outcome: ProduceOutcome::error(code),
         wait: None,
     };
-    let Some(log) = shard.partition_log(&part.topic, part.partition) else {
-        return failed(missing_partition_code(shard, &part.topic, part.partition));
+    let log = match local_log(shard, &part.topic, part.partition) {
+        Ok(log) => log,
+        Err(code) => return failed(code),
     };
     let mut outcome: Option<ProduceOutcome> = None;
     let mut last_offset = -1;
@@ -159,14 +113,20 @@ fn append_part(shard: &Shard, part: ProducePart, now: i64) -> Appended {
                 });
             }
             Err(error) => {
-                if matches!(error, LogError::Io(_) | LogError::Closed) {
+                if matches!(
+                    error,
+                    LogError::Io(_)
+                        | LogError::Closed
+                        | LogError::QueueFull
+                        | LogError::InvalidBatch(_)
+                ) {
                     tracing::warn!(topic = %part.topic, partition = part.partition, %error, "append failed");
                 } else {
                     // A producer's own mistake (fenced epoch, sequence gap),
                     // answered with its error code, as Kafka does quietly.
                     tracing::debug!(topic = %part.topic, partition = part.partition, %error, "batch refused");
                 }
-                return failed(log_error_code(&error));
+                return failed(error.code());
             }
         }
     }
@@ -194,7 +154,7 @@ pub async fn await_acks(_shard: &Shard, appended: Vec<Appended>, acks: i16) -> V
         };
         match result {
             Ok(()) => part.outcome,
-            Err(error) => ProduceOutcome::error(log_error_code(&error)),
+            Err(error) => ProduceOutcome::error(error.code()),
         }
     });
     join_all(waits).await
@@ -225,7 +185,7 @@ async fn read_part(shard: &Shard, part: &ReadPart) -> ReadOutcome {
             aborted_transactions: result.aborted_transactions,
         },
         Err(error) => ReadOutcome {
-            error_code: log_error_code(&error),
+            error_code: error.code(),
             high_watermark: log.high_watermark(),
             last_stable_offset: log.last_stable_offset(),
             log_start_offset: log.log_start_offset(),
@@ -275,7 +235,7 @@ async fn list_offset(shard: &Shard, query: &OffsetQuery) -> OffsetOutcome {
             offset,
         },
         Ok(None) => found(-1),
-        Err(error) => failed(log_error_code(&error)),
+        Err(error) => failed(error.code()),
     };
     match query.timestamp {
         LATEST_TIMESTAMP if query.read_committed => found(log.last_stable_offset()),

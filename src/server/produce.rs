@@ -8,32 +8,51 @@
 //! mesh send). Only then is the next request read, so pipelined produce
 //! requests on one connection keep their per-partition order. The returned
 //! future (stage two) waits for the acks and builds the response.
+//!
+//! Data plane: this module imports nothing from the control plane. Topic
+//! auto-creation and transaction verification are the caller's
+//! ([`ProduceControl`], implemented in `dispatch`), so the dependency goes
+//! control -> data. Runs on the shard that accepted the connection.
 
 use std::collections::BTreeMap;
 use std::rc::Rc;
 use std::sync::Arc;
 
 use bytes::Bytes;
-use futures::channel::oneshot;
 use futures::future::{join_all, LocalBoxFuture};
 use futures::FutureExt;
 use kafka_protocol::messages::produce_response::{PartitionProduceResponse, TopicProduceResponse};
 use kafka_protocol::messages::{ProduceRequest, ProduceResponse};
 
-use super::admin::ensure_topic;
-use super::forward::{ProducePart, ShardReply, ShardRequest};
-use super::partition_ops::{self, Appended, ProduceOutcome};
+use super::partition_calls::{ProduceCall, ProduceOutcome, ProducePart};
+use super::routing::{self, Pending};
 use super::shard::Shard;
-use super::txn::verification;
 use crate::metadata::catalog::TopicMetadata;
 use crate::protocol::errors::KafkaError;
 use crate::protocol::record_batch::{split_batches, validate_batch, BatchError};
 
+/// What Produce needs from the control plane, passed in by the caller so
+/// that this data-plane module does not depend on it.
+/// (`async fn` in the trait is fine: everything here is shard-local.)
+#[allow(async_fn_in_trait)]
+pub trait ProduceControl {
+    /// The topic named `name`, auto-created when the broker does that, or
+    /// the error code to answer its partitions with.
+    async fn topic(&self, shard: &Rc<Shard>, name: &str) -> Result<Arc<TopicMetadata>, KafkaError>;
+    /// Transaction verification (KIP-890) of `parts` (topic, partition,
+    /// producer id, epoch): the partitions to refuse, with their error code.
+    async fn verify_transaction(
+        &self,
+        shard: &Rc<Shard>,
+        transactional_id: Option<&str>,
+        parts: &[(Arc<str>, i32, i64, i16)],
+    ) -> Vec<(Arc<str>, i32, KafkaError)>;
+}
+
 /// Where one partition's answer will come from.
 enum Slot {
     Ready(ProduceOutcome),
-    Local(usize),
-    Remote { owner: usize, position: usize },
+    Owned { owner: usize, position: usize },
 }
 
 /// Stage one of Produce (see module docs). The future resolves to `None` for
@@ -42,13 +61,14 @@ pub async fn dispatch_produce(
     shard: &Rc<Shard>,
     request: ProduceRequest,
     version: i16,
+    control: &impl ProduceControl,
 ) -> LocalBoxFuture<'static, Option<ProduceResponse>> {
     let acks = request.acks;
     // Pass one: resolve and validate every partition.
-    let mut checked: Vec<(usize, i32, Result<CheckedPart, i16>)> = Vec::new();
+    let mut checked: Vec<(usize, i32, Result<CheckedPart, KafkaError>)> = Vec::new();
     let mut topic_names = Vec::with_capacity(request.topic_data.len());
     for (topic_index, topic_data) in request.topic_data.into_iter().enumerate() {
-        let topic = ensure_topic(shard, topic_data.name.0.as_str()).await;
+        let topic = control.topic(shard, topic_data.name.0.as_str()).await;
         for partition_data in topic_data.partition_data {
             let partition = partition_data.index;
             let part = validate_partition(&topic, partition, partition_data.records);
@@ -68,12 +88,13 @@ pub async fn dispatch_produce(
         })
         .collect();
     if !transactional.is_empty() {
-        let refused = verification::verify(
-            shard,
-            request.transactional_id.as_ref().map(|id| id.0.as_str()),
-            &transactional,
-        )
-        .await;
+        let refused = control
+            .verify_transaction(
+                shard,
+                request.transactional_id.as_ref().map(|id| id.0.as_str()),
+                &transactional,
+            )
+            .await;
         for (_, partition, part) in &mut checked {
             let refusal = match part {
                 Ok(valid) => refused
@@ -87,58 +108,38 @@ pub async fn dispatch_produce(
             }
         }
     }
-    // Pass two: hand each partition to its owner.
+    // Pass two: hand each partition to its owner, one call per owner,
+    // started in order (local appends happen inside `routing::start`).
     let mut slots: Vec<Vec<(i32, Slot)>> = (0..topic_names.len()).map(|_| Vec::new()).collect();
-    let mut local_parts = Vec::new();
-    let mut remote_parts: BTreeMap<usize, Vec<ProducePart>> = BTreeMap::new();
+    let mut by_owner: BTreeMap<usize, Vec<ProducePart>> = BTreeMap::new();
     for (topic_index, partition, part) in checked {
         let slot = match part {
-            Err(code) => Slot::Ready(ProduceOutcome::error(code)),
+            Err(error) => Slot::Ready(ProduceOutcome::error(error.code())),
             Ok(CheckedPart { topic, batches, .. }) => {
-                let part = ProducePart {
+                let owner = shard.owner_of(&topic, partition);
+                let parts = by_owner.entry(owner).or_default();
+                parts.push(ProducePart {
                     topic,
                     partition,
                     batches,
-                };
-                let owner = shard.owner_of(&part.topic, partition);
-                if owner == shard.id {
-                    local_parts.push(part);
-                    Slot::Local(local_parts.len() - 1)
-                } else {
-                    let parts = remote_parts.entry(owner).or_default();
-                    parts.push(part);
-                    Slot::Remote {
-                        owner,
-                        position: parts.len() - 1,
-                    }
+                });
+                Slot::Owned {
+                    owner,
+                    position: parts.len() - 1,
                 }
             }
         };
         slots[topic_index].push((partition, slot));
     }
-    let local_appended: Vec<Appended> = partition_ops::append_parts(shard, local_parts);
-    let mut remote_replies: BTreeMap<usize, Option<oneshot::Receiver<ShardReply>>> =
-        BTreeMap::new();
-    for (owner, parts) in remote_parts {
-        let reply = shard
-            .send_to_shard(owner, ShardRequest::Produce { parts, acks })
-            .await
-            .ok();
-        remote_replies.insert(owner, reply);
+    let mut pending: Vec<(usize, Pending<Vec<ProduceOutcome>>)> = Vec::new();
+    for (owner, parts) in by_owner {
+        let call = ProduceCall { parts, acks };
+        pending.push((owner, routing::start(shard, owner, call).await));
     }
-    let shard = Rc::clone(shard);
     async move {
-        let local_outcomes = partition_ops::await_acks(&shard, local_appended, acks).await;
-        let remote_outcomes: BTreeMap<usize, Vec<ProduceOutcome>> =
-            join_all(remote_replies.into_iter().map(|(owner, reply)| async move {
-                let outcomes = match reply {
-                    Some(receiver) => match receiver.await {
-                        Ok(ShardReply::Produced(outcomes)) => outcomes,
-                        _ => Vec::new(),
-                    },
-                    None => Vec::new(),
-                };
-                (owner, outcomes)
+        let outcomes: BTreeMap<usize, Vec<ProduceOutcome>> =
+            join_all(pending.into_iter().map(|(owner, pending)| async move {
+                (owner, pending.reply().await.unwrap_or_default())
             }))
             .await
             .into_iter()
@@ -156,10 +157,7 @@ pub async fn dispatch_produce(
                     .map(|(partition, slot)| {
                         let outcome = match slot {
                             Slot::Ready(outcome) => outcome,
-                            Slot::Local(index) => {
-                                local_outcomes.get(index).copied().unwrap_or(not_leader)
-                            }
-                            Slot::Remote { owner, position } => remote_outcomes
+                            Slot::Owned { owner, position } => outcomes
                                 .get(&owner)
                                 .and_then(|outcomes| outcomes.get(position))
                                 .copied()
@@ -209,38 +207,38 @@ struct CheckedPart {
 /// topic's `max.message.bytes`, not a control batch, with a sequence when it
 /// has a producer id. All-or-nothing per partition.
 fn validate_partition(
-    topic: &Result<Arc<TopicMetadata>, i16>,
+    topic: &Result<Arc<TopicMetadata>, KafkaError>,
     partition: i32,
     records: Option<Bytes>,
-) -> Result<CheckedPart, i16> {
-    let topic = topic.as_ref().map_err(|code| *code)?;
+) -> Result<CheckedPart, KafkaError> {
+    let topic = topic.as_ref().map_err(|error| *error)?;
     if topic.is_internal() {
         // Only the group coordinator writes it (Kafka: "Cannot append to
         // internal topic").
-        return Err(KafkaError::InvalidTopicException.code());
+        return Err(KafkaError::InvalidTopicException);
     }
     if !topic.has_partition(partition) {
-        return Err(KafkaError::UnknownTopicOrPartition.code());
+        return Err(KafkaError::UnknownTopicOrPartition);
     }
     let records = records
         .filter(|r| !r.is_empty())
-        .ok_or(KafkaError::InvalidRecord.code())?;
+        .ok_or(KafkaError::InvalidRecord)?;
     let max_batch_bytes = usize::try_from(topic.configs.max_message_bytes).unwrap_or(usize::MAX);
     let mut batches = Vec::new();
     let mut transaction = None;
     for batch in split_batches(&records) {
-        let batch = batch.map_err(batch_error_code)?;
+        let batch = batch.map_err(batch_error)?;
         if batch.len() > max_batch_bytes {
-            return Err(KafkaError::MessageTooLarge.code());
+            return Err(KafkaError::MessageTooLarge);
         }
-        let header = validate_batch(&batch).map_err(batch_error_code)?;
+        let header = validate_batch(&batch).map_err(batch_error)?;
         // Only the transaction coordinator writes markers; a transactional
         // batch must say whose transaction it belongs to (Kafka's LogValidator).
         if header.is_control()
             || (header.is_transactional() && header.producer_id < 0)
             || (header.producer_id >= 0 && header.base_sequence < 0)
         {
-            return Err(KafkaError::InvalidRecord.code());
+            return Err(KafkaError::InvalidRecord);
         }
         if header.is_transactional() {
             transaction.get_or_insert((header.producer_id, header.producer_epoch));
@@ -254,10 +252,10 @@ fn validate_partition(
     })
 }
 
-fn batch_error_code(error: BatchError) -> i16 {
+fn batch_error(error: BatchError) -> KafkaError {
     match error {
-        BatchError::Truncated | BatchError::CrcMismatch => KafkaError::CorruptMessage.code(),
-        BatchError::UnsupportedMagic(_) => KafkaError::UnsupportedForMessageFormat.code(),
-        BatchError::InvalidHeader => KafkaError::InvalidRecord.code(),
+        BatchError::Truncated | BatchError::CrcMismatch => KafkaError::CorruptMessage,
+        BatchError::UnsupportedMagic(_) => KafkaError::UnsupportedForMessageFormat,
+        BatchError::InvalidHeader => KafkaError::InvalidRecord,
     }
 }

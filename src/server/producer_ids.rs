@@ -17,9 +17,13 @@ use std::rc::Rc;
 
 use kafka_protocol::messages::{InitProducerIdRequest, InitProducerIdResponse, ProducerId};
 
-use super::forward::{ShardReply, ShardRequest};
+use futures::future::LocalBoxFuture;
+use futures::FutureExt;
+
+use super::routing::{self, ShardCall};
 use super::shard::{Shard, CONTROLLER_SHARD};
 use crate::protocol::errors::KafkaError;
+use crate::runtime::durable_file;
 
 /// Ids per block, as Kafka's `ProducerIdManager.PidBlockSize`.
 pub const PRODUCER_ID_BLOCK_SIZE: i64 = 1000;
@@ -76,52 +80,54 @@ fn decode_next_block(bytes: &[u8]) -> Option<i64> {
 
 /// The recorded start of the next block (0 for a new data dir). A corrupt
 /// file is an error: guessing could hand out ids already in use.
-pub fn read_next_block(data_dir: &Path) -> io::Result<i64> {
-    match std::fs::read(block_file(data_dir)) {
-        Ok(bytes) => decode_next_block(&bytes).ok_or_else(|| {
+/// Runs on the controller shard, so it reads with glommio.
+pub async fn read_next_block(data_dir: &Path) -> io::Result<i64> {
+    // Anything longer than the 16-byte record is corrupt too.
+    match durable_file::read_small(&block_file(data_dir), 64).await? {
+        Some(bytes) => decode_next_block(&bytes).ok_or_else(|| {
             io::Error::new(
                 io::ErrorKind::InvalidData,
                 format!("{} is corrupt", block_file(data_dir).display()),
             )
         }),
-        Err(error) if error.kind() == io::ErrorKind::NotFound => Ok(0),
-        Err(error) => Err(error),
+        None => Ok(0),
     }
 }
 
-/// Durably records `next_block` (write temp, fdatasync, rename, sync dir).
+/// Durably records `next_block` (`runtime::durable_file::replace`).
 async fn store_next_block(data_dir: &Path, next_block: i64) -> io::Result<()> {
-    let path = block_file(data_dir);
-    let temp = path.with_extension("tmp");
-    let bytes = encode_next_block(next_block);
-    let file = glommio::io::BufferedFile::create(&temp).await?;
-    let written = file.write_at(bytes.clone(), 0).await?;
-    if written != bytes.len() {
-        return Err(io::Error::new(
-            io::ErrorKind::WriteZero,
-            "short producer id block write",
-        ));
+    durable_file::replace(&block_file(data_dir), encode_next_block(next_block)).await
+}
+
+/// Any shard -> controller: a block of producer ids; the reply is `[start,
+/// end)` of the block, or the error code.
+pub struct AllocateProducerIdsCall;
+
+impl ShardCall<Shard> for AllocateProducerIdsCall {
+    type Reply = Result<(i64, i64), i16>;
+    fn start(self, shard: &Rc<Shard>) -> LocalBoxFuture<'static, Self::Reply> {
+        let shard = Rc::clone(shard);
+        async move { allocate_block_on_controller(&shard).await }.boxed_local()
     }
-    file.fdatasync().await?;
-    file.close().await?;
-    glommio::io::rename(&temp, &path).await?;
-    let directory = glommio::io::Directory::open(data_dir).await?;
-    directory.sync().await?;
-    directory.close().await?;
-    Ok(())
 }
 
 /// On the controller: the next block, recorded durably before it is given.
-pub async fn allocate_block_on_controller(shard: &Shard) -> Result<(i64, i64), i16> {
+async fn allocate_block_on_controller(shard: &Shard) -> Result<(i64, i64), i16> {
+    assert_eq!(
+        shard.id, CONTROLLER_SHARD,
+        "producer id blocks come from the controller"
+    );
     let block = &shard.producer_ids;
     let _permit = block.allocation.acquire_permit(1).await;
     let start = if block.controller_next_block.get() >= 0 {
         block.controller_next_block.get()
     } else {
-        read_next_block(&shard.config.data_dir).map_err(|error| {
-            tracing::error!(%error, "cannot read the producer id block file");
-            KafkaError::UnknownServerError.code()
-        })?
+        read_next_block(&shard.config.data_dir)
+            .await
+            .map_err(|error| {
+                tracing::error!(%error, "cannot read the producer id block file");
+                KafkaError::UnknownServerError.code()
+            })?
     };
     let end = start
         .checked_add(PRODUCER_ID_BLOCK_SIZE)
@@ -144,17 +150,11 @@ pub async fn next_producer_id(shard: &Rc<Shard>) -> Result<i64, i16> {
             block.next.set(id + 1);
             return Ok(id);
         }
-        let (start, end) = if shard.id == CONTROLLER_SHARD {
-            allocate_block_on_controller(shard).await?
-        } else {
-            match shard
-                .call_shard(CONTROLLER_SHARD, ShardRequest::AllocateProducerIds)
-                .await
-            {
-                Ok(ShardReply::ProducerIds(result)) => result?,
-                _ => return Err(KafkaError::CoordinatorNotAvailable.code()),
-            }
-        };
+        let (start, end) =
+            match routing::call(shard, CONTROLLER_SHARD, AllocateProducerIdsCall).await {
+                Ok(result) => result?,
+                Err(_) => return Err(KafkaError::CoordinatorNotAvailable.code()),
+            };
         // Another task may have installed a block while this one waited:
         // keep whichever has ids left (the other block's ids stay unused).
         let block = &shard.producer_ids;
@@ -219,8 +219,13 @@ mod tests {
     #[test]
     fn missing_file_starts_at_zero() {
         let dir = tempfile::tempdir().expect("tempdir");
-        assert_eq!(read_next_block(dir.path()).expect("read"), 0);
-        std::fs::write(dir.path().join(NEXT_BLOCK_FILE), b"garbage").expect("write");
-        assert!(read_next_block(dir.path()).is_err());
+        let data_dir = dir.path().to_path_buf();
+        crate::runtime::memlock::run_on_test_executor(move || async move {
+            assert_eq!(read_next_block(&data_dir).await.expect("read"), 0);
+            std::fs::write(data_dir.join(NEXT_BLOCK_FILE), b"garbage").expect("write");
+            assert!(read_next_block(&data_dir).await.is_err());
+            store_next_block(&data_dir, 7_000).await.expect("store");
+            assert_eq!(read_next_block(&data_dir).await.expect("read"), 7_000);
+        });
     }
 }

@@ -1,27 +1,26 @@
 //! Scatter-gather over owning shards: split a request's partition items by
-//! owner, run the local share directly and send each remote share over the
-//! mesh in one message, then put the answers back in item order. Used by
-//! Fetch and ListOffsets on whichever shard received the request.
+//! owner, route each owner's share as one typed call (`routing`: in place
+//! for this shard, one mesh message for another), then put the answers back
+//! in item order. Used by Fetch, ListOffsets and DeleteRecords on whichever
+//! shard received the request.
 
 use std::collections::BTreeMap;
 use std::rc::Rc;
 
 use futures::future::join_all;
 
-use super::forward::{ShardReply, ShardRequest};
+use super::routing::{self, ShardCall};
 use super::shard::Shard;
 
 /// How one kind of item is answered on its owner.
-/// (`async fn` in the trait is fine: everything here is shard-local, never `Send`.)
-#[allow(async_fn_in_trait)]
 pub trait OwnerWork {
     type Item: Clone;
     type Outcome: Clone;
+    /// The call carrying one owner's items; its reply has one outcome per
+    /// item, in order.
+    type Call: ShardCall<Shard, Reply = Vec<Self::Outcome>>;
     fn owner(shard: &Shard, item: &Self::Item) -> usize;
-    /// Runs on the owner for its items (here, or on the remote shard).
-    async fn run_local(shard: &Rc<Shard>, items: Vec<Self::Item>) -> Vec<Self::Outcome>;
-    fn request(items: Vec<Self::Item>) -> ShardRequest;
-    fn unpack(reply: ShardReply) -> Option<Vec<Self::Outcome>>;
+    fn call(items: Vec<Self::Item>) -> Self::Call;
     /// The answer for an item whose owner did not answer.
     fn unreachable() -> Self::Outcome;
 }
@@ -38,14 +37,9 @@ pub async fn scatter_gather<W: OwnerWork>(shard: &Rc<Shard>, items: &[W::Item]) 
         by_owner
             .into_iter()
             .map(|(owner, (indexes, owned))| async move {
-                let outcomes = if owner == shard.id {
-                    W::run_local(shard, owned).await
-                } else {
-                    match shard.call_shard(owner, W::request(owned)).await {
-                        Ok(reply) => W::unpack(reply).unwrap_or_default(),
-                        Err(_) => Vec::new(),
-                    }
-                };
+                let outcomes = routing::call(shard, owner, W::call(owned))
+                    .await
+                    .unwrap_or_default();
                 (indexes, outcomes)
             }),
     )

@@ -1,6 +1,11 @@
 //! One shard's state: its id, its copy of the metadata image, the partition
 //! logs it owns, and its end of the mesh. Exactly one `Shard` per executor,
 //! shared by that executor's tasks through `Rc`; nothing in it crosses cores.
+//! Calls to other shards go through `routing`, never the mesh directly.
+//!
+//! It also holds this shard's control-plane state (group and transaction
+//! coordinators, the producer id block), so `Shard` is the one place where
+//! the data plane still reaches the control plane's types.
 
 use std::cell::{OnceCell, RefCell};
 use std::collections::HashMap;
@@ -10,7 +15,6 @@ use std::sync::Arc;
 
 use futures::future::join_all;
 
-use super::forward::{ShardReply, ShardRequest};
 use super::groups::offsets_topic::OFFSETS_TOPIC;
 use super::groups::GroupCoordinator;
 use super::producer_ids::ProducerIdBlock;
@@ -19,7 +23,7 @@ use super::txn::TxnCoordinator;
 use crate::config::BrokerConfig;
 use crate::log::PartitionLog;
 use crate::metadata::catalog::{Catalog, TopicMetadata};
-use crate::runtime::mesh::{Mesh, MeshError};
+use crate::runtime::mesh::Mesh;
 use crate::runtime::placement::owner_shard;
 
 /// The shard that owns the metadata image and runs topic admin (the controller).
@@ -32,7 +36,7 @@ pub const CONTROLLER_SHARD: usize = 0;
 /// maximum-size frame (the 100 MiB default) must fit.
 pub const REQUEST_MEMORY_BYTES_PER_SHARD: u64 = 256 << 20;
 
-pub type ShardMesh = Mesh<ShardRequest, ShardReply>;
+pub type ShardMesh = Mesh<Shard>;
 
 pub struct Shard {
     pub id: usize,
@@ -136,6 +140,14 @@ impl Shard {
 
     /// Opens (creating if needed) the given partitions of `topic` on this shard.
     pub async fn open_partitions(&self, topic: &TopicMetadata, partitions: &[i32]) {
+        for &partition in partitions {
+            assert_eq!(
+                self.owner_of(&topic.name, partition),
+                self.id,
+                "opening {}-{partition} on a shard that does not own it",
+                topic.name
+            );
+        }
         let log_config = topic.configs.log_config(self.config.flush);
         let opened = join_all(partitions.iter().map(|&partition| {
             let dir = self.partition_dir(&topic.name, partition);
@@ -192,6 +204,9 @@ impl Shard {
 
     /// Closes and deletes the given partitions of `topic` on this shard.
     pub async fn delete_partitions(&self, topic: &str, partitions: &[i32]) {
+        for &partition in partitions {
+            self.assert_owner(topic, partition);
+        }
         let removed: Vec<(i32, PartitionLog)> = {
             let mut logs = self.partitions.borrow_mut();
             let Some(topic_logs) = logs.get_mut(topic) else {
@@ -227,31 +242,20 @@ impl Shard {
         }
     }
 
-    /// Sends `request` to `shard` and returns the pending reply (ordered send).
-    pub async fn send_to_shard(
-        &self,
-        shard: usize,
-        request: ShardRequest,
-    ) -> Result<futures::channel::oneshot::Receiver<ShardReply>, MeshError> {
-        match self.mesh.get() {
-            Some(mesh) => mesh.send(shard, request).await,
-            None => Err(MeshError::Unreachable(shard)),
-        }
+    /// This shard's end of the mesh (`None` with one shard). Calls go
+    /// through `routing`, which picks the hop.
+    pub fn mesh(&self) -> Option<&Rc<ShardMesh>> {
+        self.mesh.get()
     }
 
-    /// Sends `request` to `shard` and waits for the answer.
-    pub async fn call_shard(
-        &self,
-        shard: usize,
-        request: ShardRequest,
-    ) -> Result<ShardReply, MeshError> {
-        let receiver = self.send_to_shard(shard, request).await?;
-        receiver.await.map_err(|_| MeshError::Unreachable(shard))
-    }
-
-    pub async fn reply(&self, to: usize, id: u64, reply: ShardReply) {
-        if let Some(mesh) = self.mesh.get() {
-            mesh.reply(to, id, reply).await;
-        }
+    /// Asserts that this shard owns `topic`/`partition` (only the owner
+    /// touches a partition's log: DESIGN.md, "The shard model").
+    pub fn assert_owner(&self, topic: &str, partition: i32) {
+        debug_assert_eq!(
+            self.owner_of(topic, partition),
+            self.id,
+            "{topic}-{partition} touched on shard {} but owned by another",
+            self.id
+        );
     }
 }

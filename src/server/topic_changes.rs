@@ -16,13 +16,16 @@ use kafka_protocol::messages::incremental_alter_configs_response::AlterConfigsRe
 use kafka_protocol::messages::*;
 use kafka_protocol::protocol::StrBytes;
 
-use super::admin::{open_on_owners, publish_catalog, MAX_PARTITIONS_PER_TOPIC};
-use super::forward::{ShardReply, ShardRequest};
+use super::admin::{open_on_owners, publish_catalog, AdminError, MAX_PARTITIONS_PER_TOPIC};
+use futures::future::LocalBoxFuture;
+use futures::FutureExt;
+
+use super::routing::{self, ShardCall};
 use super::shard::{Shard, CONTROLLER_SHARD};
 use crate::metadata::catalog::TopicMetadata;
 use crate::metadata::manifest;
 use crate::metadata::topic_config::{check_supported, TopicConfigs};
-use crate::protocol::errors::{KafkaError, NONE};
+use crate::protocol::errors::KafkaError;
 
 const RESOURCE_TOPIC: i8 = 2;
 const RESOURCE_BROKER: i8 = 4;
@@ -49,28 +52,31 @@ pub enum TopicChangeAnswer {
     CreatePartitions(CreatePartitionsResponse),
 }
 
-type ChangeError = (i16, String);
-
-fn text(message: &str) -> Option<StrBytes> {
-    Some(StrBytes::from_string(message.to_string()))
-}
-
 /// Runs `change` on the controller, forwarding it if this is another shard.
 /// `None` when the controller could not be reached.
 pub async fn run(shard: &Rc<Shard>, change: TopicChange) -> Option<TopicChangeAnswer> {
-    if shard.id == CONTROLLER_SHARD {
-        return Some(run_on_controller(shard, change).await);
-    }
-    match shard
-        .call_shard(CONTROLLER_SHARD, ShardRequest::TopicChange(change))
+    routing::call(shard, CONTROLLER_SHARD, TopicChangeCall(change))
         .await
-    {
-        Ok(ShardReply::TopicChange(answer)) => Some(answer),
-        _ => None,
+        .ok()
+}
+
+/// Any shard -> controller: AlterConfigs, IncrementalAlterConfigs,
+/// CreatePartitions.
+pub struct TopicChangeCall(pub TopicChange);
+
+impl ShardCall<Shard> for TopicChangeCall {
+    type Reply = TopicChangeAnswer;
+    fn start(self, shard: &Rc<Shard>) -> LocalBoxFuture<'static, TopicChangeAnswer> {
+        let shard = Rc::clone(shard);
+        async move { run_on_controller(&shard, self.0).await }.boxed_local()
     }
 }
 
-pub async fn run_on_controller(shard: &Rc<Shard>, change: TopicChange) -> TopicChangeAnswer {
+async fn run_on_controller(shard: &Rc<Shard>, change: TopicChange) -> TopicChangeAnswer {
+    assert_eq!(
+        shard.id, CONTROLLER_SHARD,
+        "topic changes run on the controller"
+    );
     let _permit = shard.admin_lock.acquire_permit(1).await;
     match change {
         TopicChange::AlterConfigs(request) => {
@@ -91,8 +97,8 @@ pub async fn run_on_controller(shard: &Rc<Shard>, change: TopicChange) -> TopicC
                         let mut overrides = BTreeMap::new();
                         for (name, value) in &replacement {
                             let value = value.clone().ok_or_else(|| {
-                                (
-                                    KafkaError::InvalidRequest.code(),
+                                AdminError::new(
+                                    KafkaError::InvalidRequest,
                                     format!("Null value not supported for : {name}"),
                                 )
                             })?;
@@ -102,11 +108,11 @@ pub async fn run_on_controller(shard: &Rc<Shard>, change: TopicChange) -> TopicC
                     },
                 )
                 .await;
-                let (code, message) = outcome.err().unwrap_or((NONE, String::new()));
+                let (code, message) = AdminError::response_fields(outcome.err());
                 responses.push(
                     AlterResult::default()
                         .with_error_code(code)
-                        .with_error_message((code != NONE).then(|| text(&message)).flatten())
+                        .with_error_message(message)
                         .with_resource_type(resource.resource_type)
                         .with_resource_name(resource.resource_name.clone()),
                 );
@@ -137,11 +143,11 @@ pub async fn run_on_controller(shard: &Rc<Shard>, change: TopicChange) -> TopicC
                     },
                 )
                 .await;
-                let (code, message) = outcome.err().unwrap_or((NONE, String::new()));
+                let (code, message) = AdminError::response_fields(outcome.err());
                 responses.push(
                     IncrementalResult::default()
                         .with_error_code(code)
-                        .with_error_message((code != NONE).then(|| text(&message)).flatten())
+                        .with_error_message(message)
                         .with_resource_type(resource.resource_type)
                         .with_resource_name(resource.resource_name.clone()),
                 );
@@ -155,9 +161,9 @@ pub async fn run_on_controller(shard: &Rc<Shard>, change: TopicChange) -> TopicC
             let mut results = Vec::with_capacity(request.topics.len());
             for topic in &request.topics {
                 let outcome = if !seen.insert(topic.name.0.to_string()) {
-                    Err((
-                        KafkaError::InvalidRequest.code(),
-                        "Duplicate topic in request.".to_string(),
+                    Err(AdminError::new(
+                        KafkaError::InvalidRequest,
+                        "Duplicate topic in request.",
                     ))
                 } else {
                     create_partitions(
@@ -169,12 +175,12 @@ pub async fn run_on_controller(shard: &Rc<Shard>, change: TopicChange) -> TopicC
                     )
                     .await
                 };
-                let (code, message) = outcome.err().unwrap_or((NONE, String::new()));
+                let (code, message) = AdminError::response_fields(outcome.err());
                 results.push(
                     CreatePartitionsTopicResult::default()
                         .with_name(topic.name.clone())
                         .with_error_code(code)
-                        .with_error_message((code != NONE).then(|| text(&message)).flatten()),
+                        .with_error_message(message),
                 );
             }
             TopicChangeAnswer::CreatePartitions(
@@ -190,8 +196,8 @@ fn apply_operation(
     operation: i8,
     name: &str,
     value: Option<&str>,
-) -> Result<(), ChangeError> {
-    let invalid = |message: String| (KafkaError::InvalidConfig.code(), message);
+) -> Result<(), AdminError> {
+    let invalid = |message: String| AdminError::new(KafkaError::InvalidConfig, message);
     match operation {
         OP_SET => {
             let value =
@@ -235,8 +241,8 @@ fn apply_operation(
             overrides.insert(name.to_string(), items.join(","));
         }
         other => {
-            return Err((
-                KafkaError::InvalidRequest.code(),
+            return Err(AdminError::new(
+                KafkaError::InvalidRequest,
                 format!("Unknown config operation {other}"),
             ))
         }
@@ -262,27 +268,27 @@ async fn alter(
     validate_only: bool,
     next_overrides: impl FnOnce(
         &BTreeMap<String, String>,
-    ) -> Result<BTreeMap<String, String>, ChangeError>,
-) -> Result<(), ChangeError> {
+    ) -> Result<BTreeMap<String, String>, AdminError>,
+) -> Result<(), AdminError> {
     match resource_type {
         RESOURCE_TOPIC => {}
         RESOURCE_BROKER => {
-            return Err((
-                KafkaError::InvalidRequest.code(),
-                "corelog's broker configs are set by flags at start-up, not at runtime".into(),
+            return Err(AdminError::new(
+                KafkaError::InvalidRequest,
+                "corelog's broker configs are set by flags at start-up, not at runtime",
             ))
         }
         other => {
-            return Err((
-                KafkaError::InvalidRequest.code(),
+            return Err(AdminError::new(
+                KafkaError::InvalidRequest,
                 format!("Unsupported resource type {other}"),
             ))
         }
     }
     let name = resource_name.as_str();
     let Some(topic) = shard.catalog().topic(name).cloned() else {
-        return Err((
-            KafkaError::UnknownTopicOrPartition.code(),
+        return Err(AdminError::new(
+            KafkaError::UnknownTopicOrPartition,
             format!("Topic {name} does not exist"),
         ));
     };
@@ -290,10 +296,10 @@ async fn alter(
     // The internal offsets topic keeps its own (compact) policy.
     if !topic.is_internal() {
         check_supported(&overrides)
-            .map_err(|message| (KafkaError::InvalidConfig.code(), message))?;
+            .map_err(|message| AdminError::new(KafkaError::InvalidConfig, message))?;
     }
     let configs = TopicConfigs::from_overrides_with(overrides, &shard.config.topic_defaults)
-        .map_err(|message| (KafkaError::InvalidConfig.code(), message))?;
+        .map_err(|message| AdminError::new(KafkaError::InvalidConfig, message))?;
     if validate_only {
         return Ok(());
     }
@@ -313,36 +319,36 @@ async fn create_partitions(
     count: i32,
     assignments: Option<&[create_partitions_request::CreatePartitionsAssignment]>,
     validate_only: bool,
-) -> Result<(), ChangeError> {
+) -> Result<(), AdminError> {
     let Some(topic) = shard.catalog().topic(name).cloned() else {
-        return Err((
-            KafkaError::UnknownTopicOrPartition.code(),
+        return Err(AdminError::new(
+            KafkaError::UnknownTopicOrPartition,
             format!("The topic '{name}' does not exist."),
         ));
     };
     if topic.is_internal() {
         // Groups are placed by hashing over its partition count.
-        return Err((
-            KafkaError::InvalidRequest.code(),
+        return Err(AdminError::new(
+            KafkaError::InvalidRequest,
             format!("The partition count of the internal topic {name} cannot change."),
         ));
     }
     let current = topic.partition_count;
     if count < current {
-        return Err((
-            KafkaError::InvalidPartitions.code(),
+        return Err(AdminError::new(
+            KafkaError::InvalidPartitions,
             format!("Topic currently has {current} partitions, which is higher than the requested {count}."),
         ));
     }
     if count == current {
-        return Err((
-            KafkaError::InvalidPartitions.code(),
+        return Err(AdminError::new(
+            KafkaError::InvalidPartitions,
             format!("Topic already has {current} partitions."),
         ));
     }
     if count > MAX_PARTITIONS_PER_TOPIC {
-        return Err((
-            KafkaError::InvalidPartitions.code(),
+        return Err(AdminError::new(
+            KafkaError::InvalidPartitions,
             format!("Number of partitions {count} is above corelog's limit of {MAX_PARTITIONS_PER_TOPIC}."),
         ));
     }
@@ -354,8 +360,8 @@ async fn create_partitions(
                 .iter()
                 .any(|a| a.broker_ids.iter().map(|b| b.0).ne([node]))
         {
-            return Err((
-                KafkaError::InvalidReplicaAssignment.code(),
+            return Err(AdminError::new(
+                KafkaError::InvalidReplicaAssignment,
                 format!("Replica assignments must name broker {node} once for each of the {expected} new partitions"),
             ));
         }
@@ -368,8 +374,8 @@ async fn create_partitions(
         ..(*topic).clone()
     });
     if let Err(error) = manifest::store(&shard.config.data_dir, &grown).await {
-        return Err((
-            KafkaError::KafkaStorageError.code(),
+        return Err(AdminError::new(
+            KafkaError::KafkaStorageError,
             format!("cannot persist topic: {error}"),
         ));
     }
@@ -380,10 +386,10 @@ async fn create_partitions(
 }
 
 /// Stores the changed topic and publishes it.
-async fn commit_change(shard: &Rc<Shard>, topic: TopicMetadata) -> Result<(), ChangeError> {
+async fn commit_change(shard: &Rc<Shard>, topic: TopicMetadata) -> Result<(), AdminError> {
     if let Err(error) = manifest::store(&shard.config.data_dir, &topic).await {
-        return Err((
-            KafkaError::KafkaStorageError.code(),
+        return Err(AdminError::new(
+            KafkaError::KafkaStorageError,
             format!("cannot persist topic: {error}"),
         ));
     }

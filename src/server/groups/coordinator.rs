@@ -28,7 +28,7 @@ use crate::group::offset_records::{GroupMetadataKey, OffsetCommitValue, OffsetsR
 use crate::group::{Effect, Group, GroupConfig, GroupState, JoinResponse, SyncResponse};
 use crate::log::PartitionLog;
 use crate::protocol::errors::{KafkaError, NONE};
-use crate::server::partition_ops::{log_error_code, now_ms};
+use crate::runtime::clock::now_ms;
 
 /// One group and the requests waiting on it.
 pub struct GroupSlot {
@@ -172,7 +172,7 @@ impl OffsetsPartition {
         let batch = encode_batch(&encoded, now_ms);
         let info = self.log.append(&batch, now_ms).map_err(|error| {
             tracing::error!(partition = self.partition, %error, "offsets partition append failed");
-            coordinator_error(log_error_code(&error))
+            coordinator_error(error.code())
         })?;
         let mut offsets = self.offsets.borrow_mut();
         for (index, record) in records.into_iter().enumerate() {
@@ -199,7 +199,7 @@ impl OffsetsPartition {
         self.log
             .wait_durable(last_offset)
             .await
-            .map_err(|error| coordinator_error(log_error_code(&error)))
+            .map_err(|error| coordinator_error(error.code()))
     }
 
     /// Drops a group that holds nothing: Empty, never had a generation

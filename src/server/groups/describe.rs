@@ -11,7 +11,7 @@ use super::coordinator::OffsetsPartition;
 use crate::group::offset_records::{GroupMetadataKey, OffsetCommitKey, OffsetsRecord};
 use crate::group::GroupState;
 use crate::protocol::errors::{KafkaError, NONE};
-use crate::server::partition_ops::now_ms;
+use crate::runtime::clock::now_ms;
 use crate::server::shard::Shard;
 
 /// One member as DescribeGroups shows it.

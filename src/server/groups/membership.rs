@@ -19,7 +19,7 @@ use crate::group::{
     Protocol, SyncOutcome, SyncRequest, SyncResponse, MEMBER_METADATA_BYTES_MAX,
 };
 use crate::protocol::errors::{KafkaError, NONE};
-use crate::server::partition_ops::now_ms;
+use crate::runtime::clock::now_ms;
 use crate::server::shard::Shard;
 
 /// Most protocols (assignors) one member may offer; clients offer one to

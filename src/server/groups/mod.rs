@@ -7,8 +7,9 @@
 //! Which cores: a group's coordinator is the shard owning the partition of
 //! `__consumer_offsets` that the group id hashes to; group state lives only
 //! there. The connection's shard decodes a request, names the group(s),
-//! and sends a [`GroupCall`] per group to the coordinator shard over the mesh
-//! (or runs it in place when it is the coordinator); the coordinator answers
+//! and routes a [`GroupCall`] per group to the coordinator shard
+//! ([`CoordinateGroup`] through `server::routing`: in place, or over the
+//! mesh); the coordinator answers
 //! with a [`GroupAnswer`] and the connection's shard shapes the response for
 //! the request's version.
 //!
@@ -37,6 +38,8 @@ pub mod txn_offsets;
 
 use std::rc::Rc;
 
+use futures::future::LocalBoxFuture;
+use futures::FutureExt;
 use kafka_protocol::messages::*;
 
 pub use coordinator::GroupCoordinator;
@@ -44,7 +47,7 @@ pub use describe::{list_local_groups, DescribedGroupState, ListGroupsFilter, Lis
 pub use offsets::FetchedOffsets;
 
 use crate::protocol::errors::KafkaError;
-use crate::server::forward::{ShardReply, ShardRequest};
+use crate::server::routing::{self, ShardCall};
 use crate::server::shard::Shard;
 
 /// Who sent a request (DescribeGroups reports it per member).
@@ -121,7 +124,8 @@ pub enum GroupAnswer {
 }
 
 /// Runs `call` on this shard, which owns offsets `partition`.
-pub async fn coordinate(shard: &Rc<Shard>, partition: i32, call: GroupCall) -> GroupAnswer {
+async fn coordinate(shard: &Rc<Shard>, partition: i32, call: GroupCall) -> GroupAnswer {
+    shard.assert_owner(offsets_topic::OFFSETS_TOPIC, partition);
     let Some(loaded) = shard.groups.partition(partition) else {
         return GroupAnswer::Unavailable(KafkaError::NotCoordinator.code());
     };
@@ -177,14 +181,36 @@ pub async fn route(shard: &Rc<Shard>, group_id: &str, call: GroupCall) -> GroupA
     };
     let partition = offsets_topic::partition_for(group_id, topic.partition_count);
     let owner = shard.owner_of(offsets_topic::OFFSETS_TOPIC, partition);
-    if owner == shard.id {
-        return coordinate(shard, partition, call).await;
-    }
-    match shard
-        .call_shard(owner, ShardRequest::Group { partition, call })
+    routing::call(shard, owner, CoordinateGroup { partition, call })
         .await
-    {
-        Ok(ShardReply::Group(answer)) => answer,
-        _ => GroupAnswer::Unavailable(KafkaError::CoordinatorNotAvailable.code()),
+        .unwrap_or(GroupAnswer::Unavailable(
+            KafkaError::CoordinatorNotAvailable.code(),
+        ))
+}
+
+/// Any shard -> the coordinator shard of a group (the owner of the group's
+/// offsets partition `partition`).
+pub struct CoordinateGroup {
+    pub partition: i32,
+    pub call: GroupCall,
+}
+
+impl ShardCall<Shard> for CoordinateGroup {
+    type Reply = GroupAnswer;
+    fn start(self, shard: &Rc<Shard>) -> LocalBoxFuture<'static, GroupAnswer> {
+        let shard = Rc::clone(shard);
+        async move { coordinate(&shard, self.partition, self.call).await }.boxed_local()
+    }
+}
+
+/// Any shard -> every shard: the groups it coordinates (ListGroups).
+#[derive(Clone)]
+pub struct ListGroupsCall(pub ListGroupsFilter);
+
+impl ShardCall<Shard> for ListGroupsCall {
+    type Reply = Vec<ListedGroup>;
+    fn start(self, shard: &Rc<Shard>) -> LocalBoxFuture<'static, Vec<ListedGroup>> {
+        let listed = list_local_groups(shard, &self.0);
+        async move { listed }.boxed_local()
     }
 }

@@ -17,7 +17,7 @@ use super::membership::subscribed_topics;
 use crate::group::offset_records::{OffsetCommitKey, OffsetCommitValue, OffsetsRecord};
 use crate::group::GroupState;
 use crate::protocol::errors::{KafkaError, NONE};
-use crate::server::partition_ops::now_ms;
+use crate::runtime::clock::now_ms;
 use crate::server::shard::Shard;
 
 /// One partition's committed offset as OffsetFetch reports it.

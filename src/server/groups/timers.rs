@@ -18,7 +18,7 @@ use futures::future::{select, Either};
 use super::coordinator::OffsetsPartition;
 use crate::group::offset_records::{GroupMetadataKey, OffsetsRecord};
 use crate::group::GroupState;
-use crate::server::partition_ops::now_ms;
+use crate::runtime::clock::now_ms;
 use crate::server::shard::Shard;
 
 /// Longest the timer sleeps without looking at the groups again.

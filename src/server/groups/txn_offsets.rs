@@ -28,7 +28,7 @@ use crate::group::offset_records::{OffsetCommitKey, OffsetCommitValue, OffsetsRe
 use crate::group::pending_offsets::TransactionResult;
 use crate::protocol::batch_builder::{self, BatchProducer, ControlType};
 use crate::protocol::errors::{KafkaError, NONE};
-use crate::server::partition_ops::{log_error_code, now_ms};
+use crate::runtime::clock::now_ms;
 use crate::server::shard::Shard;
 
 impl OffsetsPartition {
@@ -57,7 +57,7 @@ impl OffsetsPartition {
         };
         let batch = batch_builder::encode_batch(&encoded, producer, now_ms);
         let info = self.log.append(&batch, now_ms).map_err(|error| {
-            let code = log_error_code(&error);
+            let code = error.code();
             tracing::warn!(
                 partition = self.partition,
                 producer_id,
@@ -110,7 +110,7 @@ impl OffsetsPartition {
                 %error,
                 "cannot write transaction marker to offsets partition"
             );
-            log_error_code(&error)
+            error.code()
         })?;
         let result = transaction_result(control);
         self.offsets

@@ -24,11 +24,14 @@ use kafka_protocol::protocol::StrBytes;
 
 use super::markers::{write_markers, Marker};
 use super::state_topic::TRANSACTION_STATE_TOPIC;
-use super::{route, DescribedTransaction, ListFilter, ListedTransaction, TxnAnswer, TxnCall};
+use super::{
+    route, DescribedTransaction, ListFilter, ListTransactionsCall, ListedTransaction, TxnAnswer,
+    TxnCall,
+};
 use crate::protocol::batch_builder::ControlType;
 use crate::protocol::errors::{KafkaError, NONE};
-use crate::server::forward::{ShardReply, ShardRequest};
 use crate::server::producer_ids::failed_init;
+use crate::server::routing;
 use crate::server::shard::Shard;
 
 fn str_bytes(value: &str) -> StrBytes {
@@ -419,14 +422,11 @@ pub async fn list_transactions(
     );
     let response = ListTransactionsResponse::default()
         .with_unknown_state_filters(unknown.iter().map(|s| str_bytes(s)).collect());
-    let mut listed: Vec<ListedTransaction> = super::coordinator::list_local(shard, &filter);
-    for other in (0..shard.shard_count).filter(|&s| s != shard.id) {
-        match shard
-            .call_shard(other, ShardRequest::ListTransactions(filter.clone()))
-            .await
-        {
-            Ok(ShardReply::ListedTransactions(more)) => listed.extend(more),
-            _ => return response.with_error_code(KafkaError::CoordinatorNotAvailable.code()),
+    let mut listed: Vec<ListedTransaction> = Vec::new();
+    for reply in routing::call_every_shard(shard, ListTransactionsCall(filter)).await {
+        match reply {
+            Ok(more) => listed.extend(more),
+            Err(_) => return response.with_error_code(KafkaError::CoordinatorNotAvailable.code()),
         }
     }
     listed.sort_by(|a, b| a.transactional_id.cmp(&b.transactional_id));

@@ -17,7 +17,6 @@
 use super::coordinator::TxnPartition;
 use crate::protocol::batch_builder::{encode_batch, BatchProducer, KeyValue};
 use crate::server::coordinator_log::{compact, SnapshotPolicy};
-use crate::server::partition_ops::log_error_code;
 use crate::txn::records::{encode_key, encode_value};
 
 /// Records written since the last snapshot before one is considered.
@@ -69,14 +68,14 @@ impl TxnPartition {
             let info = self
                 .log
                 .append(&batch, now_ms)
-                .map_err(|error| log_error_code(&error))?;
+                .map_err(|error| error.code())?;
             last = info.last_offset;
         }
         if last >= first {
             self.log
                 .wait_durable(last)
                 .await
-                .map_err(|error| log_error_code(&error))?;
+                .map_err(|error| error.code())?;
         }
         self.snapshot_offset.set(first);
         tracing::info!(

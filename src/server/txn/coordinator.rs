@@ -32,8 +32,8 @@ use crate::log::PartitionLog;
 use crate::metadata::topic_name::OFFSETS_TOPIC;
 use crate::protocol::batch_builder::{encode_batch, BatchProducer, KeyValue};
 use crate::protocol::errors::{KafkaError, NONE};
+use crate::runtime::clock::now_ms;
 use crate::server::groups::offsets_topic;
-use crate::server::partition_ops::{log_error_code, now_ms};
 use crate::server::producer_ids::next_producer_id;
 use crate::server::shard::Shard;
 use crate::txn::records::{encode_key, encode_value};
@@ -75,7 +75,7 @@ impl TxnPartition {
         let batch = encode_batch(&[record], BatchProducer::NONE, now_ms);
         let info = self.log.append(&batch, now_ms).map_err(|error| {
             tracing::error!(partition = self.partition, %error, "transaction state append failed");
-            coordinator_error(log_error_code(&error))
+            coordinator_error(error.code())
         })?;
         self.transactions
             .borrow_mut()
@@ -94,7 +94,7 @@ impl TxnPartition {
         self.log
             .wait_durable(offset)
             .await
-            .map_err(|error| coordinator_error(log_error_code(&error)))
+            .map_err(|error| coordinator_error(error.code()))
     }
 
     fn is_completing(&self, transactional_id: &str) -> bool {
@@ -176,6 +176,7 @@ pub fn txn_config(settings: &TxnSettings) -> TxnConfig {
 
 /// Runs `call` on this shard, which owns state `partition`.
 pub async fn coordinate(shard: &Rc<Shard>, partition: i32, call: TxnCall) -> TxnAnswer {
+    shard.assert_owner(state_topic::TRANSACTION_STATE_TOPIC, partition);
     let Some(loaded) = shard.txns.partition(partition) else {
         return TxnAnswer::Unavailable(KafkaError::NotCoordinator.code());
     };

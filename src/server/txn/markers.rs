@@ -4,7 +4,7 @@
 //!
 //! Which cores: the caller (the transaction coordinator's shard, or the
 //! connection's shard for WriteTxnMarkers) groups the partitions by owner
-//! and sends each owner its part over the mesh; the owner appends the marker
+//! and routes each owner its part ([`WriteMarkersCall`]); the owner appends the marker
 //! to its log (or, for `__consumer_offsets`, through the group coordinator,
 //! which completes the transaction's pending offset commits in the same
 //! step) and answers once the marker is durable.
@@ -12,13 +12,14 @@
 use std::collections::BTreeMap;
 use std::rc::Rc;
 
-use futures::future::join_all;
+use futures::future::{join_all, LocalBoxFuture};
+use futures::FutureExt;
 
 use crate::metadata::topic_name::OFFSETS_TOPIC;
 use crate::protocol::batch_builder::ControlType;
 use crate::protocol::errors::{KafkaError, NONE};
-use crate::server::forward::{ShardReply, ShardRequest};
-use crate::server::partition_ops::{log_error_code, now_ms};
+use crate::runtime::clock::now_ms;
+use crate::server::routing::{self, ShardCall};
 use crate::server::shard::Shard;
 
 /// The marker every partition of one transaction gets.
@@ -47,19 +48,12 @@ pub async fn write_markers(
     let mut codes = vec![KafkaError::NotLeaderOrFollower.code(); partitions.len()];
     let parts = by_owner.into_iter().map(|(owner, indexes)| {
         let owned: Vec<(String, i32)> = indexes.iter().map(|&i| partitions[i].clone()).collect();
+        let call = WriteMarkersCall {
+            marker,
+            partitions: owned,
+        };
         async move {
-            let answers = if owner == shard.id {
-                write_local(shard, marker, &owned).await
-            } else {
-                let request = ShardRequest::WriteMarkers {
-                    marker,
-                    partitions: owned,
-                };
-                match shard.call_shard(owner, request).await {
-                    Ok(ShardReply::MarkersWritten(codes)) => codes,
-                    _ => Vec::new(),
-                }
-            };
+            let answers = routing::call(shard, owner, call).await.unwrap_or_default();
             (indexes, answers)
         }
     });
@@ -71,31 +65,38 @@ pub async fn write_markers(
     codes
 }
 
-/// On the owner: appends the marker to each local partition (in one
-/// synchronous pass, so they keep the order of arrival) and waits for all.
-pub async fn write_local(
-    shard: &Rc<Shard>,
-    marker: Marker,
-    partitions: &[(String, i32)],
-) -> Vec<i16> {
-    let now = now_ms();
-    let waits: Vec<_> = partitions
-        .iter()
-        .map(|(topic, partition)| append_one(shard, marker, topic, *partition, now))
-        .collect();
-    join_all(waits.into_iter().map(|wait| async move {
-        match wait {
-            Appended::Failed(code) => code,
-            Appended::Log(log, offset) => match log.wait_durable(offset).await {
-                Ok(()) => NONE,
-                Err(error) => log_error_code(&error),
-            },
-            Appended::Offsets(loaded, offset) => {
-                loaded.wait_durable(offset).await.err().unwrap_or(NONE)
+/// Coordinator -> owner: append this marker to these partitions (all owned
+/// by the callee) and answer per partition, in order, once durable.
+pub struct WriteMarkersCall {
+    pub marker: Marker,
+    pub partitions: Vec<(String, i32)>,
+}
+
+impl ShardCall<Shard> for WriteMarkersCall {
+    type Reply = Vec<i16>;
+    /// Appends the marker to each local partition in one synchronous pass
+    /// (so they keep the order of arrival), then waits for all.
+    fn start(self, shard: &Rc<Shard>) -> LocalBoxFuture<'static, Vec<i16>> {
+        let now = now_ms();
+        let waits: Vec<Appended> = self
+            .partitions
+            .iter()
+            .map(|(topic, partition)| append_one(shard, self.marker, topic, *partition, now))
+            .collect();
+        join_all(waits.into_iter().map(|wait| async move {
+            match wait {
+                Appended::Failed(code) => code,
+                Appended::Log(log, offset) => match log.wait_durable(offset).await {
+                    Ok(()) => NONE,
+                    Err(error) => error.code(),
+                },
+                Appended::Offsets(loaded, offset) => {
+                    loaded.wait_durable(offset).await.err().unwrap_or(NONE)
+                }
             }
-        }
-    }))
-    .await
+        }))
+        .boxed_local()
+    }
 }
 
 enum Appended {
@@ -108,6 +109,7 @@ enum Appended {
 }
 
 fn append_one(shard: &Shard, marker: Marker, topic: &str, partition: i32, now: i64) -> Appended {
+    shard.assert_owner(topic, partition);
     if topic == OFFSETS_TOPIC {
         let Some(loaded) = shard.groups.partition(partition) else {
             return Appended::Failed(KafkaError::NotLeaderOrFollower.code());
@@ -144,7 +146,7 @@ fn append_one(shard: &Shard, marker: Marker, topic: &str, partition: i32, now: i
         Ok(info) => Appended::Log(log, info.last_offset),
         Err(error) => {
             tracing::warn!(topic, partition, %error, "cannot write transaction marker");
-            Appended::Failed(log_error_code(&error))
+            Appended::Failed(error.code())
         }
     }
 }

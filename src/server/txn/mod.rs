@@ -7,8 +7,8 @@
 //! Which cores: a transactional id's coordinator is the shard owning the
 //! partition of `__transaction_state` the id hashes to (Kafka's hash); its
 //! state lives only there, as a log replayed at start-up. The connection's
-//! shard decodes a request and sends a [`TxnCall`] to the coordinator shard
-//! over the mesh (or runs it in place); the coordinator answers with a
+//! shard decodes a request and routes a [`TxnCall`] to the coordinator shard
+//! ([`CoordinateTxn`] through `server::routing`); the coordinator answers with a
 //! [`TxnAnswer`] and the connection's shard shapes the response for the
 //! request's version. Markers go from the coordinator to each partition's
 //! owner (`markers`).
@@ -33,11 +33,14 @@ pub mod verification;
 
 use std::rc::Rc;
 
+use futures::future::LocalBoxFuture;
+use futures::FutureExt;
+
 pub use crate::txn::{ListFilter, ListedTransaction};
 pub use coordinator::TxnCoordinator;
 
 use crate::protocol::errors::{KafkaError, NONE};
-use crate::server::forward::{ShardReply, ShardRequest};
+use crate::server::routing::{self, ShardCall};
 use crate::server::shard::Shard;
 
 /// One transactional id's part of a request, run on its coordinator shard.
@@ -155,14 +158,37 @@ pub async fn route(shard: &Rc<Shard>, call: TxnCall) -> TxnAnswer {
     };
     let partition = state_topic::partition_for(call.transactional_id(), topic.partition_count);
     let owner = shard.owner_of(state_topic::TRANSACTION_STATE_TOPIC, partition);
-    if owner == shard.id {
-        return coordinator::coordinate(shard, partition, call).await;
-    }
-    match shard
-        .call_shard(owner, ShardRequest::Txn { partition, call })
+    routing::call(shard, owner, CoordinateTxn { partition, call })
         .await
-    {
-        Ok(ShardReply::Txn(answer)) => answer,
-        _ => TxnAnswer::Unavailable(KafkaError::CoordinatorNotAvailable.code()),
+        .unwrap_or(TxnAnswer::Unavailable(
+            KafkaError::CoordinatorNotAvailable.code(),
+        ))
+}
+
+/// Any shard -> the coordinator shard of a transactional id (the owner of
+/// its `__transaction_state` partition `partition`).
+pub struct CoordinateTxn {
+    pub partition: i32,
+    pub call: TxnCall,
+}
+
+impl ShardCall<Shard> for CoordinateTxn {
+    type Reply = TxnAnswer;
+    fn start(self, shard: &Rc<Shard>) -> LocalBoxFuture<'static, TxnAnswer> {
+        let shard = Rc::clone(shard);
+        async move { coordinator::coordinate(&shard, self.partition, self.call).await }
+            .boxed_local()
+    }
+}
+
+/// Any shard -> every shard: the transactions it coordinates.
+#[derive(Clone)]
+pub struct ListTransactionsCall(pub ListFilter);
+
+impl ShardCall<Shard> for ListTransactionsCall {
+    type Reply = Vec<ListedTransaction>;
+    fn start(self, shard: &Rc<Shard>) -> LocalBoxFuture<'static, Vec<ListedTransaction>> {
+        let listed = coordinator::list_local(shard, &self.0);
+        async move { listed }.boxed_local()
     }
 }

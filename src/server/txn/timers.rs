@@ -14,7 +14,7 @@ use std::rc::Rc;
 use std::time::Duration;
 
 use super::coordinator::{carry_out, complete, stuck_completions, TxnPartition};
-use crate::server::partition_ops::now_ms;
+use crate::runtime::clock::now_ms;
 use crate::server::shard::Shard;
 
 pub fn spawn_timers(shard: &Rc<Shard>) {

@@ -23,16 +23,16 @@ pub async fn verify(
     shard: &Rc<Shard>,
     transactional_id: Option<&str>,
     parts: &[(Arc<str>, i32, i64, i16)],
-) -> Vec<(Arc<str>, i32, i16)> {
-    let refuse_all = |code: i16| -> Vec<(Arc<str>, i32, i16)> {
+) -> Vec<(Arc<str>, i32, KafkaError)> {
+    let refuse_all = |error: KafkaError| -> Vec<(Arc<str>, i32, KafkaError)> {
         parts
             .iter()
-            .map(|(topic, partition, _, _)| (Arc::clone(topic), *partition, code))
+            .map(|(topic, partition, _, _)| (Arc::clone(topic), *partition, error))
             .collect()
     };
     let Some(transactional_id) = transactional_id else {
         // Kafka: transactional records need a transactional id.
-        return refuse_all(KafkaError::TransactionalIdAuthorizationFailed.code());
+        return refuse_all(KafkaError::TransactionalIdAuthorizationFailed);
     };
     let Some(&(_, _, producer_id, producer_epoch)) = parts.first() else {
         return Vec::new();
@@ -42,7 +42,7 @@ pub async fn verify(
         .any(|&(_, _, id, epoch)| id != producer_id || epoch != producer_epoch)
     {
         // One transactional id writes as one producer.
-        return refuse_all(KafkaError::InvalidRecord.code());
+        return refuse_all(KafkaError::InvalidRecord);
     }
     let unverified: Vec<(String, i32)> = parts
         .iter()
@@ -71,11 +71,7 @@ pub async fn verify(
                     .any(|(t, p)| t.as_str() == &**topic && p == partition)
             })
             .map(|(topic, partition, _, _)| {
-                (
-                    Arc::clone(topic),
-                    *partition,
-                    KafkaError::InvalidTxnState.code(),
-                )
+                (Arc::clone(topic), *partition, KafkaError::InvalidTxnState)
             })
             .collect(),
         other => refuse_all(produce_error(other.code())),
@@ -85,16 +81,16 @@ pub async fn verify(
 /// A coordinator's refusal as a Produce error: fencing as the epoch error
 /// clients know from Produce; a coordinator that cannot answer now as a
 /// retriable error (Kafka answers NOT_ENOUGH_REPLICAS there).
-fn produce_error(code: i16) -> i16 {
+fn produce_error(code: i16) -> KafkaError {
     if code == KafkaError::ProducerFenced.code() || code == KafkaError::InvalidProducerEpoch.code()
     {
-        KafkaError::InvalidProducerEpoch.code()
+        KafkaError::InvalidProducerEpoch
     } else if code == KafkaError::InvalidProducerIdMapping.code()
         || code == KafkaError::InvalidTxnState.code()
         || code == KafkaError::ConcurrentTransactions.code()
     {
-        KafkaError::InvalidTxnState.code()
+        KafkaError::InvalidTxnState
     } else {
-        KafkaError::NotEnoughReplicas.code()
+        KafkaError::NotEnoughReplicas
     }
 }

@@ -12,9 +12,9 @@ use kafka_protocol::protocol::StrBytes;
 
 use super::{str_bytes, unexpected};
 use crate::protocol::errors::{KafkaError, NONE};
-use crate::server::forward::{ShardReply, ShardRequest};
 use crate::server::groups::describe::{DescribedGroupState, ListGroupsFilter, ListedGroup};
-use crate::server::groups::{list_local_groups, offsets_topic, route, GroupAnswer, GroupCall};
+use crate::server::groups::{offsets_topic, route, GroupAnswer, GroupCall, ListGroupsCall};
+use crate::server::routing;
 use crate::server::shard::Shard;
 
 /// DescribeGroups `authorized_operations` when asked for: READ, DELETE and
@@ -113,22 +113,12 @@ pub async fn list_groups(
             Vec::new()
         },
     };
-    let mut listed = list_local_groups(shard, &filter);
+    let mut listed = Vec::new();
     let mut error_code = NONE;
-    let others = (0..shard.shard_count).filter(|&s| s != shard.id);
-    let replies = join_all(others.map(|other| {
-        let filter = filter.clone();
-        async move {
-            shard
-                .call_shard(other, ShardRequest::ListGroups(filter))
-                .await
-        }
-    }))
-    .await;
-    for reply in replies {
+    for reply in routing::call_every_shard(shard, ListGroupsCall(filter)).await {
         match reply {
-            Ok(ShardReply::ListedGroups(groups)) => listed.extend(groups),
-            _ => error_code = KafkaError::CoordinatorNotAvailable.code(),
+            Ok(groups) => listed.extend(groups),
+            Err(_) => error_code = KafkaError::CoordinatorNotAvailable.code(),
         }
     }
     listed.sort_by(|a, b| a.group_id.cmp(&b.group_id));

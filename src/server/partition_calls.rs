@@ -1,0 +1,125 @@
+//! The data plane's calls: what any shard asks of a partition's owner
+//! (append, read, wait for data, offset lookups) and the typed reply of
+//! each. Plain `Send` data (owned bytes, `Arc` names) with no dependency on
+//! `Shard` or on any control-plane module: the calls cross cores over the
+//! mesh today and will cross nodes once the cluster exists (see
+//! `routing`). How each runs on the owner is in `partition_ops` (produce,
+//! read, list offsets) and `fetch` (wait for data).
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::Bytes;
+
+use crate::log::AbortedTransaction;
+
+/// Validated batches for one partition, for its owner.
+#[derive(Debug)]
+pub struct ProducePart {
+    pub topic: Arc<str>,
+    pub partition: i32,
+    pub batches: Vec<Bytes>,
+}
+
+/// Append these parts (all owned by the callee), then answer per part, in
+/// order, once `acks` is satisfied. The appends start synchronously when
+/// the call starts, so calls keep their order per partition.
+#[derive(Debug)]
+pub struct ProduceCall {
+    pub parts: Vec<ProducePart>,
+    pub acks: i16,
+}
+
+/// One partition read, for its owner.
+#[derive(Debug, Clone)]
+pub struct ReadPart {
+    pub topic: Arc<str>,
+    pub partition: i32,
+    pub fetch_offset: i64,
+    pub max_bytes: usize,
+    /// Fetch isolation_level=1: only up to the last stable offset, with the
+    /// aborted transactions of the range.
+    pub read_committed: bool,
+}
+
+/// Read these parts now, no waiting; one [`ReadOutcome`] per part, in order.
+#[derive(Debug)]
+pub struct ReadCall(pub Vec<ReadPart>);
+
+/// Answer when any of these partitions has data past its fetch offset, or
+/// after `timeout`.
+#[derive(Debug)]
+pub struct WaitForDataCall {
+    pub parts: Vec<ReadPart>,
+    pub timeout: Duration,
+}
+
+/// ListOffsets lookups; one [`OffsetOutcome`] per query, in order.
+#[derive(Debug)]
+pub struct ListOffsetsCall(pub Vec<OffsetQuery>);
+
+/// Per-partition result of a produce, in Kafka's response terms.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ProduceOutcome {
+    pub error_code: i16,
+    pub base_offset: i64,
+    pub log_append_time_ms: i64,
+    pub log_start_offset: i64,
+}
+
+impl ProduceOutcome {
+    pub fn error(code: i16) -> ProduceOutcome {
+        ProduceOutcome {
+            error_code: code,
+            base_offset: -1,
+            log_append_time_ms: -1,
+            log_start_offset: -1,
+        }
+    }
+}
+
+/// Per-partition result of a read.
+#[derive(Debug, Clone, Default)]
+pub struct ReadOutcome {
+    pub error_code: i16,
+    pub high_watermark: i64,
+    pub last_stable_offset: i64,
+    pub log_start_offset: i64,
+    pub batches: Vec<Bytes>,
+    /// Only for read_committed reads.
+    pub aborted_transactions: Vec<AbortedTransaction>,
+}
+
+impl ReadOutcome {
+    pub fn error(code: i16) -> ReadOutcome {
+        ReadOutcome {
+            error_code: code,
+            high_watermark: -1,
+            last_stable_offset: -1,
+            log_start_offset: -1,
+            batches: Vec::new(),
+            aborted_transactions: Vec::new(),
+        }
+    }
+    pub fn total_bytes(&self) -> usize {
+        self.batches.iter().map(Bytes::len).sum()
+    }
+}
+
+/// One ListOffsets lookup: `timestamp` is a time or one of Kafka's specials
+/// (-1 latest, -2 earliest, -3 max timestamp, -4 earliest local, -5 earliest pending upload).
+#[derive(Debug, Clone)]
+pub struct OffsetQuery {
+    pub topic: Arc<str>,
+    pub partition: i32,
+    pub timestamp: i64,
+    /// isolation_level=1: "latest" is the last stable offset.
+    pub read_committed: bool,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct OffsetOutcome {
+    pub error_code: i16,
+    pub timestamp: i64,
+    pub offset: i64,
+}
