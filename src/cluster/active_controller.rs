@@ -33,7 +33,7 @@ use super::metadata::{
 };
 use super::quorum::node::{ProposeError, QuorumNode};
 use crate::protocol::errors::KafkaError;
-use crate::server::partition_ops::now_ms;
+use crate::runtime::clock::now_ms;
 
 /// Why a controller call did not happen.
 #[derive(Debug, Error, PartialEq, Eq)]

@@ -24,6 +24,10 @@ use glommio::io::OpenOptions;
 /// Appended to the final name to make the temporary one.
 pub const TEMPORARY_SUFFIX: &str = ".tmp";
 
+/// Largest single read of `read_small` (files may be larger; they are read
+/// in chunks of this size).
+const READ_CHUNK_BYTES: usize = 1 << 20;
+
 /// `path` with [`TEMPORARY_SUFFIX`] appended (`00.index` -> `00.index.tmp`).
 pub fn temporary_path(path: &Path) -> PathBuf {
     let mut name = path.as_os_str().to_owned();
@@ -86,12 +90,42 @@ pub async fn read_small(path: &Path, max_bytes: u64) -> io::Result<Option<Vec<u8
             ));
         }
         let length = usize::try_from(size).map_err(io::Error::other)?;
-        let read = file.read_at(0, length).await.map_err(io::Error::from)?;
-        Ok(Some(read.to_vec()))
+        // Reads may come back short; chunks keep each read's buffer bounded.
+        let mut bytes = Vec::with_capacity(length);
+        while bytes.len() < length {
+            let want = READ_CHUNK_BYTES.min(length - bytes.len());
+            let chunk = file
+                .read_at(bytes.len() as u64, want)
+                .await
+                .map_err(io::Error::from)?;
+            if chunk.is_empty() {
+                break;
+            }
+            bytes.extend_from_slice(&chunk);
+        }
+        Ok(Some(bytes))
     }
     .await;
     file.close().await.map_err(io::Error::from)?;
     result
+}
+
+/// Creates `dir` (not its parents) if it is missing, and makes its name
+/// durable in the parent directory.
+pub async fn ensure_directory(dir: &Path) -> io::Result<()> {
+    if glommio::io::Directory::open(dir).await.is_ok() {
+        return Ok(());
+    }
+    glommio::io::Directory::create(dir)
+        .await
+        .map_err(io::Error::from)?
+        .close()
+        .await
+        .map_err(io::Error::from)?;
+    match dir.parent() {
+        Some(parent) if !parent.as_os_str().is_empty() => sync_directory(parent).await,
+        _ => Ok(()),
+    }
 }
 
 /// Makes the entries of `dir` (a new, renamed or removed file) durable.

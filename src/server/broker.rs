@@ -4,7 +4,6 @@
 
 use std::io;
 use std::net::SocketAddr;
-use std::path::Path;
 use std::rc::Rc;
 use std::sync::Arc;
 use std::time::Duration;
@@ -16,6 +15,7 @@ use glommio::{LocalExecutorBuilder, Placement};
 
 use super::connection::serve_connection;
 use super::shard::Shard;
+use crate::cluster::node_identity;
 use crate::config::{BrokerConfig, FlushPolicy};
 use crate::metadata::catalog::Catalog;
 use crate::metadata::manifest;
@@ -64,7 +64,13 @@ pub fn start(mut config: BrokerConfig) -> io::Result<RunningBroker> {
     let io_memory = memlock::plan_io_memory(config.shards)?;
     // Port 0: pick the port once so every shard binds the same one.
     let port_probe = resolve_listen_port(&mut config)?;
-    let cluster_id = load_or_create_cluster_id(&config.data_dir, config.node_id)?;
+    let identity = node_identity::load_or_create(
+        &config.data_dir,
+        config.node_id,
+        durable_file::replace_before_executors,
+    )
+    .map_err(io::Error::other)?;
+    let cluster_id = identity.cluster_id;
     let topics = manifest::load_all(&config.data_dir)
         .map_err(io::Error::other)?
         .into_iter()
@@ -310,51 +316,4 @@ fn resolve_listen_port(config: &mut BrokerConfig) -> io::Result<Option<socket2::
         config.advertised_port = bound.port();
     }
     Ok(Some(probe))
-}
-
-/// Kafka keeps `cluster.id` in `meta.properties` in each log dir; so do we.
-fn load_or_create_cluster_id(data_dir: &Path, node_id: i32) -> io::Result<String> {
-    let path = data_dir.join("meta.properties");
-    if let Ok(text) = std::fs::read_to_string(&path) {
-        if let Some(id) = text
-            .lines()
-            .find_map(|line| line.strip_prefix("cluster.id="))
-        {
-            return Ok(id.trim().to_string());
-        }
-    }
-    let id = base64_url(uuid::Uuid::new_v4().as_bytes());
-    let text = format!("version=1\ncluster.id={id}\nnode.id={node_id}\n");
-    // Runs in `start`, on the main thread before any executor: blocking is fine.
-    durable_file::replace_before_executors(&path, text.as_bytes())?;
-    Ok(id)
-}
-
-/// Kafka prints cluster ids as URL-safe base64 without padding (22 chars).
-fn base64_url(bytes: &[u8]) -> String {
-    const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
-    let mut out = String::with_capacity(22);
-    for chunk in bytes.chunks(3) {
-        let word =
-            chunk.iter().fold(0u32, |acc, b| (acc << 8) | u32::from(*b)) << (8 * (3 - chunk.len()));
-        for index in 0..=chunk.len() {
-            out.push(ALPHABET[((word >> (18 - 6 * index)) & 0x3f) as usize] as char);
-        }
-    }
-    out
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn cluster_ids_look_like_kafkas() {
-        let id = base64_url(&[0u8; 16]);
-        assert_eq!(id.len(), 22);
-        assert!(id
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_'));
-        assert_eq!(base64_url(b"Man"), "TWFu");
-    }
 }

@@ -31,12 +31,13 @@ use std::ops::{Bound, RangeBounds};
 use std::path::{Path, PathBuf};
 use std::rc::Rc;
 
-use glommio::io::{BufferedFile, Directory, OpenOptions};
+use glommio::io::{BufferedFile, OpenOptions};
 use openraft::storage::{IOFlushed, LogState, RaftLogReader, RaftLogStorage};
 
 use super::stored::{self, StoredError};
 use super::types::{Entry, LogId, MetadataRaft, Vote};
 use crate::cluster::metadata::frame::FrameError;
+use crate::runtime::durable_file;
 
 /// The log file: entries as frames, appended.
 pub const ENTRIES_FILE: &str = "entries.log";
@@ -53,8 +54,6 @@ pub const COMMITTED_FILE: &str = "committed";
 pub const ENTRIES_FILE_BYTES_MAX: u64 = 1 << 30;
 /// Largest vote, purged or committed file: one small frame.
 const SMALL_FILE_BYTES_MAX: u64 = 4 << 10;
-/// Bytes per read while loading a file.
-const READ_CHUNK_BYTES: usize = 1 << 20;
 
 /// The entries and vote, shared by the store and its readers.
 #[derive(Default)]
@@ -85,7 +84,7 @@ impl MetadataLogStore {
     /// `<data-dir>/__cluster_metadata-0`, and reads it back.
     pub async fn open(dir: impl Into<PathBuf>) -> io::Result<MetadataLogStore> {
         let dir = dir.into();
-        ensure_directory(&dir).await?;
+        durable_file::ensure_directory(&dir).await?;
         let vote = read_small(&dir, VOTE_FILE)
             .await?
             .map(|b| stored::decode_vote(&b))
@@ -93,8 +92,9 @@ impl MetadataLogStore {
         let purged = read_log_id(&dir, PURGED_FILE).await?;
         let committed = read_log_id(&dir, COMMITTED_FILE).await?;
         let entries_path = dir.join(ENTRIES_FILE);
-        let Some(bytes) = read_file(&entries_path, ENTRIES_FILE_BYTES_MAX).await? else {
-            replace_file_durably(&dir, ENTRIES_FILE, Vec::new()).await?;
+        let Some(bytes) = durable_file::read_small(&entries_path, ENTRIES_FILE_BYTES_MAX).await?
+        else {
+            durable_file::replace(&dir.join(ENTRIES_FILE), Vec::new()).await?;
             return Self::with_entries(dir, BTreeMap::new(), vote, purged, committed).await;
         };
         let parsed = parse_entries(&bytes)?;
@@ -168,7 +168,7 @@ impl MetadataLogStore {
     /// Rewrites `entries.log` from the entries in memory (truncate, purge).
     async fn rewrite_entries_file(&mut self) -> io::Result<()> {
         let bytes = encode_entries(self.log.borrow().entries.values())?;
-        replace_file_durably(&self.dir, ENTRIES_FILE, bytes).await?;
+        durable_file::replace(&self.dir.join(ENTRIES_FILE), bytes).await?;
         self.reopen_entries_file().await
     }
 
@@ -227,9 +227,8 @@ impl RaftLogStorage<MetadataRaft> for MetadataLogStore {
     }
 
     async fn save_vote(&mut self, vote: &Vote) -> io::Result<()> {
-        replace_file_durably(
-            &self.dir,
-            VOTE_FILE,
+        durable_file::replace(
+            &self.dir.join(VOTE_FILE),
             stored::encode_vote(vote).map_err(invalid)?,
         )
         .await?;
@@ -245,9 +244,8 @@ impl RaftLogStorage<MetadataRaft> for MetadataLogStore {
         if self.committed == Some(log_id) {
             return Ok(());
         }
-        replace_file_durably(
-            &self.dir,
-            COMMITTED_FILE,
+        durable_file::replace(
+            &self.dir.join(COMMITTED_FILE),
             stored::encode_log_id(&log_id).map_err(invalid)?,
         )
         .await?;
@@ -305,9 +303,8 @@ impl RaftLogStorage<MetadataRaft> for MetadataLogStore {
                 .is_none_or(|purged| purged <= log_id),
             "purge went backwards"
         );
-        replace_file_durably(
-            &self.dir,
-            PURGED_FILE,
+        durable_file::replace(
+            &self.dir.join(PURGED_FILE),
             stored::encode_log_id(&log_id).map_err(invalid)?,
         )
         .await?;
@@ -415,7 +412,7 @@ fn invalid(error: FrameError) -> io::Error {
 }
 
 async fn read_small(dir: &Path, name: &str) -> io::Result<Option<Vec<u8>>> {
-    read_file(&dir.join(name), SMALL_FILE_BYTES_MAX).await
+    durable_file::read_small(&dir.join(name), SMALL_FILE_BYTES_MAX).await
 }
 
 async fn read_log_id(dir: &Path, name: &str) -> io::Result<Option<LogId>> {
@@ -423,49 +420,6 @@ async fn read_log_id(dir: &Path, name: &str) -> io::Result<Option<LogId>> {
     Ok(bytes
         .map(|bytes| stored::decode_log_id(&bytes))
         .transpose()?)
-}
-
-/// Replaces `dir/name` with `bytes` durably: a crash leaves the old file or
-/// the new one, and the new one survives a crash once this returns (temp
-/// file, fdatasync, rename, fsync of the directory).
-pub(crate) async fn replace_file_durably(dir: &Path, name: &str, bytes: Vec<u8>) -> io::Result<()> {
-    let path = dir.join(name);
-    let temporary = dir.join(format!("{name}.tmp"));
-    let file = OpenOptions::new()
-        .write(true)
-        .create(true)
-        .truncate(true)
-        .buffered_open(&temporary)
-        .await?;
-    let written = async {
-        write_all_at(&file, bytes, 0).await?;
-        file.fdatasync().await.map_err(io::Error::from)
-    }
-    .await;
-    file.close().await?;
-    written?;
-    glommio::io::rename(&temporary, &path).await?;
-    sync_directory(dir).await
-}
-
-/// fsyncs `dir`, making renames and new files in it durable.
-pub(crate) async fn sync_directory(dir: &Path) -> io::Result<()> {
-    let directory = Directory::open(dir).await?;
-    let synced = directory.sync().await;
-    directory.close().await?;
-    Ok(synced?)
-}
-
-/// Creates `dir` (not its parents) if it is missing, durably.
-pub(crate) async fn ensure_directory(dir: &Path) -> io::Result<()> {
-    if Directory::open(dir).await.is_ok() {
-        return Ok(());
-    }
-    Directory::create(dir).await?.close().await?;
-    match dir.parent() {
-        Some(parent) if !parent.as_os_str().is_empty() => sync_directory(parent).await,
-        _ => Ok(()),
-    }
 }
 
 async fn write_all_at(
@@ -485,36 +439,4 @@ async fn write_all_at(
         position += written as u64;
     }
     Ok(())
-}
-
-/// Reads a whole file; `None` when it does not exist, an error when it is
-/// larger than `max_bytes`.
-pub(crate) async fn read_file(path: &Path, max_bytes: u64) -> io::Result<Option<Vec<u8>>> {
-    let file = match BufferedFile::open(path).await.map_err(io::Error::from) {
-        Ok(file) => file,
-        Err(error) if error.kind() == io::ErrorKind::NotFound => return Ok(None),
-        Err(error) => return Err(error),
-    };
-    let read = async {
-        let size = file.file_size().await?;
-        if size > max_bytes {
-            return Err(corrupt(format!(
-                "{} is {size} bytes, above {max_bytes}",
-                path.display()
-            )));
-        }
-        let mut bytes = Vec::with_capacity(size as usize);
-        while (bytes.len() as u64) < size {
-            let want = READ_CHUNK_BYTES.min((size - bytes.len() as u64) as usize);
-            let chunk = file.read_at(bytes.len() as u64, want).await?;
-            if chunk.is_empty() {
-                break;
-            }
-            bytes.extend_from_slice(&chunk);
-        }
-        Ok(bytes)
-    }
-    .await;
-    file.close().await?;
-    read.map(Some)
 }

@@ -26,7 +26,6 @@ use openraft::storage::{EntryResponder, RaftSnapshotBuilder, RaftStateMachine};
 use openraft::EntryPayload;
 use tokio::sync::{watch, Mutex};
 
-use super::log_store::{ensure_directory, read_file, replace_file_durably};
 use super::stored;
 use super::types::{BatchApplied, Entry, LogId, MetadataRaft, SnapshotMeta, StoredMembership};
 use crate::cluster::metadata::frame::{
@@ -34,6 +33,7 @@ use crate::cluster::metadata::frame::{
 };
 use crate::cluster::metadata::image::MetadataImage;
 use crate::cluster::metadata::records::MetadataRecord;
+use crate::runtime::durable_file;
 
 /// The current snapshot: its meta frame, then its records' frame.
 pub const SNAPSHOT_FILE: &str = "snapshot";
@@ -106,14 +106,16 @@ impl MetadataStateMachine {
     /// `MetadataLogStore::open`), restoring the image from its snapshot.
     pub async fn open(dir: impl Into<PathBuf>) -> io::Result<MetadataStateMachine> {
         let dir = dir.into();
-        ensure_directory(&dir).await?;
+        durable_file::ensure_directory(&dir).await?;
         let mut applied = Applied {
             image: MetadataImage::default(),
             last_applied: None,
             membership: StoredMembership::default(),
         };
         let mut current = None;
-        if let Some(bytes) = read_file(&dir.join(SNAPSHOT_FILE), SNAPSHOT_FILE_BYTES_MAX).await? {
+        if let Some(bytes) =
+            durable_file::read_small(&dir.join(SNAPSHOT_FILE), SNAPSHOT_FILE_BYTES_MAX).await?
+        {
             let (meta_frame, data) = stored::split_first_frame(&bytes).map_err(invalid)?;
             let meta = stored::decode_snapshot_meta(meta_frame)?;
             let records = decode_records(data)?;
@@ -268,7 +270,7 @@ async fn store_snapshot(
     }
     let mut bytes = stored::encode_snapshot_meta(meta).map_err(invalid)?;
     bytes.extend_from_slice(&data);
-    replace_file_durably(dir, SNAPSHOT_FILE, bytes).await?;
+    durable_file::replace(&dir.join(SNAPSHOT_FILE), bytes).await?;
     *current = Some(CurrentSnapshot {
         meta: meta.clone(),
         data,
