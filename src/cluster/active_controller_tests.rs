@@ -179,3 +179,52 @@ fn brokers_are_fenced_when_their_session_runs_out_and_unfenced_by_a_heartbeat() 
     assert!(answered.is_some());
     assert_eq!(brokers(&cluster.nodes[&new_leader]).0, vec![7]);
 }
+
+/// Figures for the closing note, not a check (run on purpose):
+/// `cargo test --release --lib measure_quorum -- --ignored --nocapture`.
+/// Time from stopping the leader to a new leader answering a decision, and
+/// the time to create 1,000 one-partition topics through the active
+/// controller of three voters (each one committed on a majority and applied).
+#[test]
+#[ignore]
+fn measure_quorum_failover_and_topic_creation() {
+    let mut cluster = TestCluster::start(3);
+    let leader = cluster.wait_for_leader();
+    for broker in 0..3 {
+        let epoch = register(&cluster.nodes[&leader], registration(broker, 1)).expect("registered");
+        heartbeat(&cluster.nodes[&leader], broker, epoch).expect("unfenced");
+    }
+    let started = std::time::Instant::now();
+    let count = 1_000;
+    let created = cluster.nodes[&leader]
+        .run(move |handles| async move {
+            let mut created = 0;
+            for index in 0..count {
+                let request = CreateTopic {
+                    name: format!("topic-{index}"),
+                    num_partitions: 1,
+                    replication_factor: -1,
+                    configs: Default::default(),
+                };
+                if handles.controller.create_topic(&request).await.is_ok() {
+                    created += 1;
+                }
+            }
+            created
+        })
+        .expect("leader running");
+    let creation = started.elapsed();
+    assert_eq!(created, count);
+    let stopped_at = std::time::Instant::now();
+    cluster.stop(leader);
+    let new_leader = cluster.wait_for_leader();
+    wait_for(Duration::from_secs(10), || {
+        create(&cluster.nodes[&new_leader], "after-failover", 1)?.ok()
+    })
+    .expect("the new leader decides");
+    let failover = stopped_at.elapsed();
+    println!(
+        "quorum of 3 (heartbeat 50 ms, election timeout 300-600 ms): {count} topics created one at a time in {creation:?} ({:.0}/s); leader stop -> new leader's first decision in {failover:?}",
+        f64::from(count) / creation.as_secs_f64()
+    );
+}

@@ -37,6 +37,19 @@ pub fn temporary_path(path: &Path) -> PathBuf {
 
 /// Replaces `path` with `bytes` durably (glommio I/O; see the module docs).
 pub async fn replace(path: &Path, bytes: Vec<u8>) -> io::Result<()> {
+    write_and_rename(path, bytes, true).await
+}
+
+/// Replaces `path` with `bytes` atomically (a reader sees the old or the new
+/// file) but not durably: no fdatasync, no directory sync. Only for hints
+/// whose loss, staleness or emptiness after a power cut is harmless and
+/// which the reader validates (the Raft committed index), where an fsync per
+/// update would cost more than the hint saves.
+pub async fn replace_unsynced(path: &Path, bytes: Vec<u8>) -> io::Result<()> {
+    write_and_rename(path, bytes, false).await
+}
+
+async fn write_and_rename(path: &Path, bytes: Vec<u8>, durable: bool) -> io::Result<()> {
     let temporary = temporary_path(path);
     let file = OpenOptions::new()
         .write(true)
@@ -56,7 +69,10 @@ pub async fn replace(path: &Path, bytes: Vec<u8>) -> io::Result<()> {
                 ));
             }
         }
-        file.fdatasync().await.map_err(io::Error::from)
+        if durable {
+            file.fdatasync().await.map_err(io::Error::from)?;
+        }
+        Ok(())
     }
     .await;
     file.close().await.map_err(io::Error::from)?;
@@ -64,6 +80,9 @@ pub async fn replace(path: &Path, bytes: Vec<u8>) -> io::Result<()> {
     glommio::io::rename(&temporary, path)
         .await
         .map_err(io::Error::from)?;
+    if !durable {
+        return Ok(());
+    }
     sync_directory(parent_dir(path)).await
 }
 

@@ -9,9 +9,11 @@
 //! - `entries.log`: the entries, appended; each `append` is written and
 //!   fdatasync'ed before openraft hears it is flushed (as a partition log
 //!   with `--flush always`);
-//! - `vote` (Kafka's `quorum-state`), `purged` (the last purged log id) and
-//!   `committed`: each replaced durably (temp, fdatasync, rename, directory
-//!   fsync) before the call returns.
+//! - `vote` (Kafka's `quorum-state`) and `purged` (the last purged log id):
+//!   each replaced durably (temp, fdatasync, rename, directory fsync) before
+//!   the call returns;
+//! - `committed`: a hint of the last committed log id, replaced atomically
+//!   but without fsync (see `save_committed`).
 //!
 //! `truncate_after` and `purge` rewrite `entries.log` whole through the same
 //! durable replace: a crash leaves the old file or the new one, never a hole,
@@ -90,7 +92,15 @@ impl MetadataLogStore {
             .map(|b| stored::decode_vote(&b))
             .transpose()?;
         let purged = read_log_id(&dir, PURGED_FILE).await?;
-        let committed = read_log_id(&dir, COMMITTED_FILE).await?;
+        // Written without fsync (see `save_committed`): unreadable after a
+        // crash means unknown, never an error.
+        let committed = match read_log_id(&dir, COMMITTED_FILE).await {
+            Ok(committed) => committed,
+            Err(error) => {
+                tracing::warn!(%error, "ignoring the unreadable committed-index hint");
+                None
+            }
+        };
         let entries_path = dir.join(ENTRIES_FILE);
         let Some(bytes) = durable_file::read_small(&entries_path, ENTRIES_FILE_BYTES_MAX).await?
         else {
@@ -244,7 +254,11 @@ impl RaftLogStorage<MetadataRaft> for MetadataLogStore {
         if self.committed == Some(log_id) {
             return Ok(());
         }
-        durable_file::replace(
+        // A hint (openraft re-applies up to it at start-up instead of waiting
+        // for a leader): an fsync per commit would halve the quorum's rate,
+        // and a stale or lost hint after a power cut only means re-applying
+        // later. Its entries themselves are durable.
+        durable_file::replace_unsynced(
             &self.dir.join(COMMITTED_FILE),
             stored::encode_log_id(&log_id).map_err(invalid)?,
         )
