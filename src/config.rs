@@ -50,6 +50,8 @@ pub struct BrokerConfig {
     /// Host and port written into Metadata responses; defaults to `listen`.
     pub advertised_host: String,
     pub advertised_port: u16,
+    /// Kafka's `broker.rack`, reported in Metadata and DescribeCluster.
+    pub rack: Option<String>,
     pub data_dir: PathBuf,
     pub shards: usize,
     /// First CPU to pin shard 0 to; shard `i` runs on CPU `first_cpu + i`.
@@ -144,12 +146,23 @@ impl Default for TxnSettings {
 }
 
 impl BrokerConfig {
+    /// This node as the catalog lists it to clients.
+    pub fn local_broker(&self) -> crate::metadata::catalog::BrokerMetadata {
+        crate::metadata::catalog::BrokerMetadata {
+            node_id: self.node_id,
+            host: std::sync::Arc::from(self.advertised_host.as_str()),
+            port: self.advertised_port,
+            rack: self.rack.as_deref().map(std::sync::Arc::from),
+        }
+    }
+
     /// A config for tests and the embedded bench broker: one shard, given port and dir.
     pub fn for_test(listen: SocketAddr, data_dir: PathBuf) -> BrokerConfig {
         BrokerConfig {
             listen,
             advertised_host: listen.ip().to_string(),
             advertised_port: listen.port(),
+            rack: None,
             data_dir,
             shards: 1,
             first_cpu: 0,

@@ -20,6 +20,9 @@ pub struct ServeArgs {
     /// HOST:PORT given to clients in Metadata; defaults to the listen address.
     #[arg(long, env = "CORELOG_ADVERTISED_ADDRESS")]
     pub advertised_address: Option<String>,
+    /// Rack of this broker, reported to clients (Kafka's broker.rack).
+    #[arg(long, env = "CORELOG_RACK")]
+    pub rack: Option<String>,
     /// Directory for partition logs and topic manifests.
     #[arg(long, env = "CORELOG_DATA_DIR", default_value = "./data")]
     pub data_dir: PathBuf,
@@ -268,6 +271,7 @@ impl ServeArgs {
             listen: self.listen,
             advertised_host,
             advertised_port,
+            rack: self.rack.filter(|rack| !rack.is_empty()),
             data_dir: self.data_dir,
             shards,
             first_cpu: 0,

@@ -1,7 +1,14 @@
-//! The metadata image every shard reads: topics by name and by id. Immutable
-//! once built; the controller (shard 0) makes a new one with a higher version
-//! for every change and pushes it whole, so a shard never sees half an update.
-//! `Arc` because an image crosses cores once per update; reads are local.
+//! The metadata image every shard reads: the live brokers, the controller,
+//! topics by name and by id, and each partition's assignment (replicas, ISR,
+//! leader, leader epoch). Immutable once built; the controller (shard 0)
+//! makes a new one with a higher version for every change and pushes it
+//! whole, so a shard never sees half an update. `Arc` because an image
+//! crosses cores once per update; reads are local, and the per-request
+//! lookups (`partition_leader`) are a map lookup and an index, no allocation.
+//!
+//! On a single node (`Catalog::single_node`) the one broker is the
+//! controller and leads every partition at leader epoch 0; in a cluster the
+//! image comes from the metadata log (`MetadataImage::to_catalog_with`).
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
@@ -9,6 +16,10 @@ use std::sync::Arc;
 use uuid::Uuid;
 
 use super::topic_config::TopicConfigs;
+
+/// Kafka's "no broker" id: no controller known, or a partition without a
+/// live leader (Metadata answers LEADER_NOT_AVAILABLE for it).
+pub const NO_BROKER: i32 = -1;
 
 /// One topic as the cluster knows it.
 #[derive(Debug, Clone, PartialEq)]
@@ -30,32 +41,134 @@ impl TopicMetadata {
     }
 }
 
+/// A broker clients may connect to (live and unfenced: the catalog lists
+/// no others), as Metadata and DescribeCluster report it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BrokerMetadata {
+    pub node_id: i32,
+    /// The advertised host and port (`--advertised-address`).
+    pub host: Arc<str>,
+    pub port: u16,
+    /// Kafka's `broker.rack` (`--rack`), if given.
+    pub rack: Option<Arc<str>>,
+}
+
+/// A partition's replication state as clients are told it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PartitionAssignment {
+    /// Broker ids of the replicas, preferred leader first.
+    pub replicas: Vec<i32>,
+    /// In-sync replicas.
+    pub isr: Vec<i32>,
+    /// The live leader, or [`NO_BROKER`] when it has none or it is fenced.
+    pub leader: i32,
+    pub leader_epoch: i32,
+}
+
+impl PartitionAssignment {
+    /// The one replica, in sync and leader at epoch 0: every partition of a
+    /// single node.
+    pub fn led_by(node_id: i32) -> PartitionAssignment {
+        PartitionAssignment {
+            replicas: vec![node_id],
+            isr: vec![node_id],
+            leader: node_id,
+            leader_epoch: 0,
+        }
+    }
+}
+
 /// A versioned, immutable metadata image.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone)]
 pub struct Catalog {
     pub version: u64,
     pub cluster_id: Arc<str>,
+    /// The active controller, or [`NO_BROKER`].
+    controller_id: i32,
+    /// Live, unfenced brokers sorted by id.
+    brokers: Arc<[BrokerMetadata]>,
     topics: BTreeMap<Arc<str>, Arc<TopicMetadata>>,
     topic_names_by_id: HashMap<Uuid, Arc<str>>,
+    /// Per topic name, one entry per partition, by index.
+    partitions: HashMap<Arc<str>, Arc<[PartitionAssignment]>>,
+}
+
+impl Default for Catalog {
+    fn default() -> Catalog {
+        Catalog {
+            version: 0,
+            cluster_id: Arc::from(""),
+            controller_id: NO_BROKER,
+            brokers: Arc::from(Vec::new()),
+            topics: BTreeMap::new(),
+            topic_names_by_id: HashMap::new(),
+            partitions: HashMap::new(),
+        }
+    }
 }
 
 impl Catalog {
-    pub fn new(cluster_id: Arc<str>, topics: impl IntoIterator<Item = TopicMetadata>) -> Catalog {
+    /// A cluster's image: `brokers` are the live ones, each topic comes with
+    /// one assignment per partition.
+    pub fn new(
+        cluster_id: Arc<str>,
+        controller_id: i32,
+        mut brokers: Vec<BrokerMetadata>,
+        topics: impl IntoIterator<Item = (TopicMetadata, Vec<PartitionAssignment>)>,
+    ) -> Catalog {
+        brokers.sort_by_key(|broker| broker.node_id);
         let mut catalog = Catalog {
             version: 1,
             cluster_id,
+            controller_id,
+            brokers: Arc::from(brokers),
             ..Catalog::default()
         };
-        for topic in topics {
-            catalog.insert(Arc::new(topic));
+        for (topic, partitions) in topics {
+            catalog.insert(Arc::new(topic), Arc::from(partitions));
         }
         catalog
     }
 
-    fn insert(&mut self, topic: Arc<TopicMetadata>) {
+    /// A single node's image: `broker` is the controller and leads every
+    /// partition (one replica, in sync, leader epoch 0).
+    pub fn single_node(
+        cluster_id: Arc<str>,
+        broker: BrokerMetadata,
+        topics: impl IntoIterator<Item = TopicMetadata>,
+    ) -> Catalog {
+        let node_id = broker.node_id;
+        let topics = topics.into_iter().map(|topic| {
+            let partitions = led_by(node_id, topic.partition_count);
+            (topic, partitions)
+        });
+        Catalog::new(cluster_id, node_id, vec![broker], topics)
+    }
+
+    fn insert(&mut self, topic: Arc<TopicMetadata>, partitions: Arc<[PartitionAssignment]>) {
+        assert_eq!(
+            partitions.len(),
+            usize::try_from(topic.partition_count).unwrap_or(0),
+            "topic {} needs one assignment per partition",
+            topic.name
+        );
+        if let Some(old) = self.topics.get(&topic.name) {
+            self.topic_names_by_id.remove(&old.topic_id);
+        }
         self.topic_names_by_id
             .insert(topic.topic_id, Arc::clone(&topic.name));
+        self.partitions.insert(Arc::clone(&topic.name), partitions);
         self.topics.insert(Arc::clone(&topic.name), topic);
+    }
+
+    /// The active controller's id, or [`NO_BROKER`] while none is known.
+    pub fn controller_id(&self) -> i32 {
+        self.controller_id
+    }
+
+    /// The live brokers, sorted by id: what Metadata and DescribeCluster list.
+    pub fn brokers(&self) -> &[BrokerMetadata] {
+        &self.brokers
     }
 
     pub fn topic(&self, name: &str) -> Option<&Arc<TopicMetadata>> {
@@ -72,12 +185,55 @@ impl Catalog {
         self.topics.values()
     }
 
-    /// A new image with `topic` added, one version later.
-    pub fn with_topic(&self, topic: TopicMetadata) -> Catalog {
+    /// A topic's partitions, by index (empty for an unknown topic).
+    pub fn partitions(&self, topic: &str) -> &[PartitionAssignment] {
+        self.partitions
+            .get(topic)
+            .map_or(&[], |partitions| partitions)
+    }
+
+    /// A partition's assignment, `None` for an unknown topic or partition.
+    pub fn partition(&self, topic: &str, partition: i32) -> Option<&PartitionAssignment> {
+        let index = usize::try_from(partition).ok()?;
+        self.partitions(topic).get(index)
+    }
+
+    /// The partition's live leader: `None` for an unknown partition or one
+    /// without a leader (fenced or none). No allocation: the produce and
+    /// fetch paths ask it per partition.
+    pub fn partition_leader(&self, topic: &str, partition: i32) -> Option<i32> {
+        self.partition(topic, partition)
+            .map(|assignment| assignment.leader)
+            .filter(|leader| *leader != NO_BROKER)
+    }
+
+    /// A new image with `topic` added or replaced, one version later, with
+    /// these assignments (one per partition).
+    pub fn with_topic(
+        &self,
+        topic: TopicMetadata,
+        partitions: Vec<PartitionAssignment>,
+    ) -> Catalog {
         let mut next = self.clone();
         next.version += 1;
-        next.insert(Arc::new(topic));
+        next.insert(Arc::new(topic), Arc::from(partitions));
         next
+    }
+
+    /// Like [`with_topic`](Self::with_topic) on a single node: the
+    /// partitions the topic already has keep their assignment, new ones are
+    /// led by `node_id` alone (CreateTopics, CreatePartitions and config
+    /// changes of the single-node admin code).
+    pub fn with_topic_led_by(&self, topic: TopicMetadata, node_id: i32) -> Catalog {
+        let count = usize::try_from(topic.partition_count).unwrap_or(0);
+        let mut partitions: Vec<PartitionAssignment> = self
+            .partitions(&topic.name)
+            .iter()
+            .take(count)
+            .cloned()
+            .collect();
+        partitions.resize(count, PartitionAssignment::led_by(node_id));
+        self.with_topic(topic, partitions)
     }
 
     /// A new image without `name`, one version later.
@@ -87,8 +243,14 @@ impl Catalog {
         if let Some(topic) = next.topics.remove(name) {
             next.topic_names_by_id.remove(&topic.topic_id);
         }
+        next.partitions.remove(name);
         next
     }
+}
+
+fn led_by(node_id: i32, partition_count: i32) -> Vec<PartitionAssignment> {
+    let count = usize::try_from(partition_count).unwrap_or(0);
+    vec![PartitionAssignment::led_by(node_id); count]
 }
 
 #[cfg(test)]
@@ -104,16 +266,87 @@ mod tests {
         }
     }
 
+    fn broker(node_id: i32) -> BrokerMetadata {
+        BrokerMetadata {
+            node_id,
+            host: Arc::from("localhost"),
+            port: 9092,
+            rack: None,
+        }
+    }
+
     #[test]
     fn changes_make_new_versions_and_keep_ids_consistent() {
-        let first = Catalog::new(Arc::from("cluster"), [topic("a", 3)]);
-        let added = first.with_topic(topic("b", 1));
+        let first = Catalog::single_node(Arc::from("cluster"), broker(0), [topic("a", 3)]);
+        let added = first.with_topic_led_by(topic("b", 1), 0);
         assert_eq!(added.version, first.version + 1);
         let b_id = added.topic("b").map(|t| t.topic_id).expect("b exists");
         assert_eq!(added.topic_by_id(&b_id).map(|t| &*t.name), Some("b"));
         let removed = added.without_topic("b");
         assert!(removed.topic("b").is_none());
         assert!(removed.topic_by_id(&b_id).is_none());
+        assert!(removed.partitions("b").is_empty());
         assert!(first.topic("b").is_none(), "old image unchanged");
+    }
+
+    #[test]
+    fn a_single_node_is_controller_and_leads_every_partition() {
+        let catalog = Catalog::single_node(Arc::from("cluster"), broker(7), [topic("a", 3)]);
+        assert_eq!(catalog.controller_id(), 7);
+        assert_eq!(catalog.brokers(), &[broker(7)]);
+        for partition in 0..3 {
+            assert_eq!(catalog.partition_leader("a", partition), Some(7));
+            assert_eq!(
+                catalog.partition("a", partition),
+                Some(&PartitionAssignment::led_by(7))
+            );
+        }
+        assert_eq!(catalog.partition_leader("a", 3), None);
+        assert_eq!(catalog.partition_leader("a", -1), None);
+        assert_eq!(catalog.partition_leader("missing", 0), None);
+    }
+
+    #[test]
+    fn growing_a_topic_keeps_existing_assignments() {
+        let mut other = PartitionAssignment::led_by(2);
+        other.leader_epoch = 4;
+        let first = Catalog::new(
+            Arc::from("cluster"),
+            1,
+            vec![broker(2), broker(1)],
+            [(topic("a", 1), vec![other.clone()])],
+        );
+        assert_eq!(
+            first
+                .brokers()
+                .iter()
+                .map(|b| b.node_id)
+                .collect::<Vec<_>>(),
+            vec![1, 2]
+        );
+        let a = TopicMetadata {
+            partition_count: 3,
+            ..(**first.topic("a").expect("a exists")).clone()
+        };
+        let grown = first.with_topic_led_by(a, 1);
+        assert_eq!(grown.partitions("a")[0], other);
+        assert_eq!(grown.partition_leader("a", 2), Some(1));
+        assert!(grown
+            .topic_by_id(&grown.topic("a").expect("a").topic_id)
+            .is_some());
+    }
+
+    #[test]
+    fn a_partition_without_leader_has_none() {
+        let mut leaderless = PartitionAssignment::led_by(2);
+        leaderless.leader = NO_BROKER;
+        let catalog = Catalog::new(
+            Arc::from("cluster"),
+            NO_BROKER,
+            Vec::new(),
+            [(topic("a", 1), vec![leaderless])],
+        );
+        assert_eq!(catalog.partition_leader("a", 0), None);
+        assert!(catalog.partition("a", 0).is_some());
     }
 }

@@ -528,7 +528,9 @@ async fn commit_new_topic(shard: &Rc<Shard>, topic: TopicMetadata) -> Result<(),
     }
     let topic = Arc::new(topic);
     open_on_owners(shard, &topic, 0..topic.partition_count).await;
-    let next = shard.catalog().with_topic((*topic).clone());
+    let next = shard
+        .catalog()
+        .with_topic_led_by((*topic).clone(), shard.config.node_id);
     publish_catalog(shard, next).await;
     Ok(())
 }

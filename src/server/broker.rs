@@ -76,7 +76,11 @@ pub fn start(mut config: BrokerConfig) -> io::Result<RunningBroker> {
         .into_iter()
         .map(|topic| with_broker_defaults(topic, &config.topic_defaults))
         .collect::<io::Result<Vec<_>>>()?;
-    let catalog = Arc::new(Catalog::new(Arc::from(cluster_id), topics));
+    let catalog = Arc::new(Catalog::single_node(
+        Arc::from(cluster_id),
+        config.local_broker(),
+        topics,
+    ));
     let listen = config.listen;
     let config = Arc::new(config);
     let builder = (config.shards > 1).then(|| mesh_builder::<Shard>(config.shards));

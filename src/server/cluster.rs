@@ -1,6 +1,7 @@
-//! DescribeCluster and DescribeConfigs: what admin tools ask of a cluster of
-//! one node. Topic configs come from the metadata image; broker configs are
-//! the handful of `serve` flags that have Kafka names.
+//! DescribeCluster and DescribeConfigs: what admin tools ask of the cluster.
+//! Brokers, their racks and the controller come from the catalog, as do
+//! topic configs; broker configs are the handful of `serve` flags that have
+//! Kafka names.
 
 use std::rc::Rc;
 
@@ -33,17 +34,27 @@ pub fn handle_describe_cluster(
     _request: DescribeClusterRequest,
     _version: i16,
 ) -> DescribeClusterResponse {
-    let config = &shard.config;
-    let broker = DescribeClusterBroker::default()
-        .with_broker_id(BrokerId(config.node_id))
-        .with_host(StrBytes::from_string(config.advertised_host.clone()))
-        .with_port(i32::from(config.advertised_port));
+    let catalog = shard.catalog();
+    let brokers = catalog
+        .brokers()
+        .iter()
+        .map(|broker| {
+            DescribeClusterBroker::default()
+                .with_broker_id(BrokerId(broker.node_id))
+                .with_host(StrBytes::from_string(broker.host.to_string()))
+                .with_port(i32::from(broker.port))
+                .with_rack(
+                    broker
+                        .rack
+                        .as_deref()
+                        .map(|rack| StrBytes::from_string(rack.to_string())),
+                )
+        })
+        .collect();
     DescribeClusterResponse::default()
-        .with_cluster_id(StrBytes::from_string(
-            shard.catalog().cluster_id.to_string(),
-        ))
-        .with_controller_id(BrokerId(config.node_id))
-        .with_brokers(vec![broker])
+        .with_cluster_id(StrBytes::from_string(catalog.cluster_id.to_string()))
+        .with_controller_id(BrokerId(catalog.controller_id()))
+        .with_brokers(brokers)
         .with_cluster_authorized_operations(AUTHORIZED_OPERATIONS_OMITTED)
 }
 
@@ -164,6 +175,9 @@ fn broker_configs(shard: &Shard) -> Vec<(&'static str, String)> {
             (config.groups.offsets_retention_ms / 60_000).to_string(),
         ),
     ];
+    if let Some(rack) = &config.rack {
+        configs.push(("broker.rack", rack.clone()));
+    }
     // The topic defaults, under their broker-level names.
     let defaults = TopicConfigs::from_overrides_with(Default::default(), &config.topic_defaults)
         .unwrap_or_default();

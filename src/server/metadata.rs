@@ -1,5 +1,6 @@
-//! Metadata: brokers (this one node), cluster id, controller, and topics with
-//! their partitions, auto-creating requested topics when allowed (Kafka's
+//! Metadata: the live brokers, cluster id, controller, and topics with their
+//! partitions' leaders, replicas and ISR, all from the shard's `Catalog`,
+//! auto-creating requested topics when allowed (Kafka's
 //! `auto.create.topics.enable` plus the request's allow flag, v4+).
 
 use std::rc::Rc;
@@ -12,8 +13,8 @@ use kafka_protocol::protocol::StrBytes;
 
 use super::admin::ensure_topic;
 use super::shard::Shard;
-use crate::metadata::catalog::TopicMetadata;
-use crate::protocol::errors::KafkaError;
+use crate::metadata::catalog::{Catalog, PartitionAssignment, TopicMetadata, NO_BROKER};
+use crate::protocol::errors::{KafkaError, NONE};
 
 /// What Kafka sends for authorized operations when the client did not ask.
 pub const AUTHORIZED_OPERATIONS_OMITTED: i32 = i32::MIN;
@@ -28,11 +29,6 @@ pub async fn handle_metadata(
     request: MetadataRequest,
     version: i16,
 ) -> MetadataResponse {
-    let config = &shard.config;
-    let broker = MetadataResponseBroker::default()
-        .with_node_id(BrokerId(config.node_id))
-        .with_host(StrBytes::from_string(config.advertised_host.clone()))
-        .with_port(i32::from(config.advertised_port));
     // v0 has no null: an empty list meant "all topics" then.
     let requested = match request.topics {
         Some(topics) if version == 0 && topics.is_empty() => None,
@@ -44,8 +40,9 @@ pub async fn handle_metadata(
     let mut topics = Vec::new();
     match requested {
         None => {
-            for topic in shard.catalog().topics() {
-                topics.push(topic_response(shard, topic, include_operations, version));
+            let catalog = shard.catalog();
+            for topic in catalog.topics() {
+                topics.push(topic_response(&catalog, topic, include_operations, version));
             }
         }
         Some(requested) => {
@@ -66,7 +63,10 @@ pub async fn handle_metadata(
                         .ok_or((KafkaError::UnknownTopicId.code(), None)),
                 };
                 topics.push(match entry {
-                    Ok(topic) => topic_response(shard, &topic, include_operations, version),
+                    // The image after any auto-creation above.
+                    Ok(topic) => {
+                        topic_response(&shard.catalog(), &topic, include_operations, version)
+                    }
                     Err((code, name)) => MetadataResponseTopic::default()
                         .with_error_code(code)
                         .with_name(name)
@@ -80,16 +80,32 @@ pub async fn handle_metadata(
             }
         }
     }
+    let catalog = shard.catalog();
+    let brokers = catalog
+        .brokers()
+        .iter()
+        .map(|broker| {
+            MetadataResponseBroker::default()
+                .with_node_id(BrokerId(broker.node_id))
+                .with_host(StrBytes::from_string(broker.host.to_string()))
+                .with_port(i32::from(broker.port))
+                .with_rack(
+                    broker
+                        .rack
+                        .as_deref()
+                        .map(|rack| StrBytes::from_string(rack.to_string())),
+                )
+        })
+        .collect();
     let mut response = MetadataResponse::default()
-        .with_brokers(vec![broker])
+        .with_brokers(brokers)
         .with_topics(topics);
     if version >= 1 {
-        response = response.with_controller_id(BrokerId(config.node_id));
+        response = response.with_controller_id(BrokerId(catalog.controller_id()));
     }
     if version >= 2 {
-        response = response.with_cluster_id(Some(StrBytes::from_string(
-            shard.catalog().cluster_id.to_string(),
-        )));
+        response =
+            response.with_cluster_id(Some(StrBytes::from_string(catalog.cluster_id.to_string())));
     }
     if request.include_cluster_authorized_operations && (8..=10).contains(&version) {
         response = response.with_cluster_authorized_operations(CLUSTER_OPERATIONS_ALL);
@@ -98,22 +114,16 @@ pub async fn handle_metadata(
 }
 
 fn topic_response(
-    shard: &Shard,
+    catalog: &Catalog,
     topic: &TopicMetadata,
     include_operations: bool,
     version: i16,
 ) -> MetadataResponseTopic {
-    let node = BrokerId(shard.config.node_id);
-    let partitions = (0..topic.partition_count)
-        .map(|partition| {
-            MetadataResponsePartition::default()
-                .with_partition_index(partition)
-                .with_leader_id(node)
-                .with_leader_epoch(if version >= 7 { 0 } else { -1 })
-                .with_replica_nodes(vec![node])
-                .with_isr_nodes(vec![node])
-                .with_offline_replicas(Vec::new())
-        })
+    let partitions = catalog
+        .partitions(&topic.name)
+        .iter()
+        .enumerate()
+        .map(|(index, assignment)| partition_response(index as i32, assignment, version))
         .collect();
     MetadataResponseTopic::default()
         .with_name(Some(TopicName(StrBytes::from_string(
@@ -131,4 +141,33 @@ fn topic_response(
         } else {
             AUTHORIZED_OPERATIONS_OMITTED
         })
+}
+
+/// One partition as the Java broker reports it (KRaftMetadataCache): a
+/// partition without a live leader answers LEADER_NOT_AVAILABLE with leader
+/// -1 and still lists its replicas and ISR, so clients retry later.
+fn partition_response(
+    partition: i32,
+    assignment: &PartitionAssignment,
+    version: i16,
+) -> MetadataResponsePartition {
+    let brokers = |ids: &[i32]| ids.iter().copied().map(BrokerId).collect::<Vec<_>>();
+    let error_code = if assignment.leader == NO_BROKER {
+        KafkaError::LeaderNotAvailable.code()
+    } else {
+        NONE
+    };
+    MetadataResponsePartition::default()
+        .with_error_code(error_code)
+        .with_partition_index(partition)
+        .with_leader_id(BrokerId(assignment.leader))
+        // The field exists from v7; earlier versions keep its default.
+        .with_leader_epoch(if version >= 7 {
+            assignment.leader_epoch
+        } else {
+            -1
+        })
+        .with_replica_nodes(brokers(&assignment.replicas))
+        .with_isr_nodes(brokers(&assignment.isr))
+        .with_offline_replicas(Vec::new())
 }

@@ -380,7 +380,10 @@ async fn create_partitions(
         ));
     }
     open_on_owners(shard, &grown, current..count).await;
-    publish_catalog(shard, shard.catalog().with_topic((*grown).clone())).await;
+    let next = shard
+        .catalog()
+        .with_topic_led_by((*grown).clone(), shard.config.node_id);
+    publish_catalog(shard, next).await;
     tracing::info!(topic = name, from = current, to = count, "partitions added");
     Ok(())
 }
@@ -393,7 +396,10 @@ async fn commit_change(shard: &Rc<Shard>, topic: TopicMetadata) -> Result<(), Ad
             format!("cannot persist topic: {error}"),
         ));
     }
-    publish_catalog(shard, shard.catalog().with_topic(topic)).await;
+    let next = shard
+        .catalog()
+        .with_topic_led_by(topic, shard.config.node_id);
+    publish_catalog(shard, next).await;
     Ok(())
 }
 

@@ -13,11 +13,11 @@ use std::sync::Arc;
 use uuid::Uuid;
 
 use super::records::{BrokerRegistrationRecord, MetadataRecord, PartitionRecord};
-use crate::metadata::catalog::{Catalog, TopicMetadata};
+use crate::metadata::catalog::{BrokerMetadata, Catalog, PartitionAssignment, TopicMetadata};
 use crate::metadata::topic_config::TopicConfigs;
 
 /// Kafka's "no leader" broker id (LEADER_NOT_AVAILABLE in Metadata).
-pub const NO_LEADER: i32 = -1;
+pub const NO_LEADER: i32 = crate::metadata::catalog::NO_BROKER;
 
 /// A broker's current registration (Kafka's `BrokerRegistration`).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -213,19 +213,33 @@ impl MetadataImage {
     }
 
     /// The image as the `Catalog` the shards read, with Kafka's defaults for
-    /// configs a topic does not override.
-    pub fn to_catalog(&self, version: u64) -> Catalog {
-        self.to_catalog_with(version, &BTreeMap::new())
+    /// configs a topic does not override; `controller_id` is the quorum's
+    /// leader as this node knows it (not part of the image: Kafka's
+    /// `MetadataCache` learns it from the Raft layer too).
+    pub fn to_catalog(&self, version: u64, controller_id: i32) -> Catalog {
+        self.to_catalog_with(version, controller_id, &BTreeMap::new())
     }
 
     /// Like [`to_catalog`](Self::to_catalog), with the broker's defaults
     /// (`--log-retention-ms`...) for configs a topic does not override.
-    /// `broker_defaults` must be valid (start-up checks them).
+    /// `broker_defaults` must be valid (start-up checks them). Only live
+    /// brokers are listed; a partition whose leader is fenced or gone gets
+    /// leader -1, as [`partition_leader`](Self::partition_leader) reports.
     pub fn to_catalog_with(
         &self,
         version: u64,
+        controller_id: i32,
         broker_defaults: &BTreeMap<String, String>,
     ) -> Catalog {
+        let brokers = self
+            .live_brokers()
+            .map(|broker| BrokerMetadata {
+                node_id: broker.broker_id(),
+                host: Arc::from(broker.record.host.as_str()),
+                port: broker.record.port,
+                rack: broker.record.rack.as_deref().map(Arc::from),
+            })
+            .collect();
         let topics = self.topics.values().map(|topic| {
             let overrides = topic.configs.clone();
             // Replay validated the overrides and start-up the defaults, and
@@ -233,15 +247,29 @@ impl MetadataImage {
             let configs = TopicConfigs::from_overrides_with(overrides.clone(), broker_defaults)
                 .or_else(|_| TopicConfigs::from_overrides(overrides))
                 .unwrap_or_default();
-            TopicMetadata {
+            let partitions = topic
+                .partitions
+                .iter()
+                .enumerate()
+                .map(|(index, partition)| PartitionAssignment {
+                    replicas: partition.replicas.clone(),
+                    isr: partition.isr.clone(),
+                    leader: self
+                        .partition_leader(&topic.topic_id, index as i32)
+                        .unwrap_or(NO_LEADER),
+                    leader_epoch: partition.leader_epoch,
+                })
+                .collect();
+            let metadata = TopicMetadata {
                 name: Arc::from(topic.name.as_str()),
                 topic_id: topic.topic_id,
                 partition_count: topic.partitions.len() as i32,
                 configs,
-            }
+            };
+            (metadata, partitions)
         });
         let cluster_id = Arc::from(self.cluster_id.as_deref().unwrap_or(""));
-        let mut catalog = Catalog::new(cluster_id, topics);
+        let mut catalog = Catalog::new(cluster_id, controller_id, brokers, topics);
         catalog.version = version;
         catalog
     }

@@ -200,17 +200,83 @@ fn the_catalog_view_has_every_topic_with_its_configs() {
         .alter_topic_configs("orders", &[("retention.ms".into(), Some("1000".into()))])
         .expect("valid");
     cluster.commit(records);
-    let catalog = cluster.image.to_catalog(42);
+    let catalog = cluster.image.to_catalog(42, 1);
     assert_eq!(catalog.version, 42);
     assert_eq!(&*catalog.cluster_id, CLUSTER_ID);
     let orders = catalog.topic("orders").expect("exists");
     assert_eq!((orders.topic_id, orders.partition_count), (topic_id, 12));
     assert_eq!(orders.configs.retention_ms, 1000);
     let defaults = BTreeMap::from([("retention.bytes".to_string(), "5000".to_string())]);
-    let with_defaults = cluster.image.to_catalog_with(43, &defaults);
+    let with_defaults = cluster.image.to_catalog_with(43, 1, &defaults);
     let orders = with_defaults.topic_by_id(&topic_id).expect("exists");
     assert_eq!(
         (orders.configs.retention_ms, orders.configs.retention_bytes),
         (1000, 5000)
     );
+}
+
+#[test]
+fn the_catalog_view_lists_live_brokers_and_the_leaders_the_image_reports() {
+    let mut cluster = Cluster::with_brokers(&[1, 2]);
+    let topic_id = cluster.create_topic("orders", 4);
+    let catalog = cluster.image.to_catalog(7, 2);
+    assert_eq!(catalog.controller_id(), 2);
+    let listed: Vec<i32> = catalog.brokers().iter().map(|b| b.node_id).collect();
+    assert_eq!(listed, vec![1, 2]);
+    for broker in catalog.brokers() {
+        let registered = &cluster
+            .image
+            .broker(broker.node_id)
+            .expect("registered")
+            .record;
+        assert_eq!(
+            (&*broker.host, broker.port),
+            (registered.host.as_str(), registered.port)
+        );
+        assert_eq!(broker.rack.as_deref(), registered.rack.as_deref());
+    }
+    for partition in 0..4 {
+        let registration = cluster
+            .image
+            .partition(&topic_id, partition)
+            .expect("exists");
+        let assignment = catalog.partition("orders", partition).expect("exists");
+        assert_eq!(assignment.replicas, registration.replicas);
+        assert_eq!(assignment.isr, registration.isr);
+        assert_eq!(assignment.leader_epoch, registration.leader_epoch);
+        assert_eq!(
+            catalog.partition_leader("orders", partition),
+            cluster.image.partition_leader(&topic_id, partition)
+        );
+    }
+    // Broker 1 stops heartbeating and is fenced: it is no longer listed and
+    // its partitions have no leader (-1) in the catalog.
+    cluster.heartbeats_ms.insert(2, cluster.now_ms + 5_000);
+    cluster.now_ms += SESSION_TIMEOUT_MS + 1;
+    let fenced = cluster.controller().expire_sessions(
+        cluster.now_ms,
+        SESSION_TIMEOUT_MS,
+        &cluster.heartbeats_ms,
+    );
+    cluster.commit(fenced);
+    let catalog = cluster.image.to_catalog(8, 2);
+    let listed: Vec<i32> = catalog.brokers().iter().map(|b| b.node_id).collect();
+    assert_eq!(listed, vec![2]);
+    let mut leaderless = 0;
+    for partition in 0..4 {
+        let recorded = cluster
+            .image
+            .partition(&topic_id, partition)
+            .expect("exists")
+            .leader;
+        let assignment = catalog.partition("orders", partition).expect("exists");
+        if recorded == 1 {
+            leaderless += 1;
+            assert_eq!(assignment.leader, super::image::NO_LEADER);
+            assert_eq!(catalog.partition_leader("orders", partition), None);
+        } else {
+            assert_eq!(catalog.partition_leader("orders", partition), Some(2));
+        }
+    }
+    assert!(leaderless > 0, "broker 1 led some partitions");
 }
