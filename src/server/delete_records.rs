@@ -15,6 +15,7 @@ use kafka_protocol::messages::{DeleteRecordsRequest, DeleteRecordsResponse};
 use futures::future::LocalBoxFuture;
 use futures::FutureExt;
 
+use super::partition_ops;
 use super::routing::ShardCall;
 use super::scatter::{scatter_gather, OwnerWork};
 use super::shard::Shard;
@@ -76,13 +77,14 @@ impl ShardCall<Shard> for DeleteRecordsCall {
 async fn delete_local(shard: &Shard, items: &[DeleteRecordsItem]) -> Vec<DeleteRecordsOutcome> {
     let mut outcomes = Vec::with_capacity(items.len());
     for item in items {
-        shard.assert_owner(&item.topic, item.partition);
-        let outcome = match shard.partition_log(&item.topic, item.partition) {
-            None => DeleteRecordsOutcome {
+        let outcome = match partition_ops::local_log(shard, &item.topic, item.partition) {
+            // Not led here, or its log is gone (deleted meanwhile): the
+            // client refreshes its metadata either way.
+            Err(_) => DeleteRecordsOutcome {
                 low_watermark: -1,
                 error_code: KafkaError::NotLeaderOrFollower.code(),
             },
-            Some(log) => match log.delete_records(item.offset).await {
+            Ok(log) => match log.delete_records(item.offset).await {
                 Ok(low_watermark) => {
                     tracing::info!(topic = %item.topic, partition = item.partition, low_watermark, "records deleted");
                     DeleteRecordsOutcome {

@@ -19,6 +19,7 @@ use super::partition_calls::{
 use super::routing::ShardCall;
 use super::shard::Shard;
 use crate::log::{LogError, PartitionLog};
+use crate::metadata::catalog::Catalog;
 use crate::protocol::errors::{KafkaError, NONE};
 use crate::runtime::clock::now_ms;
 
@@ -55,10 +56,25 @@ pub struct Appended {
     wait: Option<(PartitionLog, i64)>,
 }
 
-/// The local log of `topic`/`partition`, or the Kafka error to answer with.
-fn missing_partition_code(shard: &Shard, topic: &str, partition: i32) -> i16 {
-    let known = shard
-        .catalog()
+/// Why this node may not serve `topic`/`partition` now: the catalog names
+/// another leader (or none), as Kafka's `ReplicaManager` answers
+/// NOT_LEADER_OR_FOLLOWER so that the client refreshes its metadata and
+/// goes to the leader. `None` when this node leads it or the catalog does
+/// not know it (the caller then answers for the missing log). Pure and
+/// allocation-free: it runs for every partition of every data request.
+pub fn leadership_error(
+    catalog: &Catalog,
+    node_id: i32,
+    topic: &str,
+    partition: i32,
+) -> Option<KafkaError> {
+    let known = catalog.partition(topic, partition)?;
+    (known.leader != node_id).then_some(KafkaError::NotLeaderOrFollower)
+}
+
+/// The error for a partition this shard has no log for.
+fn missing_partition_code(catalog: &Catalog, topic: &str, partition: i32) -> i16 {
+    let known = catalog
         .topic(topic)
         .map(|t| t.has_partition(partition))
         .unwrap_or(false);
@@ -69,12 +85,19 @@ fn missing_partition_code(shard: &Shard, topic: &str, partition: i32) -> i16 {
     }
 }
 
-/// The local log of `topic`/`partition`, or the Kafka error to answer with.
-fn local_log(shard: &Shard, topic: &str, partition: i32) -> Result<PartitionLog, i16> {
+/// The local log of `topic`/`partition` if this node leads it, or the Kafka
+/// error to answer with. The one leadership check of the data plane: every
+/// produce, read, offset lookup and DeleteRecords on the owning shard goes
+/// through here.
+pub fn local_log(shard: &Shard, topic: &str, partition: i32) -> Result<PartitionLog, i16> {
     shard.assert_owner(topic, partition);
+    let catalog = shard.catalog();
+    if let Some(error) = leadership_error(&catalog, shard.config.node_id, topic, partition) {
+        return Err(error.code());
+    }
     shard
         .partition_log(topic, partition)
-        .ok_or_else(|| missing_partition_code(shard, topic, partition))
+        .ok_or_else(|| missing_partition_code(&catalog, topic, partition))
 }
 
 /// Appends every part (synchronously, in order). Batches were validated by the
@@ -198,14 +221,15 @@ async fn read_part(shard: &Shard, part: &ReadPart) -> ReadOutcome {
 /// Whether any part already has data at or past its fetch offset (below the
 /// last stable offset for read_committed parts).
 pub fn any_data_available(shard: &Shard, parts: &[ReadPart]) -> bool {
-    parts.iter().any(
-        |part| match shard.partition_log(&part.topic, part.partition) {
-            Some(log) if part.read_committed => log.last_stable_offset() > part.fetch_offset,
-            Some(log) => log.high_watermark() > part.fetch_offset,
-            // A vanished partition is news too: let the fetch answer with its error.
-            None => true,
-        },
-    )
+    parts
+        .iter()
+        .any(|part| match local_log(shard, &part.topic, part.partition) {
+            Ok(log) if part.read_committed => log.last_stable_offset() > part.fetch_offset,
+            Ok(log) => log.high_watermark() > part.fetch_offset,
+            // A vanished or no longer led partition is news too: let the
+            // fetch answer with its error.
+            Err(_) => true,
+        })
 }
 
 /// Answers ListOffsets lookups for local partitions.
@@ -256,3 +280,73 @@ pub const MAX_TIMESTAMP: i64 = -3;
 pub const EARLIEST_LOCAL_TIMESTAMP: i64 = -4;
 pub const LATEST_TIERED_TIMESTAMP: i64 = -5;
 pub const EARLIEST_PENDING_UPLOAD_TIMESTAMP: i64 = -6;
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use uuid::Uuid;
+
+    use super::*;
+    use crate::metadata::catalog::{BrokerMetadata, PartitionAssignment, TopicMetadata, NO_BROKER};
+    use crate::metadata::topic_config::TopicConfigs;
+
+    fn broker(node_id: i32) -> BrokerMetadata {
+        BrokerMetadata {
+            node_id,
+            host: Arc::from("localhost"),
+            port: 9092,
+            rack: None,
+        }
+    }
+
+    fn topic(name: &str, partition_count: i32) -> TopicMetadata {
+        TopicMetadata {
+            name: Arc::from(name),
+            topic_id: Uuid::new_v4(),
+            partition_count,
+            configs: TopicConfigs::default(),
+        }
+    }
+
+    #[test]
+    fn partitions_led_by_another_broker_or_none_are_not_served_here() {
+        let mut leaderless = PartitionAssignment::led_by(2);
+        leaderless.leader = NO_BROKER;
+        let catalog = Catalog::new(
+            Arc::from("cluster"),
+            1,
+            vec![broker(1), broker(2)],
+            [(
+                topic("orders", 3),
+                vec![
+                    PartitionAssignment::led_by(1),
+                    PartitionAssignment::led_by(2),
+                    leaderless,
+                ],
+            )],
+        );
+        assert_eq!(leadership_error(&catalog, 1, "orders", 0), None);
+        assert_eq!(
+            leadership_error(&catalog, 1, "orders", 1),
+            Some(KafkaError::NotLeaderOrFollower)
+        );
+        assert_eq!(
+            leadership_error(&catalog, 1, "orders", 2),
+            Some(KafkaError::NotLeaderOrFollower)
+        );
+        // Broker 2 serves its own partition.
+        assert_eq!(leadership_error(&catalog, 2, "orders", 1), None);
+        // Unknown partitions are the missing-log path's to answer.
+        assert_eq!(leadership_error(&catalog, 1, "orders", 3), None);
+        assert_eq!(leadership_error(&catalog, 1, "missing", 0), None);
+    }
+
+    #[test]
+    fn a_single_node_leads_every_partition() {
+        let catalog = Catalog::single_node(Arc::from("cluster"), broker(0), [topic("orders", 4)]);
+        for partition in 0..4 {
+            assert_eq!(leadership_error(&catalog, 0, "orders", partition), None);
+        }
+    }
+}
