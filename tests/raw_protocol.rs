@@ -1,6 +1,6 @@
 //! Well-formed requests written by hand, checking the exact bytes of the answers where
 //! real clients are strict: ApiVersions (every client's first request), in-order answers
-//! to pipelined requests, and DescribeCluster.
+//! to pipelined requests, DescribeCluster, and the rack in Metadata.
 
 mod common;
 
@@ -10,6 +10,9 @@ use common::wire::{
     API_VERSIONS_KEY, DESCRIBE_CLUSTER_KEY,
 };
 use common::Broker;
+
+/// Metadata's API key.
+const METADATA_KEY: i16 = 3;
 
 #[test]
 fn api_versions_v0_request_gets_exact_v0_answer() {
@@ -111,4 +114,64 @@ fn describe_cluster_lists_this_broker() {
     );
     reader.skip_tagged_fields();
     assert_eq!(reader.remaining(), 0, "trailing bytes: {payload:02x?}");
+}
+
+#[test]
+fn describe_cluster_and_metadata_report_the_rack_given_with_rack() {
+    let broker = Broker::start(1, &["--node-id", "3", "--rack", "rack-a"]);
+    let expected = (
+        3,
+        Some("127.0.0.1".to_string()),
+        i32::from(broker.port()),
+        Some("rack-a".to_string()),
+    );
+    let mut stream = connect(&broker.bootstrap());
+
+    let mut request = header_v2(DESCRIBE_CLUSTER_KEY, 0, 71, "rack");
+    request.extend_from_slice(&[0, 0]);
+    write_lenient(&mut stream, &frame(&request));
+    let payload = read_frame(&mut stream)
+        .unwrap_or_else(|error| panic!("no answer to DescribeCluster v0: {error}"));
+    let mut reader = Reader::new(&payload);
+    assert_eq!(reader.i32(), 71, "correlation id");
+    reader.skip_tagged_fields();
+    let _throttle_time_ms = reader.i32();
+    assert_eq!(reader.i16(), 0, "error code");
+    let _error_message = reader.compact_nullable_string();
+    let _cluster_id = reader.compact_nullable_string();
+    assert_eq!(reader.i32(), 3, "controller id");
+    assert_eq!(read_brokers(&mut reader), vec![expected.clone()]);
+
+    // Metadata v9 (flexible), no topics: brokers with their rack, controller.
+    let mut request = header_v2(METADATA_KEY, 9, 72, "rack");
+    // topics: empty compact array; allow auto-creation, no authorized ops; no tags.
+    request.extend_from_slice(&[1, 1, 0, 0, 0]);
+    write_lenient(&mut stream, &frame(&request));
+    let payload =
+        read_frame(&mut stream).unwrap_or_else(|error| panic!("no answer to Metadata v9: {error}"));
+    let mut reader = Reader::new(&payload);
+    assert_eq!(reader.i32(), 72, "correlation id");
+    reader.skip_tagged_fields();
+    let _throttle_time_ms = reader.i32();
+    assert_eq!(read_brokers(&mut reader), vec![expected]);
+    let _cluster_id = reader.compact_nullable_string();
+    assert_eq!(reader.i32(), 3, "controller id");
+}
+
+/// A flexible brokers array: (id, host, port, rack) each.
+fn read_brokers(reader: &mut Reader<'_>) -> Vec<(i32, Option<String>, i32, Option<String>)> {
+    let count = reader
+        .unsigned_varint()
+        .checked_sub(1)
+        .expect("non-null brokers");
+    (0..count)
+        .map(|_| {
+            let broker_id = reader.i32();
+            let host = reader.compact_nullable_string();
+            let port = reader.i32();
+            let rack = reader.compact_nullable_string();
+            reader.skip_tagged_fields();
+            (broker_id, host, port, rack)
+        })
+        .collect()
 }
