@@ -171,3 +171,39 @@ fn partition_response(
         .with_isr_nodes(brokers(&assignment.isr))
         .with_offline_replicas(Vec::new())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_leaderless_partition_answers_leader_not_available_with_its_replicas() {
+        let assignment = PartitionAssignment {
+            replicas: vec![1, 2],
+            isr: vec![2],
+            leader: NO_BROKER,
+            leader_epoch: 4,
+        };
+        let partition = partition_response(3, &assignment, 12);
+        assert_eq!(partition.error_code, KafkaError::LeaderNotAvailable.code());
+        assert_eq!(partition.error_code, 5);
+        assert_eq!(partition.partition_index, 3);
+        assert_eq!(partition.leader_id, BrokerId(-1));
+        assert_eq!(partition.leader_epoch, 4);
+        assert_eq!(partition.replica_nodes, vec![BrokerId(1), BrokerId(2)]);
+        assert_eq!(partition.isr_nodes, vec![BrokerId(2)]);
+        assert!(partition.offline_replicas.is_empty());
+    }
+
+    #[test]
+    fn a_led_partition_answers_its_leader_and_epoch_from_v7() {
+        let mut assignment = PartitionAssignment::led_by(7);
+        assignment.leader_epoch = 2;
+        let partition = partition_response(0, &assignment, 7);
+        assert_eq!(partition.error_code, NONE);
+        assert_eq!(partition.leader_id, BrokerId(7));
+        assert_eq!(partition.leader_epoch, 2);
+        // Before v7 the field does not exist: its default.
+        assert_eq!(partition_response(0, &assignment, 6).leader_epoch, -1);
+    }
+}
