@@ -114,6 +114,28 @@ pub enum ProposeError {
     Stopped(String),
 }
 
+/// One voter's progress (Kafka's DescribeQuorum `ReplicaState`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct VoterStatus {
+    pub node_id: u64,
+    /// The offset after its last replicated entry, if known here.
+    pub log_end: Option<u64>,
+    /// Committed entries it does not have yet.
+    pub lag: Option<u64>,
+}
+
+/// The quorum as one node sees it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct QuorumStatus {
+    /// The active controller.
+    pub leader: Option<u64>,
+    /// The Raft term (Kafka's leader epoch of the metadata log).
+    pub term: u64,
+    /// The offset after the last committed entry.
+    pub high_watermark: u64,
+    pub voters: Vec<VoterStatus>,
+}
+
 /// This node's member of the quorum.
 pub struct QuorumNode {
     pub node_id: u64,
@@ -257,6 +279,43 @@ impl QuorumNode {
     /// The active controller as this node knows it.
     pub async fn current_leader(&self) -> Option<u64> {
         self.raft.current_leader().await
+    }
+
+    /// The quorum as this node sees it, for DescribeQuorum and `corelog
+    /// cluster describe`. Only the leader knows each voter's progress; a
+    /// follower reports its own log end and leaves the others unknown, as
+    /// Kafka's DescribeQuorum answers only from the leader.
+    pub fn status(&self) -> QuorumStatus {
+        let metrics = self.raft.metrics();
+        let metrics = metrics.borrow_watched();
+        let end = |log_id: Option<&super::types::LogId>| log_id.map(|log_id| log_id.index + 1);
+        let high_watermark = end(metrics.cluster_committed.as_ref()).unwrap_or(0);
+        let membership = metrics.membership_config.membership();
+        let voters = membership
+            .voter_ids()
+            .map(|node_id| {
+                let log_end = match &metrics.replication {
+                    Some(replication) => replication
+                        .get(&node_id)
+                        .and_then(|matched| end(matched.as_ref())),
+                    None if node_id == self.node_id => {
+                        metrics.last_log_index.map(|index| index + 1)
+                    }
+                    None => None,
+                };
+                VoterStatus {
+                    node_id,
+                    log_end,
+                    lag: log_end.map(|log_end| high_watermark.saturating_sub(log_end)),
+                }
+            })
+            .collect();
+        QuorumStatus {
+            leader: metrics.current_leader,
+            term: metrics.current_term,
+            high_watermark,
+            voters,
+        }
     }
 
     /// The openraft node, for metrics (`raft().metrics()`).

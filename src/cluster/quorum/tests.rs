@@ -99,3 +99,45 @@ fn a_minority_cannot_commit_and_a_restarted_majority_keeps_its_log() {
     propose_on_leader(&cluster, topic("after", 5));
     cluster.wait_for_topics(&["kept", "after"]);
 }
+
+#[test]
+fn the_leader_reports_every_voters_progress_and_a_stopped_voter_lags() {
+    let mut cluster = TestCluster::start(3);
+    let leader = cluster.wait_for_leader();
+    propose_on_leader(&cluster, topic("one", 6));
+    cluster.wait_for_topics(&["one"]);
+    let status = |node: &TestNode| node.run(|handles| async move { handles.quorum.status() });
+    let caught_up = wait_for(Duration::from_secs(5), || {
+        let status = status(&cluster.nodes[&leader])?;
+        status
+            .voters
+            .iter()
+            .all(|voter| voter.lag == Some(0))
+            .then_some(status)
+    })
+    .expect("every voter catches up");
+    assert_eq!(caught_up.leader, Some(leader));
+    assert_eq!(caught_up.voters.len(), 3);
+    assert!(
+        caught_up.term >= 1 && caught_up.high_watermark >= 2,
+        "{caught_up:?}"
+    );
+
+    let stopped = cluster
+        .voters
+        .keys()
+        .copied()
+        .find(|id| *id != leader)
+        .expect("follower");
+    cluster.stop(stopped);
+    propose_on_leader(&cluster, topic("two", 7));
+    let lagging = wait_for(Duration::from_secs(5), || {
+        let status = status(&cluster.nodes[&leader])?;
+        let voter = status
+            .voters
+            .iter()
+            .find(|voter| voter.node_id == stopped)?;
+        (voter.lag > Some(0)).then_some(status)
+    });
+    assert!(lagging.is_some(), "the stopped voter shows a lag");
+}
