@@ -253,11 +253,17 @@ fn led_by(node_id: i32, partition_count: i32) -> Vec<PartitionAssignment> {
     vec![PartitionAssignment::led_by(node_id); count]
 }
 
+/// Catalog pieces for tests here and in the server's data plane.
 #[cfg(test)]
-mod tests {
-    use super::*;
+pub(crate) mod test_fixtures {
+    use std::sync::Arc;
 
-    fn topic(name: &str, partitions: i32) -> TopicMetadata {
+    use uuid::Uuid;
+
+    use super::{BrokerMetadata, TopicMetadata};
+    use crate::metadata::topic_config::TopicConfigs;
+
+    pub(crate) fn topic(name: &str, partitions: i32) -> TopicMetadata {
         TopicMetadata {
             name: Arc::from(name),
             topic_id: Uuid::new_v4(),
@@ -266,7 +272,7 @@ mod tests {
         }
     }
 
-    fn broker(node_id: i32) -> BrokerMetadata {
+    pub(crate) fn broker(node_id: i32) -> BrokerMetadata {
         BrokerMetadata {
             node_id,
             host: Arc::from("localhost"),
@@ -274,6 +280,12 @@ mod tests {
             rack: None,
         }
     }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::test_fixtures::{broker, topic};
+    use super::*;
 
     #[test]
     fn changes_make_new_versions_and_keep_ids_consistent() {

@@ -91,13 +91,14 @@ fn missing_partition_code(catalog: &Catalog, topic: &str, partition: i32) -> i16
 /// through here.
 pub fn local_log(shard: &Shard, topic: &str, partition: i32) -> Result<PartitionLog, i16> {
     shard.assert_owner(topic, partition);
-    let catalog = shard.catalog();
-    if let Some(error) = leadership_error(&catalog, shard.config.node_id, topic, partition) {
+    let led_elsewhere = shard
+        .read_catalog(|catalog| leadership_error(catalog, shard.config.node_id, topic, partition));
+    if let Some(error) = led_elsewhere {
         return Err(error.code());
     }
-    shard
-        .partition_log(topic, partition)
-        .ok_or_else(|| missing_partition_code(&catalog, topic, partition))
+    shard.partition_log(topic, partition).ok_or_else(|| {
+        shard.read_catalog(|catalog| missing_partition_code(catalog, topic, partition))
+    })
 }
 
 /// Appends every part (synchronously, in order). Batches were validated by the
@@ -285,29 +286,9 @@ pub const EARLIEST_PENDING_UPLOAD_TIMESTAMP: i64 = -6;
 mod tests {
     use std::sync::Arc;
 
-    use uuid::Uuid;
-
     use super::*;
-    use crate::metadata::catalog::{BrokerMetadata, PartitionAssignment, TopicMetadata, NO_BROKER};
-    use crate::metadata::topic_config::TopicConfigs;
-
-    fn broker(node_id: i32) -> BrokerMetadata {
-        BrokerMetadata {
-            node_id,
-            host: Arc::from("localhost"),
-            port: 9092,
-            rack: None,
-        }
-    }
-
-    fn topic(name: &str, partition_count: i32) -> TopicMetadata {
-        TopicMetadata {
-            name: Arc::from(name),
-            topic_id: Uuid::new_v4(),
-            partition_count,
-            configs: TopicConfigs::default(),
-        }
-    }
+    use crate::metadata::catalog::test_fixtures::{broker, topic};
+    use crate::metadata::catalog::{PartitionAssignment, NO_BROKER};
 
     #[test]
     fn partitions_led_by_another_broker_or_none_are_not_served_here() {

@@ -87,6 +87,14 @@ impl Shard {
         Arc::clone(&self.catalog.borrow())
     }
 
+    /// Reads this shard's image in place. For per-partition checks on the
+    /// produce and fetch paths: cloning the `Arc` would bump a reference
+    /// count that every shard shares (one cache line bouncing between
+    /// cores). The borrow ends with `read`, so it cannot cross an `.await`.
+    pub fn read_catalog<T>(&self, read: impl FnOnce(&Catalog) -> T) -> T {
+        read(&self.catalog.borrow())
+    }
+
     /// Installs a newer image; older or equal versions are ignored, so a
     /// delayed update can never roll metadata back.
     pub fn apply_catalog(&self, catalog: Arc<Catalog>) {

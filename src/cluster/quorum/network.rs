@@ -221,12 +221,12 @@ impl PeerClient {
 pub async fn serve_connection<SM>(
     raft: Raft<MetadataRaft, SM>,
     mut stream: glommio::net::TcpStream,
-    ours: Hello,
+    ours: &Hello,
     admit: impl Fn(&Hello) -> Result<(), TransportError>,
 ) where
     SM: RaftStateMachine<MetadataRaft, SnapshotData = Cursor<Vec<u8>>>,
 {
-    let peer = match transport::accept_handshake(&mut stream, &ours, admit).await {
+    let peer = match transport::accept_handshake(&mut stream, ours, admit).await {
         Ok(hello) => hello.node_id,
         Err(error) => {
             tracing::warn!(%error, "quorum connection refused");

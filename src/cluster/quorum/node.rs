@@ -114,6 +114,22 @@ pub enum ProposeError {
     Stopped(String),
 }
 
+/// Counts an open quorum connection until it is dropped.
+struct ConnectionSlot(Rc<Cell<usize>>);
+
+impl ConnectionSlot {
+    fn take(open: &Rc<Cell<usize>>) -> ConnectionSlot {
+        open.set(open.get() + 1);
+        ConnectionSlot(Rc::clone(open))
+    }
+}
+
+impl Drop for ConnectionSlot {
+    fn drop(&mut self) {
+        self.0.set(self.0.get().saturating_sub(1));
+    }
+}
+
 /// One voter's progress (Kafka's DescribeQuorum `ReplicaState`).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct VoterStatus {
@@ -197,9 +213,10 @@ impl QuorumNode {
                 address: settings.listen,
                 source,
             })?;
-        let voter_ids: Vec<u64> = settings.voters.keys().copied().collect();
+        let voter_ids: Rc<[u64]> = settings.voters.keys().copied().collect();
         let accept_loop = {
             let raft = raft.clone();
+            let open_connections = Rc::new(Cell::new(0usize));
             async move {
                 loop {
                     let stream = match listener.accept().await {
@@ -210,15 +227,24 @@ impl QuorumNode {
                             continue;
                         }
                     };
+                    if open_connections.get() >= transport::MAX_QUORUM_CONNECTIONS {
+                        tracing::warn!(
+                            limit = transport::MAX_QUORUM_CONNECTIONS,
+                            "too many quorum connections; closing a new one"
+                        );
+                        continue;
+                    }
+                    let connection = ConnectionSlot::take(&open_connections);
                     let raft = raft.clone();
                     let hello = hello.clone();
-                    let voter_ids = voter_ids.clone();
+                    let voter_ids = Rc::clone(&voter_ids);
                     glommio::spawn_local_into(
                         async move {
+                            let _connection = connection;
                             let admit = |peer: &Hello| {
                                 transport::admit_voter(&voter_ids, &hello.cluster_id, peer)
                             };
-                            serve_connection(raft, stream, hello.clone(), admit).await;
+                            serve_connection(raft, stream, &hello, admit).await;
                         },
                         queue,
                     )

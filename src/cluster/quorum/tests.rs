@@ -141,3 +141,28 @@ fn the_leader_reports_every_voters_progress_and_a_stopped_voter_lags() {
     });
     assert!(lagging.is_some(), "the stopped voter shows a lag");
 }
+
+#[test]
+fn a_stranger_announcing_a_huge_hello_is_closed_and_the_quorum_goes_on() {
+    use std::io::{Read, Write};
+
+    let cluster = TestCluster::start(3);
+    let leader = cluster.wait_for_leader();
+    let mut stranger = std::net::TcpStream::connect(&cluster.voters[&leader]).expect("connects");
+    stranger
+        .set_read_timeout(Some(Duration::from_secs(5)))
+        .expect("timeout");
+    // A header announcing the largest frame the format allows, as a Hello.
+    let mut header = vec![crate::cluster::metadata::frame::FRAME_FORMAT_VERSION, 32];
+    header.extend_from_slice(&(32u32 << 20).to_le_bytes());
+    header.extend_from_slice(&0u32.to_le_bytes());
+    stranger.write_all(&header).expect("writes");
+    let mut answer = [0u8; 1];
+    let read = stranger.read(&mut answer);
+    assert!(
+        matches!(read, Ok(0)) || read.is_err(),
+        "closed without an answer: {read:?}"
+    );
+    propose_on_leader(&cluster, topic("still", 8));
+    cluster.wait_for_topics(&["still"]);
+}

@@ -69,13 +69,33 @@ impl From<glommio::GlommioError<()>> for TransportError {
     }
 }
 
+/// Largest `Hello` frame: a node id and a cluster id. A connection that has
+/// not introduced itself yet cannot make this node allocate more.
+pub const MAX_HELLO_FRAME_BYTES: usize = 4 << 10;
+
+/// Quorum connections one node serves at once (a voter keeps a few per
+/// peer: replication, heartbeats, snapshots). Past it, new connections are
+/// closed at once, so a flood of connects cannot grow memory.
+pub const MAX_QUORUM_CONNECTIONS: usize = 64;
+
 /// Reads one whole frame (header, then exactly the payload it announces).
 /// The length is checked before the payload buffer is allocated, so a peer
 /// announcing 2 GB costs nothing.
 pub async fn read_frame(stream: &mut TcpStream) -> Result<Vec<u8>, TransportError> {
+    read_frame_within(stream, frame::MAX_FRAME_BYTES).await
+}
+
+/// `read_frame` with a smaller payload limit than the frame format's.
+async fn read_frame_within(
+    stream: &mut TcpStream,
+    max_payload_bytes: usize,
+) -> Result<Vec<u8>, TransportError> {
     let mut header = [0u8; FRAME_HEADER_BYTES];
     stream.read_exact(&mut header).await?;
     let parsed = frame::read_header(&header)?;
+    if parsed.payload_bytes > max_payload_bytes {
+        return Err(FrameError::TooLarge(parsed.payload_bytes).into());
+    }
     let mut bytes = vec![0u8; parsed.frame_bytes()];
     bytes[..FRAME_HEADER_BYTES].copy_from_slice(&header);
     stream.read_exact(&mut bytes[FRAME_HEADER_BYTES..]).await?;
@@ -125,9 +145,12 @@ pub async fn accept_handshake(
     ours: &Hello,
     admit: impl Fn(&Hello) -> Result<(), TransportError>,
 ) -> Result<Hello, TransportError> {
-    let first = GlommioRuntime::timeout(HANDSHAKE_TIMEOUT, read_frame(stream))
-        .await
-        .map_err(|_| TransportError::TimedOut(HANDSHAKE_TIMEOUT))??;
+    let first = GlommioRuntime::timeout(
+        HANDSHAKE_TIMEOUT,
+        read_frame_within(stream, MAX_HELLO_FRAME_BYTES),
+    )
+    .await
+    .map_err(|_| TransportError::TimedOut(HANDSHAKE_TIMEOUT))??;
     let theirs: Hello = frame::decode(KIND_HELLO, &first)?;
     admit(&theirs)?;
     write_frame(stream, &frame::encode(KIND_HELLO_ACCEPTED, ours)?).await?;
