@@ -73,6 +73,22 @@ pub struct BrokerConfig {
     /// batches the log already holds (idempotent producers must see them as
     /// duplicates). 0 (the default) is off.
     pub fault_drop_produce_responses: u64,
+    /// The metadata quorum (`--controller-quorum-voters`); `None` for a
+    /// one-node cluster whose metadata lives in topic manifests.
+    pub cluster: Option<ClusterSettings>,
+}
+
+/// How this node takes part in a cluster (Kafka's controller.quorum.voters,
+/// broker.session.timeout.ms and broker.heartbeat.interval.ms).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ClusterSettings {
+    /// Every voter's node id and quorum address (`host:port`).
+    pub voters: std::collections::BTreeMap<u64, String>,
+    /// Where this node listens for quorum traffic; `None` on a broker-only
+    /// node (its id is not a voter).
+    pub controller_listen: Option<SocketAddr>,
+    pub broker_session_timeout_ms: u64,
+    pub broker_heartbeat_interval_ms: u64,
 }
 
 /// Consumer-group coordinator settings (Kafka's broker configs in the comments).
@@ -176,6 +192,7 @@ impl BrokerConfig {
             topic_defaults: std::collections::BTreeMap::new(),
             retention_check_interval: Duration::from_secs(300),
             fault_drop_produce_responses: 0,
+            cluster: None,
         }
     }
 }

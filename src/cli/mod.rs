@@ -34,7 +34,7 @@ pub struct Cli {
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Run the broker.
-    Serve(serve::ServeArgs),
+    Serve(Box<serve::ServeArgs>),
     /// Run the load generator (against an embedded corelog or --brokers) and write a report.
     Bench(Box<bench::BenchArgs>),
     /// Check (and optionally apply) host tuning for corelog.
@@ -54,7 +54,7 @@ pub fn run() -> ExitCode {
     let cli = Cli::parse();
     init_logging();
     let result = match cli.command {
-        Command::Serve(args) => serve::run(args),
+        Command::Serve(args) => serve::run(*args),
         Command::Bench(args) => bench::run(*args),
         Command::Tune(args) => tune::run(args),
         Command::Topic(args) => topic::run(args).map_err(std::io::Error::other),
@@ -71,10 +71,11 @@ pub fn run() -> ExitCode {
     }
 }
 
-/// Logs to stderr; `RUST_LOG` overrides the default `info` level.
+/// Logs to stderr; `RUST_LOG` overrides the default: `info`, with openraft's own
+/// per-election chatter at `warn` (corelog logs leader changes itself).
 fn init_logging() {
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info,openraft=warn"));
     let _ = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)

@@ -7,7 +7,7 @@ use std::path::PathBuf;
 
 use clap::{ArgAction, Args};
 
-use crate::config::{BrokerConfig, FlushPolicy, GroupSettings, TxnSettings};
+use crate::config::{BrokerConfig, ClusterSettings, FlushPolicy, GroupSettings, TxnSettings};
 use crate::metadata::topic_config::TopicConfigs;
 use crate::server::admin as admin_limits;
 use crate::server::broker;
@@ -150,6 +150,30 @@ pub struct ServeArgs {
         default_value_t = 86_400_000
     )]
     pub producer_id_expiration_ms: i64,
+    /// The voters of the metadata quorum, `ID@HOST:PORT,...` (Kafka's
+    /// controller.quorum.voters). Unset: a one-node cluster, as before.
+    #[arg(long, env = "CORELOG_CONTROLLER_QUORUM_VOTERS")]
+    pub controller_quorum_voters: Option<String>,
+    /// Where this node listens for quorum traffic when it is a voter
+    /// (default: the address its id has in --controller-quorum-voters).
+    #[arg(long, env = "CORELOG_CONTROLLER_LISTEN")]
+    pub controller_listen: Option<SocketAddr>,
+    /// A broker that has not heartbeated for this long is fenced
+    /// (broker.session.timeout.ms).
+    #[arg(
+        long,
+        env = "CORELOG_BROKER_SESSION_TIMEOUT_MS",
+        default_value_t = 9_000
+    )]
+    pub broker_session_timeout_ms: u64,
+    /// How often a broker heartbeats to the active controller
+    /// (broker.heartbeat.interval.ms).
+    #[arg(
+        long,
+        env = "CORELOG_BROKER_HEARTBEAT_INTERVAL_MS",
+        default_value_t = 2_000
+    )]
+    pub broker_heartbeat_interval_ms: u64,
     /// Test-only fault injection: every Nth Produce with acks != 0 on each shard
     /// is appended but answered by closing the connection (0 = off).
     #[arg(
@@ -258,6 +282,7 @@ impl ServeArgs {
             producer_id_expiration_ms: self.producer_id_expiration_ms,
             ..TxnSettings::default()
         };
+        let cluster = self.cluster_settings()?;
         let groups = GroupSettings {
             initial_rebalance_delay_ms: self.group_initial_rebalance_delay_ms,
             min_session_timeout_ms: self.group_min_session_timeout_ms,
@@ -287,7 +312,55 @@ impl ServeArgs {
                 self.log_retention_check_interval_ms,
             ),
             fault_drop_produce_responses: self.fault_drop_produce_responses,
+            cluster,
         })
+    }
+
+    /// The quorum flags, checked: `None` without `--controller-quorum-voters`.
+    fn cluster_settings(&self) -> io::Result<Option<ClusterSettings>> {
+        let invalid = |message: String| io::Error::new(io::ErrorKind::InvalidInput, message);
+        let Some(voters) = &self.controller_quorum_voters else {
+            if self.controller_listen.is_some() {
+                return Err(invalid(
+                    "--controller-listen needs --controller-quorum-voters".into(),
+                ));
+            }
+            return Ok(None);
+        };
+        let voters = parse_quorum_voters(voters).map_err(invalid)?;
+        if self.node_id < 0 {
+            return Err(invalid("--node-id must be >= 0 in a cluster".into()));
+        }
+        let controller_listen = match (voters.get(&(self.node_id as u64)), self.controller_listen) {
+            (Some(_), Some(listen)) => Some(listen),
+            (Some(address), None) => Some(address.parse::<SocketAddr>().map_err(|_| {
+                invalid(format!(
+                    "node {} is a voter at {address}, which is not an IP:PORT to listen on; give --controller-listen",
+                    self.node_id
+                ))
+            })?),
+            (None, Some(_)) => {
+                return Err(invalid(format!(
+                    "--controller-listen is for voters, and node {} is not in --controller-quorum-voters",
+                    self.node_id
+                )))
+            }
+            (None, None) => None,
+        };
+        if self.broker_heartbeat_interval_ms < 1
+            || self.broker_heartbeat_interval_ms >= self.broker_session_timeout_ms
+        {
+            return Err(invalid(
+                "--broker-heartbeat-interval-ms must be >= 1 and below --broker-session-timeout-ms"
+                    .into(),
+            ));
+        }
+        Ok(Some(ClusterSettings {
+            voters,
+            controller_listen,
+            broker_session_timeout_ms: self.broker_session_timeout_ms,
+            broker_heartbeat_interval_ms: self.broker_heartbeat_interval_ms,
+        }))
     }
 
     /// The broker-level topic defaults given by flags, validated as topic
@@ -314,6 +387,34 @@ impl ServeArgs {
             .map_err(|message| io::Error::new(io::ErrorKind::InvalidInput, message))?;
         Ok(defaults)
     }
+}
+
+/// Parses Kafka's `controller.quorum.voters`: `ID@HOST:PORT,...`.
+pub fn parse_quorum_voters(text: &str) -> Result<BTreeMap<u64, String>, String> {
+    let mut voters = BTreeMap::new();
+    for entry in text.split(',').map(str::trim).filter(|e| !e.is_empty()) {
+        let (id, address) = entry
+            .split_once('@')
+            .ok_or_else(|| format!("quorum voter {entry:?} is not ID@HOST:PORT"))?;
+        let id: u64 = id
+            .parse()
+            .ok()
+            .filter(|id| *id <= i32::MAX as u64)
+            .ok_or_else(|| format!("quorum voter {entry:?}: bad node id {id:?}"))?;
+        let (host, port) = address
+            .rsplit_once(':')
+            .ok_or_else(|| format!("quorum voter {entry:?} is not ID@HOST:PORT"))?;
+        if host.is_empty() || port.parse::<u16>().map_or(true, |port| port == 0) {
+            return Err(format!("quorum voter {entry:?} needs a host and a port"));
+        }
+        if voters.insert(id, address.to_string()).is_some() {
+            return Err(format!("quorum voter {id} is named twice"));
+        }
+    }
+    if voters.is_empty() {
+        return Err("--controller-quorum-voters names no voter".into());
+    }
+    Ok(voters)
 }
 
 fn local_hostname() -> String {

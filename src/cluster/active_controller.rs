@@ -23,17 +23,22 @@ use std::collections::BTreeMap;
 use std::rc::Rc;
 use std::time::Duration;
 
-use openraft_rt::WatchReceiver;
+use openraft_rt::{AsyncRuntime, WatchReceiver};
 use thiserror::Error;
 use uuid::Uuid;
 
+use super::control::ControlOutcome;
 use super::metadata::{
     bootstrap_records, BrokerRegistrationRequest, Controller, ControllerError, ControllerSettings,
     CreateTopic, MetadataRecord,
 };
 use super::quorum::node::{ProposeError, QuorumNode};
+use super::quorum::runtime::GlommioRuntime;
 use crate::protocol::errors::KafkaError;
 use crate::runtime::clock::now_ms;
+
+/// How long a broker-only node's image fetch waits for a change.
+pub const IMAGE_POLL_WAIT: Duration = Duration::from_millis(500);
 
 /// Why a controller call did not happen.
 #[derive(Debug, Error, PartialEq, Eq)]
@@ -194,6 +199,7 @@ impl ActiveController {
         if self.seeded_term.get() == Some(term) {
             return Ok(());
         }
+        self.wait_for_own_entry(term).await?;
         let (brokers, has_cluster_id) = self.quorum.state_machine().read(|image| {
             let brokers: Vec<i32> = image.brokers().map(|broker| broker.broker_id()).collect();
             (brokers, image.cluster_id().is_some())
@@ -214,6 +220,42 @@ impl ActiveController {
         }
         self.seeded_term.set(Some(term));
         tracing::info!(node_id = self.quorum.node_id, term, "active controller");
+        Ok(())
+    }
+
+    /// Waits until this leader applied an entry of its own term (the blank
+    /// entry openraft appends on election): only then does the image hold
+    /// everything earlier leaders committed. A node that restarts still
+    /// believing it leads (its own committed vote) must not decide on its
+    /// stale image; if it is not really the leader, this times out and the
+    /// caller retries elsewhere.
+    async fn wait_for_own_entry(&self, term: u64) -> Result<(), ControllerCallError> {
+        let mut metrics = self.quorum.raft().metrics();
+        let applied_own_term =
+            |metrics: &openraft::RaftMetrics<super::quorum::types::MetadataRaft>| {
+                metrics
+                    .last_applied
+                    .as_ref()
+                    .is_some_and(|applied| applied.leader_id.term >= term)
+                    || metrics.current_term != term
+            };
+        let wait = async {
+            while !applied_own_term(&metrics.borrow_watched()) {
+                if metrics.changed().await.is_err() {
+                    break;
+                }
+            }
+        };
+        let waited = GlommioRuntime::timeout(self.timing.propose_timeout, wait).await;
+        if waited.is_err() {
+            return Err(ControllerCallError::TimedOut(self.timing.propose_timeout));
+        }
+        // Leadership may have moved while waiting.
+        if self.leading_term()? != term {
+            return Err(ControllerCallError::NotController {
+                leader: self.quorum.raft().metrics().borrow_watched().current_leader,
+            });
+        }
         Ok(())
     }
 
@@ -305,6 +347,35 @@ impl ActiveController {
             Ok((block.records, (block.first_producer_id, block.size)))
         })
         .await
+    }
+
+    /// The offset of the last record in this node's image (entries
+    /// without records do not count, so broker-only nodes know it too).
+    pub fn applied_index(&self) -> Option<u64> {
+        self.quorum
+            .state_machine()
+            .read(|image| image.last_offset())
+    }
+
+    /// The image as records if this node applied past `known`, waiting up
+    /// to `IMAGE_POLL_WAIT` for a change first (a broker-only node's long
+    /// poll; any voter answers, leader or not).
+    pub async fn image_since(&self, known: Option<u64>) -> ControlOutcome {
+        let mut applied = self.quorum.state_machine().view().applied_index_watch();
+        // The applied index counts entries without records too; the image's
+        // own offset is what the caller knows.
+        let state_machine = self.quorum.state_machine();
+        let newer = |_: &Option<u64>| state_machine.read(|image| image.last_offset()) > known;
+        let _ = GlommioRuntime::timeout(IMAGE_POLL_WAIT, applied.wait_for(newer)).await;
+        self.quorum
+            .state_machine()
+            .read(|image| match image.last_offset() {
+                Some(offset) if Some(offset) > known => ControlOutcome::Image {
+                    applied: offset,
+                    records: image.to_records(),
+                },
+                _ => ControlOutcome::ImageUnchanged,
+            })
     }
 
     /// Fences the brokers whose session ran out; answers how many.

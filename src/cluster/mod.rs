@@ -5,7 +5,9 @@
 //! nodes only read the image it produces.
 
 pub mod active_controller;
+pub mod control;
 pub mod metadata;
+pub mod node;
 pub mod node_identity;
 pub mod quorum;
 

@@ -148,6 +148,21 @@ pub fn load_or_create(
     })
 }
 
+/// Reads this node's identity if the data directory has one (completing a
+/// file without a node id, like `load_or_create`); `None` for a directory
+/// that has not joined a cluster yet. A cluster node learns its cluster id
+/// from the metadata log and then writes it (`render`).
+pub fn load_existing(
+    data_dir: &Path,
+    node_id: i32,
+    write: impl FnOnce(&Path, &[u8]) -> std::io::Result<()>,
+) -> Result<Option<MetaProperties>, IdentityError> {
+    if !data_dir.join(META_PROPERTIES).exists() {
+        return Ok(None);
+    }
+    load_or_create(data_dir, node_id, write).map(Some)
+}
+
 /// Refuses a directory of another cluster (the quorum's log names one).
 pub fn check_cluster_id(
     data_dir: &Path,

@@ -24,6 +24,7 @@ use futures::FutureExt;
 
 use super::routing::{self, ShardCall};
 use super::shard::{Shard, CONTROLLER_SHARD};
+use crate::cluster::control::ControlRequest;
 use crate::metadata::catalog::{Catalog, TopicMetadata};
 use crate::metadata::manifest;
 use crate::metadata::topic_config::{check_supported, TopicConfigs};
@@ -519,6 +520,20 @@ fn partitions_from_assignments(
 /// Makes a validated topic real: manifest, partition logs on their owners,
 /// new metadata image on every shard.
 async fn commit_new_topic(shard: &Rc<Shard>, topic: TopicMetadata) -> Result<(), AdminError> {
+    if let Some(cluster) = shard.cluster() {
+        let request = ControlRequest::CreateTopic {
+            name: topic.name.to_string(),
+            num_partitions: topic.partition_count,
+            replication_factor: 1,
+            configs: topic
+                .configs
+                .overrides()
+                .iter()
+                .map(|(name, value)| (name.clone(), value.clone()))
+                .collect(),
+        };
+        return cluster.commit(request).await.map(|_| ());
+    }
     if let Err(error) = manifest::store(&shard.config.data_dir, &topic).await {
         tracing::error!(topic = %topic.name, %error, "cannot write topic manifest");
         return Err(AdminError::new(
@@ -634,7 +649,15 @@ async fn delete_topics_on_controller(
             responses.push(with_message(result.with_error_code(code), message));
             continue;
         };
-        delete_topic(shard, &topic).await;
+        if let Err(refusal) = delete_topic(shard, &topic).await {
+            let result = result.with_error_code(refusal.error.code());
+            responses.push(if version >= 5 {
+                result.with_error_message(Some(StrBytes::from_string(refusal.message)))
+            } else {
+                result
+            });
+            continue;
+        }
         let result = result.with_name(Some(TopicName(StrBytes::from_string(
             topic.name.to_string(),
         ))));
@@ -647,7 +670,15 @@ async fn delete_topics_on_controller(
     DeleteTopicsResponse::default().with_responses(responses)
 }
 
-async fn delete_topic(shard: &Rc<Shard>, topic: &Arc<TopicMetadata>) {
+async fn delete_topic(shard: &Rc<Shard>, topic: &Arc<TopicMetadata>) -> Result<(), AdminError> {
+    if let Some(cluster) = shard.cluster() {
+        let request = ControlRequest::DeleteTopic {
+            name: topic.name.to_string(),
+        };
+        cluster.commit(request).await?;
+        tracing::info!(topic = %topic.name, "deleted topic");
+        return Ok(());
+    }
     if let Err(error) = manifest::remove(&shard.config.data_dir, &topic.topic_id).await {
         tracing::error!(topic = %topic.name, %error, "cannot remove topic manifest");
     }
@@ -672,4 +703,5 @@ async fn delete_topic(shard: &Rc<Shard>, topic: &Arc<TopicMetadata>) {
     }))
     .await;
     tracing::info!(topic = %topic.name, "deleted topic");
+    Ok(())
 }

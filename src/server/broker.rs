@@ -13,11 +13,13 @@ use futures::future::{select, Either};
 use glommio::net::TcpListener;
 use glommio::{LocalExecutorBuilder, Placement};
 
+use super::cluster_metadata::ClusterMetadata;
 use super::connection::serve_connection;
 use super::shard::Shard;
+use crate::cluster::node::ClusterNode;
 use crate::cluster::node_identity;
 use crate::config::{BrokerConfig, FlushPolicy};
-use crate::metadata::catalog::Catalog;
+use crate::metadata::catalog::{Catalog, TopicMetadata};
 use crate::metadata::manifest;
 use crate::runtime::mesh::{mesh_builder, Mesh, MeshBuilderFor};
 use crate::runtime::{durable_file, memlock};
@@ -64,30 +66,38 @@ pub fn start(mut config: BrokerConfig) -> io::Result<RunningBroker> {
     let io_memory = memlock::plan_io_memory(config.shards)?;
     // Port 0: pick the port once so every shard binds the same one.
     let port_probe = resolve_listen_port(&mut config)?;
-    let identity = node_identity::load_or_create(
-        &config.data_dir,
-        config.node_id,
-        durable_file::replace_before_executors,
-    )
-    .map_err(io::Error::other)?;
-    let cluster_id = identity.cluster_id;
     let topics = manifest::load_all(&config.data_dir)
         .map_err(io::Error::other)?
         .into_iter()
         .map(|topic| with_broker_defaults(topic, &config.topic_defaults))
         .collect::<io::Result<Vec<_>>>()?;
-    let catalog = Arc::new(Catalog::single_node(
-        Arc::from(cluster_id),
-        config.local_broker(),
-        topics,
-    ));
+    // A single node's metadata is its manifests; a cluster node's comes
+    // from the metadata quorum once shard 0 joined (`cluster_metadata`),
+    // and its manifests only mark the topics its directories belong to.
+    let (catalog, manifests) = if config.cluster.is_some() {
+        (Arc::new(Catalog::default()), topics)
+    } else {
+        let identity = node_identity::load_or_create(
+            &config.data_dir,
+            config.node_id,
+            durable_file::replace_before_executors,
+        )
+        .map_err(io::Error::other)?;
+        let catalog = Catalog::single_node(
+            Arc::from(identity.cluster_id),
+            config.local_broker(),
+            topics,
+        );
+        (Arc::new(catalog), Vec::new())
+    };
+    let manifests = Arc::new(std::sync::Mutex::new(Some(manifests)));
     let listen = config.listen;
     let config = Arc::new(config);
     let builder = (config.shards > 1).then(|| mesh_builder::<Shard>(config.shards));
     let cpus = available_cpus();
     let mut handles = Vec::with_capacity(config.shards);
     let mut shutdown_senders = Vec::with_capacity(config.shards);
-    let (ready_sender, ready_receiver) = std::sync::mpsc::channel::<()>();
+    let (ready_sender, ready_receiver) = std::sync::mpsc::channel::<Result<(), String>>();
     for shard_id in 0..config.shards {
         let (shutdown_sender, shutdown) = oneshot::channel();
         shutdown_senders.push(shutdown_sender);
@@ -95,11 +105,20 @@ pub fn start(mut config: BrokerConfig) -> io::Result<RunningBroker> {
         let catalog = Arc::clone(&catalog);
         let builder = builder.clone();
         let ready = ready_sender.clone();
+        let manifests = if shard_id == 0 {
+            manifests.lock().ok().and_then(|mut taken| taken.take())
+        } else {
+            None
+        };
         let cpu = cpus[(config.first_cpu + shard_id) % cpus.len()];
         let spawned = LocalExecutorBuilder::new(Placement::Fixed(cpu))
             .name(&format!("shard-{shard_id}"))
             .io_memory(io_memory)
-            .spawn(move || shard_main(shard_id, config, catalog, builder, shutdown, ready));
+            .spawn(move || {
+                shard_main(
+                    shard_id, config, catalog, manifests, builder, shutdown, ready,
+                )
+            });
         match spawned {
             Ok(handle) => handles.push(handle),
             Err(error) => {
@@ -113,11 +132,14 @@ pub fn start(mut config: BrokerConfig) -> io::Result<RunningBroker> {
     // Every shard reports once it listens and (with several) joined the mesh;
     // a shard that fails drops its sender instead.
     for _ in 0..config.shards {
-        if ready_receiver.recv().is_err() {
-            drop(shutdown_senders);
-            join_shards(handles)?;
-            return Err(io::Error::other("a shard failed to start"));
-        }
+        let failure = match ready_receiver.recv() {
+            Ok(Ok(())) => continue,
+            Ok(Err(reason)) => reason,
+            Err(_) => "a shard failed to start".to_string(),
+        };
+        drop(shutdown_senders);
+        let _ = join_shards(handles);
+        return Err(io::Error::other(failure));
     }
     tracing::info!(
         "corelog ready, listening on {} with {} shards (node {}, data {})",
@@ -174,12 +196,15 @@ async fn shard_main(
     shard_id: usize,
     config: Arc<BrokerConfig>,
     catalog: Arc<Catalog>,
+    manifests: Option<Vec<TopicMetadata>>,
     builder: Option<MeshBuilderFor<Shard>>,
-    shutdown: oneshot::Receiver<()>,
-    ready: std::sync::mpsc::Sender<()>,
+    mut shutdown: oneshot::Receiver<()>,
+    ready: std::sync::mpsc::Sender<Result<(), String>>,
 ) -> io::Result<()> {
     let shard = Rc::new(Shard::new(shard_id, Arc::clone(&config), catalog));
-    shard.open_owned_partitions().await;
+    if config.cluster.is_none() {
+        shard.open_owned_partitions().await;
+    }
     // Join the mesh before anything that can fail (binding the listener): a
     // shard that returned early would leave the others waiting in the join
     // forever.
@@ -194,11 +219,39 @@ async fn shard_main(
         })?;
         shard.set_mesh(mesh);
     }
+    if config.cluster.is_some() {
+        // Shard 0 joins the cluster and publishes the first image (opening
+        // this node's partitions); the others wait for it before they
+        // accept clients.
+        if shard_id == 0 {
+            match ClusterNode::join(&config).await {
+                Ok(node) => {
+                    let metadata =
+                        ClusterMetadata::start(&shard, node, manifests.unwrap_or_default()).await;
+                    shard.set_cluster(metadata);
+                }
+                Err(error) => {
+                    tracing::error!(%error, "cannot join the cluster");
+                    let _ = ready.send(Err(format!("cannot join the cluster: {error}")));
+                    return Err(io::Error::other(error.to_string()));
+                }
+            }
+        } else {
+            let first_image = async {
+                while shard.catalog().version == 0 {
+                    glommio::timer::sleep(Duration::from_millis(5)).await;
+                }
+            };
+            if let Either::Right(_) = select(Box::pin(first_image), &mut shutdown).await {
+                return Ok(());
+            }
+        }
+    }
     let listener = TcpListener::bind(config.listen).map_err(|error| {
         tracing::error!(shard_id, %error, listen = %config.listen, "cannot listen");
         io::Error::from(error)
     })?;
-    let _ = ready.send(());
+    let _ = ready.send(Ok(()));
     spawn_background_tasks(&shard);
     let accept = Box::pin(accept_loop(Rc::clone(&shard), listener));
     match select(accept, shutdown).await {
@@ -210,6 +263,9 @@ async fn shard_main(
         Either::Right(_) => tracing::debug!(shard_id, "shard stopping"),
     }
     shard.close_all().await;
+    if let Some(cluster) = shard.cluster() {
+        cluster.node.shutdown().await;
+    }
     Ok(())
 }
 

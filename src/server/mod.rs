@@ -18,6 +18,7 @@ pub mod admin;
 pub mod api_versions;
 pub mod broker;
 pub mod cluster;
+pub mod cluster_metadata;
 pub mod connection;
 pub mod coordinator_log;
 pub mod delete_records;

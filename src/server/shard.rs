@@ -15,6 +15,7 @@ use std::sync::Arc;
 
 use futures::future::join_all;
 
+use super::cluster_metadata::ClusterMetadata;
 use super::groups::offsets_topic::OFFSETS_TOPIC;
 use super::groups::GroupCoordinator;
 use super::producer_ids::ProducerIdBlock;
@@ -57,6 +58,9 @@ pub struct Shard {
     pub groups: GroupCoordinator,
     /// The transactional ids this shard coordinates (see `txn`).
     pub txns: TxnCoordinator,
+    /// On shard 0 of a cluster node: the cluster's metadata and the way to
+    /// the active controller (see `cluster_metadata`).
+    cluster: OnceCell<Rc<ClusterMetadata>>,
 }
 
 impl Shard {
@@ -75,7 +79,18 @@ impl Shard {
             producer_ids: ProducerIdBlock::default(),
             groups: GroupCoordinator::default(),
             txns: TxnCoordinator::default(),
+            cluster: OnceCell::new(),
         }
+    }
+
+    /// The cluster side (shard 0 of a node started with
+    /// `--controller-quorum-voters`); `None` on a single node.
+    pub fn cluster(&self) -> Option<&Rc<ClusterMetadata>> {
+        self.cluster.get()
+    }
+
+    pub fn set_cluster(&self, cluster: Rc<ClusterMetadata>) {
+        let _ = self.cluster.set(cluster);
     }
 
     pub fn set_mesh(&self, mesh: Rc<ShardMesh>) {

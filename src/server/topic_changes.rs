@@ -22,6 +22,7 @@ use futures::FutureExt;
 
 use super::routing::{self, ShardCall};
 use super::shard::{Shard, CONTROLLER_SHARD};
+use crate::cluster::control::ControlRequest;
 use crate::metadata::catalog::TopicMetadata;
 use crate::metadata::manifest;
 use crate::metadata::topic_config::{check_supported, TopicConfigs};
@@ -369,6 +370,15 @@ async fn create_partitions(
     if validate_only {
         return Ok(());
     }
+    if let Some(cluster) = shard.cluster() {
+        let request = ControlRequest::CreatePartitions {
+            name: name.to_string(),
+            count,
+        };
+        cluster.commit(request).await?;
+        tracing::info!(topic = name, from = current, to = count, "partitions added");
+        return Ok(());
+    }
     let grown = Arc::new(TopicMetadata {
         partition_count: count,
         ..(*topic).clone()
@@ -390,6 +400,30 @@ async fn create_partitions(
 
 /// Stores the changed topic and publishes it.
 async fn commit_change(shard: &Rc<Shard>, topic: TopicMetadata) -> Result<(), AdminError> {
+    if let Some(cluster) = shard.cluster() {
+        let current = shard
+            .catalog()
+            .topic(&topic.name)
+            .map(|current| current.configs.overrides().clone())
+            .unwrap_or_default();
+        let wanted = topic.configs.overrides();
+        let mut changes: Vec<(String, Option<String>)> = current
+            .keys()
+            .filter(|name| !wanted.contains_key(*name))
+            .map(|name| (name.clone(), None))
+            .collect();
+        changes.extend(
+            wanted
+                .iter()
+                .filter(|(name, value)| current.get(*name) != Some(*value))
+                .map(|(name, value)| (name.clone(), Some(value.clone()))),
+        );
+        let request = ControlRequest::AlterTopicConfigs {
+            name: topic.name.to_string(),
+            changes,
+        };
+        return cluster.commit(request).await.map(|_| ());
+    }
     if let Err(error) = manifest::store(&shard.config.data_dir, &topic).await {
         return Err(AdminError::new(
             KafkaError::KafkaStorageError,

@@ -12,6 +12,7 @@
 use std::io::Cursor;
 use std::rc::Rc;
 
+use futures::future::LocalBoxFuture;
 use futures::Future;
 use openraft::error::{NetworkError, RPCError, ReplicationClosed, StreamingError, Unreachable};
 use openraft::network::v2::RaftNetworkV2;
@@ -216,23 +217,50 @@ impl PeerClient {
     }
 }
 
+/// The control frame kind (`cluster::control`): answered by the slot's
+/// handler, not by Raft.
+pub const KIND_CONTROL_REQUEST: frame::FrameKind = frame::FrameKind::new(36);
+
+/// Answers a control call: the request frame in, the response frame out
+/// (`None` closes the connection). Set once the node's controller exists.
+pub type ControlHandler = Rc<dyn Fn(Vec<u8>) -> LocalBoxFuture<'static, Option<Vec<u8>>>>;
+
+/// Where the listener finds the control handler.
+pub type ControlSlot = Rc<std::cell::RefCell<Option<ControlHandler>>>;
+
+/// What an admitted peer may ask.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PeerRole {
+    /// Raft calls and control calls.
+    Voter,
+    /// Control calls only (a broker-only node, or a voter's broker side).
+    Broker,
+}
+
 /// Answers one peer's calls on an accepted connection until it closes or
 /// sends something undecodable (closed with a warning, never a panic).
 pub async fn serve_connection<SM>(
     raft: Raft<MetadataRaft, SM>,
     mut stream: glommio::net::TcpStream,
     ours: &Hello,
-    admit: impl Fn(&Hello) -> Result<(), TransportError>,
+    admit: impl Fn(&Hello) -> Result<PeerRole, TransportError>,
+    control: ControlSlot,
 ) where
     SM: RaftStateMachine<MetadataRaft, SnapshotData = Cursor<Vec<u8>>>,
 {
-    let peer = match transport::accept_handshake(&mut stream, ours, admit).await {
+    let role = std::cell::Cell::new(PeerRole::Broker);
+    let admit_and_remember = |hello: &Hello| {
+        role.set(admit(hello)?);
+        Ok(())
+    };
+    let peer = match transport::accept_handshake(&mut stream, ours, admit_and_remember).await {
         Ok(hello) => hello.node_id,
         Err(error) => {
             tracing::warn!(%error, "quorum connection refused");
             return;
         }
     };
+    let role = role.get();
     loop {
         let bytes = match transport::read_frame(&mut stream).await {
             Ok(bytes) => bytes,
@@ -244,6 +272,32 @@ pub async fn serve_connection<SM>(
                 return;
             }
         };
+        if frame::read_header(&bytes).map(|header| header.kind) == Ok(KIND_CONTROL_REQUEST) {
+            let handler = control.borrow().clone();
+            let answer = match handler {
+                Some(handler) => handler(bytes).await,
+                None => None,
+            };
+            let Some(answer) = answer else {
+                tracing::warn!(
+                    peer,
+                    "control call this node cannot answer; closing the connection"
+                );
+                return;
+            };
+            if let Err(error) = transport::write_frame(&mut stream, &answer).await {
+                tracing::debug!(peer, %error, "quorum peer went away");
+                return;
+            }
+            continue;
+        }
+        if role != PeerRole::Voter {
+            tracing::warn!(
+                peer,
+                "Raft call from a node that is not a voter; closing the connection"
+            );
+            return;
+        }
         let request = match frame::decode::<RaftRequest>(KIND_REQUEST, &bytes) {
             Ok(request) => request,
             Err(error) => {

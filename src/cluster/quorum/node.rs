@@ -31,7 +31,7 @@ use thiserror::Error;
 use crate::cluster::metadata::records::MetadataRecord;
 
 use super::log_store::MetadataLogStore;
-use super::network::{serve_connection, QuorumNetwork};
+use super::network::{serve_connection, ControlHandler, ControlSlot, QuorumNetwork};
 use super::runtime::{use_task_queue, GlommioRuntime};
 use super::state_machine::MetadataStateMachine;
 use super::transport::{self, Hello};
@@ -159,6 +159,8 @@ pub struct QuorumNode {
     state_machine: MetadataStateMachine,
     listener: glommio::task::JoinHandle<()>,
     stopped: Cell<bool>,
+    /// Answers control calls (`cluster::control`) once set.
+    control: ControlSlot,
 }
 
 impl QuorumNode {
@@ -214,7 +216,9 @@ impl QuorumNode {
                 source,
             })?;
         let voter_ids: Rc<[u64]> = settings.voters.keys().copied().collect();
+        let control: ControlSlot = Rc::default();
         let accept_loop = {
+            let control = Rc::clone(&control);
             let raft = raft.clone();
             let open_connections = Rc::new(Cell::new(0usize));
             async move {
@@ -238,13 +242,14 @@ impl QuorumNode {
                     let raft = raft.clone();
                     let hello = hello.clone();
                     let voter_ids = Rc::clone(&voter_ids);
+                    let control = Rc::clone(&control);
                     glommio::spawn_local_into(
                         async move {
                             let _connection = connection;
                             let admit = |peer: &Hello| {
-                                transport::admit_voter(&voter_ids, &hello.cluster_id, peer)
+                                transport::admit_peer(&voter_ids, &hello.cluster_id, peer)
                             };
-                            serve_connection(raft, stream, &hello, admit).await;
+                            serve_connection(raft, stream, &hello, admit, control).await;
                         },
                         queue,
                     )
@@ -277,6 +282,7 @@ impl QuorumNode {
             state_machine,
             listener,
             stopped: Cell::new(false),
+            control,
         }))
     }
 
@@ -342,6 +348,17 @@ impl QuorumNode {
             high_watermark,
             voters,
         }
+    }
+
+    /// Lets the listener answer control calls (brokers' registrations,
+    /// heartbeats and forwarded admin requests) with `handler`.
+    pub fn set_control_handler(&self, handler: ControlHandler) {
+        *self.control.borrow_mut() = Some(handler);
+    }
+
+    /// The last applied metadata offset on this node.
+    pub fn applied_index(&self) -> Option<u64> {
+        self.state_machine.view().last_applied_index()
     }
 
     /// The openraft node, for metrics (`raft().metrics()`).

@@ -20,6 +20,7 @@ use glommio::net::{TcpListener, TcpStream};
 use openraft_rt::AsyncRuntime;
 use thiserror::Error;
 
+use super::network::PeerRole;
 use super::runtime::GlommioRuntime;
 
 use crate::cluster::metadata::frame::{self, FrameError, FrameKind, FRAME_HEADER_BYTES};
@@ -157,16 +158,36 @@ pub async fn accept_handshake(
     Ok(theirs)
 }
 
-/// The usual admission rule: the caller must be a voter, and two known
-/// cluster ids must be equal.
+/// The usual admission rule: two known cluster ids must be equal; voters
+/// may make Raft calls, any other node of the cluster only control calls
+/// (`network::PeerRole`).
+pub fn admit_peer(
+    voters: &[u64],
+    our_cluster_id: &str,
+    hello: &Hello,
+) -> Result<PeerRole, TransportError> {
+    admit_cluster(our_cluster_id, hello)?;
+    Ok(if voters.contains(&hello.node_id) {
+        PeerRole::Voter
+    } else {
+        PeerRole::Broker
+    })
+}
+
+/// Admits voters only (a quorum without brokers: the quorum's own tests).
 pub fn admit_voter(
     voters: &[u64],
     our_cluster_id: &str,
     hello: &Hello,
-) -> Result<(), TransportError> {
+) -> Result<PeerRole, TransportError> {
     if !voters.contains(&hello.node_id) {
         return Err(TransportError::NotAVoter(hello.node_id));
     }
+    admit_cluster(our_cluster_id, hello)?;
+    Ok(PeerRole::Voter)
+}
+
+fn admit_cluster(our_cluster_id: &str, hello: &Hello) -> Result<(), TransportError> {
     if !our_cluster_id.is_empty()
         && !hello.cluster_id.is_empty()
         && our_cluster_id != hello.cluster_id

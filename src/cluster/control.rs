@@ -1,0 +1,323 @@
+//! Calls from a broker to the active controller (Kafka's BrokerRegistration,
+//! BrokerHeartbeat, AllocateProducerIds and the admin requests a broker
+//! forwards), and the metadata image a broker-only node fetches from a voter.
+//! They travel on the quorum's connections (`--controller-listen`, frame
+//! kinds 36-37) after the same `Hello`; any node of the cluster may send
+//! them, while Raft's own calls stay reserved to voters.
+//!
+//! `answer` runs a call against this node's `ActiveController`; a node that
+//! is not the leader answers NOT_CONTROLLER with the leader it knows, and the
+//! caller (`cluster::node`) tries that one next. Every answer carries the
+//! answering node's last applied metadata offset, so the caller can wait
+//! until its own image has caught up before it answers its client.
+
+use std::rc::Rc;
+use std::time::Duration;
+
+use openraft_rt::AsyncRuntime;
+
+use super::active_controller::{ActiveController, ControllerCallError};
+use super::metadata::frame::{self, FrameKind};
+use super::metadata::records::MetadataRecord;
+use super::metadata::{BrokerRegistrationRequest, CreateTopic};
+use super::quorum::runtime::GlommioRuntime;
+use super::quorum::transport::{self, Hello, TransportError};
+use crate::protocol::errors::{error_from_code, KafkaError};
+
+/// A call frame (`ControlRequest`); the quorum listener hands these to the
+/// control handler.
+pub use super::quorum::network::KIND_CONTROL_REQUEST;
+/// Its answer (`ControlResponse`).
+pub const KIND_CONTROL_RESPONSE: FrameKind = FrameKind::new(37);
+
+/// What a broker asks of the active controller (or, for `FetchImage`, of any
+/// voter).
+#[derive(rkyv::Archive, rkyv::Serialize, rkyv::Deserialize, Debug, Clone, PartialEq)]
+pub enum ControlRequest {
+    CreateTopic {
+        name: String,
+        num_partitions: i32,
+        replication_factor: i16,
+        configs: Vec<(String, String)>,
+    },
+    DeleteTopic {
+        name: String,
+    },
+    CreatePartitions {
+        name: String,
+        count: i32,
+    },
+    /// `None` removes an override.
+    AlterTopicConfigs {
+        name: String,
+        changes: Vec<(String, Option<String>)>,
+    },
+    RegisterBroker {
+        cluster_id: String,
+        broker_id: i32,
+        incarnation_id: [u8; 16],
+        host: String,
+        port: u16,
+        rack: Option<String>,
+    },
+    BrokerHeartbeat {
+        broker_id: i32,
+        broker_epoch: i64,
+    },
+    AllocateProducerIds {
+        broker_id: i32,
+        broker_epoch: i64,
+    },
+    /// The whole image as records if the voter has applied past `known`
+    /// (a broker-only node's copy of the metadata).
+    FetchImage {
+        known: Option<u64>,
+    },
+}
+
+/// A successful call's value.
+#[derive(rkyv::Archive, rkyv::Serialize, rkyv::Deserialize, Debug, Clone, PartialEq)]
+pub enum ControlOutcome {
+    Done,
+    TopicCreated {
+        topic_id: [u8; 16],
+    },
+    BrokerEpoch(i64),
+    ProducerIds {
+        first: i64,
+        size: i64,
+    },
+    /// The image after offset `applied`, as snapshot records.
+    Image {
+        applied: u64,
+        records: Vec<MetadataRecord>,
+    },
+    /// The caller's copy is current.
+    ImageUnchanged,
+}
+
+/// Why a call failed, as it travels back.
+#[derive(rkyv::Archive, rkyv::Serialize, rkyv::Deserialize, Debug, Clone, PartialEq)]
+pub enum ControlFailure {
+    NotController {
+        leader: Option<u64>,
+    },
+    /// Refused with this Kafka error code and message.
+    Refused {
+        code: i16,
+        message: String,
+    },
+    TimedOut {
+        millis: u64,
+    },
+    Stopped {
+        reason: String,
+    },
+}
+
+#[derive(rkyv::Archive, rkyv::Serialize, rkyv::Deserialize, Debug, Clone, PartialEq)]
+pub struct ControlResponse {
+    pub result: ControlResult,
+    /// The answering node's last applied metadata offset.
+    pub applied: Option<u64>,
+}
+
+#[derive(rkyv::Archive, rkyv::Serialize, rkyv::Deserialize, Debug, Clone, PartialEq)]
+pub enum ControlResult {
+    Ok(ControlOutcome),
+    Failed(ControlFailure),
+}
+
+/// A failed call as the caller sees it.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ControlError {
+    #[error("no active controller reachable (last known leader: {leader:?})")]
+    NotController { leader: Option<u64> },
+    #[error("{message}")]
+    Refused { error: KafkaError, message: String },
+    #[error("the metadata quorum did not answer within {0:?}")]
+    TimedOut(Duration),
+    #[error("the metadata quorum is not running: {0}")]
+    Stopped(String),
+}
+
+impl ControlError {
+    /// The Kafka error a client gets.
+    pub fn kafka_error(&self) -> KafkaError {
+        match self {
+            ControlError::NotController { .. } | ControlError::Stopped(_) => {
+                KafkaError::NotController
+            }
+            ControlError::Refused { error, .. } => *error,
+            ControlError::TimedOut(_) => KafkaError::RequestTimedOut,
+        }
+    }
+
+    /// The message a client gets with [`kafka_error`](Self::kafka_error).
+    pub fn message(&self) -> String {
+        self.to_string()
+    }
+}
+
+impl From<ControllerCallError> for ControlFailure {
+    fn from(error: ControllerCallError) -> Self {
+        match error {
+            ControllerCallError::NotController { leader } => {
+                ControlFailure::NotController { leader }
+            }
+            ControllerCallError::Refused(refusal) => ControlFailure::Refused {
+                code: refusal.kafka_error().code(),
+                message: refusal.to_string(),
+            },
+            ControllerCallError::TimedOut(timeout) => ControlFailure::TimedOut {
+                millis: timeout.as_millis() as u64,
+            },
+            ControllerCallError::Stopped(reason) => ControlFailure::Stopped { reason },
+        }
+    }
+}
+
+impl From<ControlFailure> for ControlError {
+    fn from(failure: ControlFailure) -> Self {
+        match failure {
+            ControlFailure::NotController { leader } => ControlError::NotController { leader },
+            ControlFailure::Refused { code, message } => ControlError::Refused {
+                error: if code == 0 {
+                    KafkaError::UnknownServerError
+                } else {
+                    error_from_code(code)
+                },
+                message,
+            },
+            ControlFailure::TimedOut { millis } => {
+                ControlError::TimedOut(Duration::from_millis(millis))
+            }
+            ControlFailure::Stopped { reason } => ControlError::Stopped(reason),
+        }
+    }
+}
+
+/// Runs one call on this node's controller (the listener side).
+pub async fn answer(controller: &ActiveController, request: ControlRequest) -> ControlResponse {
+    let result = match request {
+        ControlRequest::CreateTopic {
+            name,
+            num_partitions,
+            replication_factor,
+            configs,
+        } => controller
+            .create_topic(&CreateTopic {
+                name,
+                num_partitions,
+                replication_factor,
+                configs: configs.into_iter().collect(),
+            })
+            .await
+            .map(|topic_id| ControlOutcome::TopicCreated {
+                topic_id: *topic_id.as_bytes(),
+            }),
+        ControlRequest::DeleteTopic { name } => controller
+            .delete_topic(&name)
+            .await
+            .map(|()| ControlOutcome::Done),
+        ControlRequest::CreatePartitions { name, count } => controller
+            .create_partitions(&name, count)
+            .await
+            .map(|()| ControlOutcome::Done),
+        ControlRequest::AlterTopicConfigs { name, changes } => controller
+            .alter_topic_configs(&name, &changes)
+            .await
+            .map(|()| ControlOutcome::Done),
+        ControlRequest::RegisterBroker {
+            cluster_id,
+            broker_id,
+            incarnation_id,
+            host,
+            port,
+            rack,
+        } => controller
+            .register_broker(&BrokerRegistrationRequest {
+                cluster_id,
+                broker_id,
+                incarnation_id,
+                host,
+                port,
+                rack,
+            })
+            .await
+            .map(ControlOutcome::BrokerEpoch),
+        ControlRequest::BrokerHeartbeat {
+            broker_id,
+            broker_epoch,
+        } => controller
+            .broker_heartbeat(broker_id, broker_epoch)
+            .await
+            .map(|()| ControlOutcome::Done),
+        ControlRequest::AllocateProducerIds {
+            broker_id,
+            broker_epoch,
+        } => controller
+            .allocate_producer_ids(broker_id, broker_epoch)
+            .await
+            .map(|(first, size)| ControlOutcome::ProducerIds { first, size }),
+        ControlRequest::FetchImage { known } => Ok(controller.image_since(known).await),
+    };
+    ControlResponse {
+        result: match result {
+            Ok(outcome) => ControlResult::Ok(outcome),
+            Err(error) => ControlResult::Failed(error.into()),
+        },
+        applied: controller.applied_index(),
+    }
+}
+
+/// One connection to one voter for control calls, made lazily and dropped
+/// on any error; one call at a time.
+pub struct ControlClient {
+    address: String,
+    hello: Rc<Hello>,
+    stream: std::cell::RefCell<Option<glommio::net::TcpStream>>,
+    busy: glommio::sync::Semaphore,
+}
+
+impl ControlClient {
+    pub fn new(address: String, hello: Rc<Hello>) -> ControlClient {
+        ControlClient {
+            address,
+            hello,
+            stream: std::cell::RefCell::new(None),
+            busy: glommio::sync::Semaphore::new(1),
+        }
+    }
+
+    /// Sends `request` and reads its answer within `timeout`.
+    pub async fn call(
+        &self,
+        request: &ControlRequest,
+        timeout: Duration,
+    ) -> Result<ControlResponse, TransportError> {
+        let _turn = self
+            .busy
+            .acquire_permit(1)
+            .await
+            .map_err(|_| TransportError::Refused)?;
+        let bytes = frame::encode(KIND_CONTROL_REQUEST, request)?;
+        let existing = self.stream.borrow_mut().take();
+        let exchange = async {
+            let mut stream = match existing {
+                Some(stream) => stream,
+                None => transport::connect(&self.address, &self.hello).await?,
+            };
+            transport::write_frame(&mut stream, &bytes).await?;
+            let answer = transport::read_frame(&mut stream).await?;
+            let response = frame::decode::<ControlResponse>(KIND_CONTROL_RESPONSE, &answer)?;
+            Ok::<_, TransportError>((stream, response))
+        };
+        let (stream, response) = GlommioRuntime::timeout(timeout, exchange)
+            .await
+            .map_err(|_| TransportError::TimedOut(timeout))??;
+        // Only a complete exchange leaves the connection reusable.
+        *self.stream.borrow_mut() = Some(stream);
+        Ok(response)
+    }
+}

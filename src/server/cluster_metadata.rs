@@ -1,0 +1,240 @@
+//! A cluster node's metadata on its shards (shard 0 runs it): turns every
+//! change of the cluster image (`cluster::node::ClusterNode`) into a new
+//! `Catalog` on every shard, after opening the partitions this node now
+//! hosts and deleting those whose topic is gone. Admin requests answered on
+//! this node go through `commit` here: the active controller decides, and
+//! the answer waits until this node has published the result, so a
+//! Metadata request right after a CreateTopics shows the topic.
+//!
+//! Each hosted topic gets a local manifest (its id and partition count) as
+//! on a single node. It is not the source of truth here (the metadata log
+//! is); it tells a restarted node that the `<topic>-<n>` directories it
+//! finds belong to an older topic of the same name, deleted while the node
+//! was away, so they are removed instead of served as the new topic's data.
+
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::rc::Rc;
+use std::sync::Arc;
+
+use futures::future::join_all;
+use openraft_rt::AsyncRuntime;
+use tokio::sync::watch;
+use uuid::Uuid;
+
+use super::admin::{publish_catalog, AdminError, DeletePartitionsCall, OpenPartitionsCall};
+use super::routing;
+use super::shard::Shard;
+use crate::cluster::control::{ControlError, ControlOutcome, ControlRequest};
+use crate::cluster::node::{ClusterNode, CALL_TIMEOUT};
+use crate::cluster::quorum::runtime::GlommioRuntime;
+use crate::metadata::catalog::{Catalog, TopicMetadata};
+use crate::metadata::manifest;
+
+/// The cluster side of shard 0.
+pub struct ClusterMetadata {
+    pub node: Rc<ClusterNode>,
+    /// The image offset whose catalog every shard has.
+    published: watch::Sender<Option<u64>>,
+}
+
+impl ClusterMetadata {
+    /// Publishes the current image once (so the node serves its
+    /// partitions before it accepts clients), then follows every change.
+    /// `manifests` are the topics this data directory held at start-up.
+    pub async fn start(
+        shard: &Rc<Shard>,
+        node: Rc<ClusterNode>,
+        manifests: Vec<TopicMetadata>,
+    ) -> Rc<ClusterMetadata> {
+        let (published, _) = watch::channel(None);
+        let metadata = Rc::new(ClusterMetadata { node, published });
+        let mut publisher = Publisher {
+            shard: Rc::clone(shard),
+            metadata: Rc::clone(&metadata),
+            version: shard.catalog().version,
+            hosted: HashMap::new(),
+            manifests: manifests
+                .into_iter()
+                .map(|topic| (Arc::clone(&topic.name), topic))
+                .collect(),
+        };
+        let mut changes = metadata.node.changes();
+        changes.borrow_and_update();
+        publisher.publish().await;
+        glommio::spawn_local(async move {
+            while changes.changed().await.is_ok() {
+                publisher.publish().await;
+            }
+        })
+        .detach();
+        metadata
+    }
+
+    /// Sends `request` to the active controller and waits until this node
+    /// published its result.
+    pub async fn commit(&self, request: ControlRequest) -> Result<ControlOutcome, AdminError> {
+        let (outcome, offset) = self.node.call(request).await.map_err(admin_error)?;
+        let mut published = self.published.subscribe();
+        let reached = GlommioRuntime::timeout(
+            CALL_TIMEOUT,
+            published.wait_for(|published| *published >= offset),
+        )
+        .await;
+        if reached.is_err() {
+            return Err(admin_error(ControlError::TimedOut(CALL_TIMEOUT)));
+        }
+        Ok(outcome)
+    }
+}
+
+fn admin_error(error: ControlError) -> AdminError {
+    AdminError::new(error.kafka_error(), error.message())
+}
+
+/// The publishing loop's state.
+struct Publisher {
+    shard: Rc<Shard>,
+    metadata: Rc<ClusterMetadata>,
+    version: u64,
+    /// Topics with partitions on this node: id -> (name, partitions).
+    hosted: HashMap<Uuid, (Arc<str>, Vec<i32>)>,
+    /// Local manifests by topic name.
+    manifests: HashMap<Arc<str>, TopicMetadata>,
+}
+
+impl Publisher {
+    async fn publish(&mut self) {
+        let node = &self.metadata.node;
+        let offset = node.image_offset();
+        self.version += 1;
+        let catalog = node.catalog(self.version, &self.shard.config.topic_defaults);
+        let wanted = hosted_here(&catalog, node.node_id);
+        // Topics gone (deleted, or replaced by a new topic of the same name).
+        let gone: Vec<(Uuid, Arc<str>, Vec<i32>)> = self
+            .hosted
+            .iter()
+            .filter(|(topic_id, _)| !wanted.contains_key(*topic_id))
+            .map(|(topic_id, (name, partitions))| (*topic_id, Arc::clone(name), partitions.clone()))
+            .collect();
+        for (topic_id, name, partitions) in gone {
+            self.delete_local(&name, &partitions).await;
+            if let Err(error) = manifest::remove(&self.shard.config.data_dir, &topic_id).await {
+                tracing::warn!(topic = %name, %error, "cannot remove topic manifest");
+            }
+            self.manifests.remove(&name);
+            self.hosted.remove(&topic_id);
+            tracing::info!(topic = %name, "deleted the topic's local partitions");
+        }
+        for (topic_id, (name, partitions)) in &wanted {
+            let already: HashSet<i32> = self
+                .hosted
+                .get(topic_id)
+                .map(|(_, open)| open.iter().copied().collect())
+                .unwrap_or_default();
+            let new: Vec<i32> = partitions
+                .iter()
+                .copied()
+                .filter(|partition| !already.contains(partition))
+                .collect();
+            if new.is_empty() {
+                continue;
+            }
+            let Some(topic) = catalog.topic(name).cloned() else {
+                continue;
+            };
+            self.forget_stale_topic(&topic).await;
+            if let Err(error) = manifest::store(&self.shard.config.data_dir, &topic).await {
+                tracing::error!(topic = %name, %error, "cannot write topic manifest");
+            }
+            self.manifests.insert(Arc::clone(name), (*topic).clone());
+            self.open_local(&topic, &new).await;
+        }
+        self.hosted = wanted;
+        publish_catalog(&self.shard, catalog).await;
+        self.metadata.published.send_replace(offset);
+    }
+
+    /// Removes the partitions an older topic of the same name left here.
+    async fn forget_stale_topic(&mut self, topic: &Arc<TopicMetadata>) {
+        let Some(stale) = self.manifests.get(&topic.name).cloned() else {
+            return;
+        };
+        if stale.topic_id == topic.topic_id {
+            return;
+        }
+        tracing::warn!(
+            topic = %topic.name,
+            "removing partitions of a deleted topic of the same name"
+        );
+        let partitions: Vec<i32> = (0..stale.partition_count).collect();
+        self.open_local(&Arc::new(stale.clone()), &partitions).await;
+        self.delete_local(&stale.name, &partitions).await;
+        if let Err(error) = manifest::remove(&self.shard.config.data_dir, &stale.topic_id).await {
+            tracing::warn!(topic = %stale.name, %error, "cannot remove topic manifest");
+        }
+        self.manifests.remove(&topic.name);
+    }
+
+    async fn open_local(&self, topic: &Arc<TopicMetadata>, partitions: &[i32]) {
+        let shard = &self.shard;
+        let by_owner = by_owner(shard, &topic.name, partitions);
+        join_all(by_owner.into_iter().map(|(owner, partitions)| {
+            let call = OpenPartitionsCall {
+                topic: Arc::clone(topic),
+                partitions,
+            };
+            async move {
+                if routing::call(shard, owner, call).await.is_err() {
+                    tracing::error!(owner, "shard did not open its partitions");
+                }
+            }
+        }))
+        .await;
+    }
+
+    async fn delete_local(&self, name: &Arc<str>, partitions: &[i32]) {
+        let shard = &self.shard;
+        let by_owner = by_owner(shard, name, partitions);
+        join_all(by_owner.into_iter().map(|(owner, partitions)| {
+            let call = DeletePartitionsCall {
+                topic: Arc::clone(name),
+                partitions,
+            };
+            async move {
+                if routing::call(shard, owner, call).await.is_err() {
+                    tracing::error!(owner, "shard did not delete its partitions");
+                }
+            }
+        }))
+        .await;
+    }
+}
+
+fn by_owner(shard: &Shard, topic: &str, partitions: &[i32]) -> BTreeMap<usize, Vec<i32>> {
+    let mut by_owner: BTreeMap<usize, Vec<i32>> = BTreeMap::new();
+    for &partition in partitions {
+        by_owner
+            .entry(shard.owner_of(topic, partition))
+            .or_default()
+            .push(partition);
+    }
+    by_owner
+}
+
+/// The partitions with a replica on `node_id`, by topic id.
+fn hosted_here(catalog: &Catalog, node_id: i32) -> HashMap<Uuid, (Arc<str>, Vec<i32>)> {
+    let mut hosted = HashMap::new();
+    for topic in catalog.topics() {
+        let partitions: Vec<i32> = catalog
+            .partitions(&topic.name)
+            .iter()
+            .enumerate()
+            .filter(|(_, assignment)| assignment.replicas.contains(&node_id))
+            .map(|(index, _)| index as i32)
+            .collect();
+        if !partitions.is_empty() {
+            hosted.insert(topic.topic_id, (Arc::clone(&topic.name), partitions));
+        }
+    }
+    hosted
+}
