@@ -417,15 +417,30 @@ impl ClusterNode {
                 rack: self.rack.clone(),
             };
             match self.call(request).await {
-                Ok((ControlOutcome::BrokerEpoch(epoch), offset)) => {
+                Ok((ControlOutcome::BrokerEpoch(epoch), _)) => {
                     self.broker_epoch.set(Some(epoch));
-                    self.wait_for_offset(offset, CALL_TIMEOUT).await;
-                    tracing::info!(
-                        node_id = self.node_id,
-                        broker_epoch = epoch,
-                        "registered with the cluster"
-                    );
-                    return Ok(());
+                    // Registered brokers start fenced; the first heartbeat
+                    // unfences this one, and start-up goes on once this
+                    // node's image shows it (as Kafka's broker waits to be
+                    // unfenced before it serves).
+                    let heartbeat = ControlRequest::BrokerHeartbeat {
+                        broker_id: self.node_id,
+                        broker_epoch: epoch,
+                    };
+                    match self.call(heartbeat).await {
+                        Ok((_, offset)) => {
+                            self.wait_for_offset(offset, CALL_TIMEOUT).await;
+                            tracing::info!(
+                                node_id = self.node_id,
+                                broker_epoch = epoch,
+                                "registered with the cluster"
+                            );
+                            return Ok(());
+                        }
+                        Err(error) => {
+                            tracing::info!(%error, "first heartbeat not answered; registering again")
+                        }
+                    }
                 }
                 Ok((other, _)) => {
                     return Err(JoinError::Registration {

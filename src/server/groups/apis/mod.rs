@@ -49,31 +49,38 @@ pub fn client_info(header: &RequestHeader, peer: Option<SocketAddr>) -> ClientIn
     }
 }
 
-/// FindCoordinator: every group's and transactional id's coordinator is
-/// this broker (its shards forward among themselves); the offsets topic and
-/// the transaction state topic are created on first use.
+/// FindCoordinator: a group's (transactional id's) coordinator is the
+/// leader of its partition of the offsets (transaction state) topic, on
+/// whichever node that is; the topics are created on first use. Inside that
+/// node its shards forward among themselves.
 pub async fn find_coordinator(
     shard: &Rc<Shard>,
     request: FindCoordinatorRequest,
     version: i16,
 ) -> FindCoordinatorResponse {
-    let code = match request.key_type {
-        KEY_TYPE_GROUP => offsets_topic::ensure(shard).await.err().unwrap_or(NONE),
-        KEY_TYPE_TRANSACTION => crate::server::txn::state_topic::ensure(shard)
-            .await
-            .err()
-            .unwrap_or(NONE),
-        _ => KafkaError::InvalidRequest.code(),
+    let topic = match request.key_type {
+        KEY_TYPE_GROUP => offsets_topic::ensure(shard).await,
+        KEY_TYPE_TRANSACTION => crate::server::txn::state_topic::ensure(shard).await,
+        _ => Err(KafkaError::InvalidRequest.code()),
     };
-    let config = &shard.config;
-    let (node_id, host, port) = if code == NONE {
-        (
-            config.node_id,
-            str_bytes(&config.advertised_host),
-            i32::from(config.advertised_port),
-        )
-    } else {
-        (-1, StrBytes::default(), -1)
+    let locate = |key: &str| -> Result<(i32, StrBytes, i32), i16> {
+        let topic = topic.as_ref().map_err(|code| *code)?;
+        let partition = if request.key_type == KEY_TYPE_GROUP {
+            offsets_topic::partition_for(key, topic.partition_count)
+        } else {
+            crate::server::txn::state_topic::partition_for(key, topic.partition_count)
+        };
+        shard.read_catalog(|catalog| {
+            let leader = catalog
+                .partition_leader(&topic.name, partition)
+                .ok_or(KafkaError::CoordinatorNotAvailable.code())?;
+            catalog
+                .brokers()
+                .iter()
+                .find(|broker| broker.node_id == leader)
+                .map(|broker| (leader, str_bytes(&broker.host), i32::from(broker.port)))
+                .ok_or(KafkaError::CoordinatorNotAvailable.code())
+        })
     };
     let message = |code: i16| {
         (code != NONE).then(|| {
@@ -82,15 +89,20 @@ pub async fn find_coordinator(
                 .unwrap_or_default()
         })
     };
+    let answer = |key: &str| match locate(key) {
+        Ok((node_id, host, port)) => (NONE, node_id, host, port),
+        Err(code) => (code, -1, StrBytes::default(), -1),
+    };
     if version >= 4 {
         let coordinators = request
             .coordinator_keys
             .iter()
             .map(|key| {
+                let (code, node_id, host, port) = answer(key.as_str());
                 Coordinator::default()
                     .with_key(key.clone())
                     .with_node_id(BrokerId(node_id))
-                    .with_host(host.clone())
+                    .with_host(host)
                     .with_port(port)
                     .with_error_code(code)
                     .with_error_message(message(code).map(|m| str_bytes(&m)))
@@ -100,6 +112,7 @@ pub async fn find_coordinator(
             .with_error_message(None)
             .with_coordinators(coordinators);
     }
+    let (code, node_id, host, port) = answer(request.key.as_str());
     let response = FindCoordinatorResponse::default()
         .with_error_code(code)
         .with_node_id(BrokerId(node_id))
