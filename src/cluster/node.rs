@@ -232,14 +232,20 @@ impl ClusterNode {
         self.changes.subscribe()
     }
 
-    /// The image as the shards' `Catalog`, at `version`.
+    /// The image as the shards' `Catalog`, at `version`. The controller
+    /// clients are told of is the active controller while it is a live
+    /// broker; otherwise (a broker-only node's view, or a leader that has
+    /// not registered yet) the lowest live broker, which forwards admin
+    /// requests, as KRaft brokers report a live broker too.
     pub fn catalog(&self, version: u64, topic_defaults: &BTreeMap<String, String>) -> Catalog {
-        let controller_id = self
-            .controller_id()
-            .and_then(|id| i32::try_from(id).ok())
-            .unwrap_or(NO_BROKER);
-        let mut catalog =
-            self.read_image(|image| image.to_catalog_with(version, controller_id, topic_defaults));
+        let leader = self.controller_id().and_then(|id| i32::try_from(id).ok());
+        let mut catalog = self.read_image(|image| {
+            let controller_id = leader
+                .filter(|leader| image.is_live(*leader))
+                .or_else(|| image.live_broker_ids().first().copied())
+                .unwrap_or(NO_BROKER);
+            image.to_catalog_with(version, controller_id, topic_defaults)
+        });
         catalog.version = version;
         catalog
     }

@@ -29,6 +29,7 @@ pub mod list_offsets;
 pub mod metadata;
 pub mod partition_calls;
 pub mod partition_ops;
+pub mod peer_brokers;
 pub mod produce;
 pub mod producer_ids;
 pub mod routing;

@@ -1,5 +1,6 @@
-//! Producer ids (KIP-98): unique for the life of the data directory, across
-//! restarts. The controller shard hands out blocks of ids (Kafka's
+//! Producer ids (KIP-98): unique for the life of the data directory (of
+//! the cluster, when there is one: blocks then come from the active
+//! controller), across restarts. The controller shard hands out blocks of ids (Kafka's
 //! `ProducerIdManager`, blocks of 1000) and durably records the end of the
 //! last block it gave before answering; every shard takes ids from its
 //! current block and asks for a new block when it runs out. A restart
@@ -22,6 +23,7 @@ use futures::FutureExt;
 
 use super::routing::{self, ShardCall};
 use super::shard::{Shard, CONTROLLER_SHARD};
+use crate::cluster::control::{ControlOutcome, ControlRequest};
 use crate::protocol::errors::KafkaError;
 use crate::runtime::durable_file;
 
@@ -119,6 +121,9 @@ async fn allocate_block_on_controller(shard: &Shard) -> Result<(i64, i64), i16> 
     );
     let block = &shard.producer_ids;
     let _permit = block.allocation.acquire_permit(1).await;
+    if let Some(cluster) = shard.cluster() {
+        return allocate_block_from_cluster(&cluster.node).await;
+    }
     let start = if block.controller_next_block.get() >= 0 {
         block.controller_next_block.get()
     } else {
@@ -138,6 +143,43 @@ async fn allocate_block_on_controller(shard: &Shard) -> Result<(i64, i64), i16> 
     }
     block.controller_next_block.set(end);
     Ok((start, end))
+}
+
+/// In a cluster the active controller hands out blocks through the
+/// metadata log (Kafka's AllocateProducerIds), so ids are unique across
+/// every node and restart.
+async fn allocate_block_from_cluster(
+    node: &crate::cluster::node::ClusterNode,
+) -> Result<(i64, i64), i16> {
+    let Some(broker_epoch) = node.broker_epoch() else {
+        return Err(KafkaError::CoordinatorNotAvailable.code());
+    };
+    let request = ControlRequest::AllocateProducerIds {
+        broker_id: node.node_id,
+        broker_epoch,
+    };
+    match node.call(request).await {
+        Ok((ControlOutcome::ProducerIds { first, size }, _)) => first
+            .checked_add(size)
+            .map(|end| (first, end))
+            .ok_or(KafkaError::UnknownServerError.code()),
+        Ok((other, _)) => {
+            tracing::error!(
+                ?other,
+                "the controller answered a producer id block request wrongly"
+            );
+            Err(KafkaError::UnknownServerError.code())
+        }
+        Err(error) => {
+            tracing::warn!(%error, "no producer id block from the controller");
+            Err(match error.kafka_error() {
+                KafkaError::NotController | KafkaError::RequestTimedOut => {
+                    KafkaError::CoordinatorNotAvailable.code()
+                }
+                other => other.code(),
+            })
+        }
+    }
 }
 
 /// A fresh producer id from this shard's block, fetching a new block from

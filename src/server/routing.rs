@@ -6,11 +6,12 @@
 //! - the same shard: the call runs in place, no copy, no message;
 //! - another shard of this node: the call travels over the mesh
 //!   (`runtime::mesh`) and its typed reply comes back the same way;
-//! - another node over the network: not built yet. When the cluster layer
-//!   (`src/cluster/`) places partitions on other nodes, `Hop::Node` is
-//!   added here and [`start`] sends the call there (the data-plane calls in
-//!   `partition_calls` are plain data so they can get a wire codec); callers
-//!   do not change.
+//! - another node: a partition led by another broker of the cluster
+//!   ([`partition_hop`] says so from the catalog). Clients are sent there
+//!   themselves (NOT_LEADER_OR_FOLLOWER, NOT_COORDINATOR); only the
+//!   broker-to-broker calls Kafka makes cross nodes, over Kafka's protocol
+//!   (`peer_brokers`): WriteTxnMarkers to partition leaders and
+//!   AddPartitionsToTxn verification at a remote transaction coordinator.
 //!
 //! Calls are small typed values (`ShardCall`), each with its own reply type,
 //! and each API family implements how its calls run on the owner in its own
@@ -32,8 +33,6 @@ pub enum Hop {
     Local,
     /// Another shard of this node, over the mesh.
     Shard(usize),
-    // The third hop goes here: `Node { node_id, shard }`, another broker
-    // over the network (see the module docs).
 }
 
 /// The hop from `shard` to the shard `owner`.
@@ -43,6 +42,28 @@ pub fn hop(shard: &Shard, owner: usize) -> Hop {
         Hop::Local
     } else {
         Hop::Shard(owner)
+    }
+}
+
+/// Where a partition's leader is, seen from `shard`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PartitionHop {
+    /// This node leads it; `owner` is the shard that holds its log.
+    ThisNode { owner: usize },
+    /// Another broker leads it.
+    Node(i32),
+    /// No live leader (or no such partition) in this shard's catalog.
+    NoLeader,
+}
+
+/// The hop to `topic`/`partition`'s leader.
+pub fn partition_hop(shard: &Shard, topic: &str, partition: i32) -> PartitionHop {
+    match shard.read_catalog(|catalog| catalog.partition_leader(topic, partition)) {
+        Some(leader) if leader == shard.config.node_id => PartitionHop::ThisNode {
+            owner: shard.owner_of(topic, partition),
+        },
+        Some(leader) => PartitionHop::Node(leader),
+        None => PartitionHop::NoLeader,
     }
 }
 

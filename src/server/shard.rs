@@ -18,6 +18,7 @@ use futures::future::join_all;
 use super::cluster_metadata::ClusterMetadata;
 use super::groups::offsets_topic::OFFSETS_TOPIC;
 use super::groups::GroupCoordinator;
+use super::peer_brokers::PeerBrokers;
 use super::producer_ids::ProducerIdBlock;
 use super::txn::state_topic::TRANSACTION_STATE_TOPIC;
 use super::txn::TxnCoordinator;
@@ -61,6 +62,8 @@ pub struct Shard {
     /// On shard 0 of a cluster node: the cluster's metadata and the way to
     /// the active controller (see `cluster_metadata`).
     cluster: OnceCell<Rc<ClusterMetadata>>,
+    /// This shard's connections to other brokers (see `peer_brokers`).
+    pub peer_brokers: PeerBrokers,
 }
 
 impl Shard {
@@ -80,6 +83,7 @@ impl Shard {
             groups: GroupCoordinator::default(),
             txns: TxnCoordinator::default(),
             cluster: OnceCell::new(),
+            peer_brokers: PeerBrokers::default(),
         }
     }
 

@@ -22,7 +22,7 @@ use kafka_protocol::messages::write_txn_markers_response::{
 use kafka_protocol::messages::*;
 use kafka_protocol::protocol::StrBytes;
 
-use super::markers::{write_markers, Marker};
+use super::markers::{write_markers_here, Marker};
 use super::state_topic::TRANSACTION_STATE_TOPIC;
 use super::{
     route, DescribedTransaction, ListFilter, ListTransactionsCall, ListedTransaction, TxnAnswer,
@@ -314,7 +314,7 @@ pub async fn write_txn_markers(
                 ControlType::Abort
             },
         };
-        let codes = write_markers(shard, spec, &partitions).await;
+        let codes = write_markers_here(shard, spec, &partitions).await;
         let mut codes = codes.into_iter();
         let topics = marker
             .topics

@@ -1,0 +1,197 @@
+//! Calls from this broker to another broker of the cluster, over Kafka's own
+//! protocol, as the Java broker makes them: WriteTxnMarkers to the leaders
+//! of a transaction's partitions, and AddPartitionsToTxn (v4, verify only)
+//! to a transactional id's coordinator when a Produce must be verified. The
+//! peer is found by broker id in the shard's catalog (its advertised
+//! address); this is `routing`'s third hop, another node.
+//!
+//! Each shard keeps at most one connection per peer, made on first use and
+//! dropped on any error; calls to one peer take turns on it (these are
+//! control calls, a handful per transaction). Every call is bounded by
+//! `PEER_CALL_TIMEOUT`, and a malformed answer is an error, never a panic.
+
+use std::cell::RefCell;
+use std::collections::HashMap;
+use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::rc::Rc;
+use std::time::Duration;
+
+use bytes::{Bytes, BytesMut};
+use futures::{AsyncReadExt, AsyncWriteExt};
+use glommio::net::TcpStream;
+use kafka_protocol::messages::{ApiKey, RequestHeader, ResponseHeader};
+use kafka_protocol::protocol::{Decodable, Encodable, Request, StrBytes};
+
+use super::shard::Shard;
+use crate::protocol::errors::KafkaError;
+
+/// How long one call to a peer may take, connecting included.
+pub const PEER_CALL_TIMEOUT: Duration = Duration::from_secs(10);
+/// Largest answer accepted from a peer.
+const MAX_PEER_RESPONSE_BYTES: usize = 64 << 20;
+/// The client id peers see in their logs.
+const CLIENT_ID: &str = "corelog-broker";
+
+/// One shard's connections to other brokers.
+#[derive(Default)]
+pub struct PeerBrokers {
+    connections: RefCell<HashMap<i32, Rc<PeerConnection>>>,
+}
+
+struct PeerConnection {
+    stream: RefCell<Option<TcpStream>>,
+    turn: glommio::sync::Semaphore,
+    next_correlation_id: std::cell::Cell<i32>,
+}
+
+/// Why a call to a peer failed; every case is retriable for the caller.
+#[derive(Debug, thiserror::Error)]
+pub enum PeerError {
+    #[error("broker {0} is not in the cluster metadata")]
+    UnknownBroker(i32),
+    #[error("broker {broker}: {reason}")]
+    Failed { broker: i32, reason: String },
+}
+
+impl PeerError {
+    /// The code a caller answers its client with.
+    pub fn kafka_error(&self) -> KafkaError {
+        match self {
+            PeerError::UnknownBroker(_) => KafkaError::NotLeaderOrFollower,
+            PeerError::Failed { .. } => KafkaError::RequestTimedOut,
+        }
+    }
+}
+
+/// Sends `request` at `version` to broker `broker` and answers its response.
+pub async fn call<R: Request>(
+    shard: &Shard,
+    broker: i32,
+    version: i16,
+    request: &R,
+) -> Result<R::Response, PeerError> {
+    let address = shard
+        .read_catalog(|catalog| {
+            catalog
+                .brokers()
+                .iter()
+                .find(|known| known.node_id == broker)
+                .map(|known| format!("{}:{}", known.host, known.port))
+        })
+        .ok_or(PeerError::UnknownBroker(broker))?;
+    let connection = {
+        let mut connections = shard.peer_brokers.connections.borrow_mut();
+        Rc::clone(connections.entry(broker).or_insert_with(|| {
+            Rc::new(PeerConnection {
+                stream: RefCell::new(None),
+                turn: glommio::sync::Semaphore::new(1),
+                next_correlation_id: std::cell::Cell::new(1),
+            })
+        }))
+    };
+    let failed = |reason: String| PeerError::Failed { broker, reason };
+    let _turn = connection
+        .turn
+        .acquire_permit(1)
+        .await
+        .map_err(|error| failed(error.to_string()))?;
+    let api_key = ApiKey::try_from(R::KEY).map_err(|_| failed("unknown API key".into()))?;
+    let correlation_id = connection.next_correlation_id.get();
+    connection
+        .next_correlation_id
+        .set(correlation_id.wrapping_add(1));
+    let frame = encode_request(api_key, version, correlation_id, request).map_err(failed)?;
+    let existing = connection.stream.borrow_mut().take();
+    let exchange = async {
+        let mut stream = match existing {
+            Some(stream) => stream,
+            None => {
+                let stream = TcpStream::connect(address.as_str())
+                    .await
+                    .map_err(|error| format!("cannot connect to {address}: {error}"))?;
+                stream
+                    .set_nodelay(true)
+                    .map_err(|error| error.to_string())?;
+                stream
+            }
+        };
+        stream
+            .write_all(&frame)
+            .await
+            .map_err(|error| error.to_string())?;
+        let mut size = [0u8; 4];
+        stream
+            .read_exact(&mut size)
+            .await
+            .map_err(|error| error.to_string())?;
+        let size = usize::try_from(i32::from_be_bytes(size))
+            .ok()
+            .filter(|size| *size <= MAX_PEER_RESPONSE_BYTES)
+            .ok_or_else(|| "answer of an impossible size".to_string())?;
+        let mut body = vec![0u8; size];
+        stream
+            .read_exact(&mut body)
+            .await
+            .map_err(|error| error.to_string())?;
+        Ok::<_, String>((stream, Bytes::from(body)))
+    };
+    let (stream, mut body) =
+        glommio::timer::timeout(PEER_CALL_TIMEOUT, async { Ok(exchange.await) })
+            .await
+            .map_err(|_| failed(format!("no answer within {PEER_CALL_TIMEOUT:?}")))?
+            .map_err(failed)?;
+    let response = decode_response::<R::Response>(api_key, version, correlation_id, &mut body)
+        .map_err(failed)?;
+    // Only a complete exchange leaves the connection reusable.
+    *connection.stream.borrow_mut() = Some(stream);
+    Ok(response)
+}
+
+fn encode_request<R: Request>(
+    api_key: ApiKey,
+    version: i16,
+    correlation_id: i32,
+    request: &R,
+) -> Result<Bytes, String> {
+    let header = RequestHeader::default()
+        .with_request_api_key(R::KEY)
+        .with_request_api_version(version)
+        .with_correlation_id(correlation_id)
+        .with_client_id(Some(StrBytes::from_static_str(CLIENT_ID)));
+    let mut frame = BytesMut::with_capacity(256);
+    frame.extend_from_slice(&[0; 4]);
+    header
+        .encode(&mut frame, api_key.request_header_version(version))
+        .and_then(|()| request.encode(&mut frame, version))
+        .map_err(|error| format!("cannot encode {api_key:?} v{version}: {error}"))?;
+    let size = i32::try_from(frame.len() - 4).map_err(|_| "request too large".to_string())?;
+    frame[..4].copy_from_slice(&size.to_be_bytes());
+    Ok(frame.freeze())
+}
+
+fn decode_response<T: Decodable>(
+    api_key: ApiKey,
+    version: i16,
+    correlation_id: i32,
+    body: &mut Bytes,
+) -> Result<T, String> {
+    // The decoder trusts array lengths from the wire; a bad peer must not
+    // take this broker down with a panic.
+    let decoded = catch_unwind(AssertUnwindSafe(|| {
+        let header = ResponseHeader::decode(body, api_key.response_header_version(version))?;
+        let response = T::decode(body, version)?;
+        Ok::<_, anyhow::Error>((header, response))
+    }));
+    let (header, response) = match decoded {
+        Ok(Ok(decoded)) => decoded,
+        Ok(Err(error)) => return Err(format!("cannot decode {api_key:?} answer: {error}")),
+        Err(_) => return Err(format!("cannot decode {api_key:?} answer")),
+    };
+    if header.correlation_id != correlation_id {
+        return Err(format!(
+            "answer for correlation id {}, expected {correlation_id}",
+            header.correlation_id
+        ));
+    }
+    Ok(response)
+}
