@@ -554,6 +554,9 @@ impl ClusterNode {
         let node = Rc::downgrade(self);
         glommio::spawn_local(async move {
             let mut next_voter = 0usize;
+            // Connections of their own: a long poll must not hold the
+            // connection control calls (registration, heartbeats) use.
+            let mut clients: BTreeMap<u64, Rc<ControlClient>> = BTreeMap::new();
             loop {
                 let Some(node) = node.upgrade() else { return };
                 let known = node.image_offset();
@@ -563,7 +566,10 @@ impl ClusterNode {
                     .get()
                     .filter(|_| next_voter.is_multiple_of(2))
                     .unwrap_or(voters[next_voter % voters.len()]);
-                let client = node.client(voter);
+                let client = Rc::clone(clients.entry(voter).or_insert_with(|| {
+                    let address = node.settings.voters.get(&voter).cloned().unwrap_or_default();
+                    Rc::new(ControlClient::new(address, Rc::clone(&node.hello)))
+                }));
                 match client
                     .call(&ControlRequest::FetchImage { known }, ATTEMPT_TIMEOUT)
                     .await
@@ -581,7 +587,11 @@ impl ClusterNode {
                             next_voter += 1;
                         }
                     },
-                    Ok(_) => {}
+                    Ok(other) => {
+                        tracing::debug!(voter, ?other.result, "metadata fetch not answered with an image");
+                        next_voter += 1;
+                        glommio::timer::sleep(RETRY_PAUSE).await;
+                    }
                     Err(error) => {
                         tracing::debug!(voter, %error, "cannot fetch metadata");
                         next_voter += 1;

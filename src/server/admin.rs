@@ -314,9 +314,25 @@ async fn auto_create_on_controller(shard: &Rc<Shard>, spec: TopicSpec) -> i16 {
             );
             NONE
         }
+        // Another node created it and this node has not applied that yet
+        // (a cluster): wait for it briefly instead of failing the client.
+        Err(refusal) if refusal.error == KafkaError::TopicAlreadyExists => {
+            let deadline = std::time::Instant::now() + TOPIC_ARRIVAL_WAIT;
+            while shard.catalog().topic(name).is_none() {
+                if std::time::Instant::now() >= deadline {
+                    return KafkaError::LeaderNotAvailable.code();
+                }
+                glommio::timer::sleep(std::time::Duration::from_millis(10)).await;
+            }
+            NONE
+        }
         Err(refusal) => refusal.error.code(),
     }
 }
+
+/// How long auto-creation waits for a topic another node just created to
+/// reach this node's image.
+const TOPIC_ARRIVAL_WAIT: std::time::Duration = std::time::Duration::from_secs(3);
 
 /// Controller: CreateTopics.
 async fn create_topics_on_controller(
