@@ -96,11 +96,37 @@ pub async fn prepare_topics(
     }
     for _attempt in 0..100 {
         if let Some(view) = metadata_view(&connection, topics, partitions).await? {
-            return Ok(view);
+            if every_leader_knows(&view, topics, partitions).await? {
+                return Ok(view);
+            }
         }
         glommio::timer::sleep(Duration::from_millis(100)).await;
     }
     Err(io::Error::other("topics did not get leaders within 10 s"))
+}
+
+/// Whether every leading broker already serves the topics: in a cluster a
+/// new topic reaches each broker's metadata a moment after the one that
+/// answered the create, and the load must not start before (its first
+/// fetches would fail with UNKNOWN_TOPIC_OR_PARTITION and count as errors).
+async fn every_leader_knows(
+    view: &ClusterView,
+    topics: &[String],
+    partitions: i32,
+) -> io::Result<bool> {
+    let mut leaders: Vec<i32> = view.partitions.iter().map(|p| p.leader).collect();
+    leaders.sort_unstable();
+    leaders.dedup();
+    for leader in leaders {
+        let connection = view.connect(leader, "corelog-bench-setup").await?;
+        if metadata_view(&connection, topics, partitions)
+            .await?
+            .is_none()
+        {
+            return Ok(false);
+        }
+    }
+    Ok(true)
 }
 
 async fn metadata_view(
