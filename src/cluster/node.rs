@@ -529,21 +529,28 @@ impl ClusterNode {
         let mut applied = quorum.state_machine().view().applied_index_watch();
         let mut metrics = quorum.raft().metrics();
         glommio::spawn_local(async move {
+            // Metrics change with every replication round; only a new
+            // leader or new records change what the shards see.
+            let mut seen = (None, None);
             loop {
-                let changed = futures::future::select(
+                let closed = match futures::future::select(
                     Box::pin(applied.changed()),
                     Box::pin(metrics.changed()),
                 )
-                .await;
-                let closed = match changed {
+                .await
+                {
                     futures::future::Either::Left((result, _)) => result.is_err(),
                     futures::future::Either::Right((result, _)) => result.is_err(),
                 };
-                let Some(node) = node.upgrade() else { return };
                 if closed {
                     return;
                 }
-                node.changes.send_modify(|count| *count += 1);
+                let Some(node) = node.upgrade() else { return };
+                let now = (metrics.borrow_watched().current_leader, node.image_offset());
+                if now != seen {
+                    seen = now;
+                    node.changes.send_modify(|count| *count += 1);
+                }
             }
         })
         .detach();
