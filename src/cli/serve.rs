@@ -432,3 +432,30 @@ pub fn run(args: ServeArgs) -> io::Result<()> {
     let config = args.into_config()?;
     broker::run(config)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::parse_quorum_voters;
+
+    #[test]
+    fn quorum_voters_parse_like_kafkas_controller_quorum_voters() {
+        let voters = parse_quorum_voters("0@127.0.0.1:9093, 1@host-b:9193,2@[::1]:9293")
+            .expect("valid voters");
+        assert_eq!(voters.len(), 3);
+        assert_eq!(voters[&0], "127.0.0.1:9093");
+        assert_eq!(voters[&1], "host-b:9193");
+        assert_eq!(voters[&2], "[::1]:9293");
+        for bad in [
+            "",
+            "0@127.0.0.1",
+            "127.0.0.1:9093",
+            "x@127.0.0.1:9093",
+            "-1@127.0.0.1:9093",
+            "0@:9093",
+            "0@host:0",
+            "0@a:1,0@b:2",
+        ] {
+            assert!(parse_quorum_voters(bad).is_err(), "{bad:?} is refused");
+        }
+    }
+}

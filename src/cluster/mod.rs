@@ -14,4 +14,6 @@ pub mod quorum;
 #[cfg(test)]
 mod active_controller_tests;
 #[cfg(test)]
+mod node_tests;
+#[cfg(test)]
 mod test_cluster;
