@@ -27,7 +27,7 @@ use openraft_rt::{AsyncRuntime, WatchReceiver};
 use thiserror::Error;
 use uuid::Uuid;
 
-use super::control::ControlOutcome;
+use super::control::{ControlOutcome, QuorumReport};
 use super::metadata::{
     bootstrap_records, BrokerRegistrationRequest, Controller, ControllerError, ControllerSettings,
     CreateTopic, MetadataRecord,
@@ -347,6 +347,15 @@ impl ActiveController {
             Ok((block.records, (block.first_producer_id, block.size)))
         })
         .await
+    }
+
+    /// The quorum's state for DescribeQuorum, from the leader only (only it
+    /// knows each voter's progress, as in KRaft); NOT_CONTROLLER elsewhere.
+    pub fn quorum_report(&self) -> Result<QuorumReport, ControllerCallError> {
+        let status = self.quorum.status();
+        let leader = status.leader;
+        QuorumReport::from_leader_status(self.quorum.node_id, status)
+            .ok_or(ControllerCallError::NotController { leader })
     }
 
     /// The offset of the last record in this node's image (entries

@@ -5,6 +5,10 @@
 //! kinds 36-37) after the same `Hello`; any node of the cluster may send
 //! them, while Raft's own calls stay reserved to voters.
 //!
+//! DescribeQuorum travels the same way: only the quorum leader knows every
+//! voter's progress, so the others answer NOT_CONTROLLER and the caller
+//! retries at the leader.
+//!
 //! `answer` runs a call against this node's `ActiveController`; a node that
 //! is not the leader answers NOT_CONTROLLER with the leader it knows, and the
 //! caller (`cluster::node`) tries that one next. Every answer carries the
@@ -20,6 +24,7 @@ use super::active_controller::{ActiveController, ControllerCallError};
 use super::metadata::frame::{self, FrameKind};
 use super::metadata::records::MetadataRecord;
 use super::metadata::{BrokerRegistrationRequest, CreateTopic};
+use super::quorum::node::QuorumStatus;
 use super::quorum::runtime::GlommioRuntime;
 use super::quorum::transport::{self, Hello, TransportError};
 use crate::protocol::errors::{error_from_code, KafkaError};
@@ -73,6 +78,10 @@ pub enum ControlRequest {
     FetchImage {
         known: Option<u64>,
     },
+    /// The quorum's leader, term, high watermark and each voter's progress
+    /// (Kafka's DescribeQuorum). Only the leader knows every voter's
+    /// progress, so only it answers, as in KRaft; others say NOT_CONTROLLER.
+    DescribeQuorum,
 }
 
 /// A successful call's value.
@@ -94,6 +103,54 @@ pub enum ControlOutcome {
     },
     /// The caller's copy is current.
     ImageUnchanged,
+    /// The answer to `DescribeQuorum`.
+    Quorum(QuorumReport),
+}
+
+/// The metadata quorum as its leader sees it (`QuorumNode::status` on the
+/// leader): what DescribeQuorum answers.
+#[derive(rkyv::Archive, rkyv::Serialize, rkyv::Deserialize, Debug, Clone, PartialEq, Eq)]
+pub struct QuorumReport {
+    /// The leader (the active controller), which made this report.
+    pub leader: u64,
+    /// The Raft term: Kafka's leader epoch of `__cluster_metadata`.
+    pub term: u64,
+    /// The offset after the last committed entry.
+    pub high_watermark: u64,
+    /// Every voter, by id.
+    pub voters: Vec<VoterProgress>,
+}
+
+/// One voter's replication progress.
+#[derive(rkyv::Archive, rkyv::Serialize, rkyv::Deserialize, Debug, Clone, PartialEq, Eq)]
+pub struct VoterProgress {
+    pub node_id: u64,
+    /// The offset after its last replicated entry; `None` while the leader
+    /// has not heard from it since it took over.
+    pub log_end: Option<u64>,
+}
+
+impl QuorumReport {
+    /// The report of a leader's `status`; `None` unless `status` names
+    /// `node_id` as the leader (only the leader knows the voters' progress).
+    pub fn from_leader_status(node_id: u64, status: QuorumStatus) -> Option<QuorumReport> {
+        if status.leader != Some(node_id) {
+            return None;
+        }
+        Some(QuorumReport {
+            leader: node_id,
+            term: status.term,
+            high_watermark: status.high_watermark,
+            voters: status
+                .voters
+                .into_iter()
+                .map(|voter| VoterProgress {
+                    node_id: voter.node_id,
+                    log_end: voter.log_end,
+                })
+                .collect(),
+        })
+    }
 }
 
 /// Why a call failed, as it travels back.
@@ -261,6 +318,7 @@ pub async fn answer(controller: &ActiveController, request: ControlRequest) -> C
             .await
             .map(|(first, size)| ControlOutcome::ProducerIds { first, size }),
         ControlRequest::FetchImage { known } => Ok(controller.image_since(known).await),
+        ControlRequest::DescribeQuorum => controller.quorum_report().map(ControlOutcome::Quorum),
     };
     ControlResponse {
         result: match result {
@@ -319,5 +377,73 @@ impl ControlClient {
         // Only a complete exchange leaves the connection reusable.
         *self.stream.borrow_mut() = Some(stream);
         Ok(response)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::cluster::quorum::node::VoterStatus;
+
+    fn status(leader: Option<u64>) -> QuorumStatus {
+        QuorumStatus {
+            leader,
+            term: 4,
+            high_watermark: 10,
+            voters: vec![
+                VoterStatus {
+                    node_id: 1,
+                    log_end: Some(10),
+                    lag: Some(0),
+                },
+                VoterStatus {
+                    node_id: 2,
+                    log_end: Some(7),
+                    lag: Some(3),
+                },
+                VoterStatus {
+                    node_id: 3,
+                    log_end: None,
+                    lag: None,
+                },
+            ],
+        }
+    }
+
+    #[test]
+    fn only_the_leader_reports_the_quorum() {
+        assert_eq!(QuorumReport::from_leader_status(2, status(Some(1))), None);
+        assert_eq!(QuorumReport::from_leader_status(1, status(None)), None);
+        let report = QuorumReport::from_leader_status(1, status(Some(1))).expect("leader");
+        assert_eq!(
+            (report.leader, report.term, report.high_watermark),
+            (1, 4, 10)
+        );
+        let voters: Vec<(u64, Option<u64>)> = report
+            .voters
+            .iter()
+            .map(|voter| (voter.node_id, voter.log_end))
+            .collect();
+        assert_eq!(voters, vec![(1, Some(10)), (2, Some(7)), (3, None)]);
+    }
+
+    #[test]
+    fn describe_quorum_travels_as_control_frames() {
+        let request =
+            frame::encode(KIND_CONTROL_REQUEST, &ControlRequest::DescribeQuorum).expect("encodes");
+        assert_eq!(
+            frame::decode::<ControlRequest>(KIND_CONTROL_REQUEST, &request).expect("decodes"),
+            ControlRequest::DescribeQuorum
+        );
+        let report = QuorumReport::from_leader_status(1, status(Some(1))).expect("leader");
+        let response = ControlResponse {
+            result: ControlResult::Ok(ControlOutcome::Quorum(report)),
+            applied: Some(9),
+        };
+        let bytes = frame::encode(KIND_CONTROL_RESPONSE, &response).expect("encodes");
+        assert_eq!(
+            frame::decode::<ControlResponse>(KIND_CONTROL_RESPONSE, &bytes).expect("decodes"),
+            response
+        );
     }
 }

@@ -9,6 +9,10 @@
 //! On a single node (`Catalog::single_node`) the one broker is the
 //! controller and leads every partition at leader epoch 0; in a cluster the
 //! image comes from the metadata log (`MetadataImage::to_catalog_with`).
+//!
+//! Registered but fenced brokers are kept apart (`fenced_brokers`): clients
+//! are never sent to them, so `brokers()` stays the live ones and only
+//! DescribeCluster v2 with `include_fenced_brokers` (KIP-1073) shows them.
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
@@ -41,8 +45,8 @@ impl TopicMetadata {
     }
 }
 
-/// A broker clients may connect to (live and unfenced: the catalog lists
-/// no others), as Metadata and DescribeCluster report it.
+/// A registered broker as Metadata and DescribeCluster report it. The
+/// catalog keeps live (unfenced) brokers and fenced ones in separate lists.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct BrokerMetadata {
     pub node_id: i32,
@@ -87,6 +91,9 @@ pub struct Catalog {
     controller_id: i32,
     /// Live, unfenced brokers sorted by id.
     brokers: Arc<[BrokerMetadata]>,
+    /// Registered brokers that are fenced, sorted by id; none of them is in
+    /// `brokers`.
+    fenced_brokers: Arc<[BrokerMetadata]>,
     topics: BTreeMap<Arc<str>, Arc<TopicMetadata>>,
     topic_names_by_id: HashMap<Uuid, Arc<str>>,
     /// Per topic name, one entry per partition, by index.
@@ -100,6 +107,7 @@ impl Default for Catalog {
             cluster_id: Arc::from(""),
             controller_id: NO_BROKER,
             brokers: Arc::from(Vec::new()),
+            fenced_brokers: Arc::from(Vec::new()),
             topics: BTreeMap::new(),
             topic_names_by_id: HashMap::new(),
             partitions: HashMap::new(),
@@ -128,6 +136,24 @@ impl Catalog {
             catalog.insert(Arc::new(topic), Arc::from(partitions));
         }
         catalog
+    }
+
+    /// This image with `fenced` as its registered-but-fenced brokers (a
+    /// cluster's image; a single node has none). A broker cannot be live and
+    /// fenced at once.
+    pub fn with_fenced_brokers(mut self, mut fenced: Vec<BrokerMetadata>) -> Catalog {
+        fenced.sort_by_key(|broker| broker.node_id);
+        for broker in &fenced {
+            assert!(
+                self.brokers
+                    .binary_search_by_key(&broker.node_id, |live| live.node_id)
+                    .is_err(),
+                "broker {} is listed as live and as fenced",
+                broker.node_id
+            );
+        }
+        self.fenced_brokers = Arc::from(fenced);
+        self
     }
 
     /// A single node's image: `broker` is the controller and leads every
@@ -169,6 +195,12 @@ impl Catalog {
     /// The live brokers, sorted by id: what Metadata and DescribeCluster list.
     pub fn brokers(&self) -> &[BrokerMetadata] {
         &self.brokers
+    }
+
+    /// The registered brokers that are fenced, sorted by id (DescribeCluster
+    /// v2 lists them with `is_fenced` when asked). Empty on a single node.
+    pub fn fenced_brokers(&self) -> &[BrokerMetadata] {
+        &self.fenced_brokers
     }
 
     pub fn topic(&self, name: &str) -> Option<&Arc<TopicMetadata>> {
@@ -306,6 +338,7 @@ mod tests {
         let catalog = Catalog::single_node(Arc::from("cluster"), broker(7), [topic("a", 3)]);
         assert_eq!(catalog.controller_id(), 7);
         assert_eq!(catalog.brokers(), &[broker(7)]);
+        assert!(catalog.fenced_brokers().is_empty());
         for partition in 0..3 {
             assert_eq!(catalog.partition_leader("a", partition), Some(7));
             assert_eq!(
@@ -360,5 +393,70 @@ mod tests {
         );
         assert_eq!(catalog.partition_leader("a", 0), None);
         assert!(catalog.partition("a", 0).is_some());
+    }
+
+    #[test]
+    fn fenced_brokers_are_kept_apart_from_the_live_ones() {
+        let catalog = Catalog::new(Arc::from("cluster"), 1, vec![broker(1)], [])
+            .with_fenced_brokers(vec![broker(3), broker(2)]);
+        assert_eq!(catalog.brokers(), &[broker(1)]);
+        let fenced: Vec<i32> = catalog.fenced_brokers().iter().map(|b| b.node_id).collect();
+        assert_eq!(fenced, vec![2, 3]);
+        // New versions keep them.
+        let next = catalog.with_topic_led_by(topic("a", 1), 1);
+        assert_eq!(next.fenced_brokers().len(), 2);
+    }
+
+    #[test]
+    #[should_panic(expected = "live and as fenced")]
+    fn a_broker_cannot_be_live_and_fenced() {
+        let _ = Catalog::new(Arc::from("cluster"), 1, vec![broker(1)], [])
+            .with_fenced_brokers(vec![broker(1)]);
+    }
+
+    /// The cluster side: `MetadataImage::to_catalog_with` puts fenced
+    /// registrations in the fenced list and keeps them out of `brokers()`.
+    #[test]
+    fn a_cluster_image_lists_its_fenced_registrations_apart() {
+        use crate::cluster::metadata::records::{BrokerRegistrationRecord, MetadataRecord};
+        use crate::cluster::metadata::MetadataImage;
+
+        let registered = |broker_id: i32| {
+            MetadataRecord::BrokerRegistered(BrokerRegistrationRecord {
+                broker_id,
+                incarnation_id: [broker_id as u8; 16],
+                broker_epoch: 10 + i64::from(broker_id),
+                host: format!("node{broker_id}"),
+                port: 9092,
+                rack: (broker_id == 3).then(|| "rack-c".to_string()),
+            })
+        };
+        let unfenced = |broker_id: i32| MetadataRecord::BrokerUnfenced {
+            broker_id,
+            broker_epoch: 10 + i64::from(broker_id),
+        };
+        let records = [
+            MetadataRecord::ClusterId {
+                cluster_id: "cluster-1".into(),
+            },
+            registered(1),
+            registered(2),
+            registered(3),
+            unfenced(1),
+            unfenced(2),
+        ];
+        let image = MetadataImage::from_snapshot(6, &records).expect("replays");
+        let catalog = image.to_catalog(4, 1);
+        let live: Vec<i32> = catalog.brokers().iter().map(|b| b.node_id).collect();
+        assert_eq!(live, vec![1, 2]);
+        assert_eq!(
+            catalog.fenced_brokers(),
+            &[BrokerMetadata {
+                node_id: 3,
+                host: Arc::from("node3"),
+                port: 9092,
+                rack: Some(Arc::from("rack-c")),
+            }]
+        );
     }
 }

@@ -39,6 +39,7 @@ pub enum RequestBody {
     InitProducerId(InitProducerIdRequest),
     DescribeConfigs(DescribeConfigsRequest),
     DescribeCluster(DescribeClusterRequest),
+    DescribeQuorum(DescribeQuorumRequest),
     FindCoordinator(FindCoordinatorRequest),
     JoinGroup(JoinGroupRequest),
     SyncGroup(SyncGroupRequest),
@@ -161,6 +162,9 @@ fn decode_body(api_key: ApiKey, version: i16, frame: &mut Bytes) -> anyhow::Resu
         }
         ApiKey::DescribeCluster => {
             RequestBody::DescribeCluster(DescribeClusterRequest::decode(frame, version)?)
+        }
+        ApiKey::DescribeQuorum => {
+            RequestBody::DescribeQuorum(DescribeQuorumRequest::decode(frame, version)?)
         }
         ApiKey::FindCoordinator => {
             RequestBody::FindCoordinator(FindCoordinatorRequest::decode(frame, version)?)
@@ -375,9 +379,23 @@ pub(crate) mod proptests {
                         ])),
                 ]),
             ),
-            ApiKey::DescribeCluster => RequestBody::DescribeCluster(
-                DescribeClusterRequest::default().with_include_cluster_authorized_operations(true),
-            ),
+            ApiKey::DescribeCluster => {
+                let request = DescribeClusterRequest::default()
+                    .with_include_cluster_authorized_operations(true);
+                RequestBody::DescribeCluster(if version >= 2 {
+                    request.with_include_fenced_brokers(true)
+                } else {
+                    request
+                })
+            }
+            ApiKey::DescribeQuorum => {
+                use kafka_protocol::messages::describe_quorum_request::{PartitionData, TopicData};
+                RequestBody::DescribeQuorum(DescribeQuorumRequest::default().with_topics(vec![
+                    TopicData::default()
+                        .with_topic_name(topic("__cluster_metadata"))
+                        .with_partitions(vec![PartitionData::default().with_partition_index(0)]),
+                ]))
+            }
             ApiKey::FindCoordinator => {
                 let request = if version >= 4 {
                     FindCoordinatorRequest::default()
@@ -657,6 +675,7 @@ pub(crate) mod proptests {
             RequestBody::InitProducerId(body) => body.encode(buf, version),
             RequestBody::DescribeConfigs(body) => body.encode(buf, version),
             RequestBody::DescribeCluster(body) => body.encode(buf, version),
+            RequestBody::DescribeQuorum(body) => body.encode(buf, version),
             RequestBody::FindCoordinator(body) => body.encode(buf, version),
             RequestBody::JoinGroup(body) => body.encode(buf, version),
             RequestBody::SyncGroup(body) => body.encode(buf, version),

@@ -32,7 +32,11 @@ pub const SUPPORTED_APIS: &[SupportedApi] = &[
     api(ApiKey::DeleteTopics, 1, 6),
     api(ApiKey::InitProducerId, 0, 5),
     api(ApiKey::DescribeConfigs, 1, 4),
-    api(ApiKey::DescribeCluster, 0, 1),
+    // v2: include_fenced_brokers / is_fenced (KIP-1073).
+    api(ApiKey::DescribeCluster, 0, 2),
+    // The metadata quorum (`__cluster_metadata`), answered by every broker
+    // from the quorum leader; a single node answers as a quorum of one.
+    api(ApiKey::DescribeQuorum, 0, 2),
     // Consumer groups (classic protocol). OffsetCommit/OffsetFetch start
     // where Kafka 4.0 starts them (KIP-896).
     api(ApiKey::FindCoordinator, 0, 4),
@@ -92,6 +96,7 @@ mod tests {
             ApiKey::InitProducerId => InitProducerIdRequest::VERSIONS,
             ApiKey::DescribeConfigs => DescribeConfigsRequest::VERSIONS,
             ApiKey::DescribeCluster => DescribeClusterRequest::VERSIONS,
+            ApiKey::DescribeQuorum => DescribeQuorumRequest::VERSIONS,
             ApiKey::FindCoordinator => FindCoordinatorRequest::VERSIONS,
             ApiKey::JoinGroup => JoinGroupRequest::VERSIONS,
             ApiKey::SyncGroup => SyncGroupRequest::VERSIONS,

@@ -123,6 +123,9 @@ pub async fn dispatch(
             RequestBody::DescribeCluster(body) => ResponseBody::DescribeCluster(
                 cluster::handle_describe_cluster(&shard, body, version),
             ),
+            RequestBody::DescribeQuorum(body) => ResponseBody::DescribeQuorum(
+                cluster::handle_describe_quorum(&shard, body, version).await,
+            ),
             RequestBody::FindCoordinator(body) => ResponseBody::FindCoordinator(
                 group_apis::find_coordinator(&shard, body, version).await,
             ),

@@ -222,24 +222,27 @@ impl MetadataImage {
 
     /// Like [`to_catalog`](Self::to_catalog), with the broker's defaults
     /// (`--log-retention-ms`...) for configs a topic does not override.
-    /// `broker_defaults` must be valid (start-up checks them). Only live
-    /// brokers are listed; a partition whose leader is fenced or gone gets
-    /// leader -1, as [`partition_leader`](Self::partition_leader) reports.
+    /// `broker_defaults` must be valid (start-up checks them). The catalog's
+    /// brokers are the live ones; fenced registrations go to its separate
+    /// fenced list (DescribeCluster v2, KIP-1073). A partition whose leader
+    /// is fenced or gone gets leader -1, as
+    /// [`partition_leader`](Self::partition_leader) reports.
     pub fn to_catalog_with(
         &self,
         version: u64,
         controller_id: i32,
         broker_defaults: &BTreeMap<String, String>,
     ) -> Catalog {
-        let brokers = self
-            .live_brokers()
-            .map(|broker| BrokerMetadata {
-                node_id: broker.broker_id(),
-                host: Arc::from(broker.record.host.as_str()),
-                port: broker.record.port,
-                rack: broker.record.rack.as_deref().map(Arc::from),
-            })
-            .collect();
+        let as_metadata = |broker: &BrokerRegistration| BrokerMetadata {
+            node_id: broker.broker_id(),
+            host: Arc::from(broker.record.host.as_str()),
+            port: broker.record.port,
+            rack: broker.record.rack.as_deref().map(Arc::from),
+        };
+        let (fenced, live): (Vec<&BrokerRegistration>, Vec<&BrokerRegistration>) =
+            self.brokers.values().partition(|broker| broker.fenced);
+        let brokers = live.into_iter().map(as_metadata).collect();
+        let fenced_brokers = fenced.into_iter().map(as_metadata).collect();
         let topics = self.topics.values().map(|topic| {
             let overrides = topic.configs.clone();
             // Replay validated the overrides and start-up the defaults, and
@@ -269,7 +272,8 @@ impl MetadataImage {
             (metadata, partitions)
         });
         let cluster_id = Arc::from(self.cluster_id.as_deref().unwrap_or(""));
-        let mut catalog = Catalog::new(cluster_id, controller_id, brokers, topics);
+        let mut catalog = Catalog::new(cluster_id, controller_id, brokers, topics)
+            .with_fenced_brokers(fenced_brokers);
         catalog.version = version;
         catalog
     }
