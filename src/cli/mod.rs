@@ -2,6 +2,7 @@
 //! and environment variables into the configs the layers below take.
 
 pub mod bench;
+pub mod cluster;
 pub mod common;
 pub mod console;
 pub mod consume;
@@ -41,6 +42,8 @@ pub enum Command {
     Tune(tune::TuneArgs),
     /// Create, list, describe, delete, grow and reconfigure topics.
     Topic(topic::TopicArgs),
+    /// Describe the cluster: brokers (fenced or not), the controller and the metadata quorum.
+    Cluster(cluster::ClusterArgs),
     /// List, describe, reset the offsets of and delete consumer groups.
     Group(group::GroupArgs),
     /// Write stdin lines to a topic, one record each (Kafka's console producer).
@@ -58,6 +61,7 @@ pub fn run() -> ExitCode {
         Command::Bench(args) => bench::run(*args),
         Command::Tune(args) => tune::run(args),
         Command::Topic(args) => topic::run(args).map_err(std::io::Error::other),
+        Command::Cluster(args) => cluster::run(args).map_err(std::io::Error::other),
         Command::Group(args) => group::run(args).map_err(std::io::Error::other),
         Command::Produce(args) => produce::run(args).map_err(std::io::Error::other),
         Command::Consume(args) => consume::run(args).map_err(std::io::Error::other),

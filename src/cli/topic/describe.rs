@@ -1,7 +1,10 @@
 //! `corelog topic list` and `corelog topic describe`: the read-only views.
-//! Metadata for partitions, leaders and replicas, ListOffsets for the log
-//! start offset and high watermark, DescribeConfigs (see `configs`) for the
+//! Metadata for partitions, leaders and replicas, ListOffsets (sent to each
+//! partition's leader, wherever it runs in a cluster) for the log start
+//! offset and high watermark, DescribeConfigs (see `configs`) for the
 //! topic's configs; printed as tables or, with `--json`, as one JSON value.
+//! A partition without a live leader shows leader `none` (-1 in JSON) and
+//! no offsets.
 
 use kafka_protocol::messages::describe_configs_response::DescribeConfigsResourceResult;
 use kafka_protocol::messages::metadata_response::MetadataResponseTopic;
@@ -85,8 +88,12 @@ pub(super) fn describe(
     let topic = topic_metadata(client, name)?;
     let mut partitions = topic.partitions.clone();
     partitions.sort_by_key(|partition| partition.partition_index);
+    // Offsets come from each partition's leader; a partition without one
+    // (its broker fenced or gone) is still listed, with leader "none" and no
+    // offsets, instead of failing the whole description.
     let keys: Vec<(String, i32)> = partitions
         .iter()
+        .filter(|partition| partition.leader_id.0 >= 0)
         .map(|partition| (name.to_string(), partition.partition_index))
         .collect();
     let log_start = list_offsets(client, &keys, EARLIEST_TIMESTAMP)?;
@@ -162,9 +169,13 @@ pub(super) fn describe(
                     .map(i64::to_string)
                     .unwrap_or_else(|| "-".into())
             };
+            let leader = match partition.leader_id.0 {
+                id if id >= 0 => id.to_string(),
+                _ => "none".to_string(),
+            };
             vec![
                 partition.partition_index.to_string(),
-                partition.leader_id.0.to_string(),
+                leader,
                 ids(&partition.replica_nodes),
                 ids(&partition.isr_nodes),
                 offset(&log_start),
