@@ -121,13 +121,13 @@ impl ClusterNode {
             .as_ref()
             .map(|stored| stored.cluster_id.clone())
             .unwrap_or_else(node_identity::new_cluster_id);
-        let hello = Rc::new(Hello {
-            node_id: node_id as u64,
-            cluster_id: stored
+        let hello = Rc::new(Hello::new(
+            node_id as u64,
+            stored
                 .as_ref()
                 .map(|stored| stored.cluster_id.clone())
                 .unwrap_or_default(),
-        });
+        ));
         let (quorum, controller) = match settings.controller_listen {
             Some(listen) => {
                 let quorum = QuorumNode::start(QuorumSettings {

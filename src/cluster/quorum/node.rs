@@ -196,10 +196,7 @@ impl QuorumNode {
         }
         .validate()
         .map_err(|error| QuorumError::Timing(error.to_string()))?;
-        let hello = Hello {
-            node_id: settings.node_id,
-            cluster_id: settings.cluster_id.clone(),
-        };
+        let hello = Hello::new(settings.node_id, settings.cluster_id.clone());
         let raft = Raft::new(
             settings.node_id,
             Arc::new(config),

@@ -35,12 +35,43 @@ pub const KIND_HELLO_ACCEPTED: FrameKind = FrameKind::new(33);
 /// unreachable for this attempt, and openraft retries on its own schedule.
 pub const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(2);
 
+/// The version of everything sent on quorum connections (Raft calls,
+/// control calls, metadata records). rkyv layouts are fixed, so two builds
+/// with different types would misread each other: bump this whenever one of
+/// those types changes, and nodes of different builds refuse each other at
+/// the handshake instead.
+pub const WIRE_VERSION: u32 = 2;
+
 /// Who is calling. `cluster_id` is empty while the sender has not yet
 /// learned the cluster id from the metadata log (a brand-new node).
 #[derive(rkyv::Archive, rkyv::Serialize, rkyv::Deserialize, Debug, Clone, PartialEq, Eq)]
 pub struct Hello {
     pub node_id: u64,
     pub cluster_id: String,
+    /// The sender's [`WIRE_VERSION`].
+    pub wire_version: u32,
+}
+
+impl Hello {
+    /// This build's introduction.
+    pub fn new(node_id: u64, cluster_id: String) -> Hello {
+        Hello {
+            node_id,
+            cluster_id,
+            wire_version: WIRE_VERSION,
+        }
+    }
+
+    fn check_wire_version(&self) -> Result<(), TransportError> {
+        if self.wire_version == WIRE_VERSION {
+            Ok(())
+        } else {
+            Err(TransportError::WireVersion {
+                node_id: self.node_id,
+                theirs: self.wire_version,
+            })
+        }
+    }
 }
 
 /// Why a connection was refused or broke.
@@ -58,6 +89,8 @@ pub enum TransportError {
         ours: String,
         theirs: String,
     },
+    #[error("node {node_id} speaks quorum wire version {theirs}, this build {}: every node of a cluster must run the same corelog release", WIRE_VERSION)]
+    WireVersion { node_id: u64, theirs: u32 },
     #[error("no answer within {0:?}")]
     TimedOut(Duration),
     #[error("the peer refused the handshake")]
@@ -131,6 +164,7 @@ pub async fn connect(address: &str, hello: &Hello) -> Result<TcpStream, Transpor
         write_frame(&mut stream, &frame::encode(KIND_HELLO, hello)?).await?;
         let answer = read_frame(&mut stream).await?;
         let accepted: Hello = frame::decode(KIND_HELLO_ACCEPTED, &answer)?;
+        accepted.check_wire_version()?;
         tracing::debug!(peer = accepted.node_id, "quorum connection established");
         Ok::<_, TransportError>(stream)
     };
@@ -153,6 +187,7 @@ pub async fn accept_handshake(
     .await
     .map_err(|_| TransportError::TimedOut(HANDSHAKE_TIMEOUT))??;
     let theirs: Hello = frame::decode(KIND_HELLO, &first)?;
+    theirs.check_wire_version()?;
     admit(&theirs)?;
     write_frame(stream, &frame::encode(KIND_HELLO_ACCEPTED, ours)?).await?;
     Ok(theirs)
@@ -199,4 +234,28 @@ fn admit_cluster(our_cluster_id: &str, hello: &Hello) -> Result<(), TransportErr
         });
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_node_of_another_build_is_refused_at_the_handshake() {
+        let ours = Hello::new(1, "cluster".into());
+        assert!(ours.check_wire_version().is_ok());
+        let other_build = Hello {
+            wire_version: WIRE_VERSION + 1,
+            ..ours.clone()
+        };
+        let refusal = other_build.check_wire_version().expect_err("refused");
+        assert!(
+            refusal.to_string().contains("same corelog release"),
+            "{refusal}"
+        );
+        // Its Hello still decodes (the check needs its node id for the message).
+        let bytes = frame::encode(KIND_HELLO, &other_build).expect("encodes");
+        let decoded: Hello = frame::decode(KIND_HELLO, &bytes).expect("decodes");
+        assert_eq!(decoded, other_build);
+    }
 }
