@@ -2,7 +2,9 @@
 //! its own group membership code, range assignor and admin client, so FindCoordinator,
 //! JoinGroup, SyncGroup, Heartbeat, LeaveGroup, OffsetCommit, OffsetFetch, ListGroups,
 //! DescribeGroups, DeleteGroups, OffsetDelete, session expiry and offsets surviving
-//! `kill -9` are checked against more than librdkafka.
+//! `kill -9` are checked against more than librdkafka; so are transactions, the idempotent
+//! producer, and a three-node cluster (produce through one node, consume and read offsets
+//! through others).
 //!
 //! Each scenario is a script in `tests/python/` that checks Kafka's behaviour itself and
 //! prints a JSON summary; the test runs it against a fresh broker (killing it by pid after
@@ -20,6 +22,8 @@ use std::time::{Duration, Instant};
 
 use serde_json::{json, Value};
 
+use common::cluster::{Cluster, QUICK_BROKER_SESSIONS};
+use common::cluster_view::wait_for_full_view;
 use common::Broker;
 
 /// The scripts' own watchdog (`--timeout-s`) fires first and dumps every Python thread's
@@ -70,11 +74,26 @@ fn script_path(script: &str) -> PathBuf {
 /// group `<topic>-group`, and returns its JSON summary; panics with the script's output if
 /// it fails, times out or prints no summary.
 fn run_scenario(broker: &mut Broker, script: &str, topic: &str, extra_args: &[&str]) -> Value {
+    let bootstrap = broker.bootstrap();
+    run_script(&bootstrap, script, topic, extra_args, || {
+        broker.assert_alive()
+    })
+}
+
+/// [`run_scenario`] against any `--bootstrap` address; `assert_alive` runs once the script
+/// ended and panics (with the broker's log) if a broker it used exited.
+fn run_script(
+    bootstrap: &str,
+    script: &str,
+    topic: &str,
+    extra_args: &[&str],
+    assert_alive: impl FnOnce(),
+) -> Value {
     require_kafka_python();
     let group = format!("{topic}-group");
     let mut child = Command::new(PYTHON)
         .arg(script_path(script))
-        .args(["--bootstrap", &broker.bootstrap()])
+        .args(["--bootstrap", bootstrap])
         .args(["--topic", topic, "--group", &group])
         .args(["--timeout-s", &SCRIPT_WATCHDOG_S.to_string()])
         .args(extra_args)
@@ -106,7 +125,7 @@ fn run_scenario(broker: &mut Broker, script: &str, topic: &str, extra_args: &[&s
     let Some(status) = status else {
         panic!("{script} did not finish within {SCRIPT_TIMEOUT:?}\nstdout:\n{stdout}\nstderr:\n{stderr}");
     };
-    broker.assert_alive();
+    assert_alive();
     assert!(
         status.success(),
         "{script} failed ({status})\nstdout:\n{stdout}\nstderr:\n{stderr}"
@@ -524,5 +543,76 @@ fn kafka_python_idempotent_producer_writes_retried_batches_once_in_order() {
         broker.log_contains("fault injection: Produce response dropped"),
         "{}",
         broker.recent_log()
+    );
+}
+
+// ---- A three-node cluster (issue 11) -------------------------------------------------
+
+/// How long every node may take to list all three brokers and a controller.
+const CLUSTER_MEMBERSHIP_TIMEOUT: Duration = Duration::from_secs(30);
+
+#[test]
+fn kafka_python_produces_through_one_node_and_consumes_and_reads_offsets_through_others() {
+    let flags = [QUICK_BROKER_SESSIONS, BROKER_FLAGS].concat();
+    let mut cluster = Cluster::start(3, &flags);
+    let node_ids = cluster.node_ids();
+    for node_id in &node_ids {
+        wait_for_full_view(&cluster, *node_id, CLUSTER_MEMBERSHIP_TIMEOUT);
+    }
+    let (consume_bootstrap, offsets_bootstrap) = (cluster.bootstrap(1), cluster.bootstrap(2));
+    let args = [
+        "--consume-bootstrap",
+        consume_bootstrap.as_str(),
+        "--offsets-bootstrap",
+        offsets_bootstrap.as_str(),
+    ];
+    let summary = run_script(
+        &cluster.bootstrap(0),
+        "cluster_nodes.py",
+        "kp-cluster",
+        &args,
+        || {
+            for node_id in &node_ids {
+                cluster.assert_alive(*node_id);
+            }
+        },
+    );
+
+    // Every node answers DescribeCluster with the same three brokers, controller and id.
+    let described = summary["described"].as_array().expect("described");
+    assert_eq!(described.len(), 3, "{summary}");
+    assert!(
+        described.iter().all(|answer| *answer == described[0]),
+        "{summary}"
+    );
+    assert_eq!(described[0][0], json!([0, 1, 2]), "{summary}");
+    assert!(
+        (0..3).contains(&described[0][1].as_i64().unwrap_or(-1)),
+        "{summary}"
+    );
+    assert!(
+        !described[0][2].as_str().unwrap_or_default().is_empty(),
+        "{summary}"
+    );
+    // Written through node 0 to partitions led by all three nodes, read through node 1.
+    assert_eq!(summary["produced"], 120, "{summary}");
+    assert_eq!(summary["read"], 120, "{summary}");
+    assert_eq!(
+        summary["partitions_written"],
+        json!([0, 1, 2, 3, 4, 5]),
+        "{summary}"
+    );
+    let mut led = [0; 3];
+    for leader in summary["leaders"].as_object().expect("leaders").values() {
+        led[usize::try_from(leader.as_i64().expect("leader id")).expect("a node id")] += 1;
+    }
+    assert_eq!(led, [2, 2, 2], "partitions led per node: {summary}");
+    // Committed through node 1, read back through node 2 by both kinds of client.
+    let committed = summary["committed"].as_object().expect("committed");
+    assert_eq!(committed.len(), 6, "{summary}");
+    assert_eq!(summary["admin_offsets"], summary["committed"], "{summary}");
+    assert_eq!(
+        summary["consumer_offsets"], summary["committed"],
+        "{summary}"
     );
 }

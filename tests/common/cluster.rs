@@ -39,6 +39,16 @@ use super::SHUTDOWN_TIMEOUT;
 pub const CLUSTER_READY_TIMEOUT: Duration = Duration::from_secs(60);
 /// How many log lines are kept per node for printing when a test fails.
 const NODE_LOG_LINES_KEPT: usize = 300;
+/// `serve` flags for tests that kill or restart nodes: heartbeats every 500 ms and fencing
+/// after 3 s without one (Kafka's broker.heartbeat.interval.ms and
+/// broker.session.timeout.ms default to 2 s and 9 s), so a killed node is fenced, and a
+/// restarted one registers again, within seconds.
+pub const QUICK_BROKER_SESSIONS: &[&str] = &[
+    "--broker-session-timeout-ms",
+    "3000",
+    "--broker-heartbeat-interval-ms",
+    "500",
+];
 
 /// A running (or partly stopped) cluster of `corelog serve` nodes.
 pub struct Cluster {

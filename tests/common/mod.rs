@@ -6,7 +6,8 @@
 //! lines are printed to make the failure readable without re-running.
 //!
 //! This file owns the single broker; `cluster` starts several nodes that form a metadata
-//! quorum; both run their processes through `process` (spawn, log capture, ready line,
+//! quorum, and `cluster_view` reads what its nodes report (Metadata, DescribeCluster); both
+//! harnesses run their processes through `process` (spawn, log capture, ready line,
 //! signals). `clients` holds the rdkafka helpers (admin, produce, consume, ListOffsets) and
 //! `wire` the hand-rolled framing for raw-socket tests.
 
@@ -15,6 +16,7 @@
 
 pub mod clients;
 pub mod cluster;
+pub mod cluster_view;
 pub mod process;
 pub mod wire;
 
