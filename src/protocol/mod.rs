@@ -4,6 +4,7 @@
 //! the RecordBatch v2 view. Pure code over bytes; used on every shard.
 
 pub mod batch_builder;
+pub mod client_frames;
 pub mod errors;
 pub mod record_batch;
 pub mod records;

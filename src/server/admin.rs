@@ -593,6 +593,33 @@ pub(super) async fn open_on_owners(
     .await;
 }
 
+/// Closes and deletes `partitions` of `topic`, each on its owning shard.
+pub(super) async fn delete_on_owners(
+    shard: &Rc<Shard>,
+    topic: &Arc<str>,
+    partitions: impl Iterator<Item = i32>,
+) {
+    let mut by_owner: BTreeMap<usize, Vec<i32>> = BTreeMap::new();
+    for partition in partitions {
+        by_owner
+            .entry(shard.owner_of(topic, partition))
+            .or_default()
+            .push(partition);
+    }
+    join_all(by_owner.into_iter().map(|(owner, partitions)| {
+        let call = DeletePartitionsCall {
+            topic: Arc::clone(topic),
+            partitions,
+        };
+        async move {
+            if routing::call(shard, owner, call).await.is_err() {
+                tracing::error!(owner, "shard did not delete its partitions");
+            }
+        }
+    }))
+    .await;
+}
+
 /// Installs `catalog` here and on every other shard, waiting for all.
 pub(super) async fn publish_catalog(shard: &Rc<Shard>, catalog: Catalog) {
     let call = ApplyCatalogCall(Arc::new(catalog));
@@ -699,25 +726,7 @@ async fn delete_topic(shard: &Rc<Shard>, topic: &Arc<TopicMetadata>) -> Result<(
         tracing::error!(topic = %topic.name, %error, "cannot remove topic manifest");
     }
     publish_catalog(shard, shard.catalog().without_topic(&topic.name)).await;
-    let mut by_owner: BTreeMap<usize, Vec<i32>> = BTreeMap::new();
-    for partition in 0..topic.partition_count {
-        by_owner
-            .entry(shard.owner_of(&topic.name, partition))
-            .or_default()
-            .push(partition);
-    }
-    join_all(by_owner.into_iter().map(|(owner, partitions)| {
-        let call = DeletePartitionsCall {
-            topic: Arc::clone(&topic.name),
-            partitions,
-        };
-        async move {
-            if routing::call(shard, owner, call).await.is_err() {
-                tracing::error!(owner, "shard did not delete its partitions");
-            }
-        }
-    }))
-    .await;
+    delete_on_owners(shard, &topic.name, 0..topic.partition_count).await;
     tracing::info!(topic = %topic.name, "deleted topic");
     Ok(())
 }

@@ -12,17 +12,15 @@
 //! finds belong to an older topic of the same name, deleted while the node
 //! was away, so they are removed instead of served as the new topic's data.
 
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::{HashMap, HashSet};
 use std::rc::Rc;
 use std::sync::Arc;
 
-use futures::future::join_all;
 use openraft_rt::AsyncRuntime;
 use tokio::sync::watch;
 use uuid::Uuid;
 
-use super::admin::{publish_catalog, AdminError, DeletePartitionsCall, OpenPartitionsCall};
-use super::routing;
+use super::admin::{delete_on_owners, open_on_owners, publish_catalog, AdminError};
 use super::shard::Shard;
 use crate::cluster::control::{ControlError, ControlOutcome, ControlRequest};
 use crate::cluster::node::{ClusterNode, CALL_TIMEOUT};
@@ -176,49 +174,12 @@ impl Publisher {
     }
 
     async fn open_local(&self, topic: &Arc<TopicMetadata>, partitions: &[i32]) {
-        let shard = &self.shard;
-        let by_owner = by_owner(shard, &topic.name, partitions);
-        join_all(by_owner.into_iter().map(|(owner, partitions)| {
-            let call = OpenPartitionsCall {
-                topic: Arc::clone(topic),
-                partitions,
-            };
-            async move {
-                if routing::call(shard, owner, call).await.is_err() {
-                    tracing::error!(owner, "shard did not open its partitions");
-                }
-            }
-        }))
-        .await;
+        open_on_owners(&self.shard, topic, partitions.iter().copied()).await;
     }
 
     async fn delete_local(&self, name: &Arc<str>, partitions: &[i32]) {
-        let shard = &self.shard;
-        let by_owner = by_owner(shard, name, partitions);
-        join_all(by_owner.into_iter().map(|(owner, partitions)| {
-            let call = DeletePartitionsCall {
-                topic: Arc::clone(name),
-                partitions,
-            };
-            async move {
-                if routing::call(shard, owner, call).await.is_err() {
-                    tracing::error!(owner, "shard did not delete its partitions");
-                }
-            }
-        }))
-        .await;
+        delete_on_owners(&self.shard, name, partitions.iter().copied()).await;
     }
-}
-
-fn by_owner(shard: &Shard, topic: &str, partitions: &[i32]) -> BTreeMap<usize, Vec<i32>> {
-    let mut by_owner: BTreeMap<usize, Vec<i32>> = BTreeMap::new();
-    for &partition in partitions {
-        by_owner
-            .entry(shard.owner_of(topic, partition))
-            .or_default()
-            .push(partition);
-    }
-    by_owner
 }
 
 /// The partitions with a replica on `node_id`, by topic id.

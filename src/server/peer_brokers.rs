@@ -12,17 +12,17 @@
 
 use std::cell::RefCell;
 use std::collections::HashMap;
-use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::rc::Rc;
 use std::time::Duration;
 
-use bytes::{Bytes, BytesMut};
+use bytes::Bytes;
 use futures::{AsyncReadExt, AsyncWriteExt};
 use glommio::net::TcpStream;
-use kafka_protocol::messages::{ApiKey, RequestHeader, ResponseHeader};
-use kafka_protocol::protocol::{Decodable, Encodable, Request, StrBytes};
+use kafka_protocol::messages::ApiKey;
+use kafka_protocol::protocol::{Request, StrBytes};
 
 use super::shard::Shard;
+use crate::protocol::client_frames::{decode_response, encode_request};
 use crate::protocol::errors::KafkaError;
 
 /// How long one call to a peer may take, connecting included.
@@ -100,7 +100,14 @@ pub async fn call<R: Request>(
     connection
         .next_correlation_id
         .set(correlation_id.wrapping_add(1));
-    let frame = encode_request(api_key, version, correlation_id, request).map_err(failed)?;
+    let frame = encode_request(
+        api_key,
+        version,
+        correlation_id,
+        &StrBytes::from_static_str(CLIENT_ID),
+        request,
+    )
+    .map_err(failed)?;
     let existing = connection.stream.borrow_mut().take();
     let exchange = async {
         let mut stream = match existing {
@@ -144,54 +151,5 @@ pub async fn call<R: Request>(
         .map_err(failed)?;
     // Only a complete exchange leaves the connection reusable.
     *connection.stream.borrow_mut() = Some(stream);
-    Ok(response)
-}
-
-fn encode_request<R: Request>(
-    api_key: ApiKey,
-    version: i16,
-    correlation_id: i32,
-    request: &R,
-) -> Result<Bytes, String> {
-    let header = RequestHeader::default()
-        .with_request_api_key(R::KEY)
-        .with_request_api_version(version)
-        .with_correlation_id(correlation_id)
-        .with_client_id(Some(StrBytes::from_static_str(CLIENT_ID)));
-    let mut frame = BytesMut::with_capacity(256);
-    frame.extend_from_slice(&[0; 4]);
-    header
-        .encode(&mut frame, api_key.request_header_version(version))
-        .and_then(|()| request.encode(&mut frame, version))
-        .map_err(|error| format!("cannot encode {api_key:?} v{version}: {error}"))?;
-    let size = i32::try_from(frame.len() - 4).map_err(|_| "request too large".to_string())?;
-    frame[..4].copy_from_slice(&size.to_be_bytes());
-    Ok(frame.freeze())
-}
-
-fn decode_response<T: Decodable>(
-    api_key: ApiKey,
-    version: i16,
-    correlation_id: i32,
-    body: &mut Bytes,
-) -> Result<T, String> {
-    // The decoder trusts array lengths from the wire; a bad peer must not
-    // take this broker down with a panic.
-    let decoded = catch_unwind(AssertUnwindSafe(|| {
-        let header = ResponseHeader::decode(body, api_key.response_header_version(version))?;
-        let response = T::decode(body, version)?;
-        Ok::<_, anyhow::Error>((header, response))
-    }));
-    let (header, response) = match decoded {
-        Ok(Ok(decoded)) => decoded,
-        Ok(Err(error)) => return Err(format!("cannot decode {api_key:?} answer: {error}")),
-        Err(_) => return Err(format!("cannot decode {api_key:?} answer")),
-    };
-    if header.correlation_id != correlation_id {
-        return Err(format!(
-            "answer for correlation id {}, expected {correlation_id}",
-            header.correlation_id
-        ));
-    }
     Ok(response)
 }

@@ -7,16 +7,14 @@
 use std::collections::HashMap;
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream, ToSocketAddrs};
-use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::time::Duration;
 
-use bytes::{Bytes, BytesMut};
-use kafka_protocol::messages::{
-    ApiKey, ApiVersionsRequest, ApiVersionsResponse, RequestHeader, ResponseHeader,
-};
-use kafka_protocol::protocol::{Decodable, Encodable, Request, StrBytes};
+use bytes::Bytes;
+use kafka_protocol::messages::{ApiKey, ApiVersionsRequest, ApiVersionsResponse};
+use kafka_protocol::protocol::{Decodable, Request, StrBytes};
 
 use super::error::ToolError;
+use crate::protocol::client_frames;
 
 /// How long a TCP connect may take before the next address is tried.
 pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
@@ -178,7 +176,7 @@ impl Connection {
     }
 }
 
-/// The size-prefixed bytes of one request: header, then body.
+/// The size-prefixed bytes of one request (`protocol::client_frames`).
 pub fn encode_request<R: Request>(
     api_key: ApiKey,
     version: i16,
@@ -186,56 +184,18 @@ pub fn encode_request<R: Request>(
     client_id: &StrBytes,
     request: &R,
 ) -> Result<Bytes, ToolError> {
-    let header = RequestHeader::default()
-        .with_request_api_key(R::KEY)
-        .with_request_api_version(version)
-        .with_correlation_id(correlation_id)
-        .with_client_id(Some(client_id.clone()));
-    let mut frame = BytesMut::with_capacity(256);
-    frame.extend_from_slice(&[0; 4]);
-    let encode_error = |error: anyhow::Error| {
-        ToolError::Protocol(format!("cannot encode {api_key:?} v{version}: {error}"))
-    };
-    header
-        .encode(&mut frame, api_key.request_header_version(version))
-        .map_err(encode_error)?;
-    request.encode(&mut frame, version).map_err(encode_error)?;
-    let size = i32::try_from(frame.len() - 4)
-        .map_err(|_| ToolError::Protocol(format!("{api_key:?} request too large")))?;
-    frame[..4].copy_from_slice(&size.to_be_bytes());
-    Ok(frame.freeze())
+    client_frames::encode_request(api_key, version, correlation_id, client_id, request)
+        .map_err(ToolError::Protocol)
 }
 
 /// Decodes a response frame's header and body; a malformed body is a
-/// `Protocol` error, never a panic.
+/// `Protocol` error, never a panic (`protocol::client_frames`).
 pub fn decode_response<T: Decodable>(
     api_key: ApiKey,
     version: i16,
     correlation_id: i32,
     body: &mut Bytes,
 ) -> Result<T, ToolError> {
-    let decode_error = |error: String| {
-        ToolError::Protocol(format!(
-            "cannot decode {api_key:?} v{version} response: {error}"
-        ))
-    };
-    // The decoder trusts array lengths from the wire (Vec::with_capacity);
-    // a hostile length must not take the tool down with a panic.
-    let decoded = catch_unwind(AssertUnwindSafe(|| {
-        let header = ResponseHeader::decode(body, api_key.response_header_version(version))?;
-        let response = T::decode(body, version)?;
-        Ok::<_, anyhow::Error>((header, response))
-    }));
-    let (header, response) = match decoded {
-        Ok(Ok(decoded)) => decoded,
-        Ok(Err(error)) => return Err(decode_error(error.to_string())),
-        Err(_) => return Err(decode_error("decoder panicked".to_string())),
-    };
-    if header.correlation_id != correlation_id {
-        return Err(ToolError::Protocol(format!(
-            "{api_key:?} response has correlation id {}, expected {correlation_id}",
-            header.correlation_id
-        )));
-    }
-    Ok(response)
+    client_frames::decode_response(api_key, version, correlation_id, body)
+        .map_err(ToolError::Protocol)
 }
