@@ -79,10 +79,11 @@ pub fn run() -> ExitCode {
 /// per-election chatter at `warn` and its per-heartbeat retries to a down voter
 /// at `error` (corelog logs leader changes and fencing itself).
 fn init_logging() {
-    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| {
+        tracing_subscriber::EnvFilter::new(
             "info,openraft=warn,openraft::core::heartbeat=error,openraft::replication=error",
-        ));
+        )
+    });
     let _ = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
