@@ -9,6 +9,7 @@ use std::process::{Child, Command, Output, Stdio};
 use std::thread;
 use std::time::{Duration, Instant};
 
+use common::cluster::{Cluster, QUICK_BROKER_SESSIONS};
 use common::{create_topic, Broker};
 
 const KCAT_TIMEOUT: Duration = Duration::from_secs(60);
@@ -80,13 +81,16 @@ fn read_in_thread(child: &mut Child, stdout: bool) -> thread::JoinHandle<Vec<u8>
 }
 
 fn assert_success(output: &Output, what: &str, broker: &Broker) {
+    assert_ran(output, what, &broker.recent_log());
+}
+
+fn assert_ran(output: &Output, what: &str, log: &str) {
     assert!(
         output.status.success(),
-        "{what} failed with {}\nstdout:\n{}\nstderr:\n{}\n{}",
+        "{what} failed with {}\nstdout:\n{}\nstderr:\n{}\n{log}",
         output.status,
         String::from_utf8_lossy(&output.stdout),
         String::from_utf8_lossy(&output.stderr),
-        broker.recent_log()
     );
 }
 
@@ -160,4 +164,108 @@ fn kcat_lists_metadata_and_round_trips_messages() {
     got.sort();
     expected.sort();
     assert_eq!(got, expected, "kcat round trip");
+}
+
+/// Three nodes as kcat sees them: any node lists all three brokers and a topic whose
+/// partitions are led by every node; records produced through one node are read back
+/// through another.
+#[test]
+fn kcat_sees_three_nodes_as_one_cluster() {
+    if !kcat_installed() {
+        return;
+    }
+    let cluster = Cluster::start(3, QUICK_BROKER_SESSIONS);
+    let (first, second, third) = (
+        cluster.bootstrap(0),
+        cluster.bootstrap(1),
+        cluster.bootstrap(2),
+    );
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let listing = loop {
+        let listing = run_kcat(&["-b", &third, "-L", "-m", "20"], b"");
+        let text = String::from_utf8_lossy(&listing.stdout).to_string();
+        if listing.status.success() && text.contains(" 3 brokers:") {
+            break text;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "kcat -L never listed 3 brokers:\n{text}"
+        );
+        thread::sleep(Duration::from_millis(200));
+    };
+    for node in 0..3 {
+        assert!(
+            listing.contains(&format!("127.0.0.1:{}", cluster.kafka_port(node))),
+            "kcat -L does not show node {node}:\n{listing}"
+        );
+    }
+    assert!(
+        listing.contains("(controller)"),
+        "no controller:\n{listing}"
+    );
+
+    create_topic(&first, "kcat-cluster", 6);
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let topic = loop {
+        let described = run_kcat(&["-b", &third, "-L", "-t", "kcat-cluster", "-m", "20"], b"");
+        let text = String::from_utf8_lossy(&described.stdout).to_string();
+        let led_by_all = (0..3).all(|node| text.contains(&format!("leader {node},")));
+        if text.contains("with 6 partitions") && led_by_all {
+            break text;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "partitions not led by every node:\n{text}"
+        );
+        thread::sleep(Duration::from_millis(200));
+    };
+    assert!(
+        !topic.contains("leader -1"),
+        "a partition without leader:\n{topic}"
+    );
+
+    let lines: Vec<String> = (0..60).map(|i| format!("key-{i}:value-{i}")).collect();
+    let input = lines.join("\n") + "\n";
+    let produced = run_kcat(
+        &[
+            "-b",
+            &first,
+            "-P",
+            "-t",
+            "kcat-cluster",
+            "-K",
+            ":",
+            "-X",
+            "acks=all",
+        ],
+        input.as_bytes(),
+    );
+    assert_ran(&produced, "kcat -P through node 0", &cluster.recent_log(0));
+    let consumed = run_kcat(
+        &[
+            "-b",
+            &second,
+            "-C",
+            "-t",
+            "kcat-cluster",
+            "-o",
+            "beginning",
+            "-e",
+            "-f",
+            "%k:%s\n",
+        ],
+        b"",
+    );
+    assert_ran(&consumed, "kcat -C through node 1", &cluster.recent_log(1));
+    let mut got: Vec<String> = String::from_utf8_lossy(&consumed.stdout)
+        .lines()
+        .map(str::to_string)
+        .collect();
+    let mut expected = lines;
+    got.sort();
+    expected.sort();
+    assert_eq!(
+        got, expected,
+        "records produced through node 0, read through node 1"
+    );
 }
