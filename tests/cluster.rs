@@ -13,11 +13,15 @@
 //! every 500 ms and are fenced after 3 s without one, so a killed node's session expires
 //! (and a restarted node registers again) within seconds. Every wait is bounded.
 
+#[path = "common/codec.rs"]
+mod codec;
 mod common;
 #[path = "cluster/data.rs"]
 mod data;
 #[path = "cluster/failover.rs"]
 mod failover;
+#[path = "cluster/majority.rs"]
+mod majority;
 #[path = "cluster/membership.rs"]
 mod membership;
 #[path = "cluster/producers.rs"]
@@ -31,6 +35,9 @@ use std::time::{Duration, Instant};
 use common::cluster::{Cluster, QUICK_BROKER_SESSIONS};
 use common::cluster_view::{cluster_view, wait_for_full_view};
 use common::{assign_consumer, assign_from_beginning, consume_from, poll_until, topic_metadata};
+
+/// The client id of raw requests (`codec`).
+const CLIENT_ID: &str = "corelog-cluster-test";
 
 const VOTERS: usize = 3;
 /// Appended to every node's command line after [`QUICK_BROKER_SESSIONS`]: no initial
