@@ -23,7 +23,7 @@ use crate::{leaders_agreed_by, serial, three_voters, DATA_TIMEOUT};
 const NO_QUORUM_CODES: &[i16] = &[7, 41];
 
 #[test]
-#[ignore = "under investigation (issue 11): the admin half passes (REQUEST_TIMED_OUT after 5-15 s); the consumer of the survivor's partition read 1 of 20 acknowledged records in 30 s"]
+#[ignore = "under investigation (issue 11): the admin half passes (REQUEST_TIMED_OUT after 5-15 s); this librdkafka consumer of the survivor's partition reads 0-1 of 20 acknowledged records in 30 s, polling only BrokerTransportFailure from the dead brokers, while kcat (librdkafka 2.0.2) reads all 20 in the same situation"]
 fn without_a_majority_admin_requests_fail_retriably_while_live_leaders_serve() {
     const PARTITIONS: i32 = 3;
     let _serial = serial();
@@ -98,9 +98,13 @@ fn without_a_majority_admin_requests_fail_retriably_while_live_leaders_serve() {
             Instant::now() < deadline,
             "read {read} of 20 records back from the survivor"
         );
-        if let Some(Ok(message)) = consumer.poll(Duration::from_millis(200)) {
-            assert_eq!(message.partition(), partition);
-            read += 1;
+        match consumer.poll(Duration::from_millis(200)) {
+            Some(Ok(message)) => {
+                assert_eq!(message.partition(), partition);
+                read += 1;
+            }
+            Some(Err(error)) => eprintln!("poll error: {error}"),
+            None => {}
         }
     }
 }
