@@ -360,7 +360,7 @@ impl ActiveController {
 
     /// The offset of the last record in this node's image (entries
     /// without records do not count, so broker-only nodes know it too).
-    pub fn applied_index(&self) -> Option<u64> {
+    pub fn image_offset(&self) -> Option<u64> {
         self.quorum
             .state_machine()
             .read(|image| image.last_offset())

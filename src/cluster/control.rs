@@ -209,11 +209,6 @@ impl ControlError {
             ControlError::TimedOut(_) => KafkaError::RequestTimedOut,
         }
     }
-
-    /// The message a client gets with [`kafka_error`](Self::kafka_error).
-    pub fn message(&self) -> String {
-        self.to_string()
-    }
 }
 
 impl From<ControllerCallError> for ControlFailure {
@@ -325,7 +320,7 @@ pub async fn answer(controller: &ActiveController, request: ControlRequest) -> C
             Ok(outcome) => ControlResult::Ok(outcome),
             Err(error) => ControlResult::Failed(error.into()),
         },
-        applied: controller.applied_index(),
+        applied: controller.image_offset(),
     }
 }
 

@@ -18,7 +18,7 @@
 
 use std::cell::{Cell, RefCell};
 use std::collections::BTreeMap;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::rc::Rc;
 use std::time::Duration;
 
@@ -83,7 +83,7 @@ pub struct ClusterNode {
     quorum: Option<Rc<QuorumNode>>,
     controller: Option<Rc<ActiveController>>,
     /// A broker-only node's copy of the image and its offset.
-    fetched_image: RefCell<Rc<MetadataImage>>,
+    fetched_image: RefCell<MetadataImage>,
     /// Bumped whenever the image or the known controller changes.
     changes: watch::Sender<u64>,
     hello: Rc<Hello>,
@@ -96,8 +96,6 @@ pub struct ClusterNode {
     advertised_host: String,
     advertised_port: u16,
     rack: Option<String>,
-    /// The cluster id, once learned.
-    cluster_id: RefCell<Option<String>>,
 }
 
 impl ClusterNode {
@@ -161,7 +159,7 @@ impl ClusterNode {
             data_dir: config.data_dir.clone(),
             quorum,
             controller,
-            fetched_image: RefCell::new(Rc::new(MetadataImage::default())),
+            fetched_image: RefCell::new(MetadataImage::default()),
             changes,
             hello,
             clients: RefCell::new(BTreeMap::new()),
@@ -171,7 +169,6 @@ impl ClusterNode {
             advertised_host: config.advertised_host.clone(),
             advertised_port: config.advertised_port,
             rack: config.rack.clone(),
-            cluster_id: RefCell::new(None),
         });
         if let (Some(quorum), Some(controller)) = (&node.quorum, &node.controller) {
             quorum.set_control_handler(control_handler(Rc::clone(controller)));
@@ -198,7 +195,8 @@ impl ClusterNode {
 
     /// The cluster id (known once `join` returned).
     pub fn cluster_id(&self) -> String {
-        self.cluster_id.borrow().clone().unwrap_or_default()
+        self.read_image(|image| image.cluster_id().map(str::to_owned))
+            .unwrap_or_default()
     }
 
     /// The broker epoch of this node's registration.
@@ -239,15 +237,13 @@ impl ClusterNode {
     /// requests, as KRaft brokers report a live broker too.
     pub fn catalog(&self, version: u64, topic_defaults: &BTreeMap<String, String>) -> Catalog {
         let leader = self.controller_id().and_then(|id| i32::try_from(id).ok());
-        let mut catalog = self.read_image(|image| {
+        self.read_image(|image| {
             let controller_id = leader
                 .filter(|leader| image.is_live(*leader))
                 .or_else(|| image.live_broker_ids().first().copied())
                 .unwrap_or(NO_BROKER);
             image.to_catalog_with(version, controller_id, topic_defaults)
-        });
-        catalog.version = version;
-        catalog
+        })
     }
 
     /// Waits (bounded by `timeout`) until this node's image has reached
@@ -276,31 +272,20 @@ impl ClusterNode {
                     Some(control::answer(&controller, request.clone()).await)
                 }
                 Route::Remote(voter) => {
-                    let client = self.client(voter);
-                    match client.call(&request, ATTEMPT_TIMEOUT).await {
-                        Ok(response) => Some(response),
-                        Err(error) => {
-                            tracing::debug!(voter, %error, "controller call failed; trying again");
-                            self.leader_hint.set(None);
-                            None
-                        }
+                    let response = self.ask(voter, &request).await;
+                    if response.is_none() {
+                        self.leader_hint.set(None);
                     }
+                    response
                 }
                 Route::Unknown => {
                     // Try the voters in turn: one of them leads or knows who does.
-                    let voters: Vec<u64> = self.settings.voters.keys().copied().collect();
-                    let voter = voters[next_voter % voters.len()];
+                    let voter = self.voter_in_turn(next_voter);
                     next_voter += 1;
                     if Some(voter) == self.quorum.as_ref().map(|q| q.node_id) {
                         None
                     } else {
-                        match self.client(voter).call(&request, ATTEMPT_TIMEOUT).await {
-                            Ok(response) => Some(response),
-                            Err(error) => {
-                                tracing::debug!(voter, %error, "controller call failed");
-                                None
-                            }
-                        }
+                        self.ask(voter, &request).await
                     }
                 }
             };
@@ -350,6 +335,28 @@ impl ClusterNode {
         }
     }
 
+    /// One attempt at `voter`; `None` when it could not be reached.
+    async fn ask(&self, voter: u64, request: &ControlRequest) -> Option<ControlResponse> {
+        match self.client(voter).call(request, ATTEMPT_TIMEOUT).await {
+            Ok(response) => Some(response),
+            Err(error) => {
+                tracing::debug!(voter, %error, "controller call failed; trying again");
+                None
+            }
+        }
+    }
+
+    /// The voter to try at `turn` when no leader is known (round robin).
+    fn voter_in_turn(&self, turn: usize) -> u64 {
+        let voters = &self.settings.voters;
+        // Never empty: `parse_quorum_voters` refuses an empty list.
+        voters
+            .keys()
+            .nth(turn % voters.len().max(1))
+            .copied()
+            .unwrap_or_default()
+    }
+
     fn client(&self, voter: u64) -> Rc<ControlClient> {
         let mut clients = self.clients.borrow_mut();
         let address = self
@@ -373,12 +380,8 @@ impl ClusterNode {
             if let Some(id) = self.read_image(|image| image.cluster_id().map(str::to_owned)) {
                 break id;
             }
-            // A leader writes the id at its first decision: ask for one.
-            if let Some(controller) = &self.controller {
-                let _ = controller
-                    .expire_sessions(crate::runtime::clock::now_ms())
-                    .await;
-            }
+            // The first leader writes it when it takes over (its session
+            // timer makes a decision every half second).
             if std::time::Instant::now() >= deadline {
                 return Err(JoinError::NoQuorum(JOIN_TIMEOUT));
             }
@@ -400,7 +403,6 @@ impl ClusterNode {
                 tracing::info!(cluster_id, "joined the cluster");
             }
         }
-        *self.cluster_id.borrow_mut() = Some(cluster_id);
         Ok(())
     }
 
@@ -567,12 +569,11 @@ impl ClusterNode {
             loop {
                 let Some(node) = node.upgrade() else { return };
                 let known = node.image_offset();
-                let voters: Vec<u64> = node.settings.voters.keys().copied().collect();
                 let voter = node
                     .leader_hint
                     .get()
                     .filter(|_| next_voter.is_multiple_of(2))
-                    .unwrap_or(voters[next_voter % voters.len()]);
+                    .unwrap_or_else(|| node.voter_in_turn(next_voter));
                 let client = Rc::clone(clients.entry(voter).or_insert_with(|| {
                     let address = node.settings.voters.get(&voter).cloned().unwrap_or_default();
                     Rc::new(ControlClient::new(address, Rc::clone(&node.hello)))
@@ -586,7 +587,7 @@ impl ClusterNode {
                         ..
                     }) => match MetadataImage::from_snapshot(applied, &records) {
                         Ok(image) => {
-                            *node.fetched_image.borrow_mut() = Rc::new(image);
+                            *node.fetched_image.borrow_mut() = image;
                             node.changes.send_modify(|count| *count += 1);
                         }
                         Err(error) => {
@@ -647,9 +648,4 @@ fn control_handler(controller: Rc<ActiveController>) -> super::quorum::network::
         }
         .boxed_local()
     })
-}
-
-/// The data directory's quorum path (for `corelog` tools and tests).
-pub fn metadata_directory(data_dir: &Path) -> PathBuf {
-    data_dir.join(METADATA_DIRECTORY)
 }

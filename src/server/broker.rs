@@ -90,7 +90,8 @@ pub fn start(mut config: BrokerConfig) -> io::Result<RunningBroker> {
         );
         (Arc::new(catalog), Vec::new())
     };
-    let manifests = Arc::new(std::sync::Mutex::new(Some(manifests)));
+    // Shard 0 takes them; the executors are spawned one after another here.
+    let mut manifests = Some(manifests);
     let listen = config.listen;
     let config = Arc::new(config);
     let builder = (config.shards > 1).then(|| mesh_builder::<Shard>(config.shards));
@@ -106,7 +107,7 @@ pub fn start(mut config: BrokerConfig) -> io::Result<RunningBroker> {
         let builder = builder.clone();
         let ready = ready_sender.clone();
         let manifests = if shard_id == 0 {
-            manifests.lock().ok().and_then(|mut taken| taken.take())
+            manifests.take()
         } else {
             None
         };

@@ -175,7 +175,7 @@ pub async fn handle_describe_quorum(
         Ok(Err(error)) => quorum_error(
             metadata_partition(),
             error.kafka_error(),
-            Some(error.message()),
+            Some(error.to_string()),
         ),
         // Shard 0 is gone (shutting down): retriable.
         Err(_) => quorum_error(metadata_partition(), KafkaError::NotController, None),

@@ -86,7 +86,7 @@ impl ClusterMetadata {
 }
 
 fn admin_error(error: ControlError) -> AdminError {
-    AdminError::new(error.kafka_error(), error.message())
+    AdminError::new(error.kafka_error(), error.to_string())
 }
 
 /// The publishing loop's state.

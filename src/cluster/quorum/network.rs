@@ -262,7 +262,11 @@ pub async fn serve_connection<SM>(
     };
     let role = role.get();
     loop {
-        let bytes = match transport::read_frame(&mut stream).await {
+        let limit = match role {
+            PeerRole::Voter => frame::MAX_FRAME_BYTES,
+            PeerRole::Broker => transport::MAX_BROKER_FRAME_BYTES,
+        };
+        let bytes = match transport::read_frame_within(&mut stream, limit).await {
             Ok(bytes) => bytes,
             Err(TransportError::Io(error)) if error.kind() == std::io::ErrorKind::UnexpectedEof => {
                 return;

@@ -353,11 +353,6 @@ impl QuorumNode {
         *self.control.borrow_mut() = Some(handler);
     }
 
-    /// The last applied metadata offset on this node.
-    pub fn applied_index(&self) -> Option<u64> {
-        self.state_machine.view().last_applied_index()
-    }
-
     /// The openraft node, for metrics (`raft().metrics()`).
     pub fn raft(&self) -> &Raft<MetadataRaft, MetadataStateMachine> {
         &self.raft

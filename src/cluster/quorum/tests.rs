@@ -166,3 +166,39 @@ fn a_stranger_announcing_a_huge_hello_is_closed_and_the_quorum_goes_on() {
     propose_on_leader(&cluster, topic("still", 8));
     cluster.wait_for_topics(&["still"]);
 }
+
+#[test]
+fn a_node_that_is_not_a_voter_cannot_announce_a_large_frame() {
+    use std::io::{Read, Write};
+
+    use crate::cluster::metadata::frame;
+    use crate::cluster::quorum::transport::{Hello, KIND_HELLO, MAX_BROKER_FRAME_BYTES};
+
+    let cluster = TestCluster::start(3);
+    let leader = cluster.wait_for_leader();
+    let mut broker = std::net::TcpStream::connect(&cluster.voters[&leader]).expect("connects");
+    broker
+        .set_read_timeout(Some(Duration::from_secs(5)))
+        .expect("timeout");
+    // Admitted: node 99 of this cluster may make control calls.
+    let hello = frame::encode(KIND_HELLO, &Hello::new(99, "test-cluster".into())).expect("hello");
+    broker.write_all(&hello).expect("writes hello");
+    let mut header = [0u8; frame::FRAME_HEADER_BYTES];
+    broker.read_exact(&mut header).expect("handshake answered");
+    let accepted = frame::read_header(&header).expect("a frame header");
+    let mut rest = vec![0u8; accepted.payload_bytes];
+    broker.read_exact(&mut rest).expect("the accepted Hello");
+    // A control frame one byte over the broker limit is refused before its body.
+    let mut big = vec![frame::FRAME_FORMAT_VERSION, 36];
+    big.extend_from_slice(&((MAX_BROKER_FRAME_BYTES + 1) as u32).to_le_bytes());
+    big.extend_from_slice(&0u32.to_le_bytes());
+    broker.write_all(&big).expect("writes header");
+    let mut answer = [0u8; 1];
+    let read = broker.read(&mut answer);
+    assert!(
+        matches!(read, Ok(0)) || read.is_err(),
+        "closed without an answer: {read:?}"
+    );
+    propose_on_leader(&cluster, topic("still-here", 4));
+    cluster.wait_for_topics(&["still-here"]);
+}

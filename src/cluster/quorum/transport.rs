@@ -107,6 +107,13 @@ impl From<glommio::GlommioError<()>> for TransportError {
 /// not introduced itself yet cannot make this node allocate more.
 pub const MAX_HELLO_FRAME_BYTES: usize = 4 << 10;
 
+/// Largest frame a node that is not a voter may send: its control calls
+/// (a registration, a forwarded CreateTopics with its configs) are small,
+/// so a broker-only peer cannot make a voter allocate `MAX_FRAME_BYTES`
+/// per connection. Voters' Raft calls carry log batches and snapshots and
+/// keep the frame format's limit.
+pub const MAX_BROKER_FRAME_BYTES: usize = 1 << 20;
+
 /// Quorum connections one node serves at once (a voter keeps a few per
 /// peer: replication, heartbeats, snapshots). Past it, new connections are
 /// closed at once, so a flood of connects cannot grow memory.
@@ -120,7 +127,7 @@ pub async fn read_frame(stream: &mut TcpStream) -> Result<Vec<u8>, TransportErro
 }
 
 /// `read_frame` with a smaller payload limit than the frame format's.
-async fn read_frame_within(
+pub async fn read_frame_within(
     stream: &mut TcpStream,
     max_payload_bytes: usize,
 ) -> Result<Vec<u8>, TransportError> {
