@@ -101,12 +101,13 @@ impl ShardCall<Shard> for DeleteTopicsCall {
 
 /// Any shard -> controller: create a topic with broker defaults
 /// (auto-creation, internal topics); the reply is a Kafka error code (0 =
-/// created or already there).
+/// created or already there), or `None` while a cluster's controller has not
+/// answered yet (see `auto_creations`).
 pub struct AutoCreateTopicCall(pub TopicSpec);
 
 impl ShardCall<Shard> for AutoCreateTopicCall {
-    type Reply = i16;
-    fn start(self, shard: &Rc<Shard>) -> LocalBoxFuture<'static, i16> {
+    type Reply = Option<i16>;
+    fn start(self, shard: &Rc<Shard>) -> LocalBoxFuture<'static, Option<i16>> {
         let shard = Rc::clone(shard);
         async move { auto_create_on_controller(&shard, self.0).await }.boxed_local()
     }
@@ -267,6 +268,8 @@ async fn create_from_spec(
     let name = spec.name.clone();
     let code = routing::call(shard, CONTROLLER_SHARD, AutoCreateTopicCall(spec))
         .await
+        .ok()
+        .flatten()
         .unwrap_or(unavailable);
     if code != NONE {
         return Err(code);
@@ -274,8 +277,25 @@ async fn create_from_spec(
     shard.catalog().topic(&name).cloned().ok_or(unavailable)
 }
 
-/// Controller: create `spec` unless the topic exists (see [`TopicSpec`]).
-async fn auto_create_on_controller(shard: &Rc<Shard>, spec: TopicSpec) -> i16 {
+/// Controller: create `spec` unless the topic exists (see [`TopicSpec`]); in a
+/// cluster, without holding the request longer than the quorum answers.
+async fn auto_create_on_controller(shard: &Rc<Shard>, spec: TopicSpec) -> Option<i16> {
+    let Some(cluster) = shard.cluster() else {
+        return Some(auto_create(shard, spec).await);
+    };
+    if shard.catalog().topic(&spec.name).is_some() {
+        return Some(NONE);
+    }
+    let name = spec.name.clone();
+    let creator = Rc::clone(shard);
+    cluster
+        .auto_creations
+        .create(&name, async move { auto_create(&creator, spec).await })
+        .await
+}
+
+/// Controller: create `spec` now unless the topic exists.
+async fn auto_create(shard: &Rc<Shard>, spec: TopicSpec) -> i16 {
     assert_eq!(
         shard.id, CONTROLLER_SHARD,
         "topic admin runs on the controller"

@@ -21,6 +21,7 @@ use tokio::sync::watch;
 use uuid::Uuid;
 
 use super::admin::{delete_on_owners, open_on_owners, publish_catalog, AdminError};
+use super::auto_creations::AutoCreations;
 use super::shard::Shard;
 use crate::cluster::control::{ControlError, ControlOutcome, ControlRequest};
 use crate::cluster::node::{ClusterNode, CALL_TIMEOUT};
@@ -31,6 +32,8 @@ use crate::metadata::manifest;
 /// The cluster side of shard 0.
 pub struct ClusterMetadata {
     pub node: Rc<ClusterNode>,
+    /// Topic auto-creations on their way to the controller.
+    pub auto_creations: Rc<AutoCreations>,
     /// The image offset whose catalog every shard has.
     published: watch::Sender<Option<u64>>,
 }
@@ -45,7 +48,11 @@ impl ClusterMetadata {
         manifests: Vec<TopicMetadata>,
     ) -> Rc<ClusterMetadata> {
         let (published, _) = watch::channel(None);
-        let metadata = Rc::new(ClusterMetadata { node, published });
+        let metadata = Rc::new(ClusterMetadata {
+            node,
+            auto_creations: Rc::default(),
+            published,
+        });
         let mut publisher = Publisher {
             shard: Rc::clone(shard),
             metadata: Rc::clone(&metadata),

@@ -16,6 +16,7 @@
 
 pub mod admin;
 pub mod api_versions;
+pub mod auto_creations;
 pub mod broker;
 pub mod cluster;
 pub mod cluster_metadata;
