@@ -13,6 +13,7 @@ pub mod loadgen;
 pub mod log;
 pub mod metadata;
 pub mod protocol;
+pub mod replication;
 pub mod runtime;
 pub mod server;
 pub mod txn;
