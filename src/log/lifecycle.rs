@@ -18,11 +18,11 @@ use super::writer_task::mark_durable;
 use super::LogError;
 
 pub(crate) async fn sync(inner: &Rc<LogInner>) -> Result<(), LogError> {
-    let high_watermark = inner.high_watermark.get();
-    if high_watermark <= inner.durable_offset.get() {
+    let written_end = inner.written_end.get();
+    if written_end <= inner.durable_offset.get() {
         return Ok(());
     }
-    inner.wait_synced(high_watermark - 1).await
+    inner.wait_synced(written_end - 1).await
 }
 
 pub(crate) async fn close(inner: &Rc<LogInner>) -> Result<(), LogError> {
@@ -44,7 +44,7 @@ pub(crate) async fn close(inner: &Rc<LogInner>) -> Result<(), LogError> {
         let sealed = seal_active(inner, &mut writer).await;
         match sealed {
             Ok(()) if result.is_ok() => {
-                mark_durable(inner, inner.high_watermark.get());
+                mark_durable(inner, inner.written_end.get());
                 save_producer_snapshot(inner).await;
             }
             Ok(()) => {}
@@ -78,7 +78,7 @@ pub(crate) async fn close(inner: &Rc<LogInner>) -> Result<(), LogError> {
 /// syncs each one), and every appended batch is written.
 async fn save_producer_snapshot(inner: &LogInner) {
     let log_end_offset = inner.log_end_offset.get();
-    debug_assert_eq!(log_end_offset, inner.high_watermark.get());
+    debug_assert_eq!(log_end_offset, inner.written_end.get());
     let bytes = producer_snapshot::encode(&inner.producers.borrow(), log_end_offset);
     producer_snapshot::save(inner, log_end_offset, bytes).await;
 }

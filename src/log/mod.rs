@@ -31,6 +31,14 @@
 //! fetches (`read_committed`). The state survives restarts through
 //! `<offset>.snapshot` files (at each roll and at close) plus a replay of
 //! the batch headers after the newest one, and `<base>.txnindex` files.
+//!
+//! Replicas (issue 12): the written end (everything written, readable by
+//! followers through `read_for_replica`) and the high watermark (what
+//! consumers see) are the same offset until `replicate` hands the high
+//! watermark to the replication layer, which then moves it with
+//! `advance_high_watermark`. A follower copies its leader's batches with
+//! `append_replicated` (offsets, leader epoch and producer state as the
+//! leader wrote them); a leader stamps its epoch (`set_leader_epoch`).
 
 use std::path::PathBuf;
 use std::rc::Rc;
@@ -337,9 +345,77 @@ impl PartitionLog {
         }
     }
 
-    /// Offset after the last written (consumer-visible) record.
+    /// What consumers may read up to: the written end, or for a replicated
+    /// partition the end every in-sync replica has (see `replicate`).
     pub fn high_watermark(&self) -> i64 {
         self.inner.high_watermark.get()
+    }
+
+    /// Offset after the last written batch: readable here and by followers.
+    pub fn written_end_offset(&self) -> i64 {
+        self.inner.written_end.get()
+    }
+
+    /// Every offset below this is covered by an fdatasync.
+    pub fn durable_end_offset(&self) -> i64 {
+        self.inner.durable_offset.get()
+    }
+
+    /// From now on the replication layer owns the high watermark: it starts
+    /// at `high_watermark` (from the replica's checkpoint or its leader;
+    /// never past the written end) and moves only through
+    /// `advance_high_watermark`.
+    pub fn replicate(&self, high_watermark: i64) {
+        let inner = &self.inner;
+        inner.replicated.set(true);
+        let start = high_watermark.clamp(inner.log_start_offset.get(), inner.written_end.get());
+        inner.high_watermark.set(start);
+    }
+
+    /// A replicated partition's new high watermark (the ISR's smallest end on
+    /// a leader, the leader's on a follower), capped at the written end. It
+    /// never moves back. Wakes waiting fetches; `true` if it moved.
+    pub fn advance_high_watermark(&self, high_watermark: i64) -> bool {
+        let inner = &self.inner;
+        assert!(
+            inner.replicated.get(),
+            "only a replicated partition's high watermark is set from outside"
+        );
+        let next = high_watermark.min(inner.written_end.get());
+        if next <= inner.high_watermark.get() {
+            return false;
+        }
+        inner.high_watermark.set(next);
+        inner.subscribers.borrow_mut().notify_all();
+        true
+    }
+
+    /// The leader epoch stamped on the batches this replica appends from
+    /// now on (as leader of that epoch).
+    pub fn set_leader_epoch(&self, leader_epoch: i32) {
+        self.inner.leader_epoch.set(leader_epoch);
+    }
+
+    /// Appends a batch fetched from the partition's leader unchanged (its
+    /// offsets, leader epoch and timestamps); it must start at the log end.
+    /// Producer state follows the batch without checks, so idempotent
+    /// producers keep their duplicates detected after a failover.
+    pub fn append_replicated(&self, batch: Bytes, now_ms: i64) -> Result<AppendInfo, LogError> {
+        self.inner.append_replicated(batch, now_ms)
+    }
+
+    /// `read` for a follower: whole batches up to the written end, past the
+    /// high watermark too (outside [log start offset, written end] is
+    /// `OffsetOutOfRange`).
+    pub async fn read_for_replica(
+        &self,
+        offset: i64,
+        max_bytes: usize,
+    ) -> Result<ReadResult, LogError> {
+        if self.inner.lifecycle.get() == Lifecycle::Closed {
+            return Err(LogError::Closed);
+        }
+        reader::read(&self.inner, offset, max_bytes, reader::Isolation::Replica).await
     }
 
     pub fn log_start_offset(&self) -> i64 {
@@ -396,7 +472,8 @@ impl PartitionLog {
         .await
     }
 
-    /// A receiver resolved the next time the high watermark advances (or the log closes).
+    /// A receiver resolved the next time the written end or the high
+    /// watermark advances (or the log closes).
     pub fn subscribe(&self) -> futures::channel::oneshot::Receiver<()> {
         let receiver = self.inner.subscribers.borrow_mut().subscribe();
         if self.inner.lifecycle.get() == Lifecycle::Closed {

@@ -79,6 +79,18 @@ pub(crate) fn should_roll(
         || waited_ms > config.segment_ms
 }
 
+/// The header of `batch`, checked against its length and offsets.
+fn parse_consistent(batch: &[u8]) -> Result<BatchHeader, LogError> {
+    let header =
+        BatchHeader::parse(batch).map_err(|_| LogError::InvalidBatch("unreadable header"))?;
+    if header.total_bytes() != Some(batch.len()) || header.last_offset_delta < 0 {
+        return Err(LogError::InvalidBatch(
+            "record batch length or offsets inconsistent",
+        ));
+    }
+    Ok(header)
+}
+
 pub(crate) struct LogInner {
     pub dir: PathBuf,
     /// Changed at runtime by `PartitionLog::update_config` (AlterConfigs).
@@ -86,7 +98,15 @@ pub(crate) struct LogInner {
     /// `config.segment_bytes` clamped to what u32 index positions can address.
     pub segment_bytes_max: Cell<u64>,
     pub lifecycle: Cell<Lifecycle>,
+    /// Offset after the last written batch: everything below is readable
+    /// here (by followers too, when the partition is replicated).
+    pub written_end: Cell<i64>,
+    /// What consumers may read. Follows `written_end` unless `replicated`,
+    /// when the replication layer moves it (the ISR's smallest end).
     pub high_watermark: Cell<i64>,
+    pub replicated: Cell<bool>,
+    /// Stamped on every batch this replica appends as leader (KIP-101).
+    pub leader_epoch: Cell<i32>,
     pub log_start_offset: Cell<i64>,
     pub log_end_offset: Cell<i64>,
     /// Every offset below this is covered by an fdatasync.
@@ -136,13 +156,7 @@ impl LogInner {
         origin: AppendOrigin,
     ) -> Result<AppendInfo, LogError> {
         self.check_usable()?;
-        let header =
-            BatchHeader::parse(batch).map_err(|_| LogError::InvalidBatch("unreadable header"))?;
-        if header.total_bytes() != Some(batch.len()) || header.last_offset_delta < 0 {
-            return Err(LogError::InvalidBatch(
-                "record batch length or offsets inconsistent",
-            ));
-        }
+        let header = parse_consistent(batch)?;
         if origin == AppendOrigin::Client && header.is_control() {
             // Only coordinators write markers (Kafka refuses client control batches).
             return Err(LogError::InvalidTxnState);
@@ -163,21 +177,89 @@ impl LogInner {
                 });
             }
         }
+        self.check_room(batch.len())?;
+        let log_append_time = self.config.borrow().timestamp_type == TimestampType::LogAppendTime;
+        let base_offset = self.log_end_offset.get();
+        let max_timestamp = if log_append_time {
+            now_ms
+        } else {
+            header.max_timestamp
+        };
+        // The one copy of the produce path: the request buffer is released
+        // when the response goes out, the log keeps its own bytes.
+        let mut copy = BytesMut::from(batch);
+        set_base_offset(&mut copy, base_offset);
+        set_partition_leader_epoch(&mut copy, self.leader_epoch.get());
+        if log_append_time {
+            set_log_append_time(&mut copy, now_ms);
+        }
+        self.queue(copy.freeze(), &header, producer, max_timestamp, now_ms)?;
+        Ok(AppendInfo {
+            base_offset,
+            last_offset: base_offset + i64::from(header.last_offset_delta),
+            log_append_time_ms: if log_append_time { now_ms } else { -1 },
+            log_start_offset: self.log_start_offset.get(),
+        })
+    }
+
+    /// Appends a batch copied from the partition's leader as it is: its
+    /// offsets, leader epoch and timestamps are the leader's (Kafka's
+    /// `appendAsFollower`). It must start at this log's end. Producer state
+    /// is updated without checks, as on the leader, so a producer's retry
+    /// after a failover is still recognised as a duplicate.
+    pub fn append_replicated(
+        self: &std::rc::Rc<Self>,
+        batch: Bytes,
+        now_ms: i64,
+    ) -> Result<AppendInfo, LogError> {
+        self.check_usable()?;
+        let header = parse_consistent(&batch)?;
+        if header.base_offset != self.log_end_offset.get() {
+            return Err(LogError::InvalidBatch(
+                "replicated batch does not start at the log end",
+            ));
+        }
+        let marker = header
+            .is_control()
+            .then(|| parse_control_marker(&batch))
+            .flatten();
+        let producer = ProducerBatch::from_header(&header, marker);
+        self.queue(batch, &header, producer, header.max_timestamp, now_ms)?;
+        Ok(AppendInfo {
+            base_offset: header.base_offset,
+            last_offset: header.last_offset(),
+            log_append_time_ms: -1,
+            log_start_offset: self.log_start_offset.get(),
+        })
+    }
+
+    /// Whether `len` more bytes fit the write queue (one batch always does).
+    fn check_room(&self, len: usize) -> Result<(), LogError> {
         let pending_bytes = self.pending_bytes.get();
-        if pending_bytes > 0 && pending_bytes + batch.len() > PENDING_BYTES_MAX {
+        if pending_bytes > 0 && pending_bytes + len > PENDING_BYTES_MAX {
             return Err(LogError::QueueFull);
         }
-        let log_append_time = self.config.borrow().timestamp_type == TimestampType::LogAppendTime;
+        Ok(())
+    }
+
+    /// Queues `bytes` (offsets final) for the writer: the roll decision and
+    /// the producer snapshot it triggers, the producer state update, the
+    /// tail cache, and the log end.
+    fn queue(
+        self: &std::rc::Rc<Self>,
+        bytes: Bytes,
+        header: &BatchHeader,
+        producer: Option<ProducerBatch>,
+        max_timestamp: i64,
+        now_ms: i64,
+    ) -> Result<(), LogError> {
+        self.check_room(bytes.len())?;
         let base_offset = self.log_end_offset.get();
         let meta = BatchMeta {
             base_offset,
             last_offset: base_offset + i64::from(header.last_offset_delta),
-            max_timestamp: if log_append_time {
-                now_ms
-            } else {
-                header.max_timestamp
-            },
-            size: batch.len() as u64,
+            max_timestamp,
+            size: bytes.len() as u64,
         };
 
         let mut head = self.head.get();
@@ -210,36 +292,21 @@ impl LogInner {
             producers.apply(&producer, base_offset, meta.last_offset, now_ms)
         });
 
-        // The one copy of the produce path: the request buffer is released
-        // when the response goes out, the log keeps its own bytes.
-        let mut copy = BytesMut::from(batch);
-        set_base_offset(&mut copy, base_offset);
-        set_partition_leader_epoch(&mut copy, 0);
-        if log_append_time {
-            set_log_append_time(&mut copy, now_ms);
-        }
-        let bytes = copy.freeze();
-
         self.tail_cache
             .borrow_mut()
             .push(meta.base_offset, meta.last_offset, bytes.clone());
         self.pending.borrow_mut().push_back(PendingBatch {
             segment_base: head.segment_base,
             meta,
-            bytes,
+            bytes: bytes.clone(),
             snapshot,
             aborted,
         });
-        self.pending_bytes.set(pending_bytes + batch.len());
+        self.pending_bytes
+            .set(self.pending_bytes.get() + bytes.len());
         self.log_end_offset.set(meta.last_offset + 1);
         writer_task::ensure_running(self);
-
-        Ok(AppendInfo {
-            base_offset,
-            last_offset: meta.last_offset,
-            log_append_time_ms: if log_append_time { now_ms } else { -1 },
-            log_start_offset: self.log_start_offset.get(),
-        })
+        Ok(())
     }
 
     /// The LSO now (forgetting transactions whose markers got written).
@@ -256,7 +323,7 @@ impl LogInner {
     }
 
     /// Durability waits go through the writer task, which runs one
-    /// fdatasync for every waiter below the high watermark (group commit).
+    /// fdatasync for every waiter below the written end (group commit).
     pub async fn wait_synced(self: &std::rc::Rc<Self>, last_offset: i64) -> Result<(), LogError> {
         if last_offset < self.durable_offset.get() {
             return Ok(());
@@ -273,7 +340,7 @@ impl LogInner {
     }
 
     pub async fn wait_written(&self, last_offset: i64) -> Result<(), LogError> {
-        if last_offset < self.high_watermark.get() {
+        if last_offset < self.written_end.get() {
             return Ok(());
         }
         if let Some(failure) = self.failure.borrow().as_ref() {

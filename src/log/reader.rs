@@ -27,6 +27,8 @@ pub(crate) enum Isolation {
     ReadUncommitted,
     /// Only below the last stable offset, with the aborted transactions.
     ReadCommitted,
+    /// A follower's fetch: everything written, past the high watermark too.
+    Replica,
 }
 
 pub(crate) async fn read(
@@ -37,17 +39,21 @@ pub(crate) async fn read(
 ) -> Result<ReadResult, LogError> {
     let high_watermark = inner.high_watermark.get();
     let log_start_offset = inner.log_start_offset.get();
-    if offset < log_start_offset || offset > high_watermark {
+    let readable_end = match isolation {
+        Isolation::Replica => inner.written_end.get(),
+        Isolation::ReadUncommitted | Isolation::ReadCommitted => high_watermark,
+    };
+    if offset < log_start_offset || offset > readable_end {
         return Err(LogError::OffsetOutOfRange {
             offset,
             log_start_offset,
-            high_watermark,
+            high_watermark: readable_end,
         });
     }
     // The LSO is a batch boundary (a transaction's first batch, or the high
     // watermark), so "base offset below it" never cuts a batch.
     let upper_bound = match isolation {
-        Isolation::ReadUncommitted => high_watermark,
+        Isolation::ReadUncommitted | Isolation::Replica => readable_end,
         Isolation::ReadCommitted => inner.last_stable_offset(),
     };
     let cached = if offset >= upper_bound {

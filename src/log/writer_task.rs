@@ -36,7 +36,7 @@ fn sync_wanted(inner: &LogInner) -> bool {
     inner
         .durable_waiters
         .borrow()
-        .has_waiter_below(inner.high_watermark.get())
+        .has_waiter_below(inner.written_end.get())
 }
 
 fn stop(inner: &LogInner) {
@@ -69,7 +69,7 @@ async fn run(inner: Rc<LogInner>) {
             return stop(&inner);
         }
         if sync_wanted(&inner) {
-            let covered = inner.high_watermark.get();
+            let covered = inner.written_end.get();
             if let Err(error) = file.fdatasync().await.map_err(io::Error::from) {
                 inner.fail(&error);
                 return stop(&inner);
@@ -122,7 +122,8 @@ async fn write_round(
     Ok(())
 }
 
-/// Makes written batches visible: indexes, high watermark, waiters, fetchers.
+/// Makes written batches visible: indexes, written end (and high watermark
+/// unless replicated), waiters, fetchers.
 fn publish_written(inner: &LogInner, first_position: u64, group: &[PendingBatch]) {
     let Some(last) = group.last() else {
         return;
@@ -141,16 +142,19 @@ fn publish_written(inner: &LogInner, first_position: u64, group: &[PendingBatch]
             }
         }
     }
-    let high_watermark = last.meta.last_offset + 1;
+    let written_end = last.meta.last_offset + 1;
     assert!(
-        high_watermark > inner.high_watermark.get(),
-        "high watermark only moves forward"
+        written_end > inner.written_end.get(),
+        "the written end only moves forward"
     );
-    inner.high_watermark.set(high_watermark);
+    inner.written_end.set(written_end);
+    if !inner.replicated.get() {
+        inner.high_watermark.set(written_end);
+    }
     inner
         .written_waiters
         .borrow_mut()
-        .release_below(high_watermark);
+        .release_below(written_end);
     inner.subscribers.borrow_mut().notify_all();
 }
 
@@ -173,7 +177,7 @@ async fn roll(inner: &LogInner, writer: &mut DmaWriter, new_base: i64) -> io::Re
         indexes.write(&inner.dir).await?;
     }
     writer.file().fdatasync().await.map_err(io::Error::from)?;
-    mark_durable(inner, inner.high_watermark.get());
+    mark_durable(inner, inner.written_end.get());
 
     let path = segment_path(&inner.dir, new_base, LOG_SUFFIX);
     let file = Rc::new(open_segment_file(&path, true).await?);

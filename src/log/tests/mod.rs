@@ -14,6 +14,7 @@ mod durability_and_recovery;
 mod idempotence;
 mod lookups_and_retention;
 mod read_write;
+mod replication;
 mod transactions;
 
 pub(super) const RECORDS_PER_BATCH: i32 = 3;
