@@ -17,6 +17,7 @@
 //! - `recovery`: open, index loading, torn-tail truncation
 //! - `tail_cache`, `reader`, `batch_cursor`: the fetch path
 //! - `timestamp_lookup`, `retention`, `lifecycle`, `waiters`, `limits`
+//! - `truncation`: cutting a replica's log back to an offset
 //! - `producer_state`: idempotent producers and transactions (pure logic),
 //!   `producer_snapshot` + `producer_recovery`: their persistence,
 //!   `txn_index`: the per-segment aborted-transaction index
@@ -38,7 +39,9 @@
 //! watermark to the replication layer, which then moves it with
 //! `advance_high_watermark`. A follower copies its leader's batches with
 //! `append_replicated` (offsets, leader epoch and producer state as the
-//! leader wrote them); a leader stamps its epoch (`set_leader_epoch`).
+//! leader wrote them); a leader stamps its epoch (`set_leader_epoch`). A
+//! follower whose tail diverged cuts it with `truncate_to` (`truncation`:
+//! files only, between a close and an open that rebuilds the rest).
 
 use std::path::PathBuf;
 use std::rc::Rc;
@@ -71,6 +74,7 @@ mod segment;
 mod tail_cache;
 mod time_index;
 mod timestamp_lookup;
+mod truncation;
 mod txn_index;
 mod waiters;
 mod writer_task;
@@ -402,6 +406,30 @@ impl PartitionLog {
     /// producers keep their duplicates detected after a failover.
     pub fn append_replicated(&self, batch: Bytes, now_ms: i64) -> Result<AppendInfo, LogError> {
         self.inner.append_replicated(batch, now_ms)
+    }
+
+    /// Cuts this replica's log back to `end_offset`, or to the start of the
+    /// batch holding it (a follower whose tail diverged from its leader's):
+    /// closes the log, truncates its files and opens it again, rebuilding
+    /// indexes and producer state. Every other handle to the old log sees it
+    /// closed; callers keep the returned one. Replication mode and leader
+    /// epoch carry over; the high watermark is capped at the new end.
+    pub async fn truncate_to(self, end_offset: i64) -> Result<PartitionLog, LogError> {
+        let inner = &self.inner;
+        let dir = inner.dir.clone();
+        let config = inner.config.borrow().clone();
+        let tail_cache_bytes = inner.tail_cache.borrow().capacity_bytes();
+        let replicated = inner.replicated.get().then(|| inner.high_watermark.get());
+        let leader_epoch = inner.leader_epoch.get();
+        self.close().await?;
+        let new_end = truncation::truncate_directory(&dir, end_offset).await?;
+        let log = Self::open_with_tail_cache(dir, config, tail_cache_bytes).await?;
+        debug_assert_eq!(log.log_end_offset(), new_end);
+        log.set_leader_epoch(leader_epoch);
+        if let Some(high_watermark) = replicated {
+            log.replicate(high_watermark.min(new_end));
+        }
+        Ok(log)
     }
 
     /// `read` for a follower: whole batches up to the written end, past the

@@ -82,6 +82,10 @@ impl TailCache {
         Some(found)
     }
 
+    pub fn capacity_bytes(&self) -> usize {
+        self.capacity_bytes
+    }
+
     pub fn clear(&mut self) {
         self.batches.clear();
         self.cached_bytes = 0;

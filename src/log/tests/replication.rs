@@ -6,7 +6,10 @@ use bytes::Bytes;
 
 use crate::runtime::memlock::run_on_test_executor;
 
-use super::super::{LogError, PartitionLog};
+use crate::protocol::batch_builder::ControlType;
+use crate::protocol::record_batch::tests::sample_batch;
+
+use super::super::{LogConfig, LogError, PartitionLog};
 use super::*;
 
 /// Every batch of `leader` from `offset` on, as a follower fetch sees them.
@@ -159,5 +162,132 @@ fn a_follower_that_becomes_leader_still_knows_each_producers_last_batches() {
         );
         follower.close().await.expect("close");
         leader.close().await.expect("close");
+    });
+}
+
+#[test]
+fn truncation_cuts_at_batch_boundaries_and_the_log_goes_on_from_there() {
+    run_on_test_executor(|| async move {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let log = PartitionLog::open(dir.path().join("p-0"), config())
+            .await
+            .expect("open");
+        log.set_leader_epoch(3);
+        log.replicate(0);
+        append_batches(&log, 5, 1_000).await;
+        log.advance_high_watermark(15);
+        // An offset inside batch [9, 11] cuts before that batch.
+        let log = log.truncate_to(10).await.expect("truncate");
+        assert_eq!(log.log_end_offset(), 9);
+        assert_eq!(log.written_end_offset(), 9);
+        assert_eq!(log.high_watermark(), 9, "capped at the new end");
+        assert_eq!(read_everything(&log, 0, 1 << 20).await.len(), 3);
+        // Appends continue at the cut, stamped with the same epoch.
+        let info = log
+            .append(&sample_batch(0, RECORDS_PER_BATCH, 5_000), 0)
+            .expect("append");
+        assert_eq!(info.base_offset, 9);
+        log.wait_written(info.last_offset).await.expect("written");
+        let read = log.read_for_replica(9, 1 << 20).await.expect("read");
+        assert_eq!(headers(&read)[0].partition_leader_epoch, 3);
+        // Emptied and restarted below its start.
+        let log = log.truncate_to(0).await.expect("truncate fully");
+        assert!(log.is_empty());
+        assert_eq!(log.log_end_offset(), 0);
+        log.close().await.expect("close");
+    });
+}
+
+#[test]
+fn truncation_across_segments_removes_later_ones_and_rebuilds_indexes() {
+    run_on_test_executor(|| async move {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("p-0");
+        let small = LogConfig {
+            segment_bytes: 1_000,
+            ..config()
+        };
+        let log = PartitionLog::open(path.clone(), small.clone())
+            .await
+            .expect("open");
+        append_batches(&log, 60, 1_000).await;
+        let segments_before = log_files(&path).len();
+        assert!(segments_before > 4, "{segments_before} segments");
+        let log = log.truncate_to(60).await.expect("truncate");
+        assert_eq!(log.log_end_offset(), 60);
+        let segments_after = log_files(&path).len();
+        assert!(segments_after < segments_before);
+        check_every_offset(&log).await;
+        append_batches(&log, 10, 9_000).await;
+        assert_eq!(log.log_end_offset(), 90);
+        check_every_offset(&log).await;
+        log.close().await.expect("close");
+        // A restart sees the same log.
+        let reopened = PartitionLog::open(path, small).await.expect("reopen");
+        assert_eq!(reopened.log_end_offset(), 90);
+        check_every_offset(&reopened).await;
+        reopened.close().await.expect("close");
+    });
+}
+
+#[test]
+fn truncation_rolls_producer_state_back_with_the_log() {
+    run_on_test_executor(|| async move {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let log = PartitionLog::open(dir.path().join("p-0"), config())
+            .await
+            .expect("open");
+        for index in 0..5 {
+            let batch = producer_batch(21, 0, index * RECORDS_PER_BATCH, false);
+            log.append_from_producer(&batch, 1_000).expect("append");
+        }
+        log.wait_written(14).await.expect("written");
+        let log = log.truncate_to(9).await.expect("truncate");
+        // Batch 2 [6, 8] is still there: its retry is a duplicate.
+        let retry = producer_batch(21, 0, 2 * RECORDS_PER_BATCH, false);
+        let answer = log.append_from_producer(&retry, 2_000).expect("duplicate");
+        assert_eq!((answer.base_offset, answer.last_offset), (6, 8));
+        // Batch 3 was cut: its retry appends again, at the new end.
+        let again = producer_batch(21, 0, 3 * RECORDS_PER_BATCH, false);
+        assert_eq!(
+            log.append_from_producer(&again, 2_000)
+                .expect("append")
+                .base_offset,
+            9
+        );
+        log.close().await.expect("close");
+    });
+}
+
+#[test]
+fn truncation_before_an_abort_marker_reopens_the_transaction() {
+    run_on_test_executor(|| async move {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let log = PartitionLog::open(dir.path().join("p-0"), config())
+            .await
+            .expect("open");
+        append_batches(&log, 1, 1_000).await;
+        let batch = producer_batch(31, 0, 0, true);
+        log.append_from_producer(&batch, 1_000)
+            .expect("transactional");
+        let marker = log
+            .append_marker(31, 0, 0, ControlType::Abort, 2_000)
+            .expect("abort marker");
+        assert_eq!(marker.base_offset, 6);
+        log.wait_written(6).await.expect("written");
+        assert!(!log.has_open_transaction(31, 0));
+        let aborted = log.read_committed(0, 1 << 20).await.expect("read");
+        assert_eq!(aborted.aborted_transactions.len(), 1);
+
+        let log = log.truncate_to(6).await.expect("truncate");
+        assert!(log.has_open_transaction(31, 0), "its marker was cut");
+        assert_eq!(
+            log.last_stable_offset(),
+            3,
+            "held at the transaction's start"
+        );
+        let read = log.read_committed(0, 1 << 20).await.expect("read");
+        assert!(read.aborted_transactions.is_empty());
+        log.close().await.expect("close");
     });
 }
