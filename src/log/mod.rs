@@ -52,6 +52,7 @@ use thiserror::Error;
 use crate::config::FlushPolicy;
 use crate::protocol::batch_builder::{control_batch, ControlType};
 use crate::protocol::errors::KafkaError;
+use crate::replication::leader_epochs::{EpochEndOffset, LeaderEpochCache};
 
 use partition::{Lifecycle, LogInner};
 use producer_state::{AppendOrigin, ProducerError};
@@ -59,6 +60,7 @@ use producer_state::{AppendOrigin, ProducerError};
 mod batch_cursor;
 mod dma_writer;
 mod index_file;
+mod leader_epoch_file;
 mod lifecycle;
 mod limits;
 mod log_start;
@@ -400,6 +402,19 @@ impl PartitionLog {
         self.inner.leader_epoch.set(leader_epoch);
     }
 
+    /// Where leader epoch `epoch` ends in this log (OffsetsForLeaderEpoch,
+    /// and the diverging epoch a leader answers a follower's Fetch with).
+    pub fn end_offset_for_epoch(&self, epoch: i32) -> EpochEndOffset {
+        let end = self.log_end_offset();
+        self.inner.epochs.borrow().end_offset_for(epoch, end)
+    }
+
+    /// A copy of this replica's leader-epoch cache (a follower works out
+    /// its truncation point from it).
+    pub fn leader_epochs(&self) -> LeaderEpochCache {
+        self.inner.epochs.borrow().clone()
+    }
+
     /// Appends a batch fetched from the partition's leader unchanged (its
     /// offsets, leader epoch and timestamps); it must start at the log end.
     /// Producer state follows the batch without checks, so idempotent
@@ -578,6 +593,7 @@ impl PartitionLog {
         if target > self.log_start_offset() {
             log_start::write(&self.inner.dir, target).await?;
             self.inner.log_start_offset.set(target);
+            self.inner.epochs_start_at(target);
             retention::forget_below_log_start(&self.inner);
             retention::delete_before(&self.inner, target).await?;
         }

@@ -17,6 +17,8 @@ use crate::protocol::record_batch::{
     set_base_offset, set_log_append_time, set_partition_leader_epoch, BatchHeader,
 };
 
+use crate::replication::leader_epochs::LeaderEpochCache;
+
 use super::dma_writer::DmaWriter;
 use super::limits::{PENDING_BYTES_MAX, SEGMENT_RELATIVE_OFFSET_MAX};
 use super::producer_snapshot;
@@ -107,6 +109,10 @@ pub(crate) struct LogInner {
     pub replicated: Cell<bool>,
     /// Stamped on every batch this replica appends as leader (KIP-101).
     pub leader_epoch: Cell<i32>,
+    /// Where each leader epoch starts in this log (`leader_epoch_file`).
+    pub epochs: RefCell<LeaderEpochCache>,
+    /// The cache changed since the writer task last stored it.
+    pub epochs_changed: Cell<bool>,
     pub log_start_offset: Cell<i64>,
     pub log_end_offset: Cell<i64>,
     /// Every offset below this is covered by an fdatasync.
@@ -194,6 +200,7 @@ impl LogInner {
             set_log_append_time(&mut copy, now_ms);
         }
         self.queue(copy.freeze(), &header, producer, max_timestamp, now_ms)?;
+        self.note_epoch(self.leader_epoch.get(), base_offset);
         Ok(AppendInfo {
             base_offset,
             last_offset: base_offset + i64::from(header.last_offset_delta),
@@ -225,12 +232,29 @@ impl LogInner {
             .flatten();
         let producer = ProducerBatch::from_header(&header, marker);
         self.queue(batch, &header, producer, header.max_timestamp, now_ms)?;
+        self.note_epoch(header.partition_leader_epoch, header.base_offset);
         Ok(AppendInfo {
             base_offset: header.base_offset,
             last_offset: header.last_offset(),
             log_append_time_ms: -1,
             log_start_offset: self.log_start_offset.get(),
         })
+    }
+
+    /// A batch of `epoch` was appended at `base_offset`: a new epoch starts
+    /// there (one comparison when it does not).
+    fn note_epoch(&self, epoch: i32, base_offset: i64) {
+        if self.epochs.borrow_mut().assign(epoch, base_offset) {
+            self.epochs_changed.set(true);
+        }
+    }
+
+    /// The log starts at `log_start_offset` now: epochs before it are gone.
+    pub fn epochs_start_at(&self, log_start_offset: i64) {
+        self.epochs
+            .borrow_mut()
+            .truncate_from_start(log_start_offset);
+        self.epochs_changed.set(true);
     }
 
     /// Whether `len` more bytes fit the write queue (one batch always does).

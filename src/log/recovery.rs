@@ -16,10 +16,12 @@ use std::rc::Rc;
 use glommio::io::{Directory, DmaFile};
 
 use crate::protocol::record_batch::{validate_batch, BatchError};
+use crate::replication::leader_epochs::{EpochEntry, LeaderEpochCache};
 
 use super::batch_cursor::{BatchCursor, NextBatch};
 use super::dma_writer::{open_segment_file, prime_iopoll_detection, DmaWriter};
 use super::index_file::{read_small_file, EncodedIndexes, TEMPORARY_SUFFIX};
+use super::leader_epoch_file;
 use super::limits::{RECOVERY_CHUNK_BYTES, SEGMENT_BYTES_LIMIT, SEGMENT_RELATIVE_OFFSET_MAX};
 use super::offset_index::OffsetIndex;
 use super::partition::{AppendHead, Lifecycle, LogInner};
@@ -47,6 +49,8 @@ struct ScanEnd {
     valid_bytes: u64,
     stop: ScanStop,
     first_batch_timestamp: Option<i64>,
+    /// Each leader epoch's first batch in the segment, in order.
+    epoch_starts: Vec<EpochEntry>,
 }
 
 /// Opens the partition log in `dir`.
@@ -74,7 +78,8 @@ pub(crate) async fn open(
         segments.push(load_sealed(&dir, pair[0], pair[1], &config).await?);
     }
     let last_base = bases[bases.len() - 1];
-    let (active, first_batch_timestamp) = recover_active(&dir, last_base, &config).await?;
+    let (active, first_batch_timestamp, epoch_starts) =
+        recover_active(&dir, last_base, &config).await?;
     let writer = DmaWriter::resume(
         active.file.clone(),
         last_base,
@@ -99,6 +104,7 @@ pub(crate) async fn open(
     let producers =
         producer_recovery::recover(&dir, &segments, &listing, log_start_offset, log_end_offset)
             .await?;
+    let epochs = recover_epochs(&dir, &epoch_starts, log_start_offset, log_end_offset).await?;
     Ok(Rc::new(LogInner {
         dir,
         config: RefCell::new(config),
@@ -108,6 +114,8 @@ pub(crate) async fn open(
         high_watermark: Cell::new(log_end_offset),
         replicated: Cell::new(false),
         leader_epoch: Cell::new(0),
+        epochs: RefCell::new(epochs),
+        epochs_changed: Cell::new(false),
         log_start_offset: Cell::new(log_start_offset),
         log_end_offset: Cell::new(log_end_offset),
         durable_offset: Cell::new(log_end_offset),
@@ -127,6 +135,31 @@ pub(crate) async fn open(
         snapshot_offsets: RefCell::new(producers.snapshot_offsets),
         log_start_writer: glommio::sync::Semaphore::new(1),
     }))
+}
+
+/// The leader-epoch cache: the checkpoint, completed with the epochs the
+/// active segment's batches carry (a crash may have come before a store),
+/// cut to `[log_start_offset, log_end_offset)`; stored again if that
+/// changed it.
+async fn recover_epochs(
+    dir: &Path,
+    epoch_starts: &[EpochEntry],
+    log_start_offset: i64,
+    log_end_offset: i64,
+) -> io::Result<LeaderEpochCache> {
+    let loaded = leader_epoch_file::load(dir).await?;
+    let mut epochs = loaded.clone();
+    for start in epoch_starts {
+        if start.epoch > epochs.latest_epoch() {
+            epochs.assign(start.epoch, start.start_offset);
+        }
+    }
+    epochs.truncate_from_end(log_end_offset);
+    epochs.truncate_from_start(log_start_offset);
+    if epochs != loaded {
+        leader_epoch_file::store(dir, &epochs).await?;
+    }
+    Ok(epochs)
 }
 
 /// `mkdir -p` through glommio (it only offers a one-level create).
@@ -242,7 +275,7 @@ async fn recover_active(
     dir: &Path,
     base_offset: i64,
     config: &LogConfig,
-) -> io::Result<(Segment, Option<i64>)> {
+) -> io::Result<(Segment, Option<i64>, Vec<EpochEntry>)> {
     let path = segment_path(dir, base_offset, LOG_SUFFIX);
     let file = Rc::new(open_segment_file(&path, false).await?);
     let file_size = file.file_size().await.map_err(io::Error::from)?;
@@ -262,7 +295,7 @@ async fn recover_active(
             .map_err(io::Error::from)?;
         file.fdatasync().await.map_err(io::Error::from)?;
     }
-    Ok((segment, end.first_batch_timestamp))
+    Ok((segment, end.first_batch_timestamp, end.epoch_starts))
 }
 
 /// Feeds every batch of `[0, file_size)` to `segment.record_batch`, stopping
@@ -277,6 +310,7 @@ async fn scan_segment(
     let file = segment.file.clone();
     let mut cursor = BatchCursor::new(&file, 0, file_size, RECOVERY_CHUNK_BYTES);
     let mut first_batch_timestamp = None;
+    let mut epoch_starts: Vec<EpochEntry> = Vec::new();
     let stop = loop {
         let header = match cursor.next_header().await? {
             NextBatch::Batch(header) => header,
@@ -304,6 +338,15 @@ async fn scan_segment(
             }
         }
         first_batch_timestamp.get_or_insert(meta.max_timestamp);
+        if epoch_starts
+            .last()
+            .is_none_or(|last| last.epoch != header.partition_leader_epoch)
+        {
+            epoch_starts.push(EpochEntry {
+                epoch: header.partition_leader_epoch,
+                start_offset: meta.base_offset,
+            });
+        }
         segment.record_batch(cursor.position(), &meta, index_interval_bytes);
         cursor.advance(meta.size as usize);
     };
@@ -311,5 +354,6 @@ async fn scan_segment(
         valid_bytes: cursor.position(),
         stop,
         first_batch_timestamp,
+        epoch_starts,
     })
 }

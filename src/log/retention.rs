@@ -121,6 +121,7 @@ async fn remove_segments(
         // first segment already.
         let start = inner.log_start_offset.get().max(first.base_offset);
         inner.log_start_offset.set(start);
+        inner.epochs_start_at(start);
     }
     forget_below_log_start(inner);
     tracing::info!(dir = %inner.dir.display(), segments = removed.len(),

@@ -17,6 +17,7 @@ use std::rc::Rc;
 
 use super::dma_writer::{open_segment_file, DmaWriter};
 use super::index_file::EncodedIndexes;
+use super::leader_epoch_file;
 use super::partition::{LogInner, PendingBatch};
 use super::producer_snapshot;
 use super::producer_state::AbortedTxn;
@@ -55,6 +56,11 @@ async fn run(inner: Rc<LogInner>) {
             .pending_bytes
             .set(inner.pending_bytes.get().saturating_sub(taken));
         if batches.is_empty() && !sync_wanted(&inner) {
+            return stop(&inner);
+        }
+        // A new leader epoch's start is on disk before its first batch.
+        if let Err(error) = leader_epoch_file::store_if_changed(&inner).await {
+            inner.fail(&error);
             return stop(&inner);
         }
         let Some(mut writer) = inner.writer.borrow_mut().take() else {

@@ -9,6 +9,8 @@ use crate::runtime::memlock::run_on_test_executor;
 use crate::protocol::batch_builder::ControlType;
 use crate::protocol::record_batch::tests::sample_batch;
 
+use crate::replication::leader_epochs::EpochEndOffset;
+
 use super::super::{LogConfig, LogError, PartitionLog};
 use super::*;
 
@@ -289,5 +291,61 @@ fn truncation_before_an_abort_marker_reopens_the_transaction() {
         let read = log.read_committed(0, 1 << 20).await.expect("read");
         assert!(read.aborted_transactions.is_empty());
         log.close().await.expect("close");
+    });
+}
+
+#[test]
+fn the_leader_epoch_cache_follows_appends_truncations_and_restarts() {
+    run_on_test_executor(|| async move {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("p-0");
+        let leader = PartitionLog::open(path.clone(), config())
+            .await
+            .expect("open");
+        append_batches(&leader, 2, 1_000).await;
+        leader.set_leader_epoch(3);
+        append_batches(&leader, 2, 2_000).await;
+        let end = |epoch, end_offset| EpochEndOffset { epoch, end_offset };
+        assert_eq!(leader.end_offset_for_epoch(0), end(0, 6));
+        assert_eq!(leader.end_offset_for_epoch(2), end(0, 6));
+        assert_eq!(leader.end_offset_for_epoch(3), end(3, 12));
+        assert_eq!(leader.end_offset_for_epoch(4), EpochEndOffset::UNDEFINED);
+        let checkpoint =
+            std::fs::read_to_string(path.join("leader-epoch-checkpoint")).expect("checkpoint");
+        assert_eq!(checkpoint, "0\n2\n0 0\n3 6\n");
+
+        // A follower copying the batches gets the same epochs.
+        let follower = PartitionLog::open(dir.path().join("follower"), config())
+            .await
+            .expect("open follower");
+        follower.replicate(0);
+        for batch in fetch_as_follower(&leader, 0).await {
+            follower.append_replicated(batch, 0).expect("replicate");
+        }
+        assert_eq!(follower.leader_epochs(), leader.leader_epochs());
+        follower.close().await.expect("close");
+
+        // Cutting epoch 3 away leaves epoch 0 the latest, on disk too.
+        let leader = leader.truncate_to(6).await.expect("truncate");
+        assert_eq!(leader.end_offset_for_epoch(0), end(0, 6));
+        assert_eq!(leader.end_offset_for_epoch(3), EpochEndOffset::UNDEFINED);
+        leader.close().await.expect("close");
+        let checkpoint =
+            std::fs::read_to_string(path.join("leader-epoch-checkpoint")).expect("checkpoint");
+        assert_eq!(checkpoint, "0\n1\n0 0\n");
+
+        // A log without a checkpoint (an older release) rebuilds it from its batches.
+        std::fs::remove_file(path.join("leader-epoch-checkpoint")).expect("remove");
+        let reopened = PartitionLog::open(path.clone(), config())
+            .await
+            .expect("reopen");
+        reopened.set_leader_epoch(7);
+        append_batches(&reopened, 1, 3_000).await;
+        assert_eq!(reopened.end_offset_for_epoch(0), end(0, 6));
+        assert_eq!(reopened.end_offset_for_epoch(7), end(7, 9));
+        reopened.close().await.expect("close");
+        let reopened = PartitionLog::open(path, config()).await.expect("reopen");
+        assert_eq!(reopened.end_offset_for_epoch(0), end(0, 6));
+        reopened.close().await.expect("close");
     });
 }
