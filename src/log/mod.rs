@@ -396,10 +396,14 @@ impl PartitionLog {
         true
     }
 
-    /// The leader epoch stamped on the batches this replica appends from
-    /// now on (as leader of that epoch).
+    /// This replica leads at `leader_epoch` from now on: the epoch starts at
+    /// the log end (Kafka assigns it when a replica becomes leader, so even an
+    /// empty log answers OffsetForLeaderEpoch) and is stamped on every batch
+    /// appended after.
     pub fn set_leader_epoch(&self, leader_epoch: i32) {
-        self.inner.leader_epoch.set(leader_epoch);
+        let inner = &self.inner;
+        inner.leader_epoch.set(leader_epoch);
+        inner.note_epoch(leader_epoch, inner.log_end_offset.get());
     }
 
     /// Where leader epoch `epoch` ends in this log (OffsetsForLeaderEpoch,
@@ -427,8 +431,9 @@ impl PartitionLog {
     /// batch holding it (a follower whose tail diverged from its leader's):
     /// closes the log, truncates its files and opens it again, rebuilding
     /// indexes and producer state. Every other handle to the old log sees it
-    /// closed; callers keep the returned one. Replication mode and leader
-    /// epoch carry over; the high watermark is capped at the new end.
+    /// closed; callers keep the returned one. Replication mode and the
+    /// stamped leader epoch carry over; the high watermark is capped at the
+    /// new end.
     pub async fn truncate_to(self, end_offset: i64) -> Result<PartitionLog, LogError> {
         let inner = &self.inner;
         let dir = inner.dir.clone();
@@ -440,7 +445,8 @@ impl PartitionLog {
         let new_end = truncation::truncate_directory(&dir, end_offset).await?;
         let log = Self::open_with_tail_cache(dir, config, tail_cache_bytes).await?;
         debug_assert_eq!(log.log_end_offset(), new_end);
-        log.set_leader_epoch(leader_epoch);
+        // The stamp only: a follower's cut does not start an epoch.
+        log.inner.leader_epoch.set(leader_epoch);
         if let Some(high_watermark) = replicated {
             log.replicate(high_watermark.min(new_end));
         }

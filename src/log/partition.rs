@@ -243,7 +243,7 @@ impl LogInner {
 
     /// A batch of `epoch` was appended at `base_offset`: a new epoch starts
     /// there (one comparison when it does not).
-    fn note_epoch(&self, epoch: i32, base_offset: i64) {
+    pub fn note_epoch(&self, epoch: i32, base_offset: i64) {
         if self.epochs.borrow_mut().assign(epoch, base_offset) {
             self.epochs_changed.set(true);
         }

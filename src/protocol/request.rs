@@ -55,6 +55,7 @@ pub enum RequestBody {
     IncrementalAlterConfigs(IncrementalAlterConfigsRequest),
     CreatePartitions(CreatePartitionsRequest),
     DeleteRecords(DeleteRecordsRequest),
+    OffsetForLeaderEpoch(OffsetForLeaderEpochRequest),
     AddPartitionsToTxn(AddPartitionsToTxnRequest),
     AddOffsetsToTxn(AddOffsetsToTxnRequest),
     EndTxn(EndTxnRequest),
@@ -197,6 +198,9 @@ fn decode_body(api_key: ApiKey, version: i16, frame: &mut Bytes) -> anyhow::Resu
         ),
         ApiKey::CreatePartitions => {
             RequestBody::CreatePartitions(CreatePartitionsRequest::decode(frame, version)?)
+        }
+        ApiKey::OffsetForLeaderEpoch => {
+            RequestBody::OffsetForLeaderEpoch(OffsetForLeaderEpochRequest::decode(frame, version)?)
         }
         ApiKey::DeleteRecords => {
             RequestBody::DeleteRecords(DeleteRecordsRequest::decode(frame, version)?)
@@ -557,6 +561,21 @@ pub(crate) mod proptests {
                             .with_count(6)]),
                 )
             }
+            ApiKey::OffsetForLeaderEpoch => {
+                use kafka_protocol::messages::offset_for_leader_epoch_request::{
+                    OffsetForLeaderPartition, OffsetForLeaderTopic,
+                };
+                RequestBody::OffsetForLeaderEpoch(
+                    OffsetForLeaderEpochRequest::default()
+                        .with_replica_id(BrokerId(-1))
+                        .with_topics(vec![OffsetForLeaderTopic::default()
+                            .with_topic(topic("orders"))
+                            .with_partitions(vec![OffsetForLeaderPartition::default()
+                                .with_partition(0)
+                                .with_current_leader_epoch(3)
+                                .with_leader_epoch(2)])]),
+                )
+            }
             ApiKey::DeleteRecords => {
                 use kafka_protocol::messages::delete_records_request::{
                     DeleteRecordsPartition, DeleteRecordsTopic,
@@ -691,6 +710,7 @@ pub(crate) mod proptests {
             RequestBody::IncrementalAlterConfigs(body) => body.encode(buf, version),
             RequestBody::CreatePartitions(body) => body.encode(buf, version),
             RequestBody::DeleteRecords(body) => body.encode(buf, version),
+            RequestBody::OffsetForLeaderEpoch(body) => body.encode(buf, version),
             RequestBody::AddPartitionsToTxn(body) => body.encode(buf, version),
             RequestBody::AddOffsetsToTxn(body) => body.encode(buf, version),
             RequestBody::EndTxn(body) => body.encode(buf, version),

@@ -18,7 +18,10 @@ use super::shard::Shard;
 use super::topic_changes::apis as topic_change_apis;
 use super::txn::apis as txn_apis;
 use super::txn::verification as txn_verification;
-use super::{admin, api_versions, cluster, fetch, list_offsets, metadata, produce, producer_ids};
+use super::{
+    admin, api_versions, cluster, fetch, list_offsets, metadata, offset_for_leader_epoch, produce,
+    producer_ids,
+};
 use crate::metadata::catalog::TopicMetadata;
 use crate::protocol::errors::{error_from_code, KafkaError};
 use crate::protocol::request::{Request, RequestBody};
@@ -101,6 +104,9 @@ pub async fn dispatch(
             }
             RequestBody::ListOffsets(body) => ResponseBody::ListOffsets(
                 list_offsets::handle_list_offsets(&shard, body, version).await,
+            ),
+            RequestBody::OffsetForLeaderEpoch(body) => ResponseBody::OffsetForLeaderEpoch(
+                offset_for_leader_epoch::handle_offset_for_leader_epoch(&shard, body).await,
             ),
             RequestBody::Metadata(body) => {
                 ResponseBody::Metadata(metadata::handle_metadata(&shard, body, version).await)

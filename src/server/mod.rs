@@ -28,6 +28,7 @@ pub mod fetch;
 pub mod groups;
 pub mod list_offsets;
 pub mod metadata;
+pub mod offset_for_leader_epoch;
 pub mod partition_calls;
 pub mod partition_ops;
 pub mod peer_brokers;

@@ -123,3 +123,34 @@ pub struct OffsetOutcome {
     pub timestamp: i64,
     pub offset: i64,
 }
+
+/// OffsetForLeaderEpoch lookups; one [`EpochOutcome`] per query, in order.
+pub struct EndOffsetForEpochCall(pub Vec<EpochQuery>);
+
+/// One OffsetForLeaderEpoch partition: where `leader_epoch` ends, asked by
+/// a client (or follower) that believes the leader is at
+/// `current_leader_epoch` (-1: unchecked).
+#[derive(Debug, Clone)]
+pub struct EpochQuery {
+    pub topic: Arc<str>,
+    pub partition: i32,
+    pub current_leader_epoch: i32,
+    pub leader_epoch: i32,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct EpochOutcome {
+    pub error_code: i16,
+    pub leader_epoch: i32,
+    pub end_offset: i64,
+}
+
+impl EpochOutcome {
+    pub fn error(code: i16) -> EpochOutcome {
+        EpochOutcome {
+            error_code: code,
+            leader_epoch: -1,
+            end_offset: -1,
+        }
+    }
+}

@@ -13,8 +13,8 @@ use futures::future::{join_all, LocalBoxFuture};
 use futures::FutureExt;
 
 use super::partition_calls::{
-    ListOffsetsCall, OffsetOutcome, OffsetQuery, ProduceCall, ProduceOutcome, ProducePart,
-    ReadCall, ReadOutcome, ReadPart,
+    EndOffsetForEpochCall, EpochOutcome, EpochQuery, ListOffsetsCall, OffsetOutcome, OffsetQuery,
+    ProduceCall, ProduceOutcome, ProducePart, ReadCall, ReadOutcome, ReadPart,
 };
 use super::routing::ShardCall;
 use super::shard::Shard;
@@ -47,6 +47,46 @@ impl ShardCall<Shard> for ListOffsetsCall {
     fn start(self, shard: &Rc<Shard>) -> LocalBoxFuture<'static, Self::Reply> {
         let shard = Rc::clone(shard);
         async move { list_offsets(&shard, &self.0).await }.boxed_local()
+    }
+}
+
+impl ShardCall<Shard> for EndOffsetForEpochCall {
+    type Reply = Vec<EpochOutcome>;
+    fn start(self, shard: &Rc<Shard>) -> LocalBoxFuture<'static, Self::Reply> {
+        let outcomes = self
+            .0
+            .iter()
+            .map(|query| end_offset_for_epoch(shard, query))
+            .collect();
+        async move { outcomes }.boxed_local()
+    }
+}
+
+/// Where `query.leader_epoch` ends in this leader's log (Kafka's
+/// `Partition.lastOffsetForLeaderEpoch`): the asker's idea of the current
+/// leader epoch is checked first, an older one FENCED_LEADER_EPOCH, a newer
+/// one UNKNOWN_LEADER_EPOCH (this node has not caught up with the metadata).
+pub fn end_offset_for_epoch(shard: &Shard, query: &EpochQuery) -> EpochOutcome {
+    let log = match local_log(shard, &query.topic, query.partition) {
+        Ok(log) => log,
+        Err(code) => return EpochOutcome::error(code),
+    };
+    let current = shard.read_catalog(|catalog| {
+        catalog
+            .partition(&query.topic, query.partition)
+            .map_or(0, |assignment| assignment.leader_epoch)
+    });
+    if query.current_leader_epoch >= 0 && query.current_leader_epoch < current {
+        return EpochOutcome::error(KafkaError::FencedLeaderEpoch.code());
+    }
+    if query.current_leader_epoch > current {
+        return EpochOutcome::error(KafkaError::UnknownLeaderEpoch.code());
+    }
+    let end = log.end_offset_for_epoch(query.leader_epoch);
+    EpochOutcome {
+        error_code: NONE,
+        leader_epoch: end.epoch,
+        end_offset: end.end_offset,
     }
 }
 

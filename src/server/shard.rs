@@ -190,6 +190,12 @@ impl Shard {
             for (partition, result) in opened {
                 match result {
                     Ok(log) => {
+                        let leader_epoch = self.read_catalog(|catalog| {
+                            catalog
+                                .partition(&topic.name, partition)
+                                .map_or(0, |assignment| assignment.leader_epoch)
+                        });
+                        log.set_leader_epoch(leader_epoch);
                         if &*topic.name == OFFSETS_TOPIC {
                             offsets_partitions.push((partition, log.clone()));
                         } else if &*topic.name == TRANSACTION_STATE_TOPIC {
