@@ -112,3 +112,68 @@ fn offset_for_leader_epoch_answers_where_each_epoch_ends() {
     let records = consume_all(&bootstrap, "epochs", 2, 7, Duration::from_secs(30));
     assert_eq!(records.len(), 7);
 }
+
+/// Fetch (v9+) and ListOffsets (v4+) carry the consumer's current leader epoch too, checked
+/// the same way; ListOffsets answers the leader epoch.
+#[test]
+fn fetch_and_list_offsets_check_the_current_leader_epoch() {
+    use kafka_protocol::messages::fetch_request::{FetchPartition, FetchTopic};
+    use kafka_protocol::messages::list_offsets_request::{ListOffsetsPartition, ListOffsetsTopic};
+    use kafka_protocol::messages::{FetchRequest, ListOffsetsRequest};
+
+    let broker = Broker::start(1, &[]);
+    let bootstrap = broker.bootstrap();
+    create_topic(&bootstrap, "fenced", 1);
+    let mut stream = connect(&bootstrap);
+    stream
+        .set_read_timeout(Some(Duration::from_secs(30)))
+        .expect("read timeout");
+    let name = || TopicName(StrBytes::from_static_str("fenced"));
+
+    let fetch = |current_leader_epoch: i32| {
+        FetchRequest::default()
+            .with_replica_id(BrokerId(-1))
+            .with_max_wait_ms(0)
+            .with_max_bytes(1 << 20)
+            .with_topics(vec![FetchTopic::default()
+                .with_topic(name())
+                .with_partitions(vec![FetchPartition::default()
+                    .with_partition(0)
+                    .with_current_leader_epoch(current_leader_epoch)
+                    .with_fetch_offset(0)
+                    .with_partition_max_bytes(1 << 20)])])
+    };
+    for (current, expected) in [(-1, 0), (0, 0), (1, UNKNOWN_LEADER_EPOCH)] {
+        let response = codec::call(&mut stream, 12, &fetch(current));
+        assert_eq!(
+            response.responses[0].partitions[0].error_code, expected,
+            "Fetch with current leader epoch {current}"
+        );
+    }
+
+    let list = |current_leader_epoch: i32| {
+        ListOffsetsRequest::default()
+            .with_replica_id(BrokerId(-1))
+            .with_topics(vec![ListOffsetsTopic::default()
+                .with_name(name())
+                .with_partitions(vec![ListOffsetsPartition::default()
+                    .with_partition_index(0)
+                    .with_current_leader_epoch(current_leader_epoch)
+                    .with_timestamp(-1)])])
+    };
+    let answer = codec::call(&mut stream, 7, &list(0));
+    let partition = &answer.topics[0].partitions[0];
+    assert_eq!(
+        (
+            partition.error_code,
+            partition.offset,
+            partition.leader_epoch
+        ),
+        (0, 0, 0)
+    );
+    let answer = codec::call(&mut stream, 7, &list(4));
+    assert_eq!(
+        answer.topics[0].partitions[0].error_code,
+        UNKNOWN_LEADER_EPOCH
+    );
+}

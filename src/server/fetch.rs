@@ -123,6 +123,7 @@ fn resolve_targets(
                                 .unwrap_or(0)
                                 .clamp(1, max_bytes),
                             read_committed: request.isolation_level == READ_COMMITTED,
+                            current_leader_epoch: p.current_leader_epoch,
                         }),
                     };
                     (p.partition, target)

@@ -17,20 +17,13 @@ use super::scatter::{scatter_gather, OwnerWork};
 use super::shard::Shard;
 use crate::protocol::errors::KafkaError;
 
-/// Leader epoch reported with offsets: a single node never changes leader.
-const LEADER_EPOCH: i32 = 0;
-
 pub async fn handle_list_offsets(
     shard: &Rc<Shard>,
     request: ListOffsetsRequest,
     version: i16,
 ) -> ListOffsetsResponse {
     let catalog = shard.catalog();
-    let failed = |code: i16| OffsetOutcome {
-        error_code: code,
-        timestamp: -1,
-        offset: -1,
-    };
+    let failed = OffsetOutcome::error;
     // Every requested partition: a query to run, or an outcome already known.
     let mut queries: Vec<OffsetQuery> = Vec::new();
     let mut plan: Vec<Vec<(i32, Result<usize, OffsetOutcome>)>> =
@@ -48,6 +41,7 @@ pub async fn handle_list_offsets(
                             partition: p.partition_index,
                             timestamp: p.timestamp,
                             read_committed: version >= 2 && request.isolation_level == 1,
+                            current_leader_epoch: p.current_leader_epoch,
                         });
                         Ok(queries.len() - 1)
                     }
@@ -81,7 +75,7 @@ pub async fn handle_list_offsets(
                         .with_offset(outcome.offset)
                         // leader_epoch exists from v4; older versions must leave the default.
                         .with_leader_epoch(if outcome.error_code == 0 && version >= 4 {
-                            LEADER_EPOCH
+                            outcome.leader_epoch
                         } else {
                             -1
                         })
@@ -112,10 +106,6 @@ impl OwnerWork for OffsetWork {
         ListOffsetsCall(queries)
     }
     fn unreachable() -> OffsetOutcome {
-        OffsetOutcome {
-            error_code: KafkaError::NotLeaderOrFollower.code(),
-            timestamp: -1,
-            offset: -1,
-        }
+        OffsetOutcome::error(KafkaError::NotLeaderOrFollower.code())
     }
 }

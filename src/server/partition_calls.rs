@@ -40,6 +40,9 @@ pub struct ReadPart {
     /// Fetch isolation_level=1: only up to the last stable offset, with the
     /// aborted transactions of the range.
     pub read_committed: bool,
+    /// The leader epoch the consumer believes current (Fetch v9+, KIP-320);
+    /// -1 unchecked.
+    pub current_leader_epoch: i32,
 }
 
 /// Read these parts now, no waiting; one [`ReadOutcome`] per part, in order.
@@ -115,6 +118,8 @@ pub struct OffsetQuery {
     pub timestamp: i64,
     /// isolation_level=1: "latest" is the last stable offset.
     pub read_committed: bool,
+    /// The leader epoch the client believes current (v4+); -1 unchecked.
+    pub current_leader_epoch: i32,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -122,6 +127,8 @@ pub struct OffsetOutcome {
     pub error_code: i16,
     pub timestamp: i64,
     pub offset: i64,
+    /// The partition's current leader epoch (-1 with an error).
+    pub leader_epoch: i32,
 }
 
 /// OffsetForLeaderEpoch lookups; one [`EpochOutcome`] per query, in order.
@@ -151,6 +158,17 @@ impl EpochOutcome {
             error_code: code,
             leader_epoch: -1,
             end_offset: -1,
+        }
+    }
+}
+
+impl OffsetOutcome {
+    pub fn error(code: i16) -> OffsetOutcome {
+        OffsetOutcome {
+            error_code: code,
+            timestamp: -1,
+            offset: -1,
+            leader_epoch: -1,
         }
     }
 }

@@ -67,21 +67,15 @@ impl ShardCall<Shard> for EndOffsetForEpochCall {
 /// leader epoch is checked first, an older one FENCED_LEADER_EPOCH, a newer
 /// one UNKNOWN_LEADER_EPOCH (this node has not caught up with the metadata).
 pub fn end_offset_for_epoch(shard: &Shard, query: &EpochQuery) -> EpochOutcome {
-    let log = match local_log(shard, &query.topic, query.partition) {
-        Ok(log) => log,
+    let log = match leader_log(
+        shard,
+        &query.topic,
+        query.partition,
+        query.current_leader_epoch,
+    ) {
+        Ok((log, _)) => log,
         Err(code) => return EpochOutcome::error(code),
     };
-    let current = shard.read_catalog(|catalog| {
-        catalog
-            .partition(&query.topic, query.partition)
-            .map_or(0, |assignment| assignment.leader_epoch)
-    });
-    if query.current_leader_epoch >= 0 && query.current_leader_epoch < current {
-        return EpochOutcome::error(KafkaError::FencedLeaderEpoch.code());
-    }
-    if query.current_leader_epoch > current {
-        return EpochOutcome::error(KafkaError::UnknownLeaderEpoch.code());
-    }
     let end = log.end_offset_for_epoch(query.leader_epoch);
     EpochOutcome {
         error_code: NONE,
@@ -139,6 +133,31 @@ pub fn local_log(shard: &Shard, topic: &str, partition: i32) -> Result<Partition
     shard.partition_log(topic, partition).ok_or_else(|| {
         shard.read_catalog(|catalog| missing_partition_code(catalog, topic, partition))
     })
+}
+
+/// The log of a partition this node leads, with its current leader epoch,
+/// for a client that believes the epoch is `current_leader_epoch` (KIP-320;
+/// -1 skips the check): an older one is FENCED_LEADER_EPOCH (the client's
+/// metadata is stale), a newer one UNKNOWN_LEADER_EPOCH (this node's is).
+pub fn leader_log(
+    shard: &Shard,
+    topic: &str,
+    partition: i32,
+    current_leader_epoch: i32,
+) -> Result<(PartitionLog, i32), i16> {
+    let log = local_log(shard, topic, partition)?;
+    let leader_epoch = shard.read_catalog(|catalog| {
+        catalog
+            .partition(topic, partition)
+            .map_or(0, |assignment| assignment.leader_epoch)
+    });
+    if current_leader_epoch >= 0 && current_leader_epoch < leader_epoch {
+        return Err(KafkaError::FencedLeaderEpoch.code());
+    }
+    if current_leader_epoch > leader_epoch {
+        return Err(KafkaError::UnknownLeaderEpoch.code());
+    }
+    Ok((log, leader_epoch))
 }
 
 /// Appends every part (synchronously, in order). Batches were validated by the
@@ -230,8 +249,13 @@ pub async fn read_parts(shard: &Shard, parts: &[ReadPart]) -> Vec<ReadOutcome> {
 }
 
 async fn read_part(shard: &Shard, part: &ReadPart) -> ReadOutcome {
-    let log = match local_log(shard, &part.topic, part.partition) {
-        Ok(log) => log,
+    let log = match leader_log(
+        shard,
+        &part.topic,
+        part.partition,
+        part.current_leader_epoch,
+    ) {
+        Ok((log, _)) => log,
         Err(code) => return ReadOutcome::error(code),
     };
     let read = if part.read_committed {
@@ -279,25 +303,28 @@ pub async fn list_offsets(shard: &Shard, queries: &[OffsetQuery]) -> Vec<OffsetO
 }
 
 async fn list_offset(shard: &Shard, query: &OffsetQuery) -> OffsetOutcome {
-    let failed = |code| OffsetOutcome {
-        error_code: code,
-        timestamp: -1,
-        offset: -1,
-    };
-    let log = match local_log(shard, &query.topic, query.partition) {
-        Ok(log) => log,
+    let failed = OffsetOutcome::error;
+    let (log, leader_epoch) = match leader_log(
+        shard,
+        &query.topic,
+        query.partition,
+        query.current_leader_epoch,
+    ) {
+        Ok(found) => found,
         Err(code) => return failed(code),
     };
     let found = |offset| OffsetOutcome {
         error_code: NONE,
         timestamp: -1,
         offset,
+        leader_epoch,
     };
     let lookup = |result: Result<Option<(i64, i64)>, LogError>| match result {
         Ok(Some((offset, timestamp))) => OffsetOutcome {
             error_code: NONE,
             timestamp,
             offset,
+            leader_epoch,
         },
         Ok(None) => found(-1),
         Err(error) => failed(error.code()),
