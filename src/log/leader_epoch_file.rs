@@ -1,12 +1,14 @@
 //! The partition's `leader-epoch-checkpoint` file (Kafka's name and text
 //! format, see `replication::leader_epochs`): loaded at open, written by the
-//! writer task before the batches of a round when the cache changed, so a
-//! durable batch of a new epoch always has its epoch on disk. Lives on the
-//! partition's owning shard.
+//! writer task after a round that changed the cache, once that round's acks
+//! are released, so no append waits for it. Lives on the partition's owning
+//! shard.
 //!
-//! The file is small (one line per leader change) and a lost or damaged one
-//! is not fatal: the cache is then rebuilt from the batches the open scans
-//! (the active segment's), and answers for older epochs get less precise.
+//! The file is small (one line per leader change) and a stale, lost or
+//! damaged one is not fatal: every batch carries its leader epoch, and the
+//! open completes the cache from the batches it scans (the active
+//! segment's); only an epoch that began in a segment sealed before the crash
+//! gets a later start than the true one.
 
 use std::io;
 use std::path::{Path, PathBuf};

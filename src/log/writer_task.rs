@@ -58,11 +58,6 @@ async fn run(inner: Rc<LogInner>) {
         if batches.is_empty() && !sync_wanted(&inner) {
             return stop(&inner);
         }
-        // A new leader epoch's start is on disk before its first batch.
-        if let Err(error) = leader_epoch_file::store_if_changed(&inner).await {
-            inner.fail(&error);
-            return stop(&inner);
-        }
         let Some(mut writer) = inner.writer.borrow_mut().take() else {
             // Closed under us: close() already trimmed and released the file.
             return stop(&inner);
@@ -81,6 +76,12 @@ async fn run(inner: Rc<LogInner>) {
                 return stop(&inner);
             }
             mark_durable(&inner, covered);
+        }
+        // After the round's waiters are released: appends never wait for
+        // it, and a crash before it is repaired at open from the batches.
+        if let Err(error) = leader_epoch_file::store_if_changed(&inner).await {
+            inner.fail(&error);
+            return stop(&inner);
         }
     }
 }

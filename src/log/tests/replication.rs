@@ -310,9 +310,15 @@ fn the_leader_epoch_cache_follows_appends_truncations_and_restarts() {
         assert_eq!(leader.end_offset_for_epoch(2), end(0, 6));
         assert_eq!(leader.end_offset_for_epoch(3), end(3, 12));
         assert_eq!(leader.end_offset_for_epoch(4), EpochEndOffset::UNDEFINED);
+        // The writer task stores the checkpoint after the round; close waits for it.
+        leader.close().await.expect("close");
         let checkpoint =
             std::fs::read_to_string(path.join("leader-epoch-checkpoint")).expect("checkpoint");
         assert_eq!(checkpoint, "0\n2\n0 0\n3 6\n");
+        let leader = PartitionLog::open(path.clone(), config())
+            .await
+            .expect("reopen");
+        leader.set_leader_epoch(3);
 
         // A follower copying the batches gets the same epochs.
         let follower = PartitionLog::open(dir.path().join("follower"), config())
