@@ -1,14 +1,14 @@
 //! The partition's `leader-epoch-checkpoint` file (Kafka's name and text
-//! format, see `replication::leader_epochs`): loaded at open, written by the
-//! writer task after a round that changed the cache, once that round's acks
-//! are released, so no append waits for it. Lives on the partition's owning
-//! shard.
+//! format, see `replication::leader_epochs`): loaded at open, written when a
+//! segment is sealed (at a roll, and at close) if the cache changed. Between
+//! seals the active segment's batches are the record: every batch carries
+//! its leader epoch and the open rescans the active segment, so no append
+//! ever waits for this file (it costs a file replace with two fsyncs). Lives
+//! on the partition's owning shard.
 //!
-//! The file is small (one line per leader change) and a stale, lost or
-//! damaged one is not fatal: every batch carries its leader epoch, and the
-//! open completes the cache from the batches it scans (the active
-//! segment's); only an epoch that began in a segment sealed before the crash
-//! gets a later start than the true one.
+//! A lost or damaged file is not fatal either: the open then rebuilds what
+//! the active segment shows, and only epochs that began in sealed segments
+//! get a later start than the true one.
 
 use std::io;
 use std::path::{Path, PathBuf};

@@ -12,6 +12,7 @@ use glommio::io::Directory;
 
 use super::dma_writer::DmaWriter;
 use super::index_file::EncodedIndexes;
+use super::leader_epoch_file;
 use super::partition::{Lifecycle, LogInner};
 use super::producer_snapshot;
 use super::writer_task::mark_durable;
@@ -46,6 +47,9 @@ pub(crate) async fn close(inner: &Rc<LogInner>) -> Result<(), LogError> {
             Ok(()) if result.is_ok() => {
                 mark_durable(inner, inner.written_end.get());
                 save_producer_snapshot(inner).await;
+                if let Err(error) = leader_epoch_file::store_if_changed(inner).await {
+                    result = Err(LogError::Io(error));
+                }
             }
             Ok(()) => {}
             Err(error) => {

@@ -77,12 +77,6 @@ async fn run(inner: Rc<LogInner>) {
             }
             mark_durable(&inner, covered);
         }
-        // After the round's waiters are released: appends never wait for
-        // it, and a crash before it is repaired at open from the batches.
-        if let Err(error) = leader_epoch_file::store_if_changed(&inner).await {
-            inner.fail(&error);
-            return stop(&inner);
-        }
     }
 }
 
@@ -185,6 +179,9 @@ async fn roll(inner: &LogInner, writer: &mut DmaWriter, new_base: i64) -> io::Re
     }
     writer.file().fdatasync().await.map_err(io::Error::from)?;
     mark_durable(inner, inner.written_end.get());
+    // Every epoch that started in the sealed segment is noted by now; the
+    // open only rescans the active one.
+    leader_epoch_file::store_if_changed(inner).await?;
 
     let path = segment_path(&inner.dir, new_base, LOG_SUFFIX);
     let file = Rc::new(open_segment_file(&path, true).await?);
