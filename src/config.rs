@@ -60,6 +60,12 @@ pub struct BrokerConfig {
     pub flush: FlushPolicy,
     pub auto_create_topics: bool,
     pub default_partitions: i32,
+    /// Replicas per partition of auto-created topics and of CreateTopics
+    /// with -1 (Kafka's `default.replication.factor`; at least 1).
+    pub default_replication_factor: i16,
+    /// A follower that has not caught up to the leader's log end for this
+    /// long leaves the ISR (Kafka's `replica.lag.time.max.ms`).
+    pub replica_lag_time_max_ms: u64,
     pub max_request_bytes: usize,
     pub groups: GroupSettings,
     pub transactions: TxnSettings,
@@ -103,6 +109,11 @@ pub struct GroupSettings {
     /// `offsets.topic.num.partitions`: partitions of `__consumer_offsets`
     /// when it is created (later changes do not move existing groups).
     pub offsets_topic_partitions: i32,
+    /// `offsets.topic.replication.factor`: replicas per partition of
+    /// `__consumer_offsets`, capped at the live brokers when it is created
+    /// (Kafka refuses to create it with fewer; corelog starts with what it
+    /// has, so a small cluster still gets its groups).
+    pub offsets_topic_replication_factor: i16,
     /// `offsets.retention.minutes`, in milliseconds.
     pub offsets_retention_ms: i64,
     /// `offsets.retention.check.interval.ms`.
@@ -119,6 +130,7 @@ impl Default for GroupSettings {
             min_session_timeout_ms: 6_000,
             max_session_timeout_ms: 1_800_000,
             offsets_topic_partitions: 50,
+            offsets_topic_replication_factor: 3,
             offsets_retention_ms: 7 * 24 * 60 * 60 * 1000,
             offsets_retention_check_ms: 600_000,
             offset_metadata_max_bytes: 4096,
@@ -133,6 +145,10 @@ pub struct TxnSettings {
     /// `transaction.state.log.num.partitions`: partitions of
     /// `__transaction_state` when it is created.
     pub state_topic_partitions: i32,
+    /// `transaction.state.log.replication.factor`: replicas per partition
+    /// of `__transaction_state`, capped at the live brokers when it is
+    /// created (as for `__consumer_offsets`).
+    pub state_topic_replication_factor: i16,
     /// `transaction.max.timeout.ms`: longer transaction timeouts are refused.
     pub max_timeout_ms: i32,
     /// `transactional.id.expiration.ms`: idle transactional ids are forgotten.
@@ -151,6 +167,7 @@ impl Default for TxnSettings {
     fn default() -> Self {
         TxnSettings {
             state_topic_partitions: 50,
+            state_topic_replication_factor: 3,
             max_timeout_ms: 900_000,
             transactional_id_expiration_ms: 7 * 24 * 60 * 60 * 1000,
             abort_timed_out_check_ms: 10_000,
@@ -186,6 +203,8 @@ impl BrokerConfig {
             flush: FlushPolicy::Always,
             auto_create_topics: true,
             default_partitions: 1,
+            default_replication_factor: 1,
+            replica_lag_time_max_ms: 30_000,
             max_request_bytes: 100 * 1024 * 1024,
             groups: GroupSettings::default(),
             transactions: TxnSettings::default(),

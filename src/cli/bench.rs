@@ -39,6 +39,10 @@ pub struct BenchArgs {
     pub topics: Option<u32>,
     #[arg(long)]
     pub partitions: Option<u32>,
+    /// Replicas per partition of the topics the run creates (default: the
+    /// broker's --default-replication-factor).
+    #[arg(long)]
+    pub replication_factor: Option<i16>,
     /// Message size in bytes (fixed), or "uniform:MIN:MAX", or "normal:MEAN:STDDEV".
     #[arg(long)]
     pub message_size: Option<String>,
@@ -104,6 +108,9 @@ pub fn build_scenario(args: &BenchArgs) -> io::Result<Scenario> {
     }
     if let Some(value) = args.partitions {
         scenario.partitions_per_topic = value;
+    }
+    if let Some(value) = args.replication_factor {
+        scenario.replication_factor = value;
     }
     if let Some(text) = &args.message_size {
         scenario.message_size = parse_message_size(text)?;

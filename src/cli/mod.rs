@@ -8,6 +8,7 @@ pub mod console;
 pub mod consume;
 pub mod consume_format;
 pub mod consumer_group;
+pub mod debug;
 pub mod group;
 pub mod kafka;
 pub mod partitioner;
@@ -50,6 +51,8 @@ pub enum Command {
     Produce(produce::ProduceArgs),
     /// Print a topic's records, optionally as a consumer group member (Kafka's console consumer).
     Consume(consume::ConsumeArgs),
+    /// Look inside a data directory (read-only): `dump-log` prints a partition's batches.
+    Debug(debug::DebugArgs),
 }
 
 /// Parses the command line, sets up logging and runs the subcommand.
@@ -65,6 +68,7 @@ pub fn run() -> ExitCode {
         Command::Group(args) => group::run(args).map_err(std::io::Error::other),
         Command::Produce(args) => produce::run(args).map_err(std::io::Error::other),
         Command::Consume(args) => consume::run(args).map_err(std::io::Error::other),
+        Command::Debug(args) => debug::run(args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -41,6 +41,34 @@ pub struct ServeArgs {
     /// Partitions of auto-created topics and of CreateTopics with -1 (num.partitions).
     #[arg(long, env = "CORELOG_DEFAULT_PARTITIONS", default_value_t = 1)]
     pub default_partitions: i32,
+    /// Replicas per partition of auto-created topics and of CreateTopics
+    /// with -1 (default.replication.factor).
+    #[arg(long, env = "CORELOG_DEFAULT_REPLICATION_FACTOR", default_value_t = 1)]
+    pub default_replication_factor: i16,
+    /// Replicas per partition of __consumer_offsets, capped at the live
+    /// brokers when it is created (offsets.topic.replication.factor).
+    #[arg(
+        long,
+        env = "CORELOG_OFFSETS_TOPIC_REPLICATION_FACTOR",
+        default_value_t = 3
+    )]
+    pub offsets_topic_replication_factor: i16,
+    /// Replicas per partition of __transaction_state, capped at the live
+    /// brokers when it is created (transaction.state.log.replication.factor).
+    #[arg(
+        long,
+        env = "CORELOG_TRANSACTION_STATE_REPLICATION_FACTOR",
+        default_value_t = 3
+    )]
+    pub transaction_state_replication_factor: i16,
+    /// A follower that has not caught up with its leader for this long
+    /// leaves the ISR (replica.lag.time.max.ms).
+    #[arg(
+        long,
+        env = "CORELOG_REPLICA_LAG_TIME_MAX_MS",
+        default_value_t = 30_000
+    )]
+    pub replica_lag_time_max_ms: u64,
     /// Largest request frame accepted; larger ones close the connection (socket.request.max.bytes).
     #[arg(long, env = "CORELOG_MAX_REQUEST_BYTES", default_value_t = 104_857_600)]
     pub max_request_bytes: usize,
@@ -102,7 +130,8 @@ pub struct ServeArgs {
     /// Default message.timestamp.type: CreateTime or LogAppendTime (log.message.timestamp.type).
     #[arg(long, env = "CORELOG_LOG_MESSAGE_TIMESTAMP_TYPE")]
     pub log_message_timestamp_type: Option<String>,
-    /// Default min.insync.replicas (stored and reported; one node has one replica).
+    /// Default min.insync.replicas of topics that do not set it: the ISR size
+    /// below which acks=all produces are refused.
     #[arg(long, env = "CORELOG_MIN_INSYNC_REPLICAS")]
     pub min_insync_replicas: Option<i64>,
     /// How often each shard deletes segments past retention (log.retention.check.interval.ms).
@@ -213,6 +242,28 @@ impl ServeArgs {
         if self.default_partitions < 1 {
             return Err(invalid("--default-partitions must be at least 1".into()));
         }
+        let replication_factors = [
+            (
+                "--default-replication-factor",
+                self.default_replication_factor,
+            ),
+            (
+                "--offsets-topic-replication-factor",
+                self.offsets_topic_replication_factor,
+            ),
+            (
+                "--transaction-state-replication-factor",
+                self.transaction_state_replication_factor,
+            ),
+        ];
+        for (flag, factor) in replication_factors {
+            if factor < 1 {
+                return Err(invalid(format!("{flag} must be at least 1")));
+            }
+        }
+        if self.replica_lag_time_max_ms < 1 {
+            return Err(invalid("--replica-lag-time-max-ms must be >= 1".into()));
+        }
         if self.max_request_bytes < 1024 || self.max_request_bytes > i32::MAX as usize {
             return Err(invalid(
                 "--max-request-bytes must be between 1024 and 2147483647".into(),
@@ -276,6 +327,7 @@ impl ServeArgs {
         }
         let transactions = TxnSettings {
             state_topic_partitions: self.transaction_state_partitions,
+            state_topic_replication_factor: self.transaction_state_replication_factor,
             max_timeout_ms: self.transaction_max_timeout_ms,
             transactional_id_expiration_ms: self.transactional_id_expiration_ms,
             abort_timed_out_check_ms: self.transaction_abort_check_interval_ms,
@@ -288,6 +340,7 @@ impl ServeArgs {
             min_session_timeout_ms: self.group_min_session_timeout_ms,
             max_session_timeout_ms: self.group_max_session_timeout_ms,
             offsets_topic_partitions: self.offsets_topic_partitions,
+            offsets_topic_replication_factor: self.offsets_topic_replication_factor,
             offsets_retention_ms: self.offsets_retention_minutes * 60_000,
             offsets_retention_check_ms: self.offsets_retention_check_interval_ms,
             ..GroupSettings::default()
@@ -304,6 +357,8 @@ impl ServeArgs {
             flush: self.flush,
             auto_create_topics: self.auto_create_topics,
             default_partitions: self.default_partitions,
+            default_replication_factor: self.default_replication_factor,
+            replica_lag_time_max_ms: self.replica_lag_time_max_ms,
             max_request_bytes: self.max_request_bytes,
             groups,
             transactions,
@@ -435,7 +490,54 @@ pub fn run(args: ServeArgs) -> io::Result<()> {
 
 #[cfg(test)]
 mod tests {
-    use super::parse_quorum_voters;
+    use super::{parse_quorum_voters, ServeArgs};
+    use clap::Parser;
+
+    #[derive(Parser)]
+    struct Serve {
+        #[command(flatten)]
+        args: ServeArgs,
+    }
+
+    fn config(flags: &[&str]) -> std::io::Result<crate::config::BrokerConfig> {
+        let argv = std::iter::once("serve").chain(flags.iter().copied());
+        Serve::try_parse_from(argv)
+            .expect("flags parse")
+            .args
+            .into_config()
+    }
+
+    #[test]
+    fn replication_flags_default_to_kafkas_values_and_refuse_zero() {
+        let defaults = config(&["--cores", "1"]).expect("valid");
+        assert_eq!(defaults.default_replication_factor, 1);
+        assert_eq!(defaults.groups.offsets_topic_replication_factor, 3);
+        assert_eq!(defaults.transactions.state_topic_replication_factor, 3);
+        assert_eq!(defaults.replica_lag_time_max_ms, 30_000);
+        let set = config(&[
+            "--cores",
+            "1",
+            "--default-replication-factor",
+            "2",
+            "--offsets-topic-replication-factor",
+            "1",
+            "--replica-lag-time-max-ms",
+            "500",
+        ])
+        .expect("valid");
+        assert_eq!(set.default_replication_factor, 2);
+        assert_eq!(set.groups.offsets_topic_replication_factor, 1);
+        assert_eq!(set.replica_lag_time_max_ms, 500);
+        for flag in [
+            "--default-replication-factor",
+            "--offsets-topic-replication-factor",
+            "--transaction-state-replication-factor",
+            "--replica-lag-time-max-ms",
+        ] {
+            let refused = config(&["--cores", "1", flag, "0"]).expect_err("zero");
+            assert!(refused.to_string().contains(flag), "{refused}");
+        }
+    }
 
     #[test]
     fn quorum_voters_parse_like_kafkas_controller_quorum_voters() {

@@ -29,8 +29,8 @@ use uuid::Uuid;
 
 use super::control::{ControlOutcome, QuorumReport};
 use super::metadata::{
-    bootstrap_records, BrokerRegistrationRequest, Controller, ControllerError, ControllerSettings,
-    CreateTopic, MetadataRecord,
+    bootstrap_records, AlterPartitionRequest, BrokerRegistrationRequest, Controller,
+    ControllerError, ControllerSettings, CreateTopic, MetadataRecord, PartitionState,
 };
 use super::quorum::node::{ProposeError, QuorumNode};
 use super::quorum::runtime::GlommioRuntime;
@@ -259,12 +259,18 @@ impl ActiveController {
         Ok(())
     }
 
-    /// CreateTopics for one topic; answers its new id.
-    pub async fn create_topic(&self, request: &CreateTopic) -> Result<Uuid, ControllerCallError> {
+    /// CreateTopics for one topic; answers its new id. `validate_only`
+    /// decides and writes nothing (the id is then one it would have had).
+    pub async fn create_topic(
+        &self,
+        request: &CreateTopic,
+        validate_only: bool,
+    ) -> Result<Uuid, ControllerCallError> {
         let topic_id = Uuid::new_v4();
         let rng: u64 = rand::random();
         self.decide(now_ms(), |controller, _| {
-            Ok((controller.create_topic(request, topic_id, rng)?, topic_id))
+            let records = controller.create_topic(request, topic_id, rng)?;
+            Ok((if validate_only { Vec::new() } else { records }, topic_id))
         })
         .await
     }
@@ -276,15 +282,32 @@ impl ActiveController {
         .await
     }
 
-    /// CreatePartitions: grows `name` to `count` partitions.
+    /// CreatePartitions: grows `name` to `count` partitions (with these
+    /// replicas for the new ones if given); `validate_only` writes nothing.
     pub async fn create_partitions(
         &self,
         name: &str,
         count: i32,
+        assignments: Option<&[Vec<i32>]>,
+        validate_only: bool,
     ) -> Result<(), ControllerCallError> {
         let rng: u64 = rand::random();
         self.decide(now_ms(), |controller, _| {
-            Ok((controller.create_partitions(name, count, rng)?, ()))
+            let records = controller.create_partitions(name, count, assignments, rng)?;
+            Ok((if validate_only { Vec::new() } else { records }, ()))
+        })
+        .await
+    }
+
+    /// AlterPartition (KIP-497): a partition's leader sets its ISR; answers
+    /// the partition's state once the change is applied here.
+    pub async fn alter_partition(
+        &self,
+        request: &AlterPartitionRequest,
+    ) -> Result<PartitionState, ControllerCallError> {
+        self.decide(now_ms(), |controller, _| {
+            let altered = controller.alter_partition(request)?;
+            Ok((altered.records, altered.state))
         })
         .await
     }
@@ -390,15 +413,23 @@ impl ActiveController {
     /// Fences the brokers whose session ran out; answers how many.
     pub async fn expire_sessions(&self, now_ms: i64) -> Result<usize, ControllerCallError> {
         let session_timeout_ms = self.timing.broker_session_timeout_ms;
-        let fenced = self
+        let (fenced, partitions_changed) = self
             .decide(now_ms, |controller, heartbeats| {
                 let records = controller.expire_sessions(now_ms, session_timeout_ms, heartbeats);
-                let count = records.len();
-                Ok((records, count))
+                let fenced = records
+                    .iter()
+                    .filter(|record| matches!(record, MetadataRecord::BrokerFenced { .. }))
+                    .count();
+                let partitions_changed = records.len() - fenced;
+                Ok((records, (fenced, partitions_changed)))
             })
             .await?;
         if fenced > 0 {
-            tracing::warn!(fenced, "fenced brokers whose session expired");
+            tracing::warn!(
+                fenced,
+                partitions_changed,
+                "fenced brokers whose session expired"
+            );
         }
         Ok(fenced)
     }

@@ -1,6 +1,7 @@
 //! The active controller on a real three-voter quorum: topic decisions from
-//! the leader only, the cluster id written once, broker sessions, fencing and
-//! duplicate registrations, and a new leader starting sessions afresh.
+//! the leader only, the cluster id written once, broker sessions, fencing
+//! (with its elections) and duplicate registrations, and a new leader
+//! starting sessions afresh.
 
 use std::time::Duration;
 
@@ -19,8 +20,9 @@ fn create(
         num_partitions: partitions,
         replication_factor: -1,
         configs: Default::default(),
+        assignments: Vec::new(),
     };
-    node.run(move |handles| async move { handles.controller.create_topic(&request).await })
+    node.run(move |handles| async move { handles.controller.create_topic(&request, false).await })
 }
 
 fn registration(broker_id: i32, incarnation: u8) -> BrokerRegistrationRequest {
@@ -180,6 +182,84 @@ fn brokers_are_fenced_when_their_session_runs_out_and_unfenced_by_a_heartbeat() 
     assert_eq!(brokers(&cluster.nodes[&new_leader]).0, vec![7]);
 }
 
+/// (leader, ISR) of every partition of `name` as `node` sees them.
+fn partition_states(node: &TestNode, name: &'static str) -> Vec<(i32, Vec<i32>)> {
+    node.run(move |handles| async move {
+        handles.quorum.state_machine().read(|image| {
+            image.topic_by_name(name).map_or_else(Vec::new, |topic| {
+                topic
+                    .partitions
+                    .iter()
+                    .map(|partition| (partition.leader, partition.isr.clone()))
+                    .collect()
+            })
+        })
+    })
+    .unwrap_or_default()
+}
+
+#[test]
+fn a_broker_whose_session_runs_out_loses_its_leaderships_and_isr_places_everywhere() {
+    let cluster = TestCluster::start(3);
+    let leader = cluster.wait_for_leader();
+    let controller = &cluster.nodes[&leader];
+    let epochs: Vec<i64> = (0..3)
+        .map(|broker| {
+            let epoch = register(controller, registration(broker, 1)).expect("registered");
+            heartbeat(controller, broker, epoch).expect("unfenced");
+            epoch
+        })
+        .collect();
+    let request = CreateTopic {
+        name: "replicated".to_owned(),
+        num_partitions: 6,
+        replication_factor: 3,
+        configs: Default::default(),
+        assignments: Vec::new(),
+    };
+    controller
+        .run(move |handles| async move { handles.controller.create_topic(&request, false).await })
+        .expect("answered")
+        .expect("created");
+    let before = partition_states(controller, "replicated");
+    assert_eq!(before.len(), 6);
+    assert!(before.iter().any(|(leader, _)| *leader == 0));
+
+    // Brokers 1 and 2 keep heartbeating; broker 0's session (1.5 s) runs out.
+    let elected = wait_for(Duration::from_secs(6), || {
+        for broker in [1, 2] {
+            let _ = heartbeat(controller, broker, epochs[broker as usize]);
+        }
+        std::thread::sleep(Duration::from_millis(200));
+        let fenced = brokers(controller).1 == vec![0];
+        let states = partition_states(controller, "replicated");
+        let moved = states
+            .iter()
+            .all(|(leader, isr)| *leader != 0 && !isr.contains(&0));
+        (fenced && moved).then_some(states)
+    })
+    .expect("broker 0 fenced and its partitions moved");
+    for (leader, isr) in &elected {
+        assert!([1, 2].contains(leader), "{elected:?}");
+        assert_eq!(isr.len(), 2, "{elected:?}");
+    }
+    for node in cluster.nodes.values() {
+        let seen = wait_for(Duration::from_secs(5), || {
+            (partition_states(node, "replicated") == elected).then_some(())
+        });
+        assert!(
+            seen.is_some(),
+            "node {} applied the elections",
+            node.node_id
+        );
+    }
+
+    // Broker 0 is back: the partitions keep their leaders (it rejoins the
+    // ISRs once their leaders see it caught up).
+    heartbeat(controller, 0, epochs[0]).expect("unfenced");
+    assert_eq!(partition_states(controller, "replicated"), elected);
+}
+
 /// Figures for the closing note, not a check (run on purpose):
 /// `cargo test --release --lib measure_quorum -- --ignored --nocapture`.
 /// Time from stopping the leader to a new leader answering a decision, and
@@ -205,8 +285,14 @@ fn measure_quorum_failover_and_topic_creation() {
                     num_partitions: 1,
                     replication_factor: -1,
                     configs: Default::default(),
+                    assignments: Vec::new(),
                 };
-                if handles.controller.create_topic(&request).await.is_ok() {
+                if handles
+                    .controller
+                    .create_topic(&request, false)
+                    .await
+                    .is_ok()
+                {
                     created += 1;
                 }
             }

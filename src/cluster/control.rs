@@ -1,6 +1,7 @@
 //! Calls from a broker to the active controller (Kafka's BrokerRegistration,
-//! BrokerHeartbeat, AllocateProducerIds and the admin requests a broker
-//! forwards), and the metadata image a broker-only node fetches from a voter.
+//! BrokerHeartbeat, AllocateProducerIds, AlterPartition and the admin
+//! requests a broker forwards), and the metadata image a broker-only node
+//! fetches from a voter.
 //! They travel on the quorum's connections (`--controller-listen`, frame
 //! kinds 36-37) after the same `Hello`; any node of the cluster may send
 //! them, while Raft's own calls stay reserved to voters.
@@ -23,7 +24,7 @@ use openraft_rt::AsyncRuntime;
 use super::active_controller::{ActiveController, ControllerCallError};
 use super::metadata::frame::{self, FrameKind};
 use super::metadata::records::MetadataRecord;
-use super::metadata::{BrokerRegistrationRequest, CreateTopic};
+use super::metadata::{AlterPartitionRequest, BrokerRegistrationRequest, CreateTopic};
 use super::quorum::node::QuorumStatus;
 use super::quorum::runtime::GlommioRuntime;
 use super::quorum::transport::{self, Hello, TransportError};
@@ -39,11 +40,17 @@ pub const KIND_CONTROL_RESPONSE: FrameKind = FrameKind::new(37);
 /// voter).
 #[derive(rkyv::Archive, rkyv::Serialize, rkyv::Deserialize, Debug, Clone, PartialEq)]
 pub enum ControlRequest {
+    /// CreateTopics for one topic (see `metadata::CreateTopic`).
     CreateTopic {
         name: String,
         num_partitions: i32,
         replication_factor: i16,
         configs: Vec<(String, String)>,
+        /// Replicas by partition index; empty: the controller assigns them
+        /// (then `num_partitions` and `replication_factor` must be -1).
+        assignments: Vec<(i32, Vec<i32>)>,
+        /// Decide but write nothing (CreateTopics' `validateOnly`).
+        validate_only: bool,
     },
     DeleteTopic {
         name: String,
@@ -51,6 +58,11 @@ pub enum ControlRequest {
     CreatePartitions {
         name: String,
         count: i32,
+        /// One replica list per new partition; `None`: assigned by the
+        /// controller with the topic's replication factor.
+        assignments: Option<Vec<Vec<i32>>>,
+        /// Decide but write nothing (CreatePartitions' `validateOnly`).
+        validate_only: bool,
     },
     /// `None` removes an override.
     AlterTopicConfigs {
@@ -82,6 +94,20 @@ pub enum ControlRequest {
     /// (Kafka's DescribeQuorum). Only the leader knows every voter's
     /// progress, so only it answers, as in KRaft; others say NOT_CONTROLLER.
     DescribeQuorum,
+    /// Kafka's AlterPartition (KIP-497) for one partition: its leader
+    /// proposes a new ISR, computed from the partition state with these
+    /// epochs. Answered with `PartitionAltered`; refused with the Java
+    /// controller's codes (`metadata::Controller::alter_partition`), which
+    /// `ControlError::kafka_error` gives back.
+    AlterPartition {
+        broker_id: i32,
+        broker_epoch: i64,
+        topic_id: [u8; 16],
+        partition: i32,
+        leader_epoch: i32,
+        partition_epoch: i32,
+        new_isr: Vec<i32>,
+    },
 }
 
 /// A successful call's value.
@@ -105,6 +131,14 @@ pub enum ControlOutcome {
     ImageUnchanged,
     /// The answer to `DescribeQuorum`.
     Quorum(QuorumReport),
+    /// The answer to `AlterPartition`: the partition as committed (its
+    /// current state when the ISR was unchanged).
+    PartitionAltered {
+        leader: i32,
+        leader_epoch: i32,
+        isr: Vec<i32>,
+        partition_epoch: i32,
+    },
 }
 
 /// The metadata quorum as its leader sees it (`QuorumNode::status` on the
@@ -257,13 +291,19 @@ pub async fn answer(controller: &ActiveController, request: ControlRequest) -> C
             num_partitions,
             replication_factor,
             configs,
+            assignments,
+            validate_only,
         } => controller
-            .create_topic(&CreateTopic {
-                name,
-                num_partitions,
-                replication_factor,
-                configs: configs.into_iter().collect(),
-            })
+            .create_topic(
+                &CreateTopic {
+                    name,
+                    num_partitions,
+                    replication_factor,
+                    configs: configs.into_iter().collect(),
+                    assignments,
+                },
+                validate_only,
+            )
             .await
             .map(|topic_id| ControlOutcome::TopicCreated {
                 topic_id: *topic_id.as_bytes(),
@@ -272,8 +312,13 @@ pub async fn answer(controller: &ActiveController, request: ControlRequest) -> C
             .delete_topic(&name)
             .await
             .map(|()| ControlOutcome::Done),
-        ControlRequest::CreatePartitions { name, count } => controller
-            .create_partitions(&name, count)
+        ControlRequest::CreatePartitions {
+            name,
+            count,
+            assignments,
+            validate_only,
+        } => controller
+            .create_partitions(&name, count, assignments.as_deref(), validate_only)
             .await
             .map(|()| ControlOutcome::Done),
         ControlRequest::AlterTopicConfigs { name, changes } => controller
@@ -314,6 +359,31 @@ pub async fn answer(controller: &ActiveController, request: ControlRequest) -> C
             .map(|(first, size)| ControlOutcome::ProducerIds { first, size }),
         ControlRequest::FetchImage { known } => Ok(controller.image_since(known).await),
         ControlRequest::DescribeQuorum => controller.quorum_report().map(ControlOutcome::Quorum),
+        ControlRequest::AlterPartition {
+            broker_id,
+            broker_epoch,
+            topic_id,
+            partition,
+            leader_epoch,
+            partition_epoch,
+            new_isr,
+        } => controller
+            .alter_partition(&AlterPartitionRequest {
+                broker_id,
+                broker_epoch,
+                topic_id: uuid::Uuid::from_bytes(topic_id),
+                partition,
+                leader_epoch,
+                partition_epoch,
+                new_isr,
+            })
+            .await
+            .map(|state| ControlOutcome::PartitionAltered {
+                leader: state.leader,
+                leader_epoch: state.leader_epoch,
+                isr: state.isr,
+                partition_epoch: state.partition_epoch,
+            }),
     };
     ControlResponse {
         result: match result {
@@ -420,6 +490,71 @@ mod tests {
             .map(|voter| (voter.node_id, voter.log_end))
             .collect();
         assert_eq!(voters, vec![(1, Some(10)), (2, Some(7)), (3, None)]);
+    }
+
+    #[test]
+    fn alter_partition_travels_as_control_frames_and_refusals_keep_their_code() {
+        let request = ControlRequest::AlterPartition {
+            broker_id: 2,
+            broker_epoch: 41,
+            topic_id: [7; 16],
+            partition: 3,
+            leader_epoch: 5,
+            partition_epoch: 9,
+            new_isr: vec![2, 1],
+        };
+        let bytes = frame::encode(KIND_CONTROL_REQUEST, &request).expect("encodes");
+        assert_eq!(
+            frame::decode::<ControlRequest>(KIND_CONTROL_REQUEST, &bytes).expect("decodes"),
+            request
+        );
+        let answer = ControlOutcome::PartitionAltered {
+            leader: 2,
+            leader_epoch: 5,
+            isr: vec![2, 1],
+            partition_epoch: 10,
+        };
+        let response = ControlResponse {
+            result: ControlResult::Ok(answer),
+            applied: Some(12),
+        };
+        let bytes = frame::encode(KIND_CONTROL_RESPONSE, &response).expect("encodes");
+        assert_eq!(
+            frame::decode::<ControlResponse>(KIND_CONTROL_RESPONSE, &bytes).expect("decodes"),
+            response
+        );
+        use crate::cluster::metadata::ControllerError;
+        for (refusal, code) in [
+            (
+                ControllerError::StaleBrokerEpoch {
+                    broker_id: 2,
+                    current: 42,
+                    request: 41,
+                },
+                KafkaError::StaleBrokerEpoch,
+            ),
+            (
+                ControllerError::FencedLeaderEpoch {
+                    current: 6,
+                    request: 5,
+                },
+                KafkaError::FencedLeaderEpoch,
+            ),
+            (
+                ControllerError::InvalidUpdateVersion {
+                    current: 10,
+                    request: 9,
+                },
+                KafkaError::InvalidUpdateVersion,
+            ),
+            (
+                ControllerError::IneligibleReplica("fenced".into()),
+                KafkaError::IneligibleReplica,
+            ),
+        ] {
+            let failure = ControlFailure::from(ControllerCallError::Refused(refusal));
+            assert_eq!(ControlError::from(failure).kafka_error(), code);
+        }
     }
 
     #[test]

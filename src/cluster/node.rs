@@ -141,6 +141,7 @@ impl ClusterNode {
                     Rc::clone(&quorum),
                     ControllerSettings {
                         default_partitions: config.default_partitions,
+                        default_replication_factor: config.default_replication_factor,
                     },
                     ControllerTiming {
                         broker_session_timeout_ms: settings.broker_session_timeout_ms as i64,

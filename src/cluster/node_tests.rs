@@ -166,6 +166,8 @@ fn voters_and_a_broker_only_node_join_and_reach_the_controller_from_anywhere() {
                 num_partitions: 8,
                 replication_factor: 1,
                 configs: Vec::new(),
+                assignments: Vec::new(),
+                validate_only: false,
             };
             let (outcome, offset) = node.call(request).await.expect("created");
             assert!(node.wait_for_offset(offset, Duration::from_secs(5)).await);
@@ -200,6 +202,8 @@ fn voters_and_a_broker_only_node_join_and_reach_the_controller_from_anywhere() {
                 num_partitions: 1,
                 replication_factor: 1,
                 configs: Vec::new(),
+                assignments: Vec::new(),
+                validate_only: false,
             })
             .await
         })
@@ -213,6 +217,65 @@ fn voters_and_a_broker_only_node_join_and_reach_the_controller_from_anywhere() {
             })
         ),
         "{refused:?}"
+    );
+
+    // The broker-only node leads a replicated partition and changes its ISR
+    // (AlterPartition); a refusal comes back with its own Kafka code, so
+    // the leader can tell a stale partition epoch from other refusals.
+    let altered = nodes[3]
+        .run(|node| async move {
+            let create = ControlRequest::CreateTopic {
+                name: "replicated".into(),
+                num_partitions: -1,
+                replication_factor: -1,
+                configs: Vec::new(),
+                assignments: vec![(0, vec![7, 0, 1])],
+                validate_only: false,
+            };
+            let (outcome, offset) = node.call(create).await.expect("created");
+            let ControlOutcome::TopicCreated { topic_id } = outcome else {
+                panic!("unexpected {outcome:?}");
+            };
+            assert!(node.wait_for_offset(offset, Duration::from_secs(5)).await);
+            let catalog = node.catalog(1, &BTreeMap::new());
+            let assignment = catalog.partition("replicated", 0).expect("applied").clone();
+            assert_eq!(
+                (assignment.leader, assignment.isr.clone()),
+                (7, vec![7, 0, 1])
+            );
+            let alter = |partition_epoch| ControlRequest::AlterPartition {
+                broker_id: node.node_id,
+                broker_epoch: node.broker_epoch().expect("registered"),
+                topic_id,
+                partition: 0,
+                leader_epoch: assignment.leader_epoch,
+                partition_epoch,
+                new_isr: vec![7, 0],
+            };
+            let shrunk = node.call(alter(assignment.partition_epoch)).await;
+            let stale = node.call(alter(assignment.partition_epoch)).await;
+            (
+                shrunk.map(|(outcome, _)| outcome),
+                stale.map(|(outcome, _)| outcome),
+            )
+        })
+        .expect("node runs");
+    assert_eq!(
+        altered.0,
+        Ok(ControlOutcome::PartitionAltered {
+            leader: 7,
+            leader_epoch: 0,
+            isr: vec![7, 0],
+            partition_epoch: 1,
+        })
+    );
+    assert!(
+        matches!(
+            &altered.1,
+            Err(error) if error.kafka_error() == KafkaError::InvalidUpdateVersion
+        ),
+        "{:?}",
+        altered.1
     );
 
     // Producer-id blocks are distinct whichever node asks.

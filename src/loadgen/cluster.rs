@@ -65,6 +65,7 @@ pub async fn prepare_topics(
     bootstrap: SocketAddr,
     topics: &[String],
     partitions: i32,
+    replication_factor: i16,
 ) -> io::Result<ClusterView> {
     let connection = Connection::connect(bootstrap, "corelog-bench-setup").await?;
     let request = CreateTopicsRequest::default()
@@ -75,7 +76,7 @@ pub async fn prepare_topics(
                     CreatableTopic::default()
                         .with_name(TopicName(StrBytes::from_string(name.clone())))
                         .with_num_partitions(partitions)
-                        .with_replication_factor(-1)
+                        .with_replication_factor(replication_factor)
                 })
                 .collect(),
         )

@@ -115,11 +115,14 @@ fn run_against(plan: &RunPlan, bootstrap: SocketAddr) -> io::Result<(Measurement
     );
     let topics = scenario.topic_names(&run_id);
     let partitions = i32::try_from(scenario.partitions_per_topic).map_err(io::Error::other)?;
+    let replication_factor = scenario.replication_factor;
     memlock::raise_memlock_limit(64 << 20);
     let cluster = LocalExecutorBuilder::new(Placement::Unbound)
         .io_memory(LOADGEN_IO_MEMORY_BYTES)
         .name("bench-setup")
-        .spawn(move || async move { prepare_topics(bootstrap, &topics, partitions).await })
+        .spawn(move || async move {
+            prepare_topics(bootstrap, &topics, partitions, replication_factor).await
+        })
         .map_err(io::Error::from)?
         .join()
         .map_err(io::Error::from)??;

@@ -65,6 +65,8 @@ pub struct Scenario {
     pub description: String,
     pub topics: u32,
     pub partitions_per_topic: u32,
+    /// Replicas per partition of the run's topics; -1 is the broker's default.
+    pub replication_factor: i16,
     pub message_size: MessageSize,
     pub key_distribution: KeyDistribution,
     pub key_count: u32,
@@ -96,6 +98,7 @@ impl Default for Scenario {
             description: "1 KiB messages, acks=1, as fast as the broker takes them".into(),
             topics: 1,
             partitions_per_topic: 6,
+            replication_factor: -1,
             message_size: MessageSize::Fixed { bytes: 1024 },
             key_distribution: KeyDistribution::None,
             key_count: 1000,

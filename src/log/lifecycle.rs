@@ -62,6 +62,8 @@ pub(crate) async fn close(inner: &Rc<LogInner>) -> Result<(), LogError> {
     inner.lifecycle.set(Lifecycle::Closed);
     inner.written_waiters.borrow_mut().clear();
     inner.durable_waiters.borrow_mut().clear();
+    inner.high_watermark_waiters.borrow_mut().clear();
+    inner.end_listener.borrow_mut().take();
     inner.subscribers.borrow_mut().notify_all();
     inner.pending.borrow_mut().clear();
     inner.pending_bytes.set(0);

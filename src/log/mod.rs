@@ -64,6 +64,7 @@ mod leader_epoch_file;
 mod lifecycle;
 mod limits;
 mod log_start;
+mod offset_file;
 mod offset_index;
 mod partition;
 mod producer_recovery;
@@ -374,8 +375,31 @@ impl PartitionLog {
     pub fn replicate(&self, high_watermark: i64) {
         let inner = &self.inner;
         inner.replicated.set(true);
-        let start = high_watermark.clamp(inner.log_start_offset.get(), inner.written_end.get());
+        // A checkpoint from an earlier run knows better than a guess.
+        let start = inner
+            .checkpointed_high_watermark
+            .get()
+            .unwrap_or(high_watermark)
+            .clamp(inner.log_start_offset.get(), inner.written_end.get());
         inner.high_watermark.set(start);
+    }
+
+    /// Stores a replicated partition's high watermark if it moved since the
+    /// last store (Kafka checkpoints it every
+    /// replica.high.watermark.checkpoint.interval.ms), so a restarted
+    /// replica starts from it instead of from its log start.
+    pub async fn checkpoint_high_watermark(&self) -> Result<(), LogError> {
+        let inner = &self.inner;
+        let high_watermark = inner.high_watermark.get();
+        if !inner.replicated.get()
+            || inner.checkpointed_high_watermark.get() == Some(high_watermark)
+            || inner.lifecycle.get() == Lifecycle::Closed
+        {
+            return Ok(());
+        }
+        offset_file::write(&inner.dir, offset_file::HIGH_WATERMARK, high_watermark).await?;
+        inner.checkpointed_high_watermark.set(Some(high_watermark));
+        Ok(())
     }
 
     /// A replicated partition's new high watermark (the ISR's smallest end on
@@ -392,8 +416,71 @@ impl PartitionLog {
             return false;
         }
         inner.high_watermark.set(next);
+        inner
+            .high_watermark_waiters
+            .borrow_mut()
+            .release_below(next);
         inner.subscribers.borrow_mut().notify_all();
         true
+    }
+
+    /// Resolves once `last_offset` is committed: below the high watermark on
+    /// a replicated partition (on every in-sync replica, as Kafka's
+    /// coordinators and markers append with acks=all), durable under the
+    /// flush policy otherwise.
+    pub async fn wait_committed(&self, last_offset: i64) -> Result<(), LogError> {
+        if self.is_replicated() {
+            self.wait_high_watermark(last_offset).await
+        } else {
+            self.wait_durable(last_offset).await
+        }
+    }
+
+    /// Whether the replication layer owns the high watermark (`replicate`).
+    pub fn is_replicated(&self) -> bool {
+        self.inner.replicated.get()
+    }
+
+    /// Resolves once the high watermark passed `last_offset`: acks=all on a
+    /// replicated partition. `Closed` (NOT_LEADER_OR_FOLLOWER) if this
+    /// replica stops leading first (`release_high_watermark_waiters`).
+    pub async fn wait_high_watermark(&self, last_offset: i64) -> Result<(), LogError> {
+        self.inner.wait_high_watermark(last_offset).await
+    }
+
+    /// This replica no longer leads: every acks=all producer still waiting
+    /// gets NOT_LEADER_OR_FOLLOWER (Kafka fails its delayed produces so);
+    /// whether the new leader keeps their records is for it to decide.
+    pub fn release_high_watermark_waiters(&self) {
+        self.inner.high_watermark_waiters.borrow_mut().clear();
+    }
+
+    /// Calls `listener` whenever the written or durable end moves (the
+    /// replication layer's view of a leader's own end), or stops (`None`).
+    pub fn set_end_listener(&self, listener: Option<Rc<dyn Fn()>>) {
+        *self.inner.end_listener.borrow_mut() = listener;
+    }
+
+    /// This replica's end as acks=all counts it: the durable end under
+    /// `--flush always` (an acknowledged record is fdatasynced on every ISR
+    /// member), the written end otherwise.
+    pub fn replica_end_offset(&self) -> i64 {
+        if self.inner.config.borrow().flush == FlushPolicy::Always {
+            self.inner.durable_offset.get()
+        } else {
+            self.inner.written_end.get()
+        }
+    }
+
+    /// The epoch of the last batch in this log (-1 when empty): a
+    /// follower's `last_fetched_epoch`.
+    pub fn latest_epoch(&self) -> i32 {
+        self.inner.epochs.borrow().latest_epoch()
+    }
+
+    /// The leader epoch stamped on this replica's own appends.
+    pub fn leader_epoch(&self) -> i32 {
+        self.inner.leader_epoch.get()
     }
 
     /// This replica leads at `leader_epoch` from now on: the epoch starts at
@@ -411,6 +498,22 @@ impl PartitionLog {
     pub fn end_offset_for_epoch(&self, epoch: i32) -> EpochEndOffset {
         let end = self.log_end_offset();
         self.inner.epochs.borrow().end_offset_for(epoch, end)
+    }
+
+    /// The diverging epoch to answer a follower fetching at `fetch_offset`
+    /// after a record of `last_fetched_epoch`, or `None` when its log agrees
+    /// with this one (see `replication::truncation::diverging_epoch`).
+    pub fn diverging_epoch(
+        &self,
+        fetch_offset: i64,
+        last_fetched_epoch: i32,
+    ) -> Option<EpochEndOffset> {
+        crate::replication::truncation::diverging_epoch(
+            &self.inner.epochs.borrow(),
+            self.log_end_offset(),
+            fetch_offset,
+            last_fetched_epoch,
+        )
     }
 
     /// A copy of this replica's leader-epoch cache (a follower works out

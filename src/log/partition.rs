@@ -107,6 +107,8 @@ pub(crate) struct LogInner {
     /// when the replication layer moves it (the ISR's smallest end).
     pub high_watermark: Cell<i64>,
     pub replicated: Cell<bool>,
+    /// The high watermark last stored in `offset_file::HIGH_WATERMARK`.
+    pub checkpointed_high_watermark: Cell<Option<i64>>,
     /// Stamped on every batch this replica appends as leader (KIP-101).
     pub leader_epoch: Cell<i32>,
     /// Where each leader epoch starts in this log (`leader_epoch_file`).
@@ -128,6 +130,12 @@ pub(crate) struct LogInner {
     pub writer: RefCell<Option<DmaWriter>>,
     pub written_waiters: RefCell<OffsetWaiters>,
     pub durable_waiters: RefCell<OffsetWaiters>,
+    /// acks=all producers of a replicated partition, released as the high
+    /// watermark passes their offsets.
+    pub high_watermark_waiters: RefCell<OffsetWaiters>,
+    /// Told when the written or durable end moves (a replicated leader's
+    /// own end counts towards its high watermark).
+    pub end_listener: RefCell<Option<std::rc::Rc<dyn Fn()>>>,
     pub subscribers: RefCell<Subscribers>,
     /// `close` waits here for the writer task to finish its last round.
     pub writer_idle: RefCell<Subscribers>,
@@ -363,6 +371,33 @@ impl LogInner {
         wait_outcome(receiver).await
     }
 
+    /// Resolves once the high watermark passed `last_offset` (acks=all on a
+    /// replicated partition); `Closed` when this replica stops leading.
+    pub async fn wait_high_watermark(&self, last_offset: i64) -> Result<(), LogError> {
+        if last_offset < self.high_watermark.get() {
+            return Ok(());
+        }
+        if let Some(failure) = self.failure.borrow().as_ref() {
+            return Err(LogError::Io(failure.to_error()));
+        }
+        if self.lifecycle.get() == Lifecycle::Closed {
+            return Err(LogError::Closed);
+        }
+        let receiver = self
+            .high_watermark_waiters
+            .borrow_mut()
+            .register(last_offset);
+        wait_outcome(receiver).await
+    }
+
+    /// Tells the end listener, if any, that the written or durable end moved.
+    pub fn end_advanced(&self) {
+        let listener = self.end_listener.borrow().clone();
+        if let Some(listener) = listener {
+            listener();
+        }
+    }
+
     pub async fn wait_written(&self, last_offset: i64) -> Result<(), LogError> {
         if last_offset < self.written_end.get() {
             return Ok(());
@@ -385,6 +420,7 @@ impl LogInner {
         let failure = StorageFailure::from_error(error);
         self.written_waiters.borrow_mut().fail_all(&failure);
         self.durable_waiters.borrow_mut().fail_all(&failure);
+        self.high_watermark_waiters.borrow_mut().fail_all(&failure);
         self.pending.borrow_mut().clear();
         self.pending_bytes.set(0);
         *self.failure.borrow_mut() = Some(failure);

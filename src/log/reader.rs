@@ -43,7 +43,12 @@ pub(crate) async fn read(
         Isolation::Replica => inner.written_end.get(),
         Isolation::ReadUncommitted | Isolation::ReadCommitted => high_watermark,
     };
-    if offset < log_start_offset || offset > readable_end {
+    // Out of range is past the log end, as Kafka checks it: a consumer
+    // ahead of a replicated partition's high watermark (a new leader whose
+    // high watermark is still catching up) gets no records, not an error
+    // that would reset its position.
+    let written_end = inner.written_end.get();
+    if offset < log_start_offset || offset > readable_end.max(written_end) {
         return Err(LogError::OffsetOutOfRange {
             offset,
             log_start_offset,

@@ -105,6 +105,8 @@ pub(crate) async fn open(
         producer_recovery::recover(&dir, &segments, &listing, log_start_offset, log_end_offset)
             .await?;
     let epochs = recover_epochs(&dir, &epoch_starts, log_start_offset, log_end_offset).await?;
+    let checkpointed_high_watermark =
+        super::offset_file::read(&dir, super::offset_file::HIGH_WATERMARK).await;
     Ok(Rc::new(LogInner {
         dir,
         config: RefCell::new(config),
@@ -113,6 +115,7 @@ pub(crate) async fn open(
         written_end: Cell::new(log_end_offset),
         high_watermark: Cell::new(log_end_offset),
         replicated: Cell::new(false),
+        checkpointed_high_watermark: Cell::new(checkpointed_high_watermark),
         leader_epoch: Cell::new(0),
         epochs: RefCell::new(epochs),
         epochs_changed: Cell::new(false),
@@ -129,6 +132,8 @@ pub(crate) async fn open(
         writer: RefCell::new(Some(writer)),
         written_waiters: RefCell::new(OffsetWaiters::default()),
         durable_waiters: RefCell::new(OffsetWaiters::default()),
+        high_watermark_waiters: RefCell::new(OffsetWaiters::default()),
+        end_listener: RefCell::new(None),
         subscribers: RefCell::new(Subscribers::default()),
         writer_idle: RefCell::new(Subscribers::default()),
         producers: RefCell::new(producers.states),

@@ -23,6 +23,7 @@ use super::producer_snapshot;
 use super::producer_state::AbortedTxn;
 use super::segment::{segment_path, Segment, LOG_SUFFIX};
 use super::txn_index;
+use crate::config::FlushPolicy;
 
 /// Spawns the writer task unless it is already running.
 pub(crate) fn ensure_running(inner: &Rc<LogInner>) {
@@ -33,11 +34,16 @@ pub(crate) fn ensure_running(inner: &Rc<LogInner>) {
     glommio::spawn_local(run(inner.clone())).detach();
 }
 
+/// Someone waits for durability, or the partition is replicated under
+/// `--flush always`: then every round is synced, as a replica's end counts
+/// for the high watermark only once durable (see `PartitionLog::
+/// replica_end_offset`).
 fn sync_wanted(inner: &LogInner) -> bool {
-    inner
-        .durable_waiters
-        .borrow()
-        .has_waiter_below(inner.written_end.get())
+    let written_end = inner.written_end.get();
+    let replicated_unsynced = inner.replicated.get()
+        && written_end > inner.durable_offset.get()
+        && inner.config.borrow().flush == FlushPolicy::Always;
+    replicated_unsynced || inner.durable_waiters.borrow().has_waiter_below(written_end)
 }
 
 fn stop(inner: &LogInner) {
@@ -89,6 +95,7 @@ pub(crate) fn mark_durable(inner: &LogInner, covered: i64) {
         .durable_waiters
         .borrow_mut()
         .release_below(inner.durable_offset.get());
+    inner.end_advanced();
 }
 
 /// Writes one round's batches, segment by segment, publishing each segment's
@@ -157,6 +164,7 @@ fn publish_written(inner: &LogInner, first_position: u64, group: &[PendingBatch]
         .borrow_mut()
         .release_below(written_end);
     inner.subscribers.borrow_mut().notify_all();
+    inner.end_advanced();
 }
 
 /// Seals the active segment (trim, final time index entry, index files,

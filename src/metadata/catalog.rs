@@ -67,6 +67,9 @@ pub struct PartitionAssignment {
     /// The live leader, or [`NO_BROKER`] when it has none or it is fenced.
     pub leader: i32,
     pub leader_epoch: i32,
+    /// Bumped by the controller on every change of the partition (KIP-497):
+    /// what a leader sends back in AlterPartition. 0 on a single node.
+    pub partition_epoch: i32,
 }
 
 impl PartitionAssignment {
@@ -78,6 +81,7 @@ impl PartitionAssignment {
             isr: vec![node_id],
             leader: node_id,
             leader_epoch: 0,
+            partition_epoch: 0,
         }
     }
 }
@@ -201,6 +205,25 @@ impl Catalog {
     /// v2 lists them with `is_fenced` when asked). Empty on a single node.
     pub fn fenced_brokers(&self) -> &[BrokerMetadata] {
         &self.fenced_brokers
+    }
+
+    /// Whether `node_id` is a live (registered, unfenced) broker.
+    pub fn is_live_broker(&self, node_id: i32) -> bool {
+        self.brokers
+            .binary_search_by_key(&node_id, |broker| broker.node_id)
+            .is_ok()
+    }
+
+    /// The replicas of `assignment` whose broker is not live (fenced or
+    /// unregistered): Metadata's `offline_replicas`, as KRaft brokers
+    /// report them.
+    pub fn offline_replicas(&self, assignment: &PartitionAssignment) -> Vec<i32> {
+        assignment
+            .replicas
+            .iter()
+            .copied()
+            .filter(|replica| !self.is_live_broker(*replica))
+            .collect()
     }
 
     pub fn topic(&self, name: &str) -> Option<&Arc<TopicMetadata>> {
@@ -402,6 +425,14 @@ mod tests {
         assert_eq!(catalog.brokers(), &[broker(1)]);
         let fenced: Vec<i32> = catalog.fenced_brokers().iter().map(|b| b.node_id).collect();
         assert_eq!(fenced, vec![2, 3]);
+        // Replicas on fenced or unknown brokers are offline.
+        let mut assignment = PartitionAssignment::led_by(1);
+        assignment.replicas = vec![1, 2, 4];
+        assert_eq!(catalog.offline_replicas(&assignment), vec![2, 4]);
+        assert!(catalog.is_live_broker(1) && !catalog.is_live_broker(2));
+        let single = Catalog::single_node(Arc::from("cluster"), broker(7), [topic("a", 1)]);
+        let partition = single.partition("a", 0).expect("exists");
+        assert!(single.offline_replicas(partition).is_empty());
         // New versions keep them.
         let next = catalog.with_topic_led_by(topic("a", 1), 1);
         assert_eq!(next.fenced_brokers().len(), 2);

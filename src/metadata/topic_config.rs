@@ -65,6 +65,13 @@ pub struct TopicConfigs {
     pub retention_ms: i64,
     pub retention_bytes: i64,
     pub timestamp_type: TimestampType,
+    /// `min.insync.replicas`: the ISR size below which acks=all produces
+    /// are refused with NOT_ENOUGH_REPLICAS (at least 1).
+    pub min_insync_replicas: i32,
+    /// `unclean.leader.election.enable`: whether the controller may elect a
+    /// replica outside the ISR when no ISR member can lead (records the ISR
+    /// had and it did not are then lost).
+    pub unclean_leader_election_enable: bool,
 }
 
 impl Default for TopicConfigs {
@@ -86,6 +93,33 @@ fn parse_number(name: &str, value: &str, min: i64) -> Result<i64, String> {
         ));
     }
     Ok(number)
+}
+
+/// Kafka's INT configs: the same checks as [`parse_number`], in 32 bits.
+fn parse_int(name: &str, value: &str, min: i32) -> Result<i32, String> {
+    let number = value.trim().parse::<i32>().map_err(|_| {
+        format!("Invalid value {value} for configuration {name}: Not a number of type INT")
+    })?;
+    if number < min {
+        return Err(format!(
+            "Invalid value {value} for configuration {name}: Value must be at least {min}"
+        ));
+    }
+    Ok(number)
+}
+
+/// Kafka's BOOLEAN configs (`ConfigDef.parseType`): true or false, any case.
+fn parse_bool(name: &str, value: &str) -> Result<bool, String> {
+    let trimmed = value.trim();
+    if trimmed.eq_ignore_ascii_case("true") {
+        Ok(true)
+    } else if trimmed.eq_ignore_ascii_case("false") {
+        Ok(false)
+    } else {
+        Err(format!(
+            "Invalid value {value} for configuration {name}: Expected value to be either true or false"
+        ))
+    }
 }
 
 impl TopicConfigs {
@@ -138,6 +172,11 @@ impl TopicConfigs {
             retention_ms: parse_number("retention.ms", get("retention.ms"), -1)?,
             retention_bytes: parse_number("retention.bytes", get("retention.bytes"), -1)?,
             timestamp_type,
+            min_insync_replicas: parse_int("min.insync.replicas", get("min.insync.replicas"), 1)?,
+            unclean_leader_election_enable: parse_bool(
+                "unclean.leader.election.enable",
+                get("unclean.leader.election.enable"),
+            )?,
             overrides,
             broker_defaults: broker_defaults.clone(),
         })
@@ -237,5 +276,38 @@ mod tests {
         assert!(TopicConfigs::from_overrides(overrides(&[("no.such.config", "1")])).is_err());
         assert!(TopicConfigs::from_overrides(overrides(&[("segment.bytes", "abc")])).is_err());
         assert!(TopicConfigs::from_overrides(overrides(&[("segment.bytes", "10")])).is_err());
+    }
+
+    #[test]
+    fn replication_configs_are_parsed_with_kafkas_messages() {
+        let defaults = TopicConfigs::default();
+        assert_eq!(defaults.min_insync_replicas, 1);
+        assert!(!defaults.unclean_leader_election_enable);
+        let configs = TopicConfigs::from_overrides(overrides(&[
+            ("min.insync.replicas", "2"),
+            ("unclean.leader.election.enable", "TRUE"),
+        ]))
+        .expect("valid");
+        assert_eq!(configs.min_insync_replicas, 2);
+        assert!(configs.unclean_leader_election_enable);
+        let refused = |pairs: &[(&str, &str)]| {
+            TopicConfigs::from_overrides(overrides(pairs)).expect_err("refused")
+        };
+        assert_eq!(
+            refused(&[("min.insync.replicas", "0")]),
+            "Invalid value 0 for configuration min.insync.replicas: Value must be at least 1"
+        );
+        assert_eq!(
+            refused(&[("min.insync.replicas", "3000000000")]),
+            "Invalid value 3000000000 for configuration min.insync.replicas: Not a number of type INT"
+        );
+        assert_eq!(
+            refused(&[("unclean.leader.election.enable", "yes")]),
+            "Invalid value yes for configuration unclean.leader.election.enable: Expected value to be either true or false"
+        );
+        // A broker default (--min-insync-replicas) applies where a topic does not override it.
+        let broker = overrides(&[("min.insync.replicas", "2")]);
+        let configs = TopicConfigs::from_overrides_with(BTreeMap::new(), &broker).expect("valid");
+        assert_eq!(configs.min_insync_replicas, 2);
     }
 }

@@ -1,9 +1,14 @@
 //! Topic admin (CreateTopics, DeleteTopics, auto-creation): the controller
 //! side runs only on shard 0, which owns the authoritative metadata image;
-//! other shards forward these requests to it. Each change is made durable
-//! (manifest), the owners open or delete the partition logs, and the new image
-//! is pushed to every shard before the client gets its answer, so a Metadata
-//! request on any connection right after sees the change.
+//! other shards forward these requests to it. On a single node each change
+//! is made durable (manifest), the owners open or delete the partition logs,
+//! and the new image is pushed to every shard before the client gets its
+//! answer, so a Metadata request on any connection right after sees the
+//! change; a single node has one replica of everything. In a cluster
+//! (`Shard::cluster`) the active controller decides, replication factors and
+//! replica assignments included (the broker resolves -1 with
+//! `--default-replication-factor` first), and the answer waits until this
+//! node published the result.
 
 use std::collections::{BTreeMap, HashSet};
 use std::rc::Rc;
@@ -24,11 +29,11 @@ use futures::FutureExt;
 
 use super::routing::{self, ShardCall};
 use super::shard::{Shard, CONTROLLER_SHARD};
-use crate::cluster::control::ControlRequest;
+use crate::cluster::control::{ControlOutcome, ControlRequest};
 use crate::metadata::catalog::{Catalog, TopicMetadata};
 use crate::metadata::manifest;
 use crate::metadata::topic_config::{check_supported, TopicConfigs};
-use crate::metadata::topic_name::validate_topic_name;
+use crate::metadata::topic_name::{validate_topic_name, OFFSETS_TOPIC, TRANSACTION_STATE_TOPIC};
 use crate::protocol::errors::{KafkaError, NONE};
 
 /// Most partitions one topic may have: every partition costs files, an index
@@ -215,6 +220,59 @@ pub struct TopicSpec {
     pub partitions: i32,
     /// Overrides on top of the broker's topic defaults.
     pub configs: Vec<(String, String)>,
+    /// Replicas per partition.
+    pub replication_factor: i16,
+    /// Whether `replication_factor` is capped at the live brokers when the
+    /// topic is created (the internal topics: see `GroupSettings`).
+    pub at_most_live_brokers: bool,
+}
+
+/// How a new topic's partitions are replicated.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Replication {
+    /// This many replicas per partition, placed by the controller.
+    Factor(i16),
+    /// These replicas by partition index (CreateTopics' `assignments`),
+    /// checked by the controller in a cluster.
+    Assigned(Vec<(i32, Vec<i32>)>),
+}
+
+impl Replication {
+    /// Replicas per partition, as CreateTopics v5+ reports it.
+    fn factor(&self) -> i16 {
+        match self {
+            Replication::Factor(factor) => *factor,
+            Replication::Assigned(assignments) => {
+                assignments.first().map_or(-1, |(_, replicas)| {
+                    i16::try_from(replicas.len()).unwrap_or(i16::MAX)
+                })
+            }
+        }
+    }
+}
+
+/// A single node has one broker: one replica per partition (Kafka's
+/// message for a factor the registered brokers cannot reach).
+fn check_single_node_factor(factor: i16) -> Result<(), AdminError> {
+    if factor == 1 {
+        return Ok(());
+    }
+    Err(AdminError::new(
+        KafkaError::InvalidReplicationFactor,
+        format!(
+            "Unable to replicate the partition {factor} time(s): The target replication factor of {factor} cannot be reached because only 1 broker(s) are registered."
+        ),
+    ))
+}
+
+/// The replication factor of an internal topic created now: its flag
+/// (`--offsets-topic-replication-factor`...), at most the live brokers.
+/// Kafka waits until that many brokers are up; corelog starts with what it
+/// has, so a cluster smaller than the flag still gets its groups and
+/// transactions (the factor stays what it was at creation).
+fn internal_replication_factor(configured: i16, live_brokers: usize) -> i16 {
+    let live = i16::try_from(live_brokers.max(1)).unwrap_or(i16::MAX);
+    configured.clamp(1, live)
 }
 
 /// The topic `name`, auto-creating it with broker defaults if allowed.
@@ -229,14 +287,17 @@ pub async fn ensure_topic(shard: &Rc<Shard>, name: &str) -> Result<Arc<TopicMeta
         name: name.to_string(),
         partitions: shard.config.default_partitions,
         configs: Vec::new(),
+        replication_factor: shard.config.default_replication_factor,
+        at_most_live_brokers: false,
     };
     create_from_spec(shard, spec, KafkaError::LeaderNotAvailable.code()).await
 }
 
 /// The internal topic `name` (e.g. `__consumer_offsets`), created with
-/// `partitions` and the given config overrides if it does not exist yet.
-/// Unlike [`ensure_topic`] this ignores `auto.create.topics.enable`, as
-/// Kafka does for its internal topics.
+/// `partitions` and the given config overrides if it does not exist yet,
+/// with its replication factor flag capped at the live brokers
+/// ([`internal_replication_factor`]). Unlike [`ensure_topic`] this ignores
+/// `auto.create.topics.enable`, as Kafka does for its internal topics.
 pub async fn ensure_internal_topic(
     shard: &Rc<Shard>,
     name: &str,
@@ -246,6 +307,11 @@ pub async fn ensure_internal_topic(
     if let Some(topic) = shard.catalog().topic(name) {
         return Ok(Arc::clone(topic));
     }
+    let replication_factor = match name {
+        OFFSETS_TOPIC => shard.config.groups.offsets_topic_replication_factor,
+        TRANSACTION_STATE_TOPIC => shard.config.transactions.state_topic_replication_factor,
+        _ => shard.config.default_replication_factor,
+    };
     let spec = TopicSpec {
         name: name.to_string(),
         partitions,
@@ -253,6 +319,8 @@ pub async fn ensure_internal_topic(
             .iter()
             .map(|(name, value)| (name.to_string(), value.to_string()))
             .collect(),
+        replication_factor,
+        at_most_live_brokers: true,
     };
     create_from_spec(shard, spec, KafkaError::CoordinatorNotAvailable.code()).await
 }
@@ -319,17 +387,30 @@ async fn auto_create(shard: &Rc<Shard>, spec: TopicSpec) -> i16 {
             return KafkaError::InvalidConfig.code();
         }
     };
+    let replication_factor = if spec.at_most_live_brokers {
+        internal_replication_factor(spec.replication_factor, shard.catalog().brokers().len())
+    } else {
+        spec.replication_factor
+    };
+    if shard.cluster().is_none() {
+        if let Err(refusal) = check_single_node_factor(replication_factor) {
+            tracing::warn!(topic = name, message = %refusal.message, "cannot auto-create topic");
+            return refusal.error.code();
+        }
+    }
     let topic = TopicMetadata {
         name: Arc::from(name),
         topic_id: Uuid::new_v4(),
         partition_count: spec.partitions.clamp(1, MAX_PARTITIONS_PER_TOPIC),
         configs,
     };
-    match commit_new_topic(shard, topic).await {
-        Ok(()) => {
+    let replication = Replication::Factor(replication_factor);
+    match commit_new_topic(shard, topic, &replication, false).await {
+        Ok(_) => {
             tracing::info!(
                 topic = name,
                 partitions = spec.partitions,
+                replication_factor,
                 "auto-created topic"
             );
             NONE
@@ -382,8 +463,15 @@ async fn create_topics_on_controller(
             ))
         } else {
             match plan_topic(shard, creatable) {
-                Ok(topic) if request.validate_only => Ok(topic),
-                Ok(topic) => commit_new_topic(shard, topic.clone()).await.map(|()| topic),
+                Ok((topic, replication)) => {
+                    let committed =
+                        commit_new_topic(shard, topic.clone(), &replication, request.validate_only)
+                            .await;
+                    committed.map(|topic_id| {
+                        let topic = TopicMetadata { topic_id, ..topic };
+                        (topic, replication.factor())
+                    })
+                }
                 Err(error) => Err(error),
             }
         };
@@ -392,14 +480,16 @@ async fn create_topics_on_controller(
     CreateTopicsResponse::default().with_topics(results)
 }
 
+/// One topic's CreateTopics result: the topic as created (or as it would
+/// be, for validateOnly) with its replication factor, or the refusal.
 fn creatable_result(
     creatable: &CreatableTopic,
-    outcome: Result<TopicMetadata, AdminError>,
+    outcome: Result<(TopicMetadata, i16), AdminError>,
     version: i16,
 ) -> CreatableTopicResult {
     let result = CreatableTopicResult::default().with_name(creatable.name.clone());
     match outcome {
-        Ok(topic) => {
+        Ok((topic, replication_factor)) => {
             let configs = (version >= 5).then(|| {
                 topic
                     .configs
@@ -421,7 +511,7 @@ fn creatable_result(
             let result = if version >= 5 {
                 result
                     .with_num_partitions(topic.partition_count)
-                    .with_replication_factor(1)
+                    .with_replication_factor(replication_factor)
                     .with_configs(configs)
             } else {
                 result
@@ -438,9 +528,14 @@ fn creatable_result(
     }
 }
 
-/// Validates one CreateTopics entry into the topic it would create (Kafka's
-/// checks and messages, in Kafka's order).
-fn plan_topic(shard: &Shard, creatable: &CreatableTopic) -> Result<TopicMetadata, AdminError> {
+/// Validates one CreateTopics entry into the topic it would create and how
+/// it is replicated (Kafka's checks and messages, in Kafka's order). In a
+/// cluster the controller judges the replication against the registered
+/// brokers; a single node allows one replica on itself.
+fn plan_topic(
+    shard: &Shard,
+    creatable: &CreatableTopic,
+) -> Result<(TopicMetadata, Replication), AdminError> {
     let name = creatable.name.0.as_str();
     validate_topic_name(name)
         .map_err(|message| AdminError::new(KafkaError::InvalidTopicException, message))?;
@@ -450,7 +545,7 @@ fn plan_topic(shard: &Shard, creatable: &CreatableTopic) -> Result<TopicMetadata
             format!("Topic '{name}' already exists."),
         ));
     }
-    let partition_count = if creatable.assignments.is_empty() {
+    let (partition_count, replication) = if creatable.assignments.is_empty() {
         partitions_from_counts(shard, creatable)?
     } else {
         partitions_from_assignments(shard, creatable)?
@@ -481,15 +576,22 @@ fn plan_topic(shard: &Shard, creatable: &CreatableTopic) -> Result<TopicMetadata
         .map_err(|message| AdminError::new(KafkaError::InvalidConfig, message))?;
     let configs = TopicConfigs::from_overrides_with(overrides, &shard.config.topic_defaults)
         .map_err(|message| AdminError::new(KafkaError::InvalidConfig, message))?;
-    Ok(TopicMetadata {
+    let topic = TopicMetadata {
         name: Arc::from(name),
         topic_id: Uuid::new_v4(),
         partition_count,
         configs,
-    })
+    };
+    Ok((topic, replication))
 }
 
-fn partitions_from_counts(shard: &Shard, creatable: &CreatableTopic) -> Result<i32, AdminError> {
+/// The partition count and replication factor of a CreateTopics entry
+/// without assignments; -1 takes `--default-partitions` and
+/// `--default-replication-factor`.
+fn partitions_from_counts(
+    shard: &Shard,
+    creatable: &CreatableTopic,
+) -> Result<(i32, Replication), AdminError> {
     let partitions = match creatable.num_partitions {
         -1 => shard.config.default_partitions,
         n if n <= 0 => {
@@ -500,25 +602,30 @@ fn partitions_from_counts(shard: &Shard, creatable: &CreatableTopic) -> Result<i
         }
         n => n,
     };
-    match creatable.replication_factor {
-        -1 | 1 => Ok(partitions),
-        n if n <= 0 => Err(AdminError::new(
-            KafkaError::InvalidReplicationFactor,
-            "Replication factor must be larger than 0.",
-        )),
-        n => Err(AdminError::new(
-            KafkaError::InvalidReplicationFactor,
-            format!(
-                "Unable to replicate the partition {n} time(s): The target replication factor of {n} cannot be reached because only 1 broker(s) are registered."
-            ),
-        )),
+    let factor = match creatable.replication_factor {
+        -1 => shard.config.default_replication_factor,
+        n if n <= 0 => {
+            return Err(AdminError::new(
+                KafkaError::InvalidReplicationFactor,
+                "Replication factor must be larger than 0.",
+            ))
+        }
+        n => n,
+    };
+    if shard.cluster().is_none() {
+        check_single_node_factor(factor)?;
     }
+    Ok((partitions, Replication::Factor(factor)))
 }
 
+/// The partition count and replicas of a CreateTopics entry with
+/// assignments. A cluster's controller checks them against the registered
+/// brokers (`cluster::metadata::Controller::create_topic`); a single node
+/// takes only lists of exactly itself.
 fn partitions_from_assignments(
     shard: &Shard,
     creatable: &CreatableTopic,
-) -> Result<i32, AdminError> {
+) -> Result<(i32, Replication), AdminError> {
     if creatable.num_partitions != -1 || creatable.replication_factor != -1 {
         return Err(AdminError::new(
             KafkaError::InvalidRequest,
@@ -526,6 +633,23 @@ fn partitions_from_assignments(
         ));
     }
     let count = creatable.assignments.len() as i32;
+    let assigned = Replication::Assigned(
+        creatable
+            .assignments
+            .iter()
+            .map(|assignment| {
+                let replicas = assignment
+                    .broker_ids
+                    .iter()
+                    .map(|broker| broker.0)
+                    .collect();
+                (assignment.partition_index, replicas)
+            })
+            .collect(),
+    );
+    if shard.cluster().is_some() {
+        return Ok((count, assigned));
+    }
     let mut seen = HashSet::new();
     for assignment in &creatable.assignments {
         let in_range = (0..count).contains(&assignment.partition_index);
@@ -550,25 +674,47 @@ fn partitions_from_assignments(
             ));
         }
     }
-    Ok(count)
+    Ok((count, assigned))
 }
 
-/// Makes a validated topic real: manifest, partition logs on their owners,
+/// Makes a validated topic real and answers its id: in a cluster the
+/// active controller decides (and, for `validate_only`, writes nothing);
+/// on a single node its manifest, its partition logs on their owners and a
 /// new metadata image on every shard.
-async fn commit_new_topic(shard: &Rc<Shard>, topic: TopicMetadata) -> Result<(), AdminError> {
+async fn commit_new_topic(
+    shard: &Rc<Shard>,
+    topic: TopicMetadata,
+    replication: &Replication,
+    validate_only: bool,
+) -> Result<Uuid, AdminError> {
     if let Some(cluster) = shard.cluster() {
+        let (num_partitions, replication_factor, assignments) = match replication {
+            Replication::Factor(factor) => (topic.partition_count, *factor, Vec::new()),
+            Replication::Assigned(assignments) => (-1, -1, assignments.clone()),
+        };
         let request = ControlRequest::CreateTopic {
             name: topic.name.to_string(),
-            num_partitions: topic.partition_count,
-            replication_factor: 1,
+            num_partitions,
+            replication_factor,
             configs: topic
                 .configs
                 .overrides()
                 .iter()
                 .map(|(name, value)| (name.clone(), value.clone()))
                 .collect(),
+            assignments,
+            validate_only,
         };
-        return cluster.commit(request).await.map(|_| ());
+        return match cluster.commit(request).await? {
+            ControlOutcome::TopicCreated { topic_id } => Ok(Uuid::from_bytes(topic_id)),
+            other => Err(AdminError::new(
+                KafkaError::UnknownServerError,
+                format!("the controller answered CreateTopic with {other:?}"),
+            )),
+        };
+    }
+    if validate_only {
+        return Ok(topic.topic_id);
     }
     if let Err(error) = manifest::store(&shard.config.data_dir, &topic).await {
         tracing::error!(topic = %topic.name, %error, "cannot write topic manifest");
@@ -583,7 +729,7 @@ async fn commit_new_topic(shard: &Rc<Shard>, topic: TopicMetadata) -> Result<(),
         .catalog()
         .with_topic_led_by((*topic).clone(), shard.config.node_id);
     publish_catalog(shard, next).await;
-    Ok(())
+    Ok(topic.topic_id)
 }
 
 /// Opens (creating) `partitions` of `topic`, each on its owning shard.
@@ -749,4 +895,36 @@ async fn delete_topic(shard: &Rc<Shard>, topic: &Arc<TopicMetadata>) -> Result<(
     delete_on_owners(shard, &topic.name, 0..topic.partition_count).await;
     tracing::info!(topic = %topic.name, "deleted topic");
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn internal_topics_get_their_factor_capped_at_the_live_brokers() {
+        assert_eq!(internal_replication_factor(3, 5), 3);
+        assert_eq!(internal_replication_factor(3, 2), 2);
+        assert_eq!(internal_replication_factor(3, 1), 1);
+        // A broker always counts itself, even before its catalog lists it.
+        assert_eq!(internal_replication_factor(3, 0), 1);
+    }
+
+    #[test]
+    fn the_reported_replication_factor_is_the_asked_or_assigned_one() {
+        assert_eq!(Replication::Factor(3).factor(), 3);
+        let assigned = Replication::Assigned(vec![(0, vec![1, 2]), (1, vec![2, 3])]);
+        assert_eq!(assigned.factor(), 2);
+    }
+
+    #[test]
+    fn a_single_node_takes_one_replica_only() {
+        assert!(check_single_node_factor(1).is_ok());
+        let refusal = check_single_node_factor(2).expect_err("one broker");
+        assert_eq!(refusal.error, KafkaError::InvalidReplicationFactor);
+        assert_eq!(
+            refusal.message,
+            "Unable to replicate the partition 2 time(s): The target replication factor of 2 cannot be reached because only 1 broker(s) are registered."
+        );
+    }
 }

@@ -25,8 +25,9 @@ pub struct ReplayStats {
     pub skipped: u64,
 }
 
-/// Hands every batch of `log` between its log start offset and its high
-/// watermark to `visit`, in log order, with its parsed header and the first
+/// Hands every batch of `log` between its log start offset and its
+/// written end (a new leader's whole log: what it has is what survives, as
+/// Kafka's coordinators load to the log end) to `visit`, in log order, with its parsed header and the first
 /// offset not seen before (a read can return a batch that starts below the
 /// offset asked for: records below it were already visited). Stops at a
 /// batch whose header does not parse, with a warning naming `what`.
@@ -36,9 +37,9 @@ pub async fn visit_batches(
     mut visit: impl FnMut(&BatchHeader, &Bytes, i64),
 ) -> Result<(), LogError> {
     let mut next = log.log_start_offset();
-    let end = log.high_watermark();
+    let end = log.written_end_offset();
     while next < end {
-        let read = log.read(next, REPLAY_CHUNK_BYTES).await?;
+        let read = log.read_for_replica(next, REPLAY_CHUNK_BYTES).await?;
         if read.batches.is_empty() {
             break;
         }

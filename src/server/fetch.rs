@@ -18,7 +18,7 @@ use bytes::{Bytes, BytesMut};
 use futures::future::{select, select_all, Either, LocalBoxFuture};
 use futures::FutureExt;
 use kafka_protocol::messages::fetch_response::{
-    AbortedTransaction, FetchableTopicResponse, PartitionData,
+    AbortedTransaction, EpochEndOffset, FetchableTopicResponse, PartitionData,
 };
 use kafka_protocol::messages::{FetchRequest, FetchResponse, ProducerId, TopicName};
 use kafka_protocol::protocol::StrBytes;
@@ -91,6 +91,13 @@ fn resolve_targets(
     max_bytes: usize,
 ) -> Vec<RequestedTopic> {
     let catalog = shard.catalog();
+    // Followers name themselves in `replica_id` up to v14, in
+    // `ReplicaState` from v15 (KIP-903).
+    let replica_id = if version >= 15 {
+        request.replica_state.replica_id.0
+    } else {
+        request.replica_id.0
+    };
     request
         .topics
         .iter()
@@ -124,6 +131,8 @@ fn resolve_targets(
                                 .clamp(1, max_bytes),
                             read_committed: request.isolation_level == READ_COMMITTED,
                             current_leader_epoch: p.current_leader_epoch,
+                            replica_id,
+                            last_fetched_epoch: p.last_fetched_epoch,
                         }),
                     };
                     (p.partition, target)
@@ -252,6 +261,7 @@ fn assemble(
                         log_start_offset,
                         batches,
                         aborted_transactions,
+                        diverging_epoch,
                     } = outcome;
                     let records = take_within_budget(batches, &mut budget, &mut first_data);
                     // read_committed answers list the aborted transactions
@@ -273,6 +283,14 @@ fn assemble(
                         .with_last_stable_offset(last_stable_offset)
                         .with_aborted_transactions(aborted)
                         .with_records(Some(records));
+                    let data = match diverging_epoch {
+                        Some((epoch, end_offset)) if version >= 12 => data.with_diverging_epoch(
+                            EpochEndOffset::default()
+                                .with_epoch(epoch)
+                                .with_end_offset(end_offset),
+                        ),
+                        _ => data,
+                    };
                     // Fields a version lacks must stay at their default, or the codec refuses.
                     if version >= 5 {
                         data.with_log_start_offset(log_start_offset)

@@ -1,5 +1,6 @@
 //! Metadata: the live brokers, cluster id, controller, and topics with their
-//! partitions' leaders, replicas and ISR, all from the shard's `Catalog`,
+//! partitions' leaders, replicas, ISR and offline replicas (those on fenced
+//! or unregistered brokers), all from the shard's `Catalog`,
 //! auto-creating requested topics when allowed (Kafka's
 //! `auto.create.topics.enable` plus the request's allow flag, v4+).
 
@@ -123,7 +124,10 @@ fn topic_response(
         .partitions(&topic.name)
         .iter()
         .enumerate()
-        .map(|(index, assignment)| partition_response(index as i32, assignment, version))
+        .map(|(index, assignment)| {
+            let offline = catalog.offline_replicas(assignment);
+            partition_response(index as i32, assignment, offline, version)
+        })
         .collect();
     MetadataResponseTopic::default()
         .with_name(Some(TopicName(StrBytes::from_string(
@@ -145,10 +149,12 @@ fn topic_response(
 
 /// One partition as the Java broker reports it (KRaftMetadataCache): a
 /// partition without a live leader answers LEADER_NOT_AVAILABLE with leader
-/// -1 and still lists its replicas and ISR, so clients retry later.
+/// -1 and still lists its replicas and ISR, so clients retry later;
+/// `offline` are the replicas on brokers that are not live (v5+).
 fn partition_response(
     partition: i32,
     assignment: &PartitionAssignment,
+    offline: Vec<i32>,
     version: i16,
 ) -> MetadataResponsePartition {
     let brokers = |ids: &[i32]| ids.iter().copied().map(BrokerId).collect::<Vec<_>>();
@@ -169,7 +175,12 @@ fn partition_response(
         })
         .with_replica_nodes(brokers(&assignment.replicas))
         .with_isr_nodes(brokers(&assignment.isr))
-        .with_offline_replicas(Vec::new())
+        // The field exists from v5; earlier versions keep its default.
+        .with_offline_replicas(if version >= 5 {
+            brokers(&offline)
+        } else {
+            Vec::new()
+        })
 }
 
 #[cfg(test)]
@@ -183,8 +194,9 @@ mod tests {
             isr: vec![2],
             leader: NO_BROKER,
             leader_epoch: 4,
+            partition_epoch: 6,
         };
-        let partition = partition_response(3, &assignment, 12);
+        let partition = partition_response(3, &assignment, vec![1], 12);
         assert_eq!(partition.error_code, KafkaError::LeaderNotAvailable.code());
         assert_eq!(partition.error_code, 5);
         assert_eq!(partition.partition_index, 3);
@@ -192,18 +204,25 @@ mod tests {
         assert_eq!(partition.leader_epoch, 4);
         assert_eq!(partition.replica_nodes, vec![BrokerId(1), BrokerId(2)]);
         assert_eq!(partition.isr_nodes, vec![BrokerId(2)]);
-        assert!(partition.offline_replicas.is_empty());
+        assert_eq!(partition.offline_replicas, vec![BrokerId(1)]);
+        // Before v5 the field does not exist: its default.
+        assert!(partition_response(3, &assignment, vec![1], 4)
+            .offline_replicas
+            .is_empty());
     }
 
     #[test]
     fn a_led_partition_answers_its_leader_and_epoch_from_v7() {
         let mut assignment = PartitionAssignment::led_by(7);
         assignment.leader_epoch = 2;
-        let partition = partition_response(0, &assignment, 7);
+        let partition = partition_response(0, &assignment, Vec::new(), 7);
         assert_eq!(partition.error_code, NONE);
         assert_eq!(partition.leader_id, BrokerId(7));
         assert_eq!(partition.leader_epoch, 2);
         // Before v7 the field does not exist: its default.
-        assert_eq!(partition_response(0, &assignment, 6).leader_epoch, -1);
+        assert_eq!(
+            partition_response(0, &assignment, Vec::new(), 6).leader_epoch,
+            -1
+        );
     }
 }

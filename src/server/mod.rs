@@ -34,6 +34,8 @@ pub mod partition_ops;
 pub mod peer_brokers;
 pub mod produce;
 pub mod producer_ids;
+pub mod replica_fetcher;
+pub mod replicas;
 pub mod routing;
 pub mod scatter;
 pub mod shard;

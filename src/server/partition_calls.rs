@@ -28,6 +28,9 @@ pub struct ProducePart {
 pub struct ProduceCall {
     pub parts: Vec<ProducePart>,
     pub acks: i16,
+    /// How long acks=all may wait for the in-sync replicas (Produce
+    /// `timeout_ms`): REQUEST_TIMED_OUT after it.
+    pub timeout_ms: i32,
 }
 
 /// One partition read, for its owner.
@@ -43,6 +46,18 @@ pub struct ReadPart {
     /// The leader epoch the consumer believes current (Fetch v9+, KIP-320);
     /// -1 unchecked.
     pub current_leader_epoch: i32,
+    /// A follower's broker id (Fetch `replica_id` / `ReplicaState`), or -1
+    /// for a consumer.
+    pub replica_id: i32,
+    /// A follower's epoch of its last record (Fetch v12+), -1 unknown.
+    pub last_fetched_epoch: i32,
+}
+
+impl ReadPart {
+    /// Whether a follower replica is fetching.
+    pub fn from_follower(&self) -> bool {
+        self.replica_id >= 0
+    }
 }
 
 /// Read these parts now, no waiting; one [`ReadOutcome`] per part, in order.
@@ -91,6 +106,9 @@ pub struct ReadOutcome {
     pub batches: Vec<Bytes>,
     /// Only for read_committed reads.
     pub aborted_transactions: Vec<AbortedTransaction>,
+    /// For a follower whose log diverges: where its last epoch ends on the
+    /// leader, `(epoch, end offset)`, and no batches.
+    pub diverging_epoch: Option<(i32, i64)>,
 }
 
 impl ReadOutcome {
@@ -102,6 +120,7 @@ impl ReadOutcome {
             log_start_offset: -1,
             batches: Vec::new(),
             aborted_transactions: Vec::new(),
+            diverging_epoch: None,
         }
     }
     pub fn total_bytes(&self) -> usize {

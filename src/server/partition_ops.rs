@@ -8,6 +8,7 @@
 //! topic_changes, groups, txn); coordinators call in here, never back.
 
 use std::rc::Rc;
+use std::time::Duration;
 
 use futures::future::{join_all, LocalBoxFuture};
 use futures::FutureExt;
@@ -16,6 +17,7 @@ use super::partition_calls::{
     EndOffsetForEpochCall, EpochOutcome, EpochQuery, ListOffsetsCall, OffsetOutcome, OffsetQuery,
     ProduceCall, ProduceOutcome, ProducePart, ReadCall, ReadOutcome, ReadPart,
 };
+use super::replicas::{self, LedPartition};
 use super::routing::ShardCall;
 use super::shard::Shard;
 use crate::log::{LogError, PartitionLog};
@@ -27,10 +29,11 @@ impl ShardCall<Shard> for ProduceCall {
     type Reply = Vec<ProduceOutcome>;
     fn start(self, shard: &Rc<Shard>) -> LocalBoxFuture<'static, Self::Reply> {
         // The appends happen here, before any `.await` (see `routing::start`).
-        let appended = append_parts(shard, self.parts);
+        let appended = append_parts(shard, self.parts, self.acks);
         let shard = Rc::clone(shard);
         let acks = self.acks;
-        async move { await_acks(&shard, appended, acks).await }.boxed_local()
+        let timeout = Duration::from_millis(u64::try_from(self.timeout_ms).unwrap_or(0));
+        async move { await_acks(&shard, appended, acks, timeout).await }.boxed_local()
     }
 }
 
@@ -88,6 +91,9 @@ pub fn end_offset_for_epoch(shard: &Shard, query: &EpochQuery) -> EpochOutcome {
 pub struct Appended {
     outcome: ProduceOutcome,
     wait: Option<(PartitionLog, i64)>,
+    /// For acks=all on a partition with followers: its leader state, whose
+    /// ISR must still hold min.insync.replicas once the records are in.
+    led: Option<Rc<LedPartition>>,
 }
 
 /// Why this node may not serve `topic`/`partition` now: the catalog names
@@ -162,22 +168,57 @@ pub fn leader_log(
 
 /// Appends every part (synchronously, in order). Batches were validated by the
 /// receiving shard.
-pub fn append_parts(shard: &Shard, parts: Vec<ProducePart>) -> Vec<Appended> {
+pub fn append_parts(shard: &Shard, parts: Vec<ProducePart>, acks: i16) -> Vec<Appended> {
     let now = now_ms();
     parts
         .into_iter()
-        .map(|part| append_part(shard, part, now))
+        .map(|part| append_part(shard, part, acks, now))
         .collect()
 }
 
-fn append_part(shard: &Shard, part: ProducePart, now: i64) -> Appended {
+/// Kafka's check before an acks=all append: the ISR must hold at least the
+/// topic's min.insync.replicas, or NOT_ENOUGH_REPLICAS. Answers the leader
+/// state of a partition with followers.
+fn check_min_insync(
+    shard: &Shard,
+    topic: &str,
+    partition: i32,
+) -> Result<Option<Rc<LedPartition>>, i16> {
+    if let Some(led) = shard.replicas.led(topic, partition) {
+        if led.isr_len() < led.min_insync_replicas() {
+            return Err(KafkaError::NotEnoughReplicas.code());
+        }
+        return Ok(Some(led));
+    }
+    // One replica: an ISR of one.
+    let min_insync = shard.read_catalog(|catalog| {
+        catalog
+            .topic(topic)
+            .map_or(1, |topic| topic.configs.min_insync_replicas)
+    });
+    if min_insync > 1 {
+        return Err(KafkaError::NotEnoughReplicas.code());
+    }
+    Ok(None)
+}
+
+fn append_part(shard: &Shard, part: ProducePart, acks: i16, now: i64) -> Appended {
     let failed = |code: i16| Appended {
         outcome: ProduceOutcome::error(code),
         wait: None,
+        led: None,
     };
     let log = match local_log(shard, &part.topic, part.partition) {
         Ok(log) => log,
         Err(code) => return failed(code),
+    };
+    let led = if acks == -1 {
+        match check_min_insync(shard, &part.topic, part.partition) {
+            Ok(led) => led,
+            Err(code) => return failed(code),
+        }
+    } else {
+        None
     };
     let mut outcome: Option<ProduceOutcome> = None;
     let mut last_offset = -1;
@@ -217,23 +258,49 @@ fn append_part(shard: &Shard, part: ProducePart, now: i64) -> Appended {
         Some(outcome) => Appended {
             outcome,
             wait: Some((log, last_offset)),
+            led,
         },
         None => failed(KafkaError::InvalidRecord.code()),
     }
 }
 
 /// Waits until each appended part satisfies `acks` (0: not at all, 1: written,
-/// -1/all: durable under the flush policy), in parallel.
-pub async fn await_acks(_shard: &Shard, appended: Vec<Appended>, acks: i16) -> Vec<ProduceOutcome> {
+/// -1/all: durable under the flush policy, and on a partition with
+/// followers below the high watermark, so on every in-sync replica), in
+/// parallel. acks=all gives up after `timeout` (REQUEST_TIMED_OUT).
+pub async fn await_acks(
+    _shard: &Shard,
+    appended: Vec<Appended>,
+    acks: i16,
+    timeout: Duration,
+) -> Vec<ProduceOutcome> {
     let waits = appended.into_iter().map(|part| async move {
         let Some((log, last_offset)) = part.wait else {
             return part.outcome;
         };
         // acks=0 gets no answer, but its connection still waits for the write
         // before answering later requests: that is its backpressure.
-        let result = match acks {
-            0 | 1 => log.wait_written(last_offset).await,
-            _ => log.wait_durable(last_offset).await,
+        let result = match (acks, &part.led) {
+            (0 | 1, _) => log.wait_written(last_offset).await,
+            (_, None) => log.wait_durable(last_offset).await,
+            (_, Some(led)) => {
+                let replicated = glommio::timer::timeout(timeout, async {
+                    Ok(log.wait_high_watermark(last_offset).await)
+                })
+                .await;
+                match replicated {
+                    Err(_) => return ProduceOutcome::error(KafkaError::RequestTimedOut.code()),
+                    Ok(Err(error)) => Err(error),
+                    // Kafka's check once the records are in: the ISR may
+                    // have shrunk while they were on their way.
+                    Ok(Ok(())) if led.isr_len() < led.min_insync_replicas() => {
+                        return ProduceOutcome::error(
+                            KafkaError::NotEnoughReplicasAfterAppend.code(),
+                        )
+                    }
+                    Ok(Ok(())) => Ok(()),
+                }
+            }
         };
         match result {
             Ok(()) => part.outcome,
@@ -244,11 +311,11 @@ pub async fn await_acks(_shard: &Shard, appended: Vec<Appended>, acks: i16) -> V
 }
 
 /// Reads each part now (no waiting), in parallel.
-pub async fn read_parts(shard: &Shard, parts: &[ReadPart]) -> Vec<ReadOutcome> {
+pub async fn read_parts(shard: &Rc<Shard>, parts: &[ReadPart]) -> Vec<ReadOutcome> {
     join_all(parts.iter().map(|part| read_part(shard, part))).await
 }
 
-async fn read_part(shard: &Shard, part: &ReadPart) -> ReadOutcome {
+async fn read_part(shard: &Rc<Shard>, part: &ReadPart) -> ReadOutcome {
     let log = match leader_log(
         shard,
         &part.topic,
@@ -258,6 +325,9 @@ async fn read_part(shard: &Shard, part: &ReadPart) -> ReadOutcome {
         Ok((log, _)) => log,
         Err(code) => return ReadOutcome::error(code),
     };
+    if part.from_follower() {
+        return read_for_follower(shard, part, log).await;
+    }
     let read = if part.read_committed {
         log.read_committed(part.fetch_offset, part.max_bytes).await
     } else {
@@ -271,15 +341,63 @@ async fn read_part(shard: &Shard, part: &ReadPart) -> ReadOutcome {
             log_start_offset: result.log_start_offset,
             batches: result.batches,
             aborted_transactions: result.aborted_transactions,
+            diverging_epoch: None,
         },
-        Err(error) => ReadOutcome {
-            error_code: error.code(),
+        Err(error) => failed_read(&log, error.code()),
+    }
+}
+
+fn failed_read(log: &PartitionLog, error_code: i16) -> ReadOutcome {
+    ReadOutcome {
+        error_code,
+        high_watermark: log.high_watermark(),
+        last_stable_offset: log.last_stable_offset(),
+        log_start_offset: log.log_start_offset(),
+        batches: Vec::new(),
+        aborted_transactions: Vec::new(),
+        diverging_epoch: None,
+    }
+}
+
+/// A follower's fetch on the leader (Kafka's `Partition.fetchRecords` for a
+/// replica): a follower whose last epoch diverges from this log gets the
+/// diverging epoch and no records; otherwise its fetch offset is its end
+/// (the high watermark may move, it may rejoin the ISR), and it gets
+/// everything written, past the high watermark too.
+async fn read_for_follower(shard: &Rc<Shard>, part: &ReadPart, log: PartitionLog) -> ReadOutcome {
+    let Some(led) = shard.replicas.led(&part.topic, part.partition) else {
+        // One replica, or this leadership is not set up yet.
+        return ReadOutcome::error(KafkaError::NotLeaderOrFollower.code());
+    };
+    if let Some(end) = log.diverging_epoch(part.fetch_offset, part.last_fetched_epoch) {
+        return ReadOutcome {
+            diverging_epoch: Some((end.epoch, end.end_offset)),
+            ..failed_read(&log, NONE)
+        };
+    }
+    if part.fetch_offset <= log.log_end_offset() {
+        if led
+            .follower_fetched(part.replica_id, part.fetch_offset)
+            .is_err()
+        {
+            return ReadOutcome::error(KafkaError::NotLeaderOrFollower.code());
+        }
+        replicas::expand_isr_if_caught_up(shard, &led);
+    }
+    match log
+        .read_for_replica(part.fetch_offset, part.max_bytes)
+        .await
+    {
+        Ok(result) => ReadOutcome {
+            error_code: NONE,
             high_watermark: log.high_watermark(),
-            last_stable_offset: log.last_stable_offset(),
-            log_start_offset: log.log_start_offset(),
-            batches: Vec::new(),
+            last_stable_offset: result.last_stable_offset,
+            log_start_offset: result.log_start_offset,
+            batches: result.batches,
             aborted_transactions: Vec::new(),
+            diverging_epoch: None,
         },
+        Err(error) => failed_read(&log, error.code()),
     }
 }
 
@@ -290,6 +408,14 @@ pub fn any_data_available(shard: &Shard, parts: &[ReadPart]) -> bool {
         .iter()
         .any(|part| match local_log(shard, &part.topic, part.partition) {
             Ok(log) if part.read_committed => log.last_stable_offset() > part.fetch_offset,
+            // A follower copies everything written, and a diverging one
+            // must hear so at once.
+            Ok(log) if part.from_follower() => {
+                log.written_end_offset() > part.fetch_offset
+                    || log
+                        .diverging_epoch(part.fetch_offset, part.last_fetched_epoch)
+                        .is_some()
+            }
             Ok(log) => log.high_watermark() > part.fetch_offset,
             // A vanished or no longer led partition is news too: let the
             // fetch answer with its error.

@@ -38,7 +38,8 @@ pub struct PeerBrokers {
     connections: RefCell<HashMap<i32, Rc<PeerConnection>>>,
 }
 
-struct PeerConnection {
+/// One connection to a peer; calls on it take turns.
+pub struct PeerConnection {
     stream: RefCell<Option<TcpStream>>,
     turn: glommio::sync::Semaphore,
     next_correlation_id: std::cell::Cell<i32>,
@@ -63,14 +64,9 @@ impl PeerError {
     }
 }
 
-/// Sends `request` at `version` to broker `broker` and answers its response.
-pub async fn call<R: Request>(
-    shard: &Shard,
-    broker: i32,
-    version: i16,
-    request: &R,
-) -> Result<R::Response, PeerError> {
-    let address = shard
+/// The advertised address of `broker` in the shard's catalog.
+pub fn broker_address(shard: &Shard, broker: i32) -> Result<String, PeerError> {
+    shard
         .read_catalog(|catalog| {
             catalog
                 .brokers()
@@ -78,78 +74,110 @@ pub async fn call<R: Request>(
                 .find(|known| known.node_id == broker)
                 .map(|known| format!("{}:{}", known.host, known.port))
         })
-        .ok_or(PeerError::UnknownBroker(broker))?;
+        .ok_or(PeerError::UnknownBroker(broker))
+}
+
+/// Sends `request` at `version` to broker `broker` and answers its response.
+pub async fn call<R: Request>(
+    shard: &Shard,
+    broker: i32,
+    version: i16,
+    request: &R,
+) -> Result<R::Response, PeerError> {
+    let address = broker_address(shard, broker)?;
     let connection = {
         let mut connections = shard.peer_brokers.connections.borrow_mut();
-        Rc::clone(connections.entry(broker).or_insert_with(|| {
-            Rc::new(PeerConnection {
-                stream: RefCell::new(None),
-                turn: glommio::sync::Semaphore::new(1),
-                next_correlation_id: std::cell::Cell::new(1),
-            })
-        }))
+        Rc::clone(
+            connections
+                .entry(broker)
+                .or_insert_with(|| Rc::new(PeerConnection::default())),
+        )
     };
-    let failed = |reason: String| PeerError::Failed { broker, reason };
-    let _turn = connection
-        .turn
-        .acquire_permit(1)
-        .await
-        .map_err(|error| failed(error.to_string()))?;
-    let api_key = ApiKey::try_from(R::KEY).map_err(|_| failed("unknown API key".into()))?;
-    let correlation_id = connection.next_correlation_id.get();
     connection
-        .next_correlation_id
-        .set(correlation_id.wrapping_add(1));
-    let frame = encode_request(
-        api_key,
-        version,
-        correlation_id,
-        &StrBytes::from_static_str(CLIENT_ID),
-        request,
-    )
-    .map_err(failed)?;
-    let existing = connection.stream.borrow_mut().take();
-    let exchange = async {
-        let mut stream = match existing {
-            Some(stream) => stream,
-            None => {
-                let stream = TcpStream::connect(address.as_str())
-                    .await
-                    .map_err(|error| format!("cannot connect to {address}: {error}"))?;
-                stream
-                    .set_nodelay(true)
-                    .map_err(|error| error.to_string())?;
-                stream
-            }
-        };
-        stream
-            .write_all(&frame)
+        .call(broker, &address, version, request, PEER_CALL_TIMEOUT)
+        .await
+}
+
+impl Default for PeerConnection {
+    fn default() -> Self {
+        PeerConnection {
+            stream: RefCell::new(None),
+            turn: glommio::sync::Semaphore::new(1),
+            next_correlation_id: std::cell::Cell::new(1),
+        }
+    }
+}
+
+impl PeerConnection {
+    /// One exchange on this connection (connecting first if needed), bounded
+    /// by `timeout`; any failure drops the connection.
+    pub async fn call<R: Request>(
+        &self,
+        broker: i32,
+        address: &str,
+        version: i16,
+        request: &R,
+        timeout: Duration,
+    ) -> Result<R::Response, PeerError> {
+        let failed = |reason: String| PeerError::Failed { broker, reason };
+        let _turn = self
+            .turn
+            .acquire_permit(1)
             .await
-            .map_err(|error| error.to_string())?;
-        let mut size = [0u8; 4];
-        stream
-            .read_exact(&mut size)
-            .await
-            .map_err(|error| error.to_string())?;
-        let size = usize::try_from(i32::from_be_bytes(size))
-            .ok()
-            .filter(|size| *size <= MAX_PEER_RESPONSE_BYTES)
-            .ok_or_else(|| "answer of an impossible size".to_string())?;
-        let mut body = vec![0u8; size];
-        stream
-            .read_exact(&mut body)
-            .await
-            .map_err(|error| error.to_string())?;
-        Ok::<_, String>((stream, Bytes::from(body)))
-    };
-    let (stream, mut body) =
-        glommio::timer::timeout(PEER_CALL_TIMEOUT, async { Ok(exchange.await) })
-            .await
-            .map_err(|_| failed(format!("no answer within {PEER_CALL_TIMEOUT:?}")))?
-            .map_err(failed)?;
-    let response = decode_response::<R::Response>(api_key, version, correlation_id, &mut body)
+            .map_err(|error| failed(error.to_string()))?;
+        let api_key = ApiKey::try_from(R::KEY).map_err(|_| failed("unknown API key".into()))?;
+        let correlation_id = self.next_correlation_id.get();
+        self.next_correlation_id.set(correlation_id.wrapping_add(1));
+        let frame = encode_request(
+            api_key,
+            version,
+            correlation_id,
+            &StrBytes::from_static_str(CLIENT_ID),
+            request,
+        )
         .map_err(failed)?;
-    // Only a complete exchange leaves the connection reusable.
-    *connection.stream.borrow_mut() = Some(stream);
-    Ok(response)
+        let existing = self.stream.borrow_mut().take();
+        let exchange = async {
+            let mut stream = match existing {
+                Some(stream) => stream,
+                None => {
+                    let stream = TcpStream::connect(address)
+                        .await
+                        .map_err(|error| format!("cannot connect to {address}: {error}"))?;
+                    stream
+                        .set_nodelay(true)
+                        .map_err(|error| error.to_string())?;
+                    stream
+                }
+            };
+            stream
+                .write_all(&frame)
+                .await
+                .map_err(|error| error.to_string())?;
+            let mut size = [0u8; 4];
+            stream
+                .read_exact(&mut size)
+                .await
+                .map_err(|error| error.to_string())?;
+            let size = usize::try_from(i32::from_be_bytes(size))
+                .ok()
+                .filter(|size| *size <= MAX_PEER_RESPONSE_BYTES)
+                .ok_or_else(|| "answer of an impossible size".to_string())?;
+            let mut body = vec![0u8; size];
+            stream
+                .read_exact(&mut body)
+                .await
+                .map_err(|error| error.to_string())?;
+            Ok::<_, String>((stream, Bytes::from(body)))
+        };
+        let (stream, mut body) = glommio::timer::timeout(timeout, async { Ok(exchange.await) })
+            .await
+            .map_err(|_| failed(format!("no answer within {timeout:?}")))?
+            .map_err(failed)?;
+        let response = decode_response::<R::Response>(api_key, version, correlation_id, &mut body)
+            .map_err(failed)?;
+        // Only a complete exchange leaves the connection reusable.
+        *self.stream.borrow_mut() = Some(stream);
+        Ok(response)
+    }
 }

@@ -64,6 +64,7 @@ pub async fn dispatch_produce(
     control: &impl ProduceControl,
 ) -> LocalBoxFuture<'static, Option<ProduceResponse>> {
     let acks = request.acks;
+    let timeout_ms = request.timeout_ms;
     // Pass one: resolve and validate every partition.
     let mut checked: Vec<(usize, i32, Result<CheckedPart, KafkaError>)> = Vec::new();
     let mut topic_names = Vec::with_capacity(request.topic_data.len());
@@ -133,7 +134,11 @@ pub async fn dispatch_produce(
     }
     let mut pending: Vec<(usize, Pending<Vec<ProduceOutcome>>)> = Vec::new();
     for (owner, parts) in by_owner {
-        let call = ProduceCall { parts, acks };
+        let call = ProduceCall {
+            parts,
+            acks,
+            timeout_ms,
+        };
         pending.push((owner, routing::start(shard, owner, call).await));
     }
     async move {

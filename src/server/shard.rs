@@ -20,6 +20,7 @@ use super::groups::offsets_topic::OFFSETS_TOPIC;
 use super::groups::GroupCoordinator;
 use super::peer_brokers::PeerBrokers;
 use super::producer_ids::ProducerIdBlock;
+use super::replicas::{self, Replicas};
 use super::txn::state_topic::TRANSACTION_STATE_TOPIC;
 use super::txn::TxnCoordinator;
 use crate::config::BrokerConfig;
@@ -64,6 +65,8 @@ pub struct Shard {
     cluster: OnceCell<Rc<ClusterMetadata>>,
     /// This shard's connections to other brokers (see `peer_brokers`).
     pub peer_brokers: PeerBrokers,
+    /// The role of each replica here: leader, follower (see `replicas`).
+    pub replicas: Replicas,
 }
 
 impl Shard {
@@ -84,6 +87,7 @@ impl Shard {
             txns: TxnCoordinator::default(),
             cluster: OnceCell::new(),
             peer_brokers: PeerBrokers::default(),
+            replicas: Replicas::default(),
         }
     }
 
@@ -116,7 +120,7 @@ impl Shard {
 
     /// Installs a newer image; older or equal versions are ignored, so a
     /// delayed update can never roll metadata back.
-    pub fn apply_catalog(&self, catalog: Arc<Catalog>) {
+    pub fn apply_catalog(self: &Rc<Self>, catalog: Arc<Catalog>) {
         let previous = {
             let mut current = self.catalog.borrow_mut();
             if catalog.version <= current.version {
@@ -137,6 +141,9 @@ impl Shard {
                 }
             }
         }
+        drop(partitions);
+        // Leaders, followers and leader epochs follow the new image.
+        replicas::sync_roles(self);
     }
 
     pub fn owner_of(&self, topic: &str, partition: i32) -> usize {
@@ -151,6 +158,32 @@ impl Shard {
             .get(topic)
             .and_then(|partitions| partitions.get(&partition))
             .cloned()
+    }
+
+    /// Every partition log this shard owns, with its topic and index.
+    pub fn local_partitions(&self) -> Vec<(Arc<str>, i32, PartitionLog)> {
+        self.partitions
+            .borrow()
+            .iter()
+            .flat_map(|(topic, partitions)| {
+                partitions
+                    .iter()
+                    .map(|(partition, log)| (Arc::clone(topic), *partition, log.clone()))
+            })
+            .collect()
+    }
+
+    /// Puts `log` in place of a partition's log (a follower's log after
+    /// `truncate_to`); nothing if the partition is gone meanwhile.
+    pub fn replace_partition_log(&self, topic: &str, partition: i32, log: PartitionLog) {
+        if let Some(slot) = self
+            .partitions
+            .borrow_mut()
+            .get_mut(topic)
+            .and_then(|partitions| partitions.get_mut(&partition))
+        {
+            *slot = log;
+        }
     }
 
     pub fn local_logs(&self) -> Vec<PartitionLog> {
@@ -190,15 +223,30 @@ impl Shard {
             for (partition, result) in opened {
                 match result {
                     Ok(log) => {
-                        let leader_epoch = self.read_catalog(|catalog| {
+                        // A leader stamps its epoch from the start; a
+                        // follower's epochs come with the leader's batches
+                        // (`replicas::sync_roles` sets both up).
+                        let assignment = self.read_catalog(|catalog| {
                             catalog
                                 .partition(&topic.name, partition)
-                                .map_or(0, |assignment| assignment.leader_epoch)
+                                .map(|assignment| (assignment.leader, assignment.leader_epoch))
                         });
-                        log.set_leader_epoch(leader_epoch);
-                        if &*topic.name == OFFSETS_TOPIC {
+                        let me = self.config.node_id;
+                        if let Some((_, leader_epoch)) =
+                            assignment.filter(|(leader, _)| *leader == me)
+                        {
+                            log.set_leader_epoch(leader_epoch);
+                        }
+                        // Coordinators run where the partition is led (a
+                        // new topic's partitions are, until the catalog
+                        // says otherwise: `replicas::sync_roles`).
+                        let coordinates = assignment.is_none_or(|(leader, _)| leader == me);
+                        let key = (Arc::clone(&topic.name), partition);
+                        if coordinates && &*topic.name == OFFSETS_TOPIC {
+                            self.replicas.start_coordinating(key);
                             offsets_partitions.push((partition, log.clone()));
-                        } else if &*topic.name == TRANSACTION_STATE_TOPIC {
+                        } else if coordinates && &*topic.name == TRANSACTION_STATE_TOPIC {
+                            self.replicas.start_coordinating(key);
                             state_partitions.push((partition, log.clone()));
                         }
                         topic_logs.insert(partition, log);
@@ -255,6 +303,8 @@ impl Shard {
             removed
         };
         for (partition, log) in removed {
+            self.replicas
+                .stop_coordinating(&(Arc::from(topic), partition));
             if topic == OFFSETS_TOPIC {
                 self.groups.unload(partition);
             } else if topic == TRANSACTION_STATE_TOPIC {
@@ -268,6 +318,7 @@ impl Shard {
 
     /// Closes every local log (graceful shutdown): flush, sync, trim.
     pub async fn close_all(&self) {
+        replicas::checkpoint_high_watermarks(self).await;
         let logs = self.local_logs();
         let results = join_all(logs.iter().map(|log| log.close())).await;
         for error in results.into_iter().filter_map(Result::err) {

@@ -353,6 +353,33 @@ async fn create_partitions(
             format!("Number of partitions {count} is above corelog's limit of {MAX_PARTITIONS_PER_TOPIC}."),
         ));
     }
+    if let Some(cluster) = shard.cluster() {
+        // The controller checks assignments against the registered brokers
+        // and the topic's replication factor, and decides validateOnly too.
+        let assignments = assignments.map(|assignments| {
+            assignments
+                .iter()
+                .map(|assignment| {
+                    assignment
+                        .broker_ids
+                        .iter()
+                        .map(|broker| broker.0)
+                        .collect()
+                })
+                .collect()
+        });
+        let request = ControlRequest::CreatePartitions {
+            name: name.to_string(),
+            count,
+            assignments,
+            validate_only,
+        };
+        cluster.commit(request).await?;
+        if !validate_only {
+            tracing::info!(topic = name, from = current, to = count, "partitions added");
+        }
+        return Ok(());
+    }
     if let Some(assignments) = assignments {
         let node = shard.config.node_id;
         let expected = (count - current) as usize;
@@ -368,15 +395,6 @@ async fn create_partitions(
         }
     }
     if validate_only {
-        return Ok(());
-    }
-    if let Some(cluster) = shard.cluster() {
-        let request = ControlRequest::CreatePartitions {
-            name: name.to_string(),
-            count,
-        };
-        cluster.commit(request).await?;
-        tracing::info!(topic = name, from = current, to = count, "partitions added");
         return Ok(());
     }
     let grown = Arc::new(TopicMetadata {

@@ -11,6 +11,11 @@
 //! making the next; otherwise two CreateTopics of one name would both pass.
 //! Broker session times are the controller's soft state (Kafka's
 //! `BrokerHeartbeatManager`), never in the log, so they are passed in too.
+//!
+//! A broker that leaves (fenced, unregistered, or registering again as a new
+//! process after an unclean stop) and one that returns (unfenced) change
+//! partition leaders and ISRs in the same decision, as Kafka's
+//! `ReplicationControlManager` does (see `partition_control.rs`).
 
 use std::collections::BTreeMap;
 
@@ -34,12 +39,18 @@ pub struct ControllerSettings {
     /// Partitions of a topic created with `num_partitions = -1` (Kafka's
     /// `num.partitions`).
     pub default_partitions: i32,
+    /// Replicas per partition of a topic created with
+    /// `replication_factor = -1` (Kafka's `default.replication.factor`);
+    /// brokers resolve -1 with their own flag before they forward, so this
+    /// is the voter's flag for requests that still carry -1.
+    pub default_replication_factor: i16,
 }
 
 impl Default for ControllerSettings {
     fn default() -> Self {
         ControllerSettings {
             default_partitions: 1,
+            default_replication_factor: 1,
         }
     }
 }
@@ -143,6 +154,14 @@ impl<'a> Controller<'a> {
             }
             broker_epoch = broker_epoch.max(current.broker_epoch().saturating_add(1));
         }
+        // A new process of a registered broker: whatever the old one had not
+        // flushed may be gone, so it leaves every ISR and leads nothing, as
+        // for a fence (Kafka's `handleBrokerUncleanShutdown`).
+        let mut records = if self.image.broker(broker_id).is_some() {
+            self.elections_after_brokers_left(&[broker_id])
+        } else {
+            Vec::new()
+        };
         let record = BrokerRegistrationRecord {
             broker_id,
             incarnation_id: request.incarnation_id,
@@ -151,9 +170,10 @@ impl<'a> Controller<'a> {
             port: request.port,
             rack: request.rack.clone(),
         };
+        records.insert(0, MetadataRecord::BrokerRegistered(record));
         Ok(BrokerRegistered {
             broker_epoch,
-            records: vec![MetadataRecord::BrokerRegistered(record)],
+            records,
         })
     }
 
@@ -182,25 +202,28 @@ impl<'a> Controller<'a> {
         Ok(broker.fenced)
     }
 
-    /// BrokerHeartbeat: unfences a fenced broker (records), nothing for a
-    /// live one. The caller records `now_ms` as its last heartbeat.
+    /// BrokerHeartbeat: unfences a fenced broker (records), which then leads
+    /// the partitions left without a leader whose ISR it is in; nothing for
+    /// a live one. The caller records `now_ms` as its last heartbeat.
     pub fn broker_heartbeat(
         &self,
         broker_id: i32,
         broker_epoch: i64,
     ) -> Result<Vec<MetadataRecord>, ControllerError> {
         let fenced = self.current_epoch(broker_id, broker_epoch)?;
-        Ok(if fenced {
-            vec![MetadataRecord::BrokerUnfenced {
-                broker_id,
-                broker_epoch,
-            }]
-        } else {
-            Vec::new()
-        })
+        if !fenced {
+            return Ok(Vec::new());
+        }
+        let mut records = vec![MetadataRecord::BrokerUnfenced {
+            broker_id,
+            broker_epoch,
+        }];
+        records.extend(self.elections_after_broker_returned(broker_id));
+        Ok(records)
     }
 
-    /// Removes a broker from the cluster (Kafka's UnregisterBroker).
+    /// Removes a broker from the cluster (Kafka's UnregisterBroker): it
+    /// leaves every ISR and new leaders are elected for what it led.
     pub fn unregister_broker(
         &self,
         broker_id: i32,
@@ -209,23 +232,28 @@ impl<'a> Controller<'a> {
             .image
             .broker(broker_id)
             .ok_or(ControllerError::BrokerIdNotRegistered { broker_id })?;
-        Ok(vec![MetadataRecord::BrokerUnregistered {
+        let mut records = vec![MetadataRecord::BrokerUnregistered {
             broker_id,
             broker_epoch: broker.broker_epoch(),
-        }])
+        }];
+        records.extend(self.elections_after_brokers_left(&[broker_id]));
+        Ok(records)
     }
 
     /// Fences every unfenced broker whose last heartbeat is more than
-    /// `session_timeout_ms` old (Kafka's broker.session.timeout.ms). Its
-    /// partitions then report no leader (`MetadataImage::partition_leader`);
-    /// with one replica there is no one else to elect.
+    /// `session_timeout_ms` old (Kafka's broker.session.timeout.ms), and
+    /// elects new leaders and shrinks the ISRs of their partitions. A
+    /// partition whose ISR has no one else keeps its last member and has no
+    /// leader until that broker is back (KIP-841), unless its topic allows
+    /// unclean elections.
     pub fn expire_sessions(
         &self,
         now_ms: i64,
         session_timeout_ms: i64,
         last_heartbeat_ms: &BTreeMap<i32, i64>,
     ) -> Vec<MetadataRecord> {
-        self.image
+        let mut records: Vec<MetadataRecord> = self
+            .image
             .live_brokers()
             .filter(|broker| {
                 let last = last_heartbeat_ms.get(&broker.broker_id()).copied();
@@ -235,7 +263,18 @@ impl<'a> Controller<'a> {
                 broker_id: broker.broker_id(),
                 broker_epoch: broker.broker_epoch(),
             })
-            .collect()
+            .collect();
+        let fenced: Vec<i32> = records
+            .iter()
+            .filter_map(|record| match record {
+                MetadataRecord::BrokerFenced { broker_id, .. } => Some(*broker_id),
+                _ => None,
+            })
+            .collect();
+        if !fenced.is_empty() {
+            records.extend(self.elections_after_brokers_left(&fenced));
+        }
+        records
     }
 
     /// AllocateProducerIds: the next block of [`PRODUCER_ID_BLOCK_SIZE`] ids.

@@ -1,15 +1,18 @@
 //! Tests of the controller's decisions: broker membership (duplicate
-//! registration, stale epochs), producer-id blocks, topic decisions and one
-//! case per Kafka error code the controller answers with.
+//! registration, stale epochs), producer-id blocks, topic decisions
+//! (replication factors, manual assignments with KRaft's messages) and one
+//! case per Kafka error code the controller answers with. AlterPartition and
+//! elections are in `partition_control_tests.rs`.
 
 use std::collections::BTreeMap;
 
 use uuid::Uuid;
 
-use super::controller::PRODUCER_ID_BLOCK_SIZE;
+use super::controller::{Controller, ControllerSettings, PRODUCER_ID_BLOCK_SIZE};
 use super::errors::ControllerError;
 use super::records::MetadataRecord;
 use super::test_fixtures::{registration, topic, Cluster, SESSION_TIMEOUT_MS};
+use super::topic_control::CreateTopic;
 use crate::protocol::errors::KafkaError;
 
 #[test]
@@ -128,7 +131,7 @@ fn create_topic_assigns_partitions_with_epoch_zero_and_configs() {
 
     let records = cluster
         .controller()
-        .create_partitions("orders", 15, 11)
+        .create_partitions("orders", 15, None, 11)
         .expect("grows");
     assert_eq!(records.len(), 3);
     cluster.commit(records);
@@ -244,15 +247,15 @@ fn every_refusal_has_its_kafka_error_code() {
             KafkaError::UnknownTopicId,
         ),
         (
-            controller.create_partitions("missing", 3, 0),
+            controller.create_partitions("missing", 3, None, 0),
             KafkaError::UnknownTopicOrPartition,
         ),
         (
-            controller.create_partitions("orders", 1, 0),
+            controller.create_partitions("orders", 1, None, 0),
             KafkaError::InvalidPartitions,
         ),
         (
-            controller.create_partitions("orders", 2, 0),
+            controller.create_partitions("orders", 2, None, 0),
             KafkaError::InvalidPartitions,
         ),
         (
@@ -304,4 +307,221 @@ fn every_refusal_has_its_kafka_error_code() {
         .create_topic(&topic("t", 1, 1), id, 0)
         .expect_err("no brokers");
     assert_eq!(error.kafka_error(), KafkaError::InvalidReplicationFactor);
+}
+
+#[test]
+fn replicated_topics_put_every_partition_on_distinct_live_brokers_all_in_sync() {
+    let mut cluster = Cluster::with_brokers(&[1, 2, 3]);
+    let topic_id = cluster.create_replicated_topic("orders", 12, 3);
+    let created = cluster.image.topic(&topic_id).expect("exists");
+    let mut leaders = BTreeMap::new();
+    for partition in &created.partitions {
+        let mut sorted = partition.replicas.clone();
+        sorted.sort_unstable();
+        assert_eq!(sorted, vec![1, 2, 3], "{partition:?}");
+        assert_eq!(partition.isr, partition.replicas, "all replicas in sync");
+        assert_eq!(
+            partition.leader, partition.replicas[0],
+            "first replica leads"
+        );
+        assert_eq!((partition.leader_epoch, partition.partition_epoch), (0, 0));
+        *leaders.entry(partition.leader).or_insert(0) += 1;
+    }
+    assert_eq!(leaders, BTreeMap::from([(1, 4), (2, 4), (3, 4)]));
+
+    // CreatePartitions keeps the topic's replication factor.
+    let records = cluster
+        .controller()
+        .create_partitions("orders", 14, None, 5)
+        .expect("grows");
+    cluster.commit(records);
+    let grown = cluster.image.topic(&topic_id).expect("exists");
+    for partition in &grown.partitions[12..] {
+        assert_eq!(partition.replicas.len(), 3);
+        assert_eq!(partition.isr, partition.replicas);
+    }
+}
+
+#[test]
+fn a_replication_factor_above_the_live_brokers_is_refused_with_kafkas_message() {
+    let mut cluster = Cluster::with_brokers(&[1, 2, 3]);
+    cluster.fence(3);
+    let error = cluster
+        .controller()
+        .create_topic(&topic("orders", 1, 3), Uuid::from_u128(9), 0)
+        .expect_err("two live brokers");
+    assert_eq!(error.kafka_error(), KafkaError::InvalidReplicationFactor);
+    assert_eq!(
+        error.to_string(),
+        "Unable to replicate the partition 3 time(s): The target replication factor of 3 \
+         cannot be reached because only 2 broker(s) are registered."
+    );
+    let error = cluster
+        .controller()
+        .create_topic(&topic("orders", 1, -2), Uuid::from_u128(9), 0)
+        .expect_err("negative");
+    assert_eq!(
+        error.to_string(),
+        "Replication factor must be larger than 0."
+    );
+    cluster
+        .controller()
+        .create_topic(&topic("orders", 1, 2), Uuid::from_u128(9), 0)
+        .expect("two replicas fit");
+}
+
+#[test]
+fn replication_factor_minus_one_is_the_controllers_default() {
+    let cluster = Cluster::with_brokers(&[1, 2, 3]);
+    let settings = ControllerSettings {
+        default_partitions: 2,
+        default_replication_factor: 2,
+    };
+    let records = Controller::new(&cluster.image, settings)
+        .create_topic(&topic("orders", -1, -1), Uuid::from_u128(9), 0)
+        .expect("valid");
+    let replicas: Vec<usize> = records
+        .iter()
+        .filter_map(|record| match record {
+            MetadataRecord::PartitionCreated(partition) => Some(partition.replicas.len()),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(replicas, vec![2, 2]);
+}
+
+#[test]
+fn manual_assignments_give_the_live_replicas_as_isr_and_the_first_of_them_as_leader() {
+    let mut cluster = Cluster::with_brokers(&[1, 2, 3]);
+    cluster.fence(2);
+    let topic_id = cluster.create_assigned_topic("orders", &[&[2, 3, 1], &[1, 2, 3]]);
+    let created = cluster.image.topic(&topic_id).expect("exists");
+    let states: Vec<(Vec<i32>, Vec<i32>, i32)> = created
+        .partitions
+        .iter()
+        .map(|p| (p.replicas.clone(), p.isr.clone(), p.leader))
+        .collect();
+    assert_eq!(
+        states,
+        vec![
+            (vec![2, 3, 1], vec![3, 1], 3),
+            (vec![1, 2, 3], vec![1, 3], 1)
+        ]
+    );
+
+    // CreatePartitions by hand, with the topic's replication factor.
+    let records = cluster
+        .controller()
+        .create_partitions("orders", 3, Some(&[vec![3, 2, 1]]), 0)
+        .expect("valid");
+    cluster.commit(records);
+    let grown = cluster.image.topic(&topic_id).expect("exists");
+    assert_eq!(grown.partitions[2].replicas, vec![3, 2, 1]);
+    assert_eq!(grown.partitions[2].isr, vec![3, 1]);
+}
+
+#[test]
+fn manual_assignments_are_refused_as_kraft_refuses_them() {
+    let mut cluster = Cluster::with_brokers(&[1, 2, 3]);
+    cluster.register(4, 0); // registered, never unfenced
+    cluster.create_assigned_topic("orders", &[&[1, 2]]);
+    let assigned = |assignments: &[(i32, &[i32])]| {
+        let mut request = topic("fresh", -1, -1);
+        request.assignments = assignments
+            .iter()
+            .map(|(partition, replicas)| (*partition, replicas.to_vec()))
+            .collect();
+        request
+    };
+    let create = |request: CreateTopic| {
+        cluster
+            .controller()
+            .create_topic(&request, Uuid::from_u128(77), 0)
+    };
+    let with_factor = CreateTopic {
+        replication_factor: 2,
+        ..assigned(&[(0, &[1, 2])])
+    };
+    let with_count = CreateTopic {
+        num_partitions: 1,
+        ..assigned(&[(0, &[1, 2])])
+    };
+    type Decided = Result<Vec<MetadataRecord>, ControllerError>;
+    let cases: Vec<(Decided, KafkaError, &str)> = vec![
+        (
+            create(with_factor),
+            KafkaError::InvalidRequest,
+            "A manual partition assignment was specified, but replication factor was not set to -1.",
+        ),
+        (
+            create(with_count),
+            KafkaError::InvalidRequest,
+            "A manual partition assignment was specified, but numPartitions was not set to -1.",
+        ),
+        (
+            create(assigned(&[(0, &[1]), (0, &[2])])),
+            KafkaError::InvalidReplicaAssignment,
+            "Found multiple manual partition assignments for partition 0",
+        ),
+        (
+            create(assigned(&[(0, &[1]), (2, &[2])])),
+            KafkaError::InvalidReplicaAssignment,
+            "partitions should be a consecutive 0-based integer sequence",
+        ),
+        (
+            create(assigned(&[(-1, &[1])])),
+            KafkaError::InvalidReplicaAssignment,
+            "partitions should be a consecutive 0-based integer sequence",
+        ),
+        (
+            create(assigned(&[(0, &[])])),
+            KafkaError::InvalidReplicaAssignment,
+            "The manual partition assignment includes an empty replica list.",
+        ),
+        (
+            create(assigned(&[(0, &[1, 9])])),
+            KafkaError::InvalidReplicaAssignment,
+            "The manual partition assignment includes broker 9, but no such broker is registered.",
+        ),
+        (
+            create(assigned(&[(0, &[2, 1, 2])])),
+            KafkaError::InvalidReplicaAssignment,
+            "The manual partition assignment includes the broker 2 more than once.",
+        ),
+        (
+            create(assigned(&[(0, &[1, 2]), (1, &[3])])),
+            KafkaError::InvalidReplicaAssignment,
+            "The manual partition assignment includes a partition with 1 replica(s), but this is \
+             not consistent with previous partitions, which have 2 replica(s).",
+        ),
+        (
+            create(assigned(&[(0, &[4])])),
+            KafkaError::InvalidReplicaAssignment,
+            "All brokers specified in the manual partition assignment for partition 0 are fenced \
+             or in controlled shutdown.",
+        ),
+        (
+            cluster
+                .controller()
+                .create_partitions("orders", 3, Some(&[vec![1, 3]]), 0),
+            KafkaError::InvalidReplicaAssignment,
+            "Attempted to add 2 additional partition(s), but only 1 assignment(s) were specified.",
+        ),
+        (
+            cluster
+                .controller()
+                .create_partitions("orders", 2, Some(&[vec![3]]), 0),
+            KafkaError::InvalidReplicaAssignment,
+            "The manual partition assignment includes a partition with 1 replica(s), but this is \
+             not consistent with previous partitions, which have 2 replica(s).",
+        ),
+    ];
+    for (index, (result, code, message)) in cases.into_iter().enumerate() {
+        let error = result.expect_err("refused");
+        assert_eq!(
+            (error.kafka_error(), error.to_string().as_str()),
+            (code, message),
+            "case {index}"
+        );
+    }
 }

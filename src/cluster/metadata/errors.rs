@@ -159,6 +159,62 @@ pub enum ControllerError {
     /// Producer ids are 64-bit; this would take a lifetime, but not panic.
     #[error("Exhausted all producer ids")]
     ProducerIdsExhausted,
+    /// A manual replica assignment Kafka refuses (the message says why).
+    #[error("{0}")]
+    InvalidReplicaAssignment(String),
+    /// A request that contradicts itself (the message says how).
+    #[error("{0}")]
+    InvalidRequest(String),
+    /// AlterPartition from a broker with no registration at all (Kafka's
+    /// `checkBrokerEpoch` answers STALE_BROKER_EPOCH for it too).
+    #[error("No broker registration found for broker {broker_id}")]
+    NoBrokerRegistration {
+        /// The broker.
+        broker_id: i32,
+    },
+    /// The topic exists but not this partition.
+    #[error("Topic {topic_id} has no partition {partition}.")]
+    UnknownPartition {
+        /// The topic.
+        topic_id: Uuid,
+        /// The partition asked for.
+        partition: i32,
+    },
+    /// AlterPartition from a broker that does not lead the partition.
+    #[error(
+        "Broker {broker_id} is not the leader of {topic_id}-{partition} (the leader is {leader})"
+    )]
+    NotLeader {
+        /// The requester.
+        broker_id: i32,
+        /// The topic.
+        topic_id: Uuid,
+        /// The partition.
+        partition: i32,
+        /// The current leader (-1 for none).
+        leader: i32,
+    },
+    /// AlterPartition with another leader epoch than the partition's.
+    #[error("Leader epoch {request} is not the partition's current leader epoch {current}")]
+    FencedLeaderEpoch {
+        /// The partition's leader epoch.
+        current: i32,
+        /// The request's.
+        request: i32,
+    },
+    /// AlterPartition with another partition epoch than the partition's
+    /// (KIP-497: the leader's view is out of date).
+    #[error("Partition epoch {request} is not the partition's current partition epoch {current}")]
+    InvalidUpdateVersion {
+        /// The partition's partition epoch.
+        current: i32,
+        /// The request's.
+        request: i32,
+    },
+    /// A proposed ISR with a member that may not be in it (not a replica,
+    /// not the leader's ISR, or a fenced or unregistered broker).
+    #[error("{0}")]
+    IneligibleReplica(String),
 }
 
 impl ControllerError {
@@ -181,6 +237,14 @@ impl ControllerError {
             ControllerError::UnusableTopicId(_) | ControllerError::ProducerIdsExhausted => {
                 KafkaError::UnknownServerError
             }
+            ControllerError::InvalidReplicaAssignment(_) => KafkaError::InvalidReplicaAssignment,
+            ControllerError::InvalidRequest(_) => KafkaError::InvalidRequest,
+            ControllerError::NoBrokerRegistration { .. } => KafkaError::StaleBrokerEpoch,
+            ControllerError::UnknownPartition { .. } => KafkaError::UnknownTopicOrPartition,
+            ControllerError::NotLeader { .. } => KafkaError::NotLeaderOrFollower,
+            ControllerError::FencedLeaderEpoch { .. } => KafkaError::FencedLeaderEpoch,
+            ControllerError::InvalidUpdateVersion { .. } => KafkaError::InvalidUpdateVersion,
+            ControllerError::IneligibleReplica(_) => KafkaError::IneligibleReplica,
         }
     }
 }

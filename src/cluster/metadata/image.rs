@@ -151,8 +151,9 @@ impl MetadataImage {
 
     /// The leader to report for a partition: `None` when it has none or its
     /// leader is fenced or gone, so Metadata answers LEADER_NOT_AVAILABLE
-    /// (leader -1) until the broker is back (or, with replication, another
-    /// replica is elected).
+    /// (leader -1). The controller elects in the same decision that fences
+    /// a broker, so a recorded leader is live unless the log predates that;
+    /// the check stays for such logs.
     pub fn partition_leader(&self, topic_id: &Uuid, partition: i32) -> Option<i32> {
         let leader = self.partition(topic_id, partition)?.leader;
         (leader != NO_LEADER && self.is_live(leader)).then_some(leader)
@@ -261,6 +262,7 @@ impl MetadataImage {
                         .partition_leader(&topic.topic_id, index as i32)
                         .unwrap_or(NO_LEADER),
                     leader_epoch: partition.leader_epoch,
+                    partition_epoch: partition.partition_epoch,
                 })
                 .collect();
             let metadata = TopicMetadata {

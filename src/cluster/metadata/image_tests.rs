@@ -30,12 +30,15 @@ fn fencing_makes_leaders_unavailable_and_unfencing_restores_them() {
     );
     let epoch = cluster.image.broker(1).expect("registered").broker_epoch();
     assert_eq!(
-        fenced,
-        vec![MetadataRecord::BrokerFenced {
+        fenced[0],
+        MetadataRecord::BrokerFenced {
             broker_id: 1,
             broker_epoch: epoch
-        }]
+        }
     );
+    // One election per partition broker 1 led (one replica each: no leader).
+    let elections = before.iter().filter(|leader| **leader == Some(1)).count();
+    assert_eq!(fenced.len(), 1 + elections);
     cluster.commit(fenced);
     assert_eq!(cluster.image.live_broker_ids(), vec![2]);
     let during = leaders(&cluster.image);
@@ -251,6 +254,15 @@ fn the_catalog_view_lists_live_brokers_and_the_leaders_the_image_reports() {
     }
     // Broker 1 stops heartbeating and is fenced: it is no longer listed and
     // its partitions have no leader (-1) in the catalog.
+    let led_before: Vec<i32> = (0..4)
+        .map(|partition| {
+            cluster
+                .image
+                .partition(&topic_id, partition)
+                .expect("exists")
+                .leader
+        })
+        .collect();
     cluster.heartbeats_ms.insert(2, cluster.now_ms + 5_000);
     cluster.now_ms += SESSION_TIMEOUT_MS + 1;
     let fenced = cluster.controller().expire_sessions(
@@ -264,13 +276,8 @@ fn the_catalog_view_lists_live_brokers_and_the_leaders_the_image_reports() {
     assert_eq!(listed, vec![2]);
     let mut leaderless = 0;
     for partition in 0..4 {
-        let recorded = cluster
-            .image
-            .partition(&topic_id, partition)
-            .expect("exists")
-            .leader;
         let assignment = catalog.partition("orders", partition).expect("exists");
-        if recorded == 1 {
+        if led_before[partition as usize] == 1 {
             leaderless += 1;
             assert_eq!(assignment.leader, super::image::NO_LEADER);
             assert_eq!(catalog.partition_leader("orders", partition), None);

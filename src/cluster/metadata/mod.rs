@@ -7,8 +7,10 @@
 //! - `image` and `replay`: the image replayed from records, its snapshot as
 //!   records and its `Catalog` view for the shards;
 //! - `assignment`: Kafka's rack-unaware replica placement;
-//! - `controller` and `topic_control`: the active controller's decisions,
-//!   request -> records or a typed error with a Kafka code;
+//! - `controller`, `topic_control` and `partition_control`: the active
+//!   controller's decisions, request -> records or a typed error with a
+//!   Kafka code (`partition_control`: AlterPartition and the leader
+//!   elections when brokers leave or return);
 //! - `errors`: replay's and the controller's typed errors.
 //!
 //! Everything here is deterministic and lives wherever its caller does (the
@@ -19,6 +21,7 @@ pub mod controller;
 pub mod errors;
 pub mod frame;
 pub mod image;
+pub mod partition_control;
 pub mod records;
 mod replay;
 pub mod topic_control;
@@ -27,6 +30,8 @@ pub mod topic_control;
 mod controller_tests;
 #[cfg(test)]
 mod image_tests;
+#[cfg(test)]
+mod partition_control_tests;
 #[cfg(test)]
 mod replay_tests;
 #[cfg(test)]
@@ -40,6 +45,7 @@ pub use controller::{
 pub use errors::{ControllerError, ReplayError};
 pub use frame::{FrameError, FrameHeader, FrameKind, MAX_FRAME_BYTES};
 pub use image::{BrokerRegistration, MetadataImage, PartitionRegistration, TopicImage, NO_LEADER};
+pub use partition_control::{AlterPartitionRequest, PartitionAltered, PartitionState};
 pub use records::{
     BrokerRegistrationRecord, MetadataRecord, PartitionChangeRecord, PartitionRecord,
 };

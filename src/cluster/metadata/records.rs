@@ -30,8 +30,9 @@ pub enum MetadataRecord {
     /// earlier registration of the same broker id. A registered broker starts
     /// fenced until its first heartbeat.
     BrokerRegistered(BrokerRegistrationRecord),
-    /// Kafka's `FenceBrokerRecord`: the broker missed its session timeout; its
-    /// partitions report no leader until it is unfenced.
+    /// Kafka's `FenceBrokerRecord`: the broker missed its session timeout.
+    /// The controller writes the elections that follow (`PartitionChanged`)
+    /// in the same entry.
     BrokerFenced {
         /// The broker.
         broker_id: i32,
@@ -111,8 +112,7 @@ pub struct BrokerRegistrationRecord {
     pub rack: Option<String>,
 }
 
-/// Kafka's `PartitionRecord`: a partition with its full replication state,
-/// shaped for replication although this issue only creates one replica.
+/// Kafka's `PartitionRecord`: a partition with its full replication state.
 #[derive(rkyv::Archive, rkyv::Serialize, rkyv::Deserialize, Debug, Clone, PartialEq, Eq)]
 pub struct PartitionRecord {
     /// The topic.
@@ -143,7 +143,7 @@ pub struct PartitionChangeRecord {
     pub leader: Option<i32>,
     /// A new ISR.
     pub isr: Option<Vec<i32>>,
-    /// A new replica set (reassignment, for the replication issue).
+    /// A new replica set (reassignment; not written yet).
     pub replicas: Option<Vec<i32>>,
 }
 

@@ -1,5 +1,6 @@
-//! Replay equals live: a random sequence of controller operations is decided
-//! and applied as a log; replaying the log into a fresh image, and loading the
+//! Replay equals live: a random sequence of controller operations (with
+//! fences, unfences and AlterPartition, so elections too) is decided and
+//! applied as a log; replaying the log into a fresh image, and loading the
 //! image's snapshot (`to_records`), must both give an equal image.
 
 use proptest::prelude::*;
@@ -7,6 +8,7 @@ use uuid::Uuid;
 
 use super::controller::{Controller, ControllerSettings};
 use super::image::MetadataImage;
+use super::partition_control::AlterPartitionRequest;
 use super::records::{MetadataRecord, PartitionChangeRecord};
 use super::test_fixtures::{registration, topic, Cluster, SESSION_TIMEOUT_MS};
 
@@ -52,6 +54,14 @@ enum Operation {
         partition: i32,
         leader: Option<i32>,
     },
+    /// AlterPartition from the partition's leader: the replicas whose bit
+    /// is set in `keep`, with the leader; `stale` sends an old partition epoch.
+    AlterIsr {
+        name: u8,
+        partition: i32,
+        keep: u8,
+        stale: bool,
+    },
 }
 
 fn operation() -> impl Strategy<Value = Operation> {
@@ -71,6 +81,9 @@ fn operation() -> impl Strategy<Value = Operation> {
         1 => (0i32..4).prop_map(|broker_id| Operation::AllocateProducerIds { broker_id }),
         2 => (0u8..4, 0i32..4, proptest::option::of(-1i32..4)).prop_map(|(name, partition, leader)| {
             Operation::ChangeLeader { name, partition, leader }
+        }),
+        3 => (0u8..4, 0i32..4, any::<u8>(), prop::bool::weighted(0.1)).prop_map(|(name, partition, keep, stale)| {
+            Operation::AlterIsr { name, partition, keep, stale }
         }),
     ]
 }
@@ -130,7 +143,7 @@ fn decide(cluster: &mut Cluster, operation: &Operation, step: usize) -> Vec<Meta
         }
         Operation::DeleteTopic { name } => controller.delete_topic(&topic_name(name)),
         Operation::CreatePartitions { name, count } => {
-            controller.create_partitions(&topic_name(name), *count, step as u64)
+            controller.create_partitions(&topic_name(name), *count, None, step as u64)
         }
         Operation::AlterConfig { name, value } => {
             let value = value.map(|value| format!("{}", value as i64 * 1000 - 1000));
@@ -165,6 +178,38 @@ fn decide(cluster: &mut Cluster, operation: &Operation, step: usize) -> Vec<Meta
                     replicas: None,
                 },
             )])
+        }
+        Operation::AlterIsr {
+            name,
+            partition,
+            keep,
+            stale,
+        } => {
+            let Some(topic) = cluster.image.topic_by_name(&topic_name(name)) else {
+                return Vec::new();
+            };
+            let Some(state) = topic.partitions.get(*partition as usize) else {
+                return Vec::new();
+            };
+            let new_isr = state
+                .replicas
+                .iter()
+                .enumerate()
+                .filter(|(index, replica)| **replica == state.leader || keep & (1 << index) != 0)
+                .map(|(_, replica)| *replica)
+                .collect();
+            let request = AlterPartitionRequest {
+                broker_id: state.leader,
+                broker_epoch: epoch(state.leader),
+                topic_id: topic.topic_id,
+                partition: *partition,
+                leader_epoch: state.leader_epoch,
+                partition_epoch: state.partition_epoch - i32::from(*stale),
+                new_isr,
+            };
+            controller
+                .alter_partition(&request)
+                .map(|altered| altered.records)
         }
     };
     decided.unwrap_or_default()

@@ -88,14 +88,67 @@ impl Cluster {
     }
 
     pub fn create_topic(&mut self, name: &str, partitions: i32) -> Uuid {
+        self.create_replicated_topic(name, partitions, -1)
+    }
+
+    /// A topic with `replication_factor` replicas per partition, placed by
+    /// the controller (from start 7).
+    pub fn create_replicated_topic(
+        &mut self,
+        name: &str,
+        partitions: i32,
+        replication_factor: i16,
+    ) -> Uuid {
         let topic_id = Uuid::from_u128(0x1000 + self.log.len() as u128);
-        let request = topic(name, partitions, -1);
+        let request = topic(name, partitions, replication_factor);
         let records = self
             .controller()
             .create_topic(&request, topic_id, 7)
             .expect("creates");
         self.commit(records);
         topic_id
+    }
+
+    /// A topic whose partitions have exactly these replicas (index order).
+    pub fn create_assigned_topic(&mut self, name: &str, assignments: &[&[i32]]) -> Uuid {
+        let topic_id = Uuid::from_u128(0x1000 + self.log.len() as u128);
+        let mut request = topic(name, -1, -1);
+        request.assignments = assignments
+            .iter()
+            .zip(0..)
+            .map(|(replicas, partition)| (partition, replicas.to_vec()))
+            .collect();
+        let records = self
+            .controller()
+            .create_topic(&request, topic_id, 0)
+            .expect("creates");
+        self.commit(records);
+        topic_id
+    }
+
+    /// Lets `broker_id`'s session run out (every other broker heartbeats)
+    /// and commits the fence with its elections; answers those records.
+    pub fn fence(&mut self, broker_id: i32) -> Vec<MetadataRecord> {
+        self.fence_all(&[broker_id])
+    }
+
+    /// Like [`fence`](Self::fence) for several brokers in one decision.
+    pub fn fence_all(&mut self, broker_ids: &[i32]) -> Vec<MetadataRecord> {
+        self.now_ms += SESSION_TIMEOUT_MS + 1;
+        let live = self.image.live_broker_ids();
+        for id in live {
+            let last = if broker_ids.contains(&id) {
+                self.now_ms - SESSION_TIMEOUT_MS - 1
+            } else {
+                self.now_ms
+            };
+            self.heartbeats_ms.insert(id, last);
+        }
+        let records =
+            self.controller()
+                .expire_sessions(self.now_ms, SESSION_TIMEOUT_MS, &self.heartbeats_ms);
+        self.commit(records.clone());
+        records
     }
 }
 
@@ -116,6 +169,7 @@ pub(super) fn topic(name: &str, num_partitions: i32, replication_factor: i16) ->
         num_partitions,
         replication_factor,
         configs: BTreeMap::new(),
+        assignments: Vec::new(),
     }
 }
 

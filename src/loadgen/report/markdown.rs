@@ -96,6 +96,7 @@ fn scenario_section(scenario: &Scenario) -> String {
         description: _,
         topics,
         partitions_per_topic,
+        replication_factor,
         message_size,
         key_distribution,
         key_count,
@@ -153,6 +154,13 @@ fn scenario_section(scenario: &Scenario) -> String {
         ("name", name.clone()),
         ("topics", topics.to_string()),
         ("partitions_per_topic", partitions_per_topic.to_string()),
+        (
+            "replication_factor",
+            match replication_factor {
+                -1 => "-1 (the broker's default)".to_string(),
+                factor => factor.to_string(),
+            },
+        ),
         ("message_size", message_size),
         ("key_distribution", keys),
         ("producers", producers.to_string()),

@@ -44,12 +44,15 @@ fn a_replicated_log_shows_consumers_only_what_its_high_watermark_allows() {
         assert_eq!(log.written_end_offset(), last + 1);
         assert_eq!(log.high_watermark(), 3, "writes alone do not move it");
 
-        // Consumers read below it; a fetch past it is out of range.
+        // Consumers read below it; past it (up to the log end) they get
+        // nothing, as Kafka answers, and past the log end out of range.
         let read = log.read(0, 1 << 20).await.expect("read");
         assert_eq!(headers(&read).len(), 1);
         assert_eq!(read.high_watermark, 3);
+        let ahead = log.read(6, 1 << 20).await.expect("between hw and end");
+        assert!(ahead.batches.is_empty());
         assert!(matches!(
-            log.read(6, 1 << 20).await,
+            log.read(last + 2, 1 << 20).await,
             Err(LogError::OffsetOutOfRange { .. })
         ));
         // Followers read everything written.

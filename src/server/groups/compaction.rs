@@ -145,7 +145,11 @@ mod tests {
                 .append(vec![commit("g1", 2, 777)], 0)
                 .expect("append");
             let end = partition.log.log_end_offset();
-            partition.log.wait_durable(end - 1).await.expect("durable");
+            partition
+                .log
+                .wait_committed(end - 1)
+                .await
+                .expect("durable");
             log.close().await.expect("close");
             drop(partition);
             let log = PartitionLog::open(path, config).await.expect("reopen");

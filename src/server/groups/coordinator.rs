@@ -197,7 +197,7 @@ impl OffsetsPartition {
             return Ok(());
         }
         self.log
-            .wait_durable(last_offset)
+            .wait_committed(last_offset)
             .await
             .map_err(|error| coordinator_error(error.code()))
     }

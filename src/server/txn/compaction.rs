@@ -73,7 +73,7 @@ impl TxnPartition {
         }
         if last >= first {
             self.log
-                .wait_durable(last)
+                .wait_committed(last)
                 .await
                 .map_err(|error| error.code())?;
         }
@@ -150,7 +150,11 @@ mod tests {
                 .store("a", Some(metadata("a", 500, TransactionState::Empty)), 0)
                 .expect("store");
             let end = partition.log.log_end_offset();
-            partition.log.wait_durable(end - 1).await.expect("durable");
+            partition
+                .log
+                .wait_committed(end - 1)
+                .await
+                .expect("durable");
             let live: Vec<TransactionMetadata> =
                 partition.transactions.borrow().iter().cloned().collect();
             log.close().await.expect("close");

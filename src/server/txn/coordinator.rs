@@ -92,7 +92,7 @@ impl TxnPartition {
     ) -> Result<(), i16> {
         let offset = self.store(transactional_id, metadata, now_ms)?;
         self.log
-            .wait_durable(offset)
+            .wait_committed(offset)
             .await
             .map_err(|error| coordinator_error(error.code()))
     }

@@ -196,7 +196,7 @@ impl ShardCall<Shard> for WriteMarkersCall {
         join_all(waits.into_iter().map(|wait| async move {
             match wait {
                 Appended::Failed(code) => code,
-                Appended::Log(log, offset) => match log.wait_durable(offset).await {
+                Appended::Log(log, offset) => match log.wait_committed(offset).await {
                     Ok(()) => NONE,
                     Err(error) => error.code(),
                 },

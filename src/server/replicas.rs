@@ -1,0 +1,635 @@
+//! The replicas one shard holds and the role of each (Kafka's
+//! `ReplicaManager` and `Partition`, per shard): the partitions it leads
+//! with followers, each with its `LeaderView` (follower progress, high
+//! watermark, ISR changes), and the partitions it follows, each fetched
+//! from its leader by one `ReplicaFetcher` per leader node.
+//!
+//! Roles follow the metadata: every new catalog on this shard runs
+//! `sync_roles`, which makes a replica leader (new leader epoch, starting
+//! at its log end), follower (fetching from the new leader, whose answers
+//! tell it where to truncate) or neither. Partitions with one replica keep
+//! the single-node path: their high watermark is the log's written end.
+//!
+//! A leader's high watermark is the smallest end over itself and its ISR
+//! (`replication::leader_view`), moved by follower fetches (`fetch.rs` via
+//! `partition_ops`) and by the leader's own writes (the log's end
+//! listener); acks=all producers wait for it (`PartitionLog::
+//! wait_high_watermark`). Under `--flush always` every end counted is a
+//! durable end: the leader's own after its fdatasync, a follower's because
+//! it syncs before its next fetch.
+
+use std::cell::{Cell, RefCell};
+use std::collections::{HashMap, HashSet};
+use std::rc::{Rc, Weak};
+use std::sync::Arc;
+use std::time::Duration;
+
+use futures::future::LocalBoxFuture;
+use futures::FutureExt;
+use uuid::Uuid;
+
+use super::groups::offsets_topic::OFFSETS_TOPIC;
+use super::replica_fetcher::ReplicaFetcher;
+use super::routing::{self, ShardCall};
+use super::shard::{Shard, CONTROLLER_SHARD};
+use super::txn::state_topic::TRANSACTION_STATE_TOPIC;
+use crate::cluster::control::{ControlOutcome, ControlRequest};
+use crate::log::PartitionLog;
+use crate::metadata::catalog::{Catalog, NO_BROKER};
+use crate::protocol::errors::KafkaError;
+use crate::replication::leader_view::{LeaderView, Leadership, NotAReplica};
+use crate::runtime::clock::now_ms;
+
+/// A partition by topic name and index.
+pub type PartitionKey = (Arc<str>, i32);
+
+/// How long an ISR change may stay unanswered before the leader forgets it
+/// and decides again (the metadata shows a committed change well before).
+const ISR_CHANGE_PATIENCE_MS: i64 = 10_000;
+
+/// One shard's replicas.
+#[derive(Default)]
+pub struct Replicas {
+    led: RefCell<HashMap<PartitionKey, Rc<LedPartition>>>,
+    followed: RefCell<HashMap<PartitionKey, Followed>>,
+    fetchers: RefCell<HashMap<i32, Rc<ReplicaFetcher>>>,
+    /// Followers whose log a fetcher is cutting: `truncate_to` closes and
+    /// reopens it, so roles wait until the new log is in place.
+    truncating: RefCell<HashSet<PartitionKey>>,
+    /// Internal partitions whose coordinator (groups, transactions) runs
+    /// here: the ones this node leads.
+    coordinating: RefCell<HashSet<PartitionKey>>,
+    isr_checker_started: Cell<bool>,
+}
+
+/// What a follower replica follows.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Followed {
+    leader: i32,
+    leader_epoch: i32,
+}
+
+/// A partition this shard leads, with followers.
+pub struct LedPartition {
+    topic: Arc<str>,
+    partition: i32,
+    topic_id: Uuid,
+    log: PartitionLog,
+    view: RefCell<LeaderView>,
+    min_insync_replicas: Cell<usize>,
+    /// When the pending ISR change was sent.
+    isr_change_sent_ms: Cell<i64>,
+}
+
+impl LedPartition {
+    /// The leader's own end moved (a write, or an fdatasync under
+    /// `--flush always`): the high watermark may follow.
+    fn own_end_moved(&self) {
+        let end = self.log.replica_end_offset();
+        let moved = self.view.borrow_mut().advance_high_watermark(end);
+        if let Some(high_watermark) = moved {
+            self.log.advance_high_watermark(high_watermark);
+        }
+    }
+
+    /// Follower `broker_id` fetches from `fetch_offset`, so it has
+    /// everything below it.
+    pub fn follower_fetched(&self, broker_id: i32, fetch_offset: i64) -> Result<(), NotAReplica> {
+        let end = self.log.replica_end_offset();
+        let moved =
+            self.view
+                .borrow_mut()
+                .follower_fetched(broker_id, fetch_offset, end, now_ms())?;
+        if let Some(high_watermark) = moved {
+            self.log.advance_high_watermark(high_watermark);
+        }
+        Ok(())
+    }
+
+    /// The committed ISR's size (min.insync.replicas counts it).
+    pub fn isr_len(&self) -> usize {
+        self.view.borrow().isr.len()
+    }
+
+    pub fn min_insync_replicas(&self) -> usize {
+        self.min_insync_replicas.get()
+    }
+}
+
+impl Replicas {
+    /// The partition if this shard leads it with followers.
+    pub fn led(&self, topic: &str, partition: i32) -> Option<Rc<LedPartition>> {
+        // A borrowed key would need an `Arc<str>`; the map is small per shard.
+        self.led
+            .borrow()
+            .iter()
+            .find(|((name, index), _)| **name == *topic && *index == partition)
+            .map(|(_, led)| Rc::clone(led))
+    }
+
+    /// Whether a fetcher is cutting this partition's log.
+    pub fn is_truncating(&self, key: &PartitionKey) -> bool {
+        self.truncating.borrow().contains(key)
+    }
+
+    pub(super) fn set_truncating(&self, key: &PartitionKey, truncating: bool) {
+        if truncating {
+            self.truncating.borrow_mut().insert(key.clone());
+        } else {
+            self.truncating.borrow_mut().remove(key);
+        }
+    }
+
+    /// This shard now coordinates `key`'s groups or transactions.
+    pub fn start_coordinating(&self, key: PartitionKey) {
+        self.coordinating.borrow_mut().insert(key);
+    }
+
+    /// This shard no longer coordinates `key`; answers whether it did.
+    pub fn stop_coordinating(&self, key: &PartitionKey) -> bool {
+        self.coordinating.borrow_mut().remove(key)
+    }
+
+    fn is_coordinating(&self, key: &PartitionKey) -> bool {
+        self.coordinating.borrow().contains(key)
+    }
+
+    /// Forgets a finished fetcher (only if it is still the registered one).
+    pub(super) fn fetcher_stopped(&self, leader: i32, fetcher: &Rc<ReplicaFetcher>) {
+        let mut fetchers = self.fetchers.borrow_mut();
+        if fetchers
+            .get(&leader)
+            .is_some_and(|current| Rc::ptr_eq(current, fetcher))
+        {
+            fetchers.remove(&leader);
+        }
+    }
+
+    fn stop_following(&self, key: &PartitionKey) {
+        let Some(followed) = self.followed.borrow_mut().remove(key) else {
+            return;
+        };
+        if let Some(fetcher) = self.fetchers.borrow().get(&followed.leader) {
+            fetcher.remove(key);
+        }
+    }
+
+    fn step_down(&self, key: &PartitionKey) {
+        if let Some(led) = self.led.borrow_mut().remove(key) {
+            led.log.set_end_listener(None);
+            led.log.release_high_watermark_waiters();
+            tracing::info!(topic = %key.0, partition = key.1, "no longer leading");
+        }
+    }
+}
+
+/// Brings every replica on this shard to the role the shard's catalog
+/// gives it. Runs on every new catalog (`Shard::apply_catalog`).
+pub fn sync_roles(shard: &Rc<Shard>) {
+    let catalog = shard.catalog();
+    let partitions = shard.local_partitions();
+    let present: HashSet<PartitionKey> = partitions
+        .iter()
+        .map(|(topic, partition, _)| (Arc::clone(topic), *partition))
+        .collect();
+    // Replicas whose log is gone (a deleted topic).
+    let gone: Vec<PartitionKey> = {
+        let led = shard.replicas.led.borrow();
+        let followed = shard.replicas.followed.borrow();
+        led.keys()
+            .chain(followed.keys())
+            .filter(|key| !present.contains(*key))
+            .cloned()
+            .collect()
+    };
+    for key in gone {
+        shard.replicas.step_down(&key);
+        shard.replicas.stop_following(&key);
+    }
+    for (topic, partition, log) in partitions {
+        sync_partition(shard, &catalog, (topic, partition), log);
+    }
+    start_isr_checker(shard);
+}
+
+/// How often replicated partitions store their high watermark (Kafka's
+/// replica.high.watermark.checkpoint.interval.ms).
+const HIGH_WATERMARK_CHECKPOINT_INTERVAL: Duration = Duration::from_secs(5);
+
+/// Stores the high watermark of every replicated partition on this shard
+/// that moved, every `HIGH_WATERMARK_CHECKPOINT_INTERVAL` (and at a clean
+/// stop: `Shard::close_all`).
+fn start_high_watermark_checkpoints(shard: &Rc<Shard>) {
+    let weak = Rc::downgrade(shard);
+    glommio::spawn_local(async move {
+        loop {
+            glommio::timer::sleep(HIGH_WATERMARK_CHECKPOINT_INTERVAL).await;
+            let Some(shard) = weak.upgrade() else {
+                return;
+            };
+            checkpoint_high_watermarks(&shard).await;
+        }
+    })
+    .detach();
+}
+
+/// Stores every replicated partition's high watermark that moved.
+pub async fn checkpoint_high_watermarks(shard: &Shard) {
+    for (topic, partition, log) in shard.local_partitions() {
+        if let Err(error) = log.checkpoint_high_watermark().await {
+            tracing::warn!(%topic, partition, %error, "cannot store the high watermark");
+        }
+    }
+}
+
+/// `sync_roles` for one partition (also after a fetcher replaced its log).
+pub(super) fn sync_partition(
+    shard: &Rc<Shard>,
+    catalog: &Catalog,
+    key: PartitionKey,
+    log: PartitionLog,
+) {
+    let replicas = &shard.replicas;
+    if replicas.is_truncating(&key) {
+        return;
+    }
+    let (Some(topic), Some(assignment)) = (catalog.topic(&key.0), catalog.partition(&key.0, key.1))
+    else {
+        return;
+    };
+    let me = shard.config.node_id;
+    let replicated = assignment.replicas.len() > 1;
+    follow_coordinator(shard, &key, &log, assignment.leader == me);
+    if assignment.leader == me {
+        replicas.stop_following(&key);
+        if !replicated {
+            replicas.step_down(&key);
+            let epoch = assignment.leader_epoch;
+            if log.leader_epoch() != epoch || log.latest_epoch() != epoch {
+                log.set_leader_epoch(epoch);
+            }
+            return;
+        }
+        let min_insync = usize::try_from(topic.configs.min_insync_replicas)
+            .unwrap_or(1)
+            .max(1);
+        let current = replicas.led.borrow().get(&key).cloned();
+        if let Some(led) = current {
+            if led.view.borrow().leader_epoch == assignment.leader_epoch {
+                led.min_insync_replicas.set(min_insync);
+                let newer = assignment.partition_epoch > led.view.borrow().partition_epoch;
+                if newer {
+                    let end = led.log.replica_end_offset();
+                    let moved = led.view.borrow_mut().isr_committed(
+                        assignment.isr.clone(),
+                        assignment.partition_epoch,
+                        end,
+                    );
+                    if let Some(high_watermark) = moved {
+                        led.log.advance_high_watermark(high_watermark);
+                    }
+                }
+                return;
+            }
+            replicas.step_down(&key);
+        }
+        if !log.is_replicated() {
+            log.replicate(log.log_start_offset());
+        }
+        log.set_leader_epoch(assignment.leader_epoch);
+        let leadership = Leadership {
+            leader_id: me,
+            leader_epoch: assignment.leader_epoch,
+            leader_epoch_start_offset: log.log_end_offset(),
+            replicas: assignment.replicas.clone(),
+            isr: assignment.isr.clone(),
+            partition_epoch: assignment.partition_epoch,
+        };
+        if !leadership.isr.contains(&me) {
+            tracing::error!(topic = %key.0, partition = key.1, "led by this node but not in its ISR");
+            return;
+        }
+        let view = LeaderView::new(leadership, log.high_watermark(), now_ms());
+        let led = Rc::new(LedPartition {
+            topic: Arc::clone(&key.0),
+            partition: key.1,
+            topic_id: topic.topic_id,
+            log: log.clone(),
+            view: RefCell::new(view),
+            min_insync_replicas: Cell::new(min_insync),
+            isr_change_sent_ms: Cell::new(0),
+        });
+        let weak: Weak<LedPartition> = Rc::downgrade(&led);
+        log.set_end_listener(Some(Rc::new(move || {
+            if let Some(led) = weak.upgrade() {
+                led.own_end_moved();
+            }
+        })));
+        led.own_end_moved();
+        tracing::info!(
+            topic = %key.0, partition = key.1, leader_epoch = assignment.leader_epoch,
+            high_watermark = log.high_watermark(), log_end_offset = log.log_end_offset(),
+            "leading"
+        );
+        replicas.led.borrow_mut().insert(key, led);
+        return;
+    }
+    replicas.step_down(&key);
+    if !replicated || !assignment.replicas.contains(&me) {
+        replicas.stop_following(&key);
+        return;
+    }
+    if !log.is_replicated() {
+        log.replicate(log.log_start_offset());
+    }
+    let wanted = Followed {
+        leader: assignment.leader,
+        leader_epoch: assignment.leader_epoch,
+    };
+    if replicas.followed.borrow().get(&key) == Some(&wanted) {
+        return;
+    }
+    replicas.stop_following(&key);
+    replicas.followed.borrow_mut().insert(key.clone(), wanted);
+    if wanted.leader == NO_BROKER {
+        return;
+    }
+    let existing = replicas.fetchers.borrow().get(&wanted.leader).cloned();
+    tracing::info!(
+        topic = %key.0, partition = key.1, leader = wanted.leader,
+        leader_epoch = wanted.leader_epoch, "following"
+    );
+    match existing {
+        Some(fetcher) => fetcher.add(key, wanted.leader_epoch),
+        None => {
+            let fetcher = ReplicaFetcher::new(wanted.leader);
+            fetcher.add(key, wanted.leader_epoch);
+            replicas
+                .fetchers
+                .borrow_mut()
+                .insert(wanted.leader, Rc::clone(&fetcher));
+            fetcher.spawn(shard);
+        }
+    }
+}
+
+/// Group and transaction coordinators move with their internal partition's
+/// leadership (Kafka's `onLeadershipChange`): a new leader loads the state
+/// from its log (up to its end), a replica that stops leading drops it, so
+/// its clients get NOT_COORDINATOR and find the new one.
+fn follow_coordinator(shard: &Rc<Shard>, key: &PartitionKey, log: &PartitionLog, leads: bool) {
+    let internal = &*key.0 == OFFSETS_TOPIC || &*key.0 == TRANSACTION_STATE_TOPIC;
+    if !internal || leads == shard.replicas.is_coordinating(key) {
+        return;
+    }
+    let partition = key.1;
+    if !leads {
+        shard.replicas.stop_coordinating(key);
+        if &*key.0 == OFFSETS_TOPIC {
+            shard.groups.unload(partition);
+        } else {
+            shard.txns.unload(partition);
+        }
+        tracing::info!(topic = %key.0, partition, "coordinator moved away");
+        return;
+    }
+    shard.replicas.start_coordinating(key.clone());
+    let shard = Rc::clone(shard);
+    let key = key.clone();
+    let log = log.clone();
+    glommio::spawn_local(async move {
+        if &*key.0 == OFFSETS_TOPIC {
+            shard
+                .groups
+                .load(&shard.config.groups, partition, log)
+                .await;
+        } else {
+            shard
+                .txns
+                .load(&shard.config.transactions, partition, log)
+                .await;
+        }
+        // Leadership may have moved on while loading.
+        if !shard.replicas.is_coordinating(&key) {
+            if &*key.0 == OFFSETS_TOPIC {
+                shard.groups.unload(partition);
+            } else {
+                shard.txns.unload(partition);
+            }
+        }
+        tracing::info!(topic = %key.0, partition, "coordinating");
+    })
+    .detach();
+}
+
+/// Starts this shard's ISR check (once): leaders drop followers that have
+/// not caught up for `--replica-lag-time-max-ms`, as Kafka's
+/// `maybeShrinkIsr` runs every half of it.
+fn start_isr_checker(shard: &Rc<Shard>) {
+    if shard.replicas.isr_checker_started.replace(true) {
+        return;
+    }
+    start_high_watermark_checkpoints(shard);
+    let weak = Rc::downgrade(shard);
+    let lag_max_ms = i64::try_from(shard.config.replica_lag_time_max_ms).unwrap_or(i64::MAX);
+    let period = Duration::from_millis((shard.config.replica_lag_time_max_ms / 2).clamp(50, 5_000));
+    glommio::spawn_local(async move {
+        loop {
+            glommio::timer::sleep(period).await;
+            let Some(shard) = weak.upgrade() else {
+                return;
+            };
+            let led: Vec<Rc<LedPartition>> =
+                shard.replicas.led.borrow().values().cloned().collect();
+            for partition in led {
+                shrink_isr_if_lagging(&shard, &partition, lag_max_ms);
+            }
+        }
+    })
+    .detach();
+}
+
+fn shrink_isr_if_lagging(shard: &Rc<Shard>, led: &Rc<LedPartition>, lag_max_ms: i64) {
+    let now = now_ms();
+    forget_stale_isr_change(led, now);
+    let proposal = {
+        let view = led.view.borrow();
+        if view.has_pending_isr_change() {
+            return;
+        }
+        let lagging = view.isr_to_shrink(led.log.replica_end_offset(), now, lag_max_ms);
+        if lagging.is_empty() {
+            return;
+        }
+        tracing::info!(
+            topic = %led.topic, partition = led.partition, ?lagging,
+            "removing followers that stopped catching up from the ISR"
+        );
+        view.isr
+            .iter()
+            .copied()
+            .filter(|broker| !lagging.contains(broker))
+            .collect::<Vec<i32>>()
+    };
+    propose_isr(shard, led, proposal);
+}
+
+/// After a follower fetch: a caught-up follower outside the ISR rejoins it.
+pub fn expand_isr_if_caught_up(shard: &Rc<Shard>, led: &Rc<LedPartition>) {
+    forget_stale_isr_change(led, now_ms());
+    let proposal = {
+        let view = led.view.borrow();
+        if view.has_pending_isr_change() {
+            return;
+        }
+        let live = |broker: i32| {
+            shard.read_catalog(|catalog| catalog.brokers().iter().any(|b| b.node_id == broker))
+        };
+        let Some(joining) = view.isr_to_expand(live) else {
+            return;
+        };
+        tracing::info!(
+            topic = %led.topic, partition = led.partition, joining,
+            "a caught-up follower rejoins the ISR"
+        );
+        let mut isr = view.isr.clone();
+        isr.push(joining);
+        isr
+    };
+    propose_isr(shard, led, proposal);
+}
+
+fn forget_stale_isr_change(led: &LedPartition, now: i64) {
+    let mut view = led.view.borrow_mut();
+    if view.has_pending_isr_change() && now - led.isr_change_sent_ms.get() > ISR_CHANGE_PATIENCE_MS
+    {
+        view.isr_refused();
+    }
+}
+
+/// Sends an AlterPartition for `isr` to the controller (through shard 0)
+/// and applies the answer.
+fn propose_isr(shard: &Rc<Shard>, led: &Rc<LedPartition>, isr: Vec<i32>) {
+    let call = {
+        let mut view = led.view.borrow_mut();
+        view.propose_isr(isr.clone());
+        AlterPartitionCall {
+            topic_id: led.topic_id,
+            partition: led.partition,
+            leader_epoch: view.leader_epoch,
+            partition_epoch: view.partition_epoch,
+            new_isr: isr,
+        }
+    };
+    led.isr_change_sent_ms.set(now_ms());
+    let shard = Rc::clone(shard);
+    let led = Rc::clone(led);
+    glommio::spawn_local(async move {
+        let answer = routing::call(&shard, CONTROLLER_SHARD, call)
+            .await
+            .unwrap_or(Err(KafkaError::RequestTimedOut.code()));
+        // Leadership may have moved on while the call was out.
+        let current = shard.replicas.led(&led.topic, led.partition);
+        if !current.is_some_and(|current| Rc::ptr_eq(&current, &led)) {
+            return;
+        }
+        match answer {
+            Ok(altered) => {
+                let end = led.log.replica_end_offset();
+                let mut view = led.view.borrow_mut();
+                if altered.leader_epoch != view.leader_epoch {
+                    return;
+                }
+                let moved = view.isr_committed(altered.isr, altered.partition_epoch, end);
+                drop(view);
+                if let Some(high_watermark) = moved {
+                    led.log.advance_high_watermark(high_watermark);
+                }
+            }
+            Err(code) => {
+                tracing::info!(
+                    topic = %led.topic, partition = led.partition, code,
+                    "ISR change not accepted"
+                );
+                // Only definite refusals; anything else may have been
+                // committed and shows in the metadata.
+                let definite = [
+                    KafkaError::InvalidRequest.code(),
+                    KafkaError::NotLeaderOrFollower.code(),
+                    KafkaError::FencedLeaderEpoch.code(),
+                    KafkaError::StaleBrokerEpoch.code(),
+                    KafkaError::UnknownTopicId.code(),
+                    KafkaError::UnknownTopicOrPartition.code(),
+                    KafkaError::IneligibleReplica.code(),
+                    KafkaError::OperationNotAttempted.code(),
+                ];
+                if definite.contains(&code) {
+                    led.view.borrow_mut().isr_refused();
+                }
+            }
+        }
+    })
+    .detach();
+}
+
+/// A partition's state after an AlterPartition.
+#[derive(Debug, Clone)]
+pub struct AlteredPartition {
+    pub leader_epoch: i32,
+    pub isr: Vec<i32>,
+    pub partition_epoch: i32,
+}
+
+/// Owner -> shard 0: ask the active controller to change a partition's
+/// ISR (Kafka's AlterPartition, KIP-497).
+pub struct AlterPartitionCall {
+    pub topic_id: Uuid,
+    pub partition: i32,
+    pub leader_epoch: i32,
+    pub partition_epoch: i32,
+    pub new_isr: Vec<i32>,
+}
+
+impl ShardCall<Shard> for AlterPartitionCall {
+    type Reply = Result<AlteredPartition, i16>;
+    fn start(self, shard: &Rc<Shard>) -> LocalBoxFuture<'static, Self::Reply> {
+        let shard = Rc::clone(shard);
+        async move {
+            let cluster = shard
+                .cluster()
+                .ok_or(KafkaError::NotController.code())?
+                .clone();
+            let broker_epoch = cluster
+                .node
+                .broker_epoch()
+                .ok_or(KafkaError::StaleBrokerEpoch.code())?;
+            let request = ControlRequest::AlterPartition {
+                broker_id: shard.config.node_id,
+                broker_epoch,
+                topic_id: *self.topic_id.as_bytes(),
+                partition: self.partition,
+                leader_epoch: self.leader_epoch,
+                partition_epoch: self.partition_epoch,
+                new_isr: self.new_isr,
+            };
+            match cluster.node.call(request).await {
+                Ok((
+                    ControlOutcome::PartitionAltered {
+                        leader_epoch,
+                        isr,
+                        partition_epoch,
+                        ..
+                    },
+                    _,
+                )) => Ok(AlteredPartition {
+                    leader_epoch,
+                    isr,
+                    partition_epoch,
+                }),
+                Ok(_) => Err(KafkaError::UnknownServerError.code()),
+                Err(error) => Err(error.kafka_error().code()),
+            }
+        }
+        .boxed_local()
+    }
+}
