@@ -5,7 +5,9 @@
 //! lets a survivor take over and the killed node come back with its data (`failover`);
 //! producer ids are unique across nodes and a transaction spans partitions led by
 //! different nodes (`producers`); a broker-only node joins and leads partitions
-//! (`membership`).
+//! (`membership`). With three replicas per partition (issue 12), acknowledged records
+//! survive repeated leader kills, min.insync.replicas refuses acks=all while the ISR is too
+//! small, and a consumer group survives its coordinator's death (`replication`).
 //!
 //! Each test starts its own cluster (`common::cluster`): three processes of one shard each.
 //! Clusters are heavy for a small test host, so the tests of this binary run one at a time
@@ -26,6 +28,8 @@ mod majority;
 mod membership;
 #[path = "cluster/producers.rs"]
 mod producers;
+#[path = "cluster/replication.rs"]
+mod replication;
 
 use std::collections::BTreeMap;
 use std::sync::{Mutex, MutexGuard, PoisonError};
@@ -65,7 +69,15 @@ fn serial() -> MutexGuard<'static, ()> {
 /// once every node lists all three brokers and a controller. Call [`serial`] first and keep
 /// its guard for the test.
 fn three_voters() -> Cluster {
-    let cluster = Cluster::start(VOTERS, &[QUICK_BROKER_SESSIONS, GROUP_FLAGS].concat());
+    three_voters_with(&[])
+}
+
+/// [`three_voters`] with `extra` appended to every node's command line.
+fn three_voters_with(extra: &[&str]) -> Cluster {
+    let cluster = Cluster::start(
+        VOTERS,
+        &[QUICK_BROKER_SESSIONS, GROUP_FLAGS, extra].concat(),
+    );
     assert_eq!(cluster.node_ids(), vec![0, 1, 2]);
     for node_id in cluster.node_ids() {
         wait_for_full_view(&cluster, node_id, MEMBERSHIP_TIMEOUT);

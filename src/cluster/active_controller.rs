@@ -359,6 +359,18 @@ impl ActiveController {
         Ok(())
     }
 
+    /// Controlled shutdown: fences the broker and moves its leaderships away.
+    pub async fn controlled_shutdown(
+        &self,
+        broker_id: i32,
+        broker_epoch: i64,
+    ) -> Result<(), ControllerCallError> {
+        self.decide(now_ms(), |controller, _| {
+            Ok((controller.controlled_shutdown(broker_id, broker_epoch)?, ()))
+        })
+        .await
+    }
+
     /// AllocateProducerIds: `[first, first + size)`, unique in the cluster.
     pub async fn allocate_producer_ids(
         &self,

@@ -81,6 +81,12 @@ pub enum ControlRequest {
         broker_id: i32,
         broker_epoch: i64,
     },
+    /// The broker stops cleanly: fence it now and move its leaderships
+    /// (Kafka's controlled shutdown).
+    ControlledShutdown {
+        broker_id: i32,
+        broker_epoch: i64,
+    },
     AllocateProducerIds {
         broker_id: i32,
         broker_epoch: i64,
@@ -348,6 +354,13 @@ pub async fn answer(controller: &ActiveController, request: ControlRequest) -> C
             broker_epoch,
         } => controller
             .broker_heartbeat(broker_id, broker_epoch)
+            .await
+            .map(|()| ControlOutcome::Done),
+        ControlRequest::ControlledShutdown {
+            broker_id,
+            broker_epoch,
+        } => controller
+            .controlled_shutdown(broker_id, broker_epoch)
             .await
             .map(|()| ControlOutcome::Done),
         ControlRequest::AllocateProducerIds {

@@ -92,6 +92,9 @@ pub struct ClusterNode {
     /// NOT_CONTROLLER answers).
     leader_hint: Cell<Option<u64>>,
     broker_epoch: Cell<Option<i64>>,
+    /// Set by a controlled shutdown: heartbeats stop (one would unfence
+    /// the broker again).
+    shutting_down: Cell<bool>,
     incarnation_id: [u8; 16],
     advertised_host: String,
     advertised_port: u16,
@@ -166,6 +169,7 @@ impl ClusterNode {
             clients: RefCell::new(BTreeMap::new()),
             leader_hint: Cell::new(None),
             broker_epoch: Cell::new(None),
+            shutting_down: Cell::new(false),
             incarnation_id: *uuid::Uuid::new_v4().as_bytes(),
             advertised_host: config.advertised_host.clone(),
             advertised_port: config.advertised_port,
@@ -504,6 +508,9 @@ impl ClusterNode {
                 {
                     return;
                 }
+                if node.shutting_down.get() {
+                    return;
+                }
                 let Some(epoch) = node.broker_epoch.get() else {
                     continue;
                 };
@@ -610,6 +617,27 @@ impl ClusterNode {
             }
         })
         .detach();
+    }
+
+    /// Kafka's controlled shutdown: stops heartbeating and asks the
+    /// controller to fence this broker now, so the partitions it leads move
+    /// to other in-sync replicas before it stops serving them. Answers the
+    /// image offset to wait for (`None` if the controller could not be
+    /// reached: the session then expires as after a crash).
+    pub async fn controlled_shutdown(&self) -> Option<u64> {
+        self.shutting_down.set(true);
+        let broker_epoch = self.broker_epoch.get()?;
+        let request = ControlRequest::ControlledShutdown {
+            broker_id: self.node_id,
+            broker_epoch,
+        };
+        match self.call(request).await {
+            Ok((_, offset)) => offset,
+            Err(error) => {
+                tracing::warn!(%error, "controlled shutdown not answered; leaving as after a crash");
+                None
+            }
+        }
     }
 
     /// Stops the quorum member (voters).

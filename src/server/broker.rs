@@ -263,6 +263,9 @@ async fn shard_main(
         }
         Either::Right(_) => tracing::debug!(shard_id, "shard stopping"),
     }
+    if let Some(cluster) = shard.cluster() {
+        cluster.controlled_shutdown().await;
+    }
     shard.close_all().await;
     if let Some(cluster) = shard.cluster() {
         cluster.node.shutdown().await;

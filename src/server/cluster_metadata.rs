@@ -92,6 +92,28 @@ impl ClusterMetadata {
     }
 }
 
+impl ClusterMetadata {
+    /// Moves this node's leaderships away before it stops (controlled
+    /// shutdown), waiting until every shard runs with the new roles, so
+    /// clients see only retriable errors during a rolling restart.
+    pub async fn controlled_shutdown(&self) {
+        let Some(offset) = self.node.controlled_shutdown().await else {
+            return;
+        };
+        let mut published = self.published.subscribe();
+        let reached = GlommioRuntime::timeout(
+            CALL_TIMEOUT,
+            published.wait_for(|published| *published >= Some(offset)),
+        )
+        .await;
+        if reached.is_err() {
+            tracing::warn!("controlled shutdown: new leaders not seen in time");
+        } else {
+            tracing::info!("controlled shutdown: leaderships moved away");
+        }
+    }
+}
+
 fn admin_error(error: ControlError) -> AdminError {
     AdminError::new(error.kafka_error(), error.to_string())
 }

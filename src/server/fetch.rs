@@ -73,7 +73,10 @@ pub async fn handle_fetch(shard: &Rc<Shard>, request: FetchRequest, version: i16
     let mut outcomes = read_all(shard, &parts).await;
     loop {
         let total: usize = outcomes.iter().map(ReadOutcome::total_bytes).sum();
-        let any_error = outcomes.iter().any(|o| o.error_code != 0);
+        // A diverging epoch is news for a follower too: it must truncate.
+        let any_error = outcomes
+            .iter()
+            .any(|o| o.error_code != 0 || o.diverging_epoch.is_some());
         let now = Instant::now();
         if parts.is_empty() || total >= min_bytes.max(1) || any_error || now >= deadline {
             break;

@@ -222,6 +222,27 @@ impl<'a> Controller<'a> {
         Ok(records)
     }
 
+    /// A broker stopping cleanly (Kafka's controlled shutdown, asked with
+    /// BrokerHeartbeat's `want_shut_down`): it is fenced now, so it leaves
+    /// every ISR and the partitions it led get new leaders before it goes,
+    /// instead of after its session expires. Nothing for a fenced broker.
+    pub fn controlled_shutdown(
+        &self,
+        broker_id: i32,
+        broker_epoch: i64,
+    ) -> Result<Vec<MetadataRecord>, ControllerError> {
+        let fenced = self.current_epoch(broker_id, broker_epoch)?;
+        if fenced {
+            return Ok(Vec::new());
+        }
+        let mut records = vec![MetadataRecord::BrokerFenced {
+            broker_id,
+            broker_epoch,
+        }];
+        records.extend(self.elections_after_brokers_left(&[broker_id]));
+        Ok(records)
+    }
+
     /// Removes a broker from the cluster (Kafka's UnregisterBroker): it
     /// leaves every ISR and new leaders are elected for what it led.
     pub fn unregister_broker(
