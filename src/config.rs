@@ -95,6 +95,9 @@ pub struct ClusterSettings {
     pub controller_listen: Option<SocketAddr>,
     pub broker_session_timeout_ms: u64,
     pub broker_heartbeat_interval_ms: u64,
+    /// How often the active controller moves leaderships back to in-sync
+    /// preferred replicas (leader.imbalance.check.interval.seconds); 0: never.
+    pub leader_imbalance_check_interval_ms: u64,
 }
 
 /// Consumer-group coordinator settings (Kafka's broker configs in the comments).

@@ -195,6 +195,16 @@ pub struct ServeArgs {
         default_value_t = 9_000
     )]
     pub broker_session_timeout_ms: u64,
+    /// How often the active controller moves partition leaderships back to
+    /// their preferred (first) replica when it is in sync (Kafka's
+    /// auto.leader.rebalance.enable with leader.imbalance.check.interval.seconds);
+    /// 0 turns it off.
+    #[arg(
+        long,
+        env = "CORELOG_LEADER_IMBALANCE_CHECK_INTERVAL_MS",
+        default_value_t = 300_000
+    )]
+    pub leader_imbalance_check_interval_ms: u64,
     /// How often a broker heartbeats to the active controller
     /// (broker.heartbeat.interval.ms).
     #[arg(
@@ -415,6 +425,7 @@ impl ServeArgs {
             controller_listen,
             broker_session_timeout_ms: self.broker_session_timeout_ms,
             broker_heartbeat_interval_ms: self.broker_heartbeat_interval_ms,
+            leader_imbalance_check_interval_ms: self.leader_imbalance_check_interval_ms,
         }))
     }
 

@@ -84,6 +84,9 @@ pub struct ControllerTiming {
     /// How often the leader looks for expired sessions.
     pub session_check_interval: Duration,
     pub propose_timeout: Duration,
+    /// How often leaderships move back to preferred replicas (Kafka's
+    /// leader.imbalance.check.interval.seconds); zero turns it off.
+    pub leader_rebalance_interval: Duration,
 }
 
 impl Default for ControllerTiming {
@@ -92,6 +95,7 @@ impl Default for ControllerTiming {
             broker_session_timeout_ms: 9_000,
             session_check_interval: Duration::from_millis(500),
             propose_timeout: Duration::from_secs(5),
+            leader_rebalance_interval: Duration::from_secs(300),
         }
     }
 }
@@ -134,6 +138,7 @@ impl ActiveController {
     pub fn spawn_session_timer(self: &Rc<Self>) {
         let controller = Rc::clone(self);
         glommio::spawn_local(async move {
+            let mut last_rebalance = std::time::Instant::now();
             loop {
                 glommio::timer::sleep(controller.timing.session_check_interval).await;
                 if controller.quorum.is_stopped() {
@@ -142,6 +147,15 @@ impl ActiveController {
                 if let Err(error) = controller.expire_sessions(now_ms()).await {
                     if !matches!(error, ControllerCallError::NotController { .. }) {
                         tracing::warn!(%error, "broker session check failed");
+                    }
+                }
+                let rebalance_every = controller.timing.leader_rebalance_interval;
+                if !rebalance_every.is_zero() && last_rebalance.elapsed() >= rebalance_every {
+                    last_rebalance = std::time::Instant::now();
+                    if let Err(error) = controller.elect_preferred_leaders().await {
+                        if !matches!(error, ControllerCallError::NotController { .. }) {
+                            tracing::warn!(%error, "preferred leader election failed");
+                        }
                     }
                 }
             }
@@ -420,6 +434,22 @@ impl ActiveController {
                 },
                 _ => ControlOutcome::ImageUnchanged,
             })
+    }
+
+    /// Moves leaderships back to preferred replicas that are in sync
+    /// (Kafka's auto.leader.rebalance.enable); answers how many moved.
+    pub async fn elect_preferred_leaders(&self) -> Result<usize, ControllerCallError> {
+        let moved = self
+            .decide(now_ms(), |controller, _| {
+                let records = controller.preferred_elections();
+                let count = records.len();
+                Ok((records, count))
+            })
+            .await?;
+        if moved > 0 {
+            tracing::info!(moved, "leaderships moved back to preferred replicas");
+        }
+        Ok(moved)
     }
 
     /// Fences the brokers whose session ran out; answers how many.

@@ -148,6 +148,9 @@ impl ClusterNode {
                     },
                     ControllerTiming {
                         broker_session_timeout_ms: settings.broker_session_timeout_ms as i64,
+                        leader_rebalance_interval: Duration::from_millis(
+                            settings.leader_imbalance_check_interval_ms,
+                        ),
                         ..ControllerTiming::default()
                     },
                     candidate_id,

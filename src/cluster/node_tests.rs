@@ -41,6 +41,7 @@ fn config(node_id: i32, voters: &BTreeMap<u64, String>, data_dir: &Path) -> Brok
             .map(|address| address.parse().expect("voter address")),
         broker_session_timeout_ms: 1_000,
         broker_heartbeat_interval_ms: 200,
+        leader_imbalance_check_interval_ms: 0,
     });
     config
 }

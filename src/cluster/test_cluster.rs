@@ -52,6 +52,7 @@ pub fn test_timing() -> (QuorumTiming, ControllerTiming) {
             broker_session_timeout_ms: 1_500,
             session_check_interval: Duration::from_millis(100),
             propose_timeout: Duration::from_secs(1),
+            leader_rebalance_interval: Duration::ZERO,
         },
     )
 }

@@ -167,6 +167,25 @@ impl Controller<'_> {
         records
     }
 
+    /// Preferred-leader elections (Kafka's auto.leader.rebalance.enable and
+    /// ElectLeaders with PREFERRED): every partition whose first replica is
+    /// live, in its ISR and not leading moves its leadership back to it.
+    pub fn preferred_elections(&self) -> Vec<MetadataRecord> {
+        let eligible = |broker_id: i32| self.image.is_live(broker_id);
+        let mut records = Vec::new();
+        for topic in self.image.topics() {
+            for (index, partition) in topic.partitions.iter().enumerate() {
+                let current = leader_and_isr(partition);
+                if let Some(next) =
+                    election::preferred_leader(&partition.replicas, &current, &eligible)
+                {
+                    records.push(change_record(topic.topic_id, index, partition, next));
+                }
+            }
+        }
+        records
+    }
+
     /// AlterPartition (KIP-497): the leader of a partition sets its ISR.
     /// Checked in this order: the broker's epoch (STALE_BROKER_EPOCH), the
     /// topic (UNKNOWN_TOPIC_ID) and partition (UNKNOWN_TOPIC_OR_PARTITION),

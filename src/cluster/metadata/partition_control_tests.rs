@@ -386,3 +386,35 @@ fn a_new_process_of_a_live_broker_leaves_every_isr_as_for_a_fence() {
     cluster.heartbeat(1);
     assert_eq!(state(&cluster.image, topic_id, 0), (2, vec![2, 3], 1, 1));
 }
+
+#[test]
+fn preferred_replicas_take_their_leadership_back_once_in_sync() {
+    let mut cluster = Cluster::with_brokers(&[1, 2, 3]);
+    let topic_id = cluster.create_assigned_topic("orders", &[&[1, 2, 3], &[2, 3, 1]]);
+    assert!(cluster.controller().preferred_elections().is_empty());
+    cluster.fence(1);
+    assert_eq!(state(&cluster.image, topic_id, 0).0, 2, "2 took over");
+    // Back, but not yet in the ISR again: nothing moves.
+    cluster.heartbeat(1);
+    assert!(cluster.controller().preferred_elections().is_empty());
+    let rejoin = alter(&cluster, topic_id, 0, &[2, 3, 1]);
+    let altered = cluster
+        .controller()
+        .alter_partition(&rejoin)
+        .expect("valid");
+    cluster.commit(altered.records);
+    let (_, _, epoch_before, _) = state(&cluster.image, topic_id, 0);
+    let records = cluster.controller().preferred_elections();
+    assert_eq!(
+        records.len(),
+        1,
+        "only partition 0 is off its preferred leader"
+    );
+    cluster.commit(records);
+    let (leader, isr, epoch, _) = state(&cluster.image, topic_id, 0);
+    assert_eq!(leader, 1);
+    assert_eq!(isr, vec![2, 3, 1], "the ISR is kept");
+    assert_eq!(epoch, epoch_before + 1, "a new leader epoch");
+    assert_eq!(state(&cluster.image, topic_id, 1).0, 2);
+    assert!(cluster.controller().preferred_elections().is_empty());
+}
