@@ -47,10 +47,15 @@ pub type PartitionKey = (Arc<str>, i32);
 /// and decides again (the metadata shows a committed change well before).
 const ISR_CHANGE_PATIENCE_MS: i64 = 10_000;
 
+/// The led partitions of one topic, by index.
+type LedPartitions = HashMap<i32, Rc<LedPartition>>;
+
 /// One shard's replicas.
 #[derive(Default)]
 pub struct Replicas {
-    led: RefCell<HashMap<PartitionKey, Rc<LedPartition>>>,
+    /// By topic, then partition: looked up by `&str` on every acks=all
+    /// produce and follower fetch, without allocating.
+    led: RefCell<HashMap<Arc<str>, LedPartitions>>,
     followed: RefCell<HashMap<PartitionKey, Followed>>,
     fetchers: RefCell<HashMap<i32, Rc<ReplicaFetcher>>>,
     /// Followers whose log a fetcher is cutting: `truncate_to` closes and
@@ -119,12 +124,37 @@ impl LedPartition {
 impl Replicas {
     /// The partition if this shard leads it with followers.
     pub fn led(&self, topic: &str, partition: i32) -> Option<Rc<LedPartition>> {
-        // A borrowed key would need an `Arc<str>`; the map is small per shard.
+        self.led.borrow().get(topic)?.get(&partition).cloned()
+    }
+
+    fn led_by_key(&self, key: &PartitionKey) -> Option<Rc<LedPartition>> {
+        self.led(&key.0, key.1)
+    }
+
+    fn insert_led(&self, key: PartitionKey, led: Rc<LedPartition>) {
+        self.led
+            .borrow_mut()
+            .entry(key.0)
+            .or_default()
+            .insert(key.1, led);
+    }
+
+    fn remove_led(&self, key: &PartitionKey) -> Option<Rc<LedPartition>> {
+        let mut led = self.led.borrow_mut();
+        let partitions = led.get_mut(&key.0)?;
+        let removed = partitions.remove(&key.1);
+        if partitions.is_empty() {
+            led.remove(&key.0);
+        }
+        removed
+    }
+
+    fn all_led(&self) -> Vec<Rc<LedPartition>> {
         self.led
             .borrow()
-            .iter()
-            .find(|((name, index), _)| **name == *topic && *index == partition)
-            .map(|(_, led)| Rc::clone(led))
+            .values()
+            .flat_map(|partitions| partitions.values().cloned())
+            .collect()
     }
 
     /// Whether a fetcher is cutting this partition's log.
@@ -175,7 +205,7 @@ impl Replicas {
     }
 
     fn step_down(&self, key: &PartitionKey) {
-        if let Some(led) = self.led.borrow_mut().remove(key) {
+        if let Some(led) = self.remove_led(key) {
             led.log.set_end_listener(None);
             led.log.release_high_watermark_waiters();
             tracing::info!(topic = %key.0, partition = key.1, "no longer leading");
@@ -194,12 +224,12 @@ pub fn sync_roles(shard: &Rc<Shard>) {
         .collect();
     // Replicas whose log is gone (a deleted topic).
     let gone: Vec<PartitionKey> = {
-        let led = shard.replicas.led.borrow();
+        let led = shard.replicas.all_led();
         let followed = shard.replicas.followed.borrow();
-        led.keys()
-            .chain(followed.keys())
-            .filter(|key| !present.contains(*key))
-            .cloned()
+        led.iter()
+            .map(|led| (Arc::clone(&led.topic), led.partition))
+            .chain(followed.keys().cloned())
+            .filter(|key| !present.contains(key))
             .collect()
     };
     for key in gone {
@@ -273,7 +303,7 @@ pub(super) fn sync_partition(
         let min_insync = usize::try_from(topic.configs.min_insync_replicas)
             .unwrap_or(1)
             .max(1);
-        let current = replicas.led.borrow().get(&key).cloned();
+        let current = replicas.led_by_key(&key);
         if let Some(led) = current {
             if led.view.borrow().leader_epoch == assignment.leader_epoch {
                 led.min_insync_replicas.set(min_insync);
@@ -331,7 +361,7 @@ pub(super) fn sync_partition(
             high_watermark = log.high_watermark(), log_end_offset = log.log_end_offset(),
             "leading"
         );
-        replicas.led.borrow_mut().insert(key, led);
+        replicas.insert_led(key, led);
         return;
     }
     replicas.step_down(&key);
@@ -439,8 +469,7 @@ fn start_isr_checker(shard: &Rc<Shard>) {
             let Some(shard) = weak.upgrade() else {
                 return;
             };
-            let led: Vec<Rc<LedPartition>> =
-                shard.replicas.led.borrow().values().cloned().collect();
+            let led: Vec<Rc<LedPartition>> = shard.replicas.all_led();
             for partition in led {
                 shrink_isr_if_lagging(&shard, &partition, lag_max_ms);
             }
