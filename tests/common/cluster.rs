@@ -20,6 +20,8 @@
 //! cluster.kill9(1);
 //! let bootstrap = cluster.bootstrap_all(); // nodes 0 and 2
 //! cluster.restart(1);
+//! cluster.pause(2); // SIGSTOP: alive, silent
+//! cluster.resume(2);
 //! ```
 
 use std::ffi::OsString;
@@ -67,6 +69,8 @@ struct ClusterNode {
     cpu: Option<usize>,
     data_dir: tempfile::TempDir,
     process: Option<ServeProcess>,
+    /// Stopped with SIGSTOP by [`Cluster::pause`] and not resumed yet.
+    paused: bool,
     log: LogTail,
 }
 
@@ -149,7 +153,8 @@ impl Cluster {
         self.node(node_id).data_dir.path()
     }
 
-    /// Comma-separated bootstrap addresses of the nodes whose process is running.
+    /// Comma-separated bootstrap addresses of the nodes whose process is running (a node
+    /// stopped by [`Cluster::pause`] counts: its process exists).
     pub fn bootstrap_all(&mut self) -> String {
         let mut running = Vec::with_capacity(self.nodes.len());
         for node_id in self.node_ids() {
@@ -178,9 +183,37 @@ impl Cluster {
         }
     }
 
+    /// SIGSTOP: the node hangs as a whole (a long GC pause, a stuck disk, a VM stall). Its
+    /// sockets stay open and the kernel keeps accepting connections and queueing requests
+    /// for it, but it answers nothing and sends no heartbeat until [`Cluster::resume`].
+    pub fn pause(&mut self, node_id: i32) {
+        let node = self.node_mut(node_id);
+        assert!(!node.paused, "node {node_id} is already paused");
+        node.process
+            .as_mut()
+            .unwrap_or_else(|| panic!("node {node_id} is not running"))
+            .signal(libc::SIGSTOP);
+        node.paused = true;
+        node.log.push("---- paused (SIGSTOP) ----".into());
+    }
+
+    /// SIGCONT for a node stopped by [`Cluster::pause`]: it goes on where it stopped.
+    pub fn resume(&mut self, node_id: i32) {
+        let node = self.node_mut(node_id);
+        assert!(node.paused, "node {node_id} is not paused");
+        node.log.push("---- resumed (SIGCONT) ----".into());
+        node.process
+            .as_mut()
+            .unwrap_or_else(|| panic!("node {node_id} is not running"))
+            .signal(libc::SIGCONT);
+        node.paused = false;
+    }
+
     /// SIGKILL: a crash, nothing gets flushed. Returns once the process is reaped.
     pub fn kill9(&mut self, node_id: i32) {
         let node = self.node_mut(node_id);
+        // SIGKILL ends a stopped process too.
+        node.paused = false;
         let process = node.process.take();
         process
             .unwrap_or_else(|| panic!("node {node_id} is not running"))
@@ -190,6 +223,10 @@ impl Cluster {
 
     /// SIGTERM, then waits (bounded) for a clean exit with status 0.
     pub fn stop_graceful(&mut self, node_id: i32) -> ExitStatus {
+        if self.node(node_id).paused {
+            // A stopped process would leave SIGTERM pending until the timeout.
+            self.resume(node_id);
+        }
         let node = self.node_mut(node_id);
         let process = node.process.take();
         let process = process.unwrap_or_else(|| panic!("node {node_id} is not running"));
@@ -318,6 +355,7 @@ impl ClusterNode {
             cpu: pinning_cpus().map(|cpus| cpus[index % cpus.len()]),
             data_dir,
             process: None,
+            paused: false,
             log: LogTail::new(NODE_LOG_LINES_KEPT),
         }
     }

@@ -179,6 +179,19 @@ impl ServeProcess {
         wait_with_timeout(&mut self.child, timeout)
     }
 
+    /// Sends `signal` to this running process and returns at once (SIGSTOP and SIGCONT
+    /// pause and resume it: a node that hangs without losing its sockets or state).
+    pub fn signal(&mut self, signal: libc::c_int) {
+        let pid = libc::pid_t::try_from(self.child.id()).expect("pid fits pid_t");
+        if let Some(status) = self.try_wait() {
+            // Reaped: the pid may belong to someone else now.
+            panic!("signal {signal} for pid {pid}, which already exited with {status}");
+        }
+        // SAFETY: plain kill(2) on the pid of a child we spawned and have not reaped yet.
+        let rc = unsafe { libc::kill(pid, signal) };
+        assert_eq!(rc, 0, "kill({pid}, {signal}) failed");
+    }
+
     /// SIGKILL: a crash, nothing gets flushed. Returns once the process is reaped.
     pub fn kill9(mut self) {
         self.child.kill().expect("SIGKILL corelog serve");
