@@ -374,20 +374,12 @@ impl LogInner {
     /// Resolves once the high watermark passed `last_offset` (acks=all on a
     /// replicated partition); `Closed` when this replica stops leading.
     pub async fn wait_high_watermark(&self, last_offset: i64) -> Result<(), LogError> {
-        if last_offset < self.high_watermark.get() {
-            return Ok(());
-        }
-        if let Some(failure) = self.failure.borrow().as_ref() {
-            return Err(LogError::Io(failure.to_error()));
-        }
-        if self.lifecycle.get() == Lifecycle::Closed {
-            return Err(LogError::Closed);
-        }
-        let receiver = self
-            .high_watermark_waiters
-            .borrow_mut()
-            .register(last_offset);
-        wait_outcome(receiver).await
+        self.wait_below(
+            &self.high_watermark,
+            &self.high_watermark_waiters,
+            last_offset,
+        )
+        .await
     }
 
     /// Tells the end listener, if any, that the written or durable end moved.
@@ -399,7 +391,19 @@ impl LogInner {
     }
 
     pub async fn wait_written(&self, last_offset: i64) -> Result<(), LogError> {
-        if last_offset < self.written_end.get() {
+        self.wait_below(&self.written_end, &self.written_waiters, last_offset)
+            .await
+    }
+
+    /// Resolves once `done_below` passed `last_offset` (released through
+    /// `waiters`); a storage failure or a closed log answers at once.
+    async fn wait_below(
+        &self,
+        done_below: &Cell<i64>,
+        waiters: &RefCell<OffsetWaiters>,
+        last_offset: i64,
+    ) -> Result<(), LogError> {
+        if last_offset < done_below.get() {
             return Ok(());
         }
         if let Some(failure) = self.failure.borrow().as_ref() {
@@ -408,7 +412,7 @@ impl LogInner {
         if self.lifecycle.get() == Lifecycle::Closed {
             return Err(LogError::Closed);
         }
-        let receiver = self.written_waiters.borrow_mut().register(last_offset);
+        let receiver = waiters.borrow_mut().register(last_offset);
         wait_outcome(receiver).await
     }
 
