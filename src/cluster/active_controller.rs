@@ -28,6 +28,8 @@ use thiserror::Error;
 use uuid::Uuid;
 
 use super::control::{ControlOutcome, QuorumReport};
+use super::metadata::leader_elections::{ElectionType, TopicElections};
+use super::metadata::reassignments::{PartitionTargetAsked, TopicReassignments};
 use super::metadata::{
     bootstrap_records, AlterPartitionRequest, BrokerRegistrationRequest, Controller,
     ControllerError, ControllerSettings, CreateTopic, MetadataRecord, PartitionState,
@@ -450,6 +452,47 @@ impl ActiveController {
             tracing::info!(moved, "leaderships moved back to preferred replicas");
         }
         Ok(moved)
+    }
+
+    /// ElectLeaders: elects and answers each partition's result.
+    pub async fn elect_leaders(
+        &self,
+        election: ElectionType,
+        partitions: Option<&[(String, Vec<i32>)]>,
+    ) -> Result<Vec<TopicElections>, ControllerCallError> {
+        let topics = self
+            .decide(now_ms(), |controller, _| {
+                let elected = controller.elect_leaders(election, partitions);
+                Ok((elected.records, elected.topics))
+            })
+            .await?;
+        let moved = topics
+            .iter()
+            .flat_map(|topic| &topic.partitions)
+            .filter(|answer| answer.result.is_ok())
+            .count();
+        if moved > 0 {
+            tracing::info!(moved, ?election, "leaders elected on request");
+        }
+        Ok(topics)
+    }
+
+    /// AlterPartitionReassignments: starts, replaces or cancels each
+    /// partition's reassignment; answers each partition's result.
+    pub async fn alter_partition_reassignments(
+        &self,
+        topics: &[(String, Vec<PartitionTargetAsked>)],
+        allow_replication_factor_change: bool,
+    ) -> Result<Vec<TopicReassignments>, ControllerCallError> {
+        let topics = self
+            .decide(now_ms(), |controller, _| {
+                let decided = controller
+                    .alter_partition_reassignments(topics, allow_replication_factor_change);
+                Ok((decided.records, decided.topics))
+            })
+            .await?;
+        tracing::info!(?topics, "partition reassignments altered");
+        Ok(topics)
     }
 
     /// Fences the brokers whose session ran out; answers how many.

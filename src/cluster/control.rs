@@ -23,6 +23,7 @@ use openraft_rt::AsyncRuntime;
 
 use super::active_controller::{ActiveController, ControllerCallError};
 use super::metadata::frame::{self, FrameKind};
+use super::metadata::leader_elections::ElectionType;
 use super::metadata::records::MetadataRecord;
 use super::metadata::{AlterPartitionRequest, BrokerRegistrationRequest, CreateTopic};
 use super::quorum::node::QuorumStatus;
@@ -114,6 +115,18 @@ pub enum ControlRequest {
         partition_epoch: i32,
         new_isr: Vec<i32>,
     },
+    /// ElectLeaders (KIP-460): `unclean` is election type 1; `partitions`
+    /// `None` asks for every partition.
+    ElectLeaders {
+        unclean: bool,
+        partitions: Option<Vec<(String, Vec<i32>)>>,
+    },
+    /// AlterPartitionReassignments (KIP-455): by topic, each partition's
+    /// target replicas, or `None` to cancel its reassignment.
+    AlterPartitionReassignments {
+        topics: Vec<(String, Vec<(i32, Option<Vec<i32>>)>)>,
+        allow_replication_factor_change: bool,
+    },
 }
 
 /// A successful call's value.
@@ -145,6 +158,18 @@ pub enum ControlOutcome {
         isr: Vec<i32>,
         partition_epoch: i32,
     },
+    /// The answer to `ElectLeaders`, by topic.
+    LeadersElected(Vec<TopicElectionAnswer>),
+    /// The answer to `AlterPartitionReassignments`, by topic.
+    ReassignmentsAltered(Vec<TopicElectionAnswer>),
+}
+
+/// One topic's per-partition answers (ElectLeaders,
+/// AlterPartitionReassignments): (partition, error code, message).
+#[derive(rkyv::Archive, rkyv::Serialize, rkyv::Deserialize, Debug, Clone, PartialEq, Eq)]
+pub struct TopicElectionAnswer {
+    pub topic: String,
+    pub partitions: Vec<(i32, i16, Option<String>)>,
 }
 
 /// The metadata quorum as its leader sees it (`QuorumNode::status` on the
@@ -396,6 +421,68 @@ pub async fn answer(controller: &ActiveController, request: ControlRequest) -> C
                 leader_epoch: state.leader_epoch,
                 isr: state.isr,
                 partition_epoch: state.partition_epoch,
+            }),
+        ControlRequest::ElectLeaders {
+            unclean,
+            partitions,
+        } => {
+            let election = if unclean {
+                ElectionType::Unclean
+            } else {
+                ElectionType::Preferred
+            };
+            controller
+                .elect_leaders(election, partitions.as_deref())
+                .await
+                .map(|topics| {
+                    ControlOutcome::LeadersElected(
+                        topics
+                            .into_iter()
+                            .map(|topic| TopicElectionAnswer {
+                                topic: topic.topic,
+                                partitions: topic
+                                    .partitions
+                                    .into_iter()
+                                    .map(|answer| match answer.result {
+                                        Ok(()) => (answer.partition, 0, None),
+                                        Err(refusal) => (
+                                            answer.partition,
+                                            refusal.kafka_error().code(),
+                                            Some(refusal.to_string()),
+                                        ),
+                                    })
+                                    .collect(),
+                            })
+                            .collect(),
+                    )
+                })
+        }
+        ControlRequest::AlterPartitionReassignments {
+            topics,
+            allow_replication_factor_change,
+        } => controller
+            .alter_partition_reassignments(&topics, allow_replication_factor_change)
+            .await
+            .map(|topics| {
+                ControlOutcome::ReassignmentsAltered(
+                    topics
+                        .into_iter()
+                        .map(|(topic, partitions)| TopicElectionAnswer {
+                            topic,
+                            partitions: partitions
+                                .into_iter()
+                                .map(|(partition, result)| match result {
+                                    Ok(()) => (partition, 0, None),
+                                    Err(refusal) => (
+                                        partition,
+                                        refusal.kafka_error().code(),
+                                        Some(refusal.to_string()),
+                                    ),
+                                })
+                                .collect(),
+                        })
+                        .collect(),
+                )
             }),
     };
     ControlResponse {

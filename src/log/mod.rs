@@ -556,6 +556,31 @@ impl PartitionLog {
         Ok(log)
     }
 
+    /// Empties this replica's log and restarts it at `start_offset` (a
+    /// follower whose end fell below its leader's log start: what it has
+    /// is all older than anything the leader still holds). Like
+    /// [`truncate_to`](Self::truncate_to), callers keep the returned log.
+    pub async fn truncate_fully_and_start_at(
+        self,
+        start_offset: i64,
+    ) -> Result<PartitionLog, LogError> {
+        let inner = &self.inner;
+        let dir = inner.dir.clone();
+        let config = inner.config.borrow().clone();
+        let tail_cache_bytes = inner.tail_cache.borrow().capacity_bytes();
+        let replicated = inner.replicated.get();
+        let leader_epoch = inner.leader_epoch.get();
+        self.close().await?;
+        truncation::restart_directory_at(&dir, start_offset).await?;
+        let log = Self::open_with_tail_cache(dir, config, tail_cache_bytes).await?;
+        debug_assert_eq!(log.log_start_offset(), start_offset.max(0));
+        log.inner.leader_epoch.set(leader_epoch);
+        if replicated {
+            log.replicate(log.log_end_offset());
+        }
+        Ok(log)
+    }
+
     /// `read` for a follower: whole batches up to the written end, past the
     /// high watermark too (outside [log start offset, written end] is
     /// `OffsetOutOfRange`).

@@ -21,10 +21,13 @@ use crate::runtime::durable_file::sync_directory;
 
 use super::batch_cursor::{BatchCursor, NextBatch};
 use super::dma_writer::open_segment_file;
+use super::leader_epoch_file;
 use super::limits::RECOVERY_CHUNK_BYTES;
+use super::producer_snapshot::snapshot_path;
 use super::recovery::list_directory;
 use super::segment::{segment_path, INDEX_SUFFIX, LOG_SUFFIX, TIME_INDEX_SUFFIX};
 use super::txn_index;
+use crate::replication::leader_epochs::LeaderEpochCache;
 
 /// Truncates the log in `dir` (closed) so that it ends at `end_offset`, or
 /// at the start of the batch holding it. With `end_offset` at or below the
@@ -101,6 +104,33 @@ async fn cut_open_segment(file: &DmaFile, base: i64, end_offset: i64) -> io::Res
         file.fdatasync().await.map_err(io::Error::from)?;
     }
     Ok(kept_end)
+}
+
+/// Empties the log in `dir` (closed) and restarts it at `start_offset`,
+/// wherever its end was (Kafka's `truncateFullyAndStartAt` for a follower
+/// whose end is below its leader's log start): every segment and producer
+/// snapshot goes, the leader-epoch checkpoint empties, and the log start
+/// offset is recorded so the next open starts there.
+pub(crate) async fn restart_directory_at(dir: &Path, start_offset: i64) -> io::Result<()> {
+    let start_offset = start_offset.max(0);
+    let listing = list_directory(dir).await?;
+    for &base in &listing.segment_bases {
+        remove_segment(dir, base).await?;
+    }
+    for &offset in &listing.snapshot_offsets {
+        remove_if_present(&snapshot_path(dir, offset)).await?;
+    }
+    for &base in &listing.txn_index_bases {
+        txn_index::remove(dir, base).await?;
+    }
+    leader_epoch_file::store(dir, &LeaderEpochCache::default()).await?;
+    open_segment_file(&segment_path(dir, start_offset, LOG_SUFFIX), true)
+        .await?
+        .close()
+        .await
+        .map_err(io::Error::from)?;
+    super::log_start::write(dir, start_offset).await?;
+    sync_directory(dir).await
 }
 
 /// Removes a segment's files (log, indexes, transaction index).

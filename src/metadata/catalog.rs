@@ -70,6 +70,10 @@ pub struct PartitionAssignment {
     /// Bumped by the controller on every change of the partition (KIP-497):
     /// what a leader sends back in AlterPartition. 0 on a single node.
     pub partition_epoch: i32,
+    /// Replicas an ongoing reassignment adds (KIP-455), in `replicas`.
+    pub adding_replicas: Vec<i32>,
+    /// Replicas an ongoing reassignment removes, in `replicas`.
+    pub removing_replicas: Vec<i32>,
 }
 
 impl PartitionAssignment {
@@ -82,6 +86,8 @@ impl PartitionAssignment {
             leader: node_id,
             leader_epoch: 0,
             partition_epoch: 0,
+            adding_replicas: Vec::new(),
+            removing_replicas: Vec::new(),
         }
     }
 }

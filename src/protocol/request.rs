@@ -63,6 +63,9 @@ pub enum RequestBody {
     WriteTxnMarkers(WriteTxnMarkersRequest),
     DescribeTransactions(DescribeTransactionsRequest),
     ListTransactions(ListTransactionsRequest),
+    ElectLeaders(ElectLeadersRequest),
+    AlterPartitionReassignments(AlterPartitionReassignmentsRequest),
+    ListPartitionReassignments(ListPartitionReassignmentsRequest),
 }
 
 /// Why a frame did not become a `Request`.
@@ -224,6 +227,15 @@ fn decode_body(api_key: ApiKey, version: i16, frame: &mut Bytes) -> anyhow::Resu
         ApiKey::ListTransactions => {
             RequestBody::ListTransactions(ListTransactionsRequest::decode(frame, version)?)
         }
+        ApiKey::ElectLeaders => {
+            RequestBody::ElectLeaders(ElectLeadersRequest::decode(frame, version)?)
+        }
+        ApiKey::AlterPartitionReassignments => RequestBody::AlterPartitionReassignments(
+            AlterPartitionReassignmentsRequest::decode(frame, version)?,
+        ),
+        ApiKey::ListPartitionReassignments => RequestBody::ListPartitionReassignments(
+            ListPartitionReassignmentsRequest::decode(frame, version)?,
+        ),
         other => anyhow::bail!("no decoder wired for {other:?}"),
     })
 }
@@ -678,6 +690,46 @@ pub(crate) mod proptests {
                     request
                 })
             }
+            ApiKey::ElectLeaders => {
+                use kafka_protocol::messages::elect_leaders_request::TopicPartitions;
+                let request = ElectLeadersRequest::default()
+                    .with_topic_partitions(Some(vec![TopicPartitions::default()
+                        .with_topic(topic("orders"))
+                        .with_partitions(vec![0, 1])]))
+                    .with_timeout_ms(30_000);
+                RequestBody::ElectLeaders(if version >= 1 {
+                    request.with_election_type(1)
+                } else {
+                    request
+                })
+            }
+            ApiKey::AlterPartitionReassignments => {
+                use kafka_protocol::messages::alter_partition_reassignments_request::{
+                    ReassignablePartition, ReassignableTopic,
+                };
+                RequestBody::AlterPartitionReassignments(
+                    AlterPartitionReassignmentsRequest::default()
+                        .with_timeout_ms(30_000)
+                        .with_topics(vec![ReassignableTopic::default()
+                            .with_name(topic("orders"))
+                            .with_partitions(vec![
+                                ReassignablePartition::default()
+                                    .with_partition_index(0)
+                                    .with_replicas(Some(vec![BrokerId(2), BrokerId(3)])),
+                                ReassignablePartition::default().with_partition_index(1),
+                            ])]),
+                )
+            }
+            ApiKey::ListPartitionReassignments => {
+                use kafka_protocol::messages::list_partition_reassignments_request::ListPartitionReassignmentsTopics;
+                RequestBody::ListPartitionReassignments(
+                    ListPartitionReassignmentsRequest::default()
+                        .with_timeout_ms(30_000)
+                        .with_topics(Some(vec![ListPartitionReassignmentsTopics::default()
+                            .with_name(topic("orders"))
+                            .with_partition_indexes(vec![0])])),
+                )
+            }
             other => panic!("add {other:?} to sample_body"),
         }
     }
@@ -718,6 +770,9 @@ pub(crate) mod proptests {
             RequestBody::WriteTxnMarkers(body) => body.encode(buf, version),
             RequestBody::DescribeTransactions(body) => body.encode(buf, version),
             RequestBody::ListTransactions(body) => body.encode(buf, version),
+            RequestBody::ElectLeaders(body) => body.encode(buf, version),
+            RequestBody::AlterPartitionReassignments(body) => body.encode(buf, version),
+            RequestBody::ListPartitionReassignments(body) => body.encode(buf, version),
         }
     }
 

@@ -43,6 +43,9 @@ pub enum ResponseBody {
     WriteTxnMarkers(WriteTxnMarkersResponse),
     DescribeTransactions(DescribeTransactionsResponse),
     ListTransactions(ListTransactionsResponse),
+    ElectLeaders(ElectLeadersResponse),
+    AlterPartitionReassignments(AlterPartitionReassignmentsResponse),
+    ListPartitionReassignments(ListPartitionReassignmentsResponse),
 }
 
 impl ResponseBody {
@@ -83,6 +86,9 @@ impl ResponseBody {
             ResponseBody::WriteTxnMarkers(body) => body.compute_size(version),
             ResponseBody::DescribeTransactions(body) => body.compute_size(version),
             ResponseBody::ListTransactions(body) => body.compute_size(version),
+            ResponseBody::ElectLeaders(body) => body.compute_size(version),
+            ResponseBody::AlterPartitionReassignments(body) => body.compute_size(version),
+            ResponseBody::ListPartitionReassignments(body) => body.compute_size(version),
         }
     }
 
@@ -122,6 +128,9 @@ impl ResponseBody {
             ResponseBody::WriteTxnMarkers(body) => body.encode(out, version),
             ResponseBody::DescribeTransactions(body) => body.encode(out, version),
             ResponseBody::ListTransactions(body) => body.encode(out, version),
+            ResponseBody::ElectLeaders(body) => body.encode(out, version),
+            ResponseBody::AlterPartitionReassignments(body) => body.encode(out, version),
+            ResponseBody::ListPartitionReassignments(body) => body.encode(out, version),
         }
     }
 }

@@ -65,6 +65,11 @@ pub const SUPPORTED_APIS: &[SupportedApi] = &[
     api(ApiKey::WriteTxnMarkers, 1, 1),
     api(ApiKey::DescribeTransactions, 0, 0),
     api(ApiKey::ListTransactions, 0, 1),
+    // Replication administration (KIP-460 election types, KIP-455
+    // reassignments; v1's allow_replication_factor_change is KIP-860).
+    api(ApiKey::ElectLeaders, 0, 2),
+    api(ApiKey::AlterPartitionReassignments, 0, 1),
+    api(ApiKey::ListPartitionReassignments, 0, 0),
 ];
 
 /// The supported range for `key`, if we implement it.
@@ -121,6 +126,9 @@ mod tests {
             ApiKey::WriteTxnMarkers => WriteTxnMarkersRequest::VERSIONS,
             ApiKey::DescribeTransactions => DescribeTransactionsRequest::VERSIONS,
             ApiKey::ListTransactions => ListTransactionsRequest::VERSIONS,
+            ApiKey::ElectLeaders => ElectLeadersRequest::VERSIONS,
+            ApiKey::AlterPartitionReassignments => AlterPartitionReassignmentsRequest::VERSIONS,
+            ApiKey::ListPartitionReassignments => ListPartitionReassignmentsRequest::VERSIONS,
             other => panic!("add {other:?} to the test"),
         };
         (range.min, range.max)

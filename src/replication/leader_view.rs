@@ -227,6 +227,30 @@ impl LeaderView {
         self.advance_high_watermark(leader_end)
     }
 
+    /// The partition's replicas changed under the same leadership (a
+    /// reassignment starting or completing, KIP-455): new followers are
+    /// tracked from now, as never caught up; removed ones are forgotten.
+    pub fn replicas_changed(&mut self, replicas: &[i32]) {
+        self.followers
+            .retain(|follower| replicas.contains(&follower.broker_id));
+        for &broker_id in replicas {
+            let known = broker_id == self.leader_id
+                || self
+                    .followers
+                    .iter()
+                    .any(|follower| follower.broker_id == broker_id);
+            if !known {
+                self.followers.push(FollowerProgress {
+                    broker_id,
+                    log_end_offset: UNKNOWN_OFFSET,
+                    last_caught_up_ms: 0,
+                    last_fetch_ms: 0,
+                    last_fetch_leader_end: UNKNOWN_OFFSET,
+                });
+            }
+        }
+    }
+
     /// The pending change was refused and certainly not applied (Kafka's
     /// OPERATION_NOT_ATTEMPTED, INELIGIBLE_REPLICA): the committed ISR stands.
     /// A lost answer or INVALID_UPDATE_VERSION leave it pending instead: it

@@ -10,6 +10,8 @@
 //!   shrink and expand decisions, acks=all's minimum ISR (KIP-841).
 //! - `election`: the controller's leader elections: clean, unclean,
 //!   preferred, and the ISR when brokers leave (KIP-841).
+//! - `reassignment`: moving a partition's replicas (KIP-455): the replica
+//!   set while adding and removing, completion, cancelling.
 //!
 //! Where each runs: a partition's leader and follower replicas live on the
 //! shard that owns the partition on their node (`runtime::placement`);
@@ -18,6 +20,7 @@
 pub mod election;
 pub mod leader_epochs;
 pub mod leader_view;
+pub mod reassignment;
 pub mod truncation;
 
 #[cfg(test)]

@@ -152,6 +152,22 @@ impl Publisher {
             self.hosted.remove(&topic_id);
             tracing::info!(topic = %name, "deleted the topic's local partitions");
         }
+        // Partitions moved away from this node (a completed reassignment,
+        // KIP-455): their replica here is deleted, as Kafka's broker does.
+        for (topic_id, (name, partitions)) in &wanted {
+            let Some((_, open)) = self.hosted.get(topic_id) else {
+                continue;
+            };
+            let moved: Vec<i32> = open
+                .iter()
+                .copied()
+                .filter(|partition| !partitions.contains(partition))
+                .collect();
+            if !moved.is_empty() {
+                self.delete_local(name, &moved).await;
+                tracing::info!(topic = %name, ?moved, "deleted replicas moved to other nodes");
+            }
+        }
         for (topic_id, (name, partitions)) in &wanted {
             let already: HashSet<i32> = self
                 .hosted

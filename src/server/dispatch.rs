@@ -14,6 +14,8 @@ use kafka_protocol::messages::ApiKey;
 
 use super::delete_records;
 use super::groups::apis as group_apis;
+use super::leader_elections;
+use super::reassignments;
 use super::shard::Shard;
 use super::topic_changes::apis as topic_change_apis;
 use super::txn::apis as txn_apis;
@@ -199,6 +201,19 @@ pub async fn dispatch(
             RequestBody::ListTransactions(body) => ResponseBody::ListTransactions(
                 txn_apis::list_transactions(&shard, body, version).await,
             ),
+            RequestBody::ElectLeaders(body) => ResponseBody::ElectLeaders(
+                leader_elections::elect_leaders(&shard, body, version).await,
+            ),
+            RequestBody::AlterPartitionReassignments(body) => {
+                ResponseBody::AlterPartitionReassignments(
+                    reassignments::alter_partition_reassignments(&shard, body, version).await,
+                )
+            }
+            RequestBody::ListPartitionReassignments(body) => {
+                ResponseBody::ListPartitionReassignments(
+                    reassignments::list_partition_reassignments(&shard, &body),
+                )
+            }
         };
         reply(body)
     }

@@ -195,6 +195,8 @@ mod tests {
             leader: NO_BROKER,
             leader_epoch: 4,
             partition_epoch: 6,
+            adding_replicas: Vec::new(),
+            removing_replicas: Vec::new(),
         };
         let partition = partition_response(3, &assignment, vec![1], 12);
         assert_eq!(partition.error_code, KafkaError::LeaderNotAvailable.code());

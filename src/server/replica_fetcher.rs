@@ -33,10 +33,13 @@ use futures::channel::oneshot;
 use futures::future::{join_all, select, Either};
 use kafka_protocol::messages::fetch_request::{FetchPartition, FetchTopic};
 use kafka_protocol::messages::fetch_response::PartitionData;
-use kafka_protocol::messages::{BrokerId, FetchRequest, FetchResponse, TopicName};
+use kafka_protocol::messages::list_offsets_request::{ListOffsetsPartition, ListOffsetsTopic};
+use kafka_protocol::messages::{
+    BrokerId, FetchRequest, FetchResponse, ListOffsetsRequest, TopicName,
+};
 use kafka_protocol::protocol::StrBytes;
 
-use super::peer_brokers::{broker_address, PeerConnection};
+use super::peer_brokers::{self, broker_address, PeerConnection};
 use super::replicas::{sync_partition, PartitionKey};
 use super::shard::Shard;
 use crate::log::PartitionLog;
@@ -52,6 +55,12 @@ const FETCH_VERSION: i16 = 12;
 /// How long the leader may hold a follower's fetch (Kafka's
 /// replica.fetch.wait.max.ms).
 const FETCH_MAX_WAIT_MS: i32 = 500;
+
+/// ListOffsets for the leader's log start: v1 has `replica_id` and one
+/// offset per partition.
+const LIST_OFFSETS_VERSION: i16 = 1;
+/// ListOffsets' EARLIEST timestamp.
+const EARLIEST_TIMESTAMP: i64 = -2;
 /// Bytes per partition and per answer (Kafka's replica.fetch.max.bytes and
 /// replica.fetch.response.max.bytes, larger: a catching-up follower copies
 /// in big batches).
@@ -311,10 +320,23 @@ async fn handle_partition(
     if data.error_code != NONE {
         let code = data.error_code;
         let backoff = if code == KafkaError::OffsetOutOfRange.code() {
-            tracing::warn!(
-                topic = %part.key.0, partition = part.key.1, fetch_offset = part.fetch_offset,
-                "the leader has no such offset; retrying"
-            );
+            // Below the leader's log start (retention or DeleteRecords ran
+            // there while this replica was away, or it is new): what this
+            // replica has is older than anything the leader keeps.
+            match leader_log_start(shard, fetcher.leader, &part.key).await {
+                Ok(start) if start > part.fetch_offset => {
+                    restart_at(shard, fetcher, &part, log, start).await;
+                    return;
+                }
+                Ok(start) => tracing::warn!(
+                    topic = %part.key.0, partition = part.key.1, fetch_offset = part.fetch_offset,
+                    leader_log_start = start, "the leader has no such offset; retrying"
+                ),
+                Err(reason) => tracing::warn!(
+                    topic = %part.key.0, partition = part.key.1, fetch_offset = part.fetch_offset,
+                    %reason, "the leader has no such offset and no log start; retrying"
+                ),
+            }
             Duration::from_secs(1)
         } else {
             tracing::debug!(topic = %part.key.0, partition = part.key.1, code, "replica fetch refused");
@@ -386,6 +408,59 @@ fn append_all(log: &PartitionLog, records: &Bytes) -> Result<Option<i64>, String
         last = Some(info.last_offset);
     }
     Ok(last)
+}
+
+/// The leader's log start offset for `key` (ListOffsets EARLIEST as a
+/// replica, Kafka's `fetchEarliestOffsetFromLeader`).
+async fn leader_log_start(shard: &Shard, leader: i32, key: &PartitionKey) -> Result<i64, String> {
+    let request = ListOffsetsRequest::default()
+        .with_replica_id(BrokerId(shard.config.node_id))
+        .with_topics(vec![ListOffsetsTopic::default()
+            .with_name(TopicName(StrBytes::from_string(key.0.to_string())))
+            .with_partitions(vec![ListOffsetsPartition::default()
+                .with_partition_index(key.1)
+                .with_timestamp(EARLIEST_TIMESTAMP)])]);
+    let response = peer_brokers::call(shard, leader, LIST_OFFSETS_VERSION, &request)
+        .await
+        .map_err(|error| error.to_string())?;
+    let partition = response
+        .topics
+        .iter()
+        .flat_map(|topic| &topic.partitions)
+        .find(|partition| partition.partition_index == key.1)
+        .ok_or_else(|| "no answer for the partition".to_string())?;
+    if partition.error_code != NONE {
+        return Err(format!("ListOffsets error {}", partition.error_code));
+    }
+    Ok(partition.offset)
+}
+
+/// Empties this replica and restarts it at the leader's log start.
+async fn restart_at(
+    shard: &Rc<Shard>,
+    fetcher: &ReplicaFetcher,
+    part: &Sent,
+    log: PartitionLog,
+    start_offset: i64,
+) {
+    tracing::info!(
+        topic = %part.key.0, partition = part.key.1, from = log.log_end_offset(),
+        to = start_offset, "below the leader's log start: restarting the replica there"
+    );
+    shard.replicas.set_truncating(&part.key, true);
+    let result = log.truncate_fully_and_start_at(start_offset).await;
+    shard.replicas.set_truncating(&part.key, false);
+    match result {
+        Ok(new_log) => {
+            shard.replace_partition_log(&part.key.0, part.key.1, new_log.clone());
+            let catalog = shard.catalog();
+            sync_partition(shard, &catalog, part.key.clone(), new_log);
+        }
+        Err(error) => {
+            tracing::error!(topic = %part.key.0, partition = part.key.1, %error, "cannot restart the replica");
+            fetcher.park(&part.key, part.leader_epoch, Duration::from_secs(5));
+        }
+    }
 }
 
 /// Cuts this replica's divergent tail at the leader's diverging epoch.

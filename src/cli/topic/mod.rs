@@ -12,10 +12,13 @@
 //!   DeleteTopics, CreatePartitions): the requests that change what exists
 //! - `describe`: `list` and `describe` (Metadata, ListOffsets, DescribeConfigs)
 //! - `configs`: DescribeConfigs and `alter-config` (IncrementalAlterConfigs)
+//! - `replicas`: `elect-leaders`, `reassign` and `reassignments`
+//!   (ElectLeaders, AlterPartitionReassignments, ListPartitionReassignments)
 
 mod configs;
 mod create_delete;
 mod describe;
+mod replicas;
 
 use clap::{Args, Subcommand};
 use kafka_protocol::messages::metadata_response::MetadataResponseTopic;
@@ -93,6 +96,46 @@ pub enum TopicCommand {
         #[arg(long = "delete")]
         delete: Vec<String>,
     },
+    /// Move leaderships back to the preferred (first) replicas, or, with
+    /// --unclean, give leaderless partitions any live replica.
+    ElectLeaders {
+        /// Topics (every partition of the cluster when none).
+        topics: Vec<String>,
+        /// Only these partitions of the topics (repeatable).
+        #[arg(long = "partition", requires = "topics")]
+        partitions: Vec<i32>,
+        /// An unclean election: records only the old leaders had may be lost.
+        #[arg(long)]
+        unclean: bool,
+    },
+    /// Move a topic's replicas to other brokers (added, caught up, then the
+    /// old ones dropped), or cancel a move.
+    Reassign {
+        name: String,
+        /// Spread every partition over these brokers (comma-separated),
+        /// keeping each partition's replica count.
+        #[arg(long, value_delimiter = ',', conflicts_with_all = ["replicas", "cancel"])]
+        onto: Vec<i32>,
+        /// The partition whose replicas --replicas sets (or --cancel cancels).
+        #[arg(long)]
+        partition: Option<i32>,
+        /// The new replicas of --partition, preferred leader first.
+        #[arg(
+            long,
+            value_delimiter = ',',
+            requires = "partition",
+            conflicts_with = "cancel"
+        )]
+        replicas: Vec<i32>,
+        /// Cancel the topic's reassignments (or --partition's).
+        #[arg(long)]
+        cancel: bool,
+        /// Wait up to this many seconds for the reassignment to complete.
+        #[arg(long)]
+        wait_secs: Option<u64>,
+    },
+    /// List the partitions whose replicas are being reassigned.
+    Reassignments,
 }
 
 pub fn run(args: TopicArgs) -> Result<(), ToolError> {
@@ -115,6 +158,46 @@ pub fn run(args: TopicArgs) -> Result<(), ToolError> {
         TopicCommand::AlterConfig { name, set, delete } => {
             alter_config(&mut client, &name, &set, &delete)
         }
+        TopicCommand::ElectLeaders {
+            topics,
+            partitions,
+            unclean,
+        } => replicas::elect_leaders(&mut client, &topics, &partitions, unclean),
+        TopicCommand::Reassign {
+            name,
+            onto,
+            partition,
+            replicas,
+            cancel,
+            wait_secs,
+        } => {
+            let target = if cancel {
+                replicas::ReassignTarget::Cancel {
+                    partitions: partition.into_iter().collect(),
+                }
+            } else if !onto.is_empty() {
+                replicas::ReassignTarget::Spread { brokers: onto }
+            } else {
+                match partition {
+                    Some(partition) if !replicas.is_empty() => replicas::ReassignTarget::Replicas {
+                        partition,
+                        replicas,
+                    },
+                    _ => {
+                        return Err(ToolError::Usage(
+                            "say where: --onto, --partition with --replicas, or --cancel".into(),
+                        ))
+                    }
+                }
+            };
+            replicas::reassign(
+                &mut client,
+                &name,
+                target,
+                wait_secs.map(std::time::Duration::from_secs),
+            )
+        }
+        TopicCommand::Reassignments => replicas::reassignments(&mut client),
     }
 }
 

@@ -54,6 +54,17 @@ pub struct PartitionRegistration {
     pub leader_epoch: i32,
     /// The partition epoch.
     pub partition_epoch: i32,
+    /// Replicas an ongoing reassignment adds (KIP-455), in `replicas`.
+    pub adding_replicas: Vec<i32>,
+    /// Replicas an ongoing reassignment removes, in `replicas`.
+    pub removing_replicas: Vec<i32>,
+}
+
+impl PartitionRegistration {
+    /// Whether a reassignment is under way.
+    pub fn is_reassigning(&self) -> bool {
+        !self.adding_replicas.is_empty() || !self.removing_replicas.is_empty()
+    }
 }
 
 /// A topic as replayed.
@@ -199,6 +210,8 @@ impl MetadataImage {
                     leader: partition.leader,
                     leader_epoch: partition.leader_epoch,
                     partition_epoch: partition.partition_epoch,
+                    adding_replicas: partition.adding_replicas.clone(),
+                    removing_replicas: partition.removing_replicas.clone(),
                 }));
             }
         }
@@ -263,6 +276,8 @@ impl MetadataImage {
                         .unwrap_or(NO_LEADER),
                     leader_epoch: partition.leader_epoch,
                     partition_epoch: partition.partition_epoch,
+                    adding_replicas: partition.adding_replicas.clone(),
+                    removing_replicas: partition.removing_replicas.clone(),
                 })
                 .collect();
             let metadata = TopicMetadata {

@@ -66,6 +66,7 @@ fn replay_refuses_records_that_break_invariants_and_changes_nothing() {
             leader,
             leader_epoch: 0,
             partition_epoch: 0,
+            ..Default::default()
         })
     };
     let cases = [
@@ -169,6 +170,7 @@ fn partition_changes_bump_leader_epoch_only_when_the_leader_changes() {
             leader,
             isr,
             replicas: None,
+            ..Default::default()
         })]
     };
     cluster.commit(change(None, Some(vec![1])));

@@ -10,7 +10,8 @@
 //! - `controller`, `topic_control` and `partition_control`: the active
 //!   controller's decisions, request -> records or a typed error with a
 //!   Kafka code (`partition_control`: AlterPartition and the leader
-//!   elections when brokers leave or return);
+//!   elections when brokers leave or return; `leader_elections`: ElectLeaders;
+//!   `reassignments`: AlterPartitionReassignments, KIP-455);
 //! - `errors`: replay's and the controller's typed errors.
 //!
 //! Everything here is deterministic and lives wherever its caller does (the
@@ -21,7 +22,9 @@ pub mod controller;
 pub mod errors;
 pub mod frame;
 pub mod image;
+pub mod leader_elections;
 pub mod partition_control;
+pub mod reassignments;
 pub mod records;
 mod replay;
 pub mod topic_control;
@@ -31,7 +34,11 @@ mod controller_tests;
 #[cfg(test)]
 mod image_tests;
 #[cfg(test)]
+mod leader_elections_tests;
+#[cfg(test)]
 mod partition_control_tests;
+#[cfg(test)]
+mod reassignments_tests;
 #[cfg(test)]
 mod replay_tests;
 #[cfg(test)]

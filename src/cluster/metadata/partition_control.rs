@@ -17,9 +17,11 @@ use uuid::Uuid;
 use super::controller::Controller;
 use super::errors::ControllerError;
 use super::image::{PartitionRegistration, TopicImage, NO_LEADER};
+use super::reassignments::{replica_set, target_record};
 use super::records::{MetadataRecord, PartitionChangeRecord};
 use crate::metadata::topic_config::TopicConfigs;
 use crate::replication::election::{self, LeaderAndIsr};
+use crate::replication::reassignment;
 
 /// Kafka's AlterPartition for one partition: the leader's proposed ISR,
 /// with the epochs of the partition state it was computed from.
@@ -77,12 +79,13 @@ pub struct PartitionAltered {
 
 /// Whether the topic allows unclean leader elections
 /// (`unclean.leader.election.enable`; replay validated the value).
-fn unclean_allowed(topic: &TopicImage) -> bool {
+pub(super) fn unclean_allowed(topic: &TopicImage) -> bool {
     TopicConfigs::from_overrides(topic.configs.clone())
         .is_ok_and(|configs| configs.unclean_leader_election_enable)
 }
 
-fn change_record(
+/// The record taking `current` to `next` (only what changed).
+pub(super) fn change_record(
     topic_id: Uuid,
     partition: usize,
     current: &PartitionRegistration,
@@ -94,6 +97,7 @@ fn change_record(
         leader: (next.leader != current.leader).then_some(next.leader),
         isr: (next.isr != current.isr).then_some(next.isr),
         replicas: None,
+        ..Default::default()
     })
 }
 
@@ -257,6 +261,31 @@ impl Controller<'_> {
         let partition_epoch = partition.partition_epoch.checked_add(1).ok_or_else(|| {
             ControllerError::InvalidRequest("The partition epoch cannot grow any further.".into())
         })?;
+        if partition.is_reassigning() {
+            // The ISR change may complete the reassignment (KIP-455 step 3).
+            let eligible = |broker_id: i32| self.image.is_live(broker_id);
+            let target = reassignment::settle(
+                replica_set(partition),
+                partition.leader,
+                request.new_isr.clone(),
+                &eligible,
+            );
+            let leader_epoch = if target.leader == partition.leader {
+                partition.leader_epoch
+            } else {
+                partition.leader_epoch.saturating_add(1)
+            };
+            let state = PartitionState {
+                leader: target.leader,
+                leader_epoch,
+                isr: target.isr.clone(),
+                partition_epoch,
+            };
+            let records = target_record(topic_id, request.partition, partition, target)
+                .into_iter()
+                .collect();
+            return Ok(PartitionAltered { state, records });
+        }
         Ok(PartitionAltered {
             state: PartitionState {
                 leader: partition.leader,
@@ -270,6 +299,7 @@ impl Controller<'_> {
                 leader: None,
                 isr: Some(request.new_isr.clone()),
                 replicas: None,
+                ..Default::default()
             })],
         })
     }

@@ -72,6 +72,7 @@ fn the_leader_shrinks_and_expands_its_isr_and_each_change_bumps_the_partition_ep
             leader: None,
             isr: Some(vec![1, 3]),
             replicas: None,
+            ..Default::default()
         })]
     );
     assert_eq!(

@@ -113,7 +113,9 @@ pub struct BrokerRegistrationRecord {
 }
 
 /// Kafka's `PartitionRecord`: a partition with its full replication state.
-#[derive(rkyv::Archive, rkyv::Serialize, rkyv::Deserialize, Debug, Clone, PartialEq, Eq)]
+#[derive(
+    rkyv::Archive, rkyv::Serialize, rkyv::Deserialize, Debug, Clone, PartialEq, Eq, Default,
+)]
 pub struct PartitionRecord {
     /// The topic.
     pub topic_id: TopicIdBytes,
@@ -130,10 +132,16 @@ pub struct PartitionRecord {
     /// Bumped on every change of the partition (KIP-497's version for
     /// AlterPartition).
     pub partition_epoch: i32,
+    /// Replicas an ongoing reassignment adds (KIP-455), in `replicas`.
+    pub adding_replicas: Vec<i32>,
+    /// Replicas an ongoing reassignment removes, in `replicas`.
+    pub removing_replicas: Vec<i32>,
 }
 
 /// Kafka's `PartitionChangeRecord`: fields left `None` are unchanged.
-#[derive(rkyv::Archive, rkyv::Serialize, rkyv::Deserialize, Debug, Clone, PartialEq, Eq)]
+#[derive(
+    rkyv::Archive, rkyv::Serialize, rkyv::Deserialize, Debug, Clone, PartialEq, Eq, Default,
+)]
 pub struct PartitionChangeRecord {
     /// The topic.
     pub topic_id: TopicIdBytes,
@@ -143,8 +151,12 @@ pub struct PartitionChangeRecord {
     pub leader: Option<i32>,
     /// A new ISR.
     pub isr: Option<Vec<i32>>,
-    /// A new replica set (reassignment; not written yet).
+    /// A new replica set (a reassignment starting, ending or cancelled).
     pub replicas: Option<Vec<i32>>,
+    /// New replicas being added (KIP-455; empty when it ends).
+    pub adding_replicas: Option<Vec<i32>>,
+    /// New replicas being removed (empty when it ends).
+    pub removing_replicas: Option<Vec<i32>>,
 }
 
 impl MetadataRecord {

@@ -47,6 +47,20 @@ fn check_partition(
     if state.leader != NO_LEADER && !isr.contains(&state.leader) {
         return Err(invalid("the leader must be in the ISR"));
     }
+    let reassigning = state.adding_replicas.iter().chain(&state.removing_replicas);
+    for (index, replica) in reassigning.enumerate() {
+        let repeated = state
+            .adding_replicas
+            .iter()
+            .chain(&state.removing_replicas)
+            .take(index)
+            .any(|earlier| earlier == replica);
+        if !seen.contains(replica) || repeated {
+            return Err(invalid(
+                "adding and removing replicas must be distinct replicas",
+            ));
+        }
+    }
     if state.leader_epoch < 0 || state.partition_epoch < 0 {
         return Err(invalid("epochs cannot be negative"));
     }
@@ -239,6 +253,8 @@ impl MetadataImage {
             leader: record.leader,
             leader_epoch: record.leader_epoch,
             partition_epoch: record.partition_epoch,
+            adding_replicas: record.adding_replicas.clone(),
+            removing_replicas: record.removing_replicas.clone(),
         };
         check_partition(topic_id, record.partition, &state)?;
         topic.partitions.push(state);
@@ -264,6 +280,12 @@ impl MetadataImage {
         }
         if let Some(isr) = &change.isr {
             next.isr = isr.clone();
+        }
+        if let Some(adding) = &change.adding_replicas {
+            next.adding_replicas = adding.clone();
+        }
+        if let Some(removing) = &change.removing_replicas {
+            next.removing_replicas = removing.clone();
         }
         let overflow = ReplayError::InvalidPartition {
             topic_id,

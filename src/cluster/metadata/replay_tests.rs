@@ -176,6 +176,7 @@ fn decide(cluster: &mut Cluster, operation: &Operation, step: usize) -> Vec<Meta
                     leader,
                     isr: Some(state.replicas.clone()),
                     replicas: None,
+                    ..Default::default()
                 },
             )])
         }

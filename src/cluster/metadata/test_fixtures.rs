@@ -206,6 +206,7 @@ pub(crate) fn arbitrary_records() -> impl Strategy<Value = Vec<MetadataRecord>> 
                         leader,
                         leader_epoch,
                         partition_epoch,
+                        ..Default::default()
                     })
                 }
             ),
@@ -222,6 +223,7 @@ pub(crate) fn arbitrary_records() -> impl Strategy<Value = Vec<MetadataRecord>> 
                     leader,
                     isr,
                     replicas: None,
+                    ..Default::default()
                 })
             }),
         (

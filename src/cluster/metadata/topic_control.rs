@@ -85,6 +85,8 @@ fn partition_records(
                 isr: new.isr,
                 leader_epoch: 0,
                 partition_epoch: 0,
+                adding_replicas: Vec::new(),
+                removing_replicas: Vec::new(),
             })
         })
 }

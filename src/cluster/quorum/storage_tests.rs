@@ -269,6 +269,7 @@ fn broker_and_topic() -> Vec<MetadataRecord> {
             leader: 1,
             leader_epoch: 0,
             partition_epoch: 0,
+            ..Default::default()
         }),
     ]
 }

@@ -40,7 +40,7 @@ pub const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(2);
 /// with different types would misread each other: bump this whenever one of
 /// those types changes, and nodes of different builds refuse each other at
 /// the handshake instead.
-pub const WIRE_VERSION: u32 = 3;
+pub const WIRE_VERSION: u32 = 4;
 
 /// Who is calling. `cluster_id` is empty while the sender has not yet
 /// learned the cluster id from the metadata log (a brand-new node).
