@@ -7,7 +7,9 @@
 //! different nodes (`producers`); a broker-only node joins and leads partitions
 //! (`membership`). With three replicas per partition (issue 12), acknowledged records
 //! survive repeated leader kills, min.insync.replicas refuses acks=all while the ISR is too
-//! small, and a consumer group survives its coordinator's death (`replication`).
+//! small, and a consumer group survives its coordinator's death (`replication`); partitions
+//! move to a new node and back to their preferred leaders under a live stream
+//! (`reassignment`).
 //!
 //! Each test starts its own cluster (`common::cluster`): three processes of one shard each.
 //! Clusters are heavy for a small test host, so the tests of this binary run one at a time
@@ -28,6 +30,8 @@ mod majority;
 mod membership;
 #[path = "cluster/producers.rs"]
 mod producers;
+#[path = "cluster/reassignment.rs"]
+mod reassignment;
 #[path = "cluster/replication.rs"]
 mod replication;
 

@@ -73,17 +73,17 @@ const OFFSETS_TOPIC: &str = "__consumer_offsets";
 
 /// One partition as a Metadata answer describes it; replica lists sorted.
 #[derive(Debug, Clone, PartialEq, Eq)]
-struct ReplicaState {
-    leader: i32,
-    replicas: Vec<i32>,
-    isr: Vec<i32>,
+pub(super) struct ReplicaState {
+    pub(super) leader: i32,
+    pub(super) replicas: Vec<i32>,
+    pub(super) isr: Vec<i32>,
 }
 
-type Replicas = BTreeMap<i32, ReplicaState>;
+pub(super) type Replicas = BTreeMap<i32, ReplicaState>;
 
 /// Partition -> replicas of `topic` as the node at `bootstrap` answers Metadata; `None` when
 /// it does not answer in time or reports the topic with an error.
-fn replica_states(bootstrap: &str, topic: &str) -> Option<Replicas> {
+pub(super) fn replica_states(bootstrap: &str, topic: &str) -> Option<Replicas> {
     let consumer = metadata_consumer(bootstrap);
     let metadata = consumer
         .fetch_metadata(Some(topic), METADATA_TIMEOUT)
@@ -118,7 +118,7 @@ fn replica_states(bootstrap: &str, topic: &str) -> Option<Replicas> {
 
 /// Polls every node of `node_ids` until each one's view of `topic` satisfies `accept`;
 /// returns the first node's view. Prints each new view, so a failure leaves a trail.
-fn wait_for_replicas(
+pub(super) fn wait_for_replicas(
     cluster: &Cluster,
     node_ids: &[i32],
     topic: &str,
@@ -153,7 +153,7 @@ fn wait_for_replicas(
 }
 
 /// Whether every partition has a live leader and all of `node_ids` in its ISR.
-fn isr_holds_all(replicas: &Replicas, node_ids: &[i32]) -> bool {
+pub(super) fn isr_holds_all(replicas: &Replicas, node_ids: &[i32]) -> bool {
     replicas
         .values()
         .all(|state| state.leader >= 0 && state.isr == node_ids)
@@ -189,7 +189,7 @@ fn create_replicated_topic(
 
 /// Panics if a node's kept log shows a Rust panic (a shard that died while the test went
 /// on would otherwise pass unnoticed).
-fn assert_no_node_panicked(cluster: &Cluster) {
+pub(super) fn assert_no_node_panicked(cluster: &Cluster) {
     for node_id in cluster.node_ids() {
         assert!(
             !cluster.log_contains(node_id, "panicked"),
@@ -357,7 +357,7 @@ impl ReplicaDumps {
 /// disk, the same batches (offsets, leader epoch, crc, record count, producer id) below
 /// the high watermark its leader answers, and at least one batch when that is above 0.
 /// Followers may lag a moment, so this retries for [`REPLICAS_IDENTICAL_TIMEOUT`].
-fn assert_replicas_identical(cluster: &Cluster, topic: &str, partitions: i32) {
+pub(super) fn assert_replicas_identical(cluster: &Cluster, topic: &str, partitions: i32) {
     for partition in 0..partitions {
         let deadline = Instant::now() + REPLICAS_IDENTICAL_TIMEOUT;
         loop {
@@ -397,7 +397,7 @@ fn assert_replicas_identical(cluster: &Cluster, topic: &str, partitions: i32) {
 /// One delivery report of the numbered stream. Message `id` goes to partition
 /// `id % partitions` as that partition's number `id / partitions`.
 #[derive(Debug, Clone)]
-struct Report {
+pub(super) struct Report {
     id: usize,
     /// The acknowledged offset, or why the message was given up.
     outcome: Result<i64, KafkaError>,
@@ -474,7 +474,7 @@ const NUMBERED_DRAIN_TIMEOUT: Duration = Duration::from_secs(90);
 
 /// An idempotent acks=all producer on its own thread, enqueueing numbered records round
 /// robin over the partitions until told to stop.
-struct NumberedStream {
+pub(super) struct NumberedStream {
     partitions: i32,
     reports: Arc<ReportLog>,
     /// How many messages were enqueued (ids `0..enqueued`).
@@ -485,7 +485,7 @@ struct NumberedStream {
 }
 
 impl NumberedStream {
-    fn start(bootstrap: &str, topic: &str, partitions: i32) -> NumberedStream {
+    pub(super) fn start(bootstrap: &str, topic: &str, partitions: i32) -> NumberedStream {
         NumberedStream::start_with(bootstrap, topic, partitions, &[])
     }
 
@@ -538,7 +538,7 @@ impl NumberedStream {
 
     /// Stops enqueueing, waits (bounded) for every report, and returns them by id with
     /// librdkafka's fatal error, if any.
-    fn finish(mut self) -> (Vec<Report>, Option<String>) {
+    pub(super) fn finish(mut self) -> (Vec<Report>, Option<String>) {
         self.stop.store(true, Ordering::Relaxed);
         let thread = self.thread.take().expect("finished once");
         let fatal = thread.join().expect("numbered producer thread");
@@ -596,7 +596,7 @@ fn run_numbered(
 }
 
 /// Partition -> (number -> acknowledged offset) of the successful reports.
-fn acknowledged(reports: &[Report], partitions: i32) -> BTreeMap<i32, BTreeMap<usize, i64>> {
+pub(super) fn acknowledged(reports: &[Report], partitions: i32) -> BTreeMap<i32, BTreeMap<usize, i64>> {
     let mut acked: BTreeMap<i32, BTreeMap<usize, i64>> = BTreeMap::new();
     for report in reports {
         if let Ok(offset) = report.outcome {
@@ -613,7 +613,7 @@ fn acknowledged(reports: &[Report], partitions: i32) -> BTreeMap<i32, BTreeMap<u
 /// Reads every partition of `topic` from the beginning to its high watermark (asked of
 /// `bootstrap` first); partition -> (offset, number) in the order read. Panics on a value
 /// that [`numbered_value`] did not write.
-fn read_numbered(
+pub(super) fn read_numbered(
     bootstrap: &str,
     topic: &str,
     partitions: i32,
@@ -683,7 +683,7 @@ fn read_values(bootstrap: &str, topic: &str, partitions: i32) -> BTreeMap<i32, V
 /// Checks one partition's log against the acknowledgements: offsets and numbers strictly
 /// increase (nothing read twice, nothing reordered), and every acknowledged number is at
 /// the offset its delivery report gave. Returns the problems found.
-fn check_partition(
+pub(super) fn check_partition(
     partition: i32,
     read: &[(i64, usize)],
     acked: &BTreeMap<usize, i64>,
@@ -912,7 +912,7 @@ fn kill_leader_and_restart(
 }
 
 /// Waits until [`MORE_ACKS`] more records of the stream are acknowledged than now.
-fn wait_for_more_acks(stream: &NumberedStream, what: &str) {
+pub(super) fn wait_for_more_acks(stream: &NumberedStream, what: &str) {
     let acked_before = successes(&stream.reports.snapshot());
     let what = format!("{what}: {MORE_ACKS} more acknowledgements than {acked_before}");
     wait_until_reports(stream, FAILOVER_TIMEOUT, &what, |reports| {
@@ -985,7 +985,7 @@ const NOT_LEADER_OR_FOLLOWER: i16 = 6;
 
 /// CreateTopics with one partition per entry of `assignment`, each placed on exactly those
 /// brokers (the first is the preferred leader); panics on any error.
-fn create_assigned_topic(bootstrap: &str, topic: &str, assignment: &[&[i32]]) {
+pub(super) fn create_assigned_topic(bootstrap: &str, topic: &str, assignment: &[&[i32]]) {
     let admin = admin(bootstrap);
     let options = rdkafka::admin::AdminOptions::new()
         .request_timeout(Some(ADMIN_TIMEOUT))
