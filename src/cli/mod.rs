@@ -55,10 +55,32 @@ pub enum Command {
     Debug(debug::DebugArgs),
 }
 
+/// The console tools end quietly when their reader goes away (`corelog topic describe
+/// T | head`), as Unix tools do, instead of panicking on a failed print: Rust ignores
+/// SIGPIPE by default. Sockets are unaffected (std sends with MSG_NOSIGNAL); `serve` and
+/// `bench` keep the Rust default.
+fn restore_default_sigpipe() {
+    // SAFETY: called once on the main thread before any other thread starts; SIG_DFL is
+    // a valid disposition for SIGPIPE.
+    unsafe {
+        libc::signal(libc::SIGPIPE, libc::SIG_DFL);
+    }
+}
+
 /// Parses the command line, sets up logging and runs the subcommand.
 pub fn run() -> ExitCode {
     let cli = Cli::parse();
     init_logging();
+    if matches!(
+        cli.command,
+        Command::Topic(_)
+            | Command::Cluster(_)
+            | Command::Group(_)
+            | Command::Consume(_)
+            | Command::Debug(_)
+    ) {
+        restore_default_sigpipe();
+    }
     let result = match cli.command {
         Command::Serve(args) => serve::run(*args),
         Command::Bench(args) => bench::run(*args),
