@@ -3,8 +3,8 @@
 //! JoinGroup, SyncGroup, Heartbeat, LeaveGroup, OffsetCommit, OffsetFetch, ListGroups,
 //! DescribeGroups, DeleteGroups, OffsetDelete, session expiry and offsets surviving
 //! `kill -9` are checked against more than librdkafka; so are transactions, the idempotent
-//! producer, and a three-node cluster (produce through one node, consume and read offsets
-//! through others).
+//! producer, DescribeLogDirs, and a three-node cluster (produce through one node, consume
+//! and read offsets through others).
 //!
 //! Each scenario is a script in `tests/python/` that checks Kafka's behaviour itself and
 //! prints a JSON summary; the test runs it against a fresh broker (killing it by pid after
@@ -263,6 +263,72 @@ fn kafka_python_admin_lists_describes_and_deletes_groups() {
         summary["after_delete"]["delete_again"], "GroupIdNotFoundError",
         "{summary}"
     );
+}
+
+#[test]
+fn kafka_python_describe_log_dirs_reports_each_hosted_partition_size_and_lag() {
+    // Two shards: the topic's two partitions live on different ones, so the answer
+    // gathers every shard's logs.
+    let mut broker = Broker::start(2, BROKER_FLAGS);
+    let topic = "kp-log-dirs";
+    let summary = run_scenario(&mut broker, "log_dirs.py", topic, &[]);
+    let data_dir = broker
+        .data_dir()
+        .to_str()
+        .expect("UTF-8 data dir")
+        .to_string();
+
+    assert_eq!(summary["version"], 4, "{summary}");
+    // 20 values of 100 bytes per partition, however the producer batched them.
+    let at_least_bytes = 20 * 100;
+    for asked in ["named", "hosted"] {
+        let result = &summary[asked];
+        assert_eq!(result["error_code"], 0, "{asked}: {summary}");
+        assert_eq!(result["log_dir"], data_dir.as_str(), "{asked}: {summary}");
+        let partitions = result["partitions"].as_object().expect("partitions");
+        assert_eq!(
+            partitions.keys().collect::<Vec<_>>(),
+            ["0", "1"],
+            "{asked}: {summary}"
+        );
+        for (partition, described) in partitions {
+            let size = described[0].as_i64().expect("partition_size");
+            assert!(size >= at_least_bytes, "{asked} {partition}: {summary}");
+            assert_eq!(
+                described[1], 0,
+                "offset_lag, {asked} {partition}: {summary}"
+            );
+            assert_eq!(described[2], false, "is_future_key: {summary}");
+        }
+        let total_bytes = result["total_bytes"].as_i64().expect("total_bytes");
+        let usable_bytes = result["usable_bytes"].as_i64().expect("usable_bytes");
+        assert!(total_bytes > 0, "{asked}: {summary}");
+        assert!(
+            (0..=total_bytes).contains(&usable_bytes),
+            "{asked}: {summary}"
+        );
+    }
+    // Nothing was written between the two: the same sizes either way.
+    assert_eq!(
+        summary["named"]["partitions"], summary["hosted"]["partitions"],
+        "{summary}"
+    );
+    assert_eq!(
+        summary["some"]["topics"],
+        json!([topic]),
+        "only the named topic: {summary}"
+    );
+    assert_eq!(
+        summary["some"]["partitions"]
+            .as_object()
+            .expect("partitions")
+            .keys()
+            .collect::<Vec<_>>(),
+        ["1"],
+        "only the named partition that exists: {summary}"
+    );
+    assert_eq!(summary["unknown"]["error_code"], 0, "{summary}");
+    assert_eq!(summary["unknown"]["topics"], json!([]), "{summary}");
 }
 
 #[test]

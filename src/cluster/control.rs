@@ -24,6 +24,7 @@ use openraft_rt::AsyncRuntime;
 use super::active_controller::{ActiveController, ControllerCallError};
 use super::metadata::frame::{self, FrameKind};
 use super::metadata::leader_elections::ElectionType;
+use super::metadata::reassignments::PartitionTargetAsked;
 use super::metadata::records::MetadataRecord;
 use super::metadata::{AlterPartitionRequest, BrokerRegistrationRequest, CreateTopic};
 use super::quorum::node::QuorumStatus;
@@ -124,7 +125,7 @@ pub enum ControlRequest {
     /// AlterPartitionReassignments (KIP-455): by topic, each partition's
     /// target replicas, or `None` to cancel its reassignment.
     AlterPartitionReassignments {
-        topics: Vec<(String, Vec<(i32, Option<Vec<i32>>)>)>,
+        topics: Vec<(String, Vec<PartitionTargetAsked>)>,
         allow_replication_factor_change: bool,
     },
 }

@@ -604,6 +604,19 @@ impl PartitionLog {
         self.inner.log_end_offset.get()
     }
 
+    /// Bytes of written batches in the log's segment files: Kafka's
+    /// `UnifiedLog.size`, which DescribeLogDirs reports as `partition_size`
+    /// and size retention counts. Preallocated space past the last batch,
+    /// index files and queued (unwritten) batches are not counted.
+    pub fn size_bytes(&self) -> u64 {
+        self.inner
+            .segments
+            .borrow()
+            .iter()
+            .map(|segment| segment.size)
+            .sum()
+    }
+
     /// True when the log holds no records (log start offset == log end offset).
     pub fn is_empty(&self) -> bool {
         self.log_start_offset() == self.log_end_offset()

@@ -66,6 +66,7 @@ pub enum RequestBody {
     ElectLeaders(ElectLeadersRequest),
     AlterPartitionReassignments(AlterPartitionReassignmentsRequest),
     ListPartitionReassignments(ListPartitionReassignmentsRequest),
+    DescribeLogDirs(DescribeLogDirsRequest),
 }
 
 /// Why a frame did not become a `Request`.
@@ -236,6 +237,9 @@ fn decode_body(api_key: ApiKey, version: i16, frame: &mut Bytes) -> anyhow::Resu
         ApiKey::ListPartitionReassignments => RequestBody::ListPartitionReassignments(
             ListPartitionReassignmentsRequest::decode(frame, version)?,
         ),
+        ApiKey::DescribeLogDirs => {
+            RequestBody::DescribeLogDirs(DescribeLogDirsRequest::decode(frame, version)?)
+        }
         other => anyhow::bail!("no decoder wired for {other:?}"),
     })
 }
@@ -730,6 +734,14 @@ pub(crate) mod proptests {
                             .with_partition_indexes(vec![0])])),
                 )
             }
+            ApiKey::DescribeLogDirs => {
+                use kafka_protocol::messages::describe_log_dirs_request::DescribableLogDirTopic;
+                RequestBody::DescribeLogDirs(DescribeLogDirsRequest::default().with_topics(Some(
+                    vec![DescribableLogDirTopic::default()
+                        .with_topic(topic("orders"))
+                        .with_partitions(vec![0, 1])],
+                )))
+            }
             other => panic!("add {other:?} to sample_body"),
         }
     }
@@ -773,6 +785,7 @@ pub(crate) mod proptests {
             RequestBody::ElectLeaders(body) => body.encode(buf, version),
             RequestBody::AlterPartitionReassignments(body) => body.encode(buf, version),
             RequestBody::ListPartitionReassignments(body) => body.encode(buf, version),
+            RequestBody::DescribeLogDirs(body) => body.encode(buf, version),
         }
     }
 

@@ -46,6 +46,7 @@ pub enum ResponseBody {
     ElectLeaders(ElectLeadersResponse),
     AlterPartitionReassignments(AlterPartitionReassignmentsResponse),
     ListPartitionReassignments(ListPartitionReassignmentsResponse),
+    DescribeLogDirs(DescribeLogDirsResponse),
 }
 
 impl ResponseBody {
@@ -89,6 +90,7 @@ impl ResponseBody {
             ResponseBody::ElectLeaders(body) => body.compute_size(version),
             ResponseBody::AlterPartitionReassignments(body) => body.compute_size(version),
             ResponseBody::ListPartitionReassignments(body) => body.compute_size(version),
+            ResponseBody::DescribeLogDirs(body) => body.compute_size(version),
         }
     }
 
@@ -131,6 +133,7 @@ impl ResponseBody {
             ResponseBody::ElectLeaders(body) => body.encode(out, version),
             ResponseBody::AlterPartitionReassignments(body) => body.encode(out, version),
             ResponseBody::ListPartitionReassignments(body) => body.encode(out, version),
+            ResponseBody::DescribeLogDirs(body) => body.encode(out, version),
         }
     }
 }

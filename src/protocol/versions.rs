@@ -70,6 +70,9 @@ pub const SUPPORTED_APIS: &[SupportedApi] = &[
     api(ApiKey::ElectLeaders, 0, 2),
     api(ApiKey::AlterPartitionReassignments, 0, 1),
     api(ApiKey::ListPartitionReassignments, 0, 0),
+    // Each replica's log size and offset lag (KIP-113), the volume's size
+    // (v4, KIP-827). v0 is deprecated and gone from Kafka 4.0 (KIP-896).
+    api(ApiKey::DescribeLogDirs, 1, 4),
 ];
 
 /// The supported range for `key`, if we implement it.
@@ -129,6 +132,7 @@ mod tests {
             ApiKey::ElectLeaders => ElectLeadersRequest::VERSIONS,
             ApiKey::AlterPartitionReassignments => AlterPartitionReassignmentsRequest::VERSIONS,
             ApiKey::ListPartitionReassignments => ListPartitionReassignmentsRequest::VERSIONS,
+            ApiKey::DescribeLogDirs => DescribeLogDirsRequest::VERSIONS,
             other => panic!("add {other:?} to the test"),
         };
         (range.min, range.max)

@@ -13,6 +13,7 @@ use futures::FutureExt;
 use kafka_protocol::messages::ApiKey;
 
 use super::delete_records;
+use super::describe_log_dirs;
 use super::groups::apis as group_apis;
 use super::leader_elections;
 use super::reassignments;
@@ -214,6 +215,9 @@ pub async fn dispatch(
                     reassignments::list_partition_reassignments(&shard, &body),
                 )
             }
+            RequestBody::DescribeLogDirs(body) => ResponseBody::DescribeLogDirs(
+                describe_log_dirs::describe_log_dirs(&shard, body, version).await,
+            ),
         };
         reply(body)
     }

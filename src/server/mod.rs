@@ -10,8 +10,8 @@
 //!   control-plane module; what Produce needs from it comes in through
 //!   `produce::ProduceControl`, implemented in `dispatch`.
 //! - Control plane: `admin`, `topic_changes`, `groups`, `txn`,
-//!   `producer_ids`, `delete_records`; they call into the data plane, never
-//!   the reverse.
+//!   `producer_ids`, `delete_records`, `describe_log_dirs`; they call into
+//!   the data plane, never the reverse.
 //! - `dispatch` sits above both and maps each API to its handler.
 
 pub mod admin;
@@ -23,6 +23,7 @@ pub mod cluster_metadata;
 pub mod connection;
 pub mod coordinator_log;
 pub mod delete_records;
+pub mod describe_log_dirs;
 pub mod dispatch;
 pub mod fetch;
 pub mod groups;

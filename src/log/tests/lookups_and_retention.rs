@@ -168,6 +168,42 @@ fn size_retention_keeps_the_newest_bytes() {
 }
 
 #[test]
+fn size_bytes_counts_written_batches_across_retention_and_reopen() {
+    run_on_test_executor(|| async move {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let retained = LogConfig {
+            segment_bytes: 300,
+            retention_ms: -1,
+            retention_bytes: 600,
+            ..config()
+        };
+        let log = PartitionLog::open(dir.path().to_path_buf(), retained.clone())
+            .await
+            .expect("open");
+        assert_eq!(log.size_bytes(), 0);
+        let batch_bytes = sample_batch(0, RECORDS_PER_BATCH, 1_000).len() as u64;
+        append_batches(&log, 30, 1_000).await;
+        // Every batch, in every segment; the preallocated tail is not counted.
+        assert_eq!(log.size_bytes(), 30 * batch_bytes);
+        assert!(log.enforce_retention(0).await.expect("retention") > 0);
+        let kept = log.size_bytes();
+        assert!((600..30 * batch_bytes).contains(&kept), "kept {kept}");
+        log.close().await.expect("close trims the preallocation");
+        // What DescribeLogDirs reports is what the segment files hold.
+        let on_disk: u64 = log_files(dir.path())
+            .iter()
+            .map(|file| std::fs::metadata(file).expect("stat").len())
+            .sum();
+        assert_eq!(kept, on_disk);
+        let reopened = PartitionLog::open(dir.path().to_path_buf(), retained)
+            .await
+            .expect("reopen");
+        assert_eq!(reopened.size_bytes(), kept);
+        reopened.close().await.expect("close");
+    });
+}
+
+#[test]
 fn delete_removes_the_partition_directory() {
     run_on_test_executor(|| async move {
         let dir = tempfile::tempdir().expect("tempdir");
