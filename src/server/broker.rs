@@ -13,9 +13,10 @@ use futures::future::{select, Either};
 use glommio::net::TcpListener;
 use glommio::{LocalExecutorBuilder, Placement};
 
-use super::cluster_metadata::ClusterMetadata;
+use super::cluster_metadata::{ClusterMetadata, ControlledShutdownCall};
+use super::routing;
 use super::connection::serve_connection;
-use super::shard::Shard;
+use super::shard::{Shard, CONTROLLER_SHARD};
 use crate::cluster::node::ClusterNode;
 use crate::cluster::node_identity;
 use crate::config::{BrokerConfig, FlushPolicy};
@@ -263,8 +264,11 @@ async fn shard_main(
         }
         Either::Right(_) => tracing::debug!(shard_id, "shard stopping"),
     }
-    if let Some(cluster) = shard.cluster() {
-        cluster.controlled_shutdown().await;
+    // Leaderships move away before any shard closes its logs; shard 0 runs
+    // the controlled shutdown, the others wait for it (a failed call means
+    // shard 0 is gone already).
+    if config.cluster.is_some() {
+        let _ = routing::call(&shard, CONTROLLER_SHARD, ControlledShutdownCall).await;
     }
     shard.close_all().await;
     if let Some(cluster) = shard.cluster() {

@@ -12,16 +12,20 @@
 //! finds belong to an older topic of the same name, deleted while the node
 //! was away, so they are removed instead of served as the new topic's data.
 
+use std::cell::RefCell;
 use std::collections::{HashMap, HashSet};
 use std::rc::Rc;
 use std::sync::Arc;
 
+use futures::future::{LocalBoxFuture, Shared};
+use futures::FutureExt;
 use openraft_rt::AsyncRuntime;
 use tokio::sync::watch;
 use uuid::Uuid;
 
 use super::admin::{delete_on_owners, open_on_owners, publish_catalog, AdminError};
 use super::auto_creations::AutoCreations;
+use super::routing::ShardCall;
 use super::shard::Shard;
 use crate::cluster::control::{ControlError, ControlOutcome, ControlRequest};
 use crate::cluster::node::{ClusterNode, CALL_TIMEOUT};
@@ -36,6 +40,8 @@ pub struct ClusterMetadata {
     pub auto_creations: Rc<AutoCreations>,
     /// The image offset whose catalog every shard has.
     published: watch::Sender<Option<u64>>,
+    /// The controlled shutdown, once started: every shard awaits the same one.
+    shutdown_moves: RefCell<Option<Shared<LocalBoxFuture<'static, ()>>>>,
 }
 
 impl ClusterMetadata {
@@ -52,6 +58,7 @@ impl ClusterMetadata {
             node,
             auto_creations: Rc::default(),
             published,
+            shutdown_moves: RefCell::new(None),
         });
         let mut publisher = Publisher {
             shard: Rc::clone(shard),
@@ -95,8 +102,22 @@ impl ClusterMetadata {
 impl ClusterMetadata {
     /// Moves this node's leaderships away before it stops (controlled
     /// shutdown), waiting until every shard runs with the new roles, so
-    /// clients see only retriable errors during a rolling restart.
-    pub async fn controlled_shutdown(&self) {
+    /// clients see only retriable errors during a rolling restart. Runs once;
+    /// every shard stopping awaits that one run (`ControlledShutdownCall`)
+    /// before it closes its logs.
+    pub fn controlled_shutdown(self: &Rc<Self>) -> Shared<LocalBoxFuture<'static, ()>> {
+        self.shutdown_moves
+            .borrow_mut()
+            .get_or_insert_with(|| {
+                let metadata = Rc::clone(self);
+                async move { metadata.move_leaderships_away().await }
+                    .boxed_local()
+                    .shared()
+            })
+            .clone()
+    }
+
+    async fn move_leaderships_away(&self) {
         let Some(offset) = self.node.controlled_shutdown().await else {
             return;
         };
@@ -110,6 +131,20 @@ impl ClusterMetadata {
             tracing::warn!("controlled shutdown: new leaders not seen in time");
         } else {
             tracing::info!("controlled shutdown: leaderships moved away");
+        }
+    }
+}
+
+/// Any shard -> shard 0: wait for this node's controlled shutdown (starting
+/// it if no shard has yet), so no shard closes a log it still leads.
+pub struct ControlledShutdownCall;
+
+impl ShardCall<Shard> for ControlledShutdownCall {
+    type Reply = ();
+    fn start(self, shard: &Rc<Shard>) -> LocalBoxFuture<'static, ()> {
+        match shard.cluster() {
+            Some(cluster) => cluster.controlled_shutdown().boxed_local(),
+            None => async {}.boxed_local(),
         }
     }
 }
