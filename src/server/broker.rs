@@ -14,8 +14,8 @@ use glommio::net::TcpListener;
 use glommio::{LocalExecutorBuilder, Placement};
 
 use super::cluster_metadata::{ClusterMetadata, ControlledShutdownCall};
-use super::routing;
 use super::connection::serve_connection;
+use super::routing;
 use super::shard::{Shard, CONTROLLER_SHARD};
 use crate::cluster::node::ClusterNode;
 use crate::cluster::node_identity;
