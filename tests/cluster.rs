@@ -30,6 +30,8 @@ mod majority;
 mod membership;
 #[path = "cluster/producers.rs"]
 mod producers;
+#[path = "cluster/quorum_loss.rs"]
+mod quorum_loss;
 #[path = "cluster/reassignment.rs"]
 mod reassignment;
 #[path = "cluster/replication.rs"]

@@ -265,6 +265,19 @@ impl Cluster {
         self.node(node_id).log.contains(needle)
     }
 
+    /// Panics, printing the node's log, if a node's kept log shows a Rust panic: a shard
+    /// that died while the test went on would otherwise pass unnoticed.
+    pub fn assert_no_node_panicked(&self) {
+        for node in &self.nodes {
+            assert!(
+                !node.log.contains("panicked"),
+                "node {} panicked:\n{}",
+                node.node_id,
+                node.render_log()
+            );
+        }
+    }
+
     fn spawn_at(&mut self, index: usize) {
         let node = &mut self.nodes[index];
         assert!(node.process.is_none(), "node {} is running", node.node_id);
