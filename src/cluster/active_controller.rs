@@ -193,6 +193,7 @@ impl ActiveController {
             .await
             .map_err(|error| ControllerCallError::Stopped(error.to_string()))?;
         self.take_over(now_ms).await?;
+        self.wait_for_applied_log().await?;
         let decided = {
             let heartbeats = self.last_heartbeat_ms.borrow();
             self.quorum
@@ -273,6 +274,30 @@ impl ActiveController {
             });
         }
         Ok(())
+    }
+
+    /// Waits until every entry in this leader's log is applied, so a decision
+    /// sees all of them. An entry that never commits (the leader lost its
+    /// majority and its proposal timed out) makes later decisions time out
+    /// too, instead of stacking records decided on an image that lacks it;
+    /// they would all commit if the majority came back while this node still
+    /// led (Kafka's controller resigns when a write fails for the same reason).
+    async fn wait_for_applied_log(&self) -> Result<(), ControllerCallError> {
+        let mut metrics = self.quorum.raft().metrics();
+        let applied_all =
+            |metrics: &openraft::RaftMetrics<super::quorum::types::MetadataRaft>| {
+                metrics.last_applied.as_ref().map(|applied| applied.index) >= metrics.last_log_index
+            };
+        let wait = async {
+            while !applied_all(&metrics.borrow_watched()) {
+                if metrics.changed().await.is_err() {
+                    break;
+                }
+            }
+        };
+        GlommioRuntime::timeout(self.timing.propose_timeout, wait)
+            .await
+            .map_err(|_| ControllerCallError::TimedOut(self.timing.propose_timeout))
     }
 
     /// CreateTopics for one topic; answers its new id. `validate_only`
