@@ -9,7 +9,9 @@
 //! survive repeated leader kills, min.insync.replicas refuses acks=all while the ISR is too
 //! small, and a consumer group survives its coordinator's death (`replication`); partitions
 //! move to a new node and back to their preferred leaders under a live stream
-//! (`reassignment`).
+//! (`reassignment`). A leader cut off by a network partition (nodes in network namespaces,
+//! its link taken down) is fenced and replaced, acknowledges no acks=all write alone, and
+//! truncates what it took alone once healed (`network_partition`).
 //!
 //! Each test starts its own cluster (`common::cluster`): three processes of one shard each.
 //! Clusters are heavy for a small test host, so the tests of this binary run one at a time
@@ -28,6 +30,8 @@ mod failover;
 mod majority;
 #[path = "cluster/membership.rs"]
 mod membership;
+#[path = "cluster/network_partition.rs"]
+mod network_partition;
 #[path = "cluster/producers.rs"]
 mod producers;
 #[path = "cluster/quorum_loss.rs"]

@@ -280,7 +280,7 @@ impl ClusterNode {
                     Some(control::answer(&controller, request.clone()).await)
                 }
                 Route::Remote(voter) => {
-                    let response = self.ask(voter, &request).await;
+                    let response = self.ask_leader(voter, &request).await;
                     if response.is_none() {
                         self.leader_hint.set(None);
                     }
@@ -349,6 +349,46 @@ impl ClusterNode {
             Ok(response) => Some(response),
             Err(error) => {
                 tracing::debug!(voter, %error, "controller call failed; trying again");
+                None
+            }
+        }
+    }
+
+    /// [`ClusterNode::ask`] the quorum leader `voter`, given up as soon as this voter's
+    /// quorum member knows another node leads. A call in flight to a controller that was
+    /// cut off or hangs would otherwise wait out the whole `ATTEMPT_TIMEOUT`, longer than a
+    /// short broker session: the new controller starts every session afresh when it takes
+    /// over, and would fence every broker whose heartbeat is stuck there, itself included,
+    /// taking every partition offline (Kafka's NodeToControllerChannelManager also drops
+    /// its connection and resends when the controller changes). Giving up early is no new
+    /// outcome for the request: it is what a timed-out attempt already leaves. Broker-only
+    /// nodes learn of a new leader only from answers and make the plain attempt.
+    async fn ask_leader(&self, voter: u64, request: &ControlRequest) -> Option<ControlResponse> {
+        let Some(quorum) = &self.quorum else {
+            return self.ask(voter, request).await;
+        };
+        let mut metrics = quorum.raft().metrics();
+        let another_leads = async move {
+            loop {
+                let leader = metrics.borrow_watched().current_leader;
+                if leader.is_some_and(|leader| leader != voter) {
+                    return leader;
+                }
+                if metrics.changed().await.is_err() {
+                    // The quorum member stopped: only the attempt ends this call.
+                    futures::future::pending::<()>().await;
+                }
+            }
+        };
+        let attempt = self.ask(voter, request);
+        match futures::future::select(Box::pin(attempt), Box::pin(another_leads)).await {
+            futures::future::Either::Left((response, _)) => response,
+            futures::future::Either::Right((leader, _)) => {
+                tracing::debug!(
+                    voter,
+                    ?leader,
+                    "the controller changed during a call; asking the new one"
+                );
                 None
             }
         }

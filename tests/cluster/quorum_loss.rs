@@ -112,6 +112,9 @@ fn create(bootstrap: &str, new_topic: &NewTopic<'_>) {
     }
 }
 
+/// Where a record was acknowledged (partition, offset), or why it was not.
+type Delivery = Result<(i32, i64), KafkaError>;
+
 /// Sends `values` (key = value) to `partition` of `topic` through `producer` and waits for
 /// every delivery report: each value with where it was acknowledged, or why it was not.
 fn produce_values(
@@ -119,7 +122,7 @@ fn produce_values(
     topic: &str,
     partition: i32,
     values: &[String],
-) -> Vec<(String, Result<(i32, i64), KafkaError>)> {
+) -> Vec<(String, Delivery)> {
     for (id, value) in values.iter().enumerate() {
         let bytes = value.as_bytes();
         send(

@@ -200,14 +200,14 @@ pub(super) fn assert_no_node_panicked(cluster: &Cluster) {
 }
 
 /// Every node but `node_id`.
-fn others(cluster: &Cluster, node_id: i32) -> Vec<i32> {
+pub(super) fn others(cluster: &Cluster, node_id: i32) -> Vec<i32> {
     let mut node_ids = cluster.node_ids();
     node_ids.retain(|id| *id != node_id);
     node_ids
 }
 
 /// Comma-separated bootstrap addresses of `node_ids`.
-fn bootstrap_of(cluster: &Cluster, node_ids: &[i32]) -> String {
+pub(super) fn bootstrap_of(cluster: &Cluster, node_ids: &[i32]) -> String {
     let addresses: Vec<String> = node_ids.iter().map(|id| cluster.bootstrap(*id)).collect();
     addresses.join(",")
 }
@@ -225,7 +225,7 @@ const REPLICAS_IDENTICAL_TIMEOUT: Duration = Duration::from_secs(20);
 /// that starts below `up_to` ("offset A..B epoch E crc C records N producer P", " INVALID"
 /// appended when the batch does not validate), or why the directory could not be read.
 /// The command only reads, so it is safe on a running node's directory.
-fn dump_log(partition_dir: &Path, up_to: i64) -> Result<Vec<String>, String> {
+pub(super) fn dump_log(partition_dir: &Path, up_to: i64) -> Result<Vec<String>, String> {
     let output = Command::new(env!("CARGO_BIN_EXE_corelog"))
         .args(["debug", "dump-log"])
         .arg(partition_dir)
@@ -248,7 +248,7 @@ fn dump_log(partition_dir: &Path, up_to: i64) -> Result<Vec<String>, String> {
 }
 
 /// The last offset B of a dump-log line "offset A..B ...".
-fn last_offset_of(line: &str) -> Option<i64> {
+pub(super) fn last_offset_of(line: &str) -> Option<i64> {
     let range = line.strip_prefix("offset ")?.split_whitespace().next()?;
     range.split_once("..")?.1.parse().ok()
 }
@@ -456,7 +456,7 @@ fn numbered_value(partition: i32, number: usize) -> String {
 }
 
 /// The number in a value written by [`numbered_value`] for `partition`.
-fn number_of(partition: i32, value: &str) -> usize {
+pub(super) fn number_of(partition: i32, value: &str) -> usize {
     value
         .strip_prefix(&format!("p{partition}-n"))
         .and_then(|number| number.parse().ok())
@@ -490,7 +490,7 @@ impl NumberedStream {
     }
 
     /// [`NumberedStream::start`] with `extra` producer settings, which win.
-    fn start_with(
+    pub(super) fn start_with(
         bootstrap: &str,
         topic: &str,
         partitions: i32,
@@ -534,6 +534,11 @@ impl NumberedStream {
             stop,
             thread: Some(thread),
         }
+    }
+
+    /// How many messages were enqueued so far: every id from here on is sent after now.
+    pub(super) fn enqueued(&self) -> usize {
+        self.enqueued.load(Ordering::Relaxed)
     }
 
     /// Stops enqueueing, waits (bounded) for every report, and returns them by id with
@@ -596,7 +601,10 @@ fn run_numbered(
 }
 
 /// Partition -> (number -> acknowledged offset) of the successful reports.
-pub(super) fn acknowledged(reports: &[Report], partitions: i32) -> BTreeMap<i32, BTreeMap<usize, i64>> {
+pub(super) fn acknowledged(
+    reports: &[Report],
+    partitions: i32,
+) -> BTreeMap<i32, BTreeMap<usize, i64>> {
     let mut acked: BTreeMap<i32, BTreeMap<usize, i64>> = BTreeMap::new();
     for report in reports {
         if let Ok(offset) = report.outcome {
@@ -632,7 +640,11 @@ pub(super) fn read_numbered(
 
 /// Reads every partition of `topic` from the beginning to its high watermark (asked of
 /// `bootstrap` first); partition -> (offset, value as text) in the order read.
-fn read_values(bootstrap: &str, topic: &str, partitions: i32) -> BTreeMap<i32, Vec<(i64, String)>> {
+pub(super) fn read_values(
+    bootstrap: &str,
+    topic: &str,
+    partitions: i32,
+) -> BTreeMap<i32, Vec<(i64, String)>> {
     let ends: BTreeMap<i32, i64> = (0..partitions)
         .map(|partition| {
             let (_, high) = metadata_consumer(bootstrap)
@@ -929,7 +941,7 @@ fn successes(reports: &[Report]) -> usize {
 
 /// When the first message of `partition` with an id of at least `first_id` was
 /// acknowledged.
-fn first_ack_after(
+pub(super) fn first_ack_after(
     reports: &[Report],
     partition: i32,
     partitions: i32,
@@ -947,7 +959,7 @@ fn first_ack_after(
 }
 
 /// Polls the stream's reports until `accept` takes them; returns them.
-fn wait_until_reports(
+pub(super) fn wait_until_reports(
     stream: &NumberedStream,
     timeout: Duration,
     what: &str,
@@ -971,7 +983,7 @@ fn wait_until_reports(
 /// stopped node gets neither an answer nor a reset, so librdkafka gives it up only after
 /// request.timeout.ms (Produce, 30 s by default) or socket.timeout.ms (Metadata and the
 /// rest, 60 s), and only then asks where the partition went.
-const HUNG_LEADER_PRODUCER: &[(&str, &str)] = &[
+pub(super) const HUNG_LEADER_PRODUCER: &[(&str, &str)] = &[
     ("request.timeout.ms", "5000"),
     ("socket.timeout.ms", "5000"),
     ("topic.metadata.refresh.interval.ms", "1000"),

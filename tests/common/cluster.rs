@@ -15,6 +15,11 @@
 //! Nodes are addressed by node id. Voters have ids `0..voters`; a broker-only node added
 //! with [`Cluster::add_broker_only`] keeps the id it was given.
 //!
+//! [`Cluster::start_in_namespaces`] runs each voter in its own network namespace
+//! (`super::netns`), listening on that namespace's address instead of 127.0.0.1 and
+//! reached over a bridge, so [`Cluster::cut_off`] can partition one node from everyone
+//! (peers and the test's clients) while it keeps running.
+//!
 //! ```ignore
 //! let mut cluster = Cluster::start(3, &[]);
 //! cluster.kill9(1);
@@ -22,16 +27,22 @@
 //! cluster.restart(1);
 //! cluster.pause(2); // SIGSTOP: alive, silent
 //! cluster.resume(2);
+//!
+//! let mut cluster = Cluster::start_in_namespaces(3, &[]);
+//! cluster.cut_off(0); // its link down: it runs on, alone
+//! cluster.heal(0);
 //! ```
 
 use std::ffi::OsString;
-use std::net::TcpListener;
+use std::io;
+use std::net::{IpAddr, Ipv4Addr, SocketAddr, TcpListener, TcpStream};
 use std::path::Path;
 use std::process::{Command, ExitStatus, Stdio};
 use std::sync::OnceLock;
 use std::thread;
 use std::time::Duration;
 
+use super::netns::NodeNetwork;
 use super::process::{LogTail, ServeProcess};
 use super::SHUTDOWN_TIMEOUT;
 
@@ -55,13 +66,22 @@ pub const QUICK_BROKER_SESSIONS: &[&str] = &[
 /// A running (or partly stopped) cluster of `corelog serve` nodes.
 pub struct Cluster {
     nodes: Vec<ClusterNode>,
-    /// `id@127.0.0.1:port,...`, the same for every node and every restart.
+    /// `id@<host>:port,...`, the same for every node and every restart.
     quorum_voters: String,
     extra_args: Vec<String>,
+    /// The namespaces nodes run in ([`Cluster::start_in_namespaces`]). Declared after
+    /// `nodes` and dropped after [`Drop::drop`] killed every node: a namespace is only
+    /// gone once nothing runs in it.
+    network: Option<NodeNetwork>,
 }
 
 struct ClusterNode {
     node_id: i32,
+    /// The address it listens on: 127.0.0.1, or its namespace's address.
+    host: Ipv4Addr,
+    /// Runs `corelog serve` in the node's namespace (`ip netns exec <ns>`); empty on the
+    /// host's own network.
+    launcher: Vec<OsString>,
     kafka_port: u16,
     /// `Some` for a voter, `None` for a broker-only node.
     controller_port: Option<u16>,
@@ -79,27 +99,52 @@ impl Cluster {
     /// node's `corelog serve` command line, and waits until every one listens for Kafka
     /// clients.
     pub fn start(voters: usize, extra_args: &[&str]) -> Cluster {
+        Cluster::start_on(voters, extra_args, None)
+    }
+
+    /// [`Cluster::start`] with each voter in a network namespace of its own, joined to the
+    /// others and to this process by a bridge (`super::netns`): node `i` listens on the
+    /// namespace's address, and [`Cluster::cut_off`] takes its link down. Needs root
+    /// (CAP_SYS_ADMIN, CAP_NET_ADMIN) and panics saying so without it. The namespaces,
+    /// links and bridge are removed when the cluster is dropped, after its nodes are killed.
+    pub fn start_in_namespaces(voters: usize, extra_args: &[&str]) -> Cluster {
+        Cluster::start_on(voters, extra_args, Some(NodeNetwork::create(voters)))
+    }
+
+    fn start_on(voters: usize, extra_args: &[&str], network: Option<NodeNetwork>) -> Cluster {
         assert!(voters >= 1, "a cluster needs at least one voter");
+        // Ports free on loopback here are free in a fresh namespace too.
         let ports = free_loopback_ports(2 * voters);
         let (kafka_ports, controller_ports) = ports.split_at(voters);
+        let host = |index: usize| {
+            network
+                .as_ref()
+                .map_or(Ipv4Addr::LOCALHOST, |network| network.address(index))
+        };
         let quorum_voters = controller_ports
             .iter()
             .enumerate()
-            .map(|(node_id, port)| format!("{node_id}@127.0.0.1:{port}"))
+            .map(|(node_id, port)| format!("{node_id}@{}:{port}", host(node_id)))
             .collect::<Vec<_>>()
             .join(",");
-        let mut cluster = Cluster {
-            nodes: Vec::with_capacity(voters),
-            quorum_voters,
-            extra_args: extra_args.iter().map(|arg| arg.to_string()).collect(),
-        };
+        let mut nodes = Vec::with_capacity(voters);
         for (index, (kafka_port, controller_port)) in
             kafka_ports.iter().zip(controller_ports).enumerate()
         {
             let node_id = i32::try_from(index).expect("node id fits i32");
-            let node = ClusterNode::new(node_id, *kafka_port, Some(*controller_port), index);
-            cluster.nodes.push(node);
+            let mut node = ClusterNode::new(node_id, *kafka_port, Some(*controller_port), index);
+            if let Some(network) = &network {
+                node.host = network.address(index);
+                node.launcher = network.launcher(index);
+            }
+            nodes.push(node);
         }
+        let mut cluster = Cluster {
+            nodes,
+            quorum_voters,
+            extra_args: extra_args.iter().map(|arg| arg.to_string()).collect(),
+            network,
+        };
         // All first: no voter's listener opens before a majority of voters runs.
         for index in 0..voters {
             cluster.spawn_at(index);
@@ -113,6 +158,10 @@ impl Cluster {
     /// Starts a node that is not in the voter list (no `--controller-listen`): a
     /// broker-only node that registers with the quorum's leader. Waits until it listens.
     pub fn add_broker_only(&mut self, node_id: i32) {
+        assert!(
+            self.network.is_none(),
+            "broker-only nodes run on loopback, which nodes in namespaces cannot reach"
+        );
         assert!(
             self.nodes.iter().all(|node| node.node_id != node_id),
             "node {node_id} is already in this cluster"
@@ -135,9 +184,10 @@ impl Cluster {
         &self.quorum_voters
     }
 
-    /// `127.0.0.1:<kafka port>` of the node.
+    /// `<host>:<kafka port>` of the node: 127.0.0.1, or its namespace's address.
     pub fn bootstrap(&self, node_id: i32) -> String {
-        format!("127.0.0.1:{}", self.kafka_port(node_id))
+        let node = self.node(node_id);
+        format!("{}:{}", node.host, node.kafka_port)
     }
 
     pub fn kafka_port(&self, node_id: i32) -> u16 {
@@ -207,6 +257,36 @@ impl Cluster {
             .unwrap_or_else(|| panic!("node {node_id} is not running"))
             .signal(libc::SIGCONT);
         node.paused = false;
+    }
+
+    /// Takes the node's network link down ([`Cluster::start_in_namespaces`] only): it runs
+    /// on but reaches no peer and no client outside its namespace, and nobody reaches it;
+    /// packets are dropped, no connection is reset. [`Cluster::heal`] reconnects it.
+    pub fn cut_off(&mut self, node_id: i32) {
+        let index = self.index(node_id);
+        self.network_of(node_id).cut_off(index);
+        self.nodes[index]
+            .log
+            .push("---- cut off (link down) ----".into());
+    }
+
+    /// Brings the link of a node cut off by [`Cluster::cut_off`] back up.
+    pub fn heal(&mut self, node_id: i32) {
+        let index = self.index(node_id);
+        self.nodes[index]
+            .log
+            .push("---- healed (link up) ----".into());
+        self.network_of(node_id).heal(index);
+    }
+
+    /// A connection to the node's Kafka listener opened from inside its namespace, as a
+    /// client on the node's own host would open it: it works while the node is cut off.
+    pub fn connect_from_inside(&self, node_id: i32, timeout: Duration) -> io::Result<TcpStream> {
+        let index = self.index(node_id);
+        let node = &self.nodes[index];
+        let listener = SocketAddr::new(IpAddr::V4(node.host), node.kafka_port);
+        self.network_of(node_id)
+            .connect_from_inside(index, listener, timeout)
     }
 
     /// SIGKILL: a crash, nothing gets flushed. Returns once the process is reaped.
@@ -285,11 +365,11 @@ impl Cluster {
             "--node-id".into(),
             node.node_id.to_string().into(),
             "--listen".into(),
-            format!("127.0.0.1:{}", node.kafka_port).into(),
+            format!("{}:{}", node.host, node.kafka_port).into(),
         ];
         if let Some(controller_port) = node.controller_port {
             args.push("--controller-listen".into());
-            args.push(format!("127.0.0.1:{controller_port}").into());
+            args.push(format!("{}:{controller_port}", node.host).into());
         }
         args.extend([
             "--controller-quorum-voters".into(),
@@ -300,16 +380,22 @@ impl Cluster {
             "1".into(),
         ]);
         args.extend(self.extra_args.iter().map(OsString::from));
-        node.process = Some(ServeProcess::spawn(&args, &[], node.cpu, &node.log));
+        node.process = Some(ServeProcess::spawn_through(
+            &node.launcher,
+            &args,
+            &[],
+            node.cpu,
+            &node.log,
+        ));
     }
 
     fn wait_ready_at(&mut self, index: usize) {
         let node = &mut self.nodes[index];
-        let (node_id, port) = (node.node_id, node.kafka_port);
+        let (node_id, host, port) = (node.node_id, node.host, node.kafka_port);
         let process = node.process.as_mut().expect("node was spawned");
         if let Err(status) = process.wait_listening(Some(port), CLUSTER_READY_TIMEOUT) {
             panic!(
-                "node {node_id} did not log 'listening on 127.0.0.1:{port}' within \
+                "node {node_id} did not log 'listening on {host}:{port}' within \
                  {CLUSTER_READY_TIMEOUT:?} (exit status: {status:?}); extra args: {:?}; \
                  every node's log follows",
                 self.extra_args
@@ -327,6 +413,12 @@ impl Cluster {
                     self.node_ids()
                 )
             })
+    }
+
+    fn network_of(&self, node_id: i32) -> &NodeNetwork {
+        self.network.as_ref().unwrap_or_else(|| {
+            panic!("node {node_id} is on the host's network: start the cluster in namespaces")
+        })
     }
 
     fn node(&self, node_id: i32) -> &ClusterNode {
@@ -347,7 +439,8 @@ impl Drop for Cluster {
             }
         }
         // Dropping a process sends SIGKILL to exactly the process this harness started
-        // and reaps it. The data directories go with the nodes, after their process.
+        // and reaps it. The data directories go with the nodes, after their process, and
+        // the network namespaces (a field dropped after this) once nothing runs in them.
         for node in &mut self.nodes {
             node.process.take();
         }
@@ -363,6 +456,8 @@ impl ClusterNode {
             .expect("create temporary data dir");
         ClusterNode {
             node_id,
+            host: Ipv4Addr::LOCALHOST,
+            launcher: Vec::new(),
             kafka_port,
             controller_port,
             cpu: pinning_cpus().map(|cpus| cpus[index % cpus.len()]),

@@ -8,8 +8,9 @@
 //! This file owns the single broker; `cluster` starts several nodes that form a metadata
 //! quorum, and `cluster_view` reads what its nodes report (Metadata, DescribeCluster); both
 //! harnesses run their processes through `process` (spawn, log capture, ready line,
-//! signals). `clients` holds the rdkafka helpers (admin, produce, consume, ListOffsets) and
-//! `wire` the hand-rolled framing for raw-socket tests.
+//! signals). `clients` holds the rdkafka helpers (admin, produce, consume, ListOffsets),
+//! `wire` the hand-rolled framing for raw-socket tests, and `netns` the network namespaces
+//! a cluster's nodes can run in so a test can cut them off from each other.
 
 // Each test binary uses a different subset of these helpers.
 #![allow(dead_code)]
@@ -17,6 +18,7 @@
 pub mod clients;
 pub mod cluster;
 pub mod cluster_view;
+pub mod netns;
 pub mod process;
 pub mod wire;
 

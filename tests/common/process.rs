@@ -1,7 +1,7 @@
 //! One `corelog serve` child process, shared by the single-broker harness ([`super::Broker`])
 //! and the multi-node one ([`super::cluster::Cluster`]): spawning it (optionally pinned to
 //! one CPU with `taskset`), draining its stdout and stderr into a bounded [`LogTail`] so the
-//! pipes never fill, noticing its "listening on 127.0.0.1:<port>" ready line, and stopping
+//! pipes never fill, noticing its "listening on <address>:<port>" ready line, and stopping
 //! it by signal with a bounded wait.
 //!
 //! Spawning and waiting for readiness are separate steps so a cluster can start every node
@@ -76,7 +76,7 @@ impl LogTail {
 /// A spawned `corelog serve` whose output is being drained into a [`LogTail`].
 pub struct ServeProcess {
     child: Child,
-    /// Every port named by a "listening on 127.0.0.1:<port>" line, in order.
+    /// Every port named by a "listening on <address>:<port>" line, in order.
     listening: mpsc::Receiver<u16>,
 }
 
@@ -90,16 +90,29 @@ impl ServeProcess {
         cpu: Option<usize>,
         log: &LogTail,
     ) -> ServeProcess {
+        ServeProcess::spawn_through(&[], args, env, cpu, log)
+    }
+
+    /// [`ServeProcess::spawn`] through `launcher`, a command that runs the rest of its
+    /// command line in place (`ip netns exec <namespace>`): `taskset -c <cpu> <launcher...>
+    /// corelog serve <args>`. Every link of that chain execs the next one without forking,
+    /// so the pid we hold, and signal, is the broker's.
+    pub fn spawn_through(
+        launcher: &[OsString],
+        args: &[OsString],
+        env: &[(String, String)],
+        cpu: Option<usize>,
+        log: &LogTail,
+    ) -> ServeProcess {
         let binary = env!("CARGO_BIN_EXE_corelog");
-        // taskset execs the broker in place, so the pid we hold is the broker's.
-        let mut command = match cpu {
-            Some(cpu) => {
-                let mut command = Command::new("taskset");
-                command.arg("-c").arg(cpu.to_string()).arg(binary);
-                command
-            }
-            None => Command::new(binary),
-        };
+        let mut chain: Vec<OsString> = Vec::with_capacity(launcher.len() + 4);
+        if let Some(cpu) = cpu {
+            chain.extend(["taskset".into(), "-c".into(), cpu.to_string().into()]);
+        }
+        chain.extend(launcher.iter().cloned());
+        chain.push(binary.into());
+        let mut command = Command::new(&chain[0]);
+        command.args(&chain[1..]);
         command
             .arg("serve")
             .args(args)
@@ -122,7 +135,7 @@ impl ServeProcess {
             .envs(env.iter().map(|(name, value)| (name, value)));
         let mut child = command
             .spawn()
-            .unwrap_or_else(|error| panic!("spawn {binary} (cpu {cpu:?}): {error}"));
+            .unwrap_or_else(|error| panic!("spawn {chain:?} (cpu {cpu:?}): {error}"));
 
         let (sender, listening) = mpsc::channel::<u16>();
         let stderr = child.stderr.take().expect("piped stderr");
@@ -132,7 +145,7 @@ impl ServeProcess {
         ServeProcess { child, listening }
     }
 
-    /// Waits (bounded) for a "listening on 127.0.0.1:<port>" line: the first one when
+    /// Waits (bounded) for a "listening on <address>:<port>" line: the first one when
     /// `port` is `None`, else one naming that port (a node may log other listeners, such
     /// as its controller's, first). Returns the port, or `Err` with the exit status if the
     /// process exited before it was ready (`Err(None)`: still running, timed out).
@@ -209,7 +222,7 @@ impl Drop for ServeProcess {
 }
 
 /// Reads lines until EOF (the process exited) so the pipe never fills; reports the port
-/// of every `listening on 127.0.0.1:<port>` line.
+/// of every `listening on <address>:<port>` line.
 fn drain_lines<R: Read + Send + 'static>(stream: R, log: LogTail, listening: mpsc::Sender<u16>) {
     thread::spawn(move || {
         let mut reader = BufReader::new(stream);
@@ -233,13 +246,14 @@ fn drain_lines<R: Read + Send + 'static>(stream: R, log: LogTail, listening: mps
     });
 }
 
+/// The port of a "listening on <IPv4 address>:<port>" line: 127.0.0.1 for most nodes, a
+/// network namespace's own address for nodes started there (`super::netns`).
 fn parse_listening_port(line: &str) -> Option<u16> {
-    const MARKER: &str = "listening on 127.0.0.1:";
+    const MARKER: &str = "listening on ";
     let start = line.find(MARKER)? + MARKER.len();
-    let digits: String = line[start..]
-        .chars()
-        .take_while(|c| c.is_ascii_digit())
-        .collect();
+    let (host, rest) = line[start..].split_once(':')?;
+    host.parse::<std::net::Ipv4Addr>().ok()?;
+    let digits: String = rest.chars().take_while(|c| c.is_ascii_digit()).collect();
     digits.parse().ok().filter(|port| *port != 0)
 }
 
