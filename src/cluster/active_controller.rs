@@ -284,10 +284,9 @@ impl ActiveController {
     /// led (Kafka's controller resigns when a write fails for the same reason).
     async fn wait_for_applied_log(&self) -> Result<(), ControllerCallError> {
         let mut metrics = self.quorum.raft().metrics();
-        let applied_all =
-            |metrics: &openraft::RaftMetrics<super::quorum::types::MetadataRaft>| {
-                metrics.last_applied.as_ref().map(|applied| applied.index) >= metrics.last_log_index
-            };
+        let applied_all = |metrics: &openraft::RaftMetrics<super::quorum::types::MetadataRaft>| {
+            metrics.last_applied.as_ref().map(|applied| applied.index) >= metrics.last_log_index
+        };
         let wait = async {
             while !applied_all(&metrics.borrow_watched()) {
                 if metrics.changed().await.is_err() {

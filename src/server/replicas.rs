@@ -310,9 +310,7 @@ pub(super) fn sync_partition(
                 let newer = assignment.partition_epoch > led.view.borrow().partition_epoch;
                 if newer {
                     let end = led.log.replica_end_offset();
-                    led.view
-                        .borrow_mut()
-                        .replicas_changed(&assignment.replicas);
+                    led.view.borrow_mut().replicas_changed(&assignment.replicas);
                     let moved = led.view.borrow_mut().isr_committed(
                         assignment.isr.clone(),
                         assignment.partition_epoch,
