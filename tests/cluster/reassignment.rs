@@ -258,8 +258,10 @@ fn partitions_move_to_a_new_broker_and_back_to_their_preferred_leaders_without_l
         assert!(Instant::now() < deadline, "node 0 never left the metadata");
         thread::sleep(Duration::from_millis(200));
     }
+    // Clients bootstrap at the survivors from here on.
+    let survivors_bootstrap = bootstrap_without(&cluster, 0);
     let stuck = replica_admin(
-        &bootstrap_without(&cluster, 0),
+        &survivors_bootstrap,
         &[
             "--action",
             "reassign",
@@ -270,7 +272,7 @@ fn partitions_move_to_a_new_broker_and_back_to_their_preferred_leaders_without_l
         ],
     );
     assert_eq!(stuck["error"], Value::Null, "{stuck}");
-    let listed = ongoing(&bootstrap_without(&cluster, 0));
+    let listed = ongoing(&survivors_bootstrap);
     let state = &listed[&format!("{TOPIC}-1")];
     assert_eq!(
         state["adding_replicas"],
@@ -283,7 +285,7 @@ fn partitions_move_to_a_new_broker_and_back_to_their_preferred_leaders_without_l
         "{listed:?}"
     );
     let cancelled = replica_admin(
-        &bootstrap_without(&cluster, 0),
+        &survivors_bootstrap,
         &[
             "--action",
             "reassign",
@@ -294,7 +296,7 @@ fn partitions_move_to_a_new_broker_and_back_to_their_preferred_leaders_without_l
         ],
     );
     assert_eq!(cancelled["error"], Value::Null, "{cancelled}");
-    assert!(ongoing(&bootstrap_without(&cluster, 0)).is_empty());
+    assert!(ongoing(&survivors_bootstrap).is_empty());
     wait_for_assignment(
         &cluster,
         &[1, 2, 3],
@@ -302,7 +304,7 @@ fn partitions_move_to_a_new_broker_and_back_to_their_preferred_leaders_without_l
         "partition 1 back to its replicas after the cancel",
     );
     let nothing = replica_admin(
-        &bootstrap_without(&cluster, 0),
+        &survivors_bootstrap,
         &[
             "--action",
             "reassign",
@@ -321,7 +323,7 @@ fn partitions_move_to_a_new_broker_and_back_to_their_preferred_leaders_without_l
     let (reports, fatal) = stream.finish();
     assert_eq!(fatal, None, "librdkafka gave up the idempotent producer");
     let acked = acknowledged(&reports, PARTITIONS);
-    let read = read_numbered(&bootstrap_without(&cluster, 0), TOPIC, PARTITIONS);
+    let read = read_numbered(&survivors_bootstrap, TOPIC, PARTITIONS);
     let mut problems = Vec::new();
     for partition in 0..PARTITIONS {
         let empty = Default::default();
