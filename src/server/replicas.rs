@@ -32,7 +32,7 @@ use super::groups::offsets_topic::OFFSETS_TOPIC;
 use super::replica_fetcher::ReplicaFetcher;
 use super::routing::{self, ShardCall};
 use super::shard::{Shard, CONTROLLER_SHARD};
-use super::txn::state_topic::TRANSACTION_STATE_TOPIC;
+use super::txn::{self, state_topic::TRANSACTION_STATE_TOPIC};
 use crate::cluster::control::{ControlOutcome, ControlRequest};
 use crate::log::PartitionLog;
 use crate::metadata::catalog::{Catalog, NO_BROKER};
@@ -62,8 +62,9 @@ pub struct Replicas {
     /// reopens it, so roles wait until the new log is in place.
     truncating: RefCell<HashSet<PartitionKey>>,
     /// Internal partitions whose coordinator (groups, transactions) runs
-    /// here: the ones this node leads.
-    coordinating: RefCell<HashSet<PartitionKey>>,
+    /// here: the ones this node leads, with the leader epoch it took them
+    /// over at (the transaction coordinator's epoch).
+    coordinating: RefCell<HashMap<PartitionKey, i32>>,
     isr_checker_started: Cell<bool>,
 }
 
@@ -170,18 +171,20 @@ impl Replicas {
         }
     }
 
-    /// This shard now coordinates `key`'s groups or transactions.
-    pub fn start_coordinating(&self, key: PartitionKey) {
-        self.coordinating.borrow_mut().insert(key);
+    /// This shard now coordinates `key`'s groups or transactions, as the
+    /// leader of `leader_epoch`.
+    pub fn start_coordinating(&self, key: PartitionKey, leader_epoch: i32) {
+        self.coordinating.borrow_mut().insert(key, leader_epoch);
     }
 
     /// This shard no longer coordinates `key`; answers whether it did.
     pub fn stop_coordinating(&self, key: &PartitionKey) -> bool {
-        self.coordinating.borrow_mut().remove(key)
+        self.coordinating.borrow_mut().remove(key).is_some()
     }
 
-    fn is_coordinating(&self, key: &PartitionKey) -> bool {
-        self.coordinating.borrow().contains(key)
+    /// The leader epoch this shard coordinates `key` at, if it does.
+    pub fn coordinating_epoch(&self, key: &PartitionKey) -> Option<i32> {
+        self.coordinating.borrow().get(key).copied()
     }
 
     /// Forgets a finished fetcher (only if it is still the registered one).
@@ -289,7 +292,8 @@ pub(super) fn sync_partition(
     };
     let me = shard.config.node_id;
     let replicated = assignment.replicas.len() > 1;
-    follow_coordinator(shard, &key, &log, assignment.leader == me);
+    let leads_at = (assignment.leader == me).then_some(assignment.leader_epoch);
+    follow_coordinator(shard, &key, &log, leads_at);
     if assignment.leader == me {
         replicas.stop_following(&key);
         if !replicated {
@@ -310,9 +314,7 @@ pub(super) fn sync_partition(
                 let newer = assignment.partition_epoch > led.view.borrow().partition_epoch;
                 if newer {
                     let end = led.log.replica_end_offset();
-                    led.view
-                        .borrow_mut()
-                        .replicas_changed(&assignment.replicas);
+                    led.view.borrow_mut().replicas_changed(&assignment.replicas);
                     let moved = led.view.borrow_mut().isr_committed(
                         assignment.isr.clone(),
                         assignment.partition_epoch,
@@ -409,24 +411,57 @@ pub(super) fn sync_partition(
 /// Group and transaction coordinators move with their internal partition's
 /// leadership (Kafka's `onLeadershipChange`): a new leader loads the state
 /// from its log (up to its end), a replica that stops leading drops it, so
-/// its clients get NOT_COORDINATOR and find the new one.
-fn follow_coordinator(shard: &Rc<Shard>, key: &PartitionKey, log: &PartitionLog, leads: bool) {
-    let internal = &*key.0 == OFFSETS_TOPIC || &*key.0 == TRANSACTION_STATE_TOPIC;
-    if !internal || leads == shard.replicas.is_coordinating(key) {
+/// its clients get NOT_COORDINATOR and find the new one. `leads_at` is the
+/// leader epoch when this node leads the partition.
+///
+/// The transaction coordinator's epoch is that leader epoch (Kafka's
+/// `coordinatorEpoch`), stamped on its markers. A leader epoch that moved
+/// while this node kept leading (the catalog skipped another leader's
+/// term) reloads the transaction state at the new epoch, as Kafka reloads
+/// on a newer epoch: the old state may lack the other leader's writes, and
+/// markers under the old epoch would be fenced by those that leader wrote.
+fn follow_coordinator(
+    shard: &Rc<Shard>,
+    key: &PartitionKey,
+    log: &PartitionLog,
+    leads_at: Option<i32>,
+) {
+    let offsets = &*key.0 == OFFSETS_TOPIC;
+    if !offsets && &*key.0 != TRANSACTION_STATE_TOPIC {
         return;
     }
     let partition = key.1;
-    if !leads {
-        shard.replicas.stop_coordinating(key);
-        if &*key.0 == OFFSETS_TOPIC {
-            shard.groups.unload(partition);
-        } else {
-            shard.txns.unload(partition);
+    let coordinating_at = shard.replicas.coordinating_epoch(key);
+    let leader_epoch = match (coordinating_at, leads_at) {
+        (None, None) => return,
+        (Some(_), None) => {
+            shard.replicas.stop_coordinating(key);
+            if offsets {
+                shard.groups.unload(partition);
+            } else {
+                shard.txns.unload(partition);
+            }
+            tracing::info!(topic = %key.0, partition, "coordinator moved away");
+            return;
         }
-        tracing::info!(topic = %key.0, partition, "coordinator moved away");
-        return;
-    }
-    shard.replicas.start_coordinating(key.clone());
+        (Some(current), Some(leader_epoch)) if current == leader_epoch => return,
+        (Some(_), Some(leader_epoch)) if offsets => {
+            // Groups carry no coordinator epoch; they stay loaded.
+            shard.replicas.start_coordinating(key.clone(), leader_epoch);
+            return;
+        }
+        (Some(current), Some(leader_epoch)) => {
+            tracing::info!(
+                topic = %key.0, partition, from = current, to = leader_epoch,
+                "coordinator epoch moved; reloading"
+            );
+            shard.txns.unload(partition);
+            leader_epoch
+        }
+        (None, Some(leader_epoch)) => leader_epoch,
+    };
+    shard.assert_owner(&key.0, partition);
+    shard.replicas.start_coordinating(key.clone(), leader_epoch);
     let shard = Rc::clone(shard);
     let key = key.clone();
     let log = log.clone();
@@ -436,21 +471,23 @@ fn follow_coordinator(shard: &Rc<Shard>, key: &PartitionKey, log: &PartitionLog,
                 .groups
                 .load(&shard.config.groups, partition, log)
                 .await;
-        } else {
-            shard
-                .txns
-                .load(&shard.config.transactions, partition, log)
-                .await;
-        }
-        // Leadership may have moved on while loading.
-        if !shard.replicas.is_coordinating(&key) {
-            if &*key.0 == OFFSETS_TOPIC {
+            // Leadership may have moved on while loading.
+            if shard.replicas.coordinating_epoch(&key).is_none() {
                 shard.groups.unload(partition);
-            } else {
-                shard.txns.unload(partition);
+                return;
             }
+        } else {
+            let loaded =
+                txn::coordinator::replay(&shard.config.transactions, partition, leader_epoch, log)
+                    .await;
+            // Leadership may have moved on while loading: only the load of
+            // the current epoch takes over (a later one may be running).
+            if shard.replicas.coordinating_epoch(&key) != Some(leader_epoch) {
+                return;
+            }
+            shard.txns.install(loaded);
         }
-        tracing::info!(topic = %key.0, partition, "coordinating");
+        tracing::info!(topic = %key.0, partition, leader_epoch, "coordinating");
     })
     .detach();
 }
