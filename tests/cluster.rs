@@ -40,6 +40,8 @@ mod quorum_loss;
 mod reassignment;
 #[path = "cluster/replication.rs"]
 mod replication;
+#[path = "cluster/txn_failover.rs"]
+mod txn_failover;
 
 use std::collections::BTreeMap;
 use std::sync::{Mutex, MutexGuard, PoisonError};

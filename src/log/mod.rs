@@ -150,6 +150,11 @@ pub enum LogError {
     /// this partition, or a control batch from a client (INVALID_TXN_STATE).
     #[error("batch does not fit the producer's transaction state")]
     InvalidTxnState,
+    /// A marker whose coordinator epoch is older than the one of the
+    /// producer's last marker on this partition: its coordinator was
+    /// replaced (TRANSACTION_COORDINATOR_FENCED).
+    #[error("transaction marker from a coordinator older than the producer's last")]
+    TransactionCoordinatorFenced,
     /// The partition's write queue holds `PENDING_BYTES_MAX` already: the
     /// disk is behind. Not an I/O error; answered as KAFKA_STORAGE_ERROR,
     /// which clients retry after a metadata refresh.
@@ -173,6 +178,7 @@ impl LogError {
             LogError::InvalidProducerEpoch => KafkaError::InvalidProducerEpoch,
             LogError::OutOfOrderSequence => KafkaError::OutOfOrderSequenceNumber,
             LogError::InvalidTxnState => KafkaError::InvalidTxnState,
+            LogError::TransactionCoordinatorFenced => KafkaError::TransactionCoordinatorFenced,
             LogError::InvalidBatch(_) => KafkaError::CorruptMessage,
         }
     }
@@ -189,6 +195,7 @@ impl From<ProducerError> for LogError {
             ProducerError::InvalidProducerEpoch => LogError::InvalidProducerEpoch,
             ProducerError::OutOfOrderSequence => LogError::OutOfOrderSequence,
             ProducerError::InvalidTxnState => LogError::InvalidTxnState,
+            ProducerError::TransactionCoordinatorFenced => LogError::TransactionCoordinatorFenced,
         }
     }
 }
@@ -287,7 +294,9 @@ impl PartitionLog {
     /// Appends the marker ending `producer_id`'s transaction on this partition
     /// (WriteTxnMarkers): a commit makes its records visible to read_committed
     /// consumers once written, an abort adds them to the aborted list and the
-    /// segment's `.txnindex`. An older `producer_epoch` is `InvalidProducerEpoch`.
+    /// segment's `.txnindex`. An older `producer_epoch` is `InvalidProducerEpoch`,
+    /// a `coordinator_epoch` older than the one of the producer's last marker
+    /// here `TransactionCoordinatorFenced` (nothing is written).
     pub fn append_marker(
         &self,
         producer_id: i64,

@@ -100,6 +100,11 @@ pub enum ProducerError {
     /// A plain batch while the producer's transaction is open, or a control
     /// batch from a client (INVALID_TXN_STATE).
     InvalidTxnState,
+    /// A marker from a transaction coordinator older than the one that
+    /// wrote this producer's last marker here: a coordinator that lost its
+    /// `__transaction_state` partition and does not know it yet
+    /// (TRANSACTION_COORDINATOR_FENCED).
+    TransactionCoordinatorFenced,
 }
 
 /// What to do with a batch that passed the checks.
@@ -219,7 +224,8 @@ pub fn last_sequence(first: i32, last_offset_delta: i32) -> i32 {
 
 impl ProducerStates {
     /// The checks of an append, in Kafka's order: duplicates (client only),
-    /// epoch fencing, sequence (client only), transaction state. Never mutates.
+    /// epoch fencing, coordinator epoch fencing (markers), sequence (client
+    /// only), transaction state. Never mutates.
     pub fn validate(
         &self,
         batch: &ProducerBatch,
@@ -244,7 +250,14 @@ impl ProducerStates {
         if batch.producer_epoch < entry.epoch {
             return Err(ProducerError::InvalidProducerEpoch);
         }
-        if batch.marker.is_some() {
+        if let Some(marker) = batch.marker {
+            // Kafka's `checkCoordinatorEpoch`: the coordinator epoch is the
+            // leader epoch of the coordinator's `__transaction_state`
+            // partition, so a lower one comes from a coordinator that has
+            // been replaced. An equal one is its own retry.
+            if marker.coordinator_epoch < entry.coordinator_epoch {
+                return Err(ProducerError::TransactionCoordinatorFenced);
+            }
             return Ok(Admission::Append);
         }
         if client {

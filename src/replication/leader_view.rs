@@ -122,6 +122,11 @@ impl LeaderView {
         }
     }
 
+    /// The ISR change sent to the controller and not yet settled.
+    pub fn pending_isr(&self) -> Option<&[i32]> {
+        self.pending_isr.as_deref()
+    }
+
     pub fn has_pending_isr_change(&self) -> bool {
         self.pending_isr.is_some()
     }

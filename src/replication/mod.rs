@@ -1,6 +1,8 @@
 //! Kafka's partition replication as pure logic: no I/O, no executor, so every
 //! rule can be tested deterministically and under random interleavings
-//! (`simulation_tests.rs`).
+//! (`simulation_tests.rs` for one partition's replicas; and
+//! `cluster_simulation_tests.rs` for brokers and the real controller
+//! exchanging messages over a faulty network).
 //!
 //! - `leader_epochs`: each replica's leader-epoch cache and its checkpoint
 //!   file format (KIP-101).
@@ -23,5 +25,7 @@ pub mod leader_view;
 pub mod reassignment;
 pub mod truncation;
 
+#[cfg(test)]
+mod cluster_simulation_tests;
 #[cfg(test)]
 mod simulation_tests;

@@ -25,22 +25,23 @@ const BROKERS: usize = 3;
 const REPLICAS: [i32; 3] = [0, 1, 2];
 const LAG_MAX: i64 = 25;
 
-/// xorshift64*: deterministic per seed, no dependency.
-struct Random(u64);
+/// xorshift64*: deterministic per seed, no dependency (also drives
+/// `cluster_simulation_tests`).
+pub(super) struct Random(pub(super) u64);
 
 impl Random {
-    fn next(&mut self) -> u64 {
+    pub(super) fn next(&mut self) -> u64 {
         self.0 ^= self.0 >> 12;
         self.0 ^= self.0 << 25;
         self.0 ^= self.0 >> 27;
         self.0.wrapping_mul(0x2545_F491_4F6C_DD1D)
     }
 
-    fn below(&mut self, bound: u64) -> u64 {
+    pub(super) fn below(&mut self, bound: u64) -> u64 {
         self.next() % bound
     }
 
-    fn chance(&mut self, percent: u64) -> bool {
+    pub(super) fn chance(&mut self, percent: u64) -> bool {
         self.below(100) < percent
     }
 }

@@ -11,9 +11,12 @@
 //!   from the leader's (`replication::truncation::truncation_point`) before
 //!   it copies on, so two replicas never hold different records below the
 //!   high watermark.
-//! - The fetch offset tells the leader how far this replica is; under
+//! - The fetch offset tells the leader how far this replica is, and the
+//!   leader counts it towards acks=all, so it must be durable: under
 //!   `--flush always` the batches of a round are fdatasynced before the next
-//!   fetch, so that offset is the replica's durable end.
+//!   fetch, and a fetcher waits for a partition's earlier appends (another
+//!   fetcher's, before the leader changed) to be durable before it sends
+//!   that partition's first fetch.
 //! - The high watermark and log start offset follow the leader's answers.
 //! - Errors that mean the metadata moved on (NOT_LEADER_OR_FOLLOWER, the
 //!   leader epoch fences) park the partition briefly; the new catalog moves
@@ -153,6 +156,7 @@ async fn run(shard: Rc<Shard>, fetcher: Rc<ReplicaFetcher>) {
             shard.replicas.fetcher_stopped(fetcher.leader, &fetcher);
             return;
         }
+        wait_for_durable_ends(&shard, &fetcher).await;
         let (request, sent, next_retry) = build_request(&shard, &fetcher);
         if sent.is_empty() {
             idle(&fetcher, next_retry.unwrap_or(RETRY_BACKOFF)).await;
@@ -218,6 +222,29 @@ async fn run(shard: Rc<Shard>, fetcher: Rc<ReplicaFetcher>) {
     }
 }
 
+/// Waits until every partition's log end is durable (the written end, or
+/// under `--flush always` the fdatasynced end), so the fetch offsets sent
+/// count only what survives a crash. Usually nothing to wait for: a
+/// fetcher syncs its own appends before its next fetch.
+async fn wait_for_durable_ends(shard: &Shard, fetcher: &ReplicaFetcher) {
+    let keys: Vec<PartitionKey> = fetcher.partitions.borrow().keys().cloned().collect();
+    let mut waits = Vec::new();
+    for key in keys {
+        let Some(log) = shard.partition_log(&key.0, key.1) else {
+            continue;
+        };
+        let end = log.log_end_offset();
+        if log.replica_end_offset() < end {
+            waits.push(async move { (key, log.wait_durable(end - 1).await) });
+        }
+    }
+    for (key, waited) in join_all(waits).await {
+        if let Err(error) = waited {
+            tracing::warn!(topic = %key.0, partition = key.1, %error, "replicated write failed");
+        }
+    }
+}
+
 /// Logs a failed round (once per distinct reason) and backs off.
 async fn failed_round(last_failure: &mut Option<String>, reason: String, leader: i32) {
     if last_failure.as_deref() != Some(reason.as_str()) {
@@ -265,6 +292,15 @@ fn build_request(
             continue;
         };
         let fetch_offset = log.log_end_offset();
+        if log.replica_end_offset() < fetch_offset {
+            // Its sync failed (`wait_for_durable_ends`): not counted as
+            // replicated until it is durable.
+            state.retry_at = Some(now + Duration::from_secs(1));
+            next_retry = Some(next_retry.map_or(Duration::from_secs(1), |known| {
+                known.min(Duration::from_secs(1))
+            }));
+            continue;
+        }
         topics.entry(Rc::from(&*key.0)).or_default().push(
             FetchPartition::default()
                 .with_partition(key.1)

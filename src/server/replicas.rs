@@ -32,7 +32,7 @@ use super::groups::offsets_topic::OFFSETS_TOPIC;
 use super::replica_fetcher::ReplicaFetcher;
 use super::routing::{self, ShardCall};
 use super::shard::{Shard, CONTROLLER_SHARD};
-use super::txn::state_topic::TRANSACTION_STATE_TOPIC;
+use super::txn::{self, state_topic::TRANSACTION_STATE_TOPIC};
 use crate::cluster::control::{ControlOutcome, ControlRequest};
 use crate::log::PartitionLog;
 use crate::metadata::catalog::{Catalog, NO_BROKER};
@@ -43,9 +43,24 @@ use crate::runtime::clock::now_ms;
 /// A partition by topic name and index.
 pub type PartitionKey = (Arc<str>, i32);
 
-/// How long an ISR change may stay unanswered before the leader forgets it
-/// and decides again (the metadata shows a committed change well before).
+/// How long an ISR change may stay unanswered before the leader acts
+/// again (the metadata shows a committed change well before): it forgets a
+/// shrink and decides again, and sends an expansion again (see
+/// `retry_stale_isr_change`).
 const ISR_CHANGE_PATIENCE_MS: i64 = 10_000;
+
+/// The AlterPartition answers that prove the change was not applied
+/// (Kafka's `Partition.handleAlterPartitionError`): the controller checks
+/// them after the leader and partition epochs, so the partition is still at
+/// the epoch this leader knows and neither this request nor an earlier copy
+/// changed it. NOT_LEADER_OR_FOLLOWER, FENCED_LEADER_EPOCH, STALE_BROKER_EPOCH
+/// and the rest come before those checks and prove nothing: an earlier copy
+/// may have been committed before the leader lost its place, so the change
+/// stays pending until the metadata shows the outcome.
+const DEFINITE_ISR_REFUSALS: [KafkaError; 2] = [
+    KafkaError::OperationNotAttempted,
+    KafkaError::IneligibleReplica,
+];
 
 /// The led partitions of one topic, by index.
 type LedPartitions = HashMap<i32, Rc<LedPartition>>;
@@ -62,8 +77,9 @@ pub struct Replicas {
     /// reopens it, so roles wait until the new log is in place.
     truncating: RefCell<HashSet<PartitionKey>>,
     /// Internal partitions whose coordinator (groups, transactions) runs
-    /// here: the ones this node leads.
-    coordinating: RefCell<HashSet<PartitionKey>>,
+    /// here: the ones this node leads, with the leader epoch it took them
+    /// over at (the transaction coordinator's epoch).
+    coordinating: RefCell<HashMap<PartitionKey, i32>>,
     isr_checker_started: Cell<bool>,
 }
 
@@ -82,8 +98,13 @@ pub struct LedPartition {
     log: PartitionLog,
     view: RefCell<LeaderView>,
     min_insync_replicas: Cell<usize>,
-    /// When the pending ISR change was sent.
+    /// When the pending ISR change was last sent.
     isr_change_sent_ms: Cell<i64>,
+    /// Serial of the last AlterPartition sent: only its answer counts (an
+    /// earlier one answers a change that may no longer be pending).
+    isr_request: Cell<u64>,
+    /// An AlterPartition is out and unanswered.
+    isr_request_in_flight: Cell<bool>,
 }
 
 impl LedPartition {
@@ -170,18 +191,20 @@ impl Replicas {
         }
     }
 
-    /// This shard now coordinates `key`'s groups or transactions.
-    pub fn start_coordinating(&self, key: PartitionKey) {
-        self.coordinating.borrow_mut().insert(key);
+    /// This shard now coordinates `key`'s groups or transactions, as the
+    /// leader of `leader_epoch`.
+    pub fn start_coordinating(&self, key: PartitionKey, leader_epoch: i32) {
+        self.coordinating.borrow_mut().insert(key, leader_epoch);
     }
 
     /// This shard no longer coordinates `key`; answers whether it did.
     pub fn stop_coordinating(&self, key: &PartitionKey) -> bool {
-        self.coordinating.borrow_mut().remove(key)
+        self.coordinating.borrow_mut().remove(key).is_some()
     }
 
-    fn is_coordinating(&self, key: &PartitionKey) -> bool {
-        self.coordinating.borrow().contains(key)
+    /// The leader epoch this shard coordinates `key` at, if it does.
+    pub fn coordinating_epoch(&self, key: &PartitionKey) -> Option<i32> {
+        self.coordinating.borrow().get(key).copied()
     }
 
     /// Forgets a finished fetcher (only if it is still the registered one).
@@ -289,7 +312,8 @@ pub(super) fn sync_partition(
     };
     let me = shard.config.node_id;
     let replicated = assignment.replicas.len() > 1;
-    follow_coordinator(shard, &key, &log, assignment.leader == me);
+    let leads_at = (assignment.leader == me).then_some(assignment.leader_epoch);
+    follow_coordinator(shard, &key, &log, leads_at);
     if assignment.leader == me {
         replicas.stop_following(&key);
         if !replicated {
@@ -349,6 +373,8 @@ pub(super) fn sync_partition(
             view: RefCell::new(view),
             min_insync_replicas: Cell::new(min_insync),
             isr_change_sent_ms: Cell::new(0),
+            isr_request: Cell::new(0),
+            isr_request_in_flight: Cell::new(false),
         });
         let weak: Weak<LedPartition> = Rc::downgrade(&led);
         log.set_end_listener(Some(Rc::new(move || {
@@ -407,24 +433,57 @@ pub(super) fn sync_partition(
 /// Group and transaction coordinators move with their internal partition's
 /// leadership (Kafka's `onLeadershipChange`): a new leader loads the state
 /// from its log (up to its end), a replica that stops leading drops it, so
-/// its clients get NOT_COORDINATOR and find the new one.
-fn follow_coordinator(shard: &Rc<Shard>, key: &PartitionKey, log: &PartitionLog, leads: bool) {
-    let internal = &*key.0 == OFFSETS_TOPIC || &*key.0 == TRANSACTION_STATE_TOPIC;
-    if !internal || leads == shard.replicas.is_coordinating(key) {
+/// its clients get NOT_COORDINATOR and find the new one. `leads_at` is the
+/// leader epoch when this node leads the partition.
+///
+/// The transaction coordinator's epoch is that leader epoch (Kafka's
+/// `coordinatorEpoch`), stamped on its markers. A leader epoch that moved
+/// while this node kept leading (the catalog skipped another leader's
+/// term) reloads the transaction state at the new epoch, as Kafka reloads
+/// on a newer epoch: the old state may lack the other leader's writes, and
+/// markers under the old epoch would be fenced by those that leader wrote.
+fn follow_coordinator(
+    shard: &Rc<Shard>,
+    key: &PartitionKey,
+    log: &PartitionLog,
+    leads_at: Option<i32>,
+) {
+    let offsets = &*key.0 == OFFSETS_TOPIC;
+    if !offsets && &*key.0 != TRANSACTION_STATE_TOPIC {
         return;
     }
     let partition = key.1;
-    if !leads {
-        shard.replicas.stop_coordinating(key);
-        if &*key.0 == OFFSETS_TOPIC {
-            shard.groups.unload(partition);
-        } else {
-            shard.txns.unload(partition);
+    let coordinating_at = shard.replicas.coordinating_epoch(key);
+    let leader_epoch = match (coordinating_at, leads_at) {
+        (None, None) => return,
+        (Some(_), None) => {
+            shard.replicas.stop_coordinating(key);
+            if offsets {
+                shard.groups.unload(partition);
+            } else {
+                shard.txns.unload(partition);
+            }
+            tracing::info!(topic = %key.0, partition, "coordinator moved away");
+            return;
         }
-        tracing::info!(topic = %key.0, partition, "coordinator moved away");
-        return;
-    }
-    shard.replicas.start_coordinating(key.clone());
+        (Some(current), Some(leader_epoch)) if current == leader_epoch => return,
+        (Some(_), Some(leader_epoch)) if offsets => {
+            // Groups carry no coordinator epoch; they stay loaded.
+            shard.replicas.start_coordinating(key.clone(), leader_epoch);
+            return;
+        }
+        (Some(current), Some(leader_epoch)) => {
+            tracing::info!(
+                topic = %key.0, partition, from = current, to = leader_epoch,
+                "coordinator epoch moved; reloading"
+            );
+            shard.txns.unload(partition);
+            leader_epoch
+        }
+        (None, Some(leader_epoch)) => leader_epoch,
+    };
+    shard.assert_owner(&key.0, partition);
+    shard.replicas.start_coordinating(key.clone(), leader_epoch);
     let shard = Rc::clone(shard);
     let key = key.clone();
     let log = log.clone();
@@ -434,21 +493,23 @@ fn follow_coordinator(shard: &Rc<Shard>, key: &PartitionKey, log: &PartitionLog,
                 .groups
                 .load(&shard.config.groups, partition, log)
                 .await;
-        } else {
-            shard
-                .txns
-                .load(&shard.config.transactions, partition, log)
-                .await;
-        }
-        // Leadership may have moved on while loading.
-        if !shard.replicas.is_coordinating(&key) {
-            if &*key.0 == OFFSETS_TOPIC {
+            // Leadership may have moved on while loading.
+            if shard.replicas.coordinating_epoch(&key).is_none() {
                 shard.groups.unload(partition);
-            } else {
-                shard.txns.unload(partition);
+                return;
             }
+        } else {
+            let loaded =
+                txn::coordinator::replay(&shard.config.transactions, partition, leader_epoch, log)
+                    .await;
+            // Leadership may have moved on while loading: only the load of
+            // the current epoch takes over (a later one may be running).
+            if shard.replicas.coordinating_epoch(&key) != Some(leader_epoch) {
+                return;
+            }
+            shard.txns.install(loaded);
         }
-        tracing::info!(topic = %key.0, partition, "coordinating");
+        tracing::info!(topic = %key.0, partition, leader_epoch, "coordinating");
     })
     .detach();
 }
@@ -481,7 +542,7 @@ fn start_isr_checker(shard: &Rc<Shard>) {
 
 fn shrink_isr_if_lagging(shard: &Rc<Shard>, led: &Rc<LedPartition>, lag_max_ms: i64) {
     let now = now_ms();
-    forget_stale_isr_change(led, now);
+    retry_stale_isr_change(shard, led, now);
     let proposal = {
         let view = led.view.borrow();
         if view.has_pending_isr_change() {
@@ -506,7 +567,7 @@ fn shrink_isr_if_lagging(shard: &Rc<Shard>, led: &Rc<LedPartition>, lag_max_ms: 
 
 /// After a follower fetch: a caught-up follower outside the ISR rejoins it.
 pub fn expand_isr_if_caught_up(shard: &Rc<Shard>, led: &Rc<LedPartition>) {
-    forget_stale_isr_change(led, now_ms());
+    retry_stale_isr_change(shard, led, now_ms());
     let proposal = {
         let view = led.view.borrow();
         if view.has_pending_isr_change() {
@@ -529,28 +590,61 @@ pub fn expand_isr_if_caught_up(shard: &Rc<Shard>, led: &Rc<LedPartition>) {
     propose_isr(shard, led, proposal);
 }
 
-fn forget_stale_isr_change(led: &LedPartition, now: i64) {
-    let mut view = led.view.borrow_mut();
-    if view.has_pending_isr_change() && now - led.isr_change_sent_ms.get() > ISR_CHANGE_PATIENCE_MS
-    {
-        view.isr_refused();
+/// A change left unanswered for ISR_CHANGE_PATIENCE_MS. A shrink is
+/// forgotten (the larger, committed ISR counts again, which is safe) and
+/// decided again. An expansion is not: the controller may have committed
+/// it, and the joiner, then in the ISR and electable, would lack what this
+/// leader acknowledged without it (KIP-841 counts the pending ISR for that
+/// reason). It is sent again, the same request at the same partition
+/// epoch, so at most one copy can be applied; and only once the earlier
+/// call is over, so a late copy cannot be applied after a definite refusal
+/// of a later one.
+fn retry_stale_isr_change(shard: &Rc<Shard>, led: &Rc<LedPartition>, now: i64) {
+    let expanding = {
+        let view = led.view.borrow();
+        if !view.has_pending_isr_change()
+            || now - led.isr_change_sent_ms.get() <= ISR_CHANGE_PATIENCE_MS
+        {
+            return;
+        }
+        view.maximal_isr().len() > view.isr.len()
+    };
+    if !expanding {
+        led.view.borrow_mut().isr_refused();
+    } else if !led.isr_request_in_flight.get() {
+        tracing::info!(
+            topic = %led.topic, partition = led.partition,
+            "an ISR expansion is still unanswered; asking again"
+        );
+        send_isr_change(shard, led);
     }
 }
 
-/// Sends an AlterPartition for `isr` to the controller (through shard 0)
-/// and applies the answer.
+/// Makes `isr` the pending change and asks the controller for it.
 fn propose_isr(shard: &Rc<Shard>, led: &Rc<LedPartition>, isr: Vec<i32>) {
+    led.view.borrow_mut().propose_isr(isr);
+    send_isr_change(shard, led);
+}
+
+/// Sends an AlterPartition for the pending change to the controller
+/// (through shard 0) and applies the answer.
+fn send_isr_change(shard: &Rc<Shard>, led: &Rc<LedPartition>) {
     let call = {
-        let mut view = led.view.borrow_mut();
-        view.propose_isr(isr.clone());
+        let view = led.view.borrow();
+        let Some(new_isr) = view.pending_isr().map(<[i32]>::to_vec) else {
+            return;
+        };
         AlterPartitionCall {
             topic_id: led.topic_id,
             partition: led.partition,
             leader_epoch: view.leader_epoch,
             partition_epoch: view.partition_epoch,
-            new_isr: isr,
+            new_isr,
         }
     };
+    let serial = led.isr_request.get() + 1;
+    led.isr_request.set(serial);
+    led.isr_request_in_flight.set(true);
     led.isr_change_sent_ms.set(now_ms());
     let shard = Rc::clone(shard);
     let led = Rc::clone(led);
@@ -558,6 +652,10 @@ fn propose_isr(shard: &Rc<Shard>, led: &Rc<LedPartition>, isr: Vec<i32>) {
         let answer = routing::call(&shard, CONTROLLER_SHARD, call)
             .await
             .unwrap_or(Err(KafkaError::RequestTimedOut.code()));
+        if led.isr_request.get() != serial {
+            return;
+        }
+        led.isr_request_in_flight.set(false);
         // Leadership may have moved on while the call was out.
         let current = shard.replicas.led(&led.topic, led.partition);
         if !current.is_some_and(|current| Rc::ptr_eq(&current, &led)) {
@@ -581,19 +679,10 @@ fn propose_isr(shard: &Rc<Shard>, led: &Rc<LedPartition>, isr: Vec<i32>) {
                     topic = %led.topic, partition = led.partition, code,
                     "ISR change not accepted"
                 );
-                // Only definite refusals; anything else may have been
-                // committed and shows in the metadata.
-                let definite = [
-                    KafkaError::InvalidRequest.code(),
-                    KafkaError::NotLeaderOrFollower.code(),
-                    KafkaError::FencedLeaderEpoch.code(),
-                    KafkaError::StaleBrokerEpoch.code(),
-                    KafkaError::UnknownTopicId.code(),
-                    KafkaError::UnknownTopicOrPartition.code(),
-                    KafkaError::IneligibleReplica.code(),
-                    KafkaError::OperationNotAttempted.code(),
-                ];
-                if definite.contains(&code) {
+                if DEFINITE_ISR_REFUSALS
+                    .iter()
+                    .any(|refusal| refusal.code() == code)
+                {
                     led.view.borrow_mut().isr_refused();
                 }
             }
@@ -625,14 +714,11 @@ impl ShardCall<Shard> for AlterPartitionCall {
     fn start(self, shard: &Rc<Shard>) -> LocalBoxFuture<'static, Self::Reply> {
         let shard = Rc::clone(shard);
         async move {
-            let cluster = shard
-                .cluster()
-                .ok_or(KafkaError::NotController.code())?
-                .clone();
-            let broker_epoch = cluster
-                .node
-                .broker_epoch()
-                .ok_or(KafkaError::StaleBrokerEpoch.code())?;
+            // Not sent at all (no cluster, or not registered yet): certainly
+            // not applied.
+            let not_sent = KafkaError::OperationNotAttempted.code();
+            let cluster = shard.cluster().ok_or(not_sent)?.clone();
+            let broker_epoch = cluster.node.broker_epoch().ok_or(not_sent)?;
             let request = ControlRequest::AlterPartition {
                 broker_id: shard.config.node_id,
                 broker_epoch,

@@ -22,7 +22,7 @@ use super::peer_brokers::PeerBrokers;
 use super::producer_ids::ProducerIdBlock;
 use super::replicas::{self, Replicas};
 use super::txn::state_topic::TRANSACTION_STATE_TOPIC;
-use super::txn::TxnCoordinator;
+use super::txn::{self, TxnCoordinator};
 use crate::config::BrokerConfig;
 use crate::log::PartitionLog;
 use crate::metadata::catalog::{Catalog, TopicMetadata};
@@ -240,14 +240,17 @@ impl Shard {
                         // Coordinators run where the partition is led (a
                         // new topic's partitions are, until the catalog
                         // says otherwise: `replicas::sync_roles`).
+                        // The transaction coordinator's epoch is the
+                        // leader epoch (`replicas::follow_coordinator`).
                         let coordinates = assignment.is_none_or(|(leader, _)| leader == me);
+                        let leader_epoch = assignment.map_or(0, |(_, epoch)| epoch);
                         let key = (Arc::clone(&topic.name), partition);
                         if coordinates && &*topic.name == OFFSETS_TOPIC {
-                            self.replicas.start_coordinating(key);
+                            self.replicas.start_coordinating(key, leader_epoch);
                             offsets_partitions.push((partition, log.clone()));
                         } else if coordinates && &*topic.name == TRANSACTION_STATE_TOPIC {
-                            self.replicas.start_coordinating(key);
-                            state_partitions.push((partition, log.clone()));
+                            self.replicas.start_coordinating(key, leader_epoch);
+                            state_partitions.push((partition, leader_epoch, log.clone()));
                         }
                         topic_logs.insert(partition, log);
                     }
@@ -263,10 +266,15 @@ impl Shard {
             self.groups.load(&self.config.groups, partition, log).await;
         }
         // ... and the transactional ids of its transaction state partitions.
-        for (partition, log) in state_partitions {
-            self.txns
-                .load(&self.config.transactions, partition, log)
-                .await;
+        for (partition, leader_epoch, log) in state_partitions {
+            let loaded =
+                txn::coordinator::replay(&self.config.transactions, partition, leader_epoch, log)
+                    .await;
+            // Unless leadership moved on while it loaded (`replicas::follow_coordinator`).
+            let key = (Arc::clone(&topic.name), partition);
+            if self.replicas.coordinating_epoch(&key) == Some(leader_epoch) {
+                self.txns.install(loaded);
+            }
         }
     }
 

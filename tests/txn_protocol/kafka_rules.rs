@@ -3,15 +3,20 @@
 //! `TransactionCoordinator`, the log's `LogValidator`, and the partition verification of
 //! KIP-890 part 1 (`transaction.partition.verification.enable`, on by default since 3.6).
 
-use kafka_protocol::messages::{InitProducerIdRequest, ProducerId};
+use std::net::TcpStream;
+
+use kafka_protocol::messages::write_txn_markers_request::{
+    WritableTxnMarker, WritableTxnMarkerTopic,
+};
+use kafka_protocol::messages::{InitProducerIdRequest, ProducerId, WriteTxnMarkersRequest};
 
 use crate::common::wire::connect;
 use crate::common::Broker;
 use crate::data::{create_topic, create_topic_with_id, fetch, produce, produce_ok, READ_COMMITTED};
 use crate::flows::{
     add_offsets, add_partitions, add_partitions_batched, begin, describe_one, end_txn_ok,
-    find_transaction_coordinator, init_producer_id, init_transactional, retrying, transactional_id,
-    BatchedTransaction,
+    find_transaction_coordinator, init_producer_id, init_transactional, retrying, topic_name,
+    transactional_id, BatchedTransaction,
 };
 use crate::records::{data_batch, Producer};
 use crate::wire::call;
@@ -258,5 +263,94 @@ fn transactional_data_for_a_partition_outside_the_transaction_is_refused() {
         "transactional Produce to a partition never added to the transaction; after the \
          commit that partition reads high watermark {} and last stable offset {}",
         read.high_watermark, read.last_stable_offset
+    );
+}
+
+/// TRANSACTION_COORDINATOR_FENCED.
+const TRANSACTION_COORDINATOR_FENCED: i16 = 52;
+
+/// WriteTxnMarkers v1 with one marker for `producer` on partition 0 of `topic`, stamped
+/// with `coordinator_epoch`; the partition's error code.
+fn write_marker(
+    stream: &mut TcpStream,
+    topic: &str,
+    producer: Producer,
+    commit: bool,
+    coordinator_epoch: i32,
+) -> i16 {
+    let marker = WritableTxnMarker::default()
+        .with_producer_id(ProducerId(producer.id))
+        .with_producer_epoch(producer.epoch)
+        .with_transaction_result(commit)
+        .with_coordinator_epoch(coordinator_epoch)
+        .with_topics(vec![WritableTxnMarkerTopic::default()
+            .with_name(topic_name(topic))
+            .with_partition_indexes(vec![0])]);
+    let response = call(
+        stream,
+        1,
+        &WriteTxnMarkersRequest::default().with_markers(vec![marker]),
+    );
+    response
+        .markers
+        .iter()
+        .flat_map(|marker| &marker.topics)
+        .flat_map(|topic| &topic.partitions)
+        .map(|partition| partition.error_code)
+        .next()
+        .expect("an answer for partition 0")
+}
+
+/// `ProducerAppendInfo.checkCoordinatorEpoch`: the coordinator epoch is the leader epoch of
+/// the coordinator's `__transaction_state` partition, so a marker stamped with an epoch
+/// older than the one of the producer's last marker on a partition comes from a replaced
+/// coordinator. That partition answers TRANSACTION_COORDINATOR_FENCED and writes nothing;
+/// the same epoch again (the coordinator's own retry) and newer ones are written.
+#[test]
+fn a_marker_from_an_older_coordinator_epoch_is_fenced() {
+    let broker = Broker::start(CORES, &[]);
+    let mut stream = connect(&broker.bootstrap());
+    let topic = create_topic_with_id(&mut stream, "fenced-markers", 1);
+    let producer = begin(
+        &mut stream,
+        "fenced-markers",
+        TXN_TIMEOUT_MS,
+        &[("fenced-markers", &[0])],
+    );
+    let batch = data_batch(producer, 0, true, &[b"x"]);
+    produce_ok(
+        &mut stream,
+        Some("fenced-markers"),
+        "fenced-markers",
+        0,
+        batch,
+    );
+    assert_eq!(
+        write_marker(&mut stream, "fenced-markers", producer, false, 5),
+        NONE,
+        "the abort marker of the coordinator of epoch 5"
+    );
+    let written = fetch(&mut stream, 12, &topic, 0, 0, READ_COMMITTED).high_watermark;
+    assert_eq!(
+        write_marker(&mut stream, "fenced-markers", producer, true, 4),
+        TRANSACTION_COORDINATOR_FENCED,
+        "a marker of the coordinator of epoch 4, after one of epoch 5"
+    );
+    assert_eq!(
+        fetch(&mut stream, 12, &topic, 0, 0, READ_COMMITTED).high_watermark,
+        written,
+        "the fenced marker is not written"
+    );
+    for epoch in [5, 6] {
+        assert_eq!(
+            write_marker(&mut stream, "fenced-markers", producer, false, epoch),
+            NONE,
+            "a marker of the coordinator of epoch {epoch}"
+        );
+    }
+    assert_eq!(
+        fetch(&mut stream, 12, &topic, 0, 0, READ_COMMITTED).high_watermark,
+        written + 2,
+        "two more markers"
     );
 }

@@ -37,6 +37,22 @@ fn marker(producer_id: i64, epoch: i16, control_type: ControlType) -> ProducerBa
     }
 }
 
+/// A marker written by the coordinator of `coordinator_epoch`.
+fn marker_at(
+    producer_id: i64,
+    epoch: i16,
+    control_type: ControlType,
+    coordinator_epoch: i32,
+) -> ProducerBatch {
+    ProducerBatch {
+        marker: Some(ControlMarker {
+            control_type,
+            coordinator_epoch,
+        }),
+        ..marker(producer_id, epoch, control_type)
+    }
+}
+
 /// Validates as a client and applies at `base` when accepted.
 fn produce(
     states: &mut ProducerStates,
@@ -246,6 +262,81 @@ fn coordinator_appends_skip_sequences_but_not_epoch_fencing() {
         states.producer(7).map(|entry| entry.recent.len()),
         Some(1),
         "batches without sequences are not remembered"
+    );
+}
+
+#[test]
+fn a_marker_from_an_older_coordinator_epoch_is_fenced() {
+    let mut states = ProducerStates::default();
+    produce(&mut states, transactional(7, 0, 0, 2), 10).expect("first");
+    states.apply(&marker_at(7, 0, ControlType::Commit, 5), 13, 13, 0);
+    produce(&mut states, transactional(7, 0, 3, 4), 14).expect("next transaction");
+    assert_eq!(
+        states.validate(&marker_at(7, 0, ControlType::Abort, 4), COORDINATOR),
+        Err(ProducerError::TransactionCoordinatorFenced),
+        "the coordinator before the one that wrote the last marker"
+    );
+    assert_eq!(
+        states.validate(&marker_at(7, 0, ControlType::Commit, 5), COORDINATOR),
+        Ok(Admission::Append),
+        "the same coordinator (a retry, or its next transaction)"
+    );
+    assert_eq!(
+        states.validate(&marker_at(7, 0, ControlType::Commit, 6), COORDINATOR),
+        Ok(Admission::Append),
+        "a newer coordinator"
+    );
+    assert_eq!(
+        states
+            .producer(7)
+            .and_then(|entry| entry.current_txn_first_offset),
+        Some(14),
+        "validating the fenced marker changed nothing"
+    );
+}
+
+#[test]
+fn the_producer_epoch_is_checked_before_the_coordinator_epoch() {
+    let mut states = ProducerStates::default();
+    produce(&mut states, transactional(7, 3, 0, 0), 0).expect("first");
+    states.apply(&marker_at(7, 3, ControlType::Commit, 5), 1, 1, 0);
+    assert_eq!(
+        states.validate(&marker_at(7, 2, ControlType::Abort, 4), COORDINATOR),
+        Err(ProducerError::InvalidProducerEpoch),
+        "Kafka's appendEndTxnMarker: checkProducerEpoch, then checkCoordinatorEpoch"
+    );
+}
+
+#[test]
+fn coordinator_epochs_are_per_producer_and_any_epoch_starts_an_unknown_one() {
+    let mut states = ProducerStates::default();
+    states.apply(&marker_at(7, 0, ControlType::Commit, 9), 0, 0, 0);
+    assert_eq!(
+        states.validate(&marker_at(8, 0, ControlType::Abort, 0), COORDINATOR),
+        Ok(Admission::Append),
+        "another producer's coordinator epoch does not fence this one"
+    );
+    assert_eq!(
+        states.validate(&marker_at(7, 1, ControlType::Abort, 8), COORDINATOR),
+        Err(ProducerError::TransactionCoordinatorFenced),
+        "a bumped producer epoch does not reset the coordinator epoch"
+    );
+}
+
+#[test]
+fn replicated_markers_carry_the_coordinator_epoch_to_followers() {
+    // A follower applies the leader's batches without validating them; the
+    // coordinator epoch it learns fences a stale coordinator once it leads.
+    let mut follower = ProducerStates::default();
+    follower.apply(&transactional(7, 0, 0, 0), 0, 0, 0);
+    follower.apply(&marker_at(7, 0, ControlType::Abort, 2), 1, 1, 0);
+    assert_eq!(
+        follower.producer(7).map(|entry| entry.coordinator_epoch),
+        Some(2)
+    );
+    assert_eq!(
+        follower.validate(&marker_at(7, 0, ControlType::Abort, 1), COORDINATOR),
+        Err(ProducerError::TransactionCoordinatorFenced)
     );
 }
 

@@ -16,6 +16,7 @@
 
 use super::coordinator::TxnPartition;
 use crate::protocol::batch_builder::{encode_batch, BatchProducer, KeyValue};
+use crate::protocol::errors::KafkaError;
 use crate::server::coordinator_log::{compact, SnapshotPolicy};
 use crate::txn::records::{encode_key, encode_value};
 
@@ -52,6 +53,9 @@ impl TxnPartition {
     /// Appends every live id's metadata in one synchronous step (no other
     /// append can land between its batches) and waits until it is durable.
     async fn write_snapshot(&self, now_ms: i64) -> Result<(), i16> {
+        if self.is_retired() {
+            return Err(KafkaError::NotCoordinator.code());
+        }
         let records: Vec<KeyValue> = self
             .transactions
             .borrow()
@@ -127,7 +131,7 @@ mod tests {
                 .await
                 .expect("open");
             let coordinator = TxnCoordinator::default();
-            coordinator.load(&settings, 0, log.clone()).await;
+            coordinator.load(&settings, 0, 0, log.clone()).await;
             let partition = coordinator.partition(0).expect("loaded");
             // 5 ids, each through 400 epochs; one id expired on the way.
             for epoch in 0..400 {
@@ -163,7 +167,7 @@ mod tests {
 
             let log = PartitionLog::open(path, config).await.expect("reopen");
             let coordinator = TxnCoordinator::default();
-            coordinator.load(&settings, 0, log.clone()).await;
+            coordinator.load(&settings, 0, 0, log.clone()).await;
             let partition = coordinator.partition(0).expect("loaded");
             let replayed: Vec<TransactionMetadata> =
                 partition.transactions.borrow().iter().cloned().collect();

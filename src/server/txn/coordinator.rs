@@ -42,13 +42,14 @@ use crate::txn::{
     Transactions, TxnConfig, TxnError,
 };
 
-/// The coordinator epoch written into markers. Kafka uses the leader epoch
-/// of the state partition; a single broker never changes leader.
-pub const COORDINATOR_EPOCH: i32 = 0;
-
 /// A `__transaction_state` partition this shard owns and coordinates.
 pub struct TxnPartition {
     pub partition: i32,
+    /// The leader epoch of the partition when this node loaded it (Kafka's
+    /// `coordinatorEpoch`), written into every marker: a partition that saw
+    /// a marker of a newer coordinator for the producer refuses this one's
+    /// with TRANSACTION_COORDINATOR_FENCED.
+    pub coordinator_epoch: i32,
     pub log: PartitionLog,
     pub transactions: RefCell<Transactions>,
     /// Ids whose markers are being written right now (the timer task
@@ -57,6 +58,13 @@ pub struct TxnPartition {
     /// Where the latest snapshot of the live state starts (see
     /// `compaction.rs`); the log start offset until one is written.
     pub(super) snapshot_offset: Cell<i64>,
+    /// Set once this shard stops coordinating the partition (another
+    /// replica leads it, or it was reloaded at a newer epoch). A call that
+    /// looked the partition up before an `.await` must not append to a log
+    /// it no longer leads once it resumes (Kafka appends coordinator records
+    /// only as the partition's leader): its records would diverge from the
+    /// leader's, and its wait for the high watermark could last forever.
+    retired: Cell<bool>,
 }
 
 impl TxnPartition {
@@ -68,6 +76,9 @@ impl TxnPartition {
         metadata: Option<TransactionMetadata>,
         now_ms: i64,
     ) -> Result<i64, i16> {
+        if self.is_retired() {
+            return Err(KafkaError::NotCoordinator.code());
+        }
         let record = KeyValue {
             key: encode_key(transactional_id),
             value: metadata.as_ref().map(encode_value),
@@ -95,6 +106,12 @@ impl TxnPartition {
             .wait_committed(offset)
             .await
             .map_err(|error| coordinator_error(error.code()))
+    }
+
+    /// Whether this shard stopped coordinating the partition since it was
+    /// loaded (then nothing may be appended through it).
+    pub fn is_retired(&self) -> bool {
+        self.retired.get()
     }
 
     fn is_completing(&self, transactional_id: &str) -> bool {
@@ -127,42 +144,78 @@ impl TxnCoordinator {
         self.partitions.borrow().values().cloned().collect()
     }
 
-    /// Replays `log` and takes over the transactional ids of `partition`.
-    /// Transactions whose end was decided but not completed get their
-    /// markers (again) from the timer task.
-    pub async fn load(&self, settings: &TxnSettings, partition: i32, log: PartitionLog) {
-        let started = std::time::Instant::now();
-        let mut transactions = Transactions::new(txn_config(settings));
-        match state_topic::replay(&log, &mut transactions).await {
-            Ok(stats) if stats.records > 0 => tracing::info!(
-                partition,
-                records = stats.records,
-                skipped = stats.skipped,
-                transactional_ids = transactions.len(),
-                elapsed_ms = started.elapsed().as_millis() as u64,
-                "loaded transaction state partition"
-            ),
-            Ok(_) => {}
-            Err(error) => tracing::error!(
-                partition, %error,
-                "cannot replay transaction state partition; its ids start empty"
-            ),
-        }
-        let loaded = TxnPartition {
-            partition,
-            snapshot_offset: Cell::new(log.log_start_offset()),
-            log,
-            transactions: RefCell::new(transactions),
-            completing: RefCell::new(HashSet::new()),
-        };
-        self.partitions
-            .borrow_mut()
-            .insert(partition, Rc::new(loaded));
+    /// Replays `log` and takes over the transactional ids of `partition`
+    /// as the coordinator of `coordinator_epoch` (the partition's leader
+    /// epoch). Transactions whose end was decided but not completed get
+    /// their markers (again) from the timer task.
+    pub async fn load(
+        &self,
+        settings: &TxnSettings,
+        partition: i32,
+        coordinator_epoch: i32,
+        log: PartitionLog,
+    ) {
+        let loaded = replay(settings, partition, coordinator_epoch, log).await;
+        self.install(loaded);
     }
 
-    /// Forgets a partition (its log was deleted).
+    /// Takes over a partition [`replay`]ed earlier, replacing whatever was
+    /// loaded for it.
+    pub fn install(&self, loaded: TxnPartition) {
+        let replaced = self
+            .partitions
+            .borrow_mut()
+            .insert(loaded.partition, Rc::new(loaded));
+        if let Some(replaced) = replaced {
+            replaced.retired.set(true);
+        }
+    }
+
+    /// Forgets a partition (its log was deleted, or another node leads it);
+    /// calls still holding it can no longer append through it.
     pub fn unload(&self, partition: i32) {
-        self.partitions.borrow_mut().remove(&partition);
+        let removed = self.partitions.borrow_mut().remove(&partition);
+        if let Some(removed) = removed {
+            removed.retired.set(true);
+        }
+    }
+}
+
+/// The state of `__transaction_state` partition `partition` read from `log`,
+/// for the coordinator of `coordinator_epoch`; nothing is taken over until
+/// [`TxnCoordinator::install`].
+pub async fn replay(
+    settings: &TxnSettings,
+    partition: i32,
+    coordinator_epoch: i32,
+    log: PartitionLog,
+) -> TxnPartition {
+    let started = std::time::Instant::now();
+    let mut transactions = Transactions::new(txn_config(settings));
+    match state_topic::replay(&log, &mut transactions).await {
+        Ok(stats) if stats.records > 0 => tracing::info!(
+            partition,
+            coordinator_epoch,
+            records = stats.records,
+            skipped = stats.skipped,
+            transactional_ids = transactions.len(),
+            elapsed_ms = started.elapsed().as_millis() as u64,
+            "loaded transaction state partition"
+        ),
+        Ok(_) => {}
+        Err(error) => tracing::error!(
+            partition, %error,
+            "cannot replay transaction state partition; its ids start empty"
+        ),
+    }
+    TxnPartition {
+        partition,
+        coordinator_epoch,
+        snapshot_offset: Cell::new(log.log_start_offset()),
+        log,
+        transactions: RefCell::new(transactions),
+        completing: RefCell::new(HashSet::new()),
+        retired: Cell::new(false),
     }
 }
 
@@ -414,10 +467,27 @@ pub async fn complete(shard: &Rc<Shard>, loaded: &TxnPartition, plan: MarkerPlan
     let marker = Marker {
         producer_id: plan.producer_id,
         producer_epoch: plan.producer_epoch,
-        coordinator_epoch: COORDINATOR_EPOCH,
+        coordinator_epoch: loaded.coordinator_epoch,
         control: plan.control,
     };
     let codes = write_markers(shard, marker, &plan.partitions).await;
+    if codes.contains(&KafkaError::TransactionCoordinatorFenced.code()) {
+        // A newer coordinator of this state partition has written markers
+        // for the producer: it owns the transaction now, and this one is
+        // about to learn that it lost the partition (Kafka cancels the
+        // markers, TransactionMarkerRequestCompletionHandler).
+        tracing::info!(
+            transactional_id = plan.transactional_id,
+            partition = loaded.partition,
+            coordinator_epoch = loaded.coordinator_epoch,
+            "a newer transaction coordinator fenced these markers"
+        );
+        loaded
+            .completing
+            .borrow_mut()
+            .remove(&plan.transactional_id);
+        return false;
+    }
     // A partition deleted since it joined the transaction has nothing to mark.
     let failed: Vec<_> = plan
         .partitions
@@ -475,4 +545,74 @@ pub fn stuck_completions(loaded: &TxnPartition) -> Vec<MarkerPlan> {
         .into_iter()
         .filter(|plan| !loaded.is_completing(&plan.transactional_id))
         .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeSet;
+
+    use super::*;
+    use crate::log::LogConfig;
+    use crate::runtime::memlock::run_on_test_executor;
+    use crate::txn::TransactionState;
+
+    fn empty(id: &str) -> TransactionMetadata {
+        TransactionMetadata {
+            transactional_id: id.to_string(),
+            producer_id: 7,
+            last_producer_id: -1,
+            producer_epoch: 0,
+            last_producer_epoch: -1,
+            timeout_ms: 60_000,
+            state: TransactionState::Empty,
+            partitions: BTreeSet::new(),
+            start_timestamp_ms: -1,
+            last_update_timestamp_ms: 1_000,
+        }
+    }
+
+    #[test]
+    fn a_partition_carries_the_epoch_it_was_loaded_at_and_stops_appending_once_replaced() {
+        run_on_test_executor(|| async move {
+            let dir = tempfile::tempdir().expect("tempdir");
+            let log = PartitionLog::open(
+                dir.path().join("__transaction_state-3"),
+                LogConfig::default(),
+            )
+            .await
+            .expect("open");
+            let settings = TxnSettings::default();
+            let coordinator = TxnCoordinator::default();
+            coordinator.load(&settings, 3, 4, log.clone()).await;
+            let first = coordinator.partition(3).expect("loaded");
+            assert_eq!(first.coordinator_epoch, 4);
+            first
+                .store_durably("a", Some(empty("a")), 0)
+                .await
+                .expect("appended while current");
+
+            // Reloaded at the next leader epoch: a call still holding the old
+            // one cannot append through it.
+            coordinator.install(replay(&settings, 3, 5, log.clone()).await);
+            let second = coordinator.partition(3).expect("reloaded");
+            assert_eq!(second.coordinator_epoch, 5);
+            assert!(second.transactions.borrow().get("a").is_some(), "replayed");
+            let end = log.log_end_offset();
+            assert_eq!(
+                first.store("b", Some(empty("b")), 0),
+                Err(KafkaError::NotCoordinator.code())
+            );
+            assert_eq!(log.log_end_offset(), end, "nothing appended");
+
+            // Unloaded (another replica leads): the same.
+            coordinator.unload(3);
+            assert!(coordinator.partition(3).is_none());
+            assert_eq!(
+                second.store("b", Some(empty("b")), 0),
+                Err(KafkaError::NotCoordinator.code())
+            );
+            assert_eq!(log.log_end_offset(), end, "nothing appended");
+            log.close().await.expect("close");
+        });
+    }
 }
