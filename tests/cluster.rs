@@ -7,7 +7,8 @@
 //! different nodes (`producers`); a broker-only node joins and leads partitions
 //! (`membership`). With three replicas per partition (issue 12), acknowledged records
 //! survive repeated leader kills, min.insync.replicas refuses acks=all while the ISR is too
-//! small, and a consumer group survives its coordinator's death (`replication`); partitions
+//! small, and a consumer group survives its coordinator's death (`replication`, one
+//! submodule per scenario, with the replica and numbered-stream helpers); partitions
 //! move to a new node and back to their preferred leaders under a live stream
 //! (`reassignment`). A leader cut off by a network partition (nodes in network namespaces,
 //! its link taken down) is fenced and replaced, acknowledges no acks=all write alone, and
@@ -17,7 +18,8 @@
 //! Clusters are heavy for a small test host, so the tests of this binary run one at a time
 //! ([`serial`]) even when the test harness runs them on several threads. Brokers heartbeat
 //! every 500 ms and are fenced after 3 s without one, so a killed node's session expires
-//! (and a restarted node registers again) within seconds. Every wait is bounded.
+//! (and a restarted node registers again) within seconds. Every wait is bounded
+//! (`poll::poll_until_ok`, or `common::poll_until`).
 
 #[path = "common/codec.rs"]
 mod codec;
@@ -32,6 +34,8 @@ mod majority;
 mod membership;
 #[path = "cluster/network_partition.rs"]
 mod network_partition;
+#[path = "cluster/poll.rs"]
+mod poll;
 #[path = "cluster/producers.rs"]
 mod producers;
 #[path = "cluster/quorum_loss.rs"]
@@ -45,12 +49,12 @@ mod txn_failover;
 
 use std::collections::BTreeMap;
 use std::sync::{Mutex, MutexGuard, PoisonError};
-use std::thread;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use common::cluster::{Cluster, QUICK_BROKER_SESSIONS};
 use common::cluster_view::{cluster_view, wait_for_full_view};
 use common::{assign_consumer, assign_from_beginning, consume_from, poll_until, topic_metadata};
+use poll::poll_until_ok;
 
 /// The client id of raw requests (`codec`).
 const CLIENT_ID: &str = "corelog-cluster-test";
@@ -105,30 +109,32 @@ fn agreed_controller(
     what: &str,
     accept: impl Fn(i32) -> bool,
 ) -> i32 {
-    let deadline = Instant::now() + MEMBERSHIP_TIMEOUT;
-    loop {
-        let controllers: Vec<Option<i32>> = node_ids
-            .iter()
-            .map(|node_id| {
-                cluster_view(&cluster.bootstrap(*node_id)).map(|view| view.controller_id)
-            })
-            .collect();
-        if let Some(Some(first)) = controllers.first().copied() {
-            if controllers
+    let waiting_for = format!("nodes {node_ids:?} never agreed on {what}");
+    poll_until_ok(
+        MEMBERSHIP_TIMEOUT,
+        Duration::from_millis(100),
+        &waiting_for,
+        || {
+            let controllers: Vec<Option<i32>> = node_ids
                 .iter()
-                .all(|controller| *controller == Some(first))
-                && accept(first)
-            {
-                return first;
+                .map(|node_id| {
+                    cluster_view(&cluster.bootstrap(*node_id)).map(|view| view.controller_id)
+                })
+                .collect();
+            if let Some(Some(first)) = controllers.first().copied() {
+                if controllers
+                    .iter()
+                    .all(|controller| *controller == Some(first))
+                    && accept(first)
+                {
+                    return Ok(first);
+                }
             }
-        }
-        assert!(
-            Instant::now() < deadline,
-            "timed out after {MEMBERSHIP_TIMEOUT:?}: nodes {node_ids:?} never agreed on {what}; \
-             last controller ids (None: no answer): {controllers:?}"
-        );
-        thread::sleep(Duration::from_millis(100));
-    }
+            Err(format!(
+                "last controller ids (None: no answer): {controllers:?}"
+            ))
+        },
+    )
 }
 
 /// Partition -> leader of `topic` as a client bootstrapped at `node_id` sees it, once all

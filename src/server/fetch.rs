@@ -3,8 +3,8 @@
 //! request order within `max_bytes` (KIP-74: the first batch is returned even
 //! if larger, so consumers always progress).
 //!
-//! Fetch sessions (KIP-227) are not kept: every answer carries session id 0,
-//! which tells clients to send full fetch requests, as the protocol allows.
+//! Fetch sessions (KIP-227, `fetch_sessions`): a session's fetch reads all
+//! of its partitions, and the answer leaves out those with no news.
 //!
 //! Runs on the shard that accepted the connection; `WaitForDataCall` runs
 //! on the partitions' owner. Data plane: imports nothing from the control
@@ -23,6 +23,7 @@ use kafka_protocol::messages::fetch_response::{
 use kafka_protocol::messages::{FetchRequest, FetchResponse, ProducerId, TopicName};
 use kafka_protocol::protocol::StrBytes;
 
+use super::fetch_sessions::{SessionError, WantedTopic};
 use super::partition_calls::{ReadCall, ReadOutcome, ReadPart, WaitForDataCall};
 use super::partition_ops;
 use super::routing::{self, ShardCall};
@@ -50,14 +51,48 @@ struct RequestedTopic {
 }
 
 pub async fn handle_fetch(shard: &Rc<Shard>, request: FetchRequest, version: i16) -> FetchResponse {
-    if request.session_id != 0 && request.session_epoch > 0 {
-        // An incremental fetch for a session we never created (we always answer 0).
-        return FetchResponse::default()
-            .with_error_code(KafkaError::FetchSessionIdNotFound.code())
-            .with_session_id(0);
+    // A session lives on the shard that created it; a fetch naming it on
+    // another connection is served there.
+    let owner = shard.fetch_sessions.shard_of(request.session_id);
+    if let Some(owner) = owner.filter(|owner| *owner != shard.id) {
+        let call = SessionFetchCall { request, version };
+        return routing::call(shard, owner, call).await.unwrap_or_else(|_| {
+            FetchResponse::default()
+                .with_error_code(KafkaError::FetchSessionIdNotFound.code())
+                .with_session_id(0)
+        });
     }
+    serve_fetch(shard, request, version).await
+}
+
+/// Serves a fetch on the shard holding its session (if any).
+async fn serve_fetch(shard: &Rc<Shard>, request: FetchRequest, version: i16) -> FetchResponse {
+    // Followers name themselves in `replica_id` up to v14, in
+    // `ReplicaState` from v15 (KIP-903).
+    let replica_id = if version >= 15 {
+        request.replica_state.replica_id.0
+    } else {
+        request.replica_id.0
+    };
+    let (context, wanted) = match shard
+        .fetch_sessions
+        .open(&request, version, replica_id >= 0)
+    {
+        Ok(opened) => opened,
+        Err(SessionError(error)) => {
+            return FetchResponse::default()
+                .with_error_code(error.code())
+                .with_session_id(0);
+        }
+    };
     let response_max_bytes = usize::try_from(request.max_bytes).unwrap_or(0).max(1);
-    let topics = resolve_targets(shard, &request, version, response_max_bytes);
+    let reading = Reading {
+        version,
+        replica_id,
+        read_committed: request.isolation_level == READ_COMMITTED,
+        max_bytes: response_max_bytes,
+    };
+    let topics = resolve_targets(shard, &wanted, &reading);
     let parts: Vec<ReadPart> = topics
         .iter()
         .flat_map(|topic| topic.partitions.iter())
@@ -84,35 +119,53 @@ pub async fn handle_fetch(shard: &Rc<Shard>, request: FetchRequest, version: i16
         wait_for_any_data(shard, &parts, deadline - now).await;
         outcomes = read_all(shard, &parts).await;
     }
-    assemble(topics, outcomes, response_max_bytes, version)
+    let mut response = assemble(topics, outcomes, response_max_bytes, version);
+    shard
+        .fetch_sessions
+        .conclude(context, &wanted, &mut response);
+    response
+}
+
+/// A fetch naming a session another shard holds, served on that shard.
+pub struct SessionFetchCall {
+    request: FetchRequest,
+    version: i16,
+}
+
+impl ShardCall<Shard> for SessionFetchCall {
+    type Reply = FetchResponse;
+    fn start(self, shard: &Rc<Shard>) -> LocalBoxFuture<'static, FetchResponse> {
+        let shard = Rc::clone(shard);
+        async move { serve_fetch(&shard, self.request, self.version).await }.boxed_local()
+    }
+}
+
+/// What every partition of one fetch reads with.
+struct Reading {
+    version: i16,
+    /// The follower fetching, or -1 for a consumer.
+    replica_id: i32,
+    read_committed: bool,
+    max_bytes: usize,
 }
 
 fn resolve_targets(
     shard: &Shard,
-    request: &FetchRequest,
-    version: i16,
-    max_bytes: usize,
+    wanted: &[WantedTopic],
+    reading: &Reading,
 ) -> Vec<RequestedTopic> {
     let catalog = shard.catalog();
-    // Followers name themselves in `replica_id` up to v14, in
-    // `ReplicaState` from v15 (KIP-903).
-    let replica_id = if version >= 15 {
-        request.replica_state.replica_id.0
-    } else {
-        request.replica_id.0
-    };
-    request
-        .topics
+    wanted
         .iter()
         .map(|fetch_topic| {
-            let (topic, missing_code) = if version >= 13 {
+            let (topic, missing_code) = if reading.version >= 13 {
                 (
                     catalog.topic_by_id(&fetch_topic.topic_id),
                     KafkaError::UnknownTopicId.code(),
                 )
             } else {
                 (
-                    catalog.topic(fetch_topic.topic.0.as_str()),
+                    catalog.topic(fetch_topic.name.0.as_str()),
                     KafkaError::UnknownTopicOrPartition.code(),
                 )
             };
@@ -131,10 +184,10 @@ fn resolve_targets(
                             fetch_offset: p.fetch_offset,
                             max_bytes: usize::try_from(p.partition_max_bytes)
                                 .unwrap_or(0)
-                                .clamp(1, max_bytes),
-                            read_committed: request.isolation_level == READ_COMMITTED,
+                                .clamp(1, reading.max_bytes),
+                            read_committed: reading.read_committed,
                             current_leader_epoch: p.current_leader_epoch,
-                            replica_id,
+                            replica_id: reading.replica_id,
                             last_fetched_epoch: p.last_fetched_epoch,
                         }),
                     };
@@ -144,7 +197,7 @@ fn resolve_targets(
             RequestedTopic {
                 name: match topic {
                     Some(topic) => TopicName(StrBytes::from_string(topic.name.to_string())),
-                    None => fetch_topic.topic.clone(),
+                    None => fetch_topic.name.clone(),
                 },
                 topic_id: topic.map(|t| t.topic_id).unwrap_or(fetch_topic.topic_id),
                 partitions,

@@ -6,6 +6,11 @@
 //! (`PartitionLog::append_replicated`: the leader's offsets, epochs,
 //! producer state and transaction markers).
 //!
+//! - The fetcher keeps a fetch session with its leader (KIP-227,
+//!   `replica_fetch_session`): after the first fetch it states only the
+//!   partitions whose position moved, and the leader answers only those
+//!   with news, so an idle follower of many partitions sends and receives
+//!   next to nothing.
 //! - A diverging epoch in the answer (KIP-595's Fetch v12 field, the leader's
 //!   `lastOffsetForLeaderEpoch`) cuts this replica's tail where it differs
 //!   from the leader's (`replication::truncation::truncation_point`) before
@@ -34,7 +39,7 @@ use std::time::{Duration, Instant};
 use bytes::Bytes;
 use futures::channel::oneshot;
 use futures::future::{join_all, select, Either};
-use kafka_protocol::messages::fetch_request::{FetchPartition, FetchTopic};
+use kafka_protocol::messages::fetch_request::{FetchPartition, FetchTopic, ForgottenTopic};
 use kafka_protocol::messages::fetch_response::PartitionData;
 use kafka_protocol::messages::list_offsets_request::{ListOffsetsPartition, ListOffsetsTopic};
 use kafka_protocol::messages::{
@@ -43,6 +48,7 @@ use kafka_protocol::messages::{
 use kafka_protocol::protocol::StrBytes;
 
 use super::peer_brokers::{self, broker_address, PeerConnection};
+use super::replica_fetch_session::{FetchPosition, FetchSessionHandler, SessionFetch};
 use super::replicas::{sync_partition, PartitionKey};
 use super::shard::Shard;
 use crate::log::PartitionLog;
@@ -83,6 +89,8 @@ struct FetchState {
 pub struct ReplicaFetcher {
     leader: i32,
     partitions: RefCell<BTreeMap<PartitionKey, FetchState>>,
+    /// Its fetch session with the leader.
+    session: RefCell<FetchSessionHandler>,
     /// Wakes an idle fetcher when a partition is added.
     wake: RefCell<Option<oneshot::Sender<()>>>,
     connection: PeerConnection,
@@ -94,6 +102,7 @@ impl ReplicaFetcher {
         Rc::new(ReplicaFetcher {
             leader,
             partitions: RefCell::new(BTreeMap::new()),
+            session: RefCell::new(FetchSessionHandler::default()),
             wake: RefCell::new(None),
             connection: PeerConnection::default(),
         })
@@ -157,11 +166,22 @@ async fn run(shard: Rc<Shard>, fetcher: Rc<ReplicaFetcher>) {
             return;
         }
         wait_for_durable_ends(&shard, &fetcher).await;
-        let (request, sent, next_retry) = build_request(&shard, &fetcher);
-        if sent.is_empty() {
+        let (fetch, next_retry) = positions(&shard, &fetcher);
+        if fetch.is_empty() {
             idle(&fetcher, next_retry.unwrap_or(RETRY_BACKOFF)).await;
             continue;
         }
+        let fetch = fetcher.session.borrow().prepare(fetch);
+        let request = build_request(&shard, &fetch);
+        let sent: Vec<Sent> = fetch
+            .wanted
+            .iter()
+            .map(|(key, at)| Sent {
+                key: key.clone(),
+                leader_epoch: at.leader_epoch,
+                fetch_offset: at.fetch_offset,
+            })
+            .collect();
         let answer = match broker_address(&shard, fetcher.leader) {
             Ok(address) => {
                 let timeout =
@@ -175,8 +195,20 @@ async fn run(shard: Rc<Shard>, fetcher: Rc<ReplicaFetcher>) {
             Err(error) => Err(error.to_string()),
         };
         let response: FetchResponse = match answer {
-            Ok(response) if response.error_code == NONE => response,
+            Ok(response) if response.error_code == NONE => {
+                let session_id = response.session_id;
+                fetcher
+                    .session
+                    .borrow_mut()
+                    .answered(fetch, NONE, session_id);
+                response
+            }
             Ok(response) => {
+                let (code, session_id) = (response.error_code, response.session_id);
+                fetcher
+                    .session
+                    .borrow_mut()
+                    .answered(fetch, code, session_id);
                 failed_round(
                     &mut last_failure,
                     format!("fetch error {}", response.error_code),
@@ -186,6 +218,7 @@ async fn run(shard: Rc<Shard>, fetcher: Rc<ReplicaFetcher>) {
                 continue;
             }
             Err(reason) => {
+                fetcher.session.borrow_mut().failed();
                 failed_round(&mut last_failure, reason, fetcher.leader).await;
                 continue;
             }
@@ -265,16 +298,15 @@ async fn idle(fetcher: &ReplicaFetcher, timeout: Duration) {
     fetcher.wake.borrow_mut().take();
 }
 
-/// The request for every partition not parked, and when the earliest
+/// The position of every partition not parked, and when the earliest
 /// parked one may go again.
-fn build_request(
+fn positions(
     shard: &Shard,
     fetcher: &ReplicaFetcher,
-) -> (FetchRequest, Vec<Sent>, Option<Duration>) {
+) -> (BTreeMap<PartitionKey, FetchPosition>, Option<Duration>) {
     let now = Instant::now();
     let mut next_retry: Option<Duration> = None;
-    let mut topics: BTreeMap<Rc<str>, Vec<FetchPartition>> = BTreeMap::new();
-    let mut sent = Vec::new();
+    let mut wanted = BTreeMap::new();
     for (key, state) in fetcher.partitions.borrow_mut().iter_mut() {
         if let Some(retry_at) = state.retry_at {
             if retry_at > now {
@@ -295,46 +327,69 @@ fn build_request(
         if log.replica_end_offset() < fetch_offset {
             // Its sync failed (`wait_for_durable_ends`): not counted as
             // replicated until it is durable.
-            state.retry_at = Some(now + Duration::from_secs(1));
-            next_retry = Some(next_retry.map_or(Duration::from_secs(1), |known| {
-                known.min(Duration::from_secs(1))
-            }));
+            let backoff = Duration::from_secs(1);
+            state.retry_at = Some(now + backoff);
+            next_retry = Some(next_retry.map_or(backoff, |known| known.min(backoff)));
             continue;
         }
-        topics.entry(Rc::from(&*key.0)).or_default().push(
-            FetchPartition::default()
-                .with_partition(key.1)
-                .with_current_leader_epoch(state.leader_epoch)
-                .with_fetch_offset(fetch_offset)
-                .with_last_fetched_epoch(log.latest_epoch())
-                .with_log_start_offset(log.log_start_offset())
-                .with_partition_max_bytes(PARTITION_MAX_BYTES),
-        );
-        sent.push(Sent {
-            key: key.clone(),
+        let position = FetchPosition {
             leader_epoch: state.leader_epoch,
             fetch_offset,
-        });
+            last_fetched_epoch: log.latest_epoch(),
+            log_start_offset: log.log_start_offset(),
+        };
+        wanted.insert(key.clone(), position);
     }
-    let request = FetchRequest::default()
+    (wanted, next_retry)
+}
+
+/// The Fetch request of one session fetch.
+fn build_request(shard: &Shard, fetch: &SessionFetch) -> FetchRequest {
+    let mut topics: BTreeMap<&str, Vec<FetchPartition>> = BTreeMap::new();
+    for (key, at) in &fetch.send {
+        topics.entry(&key.0).or_default().push(
+            FetchPartition::default()
+                .with_partition(key.1)
+                .with_current_leader_epoch(at.leader_epoch)
+                .with_fetch_offset(at.fetch_offset)
+                .with_last_fetched_epoch(at.last_fetched_epoch)
+                .with_log_start_offset(at.log_start_offset)
+                .with_partition_max_bytes(PARTITION_MAX_BYTES),
+        );
+    }
+    let mut forgotten: BTreeMap<&str, Vec<i32>> = BTreeMap::new();
+    for key in &fetch.forget {
+        forgotten.entry(&key.0).or_default().push(key.1);
+    }
+    let topic_name = |name: &str| TopicName(StrBytes::from_string(name.to_string()));
+    FetchRequest::default()
         .with_replica_id(BrokerId(shard.config.node_id))
         .with_max_wait_ms(FETCH_MAX_WAIT_MS)
         .with_min_bytes(1)
         .with_max_bytes(RESPONSE_MAX_BYTES)
         .with_isolation_level(0)
-        .with_session_id(0)
-        .with_session_epoch(-1)
+        .with_session_id(fetch.session_id)
+        .with_session_epoch(fetch.epoch)
         .with_topics(
             topics
                 .into_iter()
                 .map(|(name, partitions)| {
                     FetchTopic::default()
-                        .with_topic(TopicName(StrBytes::from_string(name.to_string())))
+                        .with_topic(topic_name(name))
                         .with_partitions(partitions)
                 })
                 .collect(),
-        );
-    (request, sent, next_retry)
+        )
+        .with_forgotten_topics_data(
+            forgotten
+                .into_iter()
+                .map(|(name, partitions)| {
+                    ForgottenTopic::default()
+                        .with_topic(topic_name(name))
+                        .with_partitions(partitions)
+                })
+                .collect(),
+        )
 }
 
 async fn handle_partition(

@@ -16,6 +16,7 @@ use std::sync::Arc;
 use futures::future::join_all;
 
 use super::cluster_metadata::ClusterMetadata;
+use super::fetch_sessions::FetchSessions;
 use super::groups::offsets_topic::OFFSETS_TOPIC;
 use super::groups::GroupCoordinator;
 use super::peer_brokers::PeerBrokers;
@@ -67,10 +68,13 @@ pub struct Shard {
     pub peer_brokers: PeerBrokers,
     /// The role of each replica here: leader, follower (see `replicas`).
     pub replicas: Replicas,
+    /// Fetch sessions of fetches served here (see `fetch_sessions`).
+    pub fetch_sessions: FetchSessions,
 }
 
 impl Shard {
     pub fn new(id: usize, config: Arc<BrokerConfig>, catalog: Arc<Catalog>) -> Shard {
+        let fetch_sessions = FetchSessions::new(id, config.shards);
         Shard {
             id,
             shard_count: config.shards,
@@ -88,6 +92,7 @@ impl Shard {
             cluster: OnceCell::new(),
             peer_brokers: PeerBrokers::default(),
             replicas: Replicas::default(),
+            fetch_sessions,
         }
     }
 

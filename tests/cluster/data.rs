@@ -4,7 +4,6 @@
 //! resumed from, through a third (wherever the group's coordinator is).
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::thread;
 use std::time::{Duration, Instant};
 
 use rdkafka::consumer::{CommitMode, Consumer};
@@ -15,6 +14,7 @@ use crate::common::{
     group_consumer_config, produce_simple, producer, record, send, try_create_topic,
     wait_for_successful_deliveries, TestConsumer, TestContext, ADMIN_TIMEOUT,
 };
+use crate::poll::poll_until_ok;
 use crate::{
     leader_counts, leaders_agreed_by, read_positions, serial, three_voters, Positions, DATA_TIMEOUT,
 };
@@ -94,35 +94,26 @@ fn committed_through(
     for partition in 0..partitions {
         request.add_partition(topic, partition);
     }
-    let deadline = Instant::now() + ADMIN_TIMEOUT;
-    let mut last_problem = String::new();
-    while Instant::now() < deadline {
-        match reader.committed_offsets(request.clone(), Duration::from_secs(5)) {
-            Ok(answer) => {
-                let committed: Result<BTreeMap<i32, (i64, String)>, String> = answer
-                    .elements()
-                    .iter()
-                    .map(|element| match (element.error(), element.offset()) {
-                        (Ok(()), Offset::Offset(offset)) => Ok((
-                            element.partition(),
-                            (offset, element.metadata().to_string()),
-                        )),
-                        (result, offset) => Err(format!(
-                            "partition {}: {result:?} {offset:?}",
-                            element.partition()
-                        )),
-                    })
-                    .collect();
-                match committed {
-                    Ok(committed) => return committed,
-                    Err(problem) => last_problem = problem,
-                }
-            }
-            Err(error) => last_problem = error.to_string(),
-        }
-        thread::sleep(Duration::from_millis(100));
-    }
-    panic!("OffsetFetch of {group} through {bootstrap} never succeeded: {last_problem}");
+    let what = format!("OffsetFetch of {group} through {bootstrap} never succeeded");
+    poll_until_ok(ADMIN_TIMEOUT, Duration::from_millis(100), &what, || {
+        let answer = reader
+            .committed_offsets(request.clone(), Duration::from_secs(5))
+            .map_err(|error| error.to_string())?;
+        answer
+            .elements()
+            .iter()
+            .map(|element| match (element.error(), element.offset()) {
+                (Ok(()), Offset::Offset(offset)) => Ok((
+                    element.partition(),
+                    (offset, element.metadata().to_string()),
+                )),
+                (result, offset) => Err(format!(
+                    "partition {}: {result:?} {offset:?}",
+                    element.partition()
+                )),
+            })
+            .collect()
+    })
 }
 
 /// Polls `member` until it has read `expected` records; returns partition -> the offsets

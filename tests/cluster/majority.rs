@@ -16,6 +16,7 @@ use rdkafka::consumer::Consumer;
 use rdkafka::{Message, Offset, TopicPartitionList};
 
 use crate::common::assign_consumer;
+use crate::poll::poll_until_ok;
 use crate::{leaders_agreed_by, serial, three_voters, DATA_TIMEOUT};
 
 /// REQUEST_TIMED_OUT (7) and NOT_CONTROLLER (41): what Kafka answers an admin request
@@ -36,22 +37,22 @@ fn without_a_majority_admin_requests_fail_retriably_while_live_leaders_serve() {
     // One voter down (the controller, as likely as not): a majority is left, and a
     // CreateTopics sent to a survivor itself succeeds once a controller is elected.
     cluster.kill9(2);
-    let deadline = Instant::now() + Duration::from_secs(30);
-    loop {
-        let code = create_through(&cluster.bootstrap(0), "minority-lost");
-        if code == Some(0) {
-            break;
-        }
-        assert!(
-            code.is_some_and(|code| NO_QUORUM_CODES.contains(&code)),
-            "CreateTopics with two of three voters answered {code:?}"
-        );
-        assert!(
-            Instant::now() < deadline,
-            "no topic created with two of three voters up"
-        );
-        std::thread::sleep(Duration::from_millis(200));
-    }
+    poll_until_ok(
+        Duration::from_secs(30),
+        Duration::from_millis(200),
+        "no topic created with two of three voters up",
+        || {
+            let code = create_through(&cluster.bootstrap(0), "minority-lost");
+            if code == Some(0) {
+                return Ok(());
+            }
+            assert!(
+                code.is_some_and(|code| NO_QUORUM_CODES.contains(&code)),
+                "CreateTopics with two of three voters answered {code:?}"
+            );
+            Err(format!("the last CreateTopics answered {code:?}"))
+        },
+    );
 
     // Two voters down: CreateTopics to the survivor itself fails, retriably.
     cluster.kill9(1);

@@ -17,16 +17,18 @@
 
 use std::io::Write;
 use std::net::TcpStream;
-use std::thread;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use rdkafka::admin::{AdminOptions, NewTopic, TopicReplication};
 
-use super::replication::{
-    acknowledged, assert_no_node_panicked, assert_replicas_identical, bootstrap_of,
-    check_partition, dump_log, first_ack_after, isr_holds_all, last_offset_of, number_of, others,
-    read_values, wait_for_more_acks, wait_for_replicas, wait_until_reports, NumberedStream,
+use super::replication::numbered_stream::{
+    first_ack_after, number_of, wait_for_more_acks, wait_until_reports, NumberedStream,
     HUNG_LEADER_PRODUCER,
+};
+use super::replication::read_back::{acknowledged, check_partition, read_values};
+use super::replication::replica_logs::{assert_replicas_identical, dump_log, last_offset_of};
+use super::replication::{
+    assert_no_node_panicked, bootstrap_of, isr_holds_all, others, wait_for_replicas,
 };
 use crate::common::cluster::{Cluster, QUICK_BROKER_SESSIONS};
 use crate::common::cluster_view::wait_for_full_view;
@@ -34,6 +36,7 @@ use crate::common::wire::{
     frame, parse_produce_response_v3, produce_request_v3, read_frame, record_batch_v2,
 };
 use crate::common::{admin, producer, record, send, wait_for_deliveries, ADMIN_TIMEOUT};
+use crate::poll::poll_until_ok;
 use crate::{agreed_controller, serial, DATA_TIMEOUT, GROUP_FLAGS, MEMBERSHIP_TIMEOUT, VOTERS};
 
 const TOPIC: &str = "cut-off-leader";
@@ -162,44 +165,48 @@ fn log_end_on_disk(cluster: &Cluster, node_id: i32) -> Option<i64> {
 /// replica that kept a tail its leader does not have is a truncation that never happened.
 fn assert_whole_logs_identical(cluster: &Cluster, leader: i32) {
     let directory = format!("{TOPIC}-0");
-    let deadline = Instant::now() + WHOLE_LOGS_TIMEOUT;
-    loop {
-        let dumps: Vec<(i32, Result<Vec<String>, String>)> = cluster
-            .node_ids()
-            .into_iter()
-            .map(|node_id| {
-                let dump = dump_log(&cluster.data_dir(node_id).join(&directory), i64::MAX);
-                (node_id, dump)
-            })
-            .collect();
-        let leader_dump = &dumps
-            .iter()
-            .find(|(node_id, _)| *node_id == leader)
-            .expect("the leader is a node")
-            .1;
-        let differing: Vec<String> = dumps
-            .iter()
-            .filter(|(_, dump)| dump.is_err() || dump != leader_dump)
-            .map(|(node_id, dump)| match dump {
-                Ok(lines) => format!(
-                    "node {node_id}: {} batches, last {:?}",
-                    lines.len(),
-                    lines.last()
-                ),
-                Err(error) => format!("node {node_id}: {error}"),
-            })
-            .collect();
-        if differing.is_empty() {
-            return;
-        }
-        let leader_last = leader_dump.as_ref().ok().and_then(|lines| lines.last());
-        assert!(
-            Instant::now() < deadline,
-            "{TOPIC}/0: {WHOLE_LOGS_TIMEOUT:?} after the last write, some replicas still \
-             differ from the leader {leader} (last batch {leader_last:?}): {differing:?}"
-        );
-        thread::sleep(Duration::from_millis(200));
-    }
+    let what = format!(
+        "{TOPIC}/0: after the last write, some replicas still differ from the leader {leader}"
+    );
+    poll_until_ok(
+        WHOLE_LOGS_TIMEOUT,
+        Duration::from_millis(200),
+        &what,
+        || {
+            let dumps: Vec<(i32, Result<Vec<String>, String>)> = cluster
+                .node_ids()
+                .into_iter()
+                .map(|node_id| {
+                    let dump = dump_log(&cluster.data_dir(node_id).join(&directory), i64::MAX);
+                    (node_id, dump)
+                })
+                .collect();
+            let leader_dump = &dumps
+                .iter()
+                .find(|(node_id, _)| *node_id == leader)
+                .expect("the leader is a node")
+                .1;
+            let differing: Vec<String> = dumps
+                .iter()
+                .filter(|(_, dump)| dump.is_err() || dump != leader_dump)
+                .map(|(node_id, dump)| match dump {
+                    Ok(lines) => format!(
+                        "node {node_id}: {} batches, last {:?}",
+                        lines.len(),
+                        lines.last()
+                    ),
+                    Err(error) => format!("node {node_id}: {error}"),
+                })
+                .collect();
+            if differing.is_empty() {
+                return Ok(());
+            }
+            let leader_last = leader_dump.as_ref().ok().and_then(|lines| lines.last());
+            Err(format!(
+                "the leader's last batch {leader_last:?}; differing: {differing:?}"
+            ))
+        },
+    );
 }
 
 /// Which node the test cuts off: the partition's leader, which may also be the active

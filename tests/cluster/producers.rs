@@ -6,7 +6,7 @@
 //! read_committed and read_uncommitted consumers see it.
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use rdkafka::producer::Producer;
 
@@ -14,6 +14,7 @@ use crate::common::wire::{connect, init_producer_id_v0};
 use crate::common::{
     producer, record, send, try_create_topic, wait_for_successful_deliveries, TestProducer,
 };
+use crate::poll::poll_until_ok;
 use crate::{leaders_agreed_by, read_positions, serial, three_voters, Positions, DATA_TIMEOUT};
 
 /// Kafka error codes InitProducerId may answer while a node obtains its first block of
@@ -29,26 +30,26 @@ const TXN_CALL_TIMEOUT: Duration = Duration::from_secs(30);
 /// A raw InitProducerId (no transactional id) answered by `node_id` itself: its producer id
 /// and epoch.
 fn init_producer_id_at(bootstrap: &str, node_id: i32) -> (i64, i16) {
-    let deadline = Instant::now() + PRODUCER_ID_TIMEOUT;
     let mut answers = Vec::new();
-    loop {
-        let mut stream = connect(bootstrap);
-        let (error_code, producer_id, producer_epoch) = init_producer_id_v0(&mut stream, 1);
-        if error_code == 0 {
-            return (producer_id, producer_epoch);
-        }
-        answers.push(error_code);
-        assert!(
+    let what = format!("InitProducerId at node {node_id} kept failing");
+    poll_until_ok(
+        PRODUCER_ID_TIMEOUT,
+        Duration::from_millis(100),
+        &what,
+        || {
+            let mut stream = connect(bootstrap);
+            let (error_code, producer_id, producer_epoch) = init_producer_id_v0(&mut stream, 1);
+            if error_code == 0 {
+                return Ok((producer_id, producer_epoch));
+            }
+            answers.push(error_code);
+            assert!(
             RETRIABLE_INIT_PRODUCER_ID.contains(&error_code),
             "InitProducerId at node {node_id} answered error {error_code}; answers: {answers:?}"
         );
-        assert!(
-            Instant::now() < deadline,
-            "InitProducerId at node {node_id} kept failing for {PRODUCER_ID_TIMEOUT:?}: \
-             {answers:?}"
-        );
-        std::thread::sleep(Duration::from_millis(100));
-    }
+            Err(format!("answers: {answers:?}"))
+        },
+    )
 }
 
 #[test]

@@ -36,7 +36,8 @@ use crate::common::{
     admin, assign_consumer, assign_from_beginning, consume_from, producer, record, send,
     wait_for_deliveries, TestProducer, ADMIN_TIMEOUT,
 };
-use crate::replication::{assert_replicas_identical, wait_for_replicas, Replicas};
+use crate::replication::replica_logs::assert_replicas_identical;
+use crate::replication::{wait_for_replicas, Replicas};
 use crate::{
     agreed_controller, read_positions, serial, Positions, DATA_TIMEOUT, MEMBERSHIP_TIMEOUT, VOTERS,
 };

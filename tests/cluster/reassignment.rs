@@ -10,19 +10,19 @@
 
 use std::path::Path;
 use std::process::{Command, Stdio};
-use std::thread;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use rdkafka::consumer::Consumer;
 use serde_json::Value;
 
-use super::replication::{
-    acknowledged, assert_replicas_identical, check_partition, create_assigned_topic, read_numbered,
-    wait_for_more_acks, NumberedStream,
-};
+use super::replication::create_assigned_topic;
+use super::replication::numbered_stream::{wait_for_more_acks, NumberedStream};
+use super::replication::read_back::{acknowledged, check_partition, read_numbered};
+use super::replication::replica_logs::assert_replicas_identical;
 use crate::common::cluster::Cluster;
 use crate::common::cluster_view::cluster_view;
 use crate::common::metadata_consumer;
+use crate::poll::poll_until_ok;
 use crate::{serial, three_voters};
 
 const TOPIC: &str = "moving";
@@ -62,22 +62,22 @@ fn wait_for_assignment(
     expected: &[(i32, Vec<i32>)],
     what: &str,
 ) {
-    let deadline = Instant::now() + MOVE_TIMEOUT;
-    loop {
-        let views: Vec<_> = node_ids
-            .iter()
-            .map(|node| assignment(&cluster.bootstrap(*node)))
-            .collect();
-        if views.iter().all(|view| view.as_deref() == Some(expected)) {
-            return;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "{what}: nodes {node_ids:?} did not all show {expected:?} within {MOVE_TIMEOUT:?}; \
-             they show {views:?}"
-        );
-        thread::sleep(Duration::from_millis(200));
-    }
+    let waiting_for = format!("{what}: nodes {node_ids:?} did not all show {expected:?}");
+    poll_until_ok(
+        MOVE_TIMEOUT,
+        Duration::from_millis(200),
+        &waiting_for,
+        || {
+            let views: Vec<_> = node_ids
+                .iter()
+                .map(|node| assignment(&cluster.bootstrap(*node)))
+                .collect();
+            if views.iter().all(|view| view.as_deref() == Some(expected)) {
+                return Ok(());
+            }
+            Err(format!("they show {views:?}"))
+        },
+    );
 }
 
 /// Runs tests/python/replica_admin.py with `args`; its JSON summary.
@@ -128,18 +128,14 @@ fn ongoing(bootstrap: &str) -> serde_json::Map<String, Value> {
 }
 
 fn wait_until_no_reassignment(bootstrap: &str) {
-    let deadline = Instant::now() + MOVE_TIMEOUT;
-    loop {
+    let what = "reassignments still under way";
+    poll_until_ok(MOVE_TIMEOUT, Duration::from_millis(300), what, || {
         let left = ongoing(bootstrap);
         if left.is_empty() {
-            return;
+            return Ok(());
         }
-        assert!(
-            Instant::now() < deadline,
-            "reassignments still under way after {MOVE_TIMEOUT:?}: {left:?}"
-        );
-        thread::sleep(Duration::from_millis(300));
-    }
+        Err(format!("{left:?}"))
+    });
 }
 
 /// `corelog topic <args>` against `bootstrap`; its stdout.
@@ -234,11 +230,17 @@ fn partitions_move_to_a_new_broker_and_back_to_their_preferred_leaders_without_l
     wait_for_more_acks(&stream, "after the elections");
 
     // Node 0 deleted the replicas it no longer has; node 3 holds both.
-    let deadline = Instant::now() + MOVE_TIMEOUT;
-    while hosts(&cluster, 0, 0) || hosts(&cluster, 0, 1) {
-        assert!(Instant::now() < deadline, "node 0 still has {TOPIC} files");
-        thread::sleep(Duration::from_millis(200));
-    }
+    let what = format!("node 0 still has {TOPIC} files");
+    poll_until_ok(MOVE_TIMEOUT, Duration::from_millis(200), &what, || {
+        let left: Vec<i32> = [0, 1]
+            .into_iter()
+            .filter(|partition| hosts(&cluster, 0, *partition))
+            .collect();
+        if left.is_empty() {
+            return Ok(());
+        }
+        Err(format!("partitions {left:?}"))
+    });
     assert!(hosts(&cluster, 3, 0) && hosts(&cluster, 3, 1));
 
     // A move that cannot finish (node 0 is down) is listed, then cancelled.
@@ -246,18 +248,25 @@ fn partitions_move_to_a_new_broker_and_back_to_their_preferred_leaders_without_l
     // Until node 0 is fenced, Metadata still names it (as broker, maybe as controller)
     // and an admin client may send there.
     let survivors = [1, 2, 3];
-    let deadline = Instant::now() + MOVE_TIMEOUT;
-    loop {
-        let settled = survivors.iter().all(|node| {
-            cluster_view(&cluster.bootstrap(*node))
-                .is_some_and(|view| view.controller_id >= 1 && !view.brokers.contains_key(&0))
-        });
-        if settled {
-            break;
-        }
-        assert!(Instant::now() < deadline, "node 0 never left the metadata");
-        thread::sleep(Duration::from_millis(200));
-    }
+    poll_until_ok(
+        MOVE_TIMEOUT,
+        Duration::from_millis(200),
+        "node 0 never left the metadata",
+        || {
+            let views: Vec<_> = survivors
+                .iter()
+                .map(|node| cluster_view(&cluster.bootstrap(*node)))
+                .collect();
+            let settled = views.iter().all(|view| {
+                view.as_ref()
+                    .is_some_and(|view| view.controller_id >= 1 && !view.brokers.contains_key(&0))
+            });
+            if settled {
+                return Ok(());
+            }
+            Err(format!("survivors {survivors:?} show {views:?}"))
+        },
+    );
     // Clients bootstrap at the survivors from here on.
     let survivors_bootstrap = bootstrap_without(&cluster, 0);
     let stuck = replica_admin(

@@ -42,6 +42,7 @@ use crate::common::{
     Consumed, DeliveryRecorder, TestConsumer, TestContext, TestProducer, ADMIN_TIMEOUT,
     CLIENT_DEBUG_ENV,
 };
+use crate::poll::poll_until_ok;
 use crate::{serial, three_voters_with, DATA_TIMEOUT};
 
 const INPUT: &str = "txn-failover-input";
@@ -673,20 +674,14 @@ fn produce_inputs(bootstrap: &str) -> BTreeMap<i32, Vec<String>> {
 
 /// Waits until the loop has committed at least `records` input records; returns how many.
 fn wait_for_progress(pipeline: &Pipeline, records: usize, when: &str) -> usize {
-    let deadline = Instant::now() + FAILOVER_TIMEOUT;
-    loop {
+    let what = format!("the loop did not commit {records} input records {when}");
+    poll_until_ok(FAILOVER_TIMEOUT, Duration::from_millis(20), &what, || {
         let done = pipeline.committed_records();
         if done >= records {
-            return done;
+            return Ok(done);
         }
-        assert!(
-            Instant::now() < deadline,
-            "the loop did not commit {records} input records {when} within \
-             {FAILOVER_TIMEOUT:?}: {:#?}",
-            pipeline.report()
-        );
-        thread::sleep(Duration::from_millis(20));
-    }
+        Err(format!("{:#?}", pipeline.report()))
+    })
 }
 
 /// Kafka's `Utils.abs(key.hashCode) % partitions` (Java's String.hashCode over UTF-16
@@ -727,24 +722,19 @@ fn find_coordinator(bootstrap: &str, key: &str, key_type: i8) -> Result<i32, Str
 /// Waits until the node at `bootstrap` names a transaction coordinator that `accept` takes.
 fn wait_for_transaction_coordinator(bootstrap: &str, accept: impl Fn(i32) -> bool) -> i32 {
     let mut answers: Vec<Result<i32, String>> = Vec::new();
-    let deadline = Instant::now() + FAILOVER_TIMEOUT;
-    loop {
+    let what = format!("{bootstrap} named no accepted transaction coordinator");
+    poll_until_ok(FAILOVER_TIMEOUT, Duration::from_millis(100), &what, || {
         let answer = find_transaction_coordinator(bootstrap);
         if let Ok(node_id) = answer {
             if accept(node_id) {
-                return node_id;
+                return Ok(node_id);
             }
         }
         if answers.last() != Some(&answer) {
             answers.push(answer);
         }
-        assert!(
-            Instant::now() < deadline,
-            "{bootstrap} named no accepted transaction coordinator within \
-             {FAILOVER_TIMEOUT:?}; answers in order: {answers:?}"
-        );
-        thread::sleep(Duration::from_millis(100));
-    }
+        Err(format!("answers in order: {answers:?}"))
+    })
 }
 
 /// The node leading the `__transaction_state` partition of [`TRANSACTIONAL_ID`] (which
@@ -774,8 +764,9 @@ fn transaction_coordinator(cluster: &Cluster, node_ids: &[i32]) -> (i32, i32) {
 /// coordinator it cached is a broker that left Metadata (a fenced, killed node):
 /// confluentinc/librdkafka#5511 and #5456 (the call ignores its timeout). Kafka leaves
 /// fenced brokers out of Metadata too, so this test keeps the group's coordinator off the
-/// node it kills; `replication::a_consumer_group_keeps_consuming_through_a_coordinator_failover`
-/// moves a group coordinator.
+/// node it kills; `replication::coordinator_failover::
+/// a_consumer_group_keeps_consuming_through_a_coordinator_failover` moves a group
+/// coordinator.
 fn group_coordinated_elsewhere(cluster: &Cluster, node_ids: &[i32], avoid: i32) -> String {
     let bootstrap = cluster.bootstrap(node_ids[0]);
     let first = format!("{GROUP_PREFIX}-0");

@@ -1,0 +1,524 @@
+//! Fetch sessions (KIP-227): a client that fetches the same partitions over
+//! and over names them once, then sends only what changed (a moved fetch
+//! offset, a partition added or forgotten), and the broker answers only the
+//! partitions with news (records, an error, a new high watermark or log
+//! start offset, a diverging epoch). Followers and the Java consumer use
+//! them; librdkafka fetches without one.
+//!
+//! Each shard keeps the sessions created by fetches it served, as Kafka's
+//! sharded `FetchSessionCache` does: a session id falls in its shard's range
+//! of ids, and an incremental fetch reaching another shard (a second
+//! connection) gets FETCH_SESSION_ID_NOT_FOUND, after which the client
+//! starts a new session, as after any eviction.
+//!
+//! The request metadata (session id, epoch) picks the context, as Kafka's
+//! `FetchManager.newContext`:
+//! - epoch -1: sessionless, a full fetch answered with session id 0 (a
+//!   session named is closed first);
+//! - epoch 0: full, and a new session holds the partitions once answered
+//!   (a session named is closed first);
+//! - epoch n > 0: incremental on that session, which must expect epoch n
+//!   (else INVALID_FETCH_SESSION_EPOCH; unknown: FETCH_SESSION_ID_NOT_FOUND;
+//!   topic ids used inconsistently with it: FETCH_SESSION_TOPIC_ID_ERROR).
+
+use std::cell::{Cell, RefCell};
+use std::collections::HashMap;
+use std::time::{Duration, Instant};
+
+use kafka_protocol::messages::fetch_request::FetchPartition;
+use kafka_protocol::messages::fetch_response::PartitionData;
+use kafka_protocol::messages::{FetchRequest, FetchResponse, TopicName};
+use uuid::Uuid;
+
+use crate::protocol::errors::{KafkaError, NONE};
+
+/// The epoch of a full fetch that creates a session.
+const INITIAL_EPOCH: i32 = 0;
+/// The epoch of a full fetch that wants no session (and closes one named).
+const FINAL_EPOCH: i32 = -1;
+/// Sessions per shard (Kafka's max.incremental.fetch.session.cache.slots,
+/// 1000 per broker).
+const MAX_SESSIONS_PER_SHARD: usize = 1_000;
+/// A session unused this long may be evicted for any new one, and a
+/// session younger than this is not evicted for a larger one (Kafka's
+/// min.incremental.fetch.session.eviction.ms).
+const EVICTION_AGE: Duration = Duration::from_secs(120);
+/// The high watermark a cached partition starts with, and takes after an
+/// error: the next answer includes the partition whatever it holds.
+const UNKNOWN_HIGH_WATERMARK: i64 = -1;
+
+/// One partition a fetch reads, as the request (or its session) states it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct WantedPartition {
+    pub partition: i32,
+    pub fetch_offset: i64,
+    pub partition_max_bytes: i32,
+    pub current_leader_epoch: i32,
+    pub last_fetched_epoch: i32,
+    pub log_start_offset: i64,
+}
+
+/// One topic's partitions of a fetch: by name up to Fetch v12, by id from
+/// v13 (the other field stays at its default).
+#[derive(Debug, Clone)]
+pub struct WantedTopic {
+    pub name: TopicName,
+    pub topic_id: Uuid,
+    pub partitions: Vec<WantedPartition>,
+}
+
+/// How a fetch's answer relates to a session.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FetchContext {
+    /// No session: answered in full with session id 0.
+    Sessionless,
+    /// Answered in full; a new session then holds its partitions.
+    Full {
+        uses_topic_ids: bool,
+        follower: bool,
+    },
+    /// An existing session, now expecting `next_epoch`: only partitions
+    /// with news are answered.
+    Incremental { session_id: i32, next_epoch: i32 },
+}
+
+/// A fetch refused as a whole: the answer carries only this error and
+/// session id 0 (Kafka's `SessionErrorContext`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SessionError(pub KafkaError);
+
+/// This shard's fetch sessions.
+pub struct FetchSessions {
+    sessions: RefCell<HashMap<i32, Session>>,
+    /// Ids `first_id..first_id + id_range` are this shard's; shard n has
+    /// those from n * per_shard (Kafka's `FetchSessionCacheShard` ranges).
+    first_id: i32,
+    id_range: i32,
+    per_shard: i32,
+    shard_count: usize,
+    /// Counts sessions created, to vary the ids handed out.
+    created: Cell<u32>,
+}
+
+struct Session {
+    uses_topic_ids: bool,
+    /// From a follower: evicted only for another follower's session.
+    follower: bool,
+    /// The epoch the next incremental fetch must carry.
+    next_epoch: i32,
+    /// In fetch order; partitions answered with records move to the end,
+    /// so a response's byte budget goes round all of them.
+    partitions: Vec<CachedPartition>,
+    created: Instant,
+    last_used: Instant,
+}
+
+#[derive(Debug, Clone)]
+struct CachedPartition {
+    topic: TopicName,
+    topic_id: Uuid,
+    wanted: WantedPartition,
+    /// What the client was last told.
+    high_watermark: i64,
+    log_start_offset: i64,
+}
+
+impl CachedPartition {
+    /// Whether `data` is news to the client (Kafka's
+    /// `CachedPartition.maybeUpdateResponseData`); remembers what it is told.
+    fn must_answer(&mut self, data: &PartitionData) -> bool {
+        let has_records = data
+            .records
+            .as_ref()
+            .is_some_and(|records| !records.is_empty());
+        let mut news = has_records;
+        if self.high_watermark != data.high_watermark {
+            self.high_watermark = data.high_watermark;
+            news = true;
+        }
+        if self.log_start_offset != data.log_start_offset {
+            self.log_start_offset = data.log_start_offset;
+            news = true;
+        }
+        if data.error_code != NONE {
+            self.high_watermark = UNKNOWN_HIGH_WATERMARK;
+            news = true;
+        }
+        news || data.diverging_epoch.epoch >= 0
+    }
+}
+
+impl FetchSessions {
+    /// The sessions of shard `shard` of `shard_count`.
+    pub fn new(shard: usize, shard_count: usize) -> FetchSessions {
+        let count = i32::try_from(shard_count.max(1)).unwrap_or(i32::MAX);
+        let index = i32::try_from(shard).unwrap_or(0).min(count - 1);
+        let per_shard = i32::MAX / count;
+        // Kafka's ranges: max(1, shard * range) <= id < (shard + 1) * range.
+        let first_id = (index * per_shard).max(1);
+        FetchSessions {
+            sessions: RefCell::new(HashMap::new()),
+            first_id,
+            id_range: (index + 1) * per_shard - first_id,
+            per_shard,
+            shard_count: shard_count.max(1),
+            created: Cell::new(0),
+        }
+    }
+
+    /// The shard holding session `session_id` (0: none).
+    pub fn shard_of(&self, session_id: i32) -> Option<usize> {
+        let shard = usize::try_from(session_id / self.per_shard.max(1)).ok()?;
+        (session_id > 0).then_some(shard.min(self.shard_count - 1))
+    }
+
+    pub fn len(&self) -> usize {
+        self.sessions.borrow().len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.sessions.borrow().is_empty()
+    }
+
+    /// Picks the context of `request` (at `version`) and the partitions it
+    /// reads: the request's own, or for an incremental fetch the session's
+    /// after the request's changes.
+    pub fn open(
+        &self,
+        request: &FetchRequest,
+        version: i16,
+        follower: bool,
+    ) -> Result<(FetchContext, Vec<WantedTopic>), SessionError> {
+        let uses_topic_ids = version >= 13;
+        let (session_id, epoch) = (request.session_id, request.session_epoch);
+        // Sessions need Fetch v7; older requests carry neither field.
+        if version < 7 || epoch == FINAL_EPOCH || epoch == INITIAL_EPOCH {
+            if session_id != 0 {
+                self.sessions.borrow_mut().remove(&session_id);
+            }
+            let context = if version < 7 || epoch == FINAL_EPOCH {
+                FetchContext::Sessionless
+            } else {
+                FetchContext::Full {
+                    uses_topic_ids,
+                    follower,
+                }
+            };
+            return Ok((context, wanted_in_request(request)));
+        }
+        let mut sessions = self.sessions.borrow_mut();
+        let session = sessions
+            .get_mut(&session_id)
+            .ok_or(SessionError(KafkaError::FetchSessionIdNotFound))?;
+        if session.next_epoch != epoch {
+            return Err(SessionError(KafkaError::InvalidFetchSessionEpoch));
+        }
+        if session.uses_topic_ids != uses_topic_ids {
+            return Err(SessionError(KafkaError::FetchSessionTopicIdError));
+        }
+        session.update(request);
+        if session.partitions.is_empty() {
+            sessions.remove(&session_id);
+            return Ok((FetchContext::Sessionless, Vec::new()));
+        }
+        session.last_used = Instant::now();
+        session.next_epoch = next_epoch(epoch);
+        let context = FetchContext::Incremental {
+            session_id,
+            next_epoch: session.next_epoch,
+        };
+        Ok((context, session.wanted()))
+    }
+
+    /// Completes `response`, the full answer to the partitions `open`
+    /// returned (in that order), for `context`: sets its session id, keeps
+    /// a new session, or leaves out what an incremental one already knows.
+    pub fn conclude(
+        &self,
+        context: FetchContext,
+        wanted: &[WantedTopic],
+        response: &mut FetchResponse,
+    ) {
+        match context {
+            FetchContext::Sessionless => response.session_id = 0,
+            FetchContext::Full {
+                uses_topic_ids,
+                follower,
+            } => {
+                let partitions = cache_answered(wanted, response);
+                response.session_id = self.create(uses_topic_ids, follower, partitions);
+            }
+            FetchContext::Incremental {
+                session_id,
+                next_epoch,
+            } => {
+                let mut sessions = self.sessions.borrow_mut();
+                match sessions.get_mut(&session_id) {
+                    Some(session) if session.next_epoch == next_epoch => {
+                        session.leave_out_known(response);
+                        response.session_id = session_id;
+                    }
+                    // Closed or moved on while this fetch waited (a
+                    // duplicate request): Kafka answers the same.
+                    _ => {
+                        *response = FetchResponse::default()
+                            .with_error_code(KafkaError::InvalidFetchSessionEpoch.code());
+                    }
+                }
+            }
+        }
+    }
+
+    /// Keeps a new session if there is room (evicting one if Kafka would);
+    /// its id, or 0 when none was kept.
+    fn create(
+        &self,
+        uses_topic_ids: bool,
+        follower: bool,
+        partitions: Vec<CachedPartition>,
+    ) -> i32 {
+        if partitions.is_empty() {
+            return 0;
+        }
+        let now = Instant::now();
+        let mut sessions = self.sessions.borrow_mut();
+        if sessions.len() >= MAX_SESSIONS_PER_SHARD
+            && !evict_one(&mut sessions, follower, partitions.len(), now)
+        {
+            return 0;
+        }
+        let id = self.new_session_id(&sessions);
+        sessions.insert(
+            id,
+            Session {
+                uses_topic_ids,
+                follower,
+                next_epoch: next_epoch(INITIAL_EPOCH),
+                partitions,
+                created: now,
+                last_used: now,
+            },
+        );
+        id
+    }
+
+    fn new_session_id(&self, sessions: &HashMap<i32, Session>) -> i32 {
+        loop {
+            let created = self.created.get().wrapping_add(1);
+            self.created.set(created);
+            let spread = rand::random::<u32>() ^ created;
+            let range = u32::try_from(self.id_range.max(1)).unwrap_or(1);
+            let offset = i32::try_from(spread % range).unwrap_or(0);
+            let id = self.first_id + offset;
+            if id != 0 && !sessions.contains_key(&id) {
+                return id;
+            }
+        }
+    }
+}
+
+/// Makes room for a new session of `size` partitions (Kafka's
+/// `FetchSessionCacheShard.tryEvict`): the least recently used session if
+/// it is stale; otherwise one not from a follower, for a follower's
+/// session, or for a larger session one that is smaller and not new.
+fn evict_one(
+    sessions: &mut HashMap<i32, Session>,
+    follower: bool,
+    size: usize,
+    now: Instant,
+) -> bool {
+    let stale = sessions
+        .iter()
+        .min_by_key(|(_, session)| session.last_used)
+        .filter(|(_, session)| now.duration_since(session.last_used) > EVICTION_AGE)
+        .map(|(id, _)| *id);
+    let evicted = stale.or_else(|| {
+        sessions
+            .iter()
+            .filter(|(_, session)| !session.follower)
+            .filter(|(_, session)| {
+                follower
+                    || (session.partitions.len() < size
+                        && now.duration_since(session.created) > EVICTION_AGE)
+            })
+            .min_by_key(|(_, session)| (session.partitions.len(), session.last_used))
+            .map(|(id, _)| *id)
+    });
+    evicted.is_some_and(|id| sessions.remove(&id).is_some())
+}
+
+impl Session {
+    /// Applies an incremental request: its partitions are added or updated,
+    /// then its forgotten ones removed (Kafka's `FetchSession.update`).
+    fn update(&mut self, request: &FetchRequest) {
+        let mut positions: HashMap<(TopicName, Uuid, i32), usize> = self
+            .partitions
+            .iter()
+            .enumerate()
+            .map(|(position, cached)| {
+                let key = (
+                    cached.topic.clone(),
+                    cached.topic_id,
+                    cached.wanted.partition,
+                );
+                (key, position)
+            })
+            .collect();
+        for (topic, topic_id, wanted) in flattened(request) {
+            let key = (topic, topic_id, wanted.partition);
+            match positions.get(&key) {
+                Some(&position) => self.partitions[position].wanted = wanted,
+                None => {
+                    positions.insert(key.clone(), self.partitions.len());
+                    self.partitions.push(CachedPartition {
+                        topic: key.0,
+                        topic_id,
+                        wanted,
+                        high_watermark: UNKNOWN_HIGH_WATERMARK,
+                        log_start_offset: -1,
+                    });
+                }
+            }
+        }
+        for forgotten in &request.forgotten_topics_data {
+            self.partitions.retain(|cached| {
+                !(cached.topic == forgotten.topic
+                    && cached.topic_id == forgotten.topic_id
+                    && forgotten.partitions.contains(&cached.wanted.partition))
+            });
+        }
+    }
+
+    /// The session's partitions grouped into topics, in session order.
+    fn wanted(&self) -> Vec<WantedTopic> {
+        let mut topics: Vec<WantedTopic> = Vec::new();
+        for cached in &self.partitions {
+            match topics.last_mut() {
+                Some(last) if last.name == cached.topic && last.topic_id == cached.topic_id => {
+                    last.partitions.push(cached.wanted.clone());
+                }
+                _ => topics.push(WantedTopic {
+                    name: cached.topic.clone(),
+                    topic_id: cached.topic_id,
+                    partitions: vec![cached.wanted.clone()],
+                }),
+            }
+        }
+        topics
+    }
+
+    /// Drops from `response` (the session's partitions, in session order)
+    /// what the client already knows, and moves partitions answered with
+    /// records to the end of the session.
+    fn leave_out_known(&mut self, response: &mut FetchResponse) {
+        let mut index = 0;
+        let mut with_records = Vec::new();
+        for topic in &mut response.responses {
+            topic.partitions.retain(|data| {
+                let Some(cached) = self.partitions.get_mut(index) else {
+                    return true;
+                };
+                if data
+                    .records
+                    .as_ref()
+                    .is_some_and(|records| !records.is_empty())
+                {
+                    with_records.push(index);
+                }
+                index += 1;
+                cached.must_answer(data)
+            });
+        }
+        response
+            .responses
+            .retain(|topic| !topic.partitions.is_empty());
+        for (moved, index) in with_records.into_iter().enumerate() {
+            let cached = self.partitions.remove(index - moved);
+            self.partitions.push(cached);
+        }
+    }
+}
+
+/// The partitions of a full answer (`response`, in `wanted` order), as a
+/// new session caches them.
+fn cache_answered(wanted: &[WantedTopic], response: &FetchResponse) -> Vec<CachedPartition> {
+    let answered = response
+        .responses
+        .iter()
+        .flat_map(|topic| topic.partitions.iter());
+    let asked = wanted.iter().flat_map(|topic| {
+        topic
+            .partitions
+            .iter()
+            .map(move |partition| (topic, partition))
+    });
+    asked
+        .zip(answered)
+        .map(|((topic, wanted), data)| CachedPartition {
+            topic: topic.name.clone(),
+            topic_id: topic.topic_id,
+            wanted: wanted.clone(),
+            high_watermark: if data.error_code == NONE {
+                data.high_watermark
+            } else {
+                UNKNOWN_HIGH_WATERMARK
+            },
+            log_start_offset: data.log_start_offset,
+        })
+        .collect()
+}
+
+/// Every partition of `request`, with its topic's name and id.
+fn flattened(
+    request: &FetchRequest,
+) -> impl Iterator<Item = (TopicName, Uuid, WantedPartition)> + '_ {
+    request.topics.iter().flat_map(|topic| {
+        topic.partitions.iter().map(move |partition| {
+            (
+                topic.topic.clone(),
+                topic.topic_id,
+                wanted_partition(partition),
+            )
+        })
+    })
+}
+
+/// The request's partitions, grouped as it groups them.
+fn wanted_in_request(request: &FetchRequest) -> Vec<WantedTopic> {
+    request
+        .topics
+        .iter()
+        .map(|topic| WantedTopic {
+            name: topic.topic.clone(),
+            topic_id: topic.topic_id,
+            partitions: topic.partitions.iter().map(wanted_partition).collect(),
+        })
+        .collect()
+}
+
+fn wanted_partition(partition: &FetchPartition) -> WantedPartition {
+    WantedPartition {
+        partition: partition.partition,
+        fetch_offset: partition.fetch_offset,
+        partition_max_bytes: partition.partition_max_bytes,
+        current_leader_epoch: partition.current_leader_epoch,
+        last_fetched_epoch: partition.last_fetched_epoch,
+        log_start_offset: partition.log_start_offset,
+    }
+}
+
+/// The epoch after `epoch`: 1 after the last positive one (Kafka's
+/// `FetchMetadata.nextEpoch`).
+fn next_epoch(epoch: i32) -> i32 {
+    if epoch < 0 {
+        FINAL_EPOCH
+    } else if epoch == i32::MAX {
+        1
+    } else {
+        epoch + 1
+    }
+}
+
+#[cfg(test)]
+#[path = "fetch_sessions_tests.rs"]
+mod tests;

@@ -1,0 +1,384 @@
+use bytes::Bytes;
+use kafka_protocol::messages::fetch_request::{FetchPartition, FetchTopic, ForgottenTopic};
+use kafka_protocol::messages::fetch_response::{EpochEndOffset, FetchableTopicResponse};
+use kafka_protocol::protocol::StrBytes;
+
+use super::*;
+
+fn name(topic: &str) -> TopicName {
+    TopicName(StrBytes::from_string(topic.to_string()))
+}
+
+fn fetch(session_id: i32, epoch: i32, topics: &[(&str, &[(i32, i64)])]) -> FetchRequest {
+    FetchRequest::default()
+        .with_session_id(session_id)
+        .with_session_epoch(epoch)
+        .with_topics(
+            topics
+                .iter()
+                .map(|(topic, partitions)| {
+                    FetchTopic::default()
+                        .with_topic(name(topic))
+                        .with_partitions(
+                            partitions
+                                .iter()
+                                .map(|&(partition, offset)| {
+                                    FetchPartition::default()
+                                        .with_partition(partition)
+                                        .with_fetch_offset(offset)
+                                        .with_partition_max_bytes(1 << 20)
+                                })
+                                .collect(),
+                        )
+                })
+                .collect(),
+        )
+}
+
+/// What a partition's read found.
+#[derive(Clone, Copy)]
+struct Found {
+    high_watermark: i64,
+    records: bool,
+    error: i16,
+}
+
+const NOTHING_NEW: Found = Found {
+    high_watermark: 10,
+    records: false,
+    error: 0,
+};
+const NEW_RECORDS: Found = Found {
+    high_watermark: 10,
+    records: true,
+    error: 0,
+};
+
+/// The full answer to `wanted` (as `assemble` gives it): `found` per
+/// partition in order.
+fn answer(wanted: &[WantedTopic], found: &[Found]) -> FetchResponse {
+    let mut found = found.iter();
+    let responses = wanted
+        .iter()
+        .map(|topic| {
+            FetchableTopicResponse::default()
+                .with_topic(topic.name.clone())
+                .with_partitions(
+                    topic
+                        .partitions
+                        .iter()
+                        .map(|partition| {
+                            let found = found.next().copied().unwrap_or(NOTHING_NEW);
+                            PartitionData::default()
+                                .with_partition_index(partition.partition)
+                                .with_error_code(found.error)
+                                .with_high_watermark(found.high_watermark)
+                                .with_log_start_offset(0)
+                                .with_records(Some(if found.records {
+                                    Bytes::from_static(b"batch")
+                                } else {
+                                    Bytes::new()
+                                }))
+                        })
+                        .collect(),
+                )
+        })
+        .collect();
+    FetchResponse::default().with_responses(responses)
+}
+
+/// The (topic, partition) pairs in `response`.
+fn answered(response: &FetchResponse) -> Vec<(String, i32)> {
+    response
+        .responses
+        .iter()
+        .flat_map(|topic| {
+            topic
+                .partitions
+                .iter()
+                .map(|data| (topic.topic.0.to_string(), data.partition_index))
+        })
+        .collect()
+}
+
+/// Runs one fetch through the sessions: `found` per partition read.
+fn round(
+    sessions: &FetchSessions,
+    request: &FetchRequest,
+    found: &[Found],
+) -> Result<(Vec<WantedTopic>, FetchResponse), SessionError> {
+    let (context, wanted) = sessions.open(request, 12, false)?;
+    let mut response = answer(&wanted, found);
+    sessions.conclude(context, &wanted, &mut response);
+    Ok((wanted, response))
+}
+
+/// A session over a-0, a-1 and b-0, created by a full fetch; its id.
+fn session_of_three(sessions: &FetchSessions) -> i32 {
+    let request = fetch(0, 0, &[("a", &[(0, 5), (1, 5)]), ("b", &[(0, 5)])]);
+    let (_, response) = round(sessions, &request, &[NOTHING_NEW; 3]).expect("a full fetch");
+    assert_eq!(
+        answered(&response).len(),
+        3,
+        "a full answer has every partition"
+    );
+    assert_ne!(response.session_id, 0, "a session is created");
+    response.session_id
+}
+
+#[test]
+fn a_sessionless_fetch_keeps_no_session() {
+    let sessions = FetchSessions::new(0, 1);
+    let request = fetch(0, FINAL_EPOCH, &[("a", &[(0, 0)])]);
+    let (_, response) = round(&sessions, &request, &[NOTHING_NEW]).expect("answered");
+    assert_eq!(response.session_id, 0);
+    assert_eq!(answered(&response), vec![("a".to_string(), 0)]);
+    assert!(sessions.is_empty());
+}
+
+#[test]
+fn an_incremental_fetch_answers_only_partitions_with_news() {
+    let sessions = FetchSessions::new(0, 1);
+    let id = session_of_three(&sessions);
+    let (wanted, response) = round(
+        &sessions,
+        &fetch(id, 1, &[]),
+        &[NOTHING_NEW, NEW_RECORDS, NOTHING_NEW],
+    )
+    .expect("epoch 1");
+    assert_eq!(wanted.iter().map(|t| t.partitions.len()).sum::<usize>(), 3);
+    assert_eq!(response.session_id, id);
+    assert_eq!(answered(&response), vec![("a".to_string(), 1)]);
+    // Nothing new at all: an empty answer, still in the session; a-1 moved
+    // to the end after its records (the next byte budget starts elsewhere).
+    let (wanted, response) =
+        round(&sessions, &fetch(id, 2, &[]), &[NOTHING_NEW; 3]).expect("epoch 2");
+    let order: Vec<(String, i32)> = wanted
+        .iter()
+        .flat_map(|topic| {
+            topic
+                .partitions
+                .iter()
+                .map(|p| (topic.name.0.to_string(), p.partition))
+        })
+        .collect();
+    assert_eq!(
+        order,
+        vec![
+            ("a".to_string(), 0),
+            ("b".to_string(), 0),
+            ("a".to_string(), 1)
+        ]
+    );
+    assert_eq!(response.session_id, id);
+    assert!(answered(&response).is_empty());
+}
+
+#[test]
+fn a_new_high_watermark_or_an_error_is_news_and_an_error_is_repeated() {
+    let sessions = FetchSessions::new(0, 1);
+    let id = session_of_three(&sessions);
+    let moved = Found {
+        high_watermark: 12,
+        records: false,
+        error: 0,
+    };
+    let failed = Found {
+        high_watermark: -1,
+        records: false,
+        error: KafkaError::NotLeaderOrFollower.code(),
+    };
+    let (_, response) =
+        round(&sessions, &fetch(id, 1, &[]), &[moved, failed, NOTHING_NEW]).expect("epoch 1");
+    assert_eq!(
+        answered(&response),
+        vec![("a".to_string(), 0), ("a".to_string(), 1)]
+    );
+    // The same error again is answered again; the high watermark is known.
+    let (_, response) =
+        round(&sessions, &fetch(id, 2, &[]), &[moved, failed, NOTHING_NEW]).expect("epoch 2");
+    assert_eq!(answered(&response), vec![("a".to_string(), 1)]);
+    // Once the error is gone the partition comes back with its state.
+    let (_, response) = round(
+        &sessions,
+        &fetch(id, 3, &[]),
+        &[moved, NOTHING_NEW, NOTHING_NEW],
+    )
+    .expect("epoch 3");
+    assert_eq!(answered(&response), vec![("a".to_string(), 1)]);
+}
+
+#[test]
+fn a_diverging_epoch_is_news() {
+    let sessions = FetchSessions::new(0, 1);
+    let id = session_of_three(&sessions);
+    let (context, wanted) = sessions
+        .open(&fetch(id, 1, &[]), 12, true)
+        .expect("epoch 1");
+    let mut response = answer(&wanted, &[NOTHING_NEW; 3]);
+    response.responses[1].partitions[0].diverging_epoch =
+        EpochEndOffset::default().with_epoch(3).with_end_offset(4);
+    sessions.conclude(context, &wanted, &mut response);
+    assert_eq!(answered(&response), vec![("b".to_string(), 0)]);
+}
+
+#[test]
+fn an_incremental_fetch_updates_adds_and_forgets_partitions() {
+    let sessions = FetchSessions::new(0, 1);
+    let id = session_of_three(&sessions);
+    let mut request = fetch(id, 1, &[("a", &[(1, 9)]), ("c", &[(0, 0)])]);
+    request.forgotten_topics_data = vec![ForgottenTopic::default()
+        .with_topic(name("b"))
+        .with_partitions(vec![0])];
+    let (wanted, response) = round(
+        &sessions,
+        &request,
+        &[NOTHING_NEW, NOTHING_NEW, NOTHING_NEW],
+    )
+    .expect("epoch 1");
+    let partitions: Vec<(String, i32, i64)> = wanted
+        .iter()
+        .flat_map(|topic| {
+            topic
+                .partitions
+                .iter()
+                .map(|p| (topic.name.0.to_string(), p.partition, p.fetch_offset))
+        })
+        .collect();
+    assert_eq!(
+        partitions,
+        vec![
+            ("a".to_string(), 0, 5),
+            ("a".to_string(), 1, 9),
+            ("c".to_string(), 0, 0)
+        ]
+    );
+    // The added partition is news (its state was never sent).
+    assert_eq!(answered(&response), vec![("c".to_string(), 0)]);
+}
+
+#[test]
+fn session_errors_name_the_problem() {
+    let sessions = FetchSessions::new(0, 1);
+    let id = session_of_three(&sessions);
+    let wrong_epoch = sessions.open(&fetch(id, 5, &[]), 12, false);
+    assert_eq!(
+        wrong_epoch.err(),
+        Some(SessionError(KafkaError::InvalidFetchSessionEpoch))
+    );
+    let unknown = sessions.open(&fetch(id + 1, 1, &[]), 12, false);
+    assert_eq!(
+        unknown.err(),
+        Some(SessionError(KafkaError::FetchSessionIdNotFound))
+    );
+    let with_ids = sessions.open(&fetch(id, 1, &[]), 13, false);
+    assert_eq!(
+        with_ids.err(),
+        Some(SessionError(KafkaError::FetchSessionTopicIdError))
+    );
+    // None of these moved the session on: epoch 1 still works.
+    assert!(round(&sessions, &fetch(id, 1, &[]), &[NOTHING_NEW; 3]).is_ok());
+    // The same epoch twice is refused.
+    assert_eq!(
+        sessions.open(&fetch(id, 1, &[]), 12, false).err(),
+        Some(SessionError(KafkaError::InvalidFetchSessionEpoch))
+    );
+}
+
+#[test]
+fn a_full_fetch_naming_a_session_closes_it() {
+    let sessions = FetchSessions::new(0, 1);
+    let id = session_of_three(&sessions);
+    let (_, response) = round(
+        &sessions,
+        &fetch(id, FINAL_EPOCH, &[("a", &[(0, 0)])]),
+        &[NOTHING_NEW],
+    )
+    .expect("sessionless");
+    assert_eq!(response.session_id, 0);
+    assert!(sessions.is_empty());
+    let id = session_of_three(&sessions);
+    let (_, response) = round(
+        &sessions,
+        &fetch(id, INITIAL_EPOCH, &[("a", &[(0, 0)])]),
+        &[NOTHING_NEW],
+    )
+    .expect("a new session");
+    assert_ne!(response.session_id, 0);
+    assert_ne!(response.session_id, id);
+    assert_eq!(sessions.len(), 1, "the old one is closed");
+    assert_eq!(
+        sessions.open(&fetch(id, 1, &[]), 12, false).err(),
+        Some(SessionError(KafkaError::FetchSessionIdNotFound))
+    );
+}
+
+#[test]
+fn forgetting_every_partition_ends_the_session() {
+    let sessions = FetchSessions::new(0, 1);
+    let request = fetch(0, INITIAL_EPOCH, &[("a", &[(0, 0)])]);
+    let (_, response) = round(&sessions, &request, &[NOTHING_NEW]).expect("full");
+    let mut forget = fetch(response.session_id, 1, &[]);
+    forget.forgotten_topics_data = vec![ForgottenTopic::default()
+        .with_topic(name("a"))
+        .with_partitions(vec![0])];
+    let (_, response) = round(&sessions, &forget, &[]).expect("answered");
+    assert_eq!(response.session_id, 0);
+    assert!(sessions.is_empty());
+}
+
+#[test]
+fn a_duplicate_request_racing_its_twin_is_refused() {
+    let sessions = FetchSessions::new(0, 1);
+    let id = session_of_three(&sessions);
+    let (first, wanted) = sessions
+        .open(&fetch(id, 1, &[]), 12, false)
+        .expect("epoch 1");
+    // The next fetch is served while the first still waits for data.
+    assert!(round(&sessions, &fetch(id, 2, &[]), &[NOTHING_NEW; 3]).is_ok());
+    let mut late = answer(&wanted, &[NEW_RECORDS; 3]);
+    sessions.conclude(first, &wanted, &mut late);
+    assert_eq!(late.error_code, KafkaError::InvalidFetchSessionEpoch.code());
+    assert!(late.responses.is_empty());
+}
+
+#[test]
+fn session_ids_fall_in_their_shards_range() {
+    for shard in 0..4 {
+        let sessions = FetchSessions::new(shard, 4);
+        let range = i32::MAX / 4;
+        for _ in 0..50 {
+            let id = session_of_three(&sessions);
+            assert!(
+                id >= 1 && id / range == shard as i32,
+                "{id} in shard {shard}"
+            );
+        }
+    }
+}
+
+#[test]
+fn a_full_cache_evicts_stale_or_smaller_consumer_sessions_for_followers() {
+    let sessions = FetchSessions::new(0, 1);
+    for _ in 0..MAX_SESSIONS_PER_SHARD {
+        session_of_three(&sessions);
+    }
+    // A consumer's session finds no room: it fetches without one.
+    let request = fetch(0, INITIAL_EPOCH, &[("a", &[(0, 0)])]);
+    let (_, response) = round(&sessions, &request, &[NOTHING_NEW]).expect("answered");
+    assert_eq!(response.session_id, 0);
+    // A follower's evicts a consumer's.
+    let (context, wanted) = sessions.open(&request, 12, true).expect("full");
+    let mut response = answer(&wanted, &[NOTHING_NEW]);
+    sessions.conclude(context, &wanted, &mut response);
+    assert_ne!(response.session_id, 0);
+    assert_eq!(sessions.len(), MAX_SESSIONS_PER_SHARD);
+}
+
+#[test]
+fn epochs_wrap_to_one() {
+    assert_eq!(next_epoch(0), 1);
+    assert_eq!(next_epoch(41), 42);
+    assert_eq!(next_epoch(i32::MAX), 1);
+    assert_eq!(next_epoch(FINAL_EPOCH), FINAL_EPOCH);
+}
