@@ -12,7 +12,9 @@
 //! move to a new node and back to their preferred leaders under a live stream
 //! (`reassignment`). A leader cut off by a network partition (nodes in network namespaces,
 //! its link taken down) is fenced and replaced, acknowledges no acks=all write alone, and
-//! truncates what it took alone once healed (`network_partition`).
+//! truncates what it took alone once healed (`network_partition`). A node back from downtime
+//! sets aside, as Kafka does, the replicas of topics deleted, re-created or moved while it
+//! was away, and serves only the new topic (`stray_replicas`).
 //!
 //! Each test starts its own cluster (`common::cluster`): three processes of one shard each.
 //! Clusters are heavy for a small test host, so the tests of this binary run one at a time
@@ -44,6 +46,8 @@ mod quorum_loss;
 mod reassignment;
 #[path = "cluster/replication.rs"]
 mod replication;
+#[path = "cluster/stray_replicas.rs"]
+mod stray_replicas;
 #[path = "cluster/txn_failover.rs"]
 mod txn_failover;
 

@@ -306,7 +306,7 @@ impl ActiveController {
         request: &CreateTopic,
         validate_only: bool,
     ) -> Result<Uuid, ControllerCallError> {
-        let topic_id = Uuid::new_v4();
+        let topic_id = crate::metadata::ids::random_uuid();
         let rng: u64 = rand::random();
         self.decide(now_ms(), |controller, _| {
             let records = controller.create_topic(request, topic_id, rng)?;

@@ -72,6 +72,8 @@ pub enum JoinError {
     Registration { node_id: i32, reason: String },
     #[error("no metadata quorum reached within {0:?}: is a majority of --controller-quorum-voters running?")]
     NoQuorum(Duration),
+    #[error("this node's metadata image did not reach the controller's offset {offset} within {timeout:?}")]
+    NotCaughtUp { offset: u64, timeout: Duration },
 }
 
 /// This node's membership (see the module header).
@@ -92,6 +94,11 @@ pub struct ClusterNode {
     /// NOT_CONTROLLER answers).
     leader_hint: Cell<Option<u64>>,
     broker_epoch: Cell<Option<i64>>,
+    /// The controller's image offset when it answered this node's first
+    /// heartbeat: once this node's image reaches it, the image is complete
+    /// (every topic deleted or moved while the node was down is gone from
+    /// it), as a Kafka broker's first published image is caught up.
+    catch_up_offset: Cell<Option<u64>>,
     /// Set by a controlled shutdown: heartbeats stop (one would unfence
     /// the broker again).
     shutting_down: Cell<bool>,
@@ -172,6 +179,7 @@ impl ClusterNode {
             clients: RefCell::new(BTreeMap::new()),
             leader_hint: Cell::new(None),
             broker_epoch: Cell::new(None),
+            catch_up_offset: Cell::new(None),
             shutting_down: Cell::new(false),
             incarnation_id: *uuid::Uuid::new_v4().as_bytes(),
             advertised_host: config.advertised_host.clone(),
@@ -187,8 +195,36 @@ impl ClusterNode {
         }
         node.learn_cluster_id(stored).await?;
         node.register().await?;
+        node.wait_until_caught_up(JOIN_TIMEOUT).await?;
         node.spawn_heartbeats();
         Ok(node)
+    }
+
+    /// Whether this node's image has reached the controller's image as of
+    /// its first heartbeat (see `catch_up_offset`). Until then the image may
+    /// still name topics deleted, or assignments changed, while the node
+    /// was away: nothing may be deleted or set aside on its word.
+    pub fn has_caught_up(&self) -> bool {
+        self.catch_up_offset
+            .get()
+            .is_some_and(|offset| self.image_offset() >= Some(offset))
+    }
+
+    async fn wait_until_caught_up(&self, timeout: Duration) -> Result<(), JoinError> {
+        // Registration records it with its first answered heartbeat.
+        let Some(offset) = self.catch_up_offset.get() else {
+            return Err(JoinError::NotCaughtUp { offset: 0, timeout });
+        };
+        let mut changes = self.changes();
+        let caught_up =
+            GlommioRuntime::timeout(timeout, changes.wait_for(|_| self.has_caught_up()))
+                .await
+                .is_ok_and(|changed| changed.is_ok());
+        if caught_up {
+            Ok(())
+        } else {
+            Err(JoinError::NotCaughtUp { offset, timeout })
+        }
     }
 
     /// Whether this node runs a quorum member.
@@ -485,6 +521,11 @@ impl ClusterNode {
                     };
                     match self.call(heartbeat).await {
                         Ok((_, offset)) => {
+                            if self.catch_up_offset.get().is_none() {
+                                // The registration is a record, so the
+                                // controller's image is not empty.
+                                self.catch_up_offset.set(Some(offset.unwrap_or(0)));
+                            }
                             self.wait_for_offset(offset, CALL_TIMEOUT).await;
                             tracing::info!(
                                 node_id = self.node_id,

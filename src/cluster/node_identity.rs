@@ -182,7 +182,7 @@ pub fn check_cluster_id(
 /// A new cluster id as Kafka prints them: a random uuid in URL-safe base64
 /// without padding (22 characters).
 pub fn new_cluster_id() -> String {
-    base64_url(uuid::Uuid::new_v4().as_bytes())
+    base64_url(crate::metadata::ids::random_uuid().as_bytes())
 }
 
 fn base64_url(bytes: &[u8]) -> String {

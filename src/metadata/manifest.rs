@@ -141,7 +141,7 @@ mod tests {
         overrides.insert("segment.bytes".to_string(), "2048".to_string());
         let topic = TopicMetadata {
             name: Arc::from("orders"),
-            topic_id: Uuid::new_v4(),
+            topic_id: crate::metadata::ids::random_uuid(),
             partition_count: 6,
             configs: TopicConfigs::from_overrides(overrides).expect("valid"),
         };

@@ -4,6 +4,8 @@
 //! as a whole, versioned, immutable `Catalog`; each shard reads its own copy.
 
 pub mod catalog;
+pub mod ids;
 pub mod manifest;
+pub mod stray_replicas;
 pub mod topic_config;
 pub mod topic_name;

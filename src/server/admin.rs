@@ -400,7 +400,7 @@ async fn auto_create(shard: &Rc<Shard>, spec: TopicSpec) -> i16 {
     }
     let topic = TopicMetadata {
         name: Arc::from(name),
-        topic_id: Uuid::new_v4(),
+        topic_id: crate::metadata::ids::random_uuid(),
         partition_count: spec.partitions.clamp(1, MAX_PARTITIONS_PER_TOPIC),
         configs,
     };
@@ -578,7 +578,7 @@ fn plan_topic(
         .map_err(|message| AdminError::new(KafkaError::InvalidConfig, message))?;
     let topic = TopicMetadata {
         name: Arc::from(name),
-        topic_id: Uuid::new_v4(),
+        topic_id: crate::metadata::ids::random_uuid(),
         partition_count,
         configs,
     };

@@ -20,8 +20,9 @@ use super::shard::{Shard, CONTROLLER_SHARD};
 use crate::cluster::node::ClusterNode;
 use crate::cluster::node_identity;
 use crate::config::{BrokerConfig, FlushPolicy};
-use crate::metadata::catalog::{Catalog, TopicMetadata};
+use crate::metadata::catalog::Catalog;
 use crate::metadata::manifest;
+use crate::metadata::stray_replicas::LocalLogs;
 use crate::runtime::mesh::{mesh_builder, Mesh, MeshBuilderFor};
 use crate::runtime::{durable_file, memlock};
 
@@ -74,9 +75,11 @@ pub fn start(mut config: BrokerConfig) -> io::Result<RunningBroker> {
         .collect::<io::Result<Vec<_>>>()?;
     // A single node's metadata is its manifests; a cluster node's comes
     // from the metadata quorum once shard 0 joined (`cluster_metadata`),
-    // and its manifests only mark the topics its directories belong to.
-    let (catalog, manifests) = if config.cluster.is_some() {
-        (Arc::new(Catalog::default()), topics)
+    // and its manifests only mark the topics its directories belong to
+    // (its first image sets aside the directories it no longer hosts).
+    let (catalog, local_logs) = if config.cluster.is_some() {
+        let local_logs = LocalLogs::scan(&config.data_dir, &topics)?;
+        (Arc::new(Catalog::default()), local_logs)
     } else {
         let identity = node_identity::load_or_create(
             &config.data_dir,
@@ -89,10 +92,10 @@ pub fn start(mut config: BrokerConfig) -> io::Result<RunningBroker> {
             config.local_broker(),
             topics,
         );
-        (Arc::new(catalog), Vec::new())
+        (Arc::new(catalog), LocalLogs::default())
     };
     // Shard 0 takes them; the executors are spawned one after another here.
-    let mut manifests = Some(manifests);
+    let mut local_logs = Some(local_logs);
     let listen = config.listen;
     let config = Arc::new(config);
     let builder = (config.shards > 1).then(|| mesh_builder::<Shard>(config.shards));
@@ -107,8 +110,8 @@ pub fn start(mut config: BrokerConfig) -> io::Result<RunningBroker> {
         let catalog = Arc::clone(&catalog);
         let builder = builder.clone();
         let ready = ready_sender.clone();
-        let manifests = if shard_id == 0 {
-            manifests.take()
+        let local_logs = if shard_id == 0 {
+            local_logs.take()
         } else {
             None
         };
@@ -118,7 +121,7 @@ pub fn start(mut config: BrokerConfig) -> io::Result<RunningBroker> {
             .io_memory(io_memory)
             .spawn(move || {
                 shard_main(
-                    shard_id, config, catalog, manifests, builder, shutdown, ready,
+                    shard_id, config, catalog, local_logs, builder, shutdown, ready,
                 )
             });
         match spawned {
@@ -198,7 +201,7 @@ async fn shard_main(
     shard_id: usize,
     config: Arc<BrokerConfig>,
     catalog: Arc<Catalog>,
-    manifests: Option<Vec<TopicMetadata>>,
+    local_logs: Option<LocalLogs>,
     builder: Option<MeshBuilderFor<Shard>>,
     mut shutdown: oneshot::Receiver<()>,
     ready: std::sync::mpsc::Sender<Result<(), String>>,
@@ -229,7 +232,7 @@ async fn shard_main(
             match ClusterNode::join(&config).await {
                 Ok(node) => {
                     let metadata =
-                        ClusterMetadata::start(&shard, node, manifests.unwrap_or_default()).await;
+                        ClusterMetadata::start(&shard, node, local_logs.unwrap_or_default()).await;
                     shard.set_cluster(metadata);
                 }
                 Err(error) => {

@@ -8,9 +8,14 @@
 //!
 //! Each hosted topic gets a local manifest (its id and partition count) as
 //! on a single node. It is not the source of truth here (the metadata log
-//! is); it tells a restarted node that the `<topic>-<n>` directories it
-//! finds belong to an older topic of the same name, deleted while the node
-//! was away, so they are removed instead of served as the new topic's data.
+//! is); it records which topic id the `<topic>-<n>` directories belong to.
+//! The first image (published only once this node caught up with the
+//! controller, `ClusterNode::join`) sets aside, as Kafka does, the stray
+//! replicas the node finds on disk: directories of topics deleted (or
+//! deleted and created again under the same name) or of partitions
+//! reassigned away while it was down (`metadata::stray_replicas`). They are
+//! renamed `<topic>-<n>.<id>-stray`, never served, never deleted by corelog.
+//! Deletions and moves seen while the node is up delete the replica at once.
 
 use std::cell::RefCell;
 use std::collections::{HashMap, HashSet};
@@ -25,13 +30,15 @@ use uuid::Uuid;
 
 use super::admin::{delete_on_owners, open_on_owners, publish_catalog, AdminError};
 use super::auto_creations::AutoCreations;
-use super::routing::ShardCall;
+use super::routing::{self, ShardCall};
 use super::shard::Shard;
 use crate::cluster::control::{ControlError, ControlOutcome, ControlRequest};
 use crate::cluster::node::{ClusterNode, CALL_TIMEOUT};
 use crate::cluster::quorum::runtime::GlommioRuntime;
 use crate::metadata::catalog::{Catalog, TopicMetadata};
 use crate::metadata::manifest;
+use crate::metadata::stray_replicas::{find_stray_replicas, stray_dir_name, LocalLogs};
+use crate::runtime::durable_file;
 
 /// The cluster side of shard 0.
 pub struct ClusterMetadata {
@@ -47,11 +54,12 @@ pub struct ClusterMetadata {
 impl ClusterMetadata {
     /// Publishes the current image once (so the node serves its
     /// partitions before it accepts clients), then follows every change.
-    /// `manifests` are the topics this data directory held at start-up.
+    /// `local` is what this data directory held at start-up; `node` has
+    /// caught up with the controller (`ClusterNode::join`).
     pub async fn start(
         shard: &Rc<Shard>,
         node: Rc<ClusterNode>,
-        manifests: Vec<TopicMetadata>,
+        local: LocalLogs,
     ) -> Rc<ClusterMetadata> {
         let (published, _) = watch::channel(None);
         let metadata = Rc::new(ClusterMetadata {
@@ -65,10 +73,8 @@ impl ClusterMetadata {
             metadata: Rc::clone(&metadata),
             version: shard.catalog().version,
             hosted: HashMap::new(),
-            manifests: manifests
-                .into_iter()
-                .map(|topic| (Arc::clone(&topic.name), topic))
-                .collect(),
+            local: Some(local),
+            not_set_aside: HashSet::new(),
         };
         let mut changes = metadata.node.changes();
         changes.borrow_and_update();
@@ -160,8 +166,14 @@ struct Publisher {
     version: u64,
     /// Topics with partitions on this node: id -> (name, partitions).
     hosted: HashMap<Uuid, (Arc<str>, Vec<i32>)>,
-    /// Local manifests by topic name.
-    manifests: HashMap<Arc<str>, TopicMetadata>,
+    /// What the data directory held at start-up, until the first image
+    /// has set its stray replicas aside.
+    local: Option<LocalLogs>,
+    /// Stray replicas whose directory could not be renamed: never opened by
+    /// this process, even if the image assigns the partition here, so a
+    /// topic created again under the same name is not served the old data
+    /// (Kafka takes the whole log directory offline on such an error).
+    not_set_aside: HashSet<(Arc<str>, i32)>,
 }
 
 impl Publisher {
@@ -171,6 +183,9 @@ impl Publisher {
         self.version += 1;
         let catalog = node.catalog(self.version, &self.shard.config.topic_defaults);
         let wanted = hosted_here(&catalog, node.node_id);
+        if let Some(local) = self.local.take() {
+            self.set_aside_strays(&catalog, &wanted, local).await;
+        }
         // Topics gone (deleted, or replaced by a new topic of the same name).
         let gone: Vec<(Uuid, Arc<str>, Vec<i32>)> = self
             .hosted
@@ -183,7 +198,6 @@ impl Publisher {
             if let Err(error) = manifest::remove(&self.shard.config.data_dir, &topic_id).await {
                 tracing::warn!(topic = %name, %error, "cannot remove topic manifest");
             }
-            self.manifests.remove(&name);
             self.hosted.remove(&topic_id);
             tracing::info!(topic = %name, "deleted the topic's local partitions");
         }
@@ -213,6 +227,7 @@ impl Publisher {
                 .iter()
                 .copied()
                 .filter(|partition| !already.contains(partition))
+                .filter(|partition| !self.not_set_aside.contains(&(Arc::clone(name), *partition)))
                 .collect();
             if new.is_empty() {
                 continue;
@@ -220,11 +235,9 @@ impl Publisher {
             let Some(topic) = catalog.topic(name).cloned() else {
                 continue;
             };
-            self.forget_stale_topic(&topic).await;
             if let Err(error) = manifest::store(&self.shard.config.data_dir, &topic).await {
                 tracing::error!(topic = %name, %error, "cannot write topic manifest");
             }
-            self.manifests.insert(Arc::clone(name), (*topic).clone());
             self.open_local(&topic, &new).await;
         }
         self.hosted = wanted;
@@ -232,25 +245,87 @@ impl Publisher {
         self.metadata.published.send_replace(offset);
     }
 
-    /// Removes the partitions an older topic of the same name left here.
-    async fn forget_stale_topic(&mut self, topic: &Arc<TopicMetadata>) {
-        let Some(stale) = self.manifests.get(&topic.name).cloned() else {
-            return;
-        };
-        if stale.topic_id == topic.topic_id {
-            return;
-        }
-        tracing::warn!(
-            topic = %topic.name,
-            "removing partitions of a deleted topic of the same name"
+    /// Kafka's handling of stray replicas on the first image
+    /// (`LogManager.isStrayKraftReplica`): every local log the image does
+    /// not give this node is renamed `<topic>-<n>.<id>-stray` on its owning
+    /// shard, before any partition of the image is opened (a topic created
+    /// again under the same name then starts from an empty directory), and
+    /// the manifests of topics no longer hosted here are removed.
+    async fn set_aside_strays(
+        &mut self,
+        catalog: &Catalog,
+        wanted: &HashMap<Uuid, (Arc<str>, Vec<i32>)>,
+        local: LocalLogs,
+    ) {
+        let node = &self.metadata.node;
+        assert!(
+            node.has_caught_up(),
+            "stray replicas are decided on a complete image only"
         );
-        let partitions: Vec<i32> = (0..stale.partition_count).collect();
-        self.open_local(&Arc::new(stale.clone()), &partitions).await;
-        self.delete_local(&stale.name, &partitions).await;
-        if let Err(error) = manifest::remove(&self.shard.config.data_dir, &stale.topic_id).await {
-            tracing::warn!(topic = %stale.name, %error, "cannot remove topic manifest");
+        assert!(
+            self.hosted.is_empty(),
+            "stray replicas are set aside before any partition is opened"
+        );
+        let data_dir = &self.shard.config.data_dir;
+        for left_over in &local.stray_dirs {
+            tracing::warn!(
+                dir = %data_dir.join(left_over).display(),
+                "stray partition directory kept from an earlier start; not served, \
+                 delete it once its data is not needed"
+            );
         }
-        self.manifests.remove(&topic.name);
+        let strays = find_stray_replicas(node.node_id, catalog, &local);
+        for stray in &strays {
+            let owner = self.shard.owner_of(&stray.topic, stray.partition);
+            let call = SetAsideStrayCall {
+                topic: Arc::clone(&stray.topic),
+                partition: stray.partition,
+            };
+            let error = match routing::call(&self.shard, owner, call).await {
+                Ok(Ok(stray_dir)) => {
+                    tracing::warn!(
+                        topic = %stray.topic,
+                        partition = stray.partition,
+                        reason = %stray.reason,
+                        dir = %data_dir.join(stray_dir).display(),
+                        "stray replica: not served, renamed; delete it once its data is not needed"
+                    );
+                    continue;
+                }
+                Ok(Err(error)) => error.to_string(),
+                Err(error) => error.to_string(),
+            };
+            tracing::error!(
+                topic = %stray.topic,
+                partition = stray.partition,
+                reason = %stray.reason,
+                %error,
+                "stray replica: cannot rename its directory; this node will not serve the \
+                 partition until it is moved away and the node restarted"
+            );
+            self.not_set_aside
+                .insert((Arc::clone(&stray.topic), stray.partition));
+        }
+        if !strays.is_empty() {
+            if let Err(error) = durable_file::sync_directory(data_dir).await {
+                tracing::error!(%error, "cannot sync the data directory after renaming strays");
+            }
+        }
+        let no_longer_hosted = local
+            .topic_ids
+            .iter()
+            .flat_map(|(name, ids)| ids.iter().map(move |id| (name, id)))
+            .filter(|(_, topic_id)| !wanted.contains_key(*topic_id));
+        for (name, topic_id) in no_longer_hosted {
+            if let Err(error) = manifest::remove(data_dir, topic_id).await {
+                tracing::warn!(topic = %name, %error, "cannot remove topic manifest");
+            }
+        }
+        tracing::info!(
+            stray = strays.len(),
+            kept = local.partitions.len() - strays.len(),
+            "first metadata image applied to the local partition logs"
+        );
     }
 
     async fn open_local(&self, topic: &Arc<TopicMetadata>, partitions: &[i32]) {
@@ -259,6 +334,38 @@ impl Publisher {
 
     async fn delete_local(&self, name: &Arc<str>, partitions: &[i32]) {
         delete_on_owners(&self.shard, name, partitions.iter().copied()).await;
+    }
+}
+
+/// Shard 0 -> a partition's owner: renames the directory of a stray
+/// replica (`Publisher::set_aside_strays`) to `<topic>-<n>.<id>-stray` and
+/// answers the new name. The owner has never opened it: stray replicas are
+/// set aside before the first image opens anything.
+struct SetAsideStrayCall {
+    topic: Arc<str>,
+    partition: i32,
+}
+
+impl ShardCall<Shard> for SetAsideStrayCall {
+    type Reply = std::io::Result<String>;
+    fn start(self, shard: &Rc<Shard>) -> LocalBoxFuture<'static, Self::Reply> {
+        let shard = Rc::clone(shard);
+        async move {
+            shard.assert_owner(&self.topic, self.partition);
+            assert!(
+                shard.partition_log(&self.topic, self.partition).is_none(),
+                "{}-{} is served here; it cannot be stray",
+                self.topic,
+                self.partition
+            );
+            let stray_name = stray_dir_name(&self.topic, self.partition, Uuid::new_v4());
+            let from = shard.partition_dir(&self.topic, self.partition);
+            glommio::io::rename(&from, shard.config.data_dir.join(&stray_name))
+                .await
+                .map_err(std::io::Error::from)?;
+            Ok(stray_name)
+        }
+        .boxed_local()
     }
 }
 
