@@ -6,7 +6,10 @@
 //! uncompressed records are parsed in place (varint timestamp deltas),
 //! compressed ones are decompressed with `kafka-protocol`'s
 //! `RecordBatchDecoder`. LogAppendTime batches carry one timestamp for all
-//! their records (the batch max timestamp), as Kafka defines it.
+//! their records (the batch max timestamp), as Kafka defines it. Records
+//! below the log start offset (left in the first segment by DeleteRecords)
+//! are never an answer: the search starts at the log start, as Kafka's
+//! `LogSegment.findOffsetByTimestamp(timestamp, logStartOffset)`.
 
 use std::io;
 use std::rc::Rc;
@@ -53,9 +56,11 @@ pub(crate) async fn offset_for_timestamp(
     timestamp_ms: i64,
 ) -> io::Result<Option<(i64, i64)>> {
     let high_watermark = inner.high_watermark.get();
+    let log_start = inner.log_start_offset.get();
     let mut after = None;
     while let Some(view) = candidate_segment(inner, timestamp_ms, after) {
-        if let Some(found) = scan_segment(&view, timestamp_ms, high_watermark).await? {
+        let bounds = (log_start, high_watermark);
+        if let Some(found) = scan_segment(&view, timestamp_ms, bounds).await? {
             return Ok(Some(found));
         }
         after = Some(view.base_offset);
@@ -63,10 +68,12 @@ pub(crate) async fn offset_for_timestamp(
     Ok(None)
 }
 
+/// The first record of the segment at or after `timestamp_ms` with an
+/// offset in `log_start..high_watermark`.
 async fn scan_segment(
     view: &SegmentView,
     timestamp_ms: i64,
-    high_watermark: i64,
+    (log_start, high_watermark): (i64, i64),
 ) -> io::Result<Option<(i64, i64)>> {
     let mut cursor = BatchCursor::new(
         &view.file,
@@ -81,38 +88,50 @@ async fn scan_segment(
         if header.base_offset >= high_watermark {
             break;
         }
-        if header.max_timestamp >= timestamp_ms {
-            return Ok(match cursor.batch_bytes(length).await? {
-                Some(bytes) => Some(first_record_at_or_after(bytes, &header, timestamp_ms)),
-                None => Some((header.base_offset, header.max_timestamp)),
-            });
+        if header.max_timestamp >= timestamp_ms && header.last_offset() >= log_start {
+            let found = match cursor.batch_bytes(length).await? {
+                Some(bytes) => first_record_at_or_after(bytes, &header, timestamp_ms, log_start),
+                None => Some((header.base_offset.max(log_start), header.max_timestamp)),
+            };
+            if found.is_some() {
+                return Ok(found);
+            }
         }
         cursor.advance(length);
     }
     Ok(None)
 }
 
-/// `(offset, timestamp)` of the first record of `batch` with timestamp >=
-/// `timestamp_ms`; the batch's max timestamp guarantees there is one. Falls
-/// back to the batch base offset and max timestamp if the records cannot be
-/// read (the answer then still points at the right batch).
+/// `(offset, timestamp)` of the first record of `batch` at or after
+/// `log_start` with timestamp >= `timestamp_ms`; `None` when the records
+/// from `log_start` on are all older. Falls back to the batch's first offset
+/// from `log_start` and its max timestamp if the records cannot be read (the
+/// answer then still points at the right batch).
 pub(crate) fn first_record_at_or_after(
     batch: &[u8],
     header: &BatchHeader,
     timestamp_ms: i64,
-) -> (i64, i64) {
-    let fallback = (header.base_offset, header.max_timestamp);
+    log_start: i64,
+) -> Option<(i64, i64)> {
+    let fallback = Some((header.base_offset.max(log_start), header.max_timestamp));
     if header.is_log_append_time() {
         return fallback;
     }
     let found = match header.compression() {
-        Compression::None => scan_uncompressed(batch, header, timestamp_ms),
-        _ => scan_compressed(batch, timestamp_ms),
+        Compression::None => scan_uncompressed(batch, header, timestamp_ms, log_start),
+        _ => scan_compressed(batch, timestamp_ms, log_start),
     };
     found.unwrap_or(fallback)
 }
 
-fn scan_uncompressed(batch: &[u8], header: &BatchHeader, timestamp_ms: i64) -> Option<(i64, i64)> {
+/// The answer in an uncompressed batch: `None` when a record cannot be
+/// parsed, `Some(None)` when none from `log_start` on is recent enough.
+fn scan_uncompressed(
+    batch: &[u8],
+    header: &BatchHeader,
+    timestamp_ms: i64,
+    log_start: i64,
+) -> Option<Option<(i64, i64)>> {
     let mut at = BATCH_HEADER_BYTES;
     for _ in 0..header.records_count {
         let length = usize::try_from(read_varint(batch, &mut at)?).ok()?;
@@ -121,23 +140,28 @@ fn scan_uncompressed(batch: &[u8], header: &BatchHeader, timestamp_ms: i64) -> O
         let timestamp = header
             .base_timestamp
             .checked_add(read_varint(batch, &mut at)?)?;
-        let offset_delta = read_varint(batch, &mut at)?;
-        if timestamp >= timestamp_ms {
-            return Some((header.base_offset.checked_add(offset_delta)?, timestamp));
+        let offset = header
+            .base_offset
+            .checked_add(read_varint(batch, &mut at)?)?;
+        if timestamp >= timestamp_ms && offset >= log_start {
+            return Some(Some((offset, timestamp)));
         }
         at = record_start.checked_add(length)?;
     }
-    None
+    Some(None)
 }
 
-fn scan_compressed(batch: &[u8], timestamp_ms: i64) -> Option<(i64, i64)> {
+/// As `scan_uncompressed`, after decompressing.
+fn scan_compressed(batch: &[u8], timestamp_ms: i64, log_start: i64) -> Option<Option<(i64, i64)>> {
     let mut bytes = Bytes::copy_from_slice(batch);
     match RecordBatchDecoder::decode(&mut bytes) {
-        Ok(records) => records
-            .records
-            .iter()
-            .find(|record| record.timestamp >= timestamp_ms)
-            .map(|record| (record.offset, record.timestamp)),
+        Ok(records) => Some(
+            records
+                .records
+                .iter()
+                .find(|record| record.timestamp >= timestamp_ms && record.offset >= log_start)
+                .map(|record| (record.offset, record.timestamp)),
+        ),
         Err(error) => {
             tracing::warn!(%error, "cannot decompress batch for a timestamp lookup");
             None
@@ -179,18 +203,26 @@ mod tests {
         crate::protocol::record_batch::set_base_offset(&mut batch, 100);
         let header = crate::protocol::record_batch::validate_batch(&batch).expect("valid");
         assert_eq!(
-            first_record_at_or_after(&batch, &header, 1_003),
-            (103, 1_003)
-        );
-        assert_eq!(first_record_at_or_after(&batch, &header, 0), (100, 1_000));
-        assert_eq!(
-            first_record_at_or_after(&batch, &header, 1_004),
-            (104, 1_004)
+            first_record_at_or_after(&batch, &header, 1_003, 0),
+            Some((103, 1_003))
         );
         assert_eq!(
-            first_record_at_or_after(&batch, &header, 9_999),
-            (100, 1_004),
-            "no record qualifies: falls back to the batch"
+            first_record_at_or_after(&batch, &header, 0, 0),
+            Some((100, 1_000))
+        );
+        assert_eq!(
+            first_record_at_or_after(&batch, &header, 0, 102),
+            Some((102, 1_002)),
+            "nothing below the log start"
+        );
+        assert_eq!(
+            first_record_at_or_after(&batch, &header, 1_004, 0),
+            Some((104, 1_004))
+        );
+        assert_eq!(
+            first_record_at_or_after(&batch, &header, 9_999, 0),
+            None,
+            "no record qualifies"
         );
     }
 
@@ -228,9 +260,17 @@ mod tests {
         let header = crate::protocol::record_batch::validate_batch(&batch).expect("valid");
         assert_eq!(header.compression(), Compression::Gzip);
         assert_eq!(
-            first_record_at_or_after(&batch, &header, 1_003),
-            (103, 1_003)
+            first_record_at_or_after(&batch, &header, 1_003, 0),
+            Some((103, 1_003))
         );
-        assert_eq!(first_record_at_or_after(&batch, &header, 0), (100, 1_000));
+        assert_eq!(
+            first_record_at_or_after(&batch, &header, 0, 0),
+            Some((100, 1_000))
+        );
+        assert_eq!(
+            first_record_at_or_after(&batch, &header, 0, 102),
+            Some((102, 1_002)),
+            "nothing below the log start"
+        );
     }
 }

@@ -56,6 +56,41 @@ fn offset_for_timestamp_finds_the_first_record_at_or_after() {
 }
 
 #[test]
+fn offset_for_timestamp_never_answers_below_the_log_start() {
+    run_on_test_executor(|| async move {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let log = PartitionLog::open(dir.path().join("p-0"), config())
+            .await
+            .expect("open");
+        // Offsets 0..9 with timestamps 1000..1009, one batch.
+        let last = log
+            .append(&batch_spanning(10, 1_000), 0)
+            .expect("append")
+            .last_offset;
+        log.wait_written(last).await.expect("written");
+        assert_eq!(
+            log.offset_for_timestamp(1_001).await.expect("lookup"),
+            Some((1, 1_001))
+        );
+        // DeleteRecords before 4 leaves 0..3 in the batch, no longer in the log.
+        log.delete_records(4).await.expect("delete records");
+        for target in [0, 1_001, 1_004] {
+            assert_eq!(
+                log.offset_for_timestamp(target).await.expect("lookup"),
+                Some((4, 1_004)),
+                "target {target}"
+            );
+        }
+        assert_eq!(
+            log.offset_for_timestamp(1_007).await.expect("lookup"),
+            Some((7, 1_007))
+        );
+        assert_eq!(log.offset_for_timestamp(1_010).await.expect("lookup"), None);
+        log.close().await.expect("close");
+    });
+}
+
+#[test]
 fn log_append_time_stamps_batches_and_answers_lookups_with_it() {
     run_on_test_executor(|| async move {
         let dir = tempfile::tempdir().expect("tempdir");
