@@ -494,11 +494,20 @@ impl ClusterNode {
     /// (another live node with this id, another cluster) ends start-up.
     async fn register(&self) -> Result<(), JoinError> {
         let deadline = std::time::Instant::now() + JOIN_TIMEOUT;
-        let duplicate_deadline = std::time::Instant::now()
-            + Duration::from_millis(
-                self.settings.broker_session_timeout_ms
-                    + 2 * self.settings.broker_heartbeat_interval_ms,
-            );
+        // How long a previous session of this id may still be live, counted
+        // from the first answer naming it: a controller that has just taken
+        // over starts every session afresh.
+        let session_left = Duration::from_millis(
+            self.settings.broker_session_timeout_ms
+                + 2 * self.settings.broker_heartbeat_interval_ms,
+        );
+        let duplicate_deadline: Cell<Option<std::time::Instant>> = Cell::new(None);
+        let still_waiting_out_old_session = || {
+            let now = std::time::Instant::now();
+            let until = duplicate_deadline.get().unwrap_or(now + session_left);
+            duplicate_deadline.set(Some(until));
+            now < until
+        };
         loop {
             let request = ControlRequest::RegisterBroker {
                 cluster_id: self.cluster_id(),
@@ -547,7 +556,7 @@ impl ClusterNode {
                 }
                 Err(ControlError::Refused { error, message })
                     if error == KafkaError::DuplicateBrokerRegistration
-                        && std::time::Instant::now() < duplicate_deadline =>
+                        && still_waiting_out_old_session() =>
                 {
                     // This node's previous process may have died without
                     // its session ending yet: wait that session out before
