@@ -258,14 +258,16 @@ impl Publisher {
         local: LocalLogs,
     ) {
         let node = &self.metadata.node;
-        assert!(
-            node.has_caught_up(),
-            "stray replicas are decided on a complete image only"
-        );
-        assert!(
-            self.hosted.is_empty(),
-            "stray replicas are set aside before any partition is opened"
-        );
+        // Decided on a complete image only, before any partition opens:
+        // otherwise nothing is set aside (a stray stays unserved on disk).
+        if !node.has_caught_up() || !self.hosted.is_empty() {
+            tracing::error!(
+                caught_up = node.has_caught_up(),
+                open_partitions = self.hosted.len(),
+                "stray replicas not looked for: the image is not complete or partitions are open"
+            );
+            return;
+        }
         let data_dir = &self.shard.config.data_dir;
         for left_over in &local.stray_dirs {
             tracing::warn!(

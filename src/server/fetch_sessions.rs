@@ -28,6 +28,7 @@ use std::time::{Duration, Instant};
 use kafka_protocol::messages::fetch_request::FetchPartition;
 use kafka_protocol::messages::fetch_response::PartitionData;
 use kafka_protocol::messages::{FetchRequest, FetchResponse, TopicName};
+use kafka_protocol::protocol::StrBytes;
 use uuid::Uuid;
 
 use crate::protocol::errors::{KafkaError, NONE};
@@ -39,6 +40,11 @@ const FINAL_EPOCH: i32 = -1;
 /// Sessions per shard (Kafka's max.incremental.fetch.session.cache.slots,
 /// 1000 per broker).
 const MAX_SESSIONS_PER_SHARD: usize = 1_000;
+/// Partitions cached over all of a shard's sessions: a client adding
+/// partitions (real or not) to its sessions cannot grow memory without
+/// bound. Past it, new sessions are refused (the client fetches in full)
+/// and a session growing past it is closed (FETCH_SESSION_ID_NOT_FOUND).
+const MAX_CACHED_PARTITIONS_PER_SHARD: usize = 200_000;
 /// A session unused this long may be evicted for any new one, and a
 /// session younger than this is not evicted for a larger one (Kafka's
 /// min.incremental.fetch.session.eviction.ms).
@@ -127,11 +133,7 @@ impl CachedPartition {
     /// Whether `data` is news to the client (Kafka's
     /// `CachedPartition.maybeUpdateResponseData`); remembers what it is told.
     fn must_answer(&mut self, data: &PartitionData) -> bool {
-        let has_records = data
-            .records
-            .as_ref()
-            .is_some_and(|records| !records.is_empty());
-        let mut news = has_records;
+        let mut news = has_records(data);
         if self.high_watermark != data.high_watermark {
             self.high_watermark = data.high_watermark;
             news = true;
@@ -216,7 +218,16 @@ impl FetchSessions {
         if session.uses_topic_ids != uses_topic_ids {
             return Err(SessionError(KafkaError::FetchSessionTopicIdError));
         }
+        let before = session.partitions.len();
         session.update(request);
+        let grew = session.partitions.len() > before;
+        if grew && cached_partitions(&sessions) > MAX_CACHED_PARTITIONS_PER_SHARD {
+            sessions.remove(&session_id);
+            return Err(SessionError(KafkaError::FetchSessionIdNotFound));
+        }
+        let Some(session) = sessions.get_mut(&session_id) else {
+            return Err(SessionError(KafkaError::FetchSessionIdNotFound));
+        };
         if session.partitions.is_empty() {
             sessions.remove(&session_id);
             return Ok((FetchContext::Sessionless, Vec::new()));
@@ -282,6 +293,9 @@ impl FetchSessions {
         }
         let now = Instant::now();
         let mut sessions = self.sessions.borrow_mut();
+        if cached_partitions(&sessions) + partitions.len() > MAX_CACHED_PARTITIONS_PER_SHARD {
+            return 0;
+        }
         if sessions.len() >= MAX_SESSIONS_PER_SHARD
             && !evict_one(&mut sessions, follower, partitions.len(), now)
         {
@@ -315,6 +329,19 @@ impl FetchSessions {
             }
         }
     }
+}
+
+fn has_records(data: &PartitionData) -> bool {
+    data.records
+        .as_ref()
+        .is_some_and(|records| !records.is_empty())
+}
+
+fn cached_partitions(sessions: &HashMap<i32, Session>) -> usize {
+    sessions
+        .values()
+        .map(|session| session.partitions.len())
+        .sum()
 }
 
 /// Makes room for a new session of `size` partitions (Kafka's
@@ -371,7 +398,7 @@ impl Session {
                 None => {
                     positions.insert(key.clone(), self.partitions.len());
                     self.partitions.push(CachedPartition {
-                        topic: key.0,
+                        topic: owned(&key.0),
                         topic_id,
                         wanted,
                         high_watermark: UNKNOWN_HIGH_WATERMARK,
@@ -418,11 +445,7 @@ impl Session {
                 let Some(cached) = self.partitions.get_mut(index) else {
                     return true;
                 };
-                if data
-                    .records
-                    .as_ref()
-                    .is_some_and(|records| !records.is_empty())
-                {
+                if has_records(data) {
                     with_records.push(index);
                 }
                 index += 1;
@@ -455,7 +478,7 @@ fn cache_answered(wanted: &[WantedTopic], response: &FetchResponse) -> Vec<Cache
     asked
         .zip(answered)
         .map(|((topic, wanted), data)| CachedPartition {
-            topic: topic.name.clone(),
+            topic: owned(&topic.name),
             topic_id: topic.topic_id,
             wanted: wanted.clone(),
             high_watermark: if data.error_code == NONE {
@@ -466,6 +489,12 @@ fn cache_answered(wanted: &[WantedTopic], response: &FetchResponse) -> Vec<Cache
             log_start_offset: data.log_start_offset,
         })
         .collect()
+}
+
+/// A topic name the session may keep: decoded names share the request's
+/// buffer, which a cached slice would keep alive.
+fn owned(name: &TopicName) -> TopicName {
+    TopicName(StrBytes::from_string(name.0.to_string()))
 }
 
 /// Every partition of `request`, with its topic's name and id.

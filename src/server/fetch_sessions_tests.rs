@@ -382,3 +382,25 @@ fn epochs_wrap_to_one() {
     assert_eq!(next_epoch(i32::MAX), 1);
     assert_eq!(next_epoch(FINAL_EPOCH), FINAL_EPOCH);
 }
+
+#[test]
+fn cached_partitions_are_bounded_per_shard() {
+    let sessions = FetchSessions::new(0, 1);
+    let id = session_of_three(&sessions);
+    let many: Vec<(i32, i64)> = (0..MAX_CACHED_PARTITIONS_PER_SHARD as i32)
+        .map(|p| (p, 0))
+        .collect();
+    // A session growing past the bound is closed; the client starts over.
+    assert_eq!(
+        sessions
+            .open(&fetch(id, 1, &[("x", &many)]), 12, false)
+            .err(),
+        Some(SessionError(KafkaError::FetchSessionIdNotFound))
+    );
+    assert!(sessions.is_empty());
+    // A full fetch that large is answered without a session.
+    let request = fetch(0, INITIAL_EPOCH, &[("x", &many), ("y", &[(0, 0)])]);
+    let (_, response) = round(&sessions, &request, &[]).expect("answered");
+    assert_eq!(response.session_id, 0);
+    assert!(sessions.is_empty());
+}

@@ -260,17 +260,21 @@ async fn run(shard: Rc<Shard>, fetcher: Rc<ReplicaFetcher>) {
 /// count only what survives a crash. Usually nothing to wait for: a
 /// fetcher syncs its own appends before its next fetch.
 async fn wait_for_durable_ends(shard: &Shard, fetcher: &ReplicaFetcher) {
-    let keys: Vec<PartitionKey> = fetcher.partitions.borrow().keys().cloned().collect();
-    let mut waits = Vec::new();
-    for key in keys {
-        let Some(log) = shard.partition_log(&key.0, key.1) else {
-            continue;
-        };
+    // Only the partitions with something unsynced, collected before any
+    // wait (the borrow must not cross an await).
+    let unsynced: Vec<(PartitionKey, PartitionLog)> = fetcher
+        .partitions
+        .borrow()
+        .keys()
+        .filter_map(|key| {
+            let log = shard.partition_log(&key.0, key.1)?;
+            (log.replica_end_offset() < log.log_end_offset()).then(|| (key.clone(), log))
+        })
+        .collect();
+    let waits = unsynced.into_iter().map(|(key, log)| async move {
         let end = log.log_end_offset();
-        if log.replica_end_offset() < end {
-            waits.push(async move { (key, log.wait_durable(end - 1).await) });
-        }
-    }
+        (key, log.wait_durable(end - 1).await)
+    });
     for (key, waited) in join_all(waits).await {
         if let Err(error) = waited {
             tracing::warn!(topic = %key.0, partition = key.1, %error, "replicated write failed");

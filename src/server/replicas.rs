@@ -57,7 +57,7 @@ const ISR_CHANGE_PATIENCE_MS: i64 = 10_000;
 /// and the rest come before those checks and prove nothing: an earlier copy
 /// may have been committed before the leader lost its place, so the change
 /// stays pending until the metadata shows the outcome.
-const DEFINITE_ISR_REFUSALS: [KafkaError; 2] = [
+pub(crate) const DEFINITE_ISR_REFUSALS: [KafkaError; 2] = [
     KafkaError::OperationNotAttempted,
     KafkaError::IneligibleReplica,
 ];

@@ -16,6 +16,8 @@
 
 use crate::cluster::metadata::{AlterPartitionRequest, PartitionState};
 use crate::protocol::errors::KafkaError;
+// The answers that prove a change was not applied: the server's own list.
+use crate::server::replicas::DEFINITE_ISR_REFUSALS as DEFINITE_REFUSALS;
 
 use super::broker::Role;
 use super::network::{Message, Node, MAX_DELAY_TICKS};
@@ -23,7 +25,7 @@ use super::Simulation;
 
 /// Answers to AlterPartition the server formerly took as "certainly not applied"
 /// (`replicas::propose_isr`).
-const SERVER_DEFINITE_REFUSALS: [KafkaError; 8] = [
+const FORMER_DEFINITE_REFUSALS: [KafkaError; 8] = [
     KafkaError::InvalidRequest,
     KafkaError::NotLeaderOrFollower,
     KafkaError::FencedLeaderEpoch,
@@ -32,18 +34,6 @@ const SERVER_DEFINITE_REFUSALS: [KafkaError; 8] = [
     KafkaError::UnknownTopicOrPartition,
     KafkaError::IneligibleReplica,
     KafkaError::OperationNotAttempted,
-];
-
-/// The answers that prove it (Kafka's `Partition.handleAlterPartitionError`):
-/// the controller checks them after the leader and partition epochs, so the
-/// partition is still at the epoch the leader knows and neither this request
-/// nor an earlier one changed it. NOT_LEADER_OR_FOLLOWER, FENCED_LEADER_EPOCH
-/// and the others come before those checks and prove nothing: an earlier
-/// copy of the same change may have been committed before the leader lost
-/// its place.
-const DEFINITE_REFUSALS: [KafkaError; 2] = [
-    KafkaError::OperationNotAttempted,
-    KafkaError::IneligibleReplica,
 ];
 
 impl Simulation {
@@ -188,7 +178,7 @@ impl Simulation {
             }
             Err(error) => {
                 let definite = if rules.isr_refusals {
-                    SERVER_DEFINITE_REFUSALS.contains(&error)
+                    FORMER_DEFINITE_REFUSALS.contains(&error)
                 } else {
                     DEFINITE_REFUSALS.contains(&error)
                 };
