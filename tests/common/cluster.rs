@@ -50,8 +50,17 @@ use super::SHUTDOWN_TIMEOUT;
 /// single broker's: the listener waits for a quorum leader, so it covers an election among
 /// voters that start at different times on a loaded test host.
 pub const CLUSTER_READY_TIMEOUT: Duration = Duration::from_secs(60);
-/// How many log lines are kept per node for printing when a test fails.
+/// How many log lines are kept per node for printing when a test fails, unless
+/// `CORELOG_TEST_NODE_LOG_LINES` says otherwise.
 const NODE_LOG_LINES_KEPT: usize = 300;
+
+fn node_log_lines_kept() -> usize {
+    std::env::var("CORELOG_TEST_NODE_LOG_LINES")
+        .ok()
+        .and_then(|lines| lines.parse().ok())
+        .filter(|lines| *lines > 0)
+        .unwrap_or(NODE_LOG_LINES_KEPT)
+}
 /// `serve` flags for tests that kill or restart nodes: heartbeats every 500 ms and fencing
 /// after 3 s without one (Kafka's broker.heartbeat.interval.ms and
 /// broker.session.timeout.ms default to 2 s and 9 s), so a killed node is fenced, and a
@@ -464,7 +473,7 @@ impl ClusterNode {
             data_dir,
             process: None,
             paused: false,
-            log: LogTail::new(NODE_LOG_LINES_KEPT),
+            log: LogTail::new(node_log_lines_kept()),
         }
     }
 

@@ -125,11 +125,14 @@ impl ServeProcess {
                 command.env_remove(name);
             }
         }
+        // Without CORELOG_TEST_RUST_LOG the node logs as a user's does (corelog's default
+        // filter), so openraft's per-heartbeat retries to a killed voter do not crowd the
+        // kept tail.
+        match std::env::var("CORELOG_TEST_RUST_LOG") {
+            Ok(filter) => command.env("RUST_LOG", filter),
+            Err(_) => command.env_remove("RUST_LOG"),
+        };
         command
-            .env(
-                "RUST_LOG",
-                std::env::var("CORELOG_TEST_RUST_LOG").unwrap_or("info".into()),
-            )
             .env("NO_COLOR", "1")
             .env("RUST_BACKTRACE", "1")
             .envs(env.iter().map(|(name, value)| (name, value)));

@@ -12,6 +12,7 @@
 
 use std::collections::BTreeMap;
 use std::rc::Rc;
+use std::time::Duration;
 
 use futures::future::{join_all, LocalBoxFuture};
 use futures::FutureExt;
@@ -25,9 +26,9 @@ use crate::metadata::topic_name::OFFSETS_TOPIC;
 use crate::protocol::batch_builder::ControlType;
 use crate::protocol::errors::{KafkaError, NONE};
 use crate::runtime::clock::now_ms;
-use crate::server::peer_brokers;
 use crate::server::routing::{self, partition_hop, PartitionHop, ShardCall};
 use crate::server::shard::Shard;
+use crate::server::{partition_ops, peer_brokers};
 
 /// The marker every partition of one transaction gets.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -172,6 +173,11 @@ async fn write_on_peer(
         .collect()
 }
 
+/// How long a marker may wait for its partition's high watermark: less
+/// than a peer's [`peer_brokers::PEER_CALL_TIMEOUT`], so a coordinator on
+/// another broker hears REQUEST_TIMED_OUT instead of no answer.
+const MARKER_COMMIT_TIMEOUT: Duration = Duration::from_secs(8);
+
 /// The WriteTxnMarkers version brokers send each other.
 const WRITE_TXN_MARKERS_VERSION: i16 = 1;
 
@@ -194,16 +200,24 @@ impl ShardCall<Shard> for WriteMarkersCall {
             .map(|(topic, partition)| append_one(shard, self.marker, topic, *partition, now))
             .collect();
         join_all(waits.into_iter().map(|wait| async move {
-            match wait {
-                Appended::Failed(code) => code,
-                Appended::Log(log, offset) => match log.wait_committed(offset).await {
-                    Ok(()) => NONE,
-                    Err(error) => error.code(),
-                },
-                Appended::Offsets(loaded, offset) => {
-                    loaded.wait_durable(offset).await.err().unwrap_or(NONE)
-                }
-            }
+            let committed = async {
+                Ok(match wait {
+                    Appended::Failed(code) => code,
+                    Appended::Log(log, offset) => match log.wait_committed(offset).await {
+                        Ok(()) => NONE,
+                        Err(error) => error.code(),
+                    },
+                    Appended::Offsets(loaded, offset) => {
+                        loaded.wait_durable(offset).await.err().unwrap_or(NONE)
+                    }
+                })
+            };
+            // Bounded like Kafka's marker append (request.timeout.ms): an
+            // ISR that stalls must not hold the transaction forever; the
+            // coordinator writes the marker again later.
+            glommio::timer::timeout(MARKER_COMMIT_TIMEOUT, committed)
+                .await
+                .unwrap_or(KafkaError::RequestTimedOut.code())
         }))
         .boxed_local()
     }
@@ -235,16 +249,11 @@ fn append_one(shard: &Shard, marker: Marker, topic: &str, partition: i32, now: i
             Err(code) => Appended::Failed(code),
         };
     }
-    let Some(log) = shard.partition_log(topic, partition) else {
-        let known = shard
-            .catalog()
-            .topic(topic)
-            .is_some_and(|t| t.has_partition(partition));
-        return Appended::Failed(if known {
-            KafkaError::NotLeaderOrFollower.code()
-        } else {
-            KafkaError::UnknownTopicOrPartition.code()
-        });
+    // Only the leader appends (a follower's log copies the leader's): the
+    // leadership may have moved since the caller routed the marker here.
+    let log = match partition_ops::local_log(shard, topic, partition) {
+        Ok(log) => log,
+        Err(code) => return Appended::Failed(code),
     };
     match log.append_marker(
         marker.producer_id,
