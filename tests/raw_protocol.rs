@@ -1,18 +1,33 @@
 //! Well-formed requests written by hand, checking the exact bytes of the answers where
 //! real clients are strict: ApiVersions (every client's first request), in-order answers
-//! to pipelined requests, DescribeCluster, and the rack in Metadata.
+//! to pipelined requests, DescribeCluster, and the rack in Metadata; and
+//! DescribeTopicPartitions' paging, through the kafka-protocol codec.
 
 mod common;
+// The kafka-protocol framing shared by the raw-protocol tests (it needs `CLIENT_ID` here).
+#[path = "common/codec.rs"]
+mod codec;
+
+use kafka_protocol::messages::describe_topic_partitions_request::{Cursor, TopicRequest};
+use kafka_protocol::messages::{
+    DescribeTopicPartitionsRequest, DescribeTopicPartitionsResponse, TopicName,
+};
+use kafka_protocol::protocol::StrBytes;
 
 use common::wire::{
     api_versions_body_v3, assert_core_apis_listed, connect, frame, header_v1, header_v2,
     parse_api_versions_v0, parse_api_versions_v3, read_frame, write_lenient, Reader,
     API_VERSIONS_KEY, DESCRIBE_CLUSTER_KEY,
 };
-use common::Broker;
+use common::{create_topic, Broker};
 
 /// Metadata's API key.
 const METADATA_KEY: i16 = 3;
+const CLIENT_ID: &str = "corelog-raw-protocol-test";
+/// UNKNOWN_TOPIC_OR_PARTITION.
+const UNKNOWN_TOPIC_OR_PARTITION: i16 = 3;
+/// Every topic operation allowed (READ..ALTER_CONFIGS), as Kafka answers without ACLs.
+const TOPIC_OPERATIONS_ALL: i32 = 3576;
 
 #[test]
 fn api_versions_v0_request_gets_exact_v0_answer() {
@@ -174,4 +189,220 @@ fn read_brokers(reader: &mut Reader<'_>) -> Vec<(i32, Option<String>, i32, Optio
             (broker_id, host, port, rack)
         })
         .collect()
+}
+
+fn topic_name(name: &str) -> TopicName {
+    TopicName(StrBytes::from_string(name.to_string()))
+}
+
+/// One DescribeTopicPartitions v0 page: `names` (empty: every topic), at most `limit`
+/// partitions, from `cursor`.
+fn describe_topic_partitions(
+    stream: &mut std::net::TcpStream,
+    names: &[&str],
+    limit: i32,
+    cursor: Option<(&str, i32)>,
+) -> DescribeTopicPartitionsResponse {
+    let request = DescribeTopicPartitionsRequest::default()
+        .with_topics(
+            names
+                .iter()
+                .map(|name| TopicRequest::default().with_name(topic_name(name)))
+                .collect(),
+        )
+        .with_response_partition_limit(limit)
+        .with_cursor(cursor.map(|(topic, partition)| {
+            Cursor::default()
+                .with_topic_name(topic_name(topic))
+                .with_partition_index(partition)
+        }));
+    codec::call(stream, 0, &request)
+}
+
+/// `(topic, error code, partition indexes)` of a page, and its next cursor.
+type Page = (Vec<(String, i16, Vec<i32>)>, Option<(String, i32)>);
+
+fn page(response: &DescribeTopicPartitionsResponse) -> Page {
+    let topics = response
+        .topics
+        .iter()
+        .map(|topic| {
+            let name = topic
+                .name
+                .as_ref()
+                .map_or(String::new(), |name| name.0.to_string());
+            let partitions = topic.partitions.iter().map(|p| p.partition_index).collect();
+            (name, topic.error_code, partitions)
+        })
+        .collect();
+    let cursor = response
+        .next_cursor
+        .as_ref()
+        .map(|cursor| (cursor.topic_name.0.to_string(), cursor.partition_index));
+    (topics, cursor)
+}
+
+fn described(name: &str, partitions: &[i32]) -> (String, i16, Vec<i32>) {
+    (name.to_string(), 0, partitions.to_vec())
+}
+
+#[test]
+fn describe_topic_partitions_pages_through_named_topics_in_name_order() {
+    let broker = Broker::start(2, &["--node-id", "0"]);
+    let bootstrap = broker.bootstrap();
+    create_topic(&bootstrap, "dtp-a", 3);
+    create_topic(&bootstrap, "dtp-b", 2);
+    create_topic(&bootstrap, "dtp-c", 1);
+    let mut stream = connect(&bootstrap);
+    // Asked in any order, with a duplicate and a topic that does not exist.
+    let names = ["dtp-c", "dtp-missing", "dtp-a", "dtp-b", "dtp-a"];
+
+    let first = describe_topic_partitions(&mut stream, &names, 2, None);
+    assert_eq!(
+        page(&first),
+        (vec![described("dtp-a", &[0, 1])], Some(("dtp-a".into(), 2)))
+    );
+    let topic = &first.topics[0];
+    assert!(!topic.topic_id.is_nil());
+    assert!(!topic.is_internal);
+    assert_eq!(topic.topic_authorized_operations, TOPIC_OPERATIONS_ALL);
+    for partition in &topic.partitions {
+        assert_eq!(partition.error_code, 0);
+        assert_eq!(partition.leader_id.0, 0);
+        assert!(partition.leader_epoch >= 0);
+        assert_eq!(
+            partition
+                .replica_nodes
+                .iter()
+                .map(|id| id.0)
+                .collect::<Vec<_>>(),
+            vec![0]
+        );
+        assert_eq!(
+            partition
+                .isr_nodes
+                .iter()
+                .map(|id| id.0)
+                .collect::<Vec<_>>(),
+            vec![0]
+        );
+        assert_eq!(partition.eligible_leader_replicas, Some(Vec::new()));
+        assert_eq!(partition.last_known_elr, Some(Vec::new()));
+        assert!(partition.offline_replicas.is_empty());
+    }
+
+    let second = describe_topic_partitions(&mut stream, &names, 2, Some(("dtp-a", 2)));
+    assert_eq!(
+        page(&second),
+        (
+            vec![described("dtp-a", &[2]), described("dtp-b", &[0])],
+            Some(("dtp-b".into(), 1))
+        )
+    );
+    // A page that ends with a topic's last partition points at the next name, as Kafka
+    // does, even one that does not exist.
+    let third = describe_topic_partitions(&mut stream, &names, 2, Some(("dtp-b", 1)));
+    assert_eq!(
+        page(&third),
+        (
+            vec![described("dtp-b", &[1]), described("dtp-c", &[0])],
+            Some(("dtp-missing".into(), 0))
+        )
+    );
+    let last = describe_topic_partitions(&mut stream, &names, 2, Some(("dtp-missing", 0)));
+    assert_eq!(
+        page(&last),
+        (
+            vec![("dtp-missing".into(), UNKNOWN_TOPIC_OR_PARTITION, vec![])],
+            None
+        )
+    );
+    assert!(last.topics[0].topic_id.is_nil());
+
+    // One page holds everything when the limit allows.
+    let whole = describe_topic_partitions(&mut stream, &names, 2000, None);
+    assert_eq!(
+        page(&whole),
+        (
+            vec![
+                described("dtp-a", &[0, 1, 2]),
+                described("dtp-b", &[0, 1]),
+                described("dtp-c", &[0]),
+                ("dtp-missing".into(), UNKNOWN_TOPIC_OR_PARTITION, vec![]),
+            ],
+            None
+        )
+    );
+}
+
+#[test]
+fn describe_topic_partitions_of_no_names_lists_every_topic() {
+    let broker = Broker::start(1, &[]);
+    let bootstrap = broker.bootstrap();
+    create_topic(&bootstrap, "every-b", 2);
+    create_topic(&bootstrap, "every-a", 1);
+    let mut stream = connect(&bootstrap);
+
+    let all = describe_topic_partitions(&mut stream, &[], 100, None);
+    let (topics, cursor) = page(&all);
+    assert_eq!(cursor, None);
+    let names: Vec<&str> = topics.iter().map(|(name, _, _)| name.as_str()).collect();
+    let mut sorted = names.clone();
+    sorted.sort_unstable();
+    assert_eq!(names, sorted, "sorted by name");
+    assert!(topics.contains(&described("every-a", &[0])), "{topics:?}");
+    assert!(
+        topics.contains(&described("every-b", &[0, 1])),
+        "{topics:?}"
+    );
+    assert!(topics.iter().all(|(_, error, _)| *error == 0), "{topics:?}");
+
+    // Paged one partition at a time, the same topics come back.
+    let mut paged = Vec::new();
+    let mut cursor: Option<(String, i32)> = None;
+    // Bounded: one page per partition of every topic (internal ones included).
+    for _ in 0..1000 {
+        let response = describe_topic_partitions(
+            &mut stream,
+            &[],
+            1,
+            cursor
+                .as_ref()
+                .map(|(topic, partition)| (topic.as_str(), *partition)),
+        );
+        let (topics, next) = page(&response);
+        for (name, _, partitions) in topics {
+            paged.extend(partitions.into_iter().map(|index| (name.clone(), index)));
+        }
+        cursor = next;
+        if cursor.is_none() {
+            break;
+        }
+    }
+    assert_eq!(cursor, None, "paging ends");
+    let expected: Vec<(String, i32)> = page(&all)
+        .0
+        .into_iter()
+        .flat_map(|(name, _, partitions)| {
+            partitions
+                .into_iter()
+                .map(move |index| (name.clone(), index))
+        })
+        .collect();
+    assert_eq!(paged, expected);
+}
+
+#[test]
+fn describe_topic_partitions_of_an_unknown_topic_answers_unknown_topic_or_partition() {
+    let broker = Broker::start(1, &[]);
+    let mut stream = connect(&broker.bootstrap());
+    let response = describe_topic_partitions(&mut stream, &["no-such-topic"], 10, None);
+    assert_eq!(
+        page(&response),
+        (
+            vec![("no-such-topic".into(), UNKNOWN_TOPIC_OR_PARTITION, vec![])],
+            None
+        )
+    );
+    assert!(response.topics[0].topic_id.is_nil());
 }

@@ -1,9 +1,13 @@
 //! Topic configs given at CreateTopics time change behaviour the way Kafka's do:
 //! `segment.bytes` rolls segments (and the rolled log survives restarts and crashes),
 //! `max.message.bytes` and `message.timestamp.type` apply per topic, DescribeConfigs reports
-//! overrides, and unknown config names are refused.
+//! overrides (typed, with their synonyms and documentation, as Kafka 4.4 does), and unknown
+//! config names are refused.
 
 mod common;
+// The kafka-protocol framing shared by the raw-protocol tests (it needs `CLIENT_ID` here).
+#[path = "common/codec.rs"]
+mod codec;
 
 use std::path::Path;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
@@ -18,6 +22,8 @@ use common::{
     try_create_topic_with_config, wait_for_deliveries, wait_for_successful_deliveries,
     wait_for_topic, watermarks, Broker, Consumed, ADMIN_TIMEOUT,
 };
+
+const CLIENT_ID: &str = "corelog-topic-configs-test";
 
 fn now_ms() -> i64 {
     SystemTime::now()
@@ -315,4 +321,226 @@ fn create_topics_with_minus_one_partitions_uses_the_default() {
         Ok(())
     );
     wait_for_topic(&bootstrap, "broker-default", 4);
+}
+
+/// DescribeConfigs resource types and config sources (KIP-226), config types (KIP-336).
+const RESOURCE_TOPIC: i8 = 2;
+const RESOURCE_BROKER: i8 = 4;
+const SOURCE_TOPIC: i8 = 1;
+const SOURCE_DYNAMIC_DEFAULT_BROKER: i8 = 3;
+const SOURCE_STATIC_BROKER: i8 = 4;
+const SOURCE_DEFAULT: i8 = 5;
+const TYPE_BOOLEAN: i8 = 1;
+const TYPE_INT: i8 = 3;
+const TYPE_LONG: i8 = 5;
+const TYPE_DOUBLE: i8 = 6;
+const TYPE_LIST: i8 = 7;
+
+/// One DescribeConfigs v4 resource with synonyms and documentation.
+fn describe_configs_v4(
+    bootstrap: &str,
+    resource_type: i8,
+    name: &str,
+) -> kafka_protocol::messages::describe_configs_response::DescribeConfigsResult {
+    use kafka_protocol::messages::describe_configs_request::DescribeConfigsResource;
+    use kafka_protocol::messages::DescribeConfigsRequest;
+    use kafka_protocol::protocol::StrBytes;
+    let mut stream = common::wire::connect(bootstrap);
+    let request = DescribeConfigsRequest::default()
+        .with_resources(vec![DescribeConfigsResource::default()
+            .with_resource_type(resource_type)
+            .with_resource_name(StrBytes::from_string(name.to_string()))
+            .with_configuration_keys(Some(Vec::new()))])
+        .with_include_synonyms(true)
+        .with_include_documentation(true);
+    let mut response = codec::call(&mut stream, 4, &request);
+    assert_eq!(response.results.len(), 1);
+    response.results.remove(0)
+}
+
+type Entry = kafka_protocol::messages::describe_configs_response::DescribeConfigsResourceResult;
+
+fn entry<'a>(entries: &'a [Entry], name: &str) -> &'a Entry {
+    entries
+        .iter()
+        .find(|entry| entry.name.as_str() == name)
+        .unwrap_or_else(|| panic!("{name} described: {entries:?}"))
+}
+
+/// `(name, value, source)` of each synonym.
+fn synonyms(entry: &Entry) -> Vec<(String, Option<String>, i8)> {
+    entry
+        .synonyms
+        .iter()
+        .map(|synonym| {
+            (
+                synonym.name.to_string(),
+                synonym.value.as_ref().map(|value| value.to_string()),
+                synonym.source,
+            )
+        })
+        .collect()
+}
+
+fn owned(name: &str, value: &str, source: i8) -> (String, Option<String>, i8) {
+    (name.to_string(), Some(value.to_string()), source)
+}
+
+#[test]
+fn describe_configs_types_every_entry_and_lists_synonyms_and_documentation() {
+    let broker = Broker::start(1, &[]);
+    let bootstrap = broker.bootstrap();
+    create_with_config(&bootstrap, "typed", 1, &[("retention.ms", "3600000")]);
+    let result = describe_configs_v4(&bootstrap, RESOURCE_TOPIC, "typed");
+    assert_eq!(result.error_code, 0, "{result:?}");
+    let entries = &result.configs;
+
+    let retention = entry(entries, "retention.ms");
+    assert_eq!(retention.value.as_deref(), Some("3600000"));
+    assert_eq!(retention.config_type, TYPE_LONG);
+    assert_eq!(retention.config_source, SOURCE_TOPIC);
+    assert!(!retention.read_only);
+    assert_eq!(
+        synonyms(retention),
+        vec![owned("retention.ms", "3600000", SOURCE_TOPIC)]
+    );
+    let segment_bytes = entry(entries, "segment.bytes");
+    assert_eq!(segment_bytes.config_type, TYPE_INT);
+    assert_eq!(segment_bytes.config_source, SOURCE_DEFAULT);
+    assert_eq!(
+        synonyms(segment_bytes),
+        vec![owned("log.segment.bytes", "1073741824", SOURCE_DEFAULT)]
+    );
+    assert_eq!(entry(entries, "cleanup.policy").config_type, TYPE_LIST);
+    assert_eq!(entry(entries, "preallocate").config_type, TYPE_BOOLEAN);
+    assert_eq!(
+        entry(entries, "min.cleanable.dirty.ratio").config_type,
+        TYPE_DOUBLE
+    );
+    // Kafka 4 keeps the cluster's min.insync.replicas as a dynamic default.
+    let min_isr = entry(entries, "min.insync.replicas");
+    assert_eq!(min_isr.config_source, SOURCE_DYNAMIC_DEFAULT_BROKER);
+    assert_eq!(
+        synonyms(min_isr),
+        vec![
+            owned("min.insync.replicas", "1", SOURCE_DYNAMIC_DEFAULT_BROKER),
+            owned("min.insync.replicas", "1", SOURCE_DEFAULT),
+        ]
+    );
+    // Kafka 4's defaults and names.
+    assert_eq!(
+        entry(entries, "message.timestamp.after.max.ms")
+            .value
+            .as_deref(),
+        Some("3600000")
+    );
+    assert_eq!(
+        entry(entries, "compression.zstd.level").value.as_deref(),
+        Some("3")
+    );
+    for removed in [
+        "message.format.version",
+        "message.downconversion.enable",
+        "message.timestamp.difference.max.ms",
+    ] {
+        assert!(
+            entries.iter().all(|entry| entry.name.as_str() != removed),
+            "{removed}"
+        );
+    }
+    for entry in entries {
+        assert_ne!(entry.config_type, 0, "{} is typed", entry.name.as_str());
+        let documentation = entry.documentation.as_deref().unwrap_or("");
+        assert!(
+            documentation.len() > 10,
+            "{} is documented",
+            entry.name.as_str()
+        );
+    }
+}
+
+#[test]
+fn broker_flags_are_static_broker_synonyms_of_topic_configs() {
+    let broker = Broker::start(1, &["--node-id", "0", "--log-retention-ms", "5000"]);
+    let bootstrap = broker.bootstrap();
+    create_with_config(&bootstrap, "flagged", 1, &[]);
+    let topic = describe_configs_v4(&bootstrap, RESOURCE_TOPIC, "flagged");
+    let retention = entry(&topic.configs, "retention.ms");
+    assert_eq!(retention.value.as_deref(), Some("5000"));
+    assert_eq!(retention.config_source, SOURCE_STATIC_BROKER);
+    assert_eq!(
+        synonyms(retention),
+        vec![
+            owned("log.retention.ms", "5000", SOURCE_STATIC_BROKER),
+            owned("log.retention.hours", "168", SOURCE_DEFAULT),
+        ]
+    );
+
+    // This broker's configs, by its id: typed, read-only, the flag among them.
+    let this_broker = describe_configs_v4(&bootstrap, RESOURCE_BROKER, "0");
+    assert_eq!(this_broker.error_code, 0, "{this_broker:?}");
+    let log_retention = entry(&this_broker.configs, "log.retention.ms");
+    assert_eq!(log_retention.value.as_deref(), Some("5000"));
+    assert_eq!(log_retention.config_type, TYPE_LONG);
+    assert_eq!(log_retention.config_source, SOURCE_STATIC_BROKER);
+    assert!(log_retention.read_only);
+    let segment_bytes = entry(&this_broker.configs, "log.segment.bytes");
+    assert_eq!(segment_bytes.config_source, SOURCE_DEFAULT);
+    assert_eq!(
+        entry(&this_broker.configs, "node.id").value.as_deref(),
+        Some("0")
+    );
+    // The cluster-wide defaults: the empty name.
+    let cluster = describe_configs_v4(&bootstrap, RESOURCE_BROKER, "");
+    let names: Vec<&str> = cluster
+        .configs
+        .iter()
+        .map(|entry| entry.name.as_str())
+        .collect();
+    assert_eq!(names, vec!["min.insync.replicas"]);
+    // Another broker's id is refused, as Kafka refuses it.
+    let other = describe_configs_v4(&bootstrap, RESOURCE_BROKER, "7");
+    assert_eq!(other.error_code, 42, "INVALID_REQUEST: {other:?}");
+}
+
+#[test]
+fn configs_kafka_4_removed_are_refused_and_its_new_ones_validated() {
+    let broker = Broker::start(1, &[]);
+    let bootstrap = broker.bootstrap();
+    for removed in [
+        ("message.format.version", "3.0"),
+        ("message.downconversion.enable", "true"),
+        ("message.timestamp.difference.max.ms", "1000"),
+        ("compression.zstd.level", "30"),
+        ("compression.gzip.level", "0"),
+        ("max.decompressed.message.bytes", "0"),
+        ("remote.storage.enable", "true"),
+    ] {
+        assert_eq!(
+            try_create_topic_with_config(&bootstrap, "refused", 1, &[removed]),
+            Err(RDKafkaErrorCode::InvalidConfig),
+            "{removed:?}"
+        );
+    }
+    create_with_config(
+        &bootstrap,
+        "levels",
+        1,
+        &[
+            ("compression.zstd.level", "5"),
+            ("compression.gzip.level", "9"),
+            ("compression.lz4.level", "12"),
+            ("errors.deadletterqueue.group.enable", "true"),
+        ],
+    );
+    let entries = describe_configs_v4(&bootstrap, RESOURCE_TOPIC, "levels").configs;
+    let zstd = entry(&entries, "compression.zstd.level");
+    assert_eq!(zstd.value.as_deref(), Some("5"));
+    assert_eq!(
+        synonyms(zstd),
+        vec![
+            owned("compression.zstd.level", "5", SOURCE_TOPIC),
+            owned("compression.zstd.level", "3", SOURCE_DEFAULT),
+        ]
+    );
 }

@@ -31,6 +31,7 @@ pub mod committed_offsets;
 pub mod error;
 pub mod member;
 pub mod messages;
+pub mod modern;
 pub mod offset_records;
 pub mod pending_offsets;
 pub mod state_machine;

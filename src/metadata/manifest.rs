@@ -12,7 +12,7 @@ use rkyv::rancor;
 use uuid::Uuid;
 
 use super::catalog::TopicMetadata;
-use super::topic_config::TopicConfigs;
+use super::topic_config::{without_removed_configs, TopicConfigs};
 use crate::runtime::durable_file;
 
 /// Folder under the data dir that holds the manifests. Cannot collide with a
@@ -85,9 +85,8 @@ pub fn decode(path: &Path, bytes: &[u8]) -> Result<TopicMetadata, ManifestError>
     aligned.extend_from_slice(&bytes[8..]);
     let manifest = rkyv::from_bytes::<TopicManifest, rancor::Error>(&aligned)
         .map_err(|error| corrupt(error.to_string()))?;
-    let configs =
-        TopicConfigs::from_overrides(manifest.configs.into_iter().collect::<BTreeMap<_, _>>())
-            .map_err(corrupt)?;
+    let stored = manifest.configs.into_iter().collect::<BTreeMap<_, _>>();
+    let configs = TopicConfigs::from_overrides(without_removed_configs(stored)).map_err(corrupt)?;
     Ok(TopicMetadata {
         name: Arc::from(manifest.name),
         topic_id: Uuid::from_bytes(manifest.topic_id),

@@ -8,4 +8,5 @@ pub mod ids;
 pub mod manifest;
 pub mod stray_replicas;
 pub mod topic_config;
+pub mod topic_config_catalogue;
 pub mod topic_name;

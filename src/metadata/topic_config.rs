@@ -1,10 +1,13 @@
-//! Topic configs: Kafka's names, defaults and validation, and the translation
-//! into the log's `LogConfig`. Unknown names are refused (INVALID_CONFIG) as
-//! the Java broker does; known configs corelog does not act on are stored and
-//! reported back, so admin tools round-trip them.
+//! Topic configs: validation against Kafka's catalogue
+//! (`topic_config_catalogue`), the values corelog acts on, and the
+//! translation into the log's `LogConfig`. Unknown names are refused
+//! (INVALID_CONFIG) as the Java broker does; known configs corelog does not
+//! act on are validated, stored and reported back, so admin tools round-trip
+//! them.
 
 use std::collections::BTreeMap;
 
+use super::topic_config_catalogue::{topic_config, REMOVED_TOPIC_CONFIGS, TOPIC_CONFIGS};
 use crate::config::FlushPolicy;
 use crate::log::{LogConfig, TimestampType};
 
@@ -13,43 +16,6 @@ pub const DEFAULT_MAX_MESSAGE_BYTES: i32 = 1_048_588;
 /// Smallest `segment.bytes` accepted: small enough for tests, large enough
 /// that one segment holds at least a header-sized batch.
 pub const MIN_SEGMENT_BYTES: i64 = 1024;
-
-/// Every topic-level config the Java broker knows, with its default as text.
-pub const TOPIC_CONFIG_DEFAULTS: &[(&str, &str)] = &[
-    ("cleanup.policy", "delete"),
-    ("compression.type", "producer"),
-    ("delete.retention.ms", "86400000"),
-    ("file.delete.delay.ms", "60000"),
-    ("flush.messages", "9223372036854775807"),
-    ("flush.ms", "9223372036854775807"),
-    ("follower.replication.throttled.replicas", ""),
-    ("index.interval.bytes", "4096"),
-    ("leader.replication.throttled.replicas", ""),
-    ("local.retention.bytes", "-2"),
-    ("local.retention.ms", "-2"),
-    ("max.compaction.lag.ms", "9223372036854775807"),
-    ("max.message.bytes", "1048588"),
-    ("message.downconversion.enable", "true"),
-    ("message.format.version", "3.0-IV1"),
-    ("message.timestamp.after.max.ms", "9223372036854775807"),
-    ("message.timestamp.before.max.ms", "9223372036854775807"),
-    ("message.timestamp.difference.max.ms", "9223372036854775807"),
-    ("message.timestamp.type", "CreateTime"),
-    ("min.cleanable.dirty.ratio", "0.5"),
-    ("min.compaction.lag.ms", "0"),
-    ("min.insync.replicas", "1"),
-    ("preallocate", "false"),
-    ("remote.log.copy.disable", "false"),
-    ("remote.log.delete.on.disable", "false"),
-    ("remote.storage.enable", "false"),
-    ("retention.bytes", "-1"),
-    ("retention.ms", "604800000"),
-    ("segment.bytes", "1073741824"),
-    ("segment.index.bytes", "10485760"),
-    ("segment.jitter.ms", "0"),
-    ("segment.ms", "604800000"),
-    ("unclean.leader.election.enable", "false"),
-];
 
 /// A topic's config overrides plus the values corelog acts on, parsed once.
 #[derive(Debug, Clone, PartialEq)]
@@ -135,9 +101,10 @@ impl TopicConfigs {
         overrides: BTreeMap<String, String>,
         broker_defaults: &BTreeMap<String, String>,
     ) -> Result<TopicConfigs, String> {
-        for name in overrides.keys().chain(broker_defaults.keys()) {
-            if default_value(name).is_none() {
-                return Err(format!("Unknown topic config name: {name}"));
+        for (name, value) in overrides.iter().chain(broker_defaults.iter()) {
+            match topic_config(name) {
+                Some(def) => def.validate(value)?,
+                None => return Err(format!("Unknown topic config name: {name}")),
             }
         }
         let get = |name: &str| -> &str {
@@ -170,7 +137,8 @@ impl TopicConfigs {
             )?)
             .unwrap_or(u32::MAX),
             retention_ms: parse_number("retention.ms", get("retention.ms"), -1)?,
-            retention_bytes: parse_number("retention.bytes", get("retention.bytes"), -1)?,
+            // Kafka has no lower bound: any negative value means no size limit.
+            retention_bytes: parse_number("retention.bytes", get("retention.bytes"), i64::MIN)?,
             timestamp_type,
             min_insync_replicas: parse_int("min.insync.replicas", get("min.insync.replicas"), 1)?,
             unclean_leader_election_enable: parse_bool(
@@ -190,13 +158,21 @@ impl TopicConfigs {
     /// Every config with its effective value and whether it is a default
     /// (the broker's or Kafka's) rather than a topic override.
     pub fn effective(&self) -> impl Iterator<Item = (&'static str, &str, bool)> + '_ {
-        TOPIC_CONFIG_DEFAULTS.iter().map(move |(name, default)| {
-            match (self.overrides.get(*name), self.broker_defaults.get(*name)) {
-                (Some(value), _) => (*name, value.as_str(), false),
-                (None, Some(value)) => (*name, value.as_str(), true),
-                (None, None) => (*name, *default, true),
+        TOPIC_CONFIGS.iter().map(move |def| {
+            match (
+                self.overrides.get(def.name),
+                self.broker_defaults.get(def.name),
+            ) {
+                (Some(value), _) => (def.name, value.as_str(), false),
+                (None, Some(value)) => (def.name, value.as_str(), true),
+                (None, None) => (def.name, def.default, true),
             }
         })
+    }
+
+    /// The broker-level default (a `--log-*` flag) of config `name`, if set.
+    pub fn broker_default(&self, name: &str) -> Option<&str> {
+        self.broker_defaults.get(name).map(String::as_str)
     }
 
     /// Settings for this topic's partition logs under the broker's flush policy.
@@ -214,8 +190,13 @@ impl TopicConfigs {
 }
 
 /// Refuses configs corelog stores but cannot honour yet, so that nobody
-/// believes a topic is compacted when it is not.
+/// believes a topic is compacted when it is not; and tiered storage, which
+/// Kafka refuses too while the broker has it off (its default).
 pub fn check_supported(overrides: &BTreeMap<String, String>) -> Result<(), String> {
+    let remote_storage = overrides.get("remote.storage.enable");
+    if remote_storage.is_some_and(|value| value.trim().eq_ignore_ascii_case("true")) {
+        return Err("Tiered Storage functionality is disabled in the broker. Topic cannot be configured with remote log storage.".into());
+    }
     if let Some(policy) = overrides.get("cleanup.policy") {
         for item in policy.split(',').map(str::trim) {
             match item {
@@ -238,10 +219,16 @@ pub fn check_supported(overrides: &BTreeMap<String, String>) -> Result<(), Strin
 
 /// Kafka's default for a topic config, or `None` if the name is unknown.
 pub fn default_value(name: &str) -> Option<&'static str> {
-    TOPIC_CONFIG_DEFAULTS
-        .iter()
-        .find(|(known, _)| *known == name)
-        .map(|(_, default)| *default)
+    topic_config(name).map(|def| def.default)
+}
+
+/// Stored overrides without the configs Kafka 4.0 removed: a topic written
+/// by an older corelog keeps loading, and Kafka 4 ignores them the same way.
+pub fn without_removed_configs(
+    mut overrides: BTreeMap<String, String>,
+) -> BTreeMap<String, String> {
+    overrides.retain(|name, _| !REMOVED_TOPIC_CONFIGS.contains(&name.as_str()));
+    overrides
 }
 
 #[cfg(test)]

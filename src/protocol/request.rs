@@ -50,6 +50,7 @@ pub enum RequestBody {
     ListGroups(ListGroupsRequest),
     DescribeGroups(DescribeGroupsRequest),
     DeleteGroups(DeleteGroupsRequest),
+    ConsumerGroupDescribe(ConsumerGroupDescribeRequest),
     OffsetDelete(OffsetDeleteRequest),
     AlterConfigs(AlterConfigsRequest),
     IncrementalAlterConfigs(IncrementalAlterConfigsRequest),
@@ -67,6 +68,7 @@ pub enum RequestBody {
     AlterPartitionReassignments(AlterPartitionReassignmentsRequest),
     ListPartitionReassignments(ListPartitionReassignmentsRequest),
     DescribeLogDirs(DescribeLogDirsRequest),
+    DescribeTopicPartitions(DescribeTopicPartitionsRequest),
 }
 
 /// Why a frame did not become a `Request`.
@@ -191,6 +193,9 @@ fn decode_body(api_key: ApiKey, version: i16, frame: &mut Bytes) -> anyhow::Resu
         ApiKey::DeleteGroups => {
             RequestBody::DeleteGroups(DeleteGroupsRequest::decode(frame, version)?)
         }
+        ApiKey::ConsumerGroupDescribe => RequestBody::ConsumerGroupDescribe(
+            ConsumerGroupDescribeRequest::decode(frame, version)?,
+        ),
         ApiKey::OffsetDelete => {
             RequestBody::OffsetDelete(OffsetDeleteRequest::decode(frame, version)?)
         }
@@ -240,6 +245,9 @@ fn decode_body(api_key: ApiKey, version: i16, frame: &mut Bytes) -> anyhow::Resu
         ApiKey::DescribeLogDirs => {
             RequestBody::DescribeLogDirs(DescribeLogDirsRequest::decode(frame, version)?)
         }
+        ApiKey::DescribeTopicPartitions => RequestBody::DescribeTopicPartitions(
+            DescribeTopicPartitionsRequest::decode(frame, version)?,
+        ),
         other => anyhow::bail!("no decoder wired for {other:?}"),
     })
 }
@@ -301,16 +309,21 @@ pub(crate) mod proptests {
                 ProduceRequest::default()
                     .with_acks(-1)
                     .with_timeout_ms(30_000)
-                    .with_topic_data(vec![TopicProduceData::default()
-                        .with_name(topic("orders"))
-                        .with_partition_data(vec![
-                            PartitionProduceData::default()
-                                .with_index(0)
-                                .with_records(Some(Bytes::from(sample_batch(0, 3, 1_000)))),
-                            PartitionProduceData::default()
-                                .with_index(1)
-                                .with_records(Some(Bytes::from(sample_batch(0, 1, 2_000)))),
-                        ])]),
+                    .with_topic_data(vec![if version >= 13 {
+                        // v13 names the topic by id (KIP-516).
+                        TopicProduceData::default()
+                            .with_topic_id(uuid::Uuid::from_u128(0x0123_4567_89ab_cdef))
+                    } else {
+                        TopicProduceData::default().with_name(topic("orders"))
+                    }
+                    .with_partition_data(vec![
+                        PartitionProduceData::default()
+                            .with_index(0)
+                            .with_records(Some(Bytes::from(sample_batch(0, 3, 1_000)))),
+                        PartitionProduceData::default()
+                            .with_index(1)
+                            .with_records(Some(Bytes::from(sample_batch(0, 1, 2_000)))),
+                    ])]),
             ),
             ApiKey::Fetch => {
                 let mut fetch_topic = FetchTopic::default().with_partitions(vec![
@@ -327,6 +340,12 @@ pub(crate) mod proptests {
                     fetch_topic.topic_id = uuid::Uuid::from_u128(0x0123_4567_89ab_cdef);
                 } else {
                     fetch_topic.topic = topic("orders");
+                }
+                if version >= 18 {
+                    // The follower's known high watermark (KIP-1166).
+                    for partition in &mut fetch_topic.partitions {
+                        partition.high_watermark = 40;
+                    }
                 }
                 RequestBody::Fetch(
                     FetchRequest::default()
@@ -520,6 +539,10 @@ pub(crate) mod proptests {
                     GroupId(name("billing")),
                 ]))
             }
+            ApiKey::ConsumerGroupDescribe => RequestBody::ConsumerGroupDescribe(
+                ConsumerGroupDescribeRequest::default()
+                    .with_group_ids(vec![GroupId(name("orders-group"))]),
+            ),
             ApiKey::DeleteGroups => RequestBody::DeleteGroups(
                 DeleteGroupsRequest::default()
                     .with_groups_names(vec![GroupId(name("orders-group"))]),
@@ -688,8 +711,13 @@ pub(crate) mod proptests {
                 let request = ListTransactionsRequest::default()
                     .with_state_filters(vec![name("Ongoing")])
                     .with_producer_id_filters(vec![ProducerId(7)]);
-                RequestBody::ListTransactions(if version >= 1 {
+                let request = if version >= 1 {
                     request.with_duration_filter(60_000)
+                } else {
+                    request
+                };
+                RequestBody::ListTransactions(if version >= 2 {
+                    request.with_transactional_id_pattern(Some(name("orders-.*")))
                 } else {
                     request
                 })
@@ -742,6 +770,21 @@ pub(crate) mod proptests {
                         .with_partitions(vec![0, 1])],
                 )))
             }
+            ApiKey::DescribeTopicPartitions => {
+                use kafka_protocol::messages::describe_topic_partitions_request::{
+                    Cursor, TopicRequest,
+                };
+                RequestBody::DescribeTopicPartitions(
+                    DescribeTopicPartitionsRequest::default()
+                        .with_topics(vec![TopicRequest::default().with_name(topic("orders"))])
+                        .with_response_partition_limit(100)
+                        .with_cursor(Some(
+                            Cursor::default()
+                                .with_topic_name(topic("orders"))
+                                .with_partition_index(1),
+                        )),
+                )
+            }
             other => panic!("add {other:?} to sample_body"),
         }
     }
@@ -769,6 +812,7 @@ pub(crate) mod proptests {
             RequestBody::ListGroups(body) => body.encode(buf, version),
             RequestBody::DescribeGroups(body) => body.encode(buf, version),
             RequestBody::DeleteGroups(body) => body.encode(buf, version),
+            RequestBody::ConsumerGroupDescribe(body) => body.encode(buf, version),
             RequestBody::OffsetDelete(body) => body.encode(buf, version),
             RequestBody::AlterConfigs(body) => body.encode(buf, version),
             RequestBody::IncrementalAlterConfigs(body) => body.encode(buf, version),
@@ -786,6 +830,7 @@ pub(crate) mod proptests {
             RequestBody::AlterPartitionReassignments(body) => body.encode(buf, version),
             RequestBody::ListPartitionReassignments(body) => body.encode(buf, version),
             RequestBody::DescribeLogDirs(body) => body.encode(buf, version),
+            RequestBody::DescribeTopicPartitions(body) => body.encode(buf, version),
         }
     }
 

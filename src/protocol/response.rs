@@ -30,6 +30,7 @@ pub enum ResponseBody {
     ListGroups(ListGroupsResponse),
     DescribeGroups(DescribeGroupsResponse),
     DeleteGroups(DeleteGroupsResponse),
+    ConsumerGroupDescribe(ConsumerGroupDescribeResponse),
     OffsetDelete(OffsetDeleteResponse),
     AlterConfigs(AlterConfigsResponse),
     IncrementalAlterConfigs(IncrementalAlterConfigsResponse),
@@ -47,6 +48,7 @@ pub enum ResponseBody {
     AlterPartitionReassignments(AlterPartitionReassignmentsResponse),
     ListPartitionReassignments(ListPartitionReassignmentsResponse),
     DescribeLogDirs(DescribeLogDirsResponse),
+    DescribeTopicPartitions(DescribeTopicPartitionsResponse),
 }
 
 impl ResponseBody {
@@ -74,6 +76,7 @@ impl ResponseBody {
             ResponseBody::ListGroups(body) => body.compute_size(version),
             ResponseBody::DescribeGroups(body) => body.compute_size(version),
             ResponseBody::DeleteGroups(body) => body.compute_size(version),
+            ResponseBody::ConsumerGroupDescribe(body) => body.compute_size(version),
             ResponseBody::OffsetDelete(body) => body.compute_size(version),
             ResponseBody::AlterConfigs(body) => body.compute_size(version),
             ResponseBody::IncrementalAlterConfigs(body) => body.compute_size(version),
@@ -91,6 +94,7 @@ impl ResponseBody {
             ResponseBody::AlterPartitionReassignments(body) => body.compute_size(version),
             ResponseBody::ListPartitionReassignments(body) => body.compute_size(version),
             ResponseBody::DescribeLogDirs(body) => body.compute_size(version),
+            ResponseBody::DescribeTopicPartitions(body) => body.compute_size(version),
         }
     }
 
@@ -117,6 +121,7 @@ impl ResponseBody {
             ResponseBody::ListGroups(body) => body.encode(out, version),
             ResponseBody::DescribeGroups(body) => body.encode(out, version),
             ResponseBody::DeleteGroups(body) => body.encode(out, version),
+            ResponseBody::ConsumerGroupDescribe(body) => body.encode(out, version),
             ResponseBody::OffsetDelete(body) => body.encode(out, version),
             ResponseBody::AlterConfigs(body) => body.encode(out, version),
             ResponseBody::IncrementalAlterConfigs(body) => body.encode(out, version),
@@ -134,6 +139,7 @@ impl ResponseBody {
             ResponseBody::AlterPartitionReassignments(body) => body.encode(out, version),
             ResponseBody::ListPartitionReassignments(body) => body.encode(out, version),
             ResponseBody::DescribeLogDirs(body) => body.encode(out, version),
+            ResponseBody::DescribeTopicPartitions(body) => body.encode(out, version),
         }
     }
 }

@@ -1,8 +1,7 @@
-//! DescribeCluster, DescribeQuorum and DescribeConfigs: what admin tools
-//! ask of the cluster. Brokers (live, and fenced ones for DescribeCluster
-//! v2), their racks and the controller come from the catalog, as do topic
-//! configs; broker configs are the handful of `serve` flags that have Kafka
-//! names.
+//! DescribeCluster and DescribeQuorum: what admin tools ask of the cluster.
+//! Brokers (live, and fenced ones for DescribeCluster v2), their racks and
+//! the controller come from the catalog. (DescribeConfigs is in
+//! `describe_configs`.)
 //!
 //! DescribeQuorum is answered on any shard of any broker: the shard asks
 //! shard 0 (`DescribeQuorumCall`), which holds the cluster side and asks the
@@ -17,15 +16,12 @@ use std::rc::Rc;
 use futures::future::LocalBoxFuture;
 use futures::FutureExt;
 use kafka_protocol::messages::describe_cluster_response::DescribeClusterBroker;
-use kafka_protocol::messages::describe_configs_response::{
-    DescribeConfigsResourceResult, DescribeConfigsResult,
-};
 use kafka_protocol::messages::describe_quorum_response::{
     Listener, Node, PartitionData, ReplicaState, TopicData,
 };
 use kafka_protocol::messages::{
-    BrokerId, DescribeClusterRequest, DescribeClusterResponse, DescribeConfigsRequest,
-    DescribeConfigsResponse, DescribeQuorumRequest, DescribeQuorumResponse, TopicName,
+    BrokerId, DescribeClusterRequest, DescribeClusterResponse, DescribeQuorumRequest,
+    DescribeQuorumResponse, TopicName,
 };
 use kafka_protocol::protocol::StrBytes;
 
@@ -35,18 +31,8 @@ use super::shard::{Shard, CONTROLLER_SHARD};
 use crate::cluster::control::{
     ControlError, ControlOutcome, ControlRequest, QuorumReport, VoterProgress,
 };
-use crate::config::FlushPolicy;
 use crate::metadata::catalog::{BrokerMetadata, Catalog, NO_BROKER};
-use crate::metadata::topic_config::TopicConfigs;
 use crate::protocol::errors::KafkaError;
-
-/// DescribeConfigs resource types (Kafka's `ConfigResource.Type`).
-const RESOURCE_TOPIC: i8 = 2;
-const RESOURCE_BROKER: i8 = 4;
-/// Config sources (Kafka's `DescribeConfigsResponse.ConfigSource`).
-const SOURCE_TOPIC: i8 = 1;
-const SOURCE_STATIC_BROKER: i8 = 4;
-const SOURCE_DEFAULT: i8 = 5;
 
 /// DescribeCluster: the live brokers; from v2, when the client asks
 /// (`include_fenced_brokers`, KIP-1073), the registered but fenced ones too,
@@ -304,153 +290,6 @@ fn broker_id(node_id: u64) -> BrokerId {
 fn offset(value: u64) -> i64 {
     i64::try_from(value).unwrap_or(i64::MAX)
 }
-
-pub fn handle_describe_configs(
-    shard: &Rc<Shard>,
-    request: DescribeConfigsRequest,
-) -> DescribeConfigsResponse {
-    let results = request
-        .resources
-        .into_iter()
-        .map(|resource| {
-            let wanted = |name: &str| {
-                resource
-                    .configuration_keys
-                    .as_ref()
-                    .map(|keys| keys.iter().any(|k| k.as_str() == name))
-                    .unwrap_or(true)
-            };
-            let result = DescribeConfigsResult::default()
-                .with_error_message(None)
-                .with_resource_type(resource.resource_type)
-                .with_resource_name(resource.resource_name.clone());
-            match resource.resource_type {
-                RESOURCE_TOPIC => match shard.catalog().topic(resource.resource_name.as_str()) {
-                    Some(topic) => result.with_configs(
-                        topic
-                            .configs
-                            .effective()
-                            .filter(|(name, _, _)| wanted(name))
-                            .map(|(name, value, is_default)| {
-                                config_entry(
-                                    name,
-                                    value,
-                                    if is_default {
-                                        SOURCE_DEFAULT
-                                    } else {
-                                        SOURCE_TOPIC
-                                    },
-                                )
-                            })
-                            .collect(),
-                    ),
-                    None => result
-                        .with_error_code(KafkaError::UnknownTopicOrPartition.code())
-                        .with_error_message(Some(StrBytes::from_static_str(
-                            "This server does not host this topic-partition.",
-                        ))),
-                },
-                RESOURCE_BROKER => result.with_configs(
-                    broker_configs(shard)
-                        .into_iter()
-                        .filter(|(name, _)| wanted(name))
-                        .map(|(name, value)| config_entry(name, &value, SOURCE_STATIC_BROKER))
-                        .collect(),
-                ),
-                _ => result
-                    .with_error_code(KafkaError::InvalidRequest.code())
-                    .with_error_message(Some(StrBytes::from_static_str(
-                        "Unsupported resource type",
-                    ))),
-            }
-        })
-        .collect();
-    DescribeConfigsResponse::default().with_results(results)
-}
-
-fn config_entry(name: &str, value: &str, source: i8) -> DescribeConfigsResourceResult {
-    DescribeConfigsResourceResult::default()
-        .with_name(StrBytes::from_string(name.to_string()))
-        .with_value(Some(StrBytes::from_string(value.to_string())))
-        .with_read_only(source != SOURCE_TOPIC && source != SOURCE_DEFAULT)
-        .with_config_source(source)
-}
-
-fn broker_configs(shard: &Shard) -> Vec<(&'static str, String)> {
-    let config = &shard.config;
-    let flush_ms = match config.flush {
-        FlushPolicy::Always => "0".to_string(),
-        FlushPolicy::Interval(every) => every.as_millis().to_string(),
-        FlushPolicy::Never => i64::MAX.to_string(),
-    };
-    let mut configs = vec![
-        ("broker.id", config.node_id.to_string()),
-        ("node.id", config.node_id.to_string()),
-        (
-            "auto.create.topics.enable",
-            config.auto_create_topics.to_string(),
-        ),
-        ("num.partitions", config.default_partitions.to_string()),
-        (
-            "socket.request.max.bytes",
-            config.max_request_bytes.to_string(),
-        ),
-        ("log.dirs", config.data_dir.display().to_string()),
-        ("log.flush.interval.ms", flush_ms),
-        (
-            "log.retention.check.interval.ms",
-            config.retention_check_interval.as_millis().to_string(),
-        ),
-        (
-            "group.initial.rebalance.delay.ms",
-            config.groups.initial_rebalance_delay_ms.to_string(),
-        ),
-        (
-            "group.min.session.timeout.ms",
-            config.groups.min_session_timeout_ms.to_string(),
-        ),
-        (
-            "group.max.session.timeout.ms",
-            config.groups.max_session_timeout_ms.to_string(),
-        ),
-        (
-            "offsets.topic.num.partitions",
-            config.groups.offsets_topic_partitions.to_string(),
-        ),
-        (
-            "offsets.retention.minutes",
-            (config.groups.offsets_retention_ms / 60_000).to_string(),
-        ),
-    ];
-    if let Some(rack) = &config.rack {
-        configs.push(("broker.rack", rack.clone()));
-    }
-    // The topic defaults, under their broker-level names.
-    let defaults = TopicConfigs::from_overrides_with(Default::default(), &config.topic_defaults)
-        .unwrap_or_default();
-    let effective = |name: &str| {
-        defaults
-            .effective()
-            .find(|(key, _, _)| *key == name)
-            .map(|(_, value, _)| value.to_string())
-            .unwrap_or_default()
-    };
-    for (broker_name, topic_name) in BROKER_TOPIC_DEFAULTS {
-        configs.push((broker_name, effective(topic_name)));
-    }
-    configs
-}
-
-/// Broker configs that are defaults of topic configs (Kafka's names).
-const BROKER_TOPIC_DEFAULTS: &[(&str, &str)] = &[
-    ("log.retention.ms", "retention.ms"),
-    ("log.retention.bytes", "retention.bytes"),
-    ("log.segment.bytes", "segment.bytes"),
-    ("log.roll.ms", "segment.ms"),
-    ("message.max.bytes", "max.message.bytes"),
-    ("log.message.timestamp.type", "message.timestamp.type"),
-    ("min.insync.replicas", "min.insync.replicas"),
-];
 
 #[cfg(test)]
 mod tests {

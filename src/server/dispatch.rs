@@ -13,7 +13,9 @@ use futures::FutureExt;
 use kafka_protocol::messages::ApiKey;
 
 use super::delete_records;
+use super::describe_configs;
 use super::describe_log_dirs;
+use super::describe_topic_partitions;
 use super::groups::apis as group_apis;
 use super::leader_elections;
 use super::reassignments;
@@ -126,9 +128,9 @@ pub async fn dispatch(
             RequestBody::InitProducerId(body) => ResponseBody::InitProducerId(
                 producer_ids::handle_init_producer_id(&shard, body, version).await,
             ),
-            RequestBody::DescribeConfigs(body) => {
-                ResponseBody::DescribeConfigs(cluster::handle_describe_configs(&shard, body))
-            }
+            RequestBody::DescribeConfigs(body) => ResponseBody::DescribeConfigs(
+                describe_configs::handle_describe_configs(&shard, body, version),
+            ),
             RequestBody::DescribeCluster(body) => ResponseBody::DescribeCluster(
                 cluster::handle_describe_cluster(&shard, body, version),
             ),
@@ -166,6 +168,9 @@ pub async fn dispatch(
             RequestBody::DeleteGroups(body) => {
                 ResponseBody::DeleteGroups(group_apis::delete_groups(&shard, body).await)
             }
+            RequestBody::ConsumerGroupDescribe(body) => ResponseBody::ConsumerGroupDescribe(
+                group_apis::consumer_group_describe(&shard, body).await,
+            ),
             RequestBody::OffsetDelete(body) => {
                 ResponseBody::OffsetDelete(group_apis::offset_delete(&shard, body).await)
             }
@@ -217,6 +222,9 @@ pub async fn dispatch(
             }
             RequestBody::DescribeLogDirs(body) => ResponseBody::DescribeLogDirs(
                 describe_log_dirs::describe_log_dirs(&shard, body, version).await,
+            ),
+            RequestBody::DescribeTopicPartitions(body) => ResponseBody::DescribeTopicPartitions(
+                describe_topic_partitions::describe_topic_partitions(&shard, body),
             ),
         };
         reply(body)

@@ -2,6 +2,9 @@
 //! each partition's owner and gathered in request order. Runs on the shard
 //! that accepted the connection.
 //!
+//! v10's `timeout_ms` (KIP-1075) bounds lookups in remote (tiered) storage;
+//! every offset here is in the local log, so it is never waited on.
+//!
 //! Data plane: imports nothing from the control plane.
 
 use std::rc::Rc;

@@ -20,7 +20,7 @@ use crate::protocol::errors::{KafkaError, NONE};
 /// What Kafka sends for authorized operations when the client did not ask.
 pub const AUTHORIZED_OPERATIONS_OMITTED: i32 = i32::MIN;
 /// Every topic operation (READ..ALTER_CONFIGS bits) allowed: no ACLs here.
-const TOPIC_OPERATIONS_ALL: i32 = 0b1101_1111_1000;
+pub(super) const TOPIC_OPERATIONS_ALL: i32 = 0b1101_1111_1000;
 /// Every cluster operation (CREATE, ALTER, DESCRIBE, CLUSTER_ACTION,
 /// DESCRIBE_CONFIGS, ALTER_CONFIGS, IDEMPOTENT_WRITE bits) allowed.
 const CLUSTER_OPERATIONS_ALL: i32 = 0b0001_1111_1010_0000;
@@ -111,6 +111,12 @@ pub async fn handle_metadata(
     if request.include_cluster_authorized_operations && (8..=10).contains(&version) {
         response = response.with_cluster_authorized_operations(CLUSTER_OPERATIONS_ALL);
     }
+    if version >= 13 {
+        // KIP-1102's top-level error: Kafka's broker never sets it on
+        // Metadata (REBOOTSTRAP_REQUIRED comes from ApiVersions v5), so a
+        // broker that answers at all answers NONE.
+        response = response.with_error_code(NONE);
+    }
     response
 }
 
@@ -120,14 +126,8 @@ fn topic_response(
     include_operations: bool,
     version: i16,
 ) -> MetadataResponseTopic {
-    let partitions = catalog
-        .partitions(&topic.name)
-        .iter()
-        .enumerate()
-        .map(|(index, assignment)| {
-            let offline = catalog.offline_replicas(assignment);
-            partition_response(index as i32, assignment, offline, version)
-        })
+    let partitions = partition_views(catalog, &topic.name)
+        .map(|(index, assignment, offline)| partition_response(index, assignment, offline, version))
         .collect();
     MetadataResponseTopic::default()
         .with_name(Some(TopicName(StrBytes::from_string(
@@ -144,6 +144,24 @@ fn topic_response(
             TOPIC_OPERATIONS_ALL
         } else {
             AUTHORIZED_OPERATIONS_OMITTED
+        })
+}
+
+/// Each partition of `topic`: its index, assignment (leader, epoch,
+/// replicas, ISR) and offline replicas (those on fenced or unregistered
+/// brokers). The one per-partition view that Metadata and
+/// DescribeTopicPartitions both report.
+pub(super) fn partition_views<'a>(
+    catalog: &'a Catalog,
+    topic: &str,
+) -> impl Iterator<Item = (i32, &'a PartitionAssignment, Vec<i32>)> + 'a {
+    catalog
+        .partitions(topic)
+        .iter()
+        .enumerate()
+        .map(|(index, assignment)| {
+            let index = i32::try_from(index).expect("partition counts are i32");
+            (index, assignment, catalog.offline_replicas(assignment))
         })
 }
 

@@ -23,6 +23,7 @@ use futures::future::{join_all, LocalBoxFuture};
 use futures::FutureExt;
 use kafka_protocol::messages::produce_response::{PartitionProduceResponse, TopicProduceResponse};
 use kafka_protocol::messages::{ProduceRequest, ProduceResponse};
+use uuid::Uuid;
 
 use super::partition_calls::{ProduceCall, ProduceOutcome, ProducePart};
 use super::routing::{self, Pending};
@@ -69,13 +70,17 @@ pub async fn dispatch_produce(
     let mut checked: Vec<(usize, i32, Result<CheckedPart, KafkaError>)> = Vec::new();
     let mut topic_names = Vec::with_capacity(request.topic_data.len());
     for (topic_index, topic_data) in request.topic_data.into_iter().enumerate() {
-        let topic = control.topic(shard, topic_data.name.0.as_str()).await;
+        let topic = if version >= 13 {
+            topic_by_id(shard, &topic_data.topic_id)
+        } else {
+            control.topic(shard, topic_data.name.0.as_str()).await
+        };
         for partition_data in topic_data.partition_data {
             let partition = partition_data.index;
             let part = validate_partition(&topic, partition, partition_data.records);
             checked.push((topic_index, partition, part));
         }
-        topic_names.push(topic_data.name);
+        topic_names.push((topic_data.name, topic_data.topic_id));
     }
     // Transactional batches: only from a transactional producer, and only
     // to partitions in its transaction (KIP-890).
@@ -156,7 +161,7 @@ pub async fn dispatch_produce(
         let responses = topic_names
             .into_iter()
             .zip(slots)
-            .map(|(name, topic_slots)| {
+            .map(|((name, topic_id), topic_slots)| {
                 let partitions = topic_slots
                     .into_iter()
                     .map(|(partition, slot)| {
@@ -171,14 +176,27 @@ pub async fn dispatch_produce(
                         partition_response(partition, outcome, version)
                     })
                     .collect();
-                TopicProduceResponse::default()
-                    .with_name(name)
-                    .with_partition_responses(partitions)
+                let response = TopicProduceResponse::default().with_partition_responses(partitions);
+                // v13 answers by topic id (the one asked for), older versions by name.
+                if version >= 13 {
+                    response.with_topic_id(topic_id)
+                } else {
+                    response.with_name(name)
+                }
             })
             .collect();
         Some(ProduceResponse::default().with_responses(responses))
     }
     .boxed_local()
+}
+
+/// Produce v13 names topics by id (KIP-516). An id this broker does not know
+/// is UNKNOWN_TOPIC_ID, never auto-created: Kafka's `handleProduceRequest`
+/// answers that for a version above 12 whose id has no name.
+fn topic_by_id(shard: &Shard, topic_id: &Uuid) -> Result<Arc<TopicMetadata>, KafkaError> {
+    shard
+        .read_catalog(|catalog| catalog.topic_by_id(topic_id).cloned())
+        .ok_or(KafkaError::UnknownTopicId)
 }
 
 fn partition_response(

@@ -44,6 +44,10 @@ pub enum TxnError {
     /// after a coordinator lookup.
     #[error("coordinator not available")]
     CoordinatorNotAvailable,
+    /// ListTransactions v2 with a transactional id pattern that is not a
+    /// regular expression (KIP-1152).
+    #[error("invalid regular expression")]
+    InvalidRegularExpression,
 }
 
 impl TxnError {
@@ -59,6 +63,7 @@ impl TxnError {
             TxnError::TransactionalIdNotFound => KafkaError::TransactionalIdNotFound,
             TxnError::CoordinatorLoadInProgress => KafkaError::CoordinatorLoadInProgress,
             TxnError::CoordinatorNotAvailable => KafkaError::CoordinatorNotAvailable,
+            TxnError::InvalidRegularExpression => KafkaError::InvalidRegularExpression,
         };
         error.code()
     }
@@ -79,5 +84,6 @@ mod tests {
         assert_eq!(TxnError::TransactionalIdNotFound.code(), 105);
         assert_eq!(TxnError::CoordinatorLoadInProgress.code(), 14);
         assert_eq!(TxnError::CoordinatorNotAvailable.code(), 15);
+        assert_eq!(TxnError::InvalidRegularExpression.code(), 128);
     }
 }

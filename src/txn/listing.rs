@@ -1,4 +1,4 @@
-//! DescribeTransactions (v0) and ListTransactions (v0-v1): read-only views
+//! DescribeTransactions (v0) and ListTransactions (v0-v2): read-only views
 //! of the transactional ids of one `__transaction_state` partition.
 //!
 //! Which cores: the shard owning the partition; the server merges the
@@ -26,7 +26,46 @@ pub struct ListFilter {
     /// `now - start > duration_ms`; negative (`-1`): no filter. As in Kafka,
     /// an id with no transaction (start `-1`) passes any such filter.
     pub duration_ms: i64,
+    /// ListTransactions v2 `TransactionalIdPattern` (KIP-1152): only ids the
+    /// whole pattern matches. `None`: any id.
+    pub transactional_id_pattern: Option<IdPattern>,
 }
+
+/// A transactional id pattern, matched against the whole id as Kafka's
+/// `Pattern.matcher(id).matches()` does (RE2/J there, the RE2-family
+/// `regex` crate here: same syntax, no backreferences or lookaround).
+#[derive(Debug, Clone)]
+pub struct IdPattern {
+    source: String,
+    whole: regex::Regex,
+}
+
+impl IdPattern {
+    /// Compiles `source`; a pattern that is not a regular expression is
+    /// INVALID_REGULAR_EXPRESSION, as in Kafka's `listTransactionStates`.
+    pub fn new(source: &str) -> Result<IdPattern, TxnError> {
+        // Anchored around a group, so `a|b` must match all of the id.
+        let whole = regex::Regex::new(&format!("^(?:{source})$"))
+            .map_err(|_| TxnError::InvalidRegularExpression)?;
+        Ok(IdPattern {
+            source: source.to_owned(),
+            whole,
+        })
+    }
+
+    /// Whether the whole of `transactional_id` matches.
+    pub fn matches(&self, transactional_id: &str) -> bool {
+        self.whole.is_match(transactional_id)
+    }
+}
+
+impl PartialEq for IdPattern {
+    fn eq(&self, other: &IdPattern) -> bool {
+        self.source == other.source
+    }
+}
+
+impl Eq for IdPattern {}
 
 impl ListFilter {
     /// The filter of a request, and the state names it did not recognise
@@ -51,8 +90,25 @@ impl ListFilter {
             states,
             producer_ids: producer_ids.into_iter().collect(),
             duration_ms,
+            transactional_id_pattern: None,
         };
         (filter, unknown)
+    }
+
+    /// Adds ListTransactions v2's id pattern. Null or empty filters nothing
+    /// (Kafka compiles only a non-empty pattern).
+    pub fn with_transactional_id_pattern(
+        self,
+        pattern: Option<&str>,
+    ) -> Result<ListFilter, TxnError> {
+        let transactional_id_pattern = match pattern {
+            Some(source) if !source.is_empty() => Some(IdPattern::new(source)?),
+            _ => None,
+        };
+        Ok(ListFilter {
+            transactional_id_pattern,
+            ..self
+        })
     }
 
     fn matches(&self, metadata: &TransactionMetadata, now_ms: i64) -> bool {
@@ -64,6 +120,10 @@ impl ListFilter {
                 .is_none_or(|states| states.contains(&metadata.state))
             && (self.duration_ms < 0
                 || now_ms.saturating_sub(metadata.start_timestamp_ms) > self.duration_ms)
+            && self
+                .transactional_id_pattern
+                .as_ref()
+                .is_none_or(|pattern| pattern.matches(&metadata.transactional_id))
     }
 }
 

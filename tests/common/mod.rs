@@ -10,7 +10,8 @@
 //! harnesses run their processes through `process` (spawn, log capture, ready line,
 //! signals). `clients` holds the rdkafka helpers (admin, produce, consume, ListOffsets),
 //! `wire` the hand-rolled framing for raw-socket tests, and `netns` the network namespaces
-//! a cluster's nodes can run in so a test can cut them off from each other.
+//! a cluster's nodes can run in so a test can cut them off from each other. `jvm` runs the
+//! JVM side: Maven, the reference Apache Kafka broker and Kafka's command-line tools.
 
 // Each test binary uses a different subset of these helpers.
 #![allow(dead_code)]
@@ -18,6 +19,7 @@
 pub mod clients;
 pub mod cluster;
 pub mod cluster_view;
+pub mod jvm;
 pub mod netns;
 pub mod process;
 pub mod wire;

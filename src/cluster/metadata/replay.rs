@@ -16,6 +16,7 @@ use super::image::NO_LEADER;
 use super::image::{BrokerRegistration, MetadataImage, PartitionRegistration, TopicImage};
 use super::records::{MetadataRecord, PartitionChangeRecord, PartitionRecord};
 use crate::metadata::topic_config::TopicConfigs;
+use crate::metadata::topic_config_catalogue::REMOVED_TOPIC_CONFIGS;
 
 fn check_partition(
     topic_id: Uuid,
@@ -186,6 +187,10 @@ impl MetadataImage {
             } => {
                 let topic_id = Uuid::from_bytes(*topic_id);
                 let topic = self.topic_mut(topic_id)?;
+                // A config Kafka 4 removed, written by an older corelog: ignored, as Kafka does.
+                if REMOVED_TOPIC_CONFIGS.contains(&key.as_str()) {
+                    return Ok(());
+                }
                 let mut configs = topic.configs.clone();
                 match value {
                     Some(value) => configs.insert(key.clone(), value.clone()),

@@ -29,6 +29,9 @@ pub struct DescribedMember {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct DescribedGroupState {
     pub error_code: i16,
+    /// False for a group this coordinator does not have: DescribeGroups v6+
+    /// answers GROUP_ID_NOT_FOUND for it (KIP-1043), older versions Dead.
+    pub exists: bool,
     pub state: &'static str,
     pub protocol_type: String,
     /// The chosen assignor; empty unless Stable (as Kafka reports).
@@ -37,10 +40,11 @@ pub struct DescribedGroupState {
 }
 
 impl DescribedGroupState {
-    /// An unknown group: Kafka answers Dead with no error.
-    pub fn dead() -> DescribedGroupState {
+    /// An unknown group: Kafka answers Dead, with no error before v6.
+    pub fn not_found() -> DescribedGroupState {
         DescribedGroupState {
             error_code: NONE,
+            exists: false,
             state: GroupState::Dead.name(),
             protocol_type: String::new(),
             protocol: String::new(),
@@ -51,7 +55,7 @@ impl DescribedGroupState {
     pub fn error(code: i16) -> DescribedGroupState {
         DescribedGroupState {
             error_code: code,
-            ..DescribedGroupState::dead()
+            ..DescribedGroupState::not_found()
         }
     }
 }
@@ -90,13 +94,14 @@ pub fn describe(partition: &OffsetsPartition, group_id: &str) -> DescribedGroupS
                 .collect();
             DescribedGroupState {
                 error_code: NONE,
+                exists: true,
                 state: group.state().name(),
                 protocol_type: group.protocol_type().unwrap_or("").to_string(),
                 protocol,
                 members,
             }
         })
-        .unwrap_or_else(DescribedGroupState::dead)
+        .unwrap_or_else(DescribedGroupState::not_found)
 }
 
 /// DeleteGroups for one group: only an Empty group can go; its committed

@@ -420,6 +420,20 @@ pub async fn list_transactions(
         request.producer_id_filters.iter().map(|p| p.0),
         duration_ms,
     );
+    // v2: the transactional id pattern (KIP-1152). Kafka compiles it before
+    // listing anything, so a bad pattern answers only the error.
+    let pattern = if version >= 2 {
+        request
+            .transactional_id_pattern
+            .as_ref()
+            .map(|p| p.as_str())
+    } else {
+        None
+    };
+    let filter = match filter.with_transactional_id_pattern(pattern) {
+        Ok(filter) => filter,
+        Err(error) => return ListTransactionsResponse::default().with_error_code(error.code()),
+    };
     let response = ListTransactionsResponse::default()
         .with_unknown_state_filters(unknown.iter().map(|s| str_bytes(s)).collect());
     let mut listed: Vec<ListedTransaction> = Vec::new();

@@ -470,3 +470,45 @@ fn list_filters_by_state_producer_and_duration() {
         }]
     );
 }
+
+#[test]
+fn list_filters_by_whole_transactional_id_pattern() {
+    let mut harness = Harness::new();
+    for id in ["orders-1", "orders-22", "payments-1", "xorders-1"] {
+        harness.init(id, None, T0);
+    }
+    let list = |pattern: Option<&str>| {
+        let (filter, _) = ListFilter::new([], [], -1);
+        let filter = filter.with_transactional_id_pattern(pattern)?;
+        Ok::<Vec<String>, TxnError>(
+            harness
+                .transactions
+                .list(&filter, T0)
+                .into_iter()
+                .map(|listed| listed.transactional_id)
+                .collect(),
+        )
+    };
+    let all = ["orders-1", "orders-22", "payments-1", "xorders-1"];
+    // Null and empty patterns filter nothing (Kafka compiles only a non-empty one).
+    assert_eq!(
+        list(None),
+        Ok(all.iter().map(|id| id.to_string()).collect())
+    );
+    assert_eq!(
+        list(Some("")),
+        Ok(all.iter().map(|id| id.to_string()).collect())
+    );
+    // The whole id must match: "orders-\d" neither finds "orders-22" nor "xorders-1".
+    assert_eq!(list(Some(r"orders-\d")), Ok(vec!["orders-1".to_string()]));
+    // An alternation is anchored as a whole, not per branch.
+    assert_eq!(
+        list(Some("payments-1|orders-2")),
+        Ok(vec!["payments-1".to_string()])
+    );
+    assert_eq!(list(Some("nothing")), Ok(vec![]));
+    assert_eq!(
+        list(Some("orders-(")),
+        Err(TxnError::InvalidRegularExpression)
+    );
+}

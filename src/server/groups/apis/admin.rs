@@ -35,7 +35,7 @@ pub async fn describe_groups(
             .is_none()
         {
             // No group was ever coordinated: do not create the topic to say so.
-            DescribedGroupState::dead()
+            DescribedGroupState::not_found()
         } else {
             match route(
                 shard,
@@ -57,10 +57,21 @@ pub async fn describe_groups(
 
 fn wire_described(
     group_id: GroupId,
-    state: DescribedGroupState,
+    mut state: DescribedGroupState,
     version: i16,
     include_operations: bool,
 ) -> DescribedGroup {
+    // KIP-1043: from v6 an unknown group is an error with Kafka's message
+    // (GroupMetadataManager's "Group %s not found."), still in state Dead.
+    let error_message = if version >= 6 && !state.exists && state.error_code == NONE {
+        state.error_code = KafkaError::GroupIdNotFound.code();
+        Some(str_bytes(&format!(
+            "Group {} not found.",
+            group_id.0.as_str()
+        )))
+    } else {
+        None
+    };
     let members = state
         .members
         .into_iter()
@@ -85,11 +96,69 @@ fn wire_described(
         .with_protocol_type(str_bytes(&state.protocol_type))
         .with_protocol_data(str_bytes(&state.protocol))
         .with_members(members);
-    if include_operations {
+    let wire = if version >= 6 {
+        wire.with_error_message(error_message)
+    } else {
+        wire
+    };
+    // Kafka fills the operations in only for groups described without error.
+    if include_operations && wire.error_code == NONE {
         wire.with_authorized_operations(GROUP_AUTHORIZED_OPERATIONS)
     } else {
         wire
     }
+}
+
+/// ConsumerGroupDescribe (KIP-848). corelog's groups are all classic ones
+/// (the consumer group protocol is not served yet), so each group named is
+/// answered as Kafka answers for a classic or unknown group: GROUP_ID_NOT_FOUND
+/// with its message, which sends the Java Admin client on to DescribeGroups.
+/// A group whose coordinator is elsewhere gets NOT_COORDINATOR, as there.
+pub async fn consumer_group_describe(
+    shard: &Rc<Shard>,
+    request: ConsumerGroupDescribeRequest,
+) -> ConsumerGroupDescribeResponse {
+    let described = request.group_ids.into_iter().map(|group_id| async move {
+        let id = group_id.0.as_str().to_string();
+        let wire = consumer_group_describe_response::DescribedGroup::default()
+            .with_group_id(group_id.clone());
+        if id.is_empty() {
+            return wire
+                .with_error_code(KafkaError::InvalidGroupId.code())
+                .with_error_message(Some(str_bytes("Group ID can't be empty.")));
+        }
+        let classic = if shard
+            .catalog()
+            .topic(offsets_topic::OFFSETS_TOPIC)
+            .is_none()
+        {
+            DescribedGroupState::not_found()
+        } else {
+            match route(
+                shard,
+                &id,
+                GroupCall::Describe {
+                    group_id: id.clone(),
+                },
+            )
+            .await
+            {
+                GroupAnswer::Described(state) => state,
+                other => DescribedGroupState::error(unexpected(other)),
+            }
+        };
+        if classic.error_code != NONE {
+            return wire.with_error_code(classic.error_code);
+        }
+        let message = if classic.exists {
+            format!("Group {id} is not a consumer group.")
+        } else {
+            format!("Group {id} not found.")
+        };
+        wire.with_error_code(KafkaError::GroupIdNotFound.code())
+            .with_error_message(Some(str_bytes(&message)))
+    });
+    ConsumerGroupDescribeResponse::default().with_groups(join_all(described).await)
 }
 
 pub async fn list_groups(

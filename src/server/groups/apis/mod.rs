@@ -5,7 +5,8 @@
 //!
 //! Inside: `membership` (JoinGroup, SyncGroup, Heartbeat, LeaveGroup),
 //! `offsets` (OffsetCommit, OffsetFetch, OffsetDelete), `txn_offsets`
-//! (TxnOffsetCommit), `admin` (DescribeGroups, ListGroups, DeleteGroups);
+//! (TxnOffsetCommit), `admin` (DescribeGroups, ConsumerGroupDescribe, ListGroups,
+//! DeleteGroups);
 //! FindCoordinator is here.
 
 mod admin;
@@ -13,7 +14,7 @@ mod membership;
 mod offsets;
 mod txn_offsets;
 
-pub use admin::{delete_groups, describe_groups, list_groups};
+pub use admin::{consumer_group_describe, delete_groups, describe_groups, list_groups};
 pub use membership::{heartbeat, join_group, leave_group, sync_group};
 pub use offsets::{offset_commit, offset_delete, offset_fetch};
 pub use txn_offsets::handle_txn_offset_commit;
@@ -61,6 +62,10 @@ pub async fn find_coordinator(
     let topic = match request.key_type {
         KEY_TYPE_GROUP => offsets_topic::ensure(shard).await,
         KEY_TYPE_TRANSACTION => crate::server::txn::state_topic::ensure(shard).await,
+        // Share groups (key type 2, FindCoordinator v6, KIP-932) are not
+        // offered: INVALID_REQUEST, as Kafka answers a share key it cannot
+        // serve (below v6, or a key that is not "group:topicId:partition").
+        // Any other type is INVALID_REQUEST in Kafka too.
         _ => Err(KafkaError::InvalidRequest.code()),
     };
     let locate = |key: &str| -> Result<(i32, StrBytes, i32), i16> {
