@@ -564,3 +564,43 @@ fn bad_flags_are_refused_before_connecting() {
         );
     }
 }
+
+#[test]
+fn kafka_console_spellings_bootstrap_server_and_topic_work_too() {
+    let broker = broker();
+    let bootstrap = broker.bootstrap();
+    let topic = unique_topic("cli-console-spelling");
+    let produced = corelog(
+        &[
+            "produce",
+            "--bootstrap-server",
+            &bootstrap,
+            "--topic",
+            &topic,
+        ],
+        "first\nsecond\n",
+    );
+    produced.assert_success("corelog produce --topic");
+    let consumed = corelog(
+        &[
+            "consume",
+            "--bootstrap-server",
+            &bootstrap,
+            "--topic",
+            &topic,
+            "--from-beginning",
+            "--max-messages",
+            "2",
+            "--timeout-ms",
+            "5000",
+        ],
+        "",
+    );
+    consumed.assert_success("corelog consume --topic");
+    assert_eq!(
+        consumed.lines(),
+        vec!["first", "second"],
+        "{}",
+        consumed.stderr
+    );
+}

@@ -308,3 +308,52 @@ fn alter_config_sets_and_removes_topic_overrides() {
     )
     .fails_with(&["INVALID_CONFIG"]);
 }
+
+#[test]
+fn kafka_tools_spellings_work_too() {
+    let broker = Broker::start(2, NO_JOIN_DELAY);
+    let brokers = broker.bootstrap();
+    let topic = unique_topic("cli-kafka-spelling");
+    // kafka-topics' flags: --bootstrap-server, --topic, -p / -r.
+    let created = corelog_with_env(
+        &[
+            "topic",
+            "create",
+            "--bootstrap-server",
+            &brokers,
+            "--topic",
+            &topic,
+            "-p",
+            "3",
+            "-r",
+            "1",
+        ],
+        &[],
+    )
+    .ok();
+    assert!(
+        created.stdout.contains(&format!("Created topic {topic}")),
+        "{created:#?}"
+    );
+    let described = corelog(
+        &brokers,
+        &["topic", "describe", "--topic", &topic, "--json"],
+    )
+    .ok()
+    .json();
+    assert_eq!(
+        described["partitions"].as_array().map(Vec::len),
+        Some(3),
+        "{described:#}"
+    );
+    corelog(
+        &brokers,
+        &["topic", "add-partitions", "--topic", &topic, "--total", "4"],
+    )
+    .ok();
+    // A topic named twice is a usage error, not a guess.
+    let run = corelog(&brokers, &["topic", "describe", &topic, "--topic", &topic]);
+    assert_eq!(run.code, Some(2), "{run:#?}");
+    corelog(&brokers, &["topic", "delete", "--topic", &topic]).ok();
+    corelog(&brokers, &["topic", "describe", "--topic", &topic]).fails_with(&["does not exist"]);
+}

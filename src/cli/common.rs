@@ -9,14 +9,43 @@ use crate::cli::kafka::{KafkaClient, ToolError};
 /// Where to find the cluster.
 #[derive(Debug, Clone, Args)]
 pub struct ConnectArgs {
-    /// Comma-separated bootstrap brokers, host:port (accepted before or after the subcommand).
+    /// Comma-separated bootstrap brokers, host:port (accepted before or after the subcommand;
+    /// `--bootstrap-server` as Kafka's tools spell it).
     #[arg(
         long,
+        visible_alias = "bootstrap-server",
         env = "CORELOG_BROKERS",
         default_value = "127.0.0.1:9092",
         global = true
     )]
     pub brokers: String,
+}
+
+/// The topic a command acts on: positional, or `--topic` as Kafka's tools
+/// spell it (`kafka-topics --describe --topic orders`).
+#[derive(Debug, Clone, Args)]
+pub struct TopicArg {
+    /// The topic.
+    #[arg(value_name = "TOPIC", required_unless_present = "topic_flag")]
+    positional: Option<String>,
+    /// The topic, as a flag instead of the positional argument.
+    #[arg(
+        long = "topic",
+        id = "topic_flag",
+        value_name = "TOPIC",
+        conflicts_with = "positional"
+    )]
+    flag: Option<String>,
+}
+
+impl TopicArg {
+    pub fn name(&self) -> &str {
+        // clap requires exactly one of the two.
+        self.positional
+            .as_deref()
+            .or(self.flag.as_deref())
+            .unwrap_or_default()
+    }
 }
 
 impl ConnectArgs {

@@ -24,7 +24,7 @@ use std::time::Duration;
 
 use clap::Args;
 
-use crate::cli::common::ConnectArgs;
+use crate::cli::common::{ConnectArgs, TopicArg};
 use crate::cli::console::{self, PartitionLeader};
 use crate::cli::consume_format::{RecordFormat, DEFAULT_FORMAT};
 use crate::cli::consumer_group::GroupMember;
@@ -38,8 +38,9 @@ const CLIENT_ID: &str = "corelog-consume";
 pub struct ConsumeArgs {
     #[command(flatten)]
     pub connect: ConnectArgs,
-    /// Topic to read.
-    pub topic: String,
+    /// The topic (positional, or `--topic`).
+    #[command(flatten)]
+    pub topic: TopicArg,
     /// Start at the earliest offset (with --group: when nothing is committed).
     #[arg(long)]
     pub from_beginning: bool,
@@ -49,8 +50,8 @@ pub struct ConsumeArgs {
     /// Read only this partition (repeatable; default: all).
     #[arg(long = "partition", value_name = "N", conflicts_with = "group")]
     pub partitions: Vec<i32>,
-    /// Stop after N records.
-    #[arg(long, value_name = "N")]
+    /// Stop after N records (`--max-messages` as Kafka's console consumer spells it).
+    #[arg(long, visible_alias = "max-messages", value_name = "N")]
     pub num: Option<u64>,
     /// Stop when no record arrived for this long (default: run until --num or Ctrl-C).
     #[arg(long, value_name = "MS")]
@@ -124,19 +125,19 @@ pub fn run(args: ConsumeArgs) -> Result<(), ToolError> {
     };
     let stop = console::stop_flag()?;
     let mut client = args.connect.connect(CLIENT_ID)?;
-    let layout = console::topic_partitions(&mut client, &args.topic, false)?;
+    let layout = console::topic_partitions(&mut client, args.topic.name(), false)?;
     for partition in &args.partitions {
         if !layout.partitions.iter().any(|p| p.partition == *partition) {
             return Err(ToolError::Usage(format!(
                 "topic {} has no partition {partition} (it has {})",
-                args.topic,
+                args.topic.name(),
                 layout.partitions.len()
             )));
         }
     }
     let mut consumer = Consumer {
         client,
-        topic: args.topic.clone(),
+        topic: args.topic.name().to_string(),
         leaders: layout.partitions,
         start,
         reset: args.offset_reset,
@@ -149,7 +150,8 @@ pub fn run(args: ConsumeArgs) -> Result<(), ToolError> {
     };
     match &args.group {
         Some(group) => {
-            let (member, assigned) = GroupMember::join(&mut consumer.client, group, &args.topic)?;
+            let (member, assigned) =
+                GroupMember::join(&mut consumer.client, group, args.topic.name())?;
             consumer.member = Some(member);
             consumer.start_group_cursors(&assigned)?;
         }
@@ -166,7 +168,8 @@ pub fn run(args: ConsumeArgs) -> Result<(), ToolError> {
     let finished = consumer.finish();
     eprintln!(
         "consumed {} records from topic {}",
-        consumer.consumed, args.topic
+        consumer.consumed,
+        args.topic.name()
     );
     result.and(finished)
 }

@@ -26,7 +26,7 @@ use std::net::TcpStream;
 use bytes::Bytes;
 use clap::Args;
 
-use crate::cli::common::ConnectArgs;
+use crate::cli::common::{ConnectArgs, TopicArg};
 use crate::cli::console::{self, TopicLayout};
 use crate::cli::kafka::{KafkaClient, ToolError};
 use crate::cli::records::{Codec, Header, OutgoingRecord};
@@ -39,8 +39,9 @@ const CLIENT_ID: &str = "corelog-produce";
 pub struct ProduceArgs {
     #[command(flatten)]
     pub connect: ConnectArgs,
-    /// Topic to write to (created if the broker auto-creates topics).
-    pub topic: String,
+    /// The topic (positional, or `--topic`).
+    #[command(flatten)]
+    pub topic: TopicArg,
     /// Split each line at the first SEP: the key before it, the value after.
     /// Lines without SEP get no key.
     #[arg(long, value_name = "SEP")]
@@ -119,12 +120,12 @@ pub fn run(args: ProduceArgs) -> Result<(), ToolError> {
         return Err(ToolError::Usage("--key-separator must not be empty".into()));
     }
     let mut client = args.connect.connect(CLIENT_ID)?;
-    let layout = console::topic_partitions(&mut client, &args.topic, true)?;
+    let layout = console::topic_partitions(&mut client, args.topic.name(), true)?;
     if let Some(partition) = args.partition {
         if !layout.partitions.iter().any(|p| p.partition == partition) {
             return Err(ToolError::Usage(format!(
                 "topic {} has no partition {partition} (it has {})",
-                args.topic,
+                args.topic.name(),
                 layout.partitions.len()
             )));
         }
@@ -179,7 +180,7 @@ impl Producer {
     fn new(client: KafkaClient, args: &ProduceArgs, layout: TopicLayout) -> Producer {
         Producer {
             client,
-            topic: args.topic.clone(),
+            topic: args.topic.name().to_string(),
             layout,
             partition: args.partition,
             headers: args.headers.clone(),

@@ -25,7 +25,7 @@ use kafka_protocol::messages::metadata_response::MetadataResponseTopic;
 use kafka_protocol::messages::TopicName;
 use kafka_protocol::protocol::StrBytes;
 
-use crate::cli::common::{parse_key_value, ConnectArgs};
+use crate::cli::common::{parse_key_value, ConnectArgs, TopicArg};
 use crate::cli::kafka::{KafkaClient, Node, ToolError};
 use configs::alter_config;
 use create_delete::{add_partitions, create, delete};
@@ -46,12 +46,13 @@ pub struct TopicArgs {
 pub enum TopicCommand {
     /// Create a topic.
     Create {
-        name: String,
+        #[command(flatten)]
+        topic: TopicArg,
         /// Partitions (the broker's default when omitted).
-        #[arg(long)]
+        #[arg(short = 'p', long)]
         partitions: Option<i32>,
         /// Replicas per partition (the broker's default when omitted).
-        #[arg(long)]
+        #[arg(short = 'r', long)]
         replication_factor: Option<i16>,
         /// Topic config, key=value (repeatable), e.g. retention.ms=3600000.
         #[arg(long = "config", value_parser = parse_key_value)]
@@ -67,7 +68,8 @@ pub enum TopicCommand {
     },
     /// Show a topic's partitions, leaders, offsets and configs.
     Describe {
-        name: String,
+        #[command(flatten)]
+        topic: TopicArg,
         /// Show every config, not only those that differ from the defaults.
         #[arg(long)]
         all_configs: bool,
@@ -76,19 +78,24 @@ pub enum TopicCommand {
     },
     /// Delete topics and their data.
     Delete {
-        #[arg(required = true)]
+        #[arg(required_unless_present = "topic_flags")]
         names: Vec<String>,
+        /// A topic to delete, as Kafka's tools spell it (repeatable).
+        #[arg(long = "topic", id = "topic_flags", value_name = "TOPIC")]
+        topic_flags: Vec<String>,
     },
     /// Grow a topic to a total number of partitions (partitions are never removed).
     AddPartitions {
-        name: String,
+        #[command(flatten)]
+        topic: TopicArg,
         /// The new total number of partitions.
         #[arg(long)]
         total: i32,
     },
     /// Set or remove topic config overrides.
     AlterConfig {
-        name: String,
+        #[command(flatten)]
+        topic: TopicArg,
         /// key=value to set (repeatable).
         #[arg(long = "set", value_parser = parse_key_value)]
         set: Vec<(String, String)>,
@@ -111,7 +118,8 @@ pub enum TopicCommand {
     /// Move a topic's replicas to other brokers (added, caught up, then the
     /// old ones dropped), or cancel a move.
     Reassign {
-        name: String,
+        #[command(flatten)]
+        topic: TopicArg,
         /// Spread every partition over these brokers (comma-separated),
         /// keeping each partition's replica count.
         #[arg(long, value_delimiter = ',', conflicts_with_all = ["replicas", "cancel"])]
@@ -142,21 +150,35 @@ pub fn run(args: TopicArgs) -> Result<(), ToolError> {
     let mut client = args.connect.connect(CLIENT_ID)?;
     match args.command {
         TopicCommand::Create {
-            name,
+            topic,
             partitions,
             replication_factor,
             configs,
-        } => create(&mut client, &name, partitions, replication_factor, &configs),
+        } => create(
+            &mut client,
+            topic.name(),
+            partitions,
+            replication_factor,
+            &configs,
+        ),
         TopicCommand::List { internal, json } => list(&mut client, internal, json),
         TopicCommand::Describe {
-            name,
+            topic,
             all_configs,
             json,
-        } => describe(&mut client, &name, all_configs, json),
-        TopicCommand::Delete { names } => delete(&mut client, &names),
-        TopicCommand::AddPartitions { name, total } => add_partitions(&mut client, &name, total),
-        TopicCommand::AlterConfig { name, set, delete } => {
-            alter_config(&mut client, &name, &set, &delete)
+        } => describe(&mut client, topic.name(), all_configs, json),
+        TopicCommand::Delete {
+            mut names,
+            topic_flags,
+        } => {
+            names.extend(topic_flags);
+            delete(&mut client, &names)
+        }
+        TopicCommand::AddPartitions { topic, total } => {
+            add_partitions(&mut client, topic.name(), total)
+        }
+        TopicCommand::AlterConfig { topic, set, delete } => {
+            alter_config(&mut client, topic.name(), &set, &delete)
         }
         TopicCommand::ElectLeaders {
             topics,
@@ -164,7 +186,7 @@ pub fn run(args: TopicArgs) -> Result<(), ToolError> {
             unclean,
         } => replicas::elect_leaders(&mut client, &topics, &partitions, unclean),
         TopicCommand::Reassign {
-            name,
+            topic,
             onto,
             partition,
             replicas,
@@ -192,7 +214,7 @@ pub fn run(args: TopicArgs) -> Result<(), ToolError> {
             };
             replicas::reassign(
                 &mut client,
-                &name,
+                topic.name(),
                 target,
                 wait_secs.map(std::time::Duration::from_secs),
             )
