@@ -1,5 +1,5 @@
 //! Every advertised version of every group API in a real flow: ApiVersions advertises
-//! Kafka's ranges, FindCoordinator answers at v0-4, and ten groups each go through join,
+//! Kafka's ranges, FindCoordinator answers at v0-6, and ten groups each go through join,
 //! sync, heartbeat, commit, fetch, describe, list, leave and delete at version `flow`
 //! (clamped to each API's range), so every version's answer must decode. The steps after
 //! the commit live in `versions/teardown.rs`.
@@ -65,24 +65,27 @@ fn every_advertised_group_api_version_answers_a_real_flow() {
         );
         assert!(response.node_id.0 >= 0, "FindCoordinator v{version}");
     }
-    let response = call(
-        &mut stream,
-        4,
-        &FindCoordinatorRequest::default()
-            .with_key_type(0)
-            .with_coordinator_keys(vec![text("first"), text("second")]),
-    );
-    let keys: Vec<(String, i16, i32)> = response
-        .coordinators
-        .iter()
-        .map(|c| (c.key.to_string(), c.error_code, c.port))
-        .collect();
-    let port = i32::from(broker.port());
-    assert_eq!(
-        keys,
-        vec![("first".into(), NONE, port), ("second".into(), NONE, port)],
-        "FindCoordinator v4 batch"
-    );
+    // v5 adds nothing a group sees, v6 share-group keys (refused elsewhere).
+    for version in 4..=6 {
+        let response = call(
+            &mut stream,
+            version,
+            &FindCoordinatorRequest::default()
+                .with_key_type(0)
+                .with_coordinator_keys(vec![text("first"), text("second")]),
+        );
+        let keys: Vec<(String, i16, i32)> = response
+            .coordinators
+            .iter()
+            .map(|c| (c.key.to_string(), c.error_code, c.port))
+            .collect();
+        let port = i32::from(broker.port());
+        assert_eq!(
+            keys,
+            vec![("first".into(), NONE, port), ("second".into(), NONE, port)],
+            "FindCoordinator v{version} batch"
+        );
+    }
 
     create_topic(&mut stream, "orders", 2);
     // Flow i uses version i of every API, clamped to its advertised range, so the ten

@@ -15,7 +15,7 @@ use crate::{CLIENT_ID, NONE};
 
 impl Flow {
     pub(super) fn describe(&self, stream: &mut TcpStream) {
-        let version = self.flow.min(5);
+        let version = self.flow.min(6);
         let request = DescribeGroupsRequest::default().with_groups(vec![group_id(&self.group)]);
         let request = if version >= 3 {
             request.with_include_authorized_operations(true)
