@@ -28,31 +28,30 @@ pub async fn describe_groups(
 ) -> DescribeGroupsResponse {
     let include_operations = version >= 3 && request.include_authorized_operations;
     let described = request.groups.into_iter().map(|group_id| async move {
-        let id = group_id.0.as_str().to_string();
-        let state = if shard
-            .catalog()
-            .topic(offsets_topic::OFFSETS_TOPIC)
-            .is_none()
-        {
-            // No group was ever coordinated: do not create the topic to say so.
-            DescribedGroupState::not_found()
-        } else {
-            match route(
-                shard,
-                &id,
-                GroupCall::Describe {
-                    group_id: id.clone(),
-                },
-            )
-            .await
-            {
-                GroupAnswer::Described(state) => state,
-                other => DescribedGroupState::error(unexpected(other)),
-            }
-        };
+        let state = described_state(shard, group_id.0.as_str()).await;
         wire_described(group_id, state, version, include_operations)
     });
     DescribeGroupsResponse::default().with_groups(join_all(described).await)
+}
+
+/// A group as its coordinator describes it (NOT_COORDINATOR when that is
+/// another broker).
+async fn described_state(shard: &Rc<Shard>, group_id: &str) -> DescribedGroupState {
+    if shard
+        .catalog()
+        .topic(offsets_topic::OFFSETS_TOPIC)
+        .is_none()
+    {
+        // No group was ever coordinated: do not create the topic to say so.
+        return DescribedGroupState::not_found();
+    }
+    let call = GroupCall::Describe {
+        group_id: group_id.to_string(),
+    };
+    match route(shard, group_id, call).await {
+        GroupAnswer::Described(state) => state,
+        other => DescribedGroupState::error(unexpected(other)),
+    }
 }
 
 fn wire_described(
@@ -127,26 +126,7 @@ pub async fn consumer_group_describe(
                 .with_error_code(KafkaError::InvalidGroupId.code())
                 .with_error_message(Some(str_bytes("Group ID can't be empty.")));
         }
-        let classic = if shard
-            .catalog()
-            .topic(offsets_topic::OFFSETS_TOPIC)
-            .is_none()
-        {
-            DescribedGroupState::not_found()
-        } else {
-            match route(
-                shard,
-                &id,
-                GroupCall::Describe {
-                    group_id: id.clone(),
-                },
-            )
-            .await
-            {
-                GroupAnswer::Described(state) => state,
-                other => DescribedGroupState::error(unexpected(other)),
-            }
-        };
+        let classic = described_state(shard, &id).await;
         if classic.error_code != NONE {
             return wire.with_error_code(classic.error_code);
         }
