@@ -7,7 +7,10 @@
 #   - Debian packages for librdkafka (built from source by the rdkafka dev-dependency), kcat,
 #     kafka-python's pip, a JDK 17+ with Maven (the Java suites) and Go (the Go suites);
 #   - kafka-python, the pure-Python client of tests/kafka_python.rs;
-#   - the Java client suite's Maven artifacts (kafka-clients, JUnit, plugins) into ~/.m2;
+#   - the Java client suite's Maven artifacts (kafka-clients, JUnit, plugins), the Spring
+#     Kafka suite's (Spring Boot, Spring Kafka) and the Kafka Streams suite's (kafka-streams,
+#     RocksDB) into ~/.m2;
+#   - the Go client suites' modules (franz-go, sarama) into Go's module cache (go mod download);
 #   - the reference Apache Kafka broker and its CLI tools (tests/reference_kafka/kafka.sh fetch)
 #     into ~/.cache/corelog, for tests/java_client.rs and tests/kafka_cli_tools.rs.
 # Installing Debian packages needs root (CI runs as root), or sudo.
@@ -80,12 +83,21 @@ fi
 # JUnit and the compiler plugin, and a Surefire run that selects no test resolves Surefire's
 # JUnit Platform provider (which dependency:go-offline misses: Surefire picks it at run time).
 # Tried offline first, so that a machine that has them all needs no network.
-java_suite=(-B -q --no-transfer-progress -Dstyle.color=never -f tests/java/clients/pom.xml test
-    -Dtest=NoSuchTest -Dsurefire.failIfNoSpecifiedTests=false)
-if ! mvn -o "${java_suite[@]}" >/dev/null 2>&1; then
-    log "resolving the Java client suite's Maven artifacts into ~/.m2"
-    mvn "${java_suite[@]}"
-fi
+# The same for the Spring Kafka suite (Spring Boot 4.0.7's parent, Spring Kafka, Jackson) and
+# the Kafka Streams suite (kafka-streams 4.4.0 and its RocksDB JNI jar).
+for project in clients spring streams; do
+    java_suite=(-B -q --no-transfer-progress -Dstyle.color=never -f "tests/java/$project/pom.xml"
+        test -Dtest=NoSuchTest -Dsurefire.failIfNoSpecifiedTests=false)
+    if ! mvn -o "${java_suite[@]}" >/dev/null 2>&1; then
+        log "resolving the Maven artifacts of tests/java/$project into ~/.m2"
+        mvn "${java_suite[@]}"
+    fi
+done
+
+# The Go client suites' modules (franz-go, kadm, sarama; tests/go/go.sum pins them) into Go's
+# module cache (~/go/pkg/mod): a no-op, with no network, once they are there. A Go older than
+# go.mod's go line (1.26) fetches that toolchain into the same cache (GOTOOLCHAIN=auto).
+(cd tests/go && go mod download)
 
 # The reference Kafka broker and Kafka's CLI tools (a no-op once fetched).
 tests/reference_kafka/kafka.sh fetch

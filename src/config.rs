@@ -123,6 +123,12 @@ pub struct GroupSettings {
     pub offsets_retention_check_ms: u64,
     /// `offset.metadata.max.bytes`: longer commit metadata is refused.
     pub offset_metadata_max_bytes: usize,
+    /// `group.consumer.session.timeout.ms`: a KIP-848 member that sends no
+    /// heartbeat for this long is fenced.
+    pub consumer_session_timeout_ms: i32,
+    /// `group.consumer.heartbeat.interval.ms`: how often KIP-848 members
+    /// are told to heartbeat.
+    pub consumer_heartbeat_interval_ms: i32,
 }
 
 impl Default for GroupSettings {
@@ -137,6 +143,8 @@ impl Default for GroupSettings {
             offsets_retention_ms: 7 * 24 * 60 * 60 * 1000,
             offsets_retention_check_ms: 600_000,
             offset_metadata_max_bytes: 4096,
+            consumer_session_timeout_ms: 45_000,
+            consumer_heartbeat_interval_ms: 5_000,
         }
     }
 }

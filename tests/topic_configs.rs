@@ -544,3 +544,94 @@ fn configs_kafka_4_removed_are_refused_and_its_new_ones_validated() {
         ]
     );
 }
+
+/// corelog does not compact logs yet, so it refuses `cleanup.policy=compact` (alone or with
+/// `delete`) with INVALID_CONFIG and a message that names the config, wherever a topic's
+/// policy can be set: CreateTopics (validate-only too), IncrementalAlterConfigs (SET and
+/// APPEND) and AlterConfigs. Kafka Streams relies on that answer: its state stores' changelog
+/// topics are compacted, and a stateful application must fail at once with this error (see
+/// tests/java/streams), never believe it has a compacted changelog.
+#[test]
+fn compacted_topics_are_refused_with_invalid_config_naming_the_policy() {
+    use kafka_protocol::messages::create_topics_request::{CreatableTopic, CreatableTopicConfig};
+    use kafka_protocol::messages::{
+        alter_configs_request, incremental_alter_configs_request, AlterConfigsRequest,
+        CreateTopicsRequest, IncrementalAlterConfigsRequest, TopicName,
+    };
+    use kafka_protocol::protocol::StrBytes;
+    const INVALID_CONFIG: i16 = 40;
+    const OP_SET: i8 = 0;
+    const OP_APPEND: i8 = 2;
+    const REFUSAL: &str = "cleanup.policy=compact is not supported by corelog yet";
+    let text = |value: &str| StrBytes::from_string(value.to_string());
+
+    let broker = Broker::start(2, &[]);
+    let bootstrap = broker.bootstrap();
+    let mut stream = common::wire::connect(&bootstrap);
+    for (policy, validate_only) in [
+        ("compact", false),
+        ("compact", true),
+        ("delete,compact", false),
+        ("compact, delete", false),
+    ] {
+        let request = CreateTopicsRequest::default()
+            .with_timeout_ms(10_000)
+            .with_validate_only(validate_only)
+            .with_topics(vec![CreatableTopic::default()
+                .with_name(TopicName(text("changelog")))
+                .with_num_partitions(1)
+                .with_replication_factor(-1)
+                .with_configs(vec![CreatableTopicConfig::default()
+                    .with_name(text("cleanup.policy"))
+                    .with_value(Some(text(policy)))])]);
+        let response = codec::call(&mut stream, 7, &request);
+        let topic = &response.topics[0];
+        assert_eq!(topic.error_code, INVALID_CONFIG, "{policy}: {response:?}");
+        let message = topic.error_message.as_deref().unwrap_or_default();
+        assert!(message.contains(REFUSAL), "{policy}: {message}");
+    }
+    assert!(!common::all_topic_names(&bootstrap).contains(&"changelog".to_string()));
+
+    create_with_config(&bootstrap, "deleted", 1, &[("cleanup.policy", "delete")]);
+    for (operation, value) in [(OP_SET, "compact"), (OP_APPEND, "compact")] {
+        let request = IncrementalAlterConfigsRequest::default().with_resources(vec![
+            incremental_alter_configs_request::AlterConfigsResource::default()
+                .with_resource_type(RESOURCE_TOPIC)
+                .with_resource_name(text("deleted"))
+                .with_configs(vec![
+                    incremental_alter_configs_request::AlterableConfig::default()
+                        .with_name(text("cleanup.policy"))
+                        .with_config_operation(operation)
+                        .with_value(Some(text(value))),
+                ]),
+        ]);
+        let response = codec::call(&mut stream, 1, &request);
+        let result = &response.responses[0];
+        assert_eq!(
+            result.error_code, INVALID_CONFIG,
+            "op {operation}: {response:?}"
+        );
+        let message = result.error_message.as_deref().unwrap_or_default();
+        assert!(message.contains(REFUSAL), "op {operation}: {message}");
+    }
+    let request = AlterConfigsRequest::default().with_resources(vec![
+        alter_configs_request::AlterConfigsResource::default()
+            .with_resource_type(RESOURCE_TOPIC)
+            .with_resource_name(text("deleted"))
+            .with_configs(vec![alter_configs_request::AlterableConfig::default()
+                .with_name(text("cleanup.policy"))
+                .with_value(Some(text("compact")))]),
+    ]);
+    let response = codec::call(&mut stream, 2, &request);
+    let result = &response.responses[0];
+    assert_eq!(result.error_code, INVALID_CONFIG, "{response:?}");
+    let message = result.error_message.as_deref().unwrap_or_default();
+    assert!(message.contains(REFUSAL), "{message}");
+
+    // Nothing of the refused changes stuck.
+    let entries = describe_configs_v4(&bootstrap, RESOURCE_TOPIC, "deleted").configs;
+    assert_eq!(
+        entry(&entries, "cleanup.policy").value.as_deref(),
+        Some("delete")
+    );
+}

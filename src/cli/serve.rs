@@ -80,6 +80,23 @@ pub struct ServeArgs {
         default_value_t = 3_000
     )]
     pub group_initial_rebalance_delay_ms: i32,
+    /// How long a member of a consumer group (group.protocol=consumer,
+    /// KIP-848) may go without a heartbeat before it is fenced
+    /// (group.consumer.session.timeout.ms).
+    #[arg(
+        long,
+        env = "CORELOG_GROUP_CONSUMER_SESSION_TIMEOUT_MS",
+        default_value_t = 45_000
+    )]
+    pub group_consumer_session_timeout_ms: i32,
+    /// How often members of a consumer group heartbeat
+    /// (group.consumer.heartbeat.interval.ms).
+    #[arg(
+        long,
+        env = "CORELOG_GROUP_CONSUMER_HEARTBEAT_INTERVAL_MS",
+        default_value_t = 5_000
+    )]
+    pub group_consumer_heartbeat_interval_ms: i32,
     /// Smallest session timeout a group member may ask for (group.min.session.timeout.ms).
     #[arg(
         long,
@@ -284,6 +301,13 @@ impl ServeArgs {
                 "--group-initial-rebalance-delay-ms must be >= 0".into(),
             ));
         }
+        if self.group_consumer_heartbeat_interval_ms < 1
+            || self.group_consumer_heartbeat_interval_ms >= self.group_consumer_session_timeout_ms
+        {
+            return Err(invalid(
+                "--group-consumer-heartbeat-interval-ms must be >= 1 and below --group-consumer-session-timeout-ms (Kafka's rule)".into(),
+            ));
+        }
         if self.group_min_session_timeout_ms < 1
             || self.group_min_session_timeout_ms > self.group_max_session_timeout_ms
         {
@@ -353,6 +377,8 @@ impl ServeArgs {
             offsets_topic_replication_factor: self.offsets_topic_replication_factor,
             offsets_retention_ms: self.offsets_retention_minutes * 60_000,
             offsets_retention_check_ms: self.offsets_retention_check_interval_ms,
+            consumer_session_timeout_ms: self.group_consumer_session_timeout_ms,
+            consumer_heartbeat_interval_ms: self.group_consumer_heartbeat_interval_ms,
             ..GroupSettings::default()
         };
         Ok(BrokerConfig {

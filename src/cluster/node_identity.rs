@@ -182,6 +182,12 @@ pub fn check_cluster_id(
 /// A new cluster id as Kafka prints them: a random uuid in URL-safe base64
 /// without padding (22 characters).
 pub fn new_cluster_id() -> String {
+    random_uuid_base64()
+}
+
+/// A random uuid as Kafka's `Uuid.toString()` prints it (URL-safe base64,
+/// no padding): cluster ids, and member ids the coordinator picks.
+pub fn random_uuid_base64() -> String {
     base64_url(crate::metadata::ids::random_uuid().as_bytes())
 }
 

@@ -26,6 +26,7 @@
 
 use std::collections::BTreeMap;
 
+use super::modern::{ConsumerGroup, ConsumerGroupConfig, ConsumerGroupRecord};
 use super::offset_records::{
     decode_record, DecodeError, GroupMetadataKey, GroupMetadataValue, OffsetCommitKey,
     OffsetCommitValue, OffsetsRecord,
@@ -49,11 +50,40 @@ pub struct StoredGroup {
 /// group -> topic -> partition -> committed offset.
 type OffsetsByGroup = BTreeMap<String, BTreeMap<String, BTreeMap<i32, CommittedOffset>>>;
 
+/// The KIP-848 consumer groups of a partition, by group id. Two views are
+/// equal when their groups would write the same records (the timers are
+/// soft state).
+#[derive(Default)]
+pub struct ConsumerGroups(BTreeMap<String, ConsumerGroup>);
+
+impl std::fmt::Debug for ConsumerGroups {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_list().entries(self.0.keys()).finish()
+    }
+}
+
+impl PartialEq for ConsumerGroups {
+    fn eq(&self, other: &Self) -> bool {
+        self.0.len() == other.0.len()
+            && self
+                .0
+                .iter()
+                .zip(&other.0)
+                .all(|((a, ga), (b, gb))| a == b && ga.to_records() == gb.to_records())
+    }
+}
+
+impl Eq for ConsumerGroups {}
+
 /// The state of one offsets partition, as of `last_record_offset`.
 #[derive(Debug, Default, PartialEq, Eq)]
 pub struct CommittedOffsets {
     offsets: OffsetsByGroup,
     groups: BTreeMap<String, StoredGroup>,
+    /// KIP-848 groups, rebuilt from their records like everything else.
+    consumer_groups: ConsumerGroups,
+    /// The settings a consumer group created while replaying gets.
+    consumer_group_config: ConsumerGroupConfig,
     /// Transactional commits waiting for their marker, by producer id.
     pending: PendingOffsets,
     last_record_offset: Option<i64>,
@@ -62,6 +92,83 @@ pub struct CommittedOffsets {
 impl CommittedOffsets {
     pub fn new() -> Self {
         Self::default()
+    }
+
+    /// An empty state whose consumer groups obey `config`.
+    pub fn with_consumer_group_config(config: ConsumerGroupConfig) -> Self {
+        CommittedOffsets {
+            consumer_group_config: config,
+            ..Self::default()
+        }
+    }
+
+    /// Notes the record at `record_offset` that a live consumer group has
+    /// already applied to itself (every KIP-848 change is applied by the
+    /// group, then written): only the log position moves.
+    pub fn note_applied(&mut self, record_offset: i64) {
+        self.advance_to(record_offset);
+    }
+
+    /// The settings of this partition's consumer groups.
+    pub fn consumer_group_config(&self) -> &ConsumerGroupConfig {
+        &self.consumer_group_config
+    }
+
+    /// The consumer group `group_id`, if it exists.
+    pub fn consumer_group(&self, group_id: &str) -> Option<&ConsumerGroup> {
+        self.consumer_groups.0.get(group_id)
+    }
+
+    /// The consumer group `group_id`, created empty when `create`.
+    pub fn consumer_group_mut(
+        &mut self,
+        group_id: &str,
+        create: bool,
+    ) -> Option<&mut ConsumerGroup> {
+        if create && !self.consumer_groups.0.contains_key(group_id) {
+            let group = ConsumerGroup::new(group_id, self.consumer_group_config.clone());
+            self.consumer_groups.0.insert(group_id.to_string(), group);
+        }
+        self.consumer_groups.0.get_mut(group_id)
+    }
+
+    /// Forgets a consumer group that holds nothing (a refused first
+    /// heartbeat, a deleted group).
+    pub fn prune_consumer_group(&mut self, group_id: &str) {
+        let unused = self
+            .consumer_groups
+            .0
+            .get(group_id)
+            .is_some_and(|group| group.is_unborn() || group.is_deleted());
+        if unused {
+            self.consumer_groups.0.remove(group_id);
+        }
+    }
+
+    /// Every consumer group, by id.
+    pub fn consumer_groups(&self) -> impl Iterator<Item = &ConsumerGroup> {
+        self.consumer_groups.0.values()
+    }
+
+    /// Every consumer group, mutable (the timer task ticks them).
+    pub fn consumer_groups_mut(&mut self) -> impl Iterator<Item = &mut ConsumerGroup> {
+        self.consumer_groups.0.values_mut()
+    }
+
+    fn replay_consumer_group(&mut self, group_id: String, record: ConsumerGroupRecord) {
+        let config = &self.consumer_group_config;
+        let group = self
+            .consumer_groups
+            .0
+            .entry(group_id)
+            .or_insert_with_key(|id| ConsumerGroup::new(id, config.clone()));
+        if let Err(error) = group.replay(&record) {
+            tracing::warn!(group = group.group_id(), %error, "skipping consumer group record");
+        }
+        if group.is_deleted() {
+            let id = group.group_id().to_string();
+            self.consumer_groups.0.remove(&id);
+        }
     }
 
     /// Applies the record at `record_offset`; `value` is `None` for a
@@ -159,7 +266,9 @@ impl CommittedOffsets {
             OffsetsRecord::OffsetCommit { key, value: None } => {
                 self.pending.remove(producer_id, &key)
             }
-            group @ OffsetsRecord::GroupMetadata { .. } => self.apply_decoded(group, record_offset),
+            group @ (OffsetsRecord::GroupMetadata { .. } | OffsetsRecord::ConsumerGroup { .. }) => {
+                self.apply_decoded(group, record_offset)
+            }
         }
     }
 
@@ -202,6 +311,9 @@ impl CommittedOffsets {
             }
             OffsetsRecord::GroupMetadata { key, value: None } => {
                 self.groups.remove(&key.group);
+            }
+            OffsetsRecord::ConsumerGroup { group, record } => {
+                self.replay_consumer_group(group, record)
             }
         }
     }
@@ -291,7 +403,11 @@ impl CommittedOffsets {
             .flat_map(|topics| topics.values())
             .map(|partitions| partitions.len())
             .sum();
-        offsets + self.groups.len()
+        let consumer_groups: usize = self
+            .consumer_groups()
+            .map(|group| group.to_records().len())
+            .sum();
+        offsets + self.groups.len() + consumer_groups
     }
 
     /// Every live key with its current value, as records that rebuild this
@@ -320,6 +436,14 @@ impl CommittedOffsets {
                 },
                 value: Some(stored.value.clone()),
             });
+        }
+        for group in self.consumer_groups() {
+            for record in group.to_records() {
+                records.push(OffsetsRecord::ConsumerGroup {
+                    group: group.group_id().to_string(),
+                    record,
+                });
+            }
         }
         records
     }
@@ -388,6 +512,14 @@ impl CommittedOffsets {
     pub fn expired(&self, now_ms: i64, retention_ms: i64) -> Vec<OffsetCommitKey> {
         let mut expired = Vec::new();
         for (group, topics) in &self.offsets {
+            // A consumer group with members keeps its offsets, like a
+            // classic one.
+            if self
+                .consumer_group(group)
+                .is_some_and(|group| group.member_count() > 0)
+            {
+                continue;
+            }
             let metadata = self.groups.get(group).map(|stored| &stored.value);
             for (topic, partitions) in topics {
                 for (partition, committed) in partitions {
@@ -980,7 +1112,9 @@ mod tests {
                 OffsetsRecord::OffsetCommit { key, value } => {
                     (key.encode(), value.map(|v| v.encode()))
                 }
-                OffsetsRecord::GroupMetadata { .. } => unreachable!("only commits here"),
+                OffsetsRecord::GroupMetadata { .. } | OffsetsRecord::ConsumerGroup { .. } => {
+                    unreachable!("only commits here")
+                }
             });
             match (step, bytes) {
                 (

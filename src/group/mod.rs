@@ -24,10 +24,13 @@
 //! - `persist`: a group to and from its stored group metadata record
 //! - `offset_records`, `committed_offsets`: the offsets partition's records
 //!   and the committed offsets replayed from them
+//! - `consumer_group_records`: the bytes of the KIP-848 groups' records
+//! - `modern`: the KIP-848 consumer group protocol
 //! - `pending_offsets`: transactional offset commits waiting for their
 //!   transaction's marker
 
 pub mod committed_offsets;
+pub mod consumer_group_records;
 pub mod error;
 pub mod member;
 pub mod messages;

@@ -20,6 +20,9 @@
 
 use thiserror::Error;
 
+use super::consumer_group_records;
+use super::modern::ConsumerGroupRecord;
+
 /// Key version of an [`OffsetCommitKey`] (also the record kind).
 pub const OFFSET_COMMIT_KEY_VERSION: i16 = 1;
 /// Key version of a [`GroupMetadataKey`] (also the record kind).
@@ -122,10 +125,22 @@ pub enum OffsetsRecord {
         key: GroupMetadataKey,
         value: Option<GroupMetadataValue>,
     },
+    /// One record of a KIP-848 consumer group (its layout is in
+    /// `consumer_group_records`).
+    ConsumerGroup {
+        group: String,
+        record: ConsumerGroupRecord,
+    },
 }
 
 /// Decodes one record of an offsets partition from its key and value bytes.
 pub fn decode_record(key: &[u8], value: Option<&[u8]>) -> Result<OffsetsRecord, DecodeError> {
+    let mut reader = Reader(key);
+    let key_version = reader.i16()?;
+    if consumer_group_records::is_consumer_group_key(key_version) {
+        let (group, record) = consumer_group_records::decode(key_version, reader, value)?;
+        return Ok(OffsetsRecord::ConsumerGroup { group, record });
+    }
     Ok(match RecordKey::decode(key)? {
         RecordKey::OffsetCommit(key) => OffsetsRecord::OffsetCommit {
             key,
@@ -283,32 +298,32 @@ impl GroupMetadataValue {
 
 /// Big-endian writer; lengths are `i32`, `-1` is null.
 #[derive(Default)]
-struct Writer(Vec<u8>);
+pub(super) struct Writer(pub(super) Vec<u8>);
 
 impl Writer {
-    fn put_i16(&mut self, value: i16) {
+    pub(super) fn put_i16(&mut self, value: i16) {
         self.0.extend_from_slice(&value.to_be_bytes());
     }
-    fn put_i32(&mut self, value: i32) {
+    pub(super) fn put_i32(&mut self, value: i32) {
         self.0.extend_from_slice(&value.to_be_bytes());
     }
-    fn put_i64(&mut self, value: i64) {
+    pub(super) fn put_i64(&mut self, value: i64) {
         self.0.extend_from_slice(&value.to_be_bytes());
     }
-    fn put_len(&mut self, len: usize) {
+    pub(super) fn put_len(&mut self, len: usize) {
         // Request frames are bounded far below 2 GiB, so a field this long
         // can only come from a bug upstream.
         assert!(len <= i32::MAX as usize, "field too long to encode: {len}");
         self.put_i32(len as i32);
     }
-    fn put_bytes(&mut self, bytes: &[u8]) {
+    pub(super) fn put_bytes(&mut self, bytes: &[u8]) {
         self.put_len(bytes.len());
         self.0.extend_from_slice(bytes);
     }
-    fn put_str(&mut self, value: &str) {
+    pub(super) fn put_str(&mut self, value: &str) {
         self.put_bytes(value.as_bytes());
     }
-    fn put_opt_str(&mut self, value: Option<&str>) {
+    pub(super) fn put_opt_str(&mut self, value: Option<&str>) {
         match value {
             Some(value) => self.put_str(value),
             None => self.put_i32(-1),
@@ -317,10 +332,10 @@ impl Writer {
 }
 
 /// Big-endian reader over the bytes not yet consumed.
-struct Reader<'a>(&'a [u8]);
+pub(super) struct Reader<'a>(pub(super) &'a [u8]);
 
 impl<'a> Reader<'a> {
-    fn take(&mut self, needed: usize) -> Result<&'a [u8], DecodeError> {
+    pub(super) fn take(&mut self, needed: usize) -> Result<&'a [u8], DecodeError> {
         if needed > self.0.len() {
             return Err(DecodeError::Truncated {
                 needed,
@@ -331,39 +346,39 @@ impl<'a> Reader<'a> {
         self.0 = tail;
         Ok(head)
     }
-    fn array<const N: usize>(&mut self) -> Result<[u8; N], DecodeError> {
+    pub(super) fn array<const N: usize>(&mut self) -> Result<[u8; N], DecodeError> {
         let mut array = [0u8; N];
         array.copy_from_slice(self.take(N)?);
         Ok(array)
     }
-    fn i16(&mut self) -> Result<i16, DecodeError> {
+    pub(super) fn i16(&mut self) -> Result<i16, DecodeError> {
         Ok(i16::from_be_bytes(self.array()?))
     }
-    fn i32(&mut self) -> Result<i32, DecodeError> {
+    pub(super) fn i32(&mut self) -> Result<i32, DecodeError> {
         Ok(i32::from_be_bytes(self.array()?))
     }
-    fn i64(&mut self) -> Result<i64, DecodeError> {
+    pub(super) fn i64(&mut self) -> Result<i64, DecodeError> {
         Ok(i64::from_be_bytes(self.array()?))
     }
     /// A length prefix: `None` for null (`-1`), an error for other negatives.
-    fn length(&mut self) -> Result<Option<usize>, DecodeError> {
+    pub(super) fn length(&mut self) -> Result<Option<usize>, DecodeError> {
         match self.i32()? {
             -1 => Ok(None),
             len if len < 0 => Err(DecodeError::InvalidLength(len)),
             len => Ok(Some(len as usize)),
         }
     }
-    fn opt_bytes(&mut self) -> Result<Option<&'a [u8]>, DecodeError> {
+    pub(super) fn opt_bytes(&mut self) -> Result<Option<&'a [u8]>, DecodeError> {
         match self.length()? {
             None => Ok(None),
             Some(len) => self.take(len).map(Some),
         }
     }
-    fn bytes(&mut self) -> Result<Vec<u8>, DecodeError> {
+    pub(super) fn bytes(&mut self) -> Result<Vec<u8>, DecodeError> {
         let bytes = self.opt_bytes()?.ok_or(DecodeError::UnexpectedNull)?;
         Ok(bytes.to_vec())
     }
-    fn opt_string(&mut self) -> Result<Option<String>, DecodeError> {
+    pub(super) fn opt_string(&mut self) -> Result<Option<String>, DecodeError> {
         match self.opt_bytes()? {
             None => Ok(None),
             Some(bytes) => std::str::from_utf8(bytes)
@@ -371,10 +386,10 @@ impl<'a> Reader<'a> {
                 .map_err(|_| DecodeError::InvalidUtf8),
         }
     }
-    fn string(&mut self) -> Result<String, DecodeError> {
+    pub(super) fn string(&mut self) -> Result<String, DecodeError> {
         self.opt_string()?.ok_or(DecodeError::UnexpectedNull)
     }
-    fn finish(self) -> Result<(), DecodeError> {
+    pub(super) fn finish(self) -> Result<(), DecodeError> {
         match self.0.len() {
             0 => Ok(()),
             trailing => Err(DecodeError::TrailingBytes(trailing)),

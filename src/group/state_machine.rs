@@ -351,8 +351,11 @@ impl Group {
         for member_id in not_rejoined {
             self.remove_member(&member_id, RemovalReason::NotRejoined, effects);
         }
-        // Members still in their first join step never made this round.
-        self.pending_members.clear();
+        // Members still in their first join step did not make this round,
+        // but keep their ids until their session expires: Kafka's
+        // `completeClassicGroupJoin` leaves them pending, and their second
+        // JoinGroup starts the next round (clearing them answered that
+        // join UNKNOWN_MEMBER_ID, seen with Spring's 3-consumer containers).
         if !self.members.is_empty() && !self.maybe_elect_joined_leader() {
             // Only static members that have not rejoined are left: wait
             // another round for them to rejoin or expire.

@@ -244,6 +244,30 @@ fn old_join_version_gets_member_id_directly() {
 }
 
 #[test]
+fn pending_member_whose_round_completed_without_it_still_joins() {
+    let mut g = group(DELAY_MS);
+    let a = get_member_id(&mut g, "a", 0, 1);
+    let b = get_member_id(&mut g, "b", 0, 2);
+    assert!(matches!(
+        join(&mut g, "a", &a, 0).outcome,
+        JoinOutcome::Pending { .. }
+    ));
+    // The round ends at its deadline (within b's session) with only `a`;
+    // `b` is still pending.
+    let round_end = g.next_deadline_ms().expect("a join deadline");
+    assert!(round_end < i64::from(SESSION_MS));
+    let effects = g.tick(round_end);
+    assert_eq!(joined(&effects, &a).generation_id, 1);
+    let reply = join(&mut g, "b", &b, round_end + 10);
+    assert!(
+        matches!(reply.outcome, JoinOutcome::Pending { .. }),
+        "the pending member is accepted into a new round: {:?}",
+        reply.outcome
+    );
+    assert_eq!(g.state(), GroupState::PreparingRebalance);
+}
+
+#[test]
 fn pending_member_that_never_rejoins_expires() {
     let mut g = group(0);
     get_member_id(&mut g, "ghost", 0, 1);

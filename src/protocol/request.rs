@@ -51,6 +51,7 @@ pub enum RequestBody {
     DescribeGroups(DescribeGroupsRequest),
     DeleteGroups(DeleteGroupsRequest),
     ConsumerGroupDescribe(ConsumerGroupDescribeRequest),
+    ConsumerGroupHeartbeat(ConsumerGroupHeartbeatRequest),
     OffsetDelete(OffsetDeleteRequest),
     AlterConfigs(AlterConfigsRequest),
     IncrementalAlterConfigs(IncrementalAlterConfigsRequest),
@@ -195,6 +196,9 @@ fn decode_body(api_key: ApiKey, version: i16, frame: &mut Bytes) -> anyhow::Resu
         }
         ApiKey::ConsumerGroupDescribe => RequestBody::ConsumerGroupDescribe(
             ConsumerGroupDescribeRequest::decode(frame, version)?,
+        ),
+        ApiKey::ConsumerGroupHeartbeat => RequestBody::ConsumerGroupHeartbeat(
+            ConsumerGroupHeartbeatRequest::decode(frame, version)?,
         ),
         ApiKey::OffsetDelete => {
             RequestBody::OffsetDelete(OffsetDeleteRequest::decode(frame, version)?)
@@ -543,6 +547,14 @@ pub(crate) mod proptests {
                 ConsumerGroupDescribeRequest::default()
                     .with_group_ids(vec![GroupId(name("orders-group"))]),
             ),
+            ApiKey::ConsumerGroupHeartbeat => RequestBody::ConsumerGroupHeartbeat(
+                ConsumerGroupHeartbeatRequest::default()
+                    .with_group_id(GroupId(name("orders-group")))
+                    .with_member_id(name("member-1"))
+                    .with_rebalance_timeout_ms(300_000)
+                    .with_subscribed_topic_names(Some(vec![TopicName(name("orders"))]))
+                    .with_topic_partitions(Some(Vec::new())),
+            ),
             ApiKey::DeleteGroups => RequestBody::DeleteGroups(
                 DeleteGroupsRequest::default()
                     .with_groups_names(vec![GroupId(name("orders-group"))]),
@@ -813,6 +825,7 @@ pub(crate) mod proptests {
             RequestBody::DescribeGroups(body) => body.encode(buf, version),
             RequestBody::DeleteGroups(body) => body.encode(buf, version),
             RequestBody::ConsumerGroupDescribe(body) => body.encode(buf, version),
+            RequestBody::ConsumerGroupHeartbeat(body) => body.encode(buf, version),
             RequestBody::OffsetDelete(body) => body.encode(buf, version),
             RequestBody::AlterConfigs(body) => body.encode(buf, version),
             RequestBody::IncrementalAlterConfigs(body) => body.encode(buf, version),

@@ -60,9 +60,9 @@ pub const SUPPORTED_APIS: &[SupportedApi] = &[
     // v6: an unknown group is GROUP_ID_NOT_FOUND with a message (KIP-1043).
     api(ApiKey::DescribeGroups, 0, 6),
     api(ApiKey::DeleteGroups, 0, 2),
-    // KIP-848's describe, answered as Kafka does for classic groups (every
-    // corelog group is one): GROUP_ID_NOT_FOUND, and the Admin client falls
-    // back to DescribeGroups.
+    // KIP-848, the consumer group protocol: v1 has the client pick its
+    // member id (KIP-1082) and regex subscriptions.
+    api(ApiKey::ConsumerGroupHeartbeat, 0, 1),
     api(ApiKey::ConsumerGroupDescribe, 0, 1),
     api(ApiKey::OffsetDelete, 0, 0),
     // Topic administration.
@@ -139,6 +139,7 @@ mod tests {
             ApiKey::DescribeGroups => DescribeGroupsRequest::VERSIONS,
             ApiKey::DeleteGroups => DeleteGroupsRequest::VERSIONS,
             ApiKey::ConsumerGroupDescribe => ConsumerGroupDescribeRequest::VERSIONS,
+            ApiKey::ConsumerGroupHeartbeat => ConsumerGroupHeartbeatRequest::VERSIONS,
             ApiKey::OffsetDelete => OffsetDeleteRequest::VERSIONS,
             ApiKey::AlterConfigs => AlterConfigsRequest::VERSIONS,
             ApiKey::IncrementalAlterConfigs => IncrementalAlterConfigsRequest::VERSIONS,

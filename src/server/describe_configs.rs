@@ -278,6 +278,8 @@ const BROKER_CONFIGS: &[BrokerConfigDef] = &[
     broker_def("group.initial.rebalance.delay.ms", ConfigType::Int, Some("3000"), "How long the first rebalance of a new group waits for more members to join."),
     broker_def("group.min.session.timeout.ms", ConfigType::Int, Some("6000"), "Shortest session timeout a group member may ask for."),
     broker_def("group.max.session.timeout.ms", ConfigType::Int, Some("1800000"), "Longest session timeout a group member may ask for."),
+    broker_def("group.consumer.session.timeout.ms", ConfigType::Int, Some("45000"), "How long a consumer-protocol (KIP-848) member may go without a heartbeat before it is fenced."),
+    broker_def("group.consumer.heartbeat.interval.ms", ConfigType::Int, Some("5000"), "How often consumer-protocol (KIP-848) members heartbeat."),
     broker_def("offsets.topic.num.partitions", ConfigType::Int, Some("50"), "Partitions of __consumer_offsets."),
     broker_def("offsets.retention.minutes", ConfigType::Int, Some("10080"), "How long the committed offsets of an empty group are kept."),
 ];
@@ -441,6 +443,8 @@ fn broker_value(config: &BrokerConfig, name: &str) -> Option<String> {
         "group.initial.rebalance.delay.ms" => groups.initial_rebalance_delay_ms.to_string(),
         "group.min.session.timeout.ms" => groups.min_session_timeout_ms.to_string(),
         "group.max.session.timeout.ms" => groups.max_session_timeout_ms.to_string(),
+        "group.consumer.session.timeout.ms" => groups.consumer_session_timeout_ms.to_string(),
+        "group.consumer.heartbeat.interval.ms" => groups.consumer_heartbeat_interval_ms.to_string(),
         "offsets.topic.num.partitions" => groups.offsets_topic_partitions.to_string(),
         "offsets.retention.minutes" => (groups.offsets_retention_ms / 60_000).to_string(),
         _ => return None,

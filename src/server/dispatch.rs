@@ -171,6 +171,12 @@ pub async fn dispatch(
             RequestBody::ConsumerGroupDescribe(body) => ResponseBody::ConsumerGroupDescribe(
                 group_apis::consumer_group_describe(&shard, body).await,
             ),
+            RequestBody::ConsumerGroupHeartbeat(body) => {
+                let client = group_apis::client_info(&request.header, peer);
+                ResponseBody::ConsumerGroupHeartbeat(
+                    group_apis::consumer_group_heartbeat(&shard, body, version, client).await,
+                )
+            }
             RequestBody::OffsetDelete(body) => {
                 ResponseBody::OffsetDelete(group_apis::offset_delete(&shard, body).await)
             }

@@ -153,6 +153,33 @@ impl ConsumerGroup {
         self.group_epoch == 0 && self.members.is_empty() && !self.deleted
     }
 
+    /// A group tombstone was replayed: the group is gone.
+    pub fn is_deleted(&self) -> bool {
+        self.deleted
+    }
+
+    /// The records that delete this group (DeleteGroups, or an empty group
+    /// replaced by a classic one): Kafka's `createGroupTombstoneRecords`,
+    /// in its order. `None` while it has members (NON_EMPTY_GROUP).
+    pub fn tombstones(&self) -> Option<Vec<super::ConsumerGroupRecord>> {
+        use super::ConsumerGroupRecord as Record;
+        if !self.members.is_empty() {
+            return None;
+        }
+        let mut records: Vec<Record> = self
+            .resolved_regexes
+            .keys()
+            .map(|regex| Record::RegularExpression {
+                regex: regex.clone(),
+                value: None,
+            })
+            .collect();
+        records.push(Record::TargetAssignmentEpoch(None));
+        records.push(Record::SubscriptionMetadata(None));
+        records.push(Record::GroupEpoch(None));
+        Some(records)
+    }
+
     /// Kafka's `maybeUpdateGroupState`, computed rather than stored.
     pub fn state(&self) -> ConsumerGroupState {
         if self.deleted {

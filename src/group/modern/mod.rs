@@ -29,6 +29,7 @@
 //! - `timers`: session and rebalance timeouts
 //! - `records`: the records written to `__consumer_offsets` and their replay
 //! - `describe`: the ConsumerGroupDescribe view
+//! - `offsets`: who may commit and fetch the group's offsets
 
 pub mod assignor;
 pub mod describe;
@@ -36,6 +37,7 @@ pub mod error;
 pub mod group;
 pub mod member;
 pub mod messages;
+pub mod offsets;
 pub mod records;
 
 mod heartbeat;
@@ -62,6 +64,7 @@ pub use messages::{
     HeartbeatOutcome, HeartbeatRequest, HeartbeatResponse, OwnedTopicPartitions, TopicInfo,
     TopicTable, TopicView,
 };
+pub use offsets::OffsetAccessError;
 pub use records::{
     ConsumerGroupRecord, CurrentAssignmentValue, MemberMetadataValue, ReplayError, ResolvedRegex,
 };

@@ -24,6 +24,8 @@ use futures::channel::oneshot;
 use super::offsets_topic::{self, encode_batch, OffsetsRecordBytes};
 use crate::config::GroupSettings;
 use crate::group::committed_offsets::CommittedOffsets;
+use crate::group::consumer_group_records;
+use crate::group::modern::ConsumerGroupConfig;
 use crate::group::offset_records::{GroupMetadataKey, OffsetCommitValue, OffsetsRecord};
 use crate::group::{Effect, Group, GroupConfig, GroupState, JoinResponse, SyncResponse};
 use crate::log::PartitionLog;
@@ -176,7 +178,12 @@ impl OffsetsPartition {
         })?;
         let mut offsets = self.offsets.borrow_mut();
         for (index, record) in records.into_iter().enumerate() {
-            offsets.apply_record(record, info.base_offset + index as i64);
+            let record_offset = info.base_offset + index as i64;
+            match record {
+                // The live group applied it before it was written.
+                OffsetsRecord::ConsumerGroup { .. } => offsets.note_applied(record_offset),
+                record => offsets.apply_record(record, record_offset),
+            }
         }
         Ok(info.last_offset)
     }
@@ -246,6 +253,10 @@ pub(super) fn record_bytes(record: &OffsetsRecord) -> OffsetsRecordBytes {
             key: key.encode(),
             value: value.as_ref().map(|value| value.encode()),
         },
+        OffsetsRecord::ConsumerGroup { group, record } => {
+            let (key, value) = consumer_group_records::encode(group, record);
+            OffsetsRecordBytes { key, value }
+        }
     }
 }
 
@@ -274,7 +285,8 @@ impl GroupCoordinator {
     /// Stable at their stored generation.
     pub async fn load(&self, settings: &GroupSettings, partition: i32, log: PartitionLog) {
         let started = std::time::Instant::now();
-        let mut offsets = CommittedOffsets::new();
+        let mut offsets =
+            CommittedOffsets::with_consumer_group_config(consumer_group_config(settings));
         let stats = match offsets_topic::replay(&log, &mut offsets).await {
             Ok(stats) => stats,
             Err(error) => {
@@ -284,6 +296,9 @@ impl GroupCoordinator {
         };
         let config = group_config(settings);
         let now = now_ms();
+        for group in offsets.consumer_groups_mut() {
+            group.on_loaded(now);
+        }
         let mut groups = BTreeMap::new();
         for group_id in offsets.groups() {
             let group = match offsets.group_metadata(group_id) {
@@ -346,6 +361,15 @@ impl GroupCoordinator {
             .get(group_id)
             .and_then(|slot| slot.group.next_deadline_ms());
         self.schedule(deadline);
+    }
+}
+
+/// The KIP-848 state machine's settings from the broker's.
+pub fn consumer_group_config(settings: &GroupSettings) -> ConsumerGroupConfig {
+    ConsumerGroupConfig {
+        session_timeout_ms: settings.consumer_session_timeout_ms,
+        heartbeat_interval_ms: settings.consumer_heartbeat_interval_ms,
+        ..ConsumerGroupConfig::default()
     }
 }
 

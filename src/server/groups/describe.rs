@@ -32,6 +32,10 @@ pub struct DescribedGroupState {
     /// False for a group this coordinator does not have: DescribeGroups v6+
     /// answers GROUP_ID_NOT_FOUND for it (KIP-1043), older versions Dead.
     pub exists: bool,
+    /// The group id is a consumer (KIP-848) group: DescribeGroups, a
+    /// classic-protocol API, answers as for an unknown group with Kafka's
+    /// "Group X is not a classic group." (ConsumerGroupDescribe shows it).
+    pub consumer_group: bool,
     pub state: &'static str,
     pub protocol_type: String,
     /// The chosen assignor; empty unless Stable (as Kafka reports).
@@ -45,6 +49,7 @@ impl DescribedGroupState {
         DescribedGroupState {
             error_code: NONE,
             exists: false,
+            consumer_group: false,
             state: GroupState::Dead.name(),
             protocol_type: String::new(),
             protocol: String::new(),
@@ -63,6 +68,17 @@ impl DescribedGroupState {
 /// DescribeGroups for one group. Members carry their metadata and
 /// assignment only while the group is Stable, as in Kafka.
 pub fn describe(partition: &OffsetsPartition, group_id: &str) -> DescribedGroupState {
+    let consumer_group = partition
+        .offsets
+        .borrow()
+        .consumer_group(group_id)
+        .is_some_and(|group| !group.is_unborn());
+    if consumer_group {
+        return DescribedGroupState {
+            consumer_group: true,
+            ..DescribedGroupState::not_found()
+        };
+    }
     partition
         .with_group(group_id, false, |slot| {
             let group = &slot.group;
@@ -95,6 +111,7 @@ pub fn describe(partition: &OffsetsPartition, group_id: &str) -> DescribedGroupS
             DescribedGroupState {
                 error_code: NONE,
                 exists: true,
+                consumer_group: false,
                 state: group.state().name(),
                 protocol_type: group.protocol_type().unwrap_or("").to_string(),
                 protocol,
@@ -108,13 +125,17 @@ pub fn describe(partition: &OffsetsPartition, group_id: &str) -> DescribedGroupS
 /// offsets, its offsets pending in transactions and its stored metadata
 /// get tombstones.
 pub async fn delete(partition: &OffsetsPartition, group_id: &str) -> i16 {
+    let consumer_tombstones = match delete_consumer_group(partition, group_id) {
+        Ok(tombstones) => tombstones,
+        Err(code) => return code,
+    };
     let deleted = partition.with_group(group_id, false, |slot| {
         slot.group.delete().map_err(|error| error.code())
     });
-    match deleted {
-        None => return KafkaError::GroupIdNotFound.code(),
-        Some(Err(code)) => return code,
-        Some(Ok(())) => {}
+    match (deleted, consumer_tombstones.is_empty()) {
+        (None, true) => return KafkaError::GroupIdNotFound.code(),
+        (Some(Err(code)), true) => return code,
+        _ => {}
     }
     let records: Vec<OffsetsRecord> = {
         let offsets = partition.offsets.borrow();
@@ -153,10 +174,42 @@ pub async fn delete(partition: &OffsetsPartition, group_id: &str) -> i16 {
                 value: None,
             });
         }
+        records.extend(consumer_tombstones);
         records
     };
     partition.groups.borrow_mut().remove(group_id);
     partition.append_durably(records, now_ms()).await
+}
+
+/// A consumer group (KIP-848) to delete: NON_EMPTY_GROUP while it has
+/// members; else it is deleted in memory and its tombstones returned (none
+/// when `group_id` is not a consumer group).
+fn delete_consumer_group(
+    partition: &OffsetsPartition,
+    group_id: &str,
+) -> Result<Vec<OffsetsRecord>, i16> {
+    let mut offsets = partition.offsets.borrow_mut();
+    let Some(group) = offsets
+        .consumer_group_mut(group_id, false)
+        .filter(|group| !group.is_unborn())
+    else {
+        return Ok(Vec::new());
+    };
+    let tombstones = group.tombstones().ok_or(KafkaError::NonEmptyGroup.code())?;
+    for record in &tombstones {
+        if let Err(error) = group.replay(record) {
+            tracing::warn!(group = group_id, %error, "cannot delete consumer group");
+            return Err(KafkaError::UnknownServerError.code());
+        }
+    }
+    offsets.prune_consumer_group(group_id);
+    Ok(tombstones
+        .into_iter()
+        .map(|record| OffsetsRecord::ConsumerGroup {
+            group: group_id.to_string(),
+            record,
+        })
+        .collect())
 }
 
 /// ListGroups filters (v4+ states, v5+ types); empty = no filter.
@@ -172,38 +225,57 @@ pub struct ListedGroup {
     pub group_id: String,
     pub protocol_type: String,
     pub state: &'static str,
+    /// "classic" or "consumer" (ListGroups v5+, KIP-848).
+    pub group_type: &'static str,
 }
 
-/// The groups this shard coordinates that pass `filter`.
+/// The groups this shard coordinates that pass `filter`: classic groups,
+/// and consumer groups (protocol type "consumer", as Kafka lists them).
 pub fn list_local_groups(shard: &Rc<Shard>, filter: &ListGroupsFilter) -> Vec<ListedGroup> {
-    // Every group here is a classic-protocol group.
-    let type_ok = filter.types.is_empty()
-        || filter
-            .types
-            .iter()
-            .any(|t| t.eq_ignore_ascii_case("classic"));
-    if !type_ok {
-        return Vec::new();
-    }
+    let type_ok = |group_type: &str| {
+        filter.types.is_empty()
+            || filter
+                .types
+                .iter()
+                .any(|t| t.eq_ignore_ascii_case(group_type))
+    };
+    let state_ok = |state: &str| {
+        filter.states.is_empty() || filter.states.iter().any(|s| s.eq_ignore_ascii_case(state))
+    };
     let mut listed = Vec::new();
     for partition in shard.groups.partitions() {
-        for (group_id, slot) in partition.groups.borrow().iter() {
-            let state = slot.group.state();
-            if state == GroupState::Dead {
-                continue;
-            }
-            let state_ok = filter.states.is_empty()
-                || filter
-                    .states
-                    .iter()
-                    .any(|s| s.eq_ignore_ascii_case(state.name()));
-            if state_ok {
+        let offsets = partition.offsets.borrow();
+        if type_ok("consumer") {
+            for group in offsets.consumer_groups() {
+                let state = group.state().name();
+                if group.is_unborn() || group.is_deleted() || !state_ok(state) {
+                    continue;
+                }
                 listed.push(ListedGroup {
-                    group_id: group_id.clone(),
-                    protocol_type: slot.group.protocol_type().unwrap_or("").to_string(),
-                    state: state.name(),
+                    group_id: group.group_id().to_string(),
+                    protocol_type: "consumer".to_string(),
+                    state,
+                    group_type: "consumer",
                 });
             }
+        }
+        if !type_ok("classic") {
+            continue;
+        }
+        for (group_id, slot) in partition.groups.borrow().iter() {
+            let state = slot.group.state();
+            let shadowed = offsets
+                .consumer_group(group_id)
+                .is_some_and(|group| !group.is_unborn());
+            if state == GroupState::Dead || shadowed || !state_ok(state.name()) {
+                continue;
+            }
+            listed.push(ListedGroup {
+                group_id: group_id.clone(),
+                protocol_type: slot.group.protocol_type().unwrap_or("").to_string(),
+                state: state.name(),
+                group_type: "classic",
+            });
         }
     }
     listed

@@ -12,6 +12,7 @@ use kafka_protocol::messages::*;
 use kafka_protocol::protocol::StrBytes;
 use uuid::Uuid;
 
+use super::consumer_protocol;
 use super::coordinator::OffsetsPartition;
 use super::ClientInfo;
 use crate::group::{
@@ -82,6 +83,17 @@ pub async fn join(
         require_known_member_id: version >= 4,
     };
     let now = now_ms();
+    match consumer_protocol::replace_empty_consumer_group(partition, &group_id) {
+        Err((code, message)) => {
+            tracing::info!(group = group_id, "JoinGroup refused: {message}");
+            return refuse(code);
+        }
+        Ok(tombstones) => {
+            if let Err(code) = partition.append(tombstones, now) {
+                return refuse(code);
+            }
+        }
+    }
     let waiting = partition.with_group(&group_id, true, |slot| {
         let reply = slot.group.join(event, now, Uuid::new_v4());
         let outcome = match reply.outcome {

@@ -22,12 +22,15 @@
 //! - `offsets`: OffsetCommit, OffsetFetch, OffsetDelete on the coordinator
 //! - `txn_offsets`: TxnOffsetCommit on the coordinator, and a transaction's
 //!   marker on an offsets partition (pending offsets committed or dropped)
+//! - `consumer_protocol`: ConsumerGroupHeartbeat and ConsumerGroupDescribe
+//!   (KIP-848) on the coordinator
 //! - `describe`: DescribeGroups, ListGroups, DeleteGroups on the coordinator
 //! - `apis`: the request handlers on the connection's shard (FindCoordinator
 //!   and version-specific request/response shapes)
 
 pub mod apis;
 mod compaction;
+pub mod consumer_protocol;
 pub mod coordinator;
 pub mod describe;
 pub mod membership;
@@ -88,6 +91,9 @@ pub enum GroupCall {
         /// OffsetFetch v7+: pending transactional commits make a partition
         /// UNSTABLE_OFFSET_COMMIT instead of answering the last committed.
         require_stable: bool,
+        /// OffsetFetch v9+: the member id and epoch of a consumer-protocol
+        /// member (checked against its consumer group).
+        member: Option<(String, i32)>,
     },
     /// TxnOffsetCommit (KIP-98) for one group.
     TxnCommit {
@@ -96,6 +102,17 @@ pub enum GroupCall {
     },
     Describe {
         group_id: String,
+    },
+    /// ConsumerGroupHeartbeat (KIP-848).
+    ConsumerHeartbeat {
+        request: ConsumerGroupHeartbeatRequest,
+        version: i16,
+        client: ClientInfo,
+    },
+    /// ConsumerGroupDescribe (KIP-848) for one group.
+    ConsumerDescribe {
+        group_id: String,
+        include_operations: bool,
     },
     Delete {
         group_id: String,
@@ -118,6 +135,8 @@ pub enum GroupAnswer {
     Commit(OffsetCommitResponse),
     FetchedOffsets(FetchedOffsets),
     Described(DescribedGroupState),
+    ConsumerHeartbeat(ConsumerGroupHeartbeatResponse),
+    ConsumerDescribed(consumer_group_describe_response::DescribedGroup),
     Deleted(i16),
     DeletedOffsets(OffsetDeleteResponse),
     TxnCommit(TxnOffsetCommitResponse),
@@ -151,11 +170,13 @@ async fn coordinate(shard: &Rc<Shard>, partition: i32, call: GroupCall) -> Group
             group_id,
             topics,
             require_stable,
+            member,
         } => GroupAnswer::FetchedOffsets(offsets::fetch(
             &loaded,
             &group_id,
             topics.as_deref(),
             require_stable,
+            member,
         )),
         GroupCall::TxnCommit { request, version } => {
             GroupAnswer::TxnCommit(txn_offsets::txn_commit(shard, &loaded, request, version).await)
@@ -163,6 +184,22 @@ async fn coordinate(shard: &Rc<Shard>, partition: i32, call: GroupCall) -> Group
         GroupCall::Describe { group_id } => {
             GroupAnswer::Described(describe::describe(&loaded, &group_id))
         }
+        GroupCall::ConsumerHeartbeat {
+            request,
+            version,
+            client,
+        } => GroupAnswer::ConsumerHeartbeat(
+            consumer_protocol::heartbeat(shard, &loaded, request, version, client).await,
+        ),
+        GroupCall::ConsumerDescribe {
+            group_id,
+            include_operations,
+        } => GroupAnswer::ConsumerDescribed(consumer_protocol::describe(
+            shard,
+            &loaded,
+            &group_id,
+            include_operations,
+        )),
         GroupCall::Delete { group_id } => {
             GroupAnswer::Deleted(describe::delete(&loaded, &group_id).await)
         }

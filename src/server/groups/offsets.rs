@@ -14,6 +14,7 @@ use kafka_protocol::messages::*;
 
 use super::coordinator::OffsetsPartition;
 use super::membership::subscribed_topics;
+use crate::group::modern::{ConsumerGroup, OffsetAccessError};
 use crate::group::offset_records::{OffsetCommitKey, OffsetCommitValue, OffsetsRecord};
 use crate::group::GroupState;
 use crate::protocol::errors::{KafkaError, NONE};
@@ -48,6 +49,20 @@ pub(super) fn partition_exists(shard: &Shard, topic: &str, partition: i32) -> bo
         .is_some_and(|t| t.has_partition(partition))
 }
 
+/// The answer of a consumer group (KIP-848) to a commit: `None` when the
+/// group id is not one (the classic checks apply), else the error code.
+pub(super) fn consumer_group_commit_check(
+    partition: &OffsetsPartition,
+    group_id: &str,
+    check: impl FnOnce(&ConsumerGroup) -> Result<(), OffsetAccessError>,
+) -> Option<i16> {
+    let offsets = partition.offsets.borrow();
+    let group = offsets
+        .consumer_group(group_id)
+        .filter(|group| !group.is_unborn())?;
+    Some(check(group).map_or_else(|error| error.code(), |()| NONE))
+}
+
 /// OffsetCommit for one group.
 pub async fn commit(
     shard: &Rc<Shard>,
@@ -60,6 +75,9 @@ pub async fn commit(
     let instance_id = request.group_instance_id.as_ref().map(|id| id.as_str());
     let generation = request.generation_id_or_member_epoch;
     let now = now_ms();
+    let consumer_code = consumer_group_commit_check(partition, &group_id, |group| {
+        group.validate_offset_commit(member_id, generation, false, version)
+    });
     let group_code = partition.with_group(&group_id, false, |slot| {
         let reply = slot
             .group
@@ -67,17 +85,18 @@ pub async fn commit(
         partition.deliver(slot, reply.effects, now);
         reply.outcome
     });
-    let group_code = match group_code {
-        Some(code) => code,
+    let group_code = match (consumer_code, group_code) {
+        (Some(code), _) => code,
+        (None, Some(code)) => code,
         // A standalone (assign()) consumer: the group exists from now on.
-        None if generation < 0 => {
+        (None, None) if generation < 0 => {
             partition.with_group(&group_id, true, |_| ());
             NONE
         }
         // Kafka 4: v9+ says the group does not exist; older versions
         // answered ILLEGAL_GENERATION.
-        None if version >= 9 => KafkaError::GroupIdNotFound.code(),
-        None => KafkaError::IllegalGeneration.code(),
+        (None, None) if version >= 9 => KafkaError::GroupIdNotFound.code(),
+        (None, None) => KafkaError::IllegalGeneration.code(),
     };
     shard.groups.schedule_group(partition, &group_id);
     // v2-v4 could ask for an explicit retention; later versions use the broker's.
@@ -151,8 +170,21 @@ pub fn fetch(
     group_id: &str,
     topics: Option<&[(String, Vec<i32>)]>,
     require_stable: bool,
+    member: Option<(String, i32)>,
 ) -> FetchedOffsets {
     let offsets = partition.offsets.borrow();
+    if let Some(group) = offsets.consumer_group(group_id) {
+        let (member_id, member_epoch) = match &member {
+            Some((member_id, epoch)) => (Some(member_id.as_str()), *epoch),
+            None => (None, -1),
+        };
+        if let Err(error) = group.validate_offset_fetch(member_id, member_epoch) {
+            return FetchedOffsets {
+                error_code: error.code(),
+                topics: Vec::new(),
+            };
+        }
+    }
     let unstable =
         |topic: &str, index: i32| require_stable && offsets.has_pending(group_id, topic, index);
     let fetched = |topic: &str, index: i32| match offsets.fetch(group_id, topic, index) {

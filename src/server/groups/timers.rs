@@ -26,11 +26,19 @@ const TICK_INTERVAL_MAX_MS: i64 = 1_000;
 
 impl OffsetsPartition {
     pub(super) fn next_deadline_ms(&self) -> Option<i64> {
-        self.groups
+        let classic = self
+            .groups
             .borrow()
             .values()
             .filter_map(|slot| slot.group.next_deadline_ms())
-            .min()
+            .min();
+        let consumer = self
+            .offsets
+            .borrow()
+            .consumer_groups()
+            .filter_map(|group| group.next_deadline_ms())
+            .min();
+        classic.into_iter().chain(consumer).min()
     }
 
     /// Fires every group timer due at `now_ms`.
@@ -41,6 +49,39 @@ impl OffsetsPartition {
                 let effects = slot.group.tick(now_ms);
                 self.deliver(slot, effects, now_ms);
             }
+        }
+        drop(groups);
+        self.tick_consumer_groups(now_ms);
+    }
+
+    /// KIP-848 groups: fences members whose session or rebalance timeout
+    /// passed and writes what that changed. Nobody waits on these records;
+    /// a failed append is only logged (the members left in memory, and a
+    /// restart replays the log without that change, then times them out
+    /// again).
+    fn tick_consumer_groups(&self, now_ms: i64) {
+        let records: Vec<OffsetsRecord> = {
+            let mut offsets = self.offsets.borrow_mut();
+            let mut records = Vec::new();
+            for group in offsets.consumer_groups_mut() {
+                if group.next_deadline_ms().is_some_and(|at| at <= now_ms) {
+                    let group_id = group.group_id().to_string();
+                    records.extend(group.tick(now_ms).into_iter().map(|record| {
+                        OffsetsRecord::ConsumerGroup {
+                            group: group_id.clone(),
+                            record,
+                        }
+                    }));
+                }
+            }
+            records
+        };
+        if let Err(code) = self.append(records, now_ms) {
+            tracing::warn!(
+                partition = self.partition,
+                code,
+                "cannot write consumer group timeouts"
+            );
         }
     }
 

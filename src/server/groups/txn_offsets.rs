@@ -157,7 +157,11 @@ pub async fn txn_commit(
     let member_id = request.member_id.as_str();
     let instance_id = request.group_instance_id.as_ref().map(|id| id.as_str());
     let named_member = generation >= 0 || !member_id.is_empty() || instance_id.is_some();
-    let group_code = partition
+    let consumer_code =
+        super::offsets::consumer_group_commit_check(partition, &group_id, |group| {
+            group.validate_offset_commit(member_id, generation, true, version)
+        });
+    let classic_code = partition
         .with_group(&group_id, false, |slot| {
             slot.group
                 .validate_txn_offset_commit(member_id, instance_id, generation)
@@ -169,6 +173,7 @@ pub async fn txn_commit(
         } else {
             NONE
         });
+    let group_code = consumer_code.unwrap_or(classic_code);
     let now = now_ms();
     let metadata_max = shard.config.groups.offset_metadata_max_bytes;
     let mut records = Vec::new();

@@ -5,6 +5,7 @@
 
 mod assignor_tests;
 mod heartbeat_tests;
+mod offset_tests;
 mod random_tests;
 mod rebalance_tests;
 mod replay_tests;

@@ -64,10 +64,12 @@ fn wire_described(
     // (GroupMetadataManager's "Group %s not found."), still in state Dead.
     let error_message = if version >= 6 && !state.exists && state.error_code == NONE {
         state.error_code = KafkaError::GroupIdNotFound.code();
-        Some(str_bytes(&format!(
-            "Group {} not found.",
-            group_id.0.as_str()
-        )))
+        let message = if state.consumer_group {
+            format!("Group {} is not a classic group.", group_id.0.as_str())
+        } else {
+            format!("Group {} not found.", group_id.0.as_str())
+        };
+        Some(str_bytes(&message))
     } else {
         None
     };
@@ -108,15 +110,14 @@ fn wire_described(
     }
 }
 
-/// ConsumerGroupDescribe (KIP-848). corelog's groups are all classic ones
-/// (the consumer group protocol is not served yet), so each group named is
-/// answered as Kafka answers for a classic or unknown group: GROUP_ID_NOT_FOUND
-/// with its message, which sends the Java Admin client on to DescribeGroups.
-/// A group whose coordinator is elsewhere gets NOT_COORDINATOR, as there.
+/// ConsumerGroupDescribe (KIP-848): each group from its coordinator. A
+/// classic group is GROUP_ID_NOT_FOUND ("Group X is not a consumer
+/// group."), which sends the Java Admin client on to DescribeGroups.
 pub async fn consumer_group_describe(
     shard: &Rc<Shard>,
     request: ConsumerGroupDescribeRequest,
 ) -> ConsumerGroupDescribeResponse {
+    let include_operations = request.include_authorized_operations;
     let described = request.group_ids.into_iter().map(|group_id| async move {
         let id = group_id.0.as_str().to_string();
         let wire = consumer_group_describe_response::DescribedGroup::default()
@@ -126,17 +127,23 @@ pub async fn consumer_group_describe(
                 .with_error_code(KafkaError::InvalidGroupId.code())
                 .with_error_message(Some(str_bytes("Group ID can't be empty.")));
         }
-        let classic = described_state(shard, &id).await;
-        if classic.error_code != NONE {
-            return wire.with_error_code(classic.error_code);
+        if shard
+            .catalog()
+            .topic(offsets_topic::OFFSETS_TOPIC)
+            .is_none()
+        {
+            return wire
+                .with_error_code(KafkaError::GroupIdNotFound.code())
+                .with_error_message(Some(str_bytes(&format!("Group {id} not found."))));
         }
-        let message = if classic.exists {
-            format!("Group {id} is not a consumer group.")
-        } else {
-            format!("Group {id} not found.")
+        let call = GroupCall::ConsumerDescribe {
+            group_id: id.clone(),
+            include_operations,
         };
-        wire.with_error_code(KafkaError::GroupIdNotFound.code())
-            .with_error_message(Some(str_bytes(&message)))
+        match route(shard, &id, call).await {
+            GroupAnswer::ConsumerDescribed(described) => described,
+            other => wire.with_error_code(unexpected(other)),
+        }
     });
     ConsumerGroupDescribeResponse::default().with_groups(join_all(described).await)
 }
@@ -183,7 +190,7 @@ pub async fn list_groups(
                 wire
             };
             if version >= 5 {
-                wire.with_group_type(StrBytes::from_static_str("classic"))
+                wire.with_group_type(StrBytes::from_static_str(group.group_type))
             } else {
                 wire
             }

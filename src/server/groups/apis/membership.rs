@@ -7,7 +7,10 @@ use std::rc::Rc;
 use kafka_protocol::messages::*;
 
 use super::unexpected;
+use kafka_protocol::protocol::StrBytes;
+
 use crate::group::{JoinResponse, SyncResponse};
+use crate::protocol::errors::KafkaError;
 use crate::server::groups::{
     membership as coordinator_side, route, ClientInfo, GroupAnswer, GroupCall,
 };
@@ -54,6 +57,32 @@ pub async fn heartbeat(shard: &Rc<Shard>, request: HeartbeatRequest) -> Heartbea
         other => unexpected(other),
     };
     HeartbeatResponse::default().with_error_code(code)
+}
+
+/// ConsumerGroupHeartbeat (KIP-848): to the group's coordinator, which
+/// answers once what the heartbeat changed is durable.
+pub async fn consumer_group_heartbeat(
+    shard: &Rc<Shard>,
+    request: ConsumerGroupHeartbeatRequest,
+    version: i16,
+    client: ClientInfo,
+) -> ConsumerGroupHeartbeatResponse {
+    let group_id = request.group_id.0.as_str().to_string();
+    if group_id.is_empty() {
+        // Kafka validates the request before routing it.
+        return ConsumerGroupHeartbeatResponse::default()
+            .with_error_code(KafkaError::InvalidRequest.code())
+            .with_error_message(Some(StrBytes::from_static_str("GroupId can't be empty.")));
+    }
+    let call = GroupCall::ConsumerHeartbeat {
+        request,
+        version,
+        client,
+    };
+    match route(shard, &group_id, call).await {
+        GroupAnswer::ConsumerHeartbeat(response) => response,
+        other => ConsumerGroupHeartbeatResponse::default().with_error_code(unexpected(other)),
+    }
 }
 
 pub async fn leave_group(

@@ -3,7 +3,8 @@
 //! coordinator shard, and the response shaped for the request's version
 //! (including the errors answered when a coordinator cannot be reached).
 //!
-//! Inside: `membership` (JoinGroup, SyncGroup, Heartbeat, LeaveGroup),
+//! Inside: `membership` (JoinGroup, SyncGroup, Heartbeat, LeaveGroup,
+//! ConsumerGroupHeartbeat),
 //! `offsets` (OffsetCommit, OffsetFetch, OffsetDelete), `txn_offsets`
 //! (TxnOffsetCommit), `admin` (DescribeGroups, ConsumerGroupDescribe, ListGroups,
 //! DeleteGroups);
@@ -15,7 +16,7 @@ mod offsets;
 mod txn_offsets;
 
 pub use admin::{consumer_group_describe, delete_groups, describe_groups, list_groups};
-pub use membership::{heartbeat, join_group, leave_group, sync_group};
+pub use membership::{consumer_group_heartbeat, heartbeat, join_group, leave_group, sync_group};
 pub use offsets::{offset_commit, offset_delete, offset_fetch};
 pub use txn_offsets::handle_txn_offset_commit;
 

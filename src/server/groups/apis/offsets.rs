@@ -66,11 +66,13 @@ async fn fetch_group_offsets(
     group_id: String,
     topics: Option<Vec<(String, Vec<i32>)>>,
     require_stable: bool,
+    member: Option<(String, i32)>,
 ) -> FetchedOffsets {
     let call = GroupCall::FetchOffsets {
         group_id: group_id.clone(),
         topics,
         require_stable,
+        member,
     };
     match route(shard, &group_id, call).await {
         GroupAnswer::FetchedOffsets(fetched) => fetched,
@@ -97,12 +99,17 @@ pub async fn offset_fetch(
                     .collect()
             });
             let group_id = group.group_id;
+            // v9+ (KIP-848): a consumer-protocol member names itself.
+            let member = group
+                .member_id
+                .map(|member_id| (member_id.as_str().to_string(), group.member_epoch));
             async move {
                 let fetched = fetch_group_offsets(
                     shard,
                     group_id.0.as_str().to_string(),
                     topics,
                     require_stable,
+                    member,
                 )
                 .await;
                 wire_group(group_id, fetched)
@@ -118,7 +125,7 @@ pub async fn offset_fetch(
     });
     let requested = topics.clone();
     let group_id = request.group_id.0.as_str().to_string();
-    let fetched = fetch_group_offsets(shard, group_id, topics, require_stable).await;
+    let fetched = fetch_group_offsets(shard, group_id, topics, require_stable, None).await;
     // v0-1 have no group-level error: each requested partition carries it.
     let fetched = if version < 2 && fetched.error_code != NONE {
         let code = fetched.error_code;

@@ -33,7 +33,6 @@ import org.apache.kafka.clients.producer.ProducerRecord;
 import org.apache.kafka.common.GroupState;
 import org.apache.kafka.common.GroupType;
 import org.apache.kafka.common.TopicPartition;
-import org.junit.jupiter.api.Disabled;
 import org.junit.jupiter.api.Order;
 import org.junit.jupiter.api.Test;
 
@@ -44,11 +43,8 @@ import org.junit.jupiter.api.Test;
  * rebalances, commits, and ConsumerGroupDescribe (group type, member epochs, target
  * assignments).
  *
- * <p>Disabled against corelog until it implements KIP-848: remove the {@code @Disabled} below
- * to enable it. The cargo driver runs it against the reference Kafka all the same (it
- * deactivates JUnit's {@code DisabledCondition} there), so its expectations stay proven.
+ * <p>Runs against corelog and against the reference Kafka alike.
  */
-@Disabled("KIP-848 not yet implemented")
 @Order(7)
 class ConsumerGroupProtocolKip848Test {
     private static final int PARTITIONS = 4;
