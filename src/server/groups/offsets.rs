@@ -246,26 +246,36 @@ pub async fn delete_offsets(
 ) -> OffsetDeleteResponse {
     let group_id = request.group_id.0.as_str().to_string();
     let refuse = |code: i16| OffsetDeleteResponse::default().with_error_code(code);
-    // Topics that must keep their offsets, or the group-level refusal.
-    let subscribed: Result<Vec<String>, i16> = partition
-        .with_group(&group_id, false, |slot| {
-            let group = &slot.group;
-            match group.state() {
-                GroupState::Dead => Err(KafkaError::GroupIdNotFound.code()),
-                GroupState::Empty => Ok(Vec::new()),
-                _ if group.protocol_type() == Some("consumer") => {
-                    let protocol = group.protocol_name().unwrap_or("");
-                    Ok(group
-                        .members()
-                        .iter()
-                        .filter_map(|m| m.metadata(protocol).and_then(subscribed_topics))
-                        .flatten()
-                        .collect())
+    // Topics that must keep their offsets, or the group-level refusal. A
+    // consumer group (KIP-848) keeps those its members subscribe to.
+    let consumer_subscribed: Option<Vec<String>> = partition
+        .offsets
+        .borrow()
+        .consumer_group(&group_id)
+        .filter(|group| !group.is_unborn())
+        .map(|group| group.subscription_metadata().keys().cloned().collect());
+    let subscribed: Result<Vec<String>, i16> = match consumer_subscribed {
+        Some(topics) => Ok(topics),
+        None => partition
+            .with_group(&group_id, false, |slot| {
+                let group = &slot.group;
+                match group.state() {
+                    GroupState::Dead => Err(KafkaError::GroupIdNotFound.code()),
+                    GroupState::Empty => Ok(Vec::new()),
+                    _ if group.protocol_type() == Some("consumer") => {
+                        let protocol = group.protocol_name().unwrap_or("");
+                        Ok(group
+                            .members()
+                            .iter()
+                            .filter_map(|m| m.metadata(protocol).and_then(subscribed_topics))
+                            .flatten()
+                            .collect())
+                    }
+                    _ => Err(KafkaError::NonEmptyGroup.code()),
                 }
-                _ => Err(KafkaError::NonEmptyGroup.code()),
-            }
-        })
-        .unwrap_or(Err(KafkaError::GroupIdNotFound.code()));
+            })
+            .unwrap_or(Err(KafkaError::GroupIdNotFound.code())),
+    };
     let subscribed = match subscribed {
         Ok(subscribed) => subscribed,
         Err(code) => return refuse(code),

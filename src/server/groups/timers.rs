@@ -154,14 +154,75 @@ impl OffsetsPartition {
         for group in &empty_groups {
             groups.remove(group);
         }
-        if expired_count > 0 || !empty_groups.is_empty() {
+        drop(groups);
+        let consumer_groups = self.expire_empty_consumer_groups(now_ms);
+        if expired_count > 0 || !empty_groups.is_empty() || consumer_groups > 0 {
             tracing::info!(
                 partition = self.partition,
                 offsets = expired_count,
                 groups = empty_groups.len(),
+                consumer_groups,
                 "expired committed offsets and empty groups"
             );
         }
+    }
+}
+
+impl OffsetsPartition {
+    /// Consumer groups (KIP-848) with no members left and no offsets,
+    /// committed or pending, are deleted (Kafka's `cleanupGroupMetadata`):
+    /// how many.
+    fn expire_empty_consumer_groups(&self, now_ms: i64) -> usize {
+        let records: Vec<OffsetsRecord> = {
+            let mut offsets = self.offsets.borrow_mut();
+            let unused: Vec<String> = offsets
+                .consumer_groups()
+                .filter(|group| group.member_count() == 0)
+                .map(|group| group.group_id().to_string())
+                .filter(|id| {
+                    offsets.offsets_of(id).next().is_none() && !offsets.has_pending_offsets_of(id)
+                })
+                .collect();
+            let mut records = Vec::new();
+            for group_id in unused {
+                let Some(group) = offsets.consumer_group_mut(&group_id, false) else {
+                    continue;
+                };
+                let Some(tombstones) = group.tombstones() else {
+                    continue;
+                };
+                if tombstones.iter().all(|record| group.replay(record).is_ok()) {
+                    records.extend(tombstones.into_iter().map(|record| {
+                        OffsetsRecord::ConsumerGroup {
+                            group: group_id.clone(),
+                            record,
+                        }
+                    }));
+                }
+                offsets.prune_consumer_group(&group_id);
+            }
+            records
+        };
+        let count = records
+            .iter()
+            .filter(|record| {
+                matches!(
+                    record,
+                    OffsetsRecord::ConsumerGroup {
+                        record: crate::group::modern::ConsumerGroupRecord::GroupEpoch(None),
+                        ..
+                    }
+                )
+            })
+            .count();
+        if let Err(code) = self.append(records, now_ms) {
+            tracing::warn!(
+                partition = self.partition,
+                code,
+                "cannot write consumer group tombstones"
+            );
+        }
+        count
     }
 }
 
