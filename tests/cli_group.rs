@@ -1,7 +1,9 @@
 //! `corelog group ...` against a real broker, with a librdkafka consumer as
-//! the group's member: list and describe (members, committed offsets, lag),
-//! reset-offsets (dry run, refused while the member is active, each target
-//! once it left) and delete.
+//! the group's member: list and describe (type, members, committed offsets,
+//! lag), reset-offsets (dry run, refused while the member is active, each
+//! target once it left) and delete; for classic groups and for KIP-848
+//! consumer groups (`group.protocol=consumer`: epochs, current and target
+//! assignments).
 
 #[path = "cli_support/mod.rs"]
 mod cli_support;
@@ -22,15 +24,26 @@ use serde_json::Value;
 const NO_JOIN_DELAY: &[&str] = &["--group-initial-rebalance-delay-ms", "0"];
 const MEMBER_CLIENT_ID: &str = "cli-test-member";
 
-/// A subscribed member that owns every partition of `topic` and committed `offsets`.
+/// A classic-protocol member (librdkafka's default `group.protocol`).
+const CLASSIC_PROTOCOL: &[(&str, &str)] = &[("session.timeout.ms", "10000")];
+/// A KIP-848 member: ConsumerGroupHeartbeat; the coordinator assigns and
+/// owns the session timeout (librdkafka refuses `session.timeout.ms` here).
+const CONSUMER_PROTOCOL: &[(&str, &str)] = &[("group.protocol", "consumer")];
+
+/// A subscribed member, with these `settings`, that owns every partition of
+/// `topic` and committed `offsets`.
 fn member_with_commits(
     brokers: &str,
     group: &str,
     topic: &str,
     offsets: &[(i32, i64)],
+    settings: &[(&str, &str)],
 ) -> TestConsumer {
-    let consumer: TestConsumer = group_consumer_config(brokers, group, MEMBER_CLIENT_ID)
-        .set("session.timeout.ms", "10000")
+    let mut config = group_consumer_config(brokers, group, MEMBER_CLIENT_ID);
+    for (key, value) in settings {
+        config.set(*key, *value);
+    }
+    let consumer: TestConsumer = config
         .create_with_context(TestContext)
         .expect("create consumer");
     consumer.subscribe(&[topic]).expect("subscribe");
@@ -77,7 +90,13 @@ fn group_list_describe_reset_and_delete_with_a_live_then_gone_member() {
     create_topic(&brokers, &topic, 2);
     produce_simple(&brokers, &topic, 0, 10);
     produce_simple(&brokers, &topic, 1, 4);
-    let member = member_with_commits(&brokers, &group, &topic, &[(0, 6), (1, 4)]);
+    let member = member_with_commits(
+        &brokers,
+        &group,
+        &topic,
+        &[(0, 6), (1, 4)],
+        CLASSIC_PROTOCOL,
+    );
 
     let listed = corelog(&brokers, &["group", "list", "--json"]).ok().json();
     let entry = listed
@@ -87,6 +106,7 @@ fn group_list_describe_reset_and_delete_with_a_live_then_gone_member() {
         .find(|entry| entry["group"] == group.as_str())
         .expect("group listed")
         .clone();
+    assert_eq!(entry["type"], "classic");
     assert_eq!(entry["state"], "Stable");
     assert_eq!(entry["protocol_type"], "consumer");
     let table = corelog(&brokers, &["group", "list"]).ok();
@@ -97,7 +117,7 @@ fn group_list_describe_reset_and_delete_with_a_live_then_gone_member() {
         .expect("row");
     assert_eq!(
         line.split_whitespace().collect::<Vec<_>>(),
-        [group.as_str(), "Stable", "consumer"]
+        [group.as_str(), "classic", "Stable", "consumer"]
     );
 
     let rows = described_partitions(&brokers, &group);
@@ -117,7 +137,10 @@ fn group_list_describe_reset_and_delete_with_a_live_then_gone_member() {
         );
     }
     let table = corelog(&brokers, &["group", "describe", &group]).ok();
-    assert!(table.stdout.contains("state: Stable"), "{table:#?}");
+    assert!(
+        table.stdout.contains("type: classic  state: Stable"),
+        "{table:#?}"
+    );
     assert!(table.stdout.contains("LAG"), "{table:#?}");
     let row = table
         .stdout
@@ -215,6 +238,205 @@ fn group_list_describe_reset_and_delete_with_a_live_then_gone_member() {
     corelog(&brokers, &["group", "describe", &group]).fails_with(&["does not exist"]);
     let listed = corelog(&brokers, &["group", "list"]).ok();
     assert!(!listed.stdout.contains(&group), "{listed:#?}");
+}
+
+/// `group list --json`'s entry for `group`.
+fn listed(brokers: &str, group: &str) -> Value {
+    let listed = corelog(brokers, &["group", "list", "--json"]).ok().json();
+    listed
+        .as_array()
+        .expect("array")
+        .iter()
+        .find(|entry| entry["group"] == group)
+        .unwrap_or_else(|| panic!("{group} not listed: {listed:#}"))
+        .clone()
+}
+
+#[test]
+fn consumer_protocol_groups_show_their_type_epochs_and_assignments() {
+    let broker = Broker::start(2, NO_JOIN_DELAY);
+    let brokers = broker.bootstrap();
+    let topic = unique_topic("cli-kip848-topic");
+    let group = unique_topic("cli-kip848-group");
+    let classic_group = unique_topic("cli-classic-group");
+    create_topic(&brokers, &topic, 2);
+    produce_simple(&brokers, &topic, 0, 10);
+    produce_simple(&brokers, &topic, 1, 4);
+    let member = member_with_commits(
+        &brokers,
+        &group,
+        &topic,
+        &[(0, 6), (1, 4)],
+        CONSUMER_PROTOCOL,
+    );
+    let classic_member = member_with_commits(
+        &brokers,
+        &classic_group,
+        &topic,
+        &[(0, 1), (1, 1)],
+        CLASSIC_PROTOCOL,
+    );
+    // The member acknowledges its assignment on its next heartbeat.
+    let described = poll_until(Duration::from_secs(20), "consumer group stable", || {
+        let _ = member.poll(Duration::from_millis(100));
+        let described = corelog(&brokers, &["group", "describe", &group, "--json"])
+            .ok()
+            .json();
+        (described["state"] == "Stable").then_some(described)
+    });
+
+    let entry = listed(&brokers, &group);
+    assert_eq!(entry["type"], "consumer", "{entry}");
+    assert_eq!(entry["state"], "Stable", "{entry}");
+    assert_eq!(entry["protocol_type"], "consumer", "{entry}");
+    assert_eq!(listed(&brokers, &classic_group)["type"], "classic");
+    let table = corelog(&brokers, &["group", "list"]).ok();
+    assert!(
+        table.stdout.starts_with("GROUP") && table.stdout.contains("TYPE"),
+        "{table:#?}"
+    );
+    let cells = |name: &str| -> Vec<String> {
+        let line = table
+            .stdout
+            .lines()
+            .find(|line| line.split_whitespace().next() == Some(name))
+            .unwrap_or_else(|| panic!("no row for {name}: {table:#?}"));
+        line.split_whitespace().map(str::to_string).collect()
+    };
+    assert_eq!(
+        cells(&group),
+        [group.as_str(), "consumer", "Stable", "consumer"]
+    );
+    assert_eq!(cells(&classic_group)[1], "classic");
+
+    assert_eq!(described["type"], "consumer", "{described:#}");
+    assert_eq!(described["assignor"], "uniform", "{described:#}");
+    let group_epoch = described["group_epoch"].as_i64().expect("group epoch");
+    assert!(group_epoch >= 1, "{described:#}");
+    assert_eq!(described["assignment_epoch"], group_epoch, "{described:#}");
+    let members = described["members"].as_array().expect("members");
+    assert_eq!(members.len(), 1, "{described:#}");
+    let described_member = &members[0];
+    let member_id = described_member["member_id"].as_str().expect("member id");
+    assert_eq!(described_member["member_epoch"], group_epoch);
+    assert_eq!(described_member["client_id"], MEMBER_CLIENT_ID);
+    assert_eq!(
+        described_member["subscribed_topic_names"][0],
+        topic.as_str()
+    );
+    for field in ["assignment", "target_assignment"] {
+        let assigned = &described_member[field];
+        assert_eq!(assigned[0]["topic"], topic.as_str(), "{field}: {assigned}");
+        assert_eq!(assigned[0]["partitions"], serde_json::json!([0, 1]));
+        assert!(assigned[0]["topic_id"].as_str().is_some(), "{assigned}");
+    }
+    let rows = described_partitions(&brokers, &group);
+    assert_eq!(rows.len(), 2);
+    for (row, (committed, end)) in rows.iter().zip([(6, 10), (4, 4)]) {
+        assert_eq!(row["committed_offset"], committed, "{row}");
+        assert_eq!(row["log_end_offset"], end, "{row}");
+        assert_eq!(row["lag"], end - committed, "{row}");
+        assert_eq!(row["member_id"], member_id, "{row}");
+    }
+
+    let table = corelog(&brokers, &["group", "describe", &group]).ok();
+    let header = format!(
+        "Group: {group}  type: consumer  state: Stable  group epoch: {group_epoch}  \
+         assignment epoch: {group_epoch}  assignor: uniform  members: 1"
+    );
+    assert!(table.stdout.starts_with(&header), "{table:#?}");
+    let partition_row = table
+        .stdout
+        .lines()
+        .find(|line| line.starts_with(&format!("{topic}  0")))
+        .expect("partition row");
+    let cells: Vec<&str> = partition_row.split_whitespace().collect();
+    assert_eq!(cells[..6], [topic.as_str(), "0", "6", "10", "4", member_id]);
+    let members_header = table
+        .stdout
+        .lines()
+        .find(|line| line.starts_with("CONSUMER-ID"))
+        .expect("members table");
+    assert_eq!(
+        members_header.split_whitespace().collect::<Vec<_>>(),
+        [
+            "CONSUMER-ID",
+            "GROUP-INSTANCE-ID",
+            "HOST",
+            "CLIENT-ID",
+            "#PARTITIONS",
+            "EPOCH",
+            "ASSIGNMENT",
+            "TARGET-ASSIGNMENT"
+        ]
+    );
+    let member_row = table
+        .stdout
+        .lines()
+        .find(|line| line.starts_with(member_id))
+        .expect("member row");
+    let cells: Vec<&str> = member_row.split_whitespace().collect();
+    let assignment = format!("{topic}(0,1)");
+    let epoch = group_epoch.to_string();
+    assert_eq!(cells[1], "-", "no group.instance.id: {member_row}");
+    assert_eq!(
+        cells[3..],
+        [
+            MEMBER_CLIENT_ID,
+            "2",
+            epoch.as_str(),
+            assignment.as_str(),
+            assignment.as_str()
+        ],
+        "{member_row}"
+    );
+    let classic = corelog(&brokers, &["group", "describe", &classic_group]).ok();
+    assert!(
+        classic.stdout.contains("type: classic  state: Stable"),
+        "{classic:#?}"
+    );
+    assert!(!classic.stdout.contains("CONSUMER-ID"), "{classic:#?}");
+    drop(classic_member);
+
+    // A consumer group's members block a reset too (DescribeGroups does not see them).
+    corelog(
+        &brokers,
+        &[
+            "group",
+            "reset-offsets",
+            &group,
+            "--topic",
+            &topic,
+            "--to-earliest",
+            "--execute",
+        ],
+    )
+    .fails_with(&["consumer group", "active member"]);
+    drop(member); // Closing leaves the group: a heartbeat with epoch -1.
+    let described = poll_until(Duration::from_secs(20), "consumer group empty", || {
+        let described = corelog(&brokers, &["group", "describe", &group, "--json"])
+            .ok()
+            .json();
+        (described["state"] == "Empty").then_some(described)
+    });
+    assert_eq!(described["type"], "consumer", "{described:#}");
+    assert_eq!(described["members"], serde_json::json!([]), "{described:#}");
+    corelog(
+        &brokers,
+        &[
+            "group",
+            "reset-offsets",
+            &group,
+            "--topic",
+            &topic,
+            "--to-earliest",
+            "--execute",
+        ],
+    )
+    .ok();
+    assert_eq!(committed(&brokers, &group), [0, 0]);
+    corelog(&brokers, &["group", "delete", &group]).ok();
+    corelog(&brokers, &["group", "describe", &group]).fails_with(&["does not exist"]);
 }
 
 #[test]

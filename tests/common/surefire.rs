@@ -1,8 +1,8 @@
-//! Maven Surefire's XML reports (`<reports-dir>/TEST-*.xml`) read back by the cargo drivers of
-//! the Maven suites (`tests/kafka_streams.rs`): one line per JUnit test case with its verdict,
-//! time and failure message, and the totals, so that `cargo test` output says which Java test
-//! failed and why without opening the reports. Surefire's format is regular enough that no XML
-//! library is needed.
+//! Maven Surefire's XML reports (`<reports-dir>/TEST-*.xml`) read back by the driver of the
+//! Maven suites (`maven.rs`): one line per JUnit test case with its verdict, time and failure
+//! message, and the totals, so that `cargo test` output says which Java test failed and why
+//! without opening the reports. Surefire's format is regular enough that no XML library is
+//! needed.
 
 use std::fs;
 use std::path::Path;

@@ -1,109 +1,154 @@
-//! `corelog group describe`: a group's state, members and, per partition,
-//! the committed offset, log end offset, lag and owning member, like
-//! `kafka-consumer-groups --describe`. Also the DescribeGroups and
-//! OffsetFetch lookups that `reset-offsets` shares; both go to the group's
-//! coordinator.
+//! `corelog group describe`: a group's type, state, members and, per
+//! partition, the committed offset, log end offset, lag and owning member,
+//! like `kafka-consumer-groups --describe`. This file owns the partition
+//! table both kinds of group share and the classic group's view;
+//! `consumer` adds a KIP-848 group's epochs and per-member assignments.
 
 use std::collections::BTreeMap;
 
 use kafka_protocol::messages::describe_groups_response::DescribedGroup;
-use kafka_protocol::messages::{ApiKey, DescribeGroupsRequest, OffsetFetchRequest};
 use serde_json::json;
 
-use super::{decode_assignment, group_id, GROUP_ID_NOT_FOUND};
+use super::lookup::{committed_offsets, describe_group, GroupDescription};
+use super::{consumer, decode_assignment, GROUP_ID_NOT_FOUND};
 use crate::cli::common::{format_table, print_json};
 use crate::cli::kafka::offsets::{list_offsets, TopicPartition, LATEST_TIMESTAMP};
-use crate::cli::kafka::{KafkaClient, Node, ToolError};
-
-/// OffsetFetch v2-v7 take one group and null topics for "all"; v8 batches groups.
-const OFFSET_FETCH_VERSION_MAX: i16 = 7;
-
-/// The group as DescribeGroups reports it (state `Dead` for unknown groups).
-pub fn describe_group(client: &mut KafkaClient, group: &str) -> Result<DescribedGroup, ToolError> {
-    let node = Node::Coordinator(group.to_string());
-    let version = client.version(&node, ApiKey::DescribeGroups, 5)?;
-    let request = DescribeGroupsRequest::default().with_groups(vec![group_id(group)]);
-    let response = client.send(&node, version, &request)?;
-    let described = response
-        .groups
-        .into_iter()
-        .find(|described| &*described.group_id.0 == group)
-        .ok_or_else(|| {
-            ToolError::Protocol(format!("DescribeGroups answered nothing for {group}"))
-        })?;
-    if described.error_code != 0 {
-        return Err(ToolError::kafka(
-            format!("describing group {group}"),
-            described.error_code,
-        ));
-    }
-    Ok(described)
-}
-
-/// The group's committed offsets (partitions without one are left out).
-pub fn committed_offsets(
-    client: &mut KafkaClient,
-    group: &str,
-) -> Result<BTreeMap<TopicPartition, i64>, ToolError> {
-    let node = Node::Coordinator(group.to_string());
-    let version = client.version(&node, ApiKey::OffsetFetch, OFFSET_FETCH_VERSION_MAX)?;
-    if version < 2 {
-        return Err(ToolError::Protocol(
-            "the broker cannot fetch all of a group's offsets (OffsetFetch v2+)".into(),
-        ));
-    }
-    let request = OffsetFetchRequest::default()
-        .with_group_id(group_id(group))
-        .with_topics(None);
-    let response = client.send(&node, version, &request)?;
-    if response.error_code != 0 {
-        return Err(ToolError::kafka(
-            format!("fetching the offsets of group {group}"),
-            response.error_code,
-        ));
-    }
-    let mut offsets = BTreeMap::new();
-    for topic in response.topics {
-        for partition in topic.partitions {
-            if partition.error_code != 0 {
-                let context = format!(
-                    "fetching the offset of group {group} on topic {} partition {}",
-                    topic.name.0, partition.partition_index
-                );
-                return Err(ToolError::kafka(context, partition.error_code));
-            }
-            if partition.committed_offset >= 0 {
-                offsets.insert(
-                    (topic.name.0.to_string(), partition.partition_index),
-                    partition.committed_offset,
-                );
-            }
-        }
-    }
-    Ok(offsets)
-}
+use crate::cli::kafka::{KafkaClient, ToolError};
 
 /// Who owns a partition: member id, client id, host.
 #[derive(Debug, Clone)]
-struct Owner {
-    member_id: String,
-    client_id: String,
-    host: String,
+pub(super) struct Owner {
+    pub member_id: String,
+    pub client_id: String,
+    pub host: String,
+}
+
+/// Per partition the group committed or owns: committed offset, log end
+/// offset, lag and owner.
+pub(super) struct PartitionOffsets {
+    partitions: Vec<TopicPartition>,
+    committed: BTreeMap<TopicPartition, i64>,
+    log_end: BTreeMap<TopicPartition, i64>,
+    owners: BTreeMap<TopicPartition, Owner>,
+}
+
+impl PartitionOffsets {
+    fn fetch(
+        client: &mut KafkaClient,
+        committed: BTreeMap<TopicPartition, i64>,
+        owners: BTreeMap<TopicPartition, Owner>,
+    ) -> Result<PartitionOffsets, ToolError> {
+        let mut partitions: Vec<TopicPartition> =
+            committed.keys().chain(owners.keys()).cloned().collect();
+        partitions.sort();
+        partitions.dedup();
+        let log_end = list_offsets(client, &partitions, LATEST_TIMESTAMP)?;
+        Ok(PartitionOffsets {
+            partitions,
+            committed,
+            log_end,
+            owners,
+        })
+    }
+
+    fn lag(&self, partition: &TopicPartition) -> Option<i64> {
+        match (self.committed.get(partition), self.log_end.get(partition)) {
+            (Some(committed), Some(end)) => Some((end - committed).max(0)),
+            _ => None,
+        }
+    }
+
+    pub(super) fn json_rows(&self) -> Vec<serde_json::Value> {
+        self.partitions
+            .iter()
+            .map(|partition| {
+                let owner = self.owners.get(partition);
+                json!({
+                    "topic": partition.0,
+                    "partition": partition.1,
+                    "committed_offset": self.committed.get(partition),
+                    "log_end_offset": self.log_end.get(partition),
+                    "lag": self.lag(partition),
+                    "member_id": owner.map(|owner| &owner.member_id),
+                    "client_id": owner.map(|owner| &owner.client_id),
+                    "host": owner.map(|owner| &owner.host),
+                })
+            })
+            .collect()
+    }
+
+    pub(super) fn table(&self) -> String {
+        let dash = || "-".to_string();
+        let rows: Vec<Vec<String>> = self
+            .partitions
+            .iter()
+            .map(|partition| {
+                let owner = self.owners.get(partition);
+                vec![
+                    partition.0.clone(),
+                    partition.1.to_string(),
+                    self.committed
+                        .get(partition)
+                        .map_or_else(dash, i64::to_string),
+                    self.log_end
+                        .get(partition)
+                        .map_or_else(dash, i64::to_string),
+                    self.lag(partition).map_or_else(dash, |lag| lag.to_string()),
+                    owner.map_or_else(dash, |owner| owner.member_id.clone()),
+                    owner.map_or_else(dash, |owner| owner.client_id.clone()),
+                    owner.map_or_else(dash, |owner| owner.host.clone()),
+                ]
+            })
+            .collect();
+        format_table(
+            &[
+                "TOPIC",
+                "PARTITION",
+                "CURRENT OFFSET",
+                "LOG END OFFSET",
+                "LAG",
+                "MEMBER",
+                "CLIENT ID",
+                "HOST",
+            ],
+            &rows,
+        )
+    }
 }
 
 pub(super) fn describe(client: &mut KafkaClient, group: &str, json: bool) -> Result<(), ToolError> {
     let described = describe_group(client, group)?;
     let committed = committed_offsets(client, group)?;
-    if described.group_state.as_str() == "Dead" && committed.is_empty() {
-        return Err(ToolError::kafka(
-            format!("group {group} does not exist"),
-            GROUP_ID_NOT_FOUND,
-        ));
+    match described {
+        GroupDescription::Consumer(described) => {
+            let owners = consumer::owners(&described);
+            let offsets = PartitionOffsets::fetch(client, committed, owners)?;
+            consumer::print(group, &described, &offsets, json);
+        }
+        GroupDescription::Classic(described) => {
+            if described.group_state.as_str() == "Dead" && committed.is_empty() {
+                return Err(ToolError::kafka(
+                    format!("group {group} does not exist"),
+                    GROUP_ID_NOT_FOUND,
+                ));
+            }
+            let owners = classic_owners(&described);
+            let offsets = PartitionOffsets::fetch(client, committed, owners)?;
+            print_classic(group, &described, &offsets, json);
+        }
     }
-    let mut owners: BTreeMap<TopicPartition, Owner> = BTreeMap::new();
-    let is_consumer = described.protocol_type.as_str() == "consumer";
+    Ok(())
+}
+
+/// Partition owners from the members' consumer protocol assignments (only
+/// groups of protocol type `consumer` have that format).
+fn classic_owners(described: &DescribedGroup) -> BTreeMap<TopicPartition, Owner> {
+    let mut owners = BTreeMap::new();
+    if described.protocol_type.as_str() != "consumer" {
+        return owners;
+    }
     for member in &described.members {
-        if !is_consumer || member.member_assignment.is_empty() {
+        if member.member_assignment.is_empty() {
             continue;
         }
         let owner = Owner {
@@ -120,33 +165,11 @@ pub(super) fn describe(client: &mut KafkaClient, group: &str, json: bool) -> Res
             }
         }
     }
-    let mut partitions: Vec<TopicPartition> =
-        committed.keys().chain(owners.keys()).cloned().collect();
-    partitions.sort();
-    partitions.dedup();
-    let log_end = list_offsets(client, &partitions, LATEST_TIMESTAMP)?;
-    let lag = |partition: &TopicPartition| match (committed.get(partition), log_end.get(partition))
-    {
-        (Some(committed), Some(end)) => Some((end - committed).max(0)),
-        _ => None,
-    };
+    owners
+}
+
+fn print_classic(group: &str, described: &DescribedGroup, offsets: &PartitionOffsets, json: bool) {
     if json {
-        let rows: Vec<_> = partitions
-            .iter()
-            .map(|partition| {
-                let owner = owners.get(partition);
-                json!({
-                    "topic": partition.0,
-                    "partition": partition.1,
-                    "committed_offset": committed.get(partition),
-                    "log_end_offset": log_end.get(partition),
-                    "lag": lag(partition),
-                    "member_id": owner.map(|owner| &owner.member_id),
-                    "client_id": owner.map(|owner| &owner.client_id),
-                    "host": owner.map(|owner| &owner.host),
-                })
-            })
-            .collect();
         let members: Vec<_> = described
             .members
             .iter()
@@ -161,59 +184,27 @@ pub(super) fn describe(client: &mut KafkaClient, group: &str, json: bool) -> Res
             .collect();
         print_json(&json!({
             "group": group,
+            "type": "classic",
             "state": described.group_state.to_string(),
             "protocol_type": described.protocol_type.to_string(),
             "protocol": described.protocol_data.to_string(),
             "members": members,
-            "partitions": rows,
+            "partitions": offsets.json_rows(),
         }));
-        return Ok(());
+        return;
     }
+    let protocol = match (
+        described.protocol_type.as_str(),
+        described.protocol_data.as_str(),
+    ) {
+        ("", _) => "-".to_string(),
+        (protocol_type, "") => protocol_type.to_string(),
+        (protocol_type, protocol) => format!("{protocol_type}/{protocol}"),
+    };
     println!(
-        "Group: {group}  state: {}  protocol: {}  members: {}",
+        "Group: {group}  type: classic  state: {}  protocol: {protocol}  members: {}",
         described.group_state,
-        match (
-            described.protocol_type.as_str(),
-            described.protocol_data.as_str()
-        ) {
-            ("", _) => "-".to_string(),
-            (protocol_type, "") => protocol_type.to_string(),
-            (protocol_type, protocol) => format!("{protocol_type}/{protocol}"),
-        },
         described.members.len()
     );
-    let dash = || "-".to_string();
-    let rows: Vec<Vec<String>> = partitions
-        .iter()
-        .map(|partition| {
-            let owner = owners.get(partition);
-            vec![
-                partition.0.clone(),
-                partition.1.to_string(),
-                committed.get(partition).map_or_else(dash, i64::to_string),
-                log_end.get(partition).map_or_else(dash, i64::to_string),
-                lag(partition).map_or_else(dash, |lag| lag.to_string()),
-                owner.map_or_else(dash, |owner| owner.member_id.clone()),
-                owner.map_or_else(dash, |owner| owner.client_id.clone()),
-                owner.map_or_else(dash, |owner| owner.host.clone()),
-            ]
-        })
-        .collect();
-    print!(
-        "{}",
-        format_table(
-            &[
-                "TOPIC",
-                "PARTITION",
-                "CURRENT OFFSET",
-                "LOG END OFFSET",
-                "LAG",
-                "MEMBER",
-                "CLIENT ID",
-                "HOST"
-            ],
-            &rows
-        )
-    );
-    Ok(())
+    print!("{}", offsets.table());
 }

@@ -1,21 +1,30 @@
 //! `corelog group ...`: list, describe, reset the offsets of and delete
-//! consumer groups over the Kafka group APIs (ListGroups, DescribeGroups,
-//! OffsetFetch, OffsetCommit, DeleteGroups) plus ListOffsets for lag, like
-//! `kafka-consumer-groups`. Group requests go to the group's coordinator
+//! consumer groups over the Kafka group APIs (ListGroups,
+//! ConsumerGroupDescribe, DescribeGroups, OffsetFetch, OffsetCommit,
+//! DeleteGroups) plus ListOffsets for lag, like `kafka-consumer-groups`.
+//! Both kinds of group are shown: classic ones and KIP-848 consumer groups
+//! (`group.protocol=consumer`). Group requests go to the group's coordinator
 //! (FindCoordinator); runs on the CLI's main thread with the blocking client.
 //!
 //! This file owns the flags, the dispatch, `list` and `delete`.
 //!
 //! Inside:
-//! - `describe`: `describe` (DescribeGroups, OffsetFetch, ListOffsets for
-//!   lag) and the lookups `reset` shares
-//! - `assignment`: decoding a member's consumer protocol assignment
+//! - `lookup`: which kind a group is and its description
+//!   (ConsumerGroupDescribe, else DescribeGroups), its committed offsets
+//!   (OffsetFetch); shared by `describe` and `reset`
+//! - `describe`: `describe`, the partition table (ListOffsets for lag) and a
+//!   classic group's view
+//! - `consumer`: a consumer group's view (epochs, assignor, per-member
+//!   current and target assignments)
+//! - `assignment`: decoding a classic member's consumer protocol assignment
 //! - `reset`: `reset-offsets`, its plan and its standalone OffsetCommit
 //! - `datetime`: `--to-datetime`, RFC 3339 to epoch milliseconds
 
 mod assignment;
+mod consumer;
 mod datetime;
 mod describe;
+mod lookup;
 pub mod reset;
 
 use std::collections::BTreeMap;
@@ -29,12 +38,14 @@ use crate::cli::common::{for_each_reporting, format_table, print_json, ConnectAr
 use crate::cli::kafka::{KafkaClient, Node, ToolError};
 pub use assignment::decode_assignment;
 use describe::describe;
-pub use describe::{committed_offsets, describe_group};
+pub use lookup::{committed_offsets, describe_group, GroupDescription};
 use reset::ResetArgs;
 
 pub const CLIENT_ID: &str = "corelog-group";
 const NON_EMPTY_GROUP: i16 = 68;
 const GROUP_ID_NOT_FOUND: i16 = 69;
+/// ListGroups v5 (KIP-848) adds each group's type, `classic` or `consumer`.
+const LIST_GROUPS_VERSION_MAX: i16 = 5;
 
 #[derive(Debug, Args)]
 pub struct GroupArgs {
@@ -46,12 +57,13 @@ pub struct GroupArgs {
 
 #[derive(Debug, Subcommand)]
 pub enum GroupCommand {
-    /// List consumer groups with their state and protocol type.
+    /// List groups with their type (classic or consumer), state and protocol type.
     List {
         #[arg(long)]
         json: bool,
     },
-    /// Show a group's members and, per partition, committed offset, log end offset and lag.
+    /// Show a group's type, state, members and, per partition, committed offset, log end
+    /// offset and lag; for a consumer group also its epochs and each member's assignments.
     Describe {
         group: String,
         #[arg(long)]
@@ -80,6 +92,15 @@ fn group_id(group: &str) -> GroupId {
     GroupId(StrBytes::from_string(group.to_string()))
 }
 
+/// One row of `group list`.
+struct ListedGroup {
+    /// `classic` or `consumer`; empty from brokers before ListGroups v5.
+    group_type: String,
+    /// Empty from brokers before ListGroups v4.
+    state: String,
+    protocol_type: String,
+}
+
 /// ListGroups on every broker (each lists only the groups it coordinates).
 fn list(client: &mut KafkaClient, json: bool) -> Result<(), ToolError> {
     let metadata = client.metadata(Some(&[]))?;
@@ -93,7 +114,7 @@ fn list(client: &mut KafkaClient, json: bool) -> Result<(), ToolError> {
     let mut groups = BTreeMap::new();
     for broker in brokers {
         let node = Node::Broker(broker);
-        let version = client.version(&node, ApiKey::ListGroups, 4)?;
+        let version = client.version(&node, ApiKey::ListGroups, LIST_GROUPS_VERSION_MAX)?;
         let response = client.send(&node, version, &ListGroupsRequest::default())?;
         if response.error_code != 0 {
             return Err(ToolError::kafka(
@@ -102,35 +123,58 @@ fn list(client: &mut KafkaClient, json: bool) -> Result<(), ToolError> {
             ));
         }
         for group in response.groups {
-            // The state is only in v4+ answers.
-            let state = if version >= 4 {
-                group.group_state.to_string()
-            } else {
-                String::new()
+            let listed = ListedGroup {
+                group_type: if version >= 5 {
+                    group.group_type.to_string()
+                } else {
+                    String::new()
+                },
+                state: if version >= 4 {
+                    group.group_state.to_string()
+                } else {
+                    String::new()
+                },
+                protocol_type: group.protocol_type.to_string(),
             };
-            groups.insert(
-                group.group_id.0.to_string(),
-                (state, group.protocol_type.to_string()),
-            );
+            groups.insert(group.group_id.0.to_string(), listed);
         }
     }
     if json {
         let rows: Vec<_> = groups
             .iter()
-            .map(|(group, (state, protocol_type))| {
-                json!({ "group": group, "state": state, "protocol_type": protocol_type })
+            .map(|(group, listed)| {
+                json!({
+                    "group": group,
+                    "type": (!listed.group_type.is_empty()).then_some(&listed.group_type),
+                    "state": listed.state,
+                    "protocol_type": listed.protocol_type,
+                })
             })
             .collect();
         print_json(&json!(rows));
         return Ok(());
     }
+    let or_dash = |text: String| {
+        if text.is_empty() {
+            "-".to_string()
+        } else {
+            text
+        }
+    };
     let rows: Vec<Vec<String>> = groups
         .into_iter()
-        .map(|(group, (state, protocol_type))| vec![group, state, protocol_type])
+        .map(|(group, listed)| {
+            vec![
+                group,
+                or_dash(listed.group_type),
+                or_dash(listed.state),
+                or_dash(listed.protocol_type),
+            ]
+        })
         .collect();
     print!(
         "{}",
-        format_table(&["GROUP", "STATE", "PROTOCOL TYPE"], &rows)
+        format_table(&["GROUP", "TYPE", "STATE", "PROTOCOL TYPE"], &rows)
     );
     Ok(())
 }

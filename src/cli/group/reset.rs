@@ -200,12 +200,14 @@ fn parse_topic_spec(spec: &str) -> Result<(String, Option<Vec<i32>>), String> {
 
 /// Commits the plan as a standalone commit (generation -1, member "").
 fn commit(client: &mut KafkaClient, group: &str, moves: &[Move]) -> Result<(), ToolError> {
+    // Either kind of group: a consumer group's members are invisible to DescribeGroups.
     let described = describe_group(client, group)?;
-    if !described.members.is_empty() {
+    if described.member_count() > 0 {
         return Err(ToolError::Usage(format!(
-            "group {group} has {} active member(s) (state {}): stop its consumers before resetting offsets",
-            described.members.len(),
-            described.group_state
+            "{} group {group} has {} active member(s) (state {}): stop its consumers before resetting offsets",
+            described.group_type(),
+            described.member_count(),
+            described.state()
         )));
     }
     let node = Node::Coordinator(group.to_string());

@@ -12,7 +12,8 @@
 //! convert a group with members from one protocol to the other (Kafka's
 //! online migration, `group.consumer.migration.policy`): it answers as
 //! Kafka does with the migration disabled. A heartbeat for a classic group
-//! with members is GROUP_ID_NOT_FOUND ("Group X is not a consumer group."),
+//! with members is GROUP_ID_NOT_FOUND ("Cannot upgrade classic group X to
+//! consumer group because online upgrade is disabled."),
 //! a JoinGroup for a consumer group with members is
 //! INCONSISTENT_GROUP_PROTOCOL; an empty group of the other type is deleted
 //! and replaced (its committed offsets stay), as in Kafka.
@@ -118,7 +119,7 @@ fn replace_empty_classic_group(
         && slot.sync_waiters.is_empty();
     if !empty {
         return Err(HeartbeatError::GroupIdNotFound(format!(
-            "Group {group_id} is not a consumer group."
+            "Cannot upgrade classic group {group_id} to consumer group because online upgrade is disabled."
         )));
     }
     groups.remove(group_id);
