@@ -14,7 +14,7 @@ use std::time::Duration;
 use rdkafka::consumer::{CommitMode, Consumer};
 use rdkafka::{Offset, TopicPartitionList};
 
-use cli_support::{closed_port_address, corelog};
+use cli_support::{closed_port_address, corelog, Run};
 use common::{
     create_topic, group_consumer_config, poll_until, produce_simple, unique_topic, Broker,
     TestConsumer, TestContext,
@@ -29,6 +29,24 @@ const CLASSIC_PROTOCOL: &[(&str, &str)] = &[("session.timeout.ms", "10000")];
 /// A KIP-848 member: ConsumerGroupHeartbeat; the coordinator assigns and
 /// owns the session timeout (librdkafka refuses `session.timeout.ms` here).
 const CONSUMER_PROTOCOL: &[(&str, &str)] = &[("group.protocol", "consumer")];
+
+/// The offsets the members commit on [`TOPIC_RECORDS`]: (partition, offset).
+const MEMBER_COMMITS: &[(i32, i64)] = &[(0, 6), (1, 4)];
+/// Records produced to each partition of the test topic: (partition, count).
+const TOPIC_RECORDS: [(i32, i64); 2] = [(0, 10), (1, 4)];
+
+/// A broker (its bootstrap address alongside) with a fresh topic whose two
+/// partitions hold [`TOPIC_RECORDS`].
+fn broker_with_topic(topic_prefix: &str) -> (Broker, String, String) {
+    let broker = Broker::start(2, NO_JOIN_DELAY);
+    let brokers = broker.bootstrap();
+    let topic = unique_topic(topic_prefix);
+    create_topic(&brokers, &topic, 2);
+    for (partition, count) in TOPIC_RECORDS {
+        produce_simple(&brokers, &topic, partition, count as usize);
+    }
+    (broker, brokers, topic)
+}
 
 /// A subscribed member, with these `settings`, that owns every partition of
 /// `topic` and committed `offsets`.
@@ -61,16 +79,51 @@ fn member_with_commits(
     consumer
 }
 
+/// `group describe --json`.
+fn described(brokers: &str, group: &str) -> Value {
+    corelog(brokers, &["group", "describe", group, "--json"])
+        .ok()
+        .json()
+}
+
+/// `group describe --json` once the group reached `state`; `between_tries`
+/// runs before each try (a KIP-848 member must poll to heartbeat).
+fn described_once_in_state(
+    brokers: &str,
+    group: &str,
+    state: &str,
+    mut between_tries: impl FnMut(),
+) -> Value {
+    let what = format!("group {group} {state}");
+    poll_until(Duration::from_secs(20), &what, || {
+        between_tries();
+        let described = described(brokers, group);
+        (described["state"] == state).then_some(described)
+    })
+}
+
 /// `group describe --json` rows keyed by partition.
 fn described_partitions(brokers: &str, group: &str) -> Vec<Value> {
-    let described = corelog(brokers, &["group", "describe", group, "--json"])
-        .ok()
-        .json();
-    let mut rows = described["partitions"]
+    let mut rows = described(brokers, group)["partitions"]
         .as_array()
         .expect("partitions")
         .clone();
     rows.sort_by_key(|row| row["partition"].as_i64());
+    rows
+}
+
+/// Checks that the described rows show [`MEMBER_COMMITS`] against
+/// [`TOPIC_RECORDS`] and the lag between them, and returns the rows.
+fn described_partitions_with_member_commits(brokers: &str, group: &str) -> Vec<Value> {
+    let rows = described_partitions(brokers, group);
+    assert_eq!(rows.len(), 2);
+    for (row, ((_, committed), (_, end))) in
+        rows.iter().zip(MEMBER_COMMITS.iter().zip(TOPIC_RECORDS))
+    {
+        assert_eq!(row["committed_offset"], *committed, "{row}");
+        assert_eq!(row["log_end_offset"], end, "{row}");
+        assert_eq!(row["lag"], end - committed, "{row}");
+    }
     rows
 }
 
@@ -81,52 +134,73 @@ fn committed(brokers: &str, group: &str) -> Vec<i64> {
         .collect()
 }
 
-#[test]
-fn group_list_describe_reset_and_delete_with_a_live_then_gone_member() {
-    let broker = Broker::start(2, NO_JOIN_DELAY);
-    let brokers = broker.bootstrap();
-    let topic = unique_topic("cli-group-topic");
-    let group = unique_topic("cli-group");
-    create_topic(&brokers, &topic, 2);
-    produce_simple(&brokers, &topic, 0, 10);
-    produce_simple(&brokers, &topic, 1, 4);
-    let member = member_with_commits(
-        &brokers,
-        &group,
-        &topic,
-        &[(0, 6), (1, 4)],
-        CLASSIC_PROTOCOL,
-    );
-
-    let listed = corelog(&brokers, &["group", "list", "--json"]).ok().json();
-    let entry = listed
+/// `group list --json`'s entry for `group`.
+fn listed(brokers: &str, group: &str) -> Value {
+    let listed = corelog(brokers, &["group", "list", "--json"]).ok().json();
+    listed
         .as_array()
         .expect("array")
         .iter()
-        .find(|entry| entry["group"] == group.as_str())
-        .expect("group listed")
-        .clone();
+        .find(|entry| entry["group"] == group)
+        .unwrap_or_else(|| panic!("{group} not listed: {listed:#}"))
+        .clone()
+}
+
+/// The whitespace-separated cells of the first line of `run`'s table whose
+/// first cell is `first_cell`.
+fn table_row<'run>(run: &'run Run, first_cell: &str) -> Vec<&'run str> {
+    let line = run
+        .stdout
+        .lines()
+        .find(|line| line.split_whitespace().next() == Some(first_cell))
+        .unwrap_or_else(|| panic!("no row for {first_cell}: {run:#?}"));
+    line.split_whitespace().collect()
+}
+
+/// The cells of `group describe`'s table row for `topic`'s partition 0.
+fn partition_zero_row<'run>(run: &'run Run, topic: &str) -> Vec<&'run str> {
+    let row = run
+        .stdout
+        .lines()
+        .find(|line| line.starts_with(&format!("{topic}  0")))
+        .expect("partition row");
+    row.split_whitespace().collect()
+}
+
+/// `group reset-offsets GROUP --topic TOPIC --to-earliest`, executed or a dry run.
+fn reset_to_earliest(brokers: &str, group: &str, topic: &str, execute: bool) -> Run {
+    let mut args = vec![
+        "group",
+        "reset-offsets",
+        group,
+        "--topic",
+        topic,
+        "--to-earliest",
+    ];
+    if execute {
+        args.push("--execute");
+    }
+    corelog(brokers, &args)
+}
+
+#[test]
+fn group_list_describe_reset_and_delete_with_a_live_then_gone_member() {
+    let (_broker, brokers, topic) = broker_with_topic("cli-group-topic");
+    let group = unique_topic("cli-group");
+    let member = member_with_commits(&brokers, &group, &topic, MEMBER_COMMITS, CLASSIC_PROTOCOL);
+
+    let entry = listed(&brokers, &group);
     assert_eq!(entry["type"], "classic");
     assert_eq!(entry["state"], "Stable");
     assert_eq!(entry["protocol_type"], "consumer");
     let table = corelog(&brokers, &["group", "list"]).ok();
-    let line = table
-        .stdout
-        .lines()
-        .find(|line| line.starts_with(&group))
-        .expect("row");
     assert_eq!(
-        line.split_whitespace().collect::<Vec<_>>(),
+        table_row(&table, &group),
         [group.as_str(), "classic", "Stable", "consumer"]
     );
 
-    let rows = described_partitions(&brokers, &group);
-    assert_eq!(rows.len(), 2);
-    for (row, (committed, end)) in rows.iter().zip([(6, 10), (4, 4)]) {
+    for row in described_partitions_with_member_commits(&brokers, &group) {
         assert_eq!(row["topic"], topic.as_str());
-        assert_eq!(row["committed_offset"], committed);
-        assert_eq!(row["log_end_offset"], end);
-        assert_eq!(row["lag"], end - committed);
         assert_eq!(row["client_id"], MEMBER_CLIENT_ID);
         assert!(
             row["member_id"]
@@ -142,54 +216,22 @@ fn group_list_describe_reset_and_delete_with_a_live_then_gone_member() {
         "{table:#?}"
     );
     assert!(table.stdout.contains("LAG"), "{table:#?}");
-    let row = table
-        .stdout
-        .lines()
-        .find(|line| line.starts_with(&format!("{topic}  0")))
-        .expect("row");
-    let cells: Vec<&str> = row.split_whitespace().collect();
+    let cells = partition_zero_row(&table, &topic);
     assert_eq!(cells[..5], [topic.as_str(), "0", "6", "10", "4"]);
     assert_eq!(cells[6], MEMBER_CLIENT_ID);
 
     // A dry run prints the plan and commits nothing, even with a member.
-    let plan = corelog(
-        &brokers,
-        &[
-            "group",
-            "reset-offsets",
-            &group,
-            "--topic",
-            &topic,
-            "--to-earliest",
-        ],
-    )
-    .ok();
+    let plan = reset_to_earliest(&brokers, &group, &topic, false).ok();
     assert!(plan.stdout.contains("Dry run"), "{plan:#?}");
     assert_eq!(committed(&brokers, &group), [6, 4]);
     // Executing is refused while the member is active; so is deleting.
-    corelog(
-        &brokers,
-        &[
-            "group",
-            "reset-offsets",
-            &group,
-            "--topic",
-            &topic,
-            "--to-earliest",
-            "--execute",
-        ],
-    )
-    .fails_with(&["active member", "stop its consumers"]);
+    reset_to_earliest(&brokers, &group, &topic, true)
+        .fails_with(&["active member", "stop its consumers"]);
     corelog(&brokers, &["group", "delete", &group]).fails_with(&["still has members"]);
     assert_eq!(committed(&brokers, &group), [6, 4]);
 
     drop(member); // Closing leaves the group.
-    poll_until(Duration::from_secs(20), "group empty", || {
-        let described = corelog(&brokers, &["group", "describe", &group, "--json"])
-            .ok()
-            .json();
-        (described["state"] == "Empty").then_some(())
-    });
+    described_once_in_state(&brokers, &group, "Empty", || {});
     let reset = |target: &[&str]| {
         let mut args = vec![
             "group",
@@ -240,35 +282,12 @@ fn group_list_describe_reset_and_delete_with_a_live_then_gone_member() {
     assert!(!listed.stdout.contains(&group), "{listed:#?}");
 }
 
-/// `group list --json`'s entry for `group`.
-fn listed(brokers: &str, group: &str) -> Value {
-    let listed = corelog(brokers, &["group", "list", "--json"]).ok().json();
-    listed
-        .as_array()
-        .expect("array")
-        .iter()
-        .find(|entry| entry["group"] == group)
-        .unwrap_or_else(|| panic!("{group} not listed: {listed:#}"))
-        .clone()
-}
-
 #[test]
 fn consumer_protocol_groups_show_their_type_epochs_and_assignments() {
-    let broker = Broker::start(2, NO_JOIN_DELAY);
-    let brokers = broker.bootstrap();
-    let topic = unique_topic("cli-kip848-topic");
+    let (_broker, brokers, topic) = broker_with_topic("cli-kip848-topic");
     let group = unique_topic("cli-kip848-group");
     let classic_group = unique_topic("cli-classic-group");
-    create_topic(&brokers, &topic, 2);
-    produce_simple(&brokers, &topic, 0, 10);
-    produce_simple(&brokers, &topic, 1, 4);
-    let member = member_with_commits(
-        &brokers,
-        &group,
-        &topic,
-        &[(0, 6), (1, 4)],
-        CONSUMER_PROTOCOL,
-    );
+    let member = member_with_commits(&brokers, &group, &topic, MEMBER_COMMITS, CONSUMER_PROTOCOL);
     let classic_member = member_with_commits(
         &brokers,
         &classic_group,
@@ -277,12 +296,8 @@ fn consumer_protocol_groups_show_their_type_epochs_and_assignments() {
         CLASSIC_PROTOCOL,
     );
     // The member acknowledges its assignment on its next heartbeat.
-    let described = poll_until(Duration::from_secs(20), "consumer group stable", || {
+    let described = described_once_in_state(&brokers, &group, "Stable", || {
         let _ = member.poll(Duration::from_millis(100));
-        let described = corelog(&brokers, &["group", "describe", &group, "--json"])
-            .ok()
-            .json();
-        (described["state"] == "Stable").then_some(described)
     });
 
     let entry = listed(&brokers, &group);
@@ -295,19 +310,11 @@ fn consumer_protocol_groups_show_their_type_epochs_and_assignments() {
         table.stdout.starts_with("GROUP") && table.stdout.contains("TYPE"),
         "{table:#?}"
     );
-    let cells = |name: &str| -> Vec<String> {
-        let line = table
-            .stdout
-            .lines()
-            .find(|line| line.split_whitespace().next() == Some(name))
-            .unwrap_or_else(|| panic!("no row for {name}: {table:#?}"));
-        line.split_whitespace().map(str::to_string).collect()
-    };
     assert_eq!(
-        cells(&group),
+        table_row(&table, &group),
         [group.as_str(), "consumer", "Stable", "consumer"]
     );
-    assert_eq!(cells(&classic_group)[1], "classic");
+    assert_eq!(table_row(&table, &classic_group)[1], "classic");
 
     assert_eq!(described["type"], "consumer", "{described:#}");
     assert_eq!(described["assignor"], "uniform", "{described:#}");
@@ -330,12 +337,7 @@ fn consumer_protocol_groups_show_their_type_epochs_and_assignments() {
         assert_eq!(assigned[0]["partitions"], serde_json::json!([0, 1]));
         assert!(assigned[0]["topic_id"].as_str().is_some(), "{assigned}");
     }
-    let rows = described_partitions(&brokers, &group);
-    assert_eq!(rows.len(), 2);
-    for (row, (committed, end)) in rows.iter().zip([(6, 10), (4, 4)]) {
-        assert_eq!(row["committed_offset"], committed, "{row}");
-        assert_eq!(row["log_end_offset"], end, "{row}");
-        assert_eq!(row["lag"], end - committed, "{row}");
+    for row in described_partitions_with_member_commits(&brokers, &group) {
         assert_eq!(row["member_id"], member_id, "{row}");
     }
 
@@ -345,40 +347,17 @@ fn consumer_protocol_groups_show_their_type_epochs_and_assignments() {
          assignment epoch: {group_epoch}  assignor: uniform  members: 1"
     );
     assert!(table.stdout.starts_with(&header), "{table:#?}");
-    let partition_row = table
-        .stdout
-        .lines()
-        .find(|line| line.starts_with(&format!("{topic}  0")))
-        .expect("partition row");
-    let cells: Vec<&str> = partition_row.split_whitespace().collect();
+    let cells = partition_zero_row(&table, &topic);
     assert_eq!(cells[..6], [topic.as_str(), "0", "6", "10", "4", member_id]);
-    let members_header = table
-        .stdout
-        .lines()
-        .find(|line| line.starts_with("CONSUMER-ID"))
-        .expect("members table");
     assert_eq!(
-        members_header.split_whitespace().collect::<Vec<_>>(),
-        [
-            "CONSUMER-ID",
-            "GROUP-INSTANCE-ID",
-            "HOST",
-            "CLIENT-ID",
-            "#PARTITIONS",
-            "EPOCH",
-            "ASSIGNMENT",
-            "TARGET-ASSIGNMENT"
-        ]
+        table_row(&table, "CONSUMER-ID").join(" "),
+        "CONSUMER-ID GROUP-INSTANCE-ID HOST CLIENT-ID #PARTITIONS EPOCH ASSIGNMENT \
+         TARGET-ASSIGNMENT"
     );
-    let member_row = table
-        .stdout
-        .lines()
-        .find(|line| line.starts_with(member_id))
-        .expect("member row");
-    let cells: Vec<&str> = member_row.split_whitespace().collect();
+    let cells = table_row(&table, member_id);
     let assignment = format!("{topic}(0,1)");
     let epoch = group_epoch.to_string();
-    assert_eq!(cells[1], "-", "no group.instance.id: {member_row}");
+    assert_eq!(cells[1], "-", "no group.instance.id: {cells:?}");
     assert_eq!(
         cells[3..],
         [
@@ -388,7 +367,7 @@ fn consumer_protocol_groups_show_their_type_epochs_and_assignments() {
             assignment.as_str(),
             assignment.as_str()
         ],
-        "{member_row}"
+        "{cells:?}"
     );
     let classic = corelog(&brokers, &["group", "describe", &classic_group]).ok();
     assert!(
@@ -399,41 +378,13 @@ fn consumer_protocol_groups_show_their_type_epochs_and_assignments() {
     drop(classic_member);
 
     // A consumer group's members block a reset too (DescribeGroups does not see them).
-    corelog(
-        &brokers,
-        &[
-            "group",
-            "reset-offsets",
-            &group,
-            "--topic",
-            &topic,
-            "--to-earliest",
-            "--execute",
-        ],
-    )
-    .fails_with(&["consumer group", "active member"]);
+    reset_to_earliest(&brokers, &group, &topic, true)
+        .fails_with(&["consumer group", "active member"]);
     drop(member); // Closing leaves the group: a heartbeat with epoch -1.
-    let described = poll_until(Duration::from_secs(20), "consumer group empty", || {
-        let described = corelog(&brokers, &["group", "describe", &group, "--json"])
-            .ok()
-            .json();
-        (described["state"] == "Empty").then_some(described)
-    });
+    let described = described_once_in_state(&brokers, &group, "Empty", || {});
     assert_eq!(described["type"], "consumer", "{described:#}");
     assert_eq!(described["members"], serde_json::json!([]), "{described:#}");
-    corelog(
-        &brokers,
-        &[
-            "group",
-            "reset-offsets",
-            &group,
-            "--topic",
-            &topic,
-            "--to-earliest",
-            "--execute",
-        ],
-    )
-    .ok();
+    reset_to_earliest(&brokers, &group, &topic, true).ok();
     assert_eq!(committed(&brokers, &group), [0, 0]);
     corelog(&brokers, &["group", "delete", &group]).ok();
     corelog(&brokers, &["group", "describe", &group]).fails_with(&["does not exist"]);

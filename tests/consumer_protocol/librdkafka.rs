@@ -219,3 +219,59 @@ fn librdkafka_consumer_protocol_splits_a_topic_and_hands_it_over() {
         );
     }
 }
+
+/// A regex subscription (`^...`, librdkafka's pattern syntax) with the consumer protocol is
+/// sent as `subscribed_topic_regex` and resolved by the broker: only matching topics are
+/// assigned and read.
+#[test]
+fn librdkafka_regex_subscription_is_resolved_by_the_broker() {
+    let broker = Broker::start(1, BROKER_FLAGS);
+    let bootstrap = broker.bootstrap();
+    let prefix = common::unique_topic("kip848-regex");
+    let matching = [format!("{prefix}-a"), format!("{prefix}-b")];
+    let other = common::unique_topic("kip848-unmatched");
+    for topic in matching.iter().chain([&other]) {
+        common::create_topic(&bootstrap, topic, PARTITIONS);
+    }
+    let group = common::unique_topic("kip848-regex-group");
+    let mut config = common::group_consumer_config(&bootstrap, &group, "kip848-regex");
+    config.set("group.protocol", "consumer");
+    let consumer: Kip848Consumer = config
+        .create_with_context(TestContext)
+        .expect("create a group.protocol=consumer consumer");
+    consumer
+        .subscribe(&[&format!("^{prefix}-.*")])
+        .expect("subscribe to a regex");
+
+    let expected: BTreeSet<(String, i32)> = matching
+        .iter()
+        .flat_map(|topic| (0..PARTITIONS).map(move |p| (topic.clone(), p)))
+        .collect();
+    let deadline = Instant::now() + GROUP_TIMEOUT;
+    loop {
+        assert!(recv_within(&consumer, Duration::from_millis(100)).is_none());
+        let assignment: BTreeSet<(String, i32)> = consumer
+            .assignment()
+            .expect("assignment")
+            .elements()
+            .iter()
+            .map(|element| (element.topic().to_string(), element.partition()))
+            .collect();
+        if assignment == expected {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the regex's topics were not assigned: {assignment:?}"
+        );
+    }
+    for topic in matching.iter().chain([&other]) {
+        produce(&bootstrap, topic, 0);
+    }
+    let received = drain(&[&consumer], 2 * RECORDS_PER_ROUND);
+    assert_eq!(
+        received[0].len(),
+        2 * RECORDS_PER_ROUND,
+        "every record of the two matching topics once, none of {other}"
+    );
+}

@@ -10,6 +10,8 @@ import (
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/corelog/corelog/tests/go/internal/suite"
 )
 
 // TestAdminTopicLifecycle: kadm creates two topics (one with a config), a second create
@@ -18,7 +20,7 @@ import (
 // DeleteTopics they are gone: not listed, and deleting again gives
 // UNKNOWN_TOPIC_OR_PARTITION.
 func TestAdminTopicLifecycle(t *testing.T) {
-	ctx := testContext(t)
+	ctx := suite.Context(t)
 	admin := newAdmin(t)
 	plain, configured := uniqueName("admin"), uniqueName("admin-configured")
 	retention := "3600000"
@@ -52,7 +54,7 @@ func TestAdminTopicLifecycle(t *testing.T) {
 	// Kafka answers CreateTopics once the controller has the topics; a broker's metadata
 	// may list them a moment later.
 	var listed kadm.TopicDetails
-	waitFor(ctx, t, "created topics in ListTopics", func() bool {
+	suite.WaitFor(ctx, t, "created topics in ListTopics", func() bool {
 		listed, err = admin.ListTopics(ctx)
 		return err == nil && listed.Has(plain) && listed.Has(configured) &&
 			len(listed[plain].Partitions) == 3 && len(listed[configured].Partitions) == 2
@@ -112,7 +114,7 @@ func TestAdminTopicLifecycle(t *testing.T) {
 	if err != nil || deleted.Error() != nil {
 		t.Fatalf("delete topics: %v %v", err, deleted.Error())
 	}
-	waitFor(ctx, t, "deleted topics to leave ListTopics", func() bool {
+	suite.WaitFor(ctx, t, "deleted topics to leave ListTopics", func() bool {
 		listed, err := admin.ListTopics(ctx)
 		return err == nil && !listed.Has(plain) && !listed.Has(configured)
 	})
@@ -126,7 +128,7 @@ func TestAdminTopicLifecycle(t *testing.T) {
 // -1, as Kafka's tools do), with metadata; FetchOffsets returns exactly them; a second
 // commit moves one partition; a group that never committed fetches nothing.
 func TestAdminOffsetsCommitFetchAndEndOffsets(t *testing.T) {
-	ctx := testContext(t)
+	ctx := suite.Context(t)
 	admin := newAdmin(t)
 	topic, group := uniqueName("offsets"), uniqueName("offsets")
 	createTopic(ctx, t, admin, topic, 2)

@@ -11,6 +11,8 @@ import (
 
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/corelog/corelog/tests/go/internal/suite"
 )
 
 // member is one group consumer with the partitions it owns, tracked through kgo's
@@ -93,18 +95,6 @@ func (m *member) pollInBackground(ctx context.Context, records chan<- *kgo.Recor
 	return &done
 }
 
-// waitFor polls `condition` every 50 ms until it holds, failing the test at ctx's deadline.
-func waitFor(ctx context.Context, t *testing.T, what string, condition func() bool) {
-	t.Helper()
-	for !condition() {
-		select {
-		case <-ctx.Done():
-			t.Fatalf("timed out waiting for %s", what)
-		case <-time.After(50 * time.Millisecond):
-		}
-	}
-}
-
 func produceSpread(ctx context.Context, t *testing.T, topic string, first, count, partitions int) {
 	t.Helper()
 	producer := newClient(t, kgo.DefaultProduceTopic(topic), kgo.RecordPartitioner(kgo.ManualPartitioner()))
@@ -132,7 +122,7 @@ func TestGroupCooperativeStickySplitCommitResume(t *testing.T) {
 	const partitions = 4
 	const firstBatch = 200
 	const secondBatch = 80
-	ctx := testContext(t)
+	ctx := suite.Context(t)
 	admin := newAdmin(t)
 	topic := uniqueName("group")
 	group := uniqueName("group")
@@ -145,14 +135,14 @@ func TestGroupCooperativeStickySplitCommitResume(t *testing.T) {
 	pollCtx, stopPolling := context.WithCancel(ctx)
 	defer stopPolling()
 	firstDone := first.pollInBackground(pollCtx, records, errs)
-	waitFor(ctx, t, "the first member to own all partitions", func() bool {
+	suite.WaitFor(ctx, t, "the first member to own all partitions", func() bool {
 		return len(first.partitions()) == partitions
 	})
 
 	second := newMember(t, "second", group, topic, kgo.DisableAutoCommit())
 	defer second.client.Close()
 	secondDone := second.pollInBackground(pollCtx, records, errs)
-	waitFor(ctx, t, "the two members to split the partitions 2 and 2", func() bool {
+	suite.WaitFor(ctx, t, "the two members to split the partitions 2 and 2", func() bool {
 		a, b := first.partitions(), second.partitions()
 		return len(a) == partitions/2 && len(b) == partitions/2 &&
 			len(slices.Compact(slices.Sorted(slices.Values(append(a, b...))))) == partitions
@@ -226,7 +216,7 @@ func TestGroupCooperativeStickySplitCommitResume(t *testing.T) {
 // its offsets go with it.
 func expectEmptyGroupDeleted(ctx context.Context, t *testing.T, admin *kadm.Client, group, topic string) {
 	t.Helper()
-	waitFor(ctx, t, "DescribeGroups to show the group Empty", func() bool {
+	suite.WaitFor(ctx, t, "DescribeGroups to show the group Empty", func() bool {
 		groups, err := admin.DescribeGroups(ctx, group)
 		return err == nil && groups[group].Err == nil && groups[group].State == "Empty" &&
 			len(groups[group].Members) == 0
@@ -288,7 +278,7 @@ func waitForCommits(ctx context.Context, t *testing.T, admin *kadm.Client, group
 func expectDescribedGroup(ctx context.Context, t *testing.T, admin *kadm.Client, group, topic string, members ...*member) {
 	t.Helper()
 	var described kadm.DescribedGroup
-	waitFor(ctx, t, "DescribeGroups to show the group Stable", func() bool {
+	suite.WaitFor(ctx, t, "DescribeGroups to show the group Stable", func() bool {
 		groups, err := admin.DescribeGroups(ctx, group)
 		described = groups[group]
 		return err == nil && described.Err == nil && described.State == "Stable"

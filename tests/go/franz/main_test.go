@@ -10,60 +10,34 @@ package franz
 import (
 	"context"
 	"fmt"
-	"maps"
 	"os"
-	"slices"
-	"sort"
 	"strings"
 	"sync"
-	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
 	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"github.com/corelog/corelog/tests/go/internal/suite"
 )
 
-// testTimeout bounds each test's whole run; every wait inside derives from it.
-const testTimeout = 60 * time.Second
-
-// debugVariable, when set to a file path, makes every client write its debug log there.
-const debugVariable = "CORELOG_GO_DEBUG_LOG"
-
-func bootstrap() string {
-	if address := strings.TrimSpace(os.Getenv("CORELOG_BOOTSTRAP")); address != "" {
-		return address
-	}
-	return "127.0.0.1:9092"
-}
-
-var nameSequence atomic.Int64
-
-// uniqueName is unique per test run, so the tests of a run (and reruns against one broker)
-// never share topics, groups or transactional ids.
+// uniqueName is unique per test run (suite.UniqueName).
 func uniqueName(prefix string) string {
-	return fmt.Sprintf("franz-%s-%d-%d", prefix, time.Now().UnixNano(), nameSequence.Add(1))
-}
-
-// testContext is the test's deadline: everything the test waits for shares it.
-func testContext(t *testing.T) context.Context {
-	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), testTimeout)
-	t.Cleanup(cancel)
-	return ctx
+	return suite.UniqueName("franz", prefix)
 }
 
 // versionRecorder is a kgo.Logger that records the version of every request written (the
 // client's debug line "wrote <Api> v<N>"), forwards warnings and errors to the test log,
 // and everything to the debug file when one is configured.
 type versionRecorder struct {
-	mu       sync.Mutex
-	sent     map[string]map[int16]bool
+	sent     suite.SentVersions[string]
+	mu       sync.Mutex // orders the writes to debugOut
 	debugOut *os.File
 }
 
-var recorder = &versionRecorder{sent: map[string]map[int16]bool{}}
+var recorder = &versionRecorder{}
 
 func (r *versionRecorder) Level() kgo.LogLevel { return kgo.LogLevelDebug }
 
@@ -71,12 +45,7 @@ func (r *versionRecorder) Log(level kgo.LogLevel, message string, keyvals ...any
 	var api string
 	var version int16
 	if n, _ := fmt.Sscanf(message, "wrote %s v%d", &api, &version); n == 2 {
-		r.mu.Lock()
-		if r.sent[api] == nil {
-			r.sent[api] = map[int16]bool{}
-		}
-		r.sent[api][version] = true
-		r.mu.Unlock()
+		r.sent.Record(api, version)
 	}
 	if r.debugOut != nil {
 		r.mu.Lock()
@@ -90,7 +59,7 @@ func (r *versionRecorder) Log(level kgo.LogLevel, message string, keyvals ...any
 // moment ago shows up without a 5 s wait; kadm's ListTopics answers from that cache too.
 func commonOptions() []kgo.Opt {
 	return []kgo.Opt{
-		kgo.SeedBrokers(bootstrap()),
+		kgo.SeedBrokers(suite.Bootstrap()...),
 		kgo.WithLogger(recorder),
 		kgo.MetadataMinAge(250 * time.Millisecond),
 	}
@@ -126,35 +95,17 @@ func createTopic(ctx context.Context, t *testing.T, admin *kadm.Client, topic st
 }
 
 func TestMain(m *testing.M) {
-	os.Exit(runTests(m))
-}
-
-// runTests runs the tests and prints the version table; its defers run before the exit.
-func runTests(m *testing.M) int {
-	if path := os.Getenv(debugVariable); path != "" {
-		file, err := os.Create(path)
-		if err != nil {
-			fmt.Fprintf(os.Stderr, "cannot create %s: %v\n", path, err)
-			return 2
-		}
-		recorder.debugOut = file
-		defer file.Close()
-	}
-	code := m.Run()
-	printVersionTable()
-	return code
+	os.Exit(suite.Main(m, func(file *os.File) { recorder.debugOut = file }, printVersionTable))
 }
 
 // printVersionTable prints, for every API franz-go sent, the versions it used, the broker's
 // range and franz-go's own maximum.
 func printVersionTable() {
-	recorder.mu.Lock()
-	defer recorder.mu.Unlock()
-	if len(recorder.sent) == 0 {
+	if !recorder.sent.Sent() {
 		return
 	}
 	brokerRanges := map[string]string{}
-	client, err := kgo.NewClient(kgo.SeedBrokers(bootstrap()))
+	client, err := kgo.NewClient(kgo.SeedBrokers(suite.Bootstrap()...))
 	if err == nil {
 		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 		versions, err := kadm.NewClient(client).ApiVersions(ctx)
@@ -169,18 +120,9 @@ func printVersionTable() {
 			}
 		}
 	}
-	apis := make([]string, 0, len(recorder.sent))
-	for api := range recorder.sent {
-		apis = append(apis, api)
-	}
-	sort.Strings(apis)
-	fmt.Printf("franz-go request versions sent to %s:\n", bootstrap())
+	fmt.Printf("franz-go request versions sent to %s:\n", strings.Join(suite.Bootstrap(), ","))
 	fmt.Printf("  %-28s %-10s %-8s %s\n", "API", "broker", "client", "sent")
-	for _, api := range apis {
-		var versions []string
-		for _, version := range slices.Sorted(maps.Keys(recorder.sent[api])) {
-			versions = append(versions, fmt.Sprint(version))
-		}
+	recorder.sent.Each(func(api, versions string) {
 		clientMax := "?"
 		for key := int16(0); key < 100; key++ {
 			if kmsg.NameForKey(key) == api {
@@ -189,6 +131,6 @@ func printVersionTable() {
 				}
 			}
 		}
-		fmt.Printf("  %-28s %-10s %-8s v%s\n", api, brokerRanges[api], clientMax, strings.Join(versions, ",v"))
-	}
+		fmt.Printf("  %-28s %-10s %-8s %s\n", api, brokerRanges[api], clientMax, versions)
+	})
 }

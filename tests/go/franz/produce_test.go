@@ -9,6 +9,8 @@ import (
 	"testing"
 
 	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/corelog/corelog/tests/go/internal/suite"
 )
 
 // TestIdempotentProduceReadBack, with kgo's default compression (snappy) and with none,
@@ -38,7 +40,7 @@ func TestIdempotentProduceReadBack(t *testing.T) {
 func produceAndReadBack(t *testing.T, producerOptions ...kgo.Opt) {
 	const partitions = 3
 	const recordCount = 300
-	ctx := testContext(t)
+	ctx := suite.Context(t)
 	admin := newAdmin(t)
 	topic := uniqueName("produce")
 	createTopic(ctx, t, admin, topic, partitions)

@@ -2,22 +2,14 @@ package franz
 
 import (
 	"context"
-	"slices"
-	"strings"
 	"testing"
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/corelog/corelog/tests/go/internal/suite"
 )
-
-// endMarker is a non-transactional record written to every output partition at the end:
-// a reader that reaches it has read everything visible before it.
-const endMarker = "end-of-test"
-
-func transform(value []byte) []byte {
-	return []byte("transformed:" + strings.ToUpper(string(value)))
-}
 
 // TestTransactionalConsumeTransformProduce runs kgo.GroupTransactSession: it consumes an
 // input topic in a group and writes each poll's transformed records to an output topic,
@@ -27,16 +19,14 @@ func transform(value []byte) []byte {
 // of the output sees exactly the committed transformed records, in input order per
 // partition; a read_uncommitted reader sees the aborted ones too.
 func TestTransactionalConsumeTransformProduce(t *testing.T) {
-	const partitions = 2
-	const committedCount = 60
-	const abortedCount = 20
-	ctx := testContext(t)
+	plan := suite.TransactionPlan{Partitions: 2, CommittedCount: 60, AbortedCount: 20}
+	ctx := suite.Context(t)
 	admin := newAdmin(t)
 	input, output := uniqueName("txn-input"), uniqueName("txn-output")
 	group, transactionalID := uniqueName("txn"), uniqueName("txn")
-	createTopic(ctx, t, admin, input, partitions)
-	createTopic(ctx, t, admin, output, partitions)
-	produceSpread(ctx, t, input, 0, committedCount, partitions)
+	createTopic(ctx, t, admin, input, int32(plan.Partitions))
+	createTopic(ctx, t, admin, output, int32(plan.Partitions))
+	produceSpread(ctx, t, input, 0, plan.CommittedCount, plan.Partitions)
 
 	session, err := kgo.NewGroupTransactSession(append(commonOptions(),
 		kgo.TransactionalID(transactionalID),
@@ -55,13 +45,13 @@ func TestTransactionalConsumeTransformProduce(t *testing.T) {
 
 	committedValues := map[int32][]string{}
 	processed := 0
-	for processed < committedCount {
+	for processed < plan.CommittedCount {
 		if err := session.Begin(); err != nil {
 			t.Fatalf("begin: %v", err)
 		}
 		polled := pollOnce(ctx, t, session.PollFetches)
 		for _, record := range polled {
-			transformed := &kgo.Record{Partition: record.Partition, Key: record.Key, Value: transform(record.Value)}
+			transformed := &kgo.Record{Partition: record.Partition, Key: record.Key, Value: []byte(suite.Transform(record.Value))}
 			if err := session.ProduceSync(ctx, transformed).FirstErr(); err != nil {
 				t.Fatalf("transactional produce: %v", err)
 			}
@@ -73,20 +63,20 @@ func TestTransactionalConsumeTransformProduce(t *testing.T) {
 		}
 		processed += len(polled)
 	}
-	if processed != committedCount {
-		t.Fatalf("processed %d input records, produced %d", processed, committedCount)
+	if processed != plan.CommittedCount {
+		t.Fatalf("processed %d input records, produced %d", processed, plan.CommittedCount)
 	}
 	inputEnds := expectGroupAtEnd(ctx, t, admin, group, input)
 
 	// The aborted session: its records reach the log, then the abort marker hides them.
-	produceSpread(ctx, t, input, committedCount, abortedCount, partitions)
+	produceSpread(ctx, t, input, plan.CommittedCount, plan.AbortedCount, plan.Partitions)
 	if err := session.Begin(); err != nil {
 		t.Fatalf("begin: %v", err)
 	}
 	aborted := 0
-	for aborted < abortedCount {
+	for aborted < plan.AbortedCount {
 		for _, record := range pollOnce(ctx, t, session.PollFetches) {
-			transformed := &kgo.Record{Partition: record.Partition, Key: record.Key, Value: transform(record.Value)}
+			transformed := &kgo.Record{Partition: record.Partition, Key: record.Key, Value: []byte(suite.Transform(record.Value))}
 			if err := session.ProduceSync(ctx, transformed).FirstErr(); err != nil {
 				t.Fatalf("transactional produce: %v", err)
 			}
@@ -107,23 +97,9 @@ func TestTransactionalConsumeTransformProduce(t *testing.T) {
 		}
 	})
 
-	writeEndMarkers(ctx, t, output, partitions)
-	visible := readUntilEndMarkers(ctx, t, output, partitions, kgo.ReadCommitted())
-	for partition := range int32(partitions) {
-		if !slices.Equal(visible[partition], committedValues[partition]) {
-			t.Fatalf("read_committed sees on partition %d:\n%v\nexpected exactly the committed transformed records:\n%v",
-				partition, visible[partition], committedValues[partition])
-		}
-	}
-	all := readUntilEndMarkers(ctx, t, output, partitions, kgo.ReadUncommitted())
-	total := 0
-	for _, values := range all {
-		total += len(values)
-	}
-	if total != committedCount+abortedCount {
-		t.Fatalf("read_uncommitted sees %d records, expected %d committed and %d aborted",
-			total, committedCount, abortedCount)
-	}
+	writeEndMarkers(ctx, t, output, plan.Partitions)
+	visible := readUntilEndMarkers(ctx, t, output, plan.Partitions, kgo.ReadCommitted())
+	plan.ExpectOutput(t, committedValues, visible, readUntilEndMarkers(ctx, t, output, plan.Partitions, kgo.ReadUncommitted()))
 }
 
 // pollOnce polls once, failing on fetch errors and at the deadline.
@@ -150,7 +126,7 @@ func expectGroupAtEnd(ctx context.Context, t *testing.T, admin *kadm.Client, gro
 	// EndTxn returns before the coordinator has written the markers (Kafka writes them
 	// asynchronously), so the transaction's offsets become visible a moment later.
 	var committed kadm.OffsetResponses
-	waitFor(ctx, t, "the transaction's offsets to be committed", func() bool {
+	suite.WaitFor(ctx, t, "the transaction's offsets to be committed", func() bool {
 		committed, err = admin.FetchOffsets(ctx, group)
 		if err != nil || committed.Error() != nil {
 			return false
@@ -170,7 +146,7 @@ func writeEndMarkers(ctx context.Context, t *testing.T, topic string, partitions
 	producer := newClient(t, kgo.DefaultProduceTopic(topic), kgo.RecordPartitioner(kgo.ManualPartitioner()))
 	defer producer.Close()
 	for partition := range int32(partitions) {
-		if err := producer.ProduceSync(ctx, &kgo.Record{Partition: partition, Value: []byte(endMarker)}).FirstErr(); err != nil {
+		if err := producer.ProduceSync(ctx, &kgo.Record{Partition: partition, Value: []byte(suite.EndMarker)}).FirstErr(); err != nil {
 			t.Fatalf("produce the end marker: %v", err)
 		}
 	}
@@ -186,19 +162,11 @@ func readUntilEndMarkers(ctx context.Context, t *testing.T, topic string, partit
 		kgo.FetchIsolationLevel(isolation),
 		kgo.FetchMaxWait(500*time.Millisecond))
 	defer reader.Close()
-	values := map[int32][]string{}
-	ended := map[int32]bool{}
-	for len(ended) < partitions {
+	values := suite.NewEndMarkerReader(partitions)
+	for more := true; more; {
 		for _, record := range pollOnce(ctx, t, reader.PollFetches) {
-			switch {
-			case ended[record.Partition]:
-				t.Fatalf("partition %d: %q after the end marker", record.Partition, record.Value)
-			case string(record.Value) == endMarker:
-				ended[record.Partition] = true
-			default:
-				values[record.Partition] = append(values[record.Partition], string(record.Value))
-			}
+			more = values.Add(t, record.Partition, record.Value)
 		}
 	}
-	return values
+	return values.Values()
 }

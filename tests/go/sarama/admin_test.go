@@ -5,6 +5,8 @@ import (
 	"testing"
 
 	"github.com/IBM/sarama"
+
+	"github.com/corelog/corelog/tests/go/internal/suite"
 )
 
 // TestClusterAdminTopicLifecycle: CreateTopic with a config, a second CreateTopic fails
@@ -12,7 +14,7 @@ import (
 // replicas, ISR) and DescribeConfig the config; after DeleteTopic the topic is no longer
 // listed and deleting it again gives UNKNOWN_TOPIC_OR_PARTITION.
 func TestClusterAdminTopicLifecycle(t *testing.T) {
-	ctx := testContext(t)
+	ctx := suite.Context(t)
 	admin := newAdmin(t)
 	topic := uniqueName("admin")
 	retention := "7200000"
@@ -31,7 +33,7 @@ func TestClusterAdminTopicLifecycle(t *testing.T) {
 	// Kafka answers CreateTopics once the controller has the topic; a broker's metadata may
 	// list it a moment later.
 	var listed map[string]sarama.TopicDetail
-	waitFor(ctx, t, "the created topic in ListTopics", func() bool {
+	suite.WaitFor(ctx, t, "the created topic in ListTopics", func() bool {
 		var err error
 		listed, err = admin.ListTopics()
 		return err == nil && listed[topic].NumPartitions == 3
@@ -79,7 +81,7 @@ func TestClusterAdminTopicLifecycle(t *testing.T) {
 	if err := admin.DeleteTopic(topic); err != nil {
 		t.Fatalf("DeleteTopic: %v", err)
 	}
-	waitFor(ctx, t, "the deleted topic to leave ListTopics", func() bool {
+	suite.WaitFor(ctx, t, "the deleted topic to leave ListTopics", func() bool {
 		listed, err := admin.ListTopics()
 		_, present := listed[topic]
 		return err == nil && !present

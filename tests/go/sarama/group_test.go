@@ -11,6 +11,8 @@ import (
 	"time"
 
 	"github.com/IBM/sarama"
+
+	"github.com/corelog/corelog/tests/go/internal/suite"
 )
 
 // groupMember is one sarama ConsumerGroup member running Consume in a loop, with the
@@ -85,7 +87,7 @@ func startMember(ctx context.Context, t *testing.T, name, groupID, topic string,
 	// Members learn of a rebalance from their heartbeats: every 500 ms instead of 3 s.
 	config.Consumer.Group.Heartbeat.Interval = 500 * time.Millisecond
 	config.Consumer.Return.Errors = true
-	group, err := sarama.NewConsumerGroup(bootstrap(), groupID, config)
+	group, err := sarama.NewConsumerGroup(suite.Bootstrap(), groupID, config)
 	if err != nil {
 		t.Fatalf("NewConsumerGroup: %v", err)
 	}
@@ -143,7 +145,7 @@ func consumerGroupScenario(t *testing.T, strategyName string, strategy func() sa
 	const partitions = 4
 	const firstBatch = 160
 	const secondBatch = 40
-	ctx := testContext(t)
+	ctx := suite.Context(t)
 	admin := newAdmin(t)
 	topic, groupID := uniqueName("group-"+strategyName), uniqueName("group-"+strategyName)
 	createTopic(t, admin, topic, partitions)
@@ -151,11 +153,11 @@ func consumerGroupScenario(t *testing.T, strategyName string, strategy func() sa
 	errs := make(chan error, 16)
 
 	first := startMember(ctx, t, "first", groupID, topic, strategy(), false, messages, errs)
-	waitFor(ctx, t, "the first member to claim every partition", func() bool {
+	suite.WaitFor(ctx, t, "the first member to claim every partition", func() bool {
 		return len(first.partitions()) == partitions
 	})
 	second := startMember(ctx, t, "second", groupID, topic, strategy(), false, messages, errs)
-	waitFor(ctx, t, "the two members to split the partitions 2 and 2", func() bool {
+	suite.WaitFor(ctx, t, "the two members to split the partitions 2 and 2", func() bool {
 		a, b := first.partitions(), second.partitions()
 		return len(a) == partitions/2 && len(b) == partitions/2 &&
 			len(slices.Compact(slices.Sorted(slices.Values(append(a, b...))))) == partitions
@@ -214,7 +216,7 @@ func consumerGroupScenario(t *testing.T, strategyName string, strategy func() sa
 // it and its offsets read -1 again.
 func expectEmptyGroupDeleted(ctx context.Context, t *testing.T, admin sarama.ClusterAdmin, groupID, topic string) {
 	t.Helper()
-	waitFor(ctx, t, "DescribeConsumerGroups to show the group Empty", func() bool {
+	suite.WaitFor(ctx, t, "DescribeConsumerGroups to show the group Empty", func() bool {
 		groups, err := admin.DescribeConsumerGroups([]string{groupID})
 		return err == nil && len(groups) == 1 && groups[0].Err == sarama.ErrNoError &&
 			groups[0].State == "Empty" && len(groups[0].Members) == 0
@@ -242,13 +244,7 @@ func expectEmptyGroupDeleted(ctx context.Context, t *testing.T, admin sarama.Clu
 // produce writes values value-<first>..., record i to partition i % partitions.
 func produce(t *testing.T, topic string, first, count, partitions int) {
 	t.Helper()
-	config := newConfig()
-	config.Producer.Return.Successes = true
-	config.Producer.Partitioner = sarama.NewManualPartitioner
-	producer, err := sarama.NewSyncProducer(bootstrap(), config)
-	if err != nil {
-		t.Fatalf("NewSyncProducer: %v", err)
-	}
+	producer := newPartitionProducer(t)
 	defer producer.Close()
 	messages := make([]*sarama.ProducerMessage, 0, count)
 	for i := first; i < first+count; i++ {
@@ -262,6 +258,20 @@ func produce(t *testing.T, topic string, first, count, partitions int) {
 	if err := producer.SendMessages(messages); err != nil {
 		t.Fatalf("SendMessages: %v", err)
 	}
+}
+
+// newPartitionProducer is a SyncProducer that writes each message to the partition it
+// names.
+func newPartitionProducer(t *testing.T) sarama.SyncProducer {
+	t.Helper()
+	config := newConfig()
+	config.Producer.Return.Successes = true
+	config.Producer.Partitioner = sarama.NewManualPartitioner
+	producer, err := sarama.NewSyncProducer(suite.Bootstrap(), config)
+	if err != nil {
+		t.Fatalf("NewSyncProducer: %v", err)
+	}
+	return producer
 }
 
 // waitForGroupOffsets waits until the group's committed offset of every partition is
@@ -303,7 +313,7 @@ func waitForGroupOffsets(ctx context.Context, t *testing.T, admin sarama.Cluster
 func expectDescribedGroup(ctx context.Context, t *testing.T, admin sarama.ClusterAdmin, groupID, topic, protocol string, members ...*groupMember) {
 	t.Helper()
 	var described *sarama.GroupDescription
-	waitFor(ctx, t, "DescribeConsumerGroups to show the group Stable", func() bool {
+	suite.WaitFor(ctx, t, "DescribeConsumerGroups to show the group Stable", func() bool {
 		groups, err := admin.DescribeConsumerGroups([]string{groupID})
 		if err != nil || len(groups) != 1 {
 			return false

@@ -10,50 +10,27 @@
 package sarama
 
 import (
-	"context"
 	"encoding/binary"
 	"fmt"
 	"log"
-	"maps"
 	"net"
 	"os"
-	"slices"
 	"strings"
-	"sync"
-	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/IBM/sarama"
-)
 
-// testTimeout bounds each test's whole run; every wait inside derives from it.
-const testTimeout = 60 * time.Second
+	"github.com/corelog/corelog/tests/go/internal/suite"
+)
 
 // kafkaVersion is the newest Kafka version sarama v1.61 knows; sarama negotiates every
 // request down to the broker's ApiVersions ranges from there.
 var kafkaVersion = sarama.MaxVersion
 
-func bootstrap() []string {
-	if address := strings.TrimSpace(os.Getenv("CORELOG_BOOTSTRAP")); address != "" {
-		return strings.Split(address, ",")
-	}
-	return []string{"127.0.0.1:9092"}
-}
-
-var nameSequence atomic.Int64
-
-// uniqueName is unique per test run, so tests (and reruns against one broker) never share
-// topics or groups.
+// uniqueName is unique per test run (suite.UniqueName).
 func uniqueName(prefix string) string {
-	return fmt.Sprintf("sarama-%s-%d-%d", prefix, time.Now().UnixNano(), nameSequence.Add(1))
-}
-
-func testContext(t *testing.T) context.Context {
-	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), testTimeout)
-	t.Cleanup(cancel)
-	return ctx
+	return suite.UniqueName("sarama", prefix)
 }
 
 // newConfig is sarama's default config at kafkaVersion, dialing through the recorder.
@@ -69,7 +46,7 @@ func newConfig() *sarama.Config {
 
 func newClient(t *testing.T, config *sarama.Config) sarama.Client {
 	t.Helper()
-	client, err := sarama.NewClient(bootstrap(), config)
+	client, err := sarama.NewClient(suite.Bootstrap(), config)
 	if err != nil {
 		t.Fatalf("sarama.NewClient: %v", err)
 	}
@@ -79,7 +56,7 @@ func newClient(t *testing.T, config *sarama.Config) sarama.Client {
 
 func newAdmin(t *testing.T) sarama.ClusterAdmin {
 	t.Helper()
-	admin, err := sarama.NewClusterAdmin(bootstrap(), newConfig())
+	admin, err := sarama.NewClusterAdmin(suite.Bootstrap(), newConfig())
 	if err != nil {
 		t.Fatalf("sarama.NewClusterAdmin: %v", err)
 	}
@@ -95,26 +72,13 @@ func createTopic(t *testing.T, admin sarama.ClusterAdmin, topic string, partitio
 	}
 }
 
-// waitFor polls `condition` every 50 ms until it holds, failing the test at ctx's deadline.
-func waitFor(ctx context.Context, t *testing.T, what string, condition func() bool) {
-	t.Helper()
-	for !condition() {
-		select {
-		case <-ctx.Done():
-			t.Fatalf("timed out waiting for %s", what)
-		case <-time.After(50 * time.Millisecond):
-		}
-	}
-}
-
 // versionRecorder dials plain TCP and reads every request frame the client writes
 // (length, api key, api version, ...), keeping the versions per API key.
 type versionRecorder struct {
-	mu   sync.Mutex
-	sent map[int16]map[int16]bool
+	sent suite.SentVersions[int16]
 }
 
-var recorder = &versionRecorder{sent: map[int16]map[int16]bool{}}
+var recorder = &versionRecorder{}
 
 func (r *versionRecorder) Dial(network, address string) (net.Conn, error) {
 	conn, err := (&net.Dialer{Timeout: 10 * time.Second}).Dial(network, address)
@@ -122,15 +86,6 @@ func (r *versionRecorder) Dial(network, address string) (net.Conn, error) {
 		return nil, err
 	}
 	return &recordingConn{Conn: conn, recorder: r}, nil
-}
-
-func (r *versionRecorder) record(key, version int16) {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	if r.sent[key] == nil {
-		r.sent[key] = map[int16]bool{}
-	}
-	r.sent[key][version] = true
 }
 
 // recordingConn parses the request stream written on one connection: a frame is a 4-byte
@@ -156,7 +111,7 @@ func (c *recordingConn) Write(data []byte) (int, error) {
 		rest = rest[n:]
 		if len(c.header) == 8 {
 			length := int(binary.BigEndian.Uint32(c.header[0:4]))
-			c.recorder.record(int16(binary.BigEndian.Uint16(c.header[4:6])), int16(binary.BigEndian.Uint16(c.header[6:8])))
+			c.recorder.sent.Record(int16(binary.BigEndian.Uint16(c.header[4:6])), int16(binary.BigEndian.Uint16(c.header[6:8])))
 			c.skip = length - 4
 			c.header = c.header[:0]
 		}
@@ -164,41 +119,23 @@ func (c *recordingConn) Write(data []byte) (int, error) {
 	return c.Conn.Write(data)
 }
 
-// debugVariable, when set to a file path, makes sarama write its log there.
-const debugVariable = "CORELOG_GO_DEBUG_LOG"
-
 func TestMain(m *testing.M) {
-	os.Exit(runTests(m))
-}
-
-// runTests runs the tests and prints the version table; its defers run before the exit.
-func runTests(m *testing.M) int {
-	if path := os.Getenv(debugVariable); path != "" {
-		file, err := os.Create(path)
-		if err != nil {
-			fmt.Fprintf(os.Stderr, "cannot create %s: %v\n", path, err)
-			return 2
-		}
-		defer file.Close()
+	useDebugLog := func(file *os.File) {
 		sarama.Logger = log.New(file, "[sarama] ", log.LstdFlags|log.Lmicroseconds)
 	}
-	code := m.Run()
-	printVersionTable()
-	return code
+	os.Exit(suite.Main(m, useDebugLog, printVersionTable))
 }
 
 // printVersionTable prints, for every API sarama sent, the versions it used next to the
 // broker's range.
 func printVersionTable() {
-	recorder.mu.Lock()
-	defer recorder.mu.Unlock()
-	if len(recorder.sent) == 0 {
+	if !recorder.sent.Sent() {
 		return
 	}
 	brokerRanges := map[int16]string{}
 	config := sarama.NewConfig()
 	config.Version = kafkaVersion
-	if client, err := sarama.NewClient(bootstrap(), config); err == nil {
+	if client, err := sarama.NewClient(suite.Bootstrap(), config); err == nil {
 		if brokers := client.Brokers(); len(brokers) > 0 {
 			broker := brokers[0]
 			if err := broker.Open(config); err == nil || err == sarama.ErrAlreadyConnected {
@@ -212,20 +149,11 @@ func printVersionTable() {
 		}
 		_ = client.Close()
 	}
-	keys := make([]int16, 0, len(recorder.sent))
-	for key := range recorder.sent {
-		keys = append(keys, key)
-	}
-	slices.Sort(keys)
-	fmt.Printf("sarama (config.Version %s) request versions sent to %s:\n", kafkaVersion, strings.Join(bootstrap(), ","))
+	fmt.Printf("sarama (config.Version %s) request versions sent to %s:\n", kafkaVersion, strings.Join(suite.Bootstrap(), ","))
 	fmt.Printf("  %-4s %-10s %s\n", "key", "broker", "sent")
-	for _, key := range keys {
-		var versions []string
-		for _, version := range slices.Sorted(maps.Keys(recorder.sent[key])) {
-			versions = append(versions, fmt.Sprint(version))
-		}
-		fmt.Printf("  %-4d %-10s v%s  (%s)\n", key, brokerRanges[key], strings.Join(versions, ",v"), apiName(key))
-	}
+	recorder.sent.Each(func(key int16, versions string) {
+		fmt.Printf("  %-4d %-10s %s  (%s)\n", key, brokerRanges[key], versions, apiName(key))
+	})
 }
 
 // apiName names the API keys sarama sends.

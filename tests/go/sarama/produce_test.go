@@ -6,6 +6,8 @@ import (
 	"testing"
 
 	"github.com/IBM/sarama"
+
+	"github.com/corelog/corelog/tests/go/internal/suite"
 )
 
 // TestSyncProducerIdempotentReadBack, once per codec (none, gzip, snappy, lz4, zstd): the
@@ -25,7 +27,7 @@ func TestSyncProducerIdempotentReadBack(t *testing.T) {
 func produceAndReadBack(t *testing.T, codec sarama.CompressionCodec) {
 	const partitions = 3
 	const recordCount = 240
-	ctx := testContext(t)
+	ctx := suite.Context(t)
 	admin := newAdmin(t)
 	topic := uniqueName("produce-" + codec.String())
 	createTopic(t, admin, topic, partitions)

@@ -3,16 +3,12 @@ package sarama
 import (
 	"context"
 	"fmt"
-	"slices"
-	"strings"
 	"testing"
 
 	"github.com/IBM/sarama"
-)
 
-// endMarker is a non-transactional record written to every output partition at the end:
-// a reader that reaches it has read everything visible before it.
-const endMarker = "end-of-test"
+	"github.com/corelog/corelog/tests/go/internal/suite"
+)
 
 // TestTransactionalProducerCommitAndAbort: a transactional SyncProducer (Transaction.ID,
 // idempotent, acks=all) reads an input topic and, in one transaction, writes each record
@@ -23,16 +19,16 @@ const endMarker = "end-of-test"
 // committed transformed records in order per partition; a read_uncommitted one sees the
 // aborted ones too.
 func TestTransactionalProducerCommitAndAbort(t *testing.T) {
-	const partitions = 2
-	const committedCount = 40
-	const abortedCount = 10
-	ctx := testContext(t)
+	plan := suite.TransactionPlan{Partitions: 2, CommittedCount: 40, AbortedCount: 10}
+	// Each transaction's offsets, per partition (records are spread evenly).
+	committedOffset := int64(plan.CommittedCount / plan.Partitions)
+	ctx := suite.Context(t)
 	admin := newAdmin(t)
 	input, output := uniqueName("txn-input"), uniqueName("txn-output")
 	groupID := uniqueName("txn")
-	createTopic(t, admin, input, partitions)
-	createTopic(t, admin, output, partitions)
-	produce(t, input, 0, committedCount+abortedCount, partitions)
+	createTopic(t, admin, input, int32(plan.Partitions))
+	createTopic(t, admin, output, int32(plan.Partitions))
+	produce(t, input, 0, plan.CommittedCount+plan.AbortedCount, plan.Partitions)
 
 	config := newConfig()
 	config.Producer.Idempotent = true
@@ -41,13 +37,13 @@ func TestTransactionalProducerCommitAndAbort(t *testing.T) {
 	config.Producer.Transaction.ID = uniqueName("txn")
 	config.Producer.Partitioner = sarama.NewManualPartitioner
 	config.Net.MaxOpenRequests = 1
-	producer, err := sarama.NewSyncProducer(bootstrap(), config)
+	producer, err := sarama.NewSyncProducer(suite.Bootstrap(), config)
 	if err != nil {
 		t.Fatalf("NewSyncProducer (transactional): %v", err)
 	}
 	defer producer.Close()
 
-	inputs := readFrom(ctx, t, input, partitions, committedCount+abortedCount, sarama.ReadUncommitted)
+	inputs := readFrom(ctx, t, input, plan.Partitions, plan.CommittedCount+plan.AbortedCount, sarama.ReadUncommitted)
 	transact := func(messages []*sarama.ConsumerMessage, commit bool) map[int32][]string {
 		t.Helper()
 		if err := producer.BeginTxn(); err != nil {
@@ -55,7 +51,7 @@ func TestTransactionalProducerCommitAndAbort(t *testing.T) {
 		}
 		written := map[int32][]string{}
 		for _, message := range messages {
-			value := "transformed:" + strings.ToUpper(string(message.Value))
+			value := suite.Transform(message.Value)
 			if _, _, err := producer.SendMessage(&sarama.ProducerMessage{Topic: output,
 				Partition: message.Partition, Key: sarama.ByteEncoder(message.Key),
 				Value: sarama.StringEncoder(value)}); err != nil {
@@ -77,7 +73,7 @@ func TestTransactionalProducerCommitAndAbort(t *testing.T) {
 	}
 	var first, second []*sarama.ConsumerMessage
 	for _, message := range inputs {
-		if message.Offset < committedCount/partitions {
+		if message.Offset < committedOffset {
 			first = append(first, message)
 		} else {
 			second = append(second, message)
@@ -85,48 +81,31 @@ func TestTransactionalProducerCommitAndAbort(t *testing.T) {
 	}
 	committedValues := transact(first, true)
 	// Kafka writes the transaction markers (and so applies the offsets) after EndTxn answers.
-	waitForGroupOffsets(ctx, t, admin, groupID, input, partitions, committedCount/partitions)
+	waitForGroupOffsets(ctx, t, admin, groupID, input, plan.Partitions, committedOffset)
 	transact(second, false)
 	response, err := admin.ListConsumerGroupOffsets(groupID, map[string][]int32{input: {0, 1}})
 	if err != nil {
 		t.Fatalf("ListConsumerGroupOffsets: %v", err)
 	}
-	for partition := range int32(partitions) {
-		if block := response.GetBlock(input, partition); block == nil || block.Offset != committedCount/partitions {
-			t.Fatalf("after the abort, partition %d is committed at %+v, expected %d", partition, block, committedCount/partitions)
+	for partition := range int32(plan.Partitions) {
+		if block := response.GetBlock(input, partition); block == nil || block.Offset != committedOffset {
+			t.Fatalf("after the abort, partition %d is committed at %+v, expected %d", partition, block, committedOffset)
 		}
 	}
 
-	writeEndMarkers(t, output, partitions)
-	visible := valuesBeforeEndMarkers(ctx, t, output, partitions, sarama.ReadCommitted)
-	for partition := range int32(partitions) {
-		if !slices.Equal(visible[partition], committedValues[partition]) {
-			t.Fatalf("read_committed sees on partition %d:\n%v\nexpected exactly the committed transformed records:\n%v",
-				partition, visible[partition], committedValues[partition])
-		}
-	}
-	total := 0
-	for _, values := range valuesBeforeEndMarkers(ctx, t, output, partitions, sarama.ReadUncommitted) {
-		total += len(values)
-	}
-	if total != committedCount+abortedCount {
-		t.Fatalf("read_uncommitted sees %d records, expected %d committed and %d aborted", total, committedCount, abortedCount)
-	}
+	writeEndMarkers(t, output, plan.Partitions)
+	plan.ExpectOutput(t, committedValues,
+		valuesBeforeEndMarkers(ctx, t, output, plan.Partitions, sarama.ReadCommitted),
+		valuesBeforeEndMarkers(ctx, t, output, plan.Partitions, sarama.ReadUncommitted))
 }
 
 func writeEndMarkers(t *testing.T, topic string, partitions int) {
 	t.Helper()
-	config := newConfig()
-	config.Producer.Return.Successes = true
-	config.Producer.Partitioner = sarama.NewManualPartitioner
-	producer, err := sarama.NewSyncProducer(bootstrap(), config)
-	if err != nil {
-		t.Fatalf("NewSyncProducer: %v", err)
-	}
+	producer := newPartitionProducer(t)
 	defer producer.Close()
 	for partition := range int32(partitions) {
 		if _, _, err := producer.SendMessage(&sarama.ProducerMessage{Topic: topic, Partition: partition,
-			Value: sarama.StringEncoder(endMarker)}); err != nil {
+			Value: sarama.StringEncoder(suite.EndMarker)}); err != nil {
 			t.Fatalf("produce the end marker: %v", err)
 		}
 	}
@@ -147,20 +126,11 @@ func readFrom(ctx context.Context, t *testing.T, topic string, partitions, count
 // and returns the values before the markers by partition.
 func valuesBeforeEndMarkers(ctx context.Context, t *testing.T, topic string, partitions int, isolation sarama.IsolationLevel) map[int32][]string {
 	t.Helper()
-	values := map[int32][]string{}
-	ended := map[int32]bool{}
+	values := suite.NewEndMarkerReader(partitions)
 	consume(ctx, t, topic, partitions, isolation, func(message *sarama.ConsumerMessage) bool {
-		switch {
-		case ended[message.Partition]:
-			t.Fatalf("partition %d: %q after the end marker", message.Partition, message.Value)
-		case string(message.Value) == endMarker:
-			ended[message.Partition] = true
-		default:
-			values[message.Partition] = append(values[message.Partition], string(message.Value))
-		}
-		return len(ended) < partitions
+		return values.Add(t, message.Partition, message.Value)
 	})
-	return values
+	return values.Values()
 }
 
 // consume feeds `handle` the records of every partition from the oldest offset, with the
@@ -171,7 +141,7 @@ func consume(ctx context.Context, t *testing.T, topic string, partitions int, is
 	config := newConfig()
 	config.Consumer.IsolationLevel = isolation
 	config.Consumer.Return.Errors = true
-	consumer, err := sarama.NewConsumer(bootstrap(), config)
+	consumer, err := sarama.NewConsumer(suite.Bootstrap(), config)
 	if err != nil {
 		t.Fatalf("NewConsumer: %v", err)
 	}

@@ -7,6 +7,7 @@ import static org.junit.jupiter.api.Assertions.assertNull;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 import static org.junit.jupiter.api.Assertions.fail;
 
+import java.time.Duration;
 import java.util.ArrayList;
 import java.util.Collection;
 import java.util.HashMap;
@@ -28,11 +29,13 @@ import org.apache.kafka.clients.consumer.ConsumerRebalanceListener;
 import org.apache.kafka.clients.consumer.ConsumerRecord;
 import org.apache.kafka.clients.consumer.KafkaConsumer;
 import org.apache.kafka.clients.consumer.OffsetAndMetadata;
+import org.apache.kafka.clients.consumer.SubscriptionPattern;
 import org.apache.kafka.clients.producer.KafkaProducer;
 import org.apache.kafka.clients.producer.ProducerRecord;
 import org.apache.kafka.common.GroupState;
 import org.apache.kafka.common.GroupType;
 import org.apache.kafka.common.TopicPartition;
+import org.junit.jupiter.api.Disabled;
 import org.junit.jupiter.api.Order;
 import org.junit.jupiter.api.Test;
 
@@ -187,6 +190,52 @@ class ConsumerGroupProtocolKip848Test {
             ConsumerGroupDescription described = get(admin.describeConsumerGroups(List.of(group)).all()).get(group);
             assertEquals("range", described.partitionAssignor());
             assertEquals(GroupType.CONSUMER, described.type());
+        }
+    }
+
+    /**
+     * {@code subscribe(SubscriptionPattern)}: the broker resolves the RE2 pattern against whole
+     * topic names, leaves other topics out, and assigns a matching topic created later (Kafka
+     * re-resolves patterns at most every 10 s after a metadata change).
+     *
+     * <p>Disabled against corelog: with a {@code SubscriptionPattern} the Java client knows its
+     * partitions by topic id only and fetches their committed offsets with OffsetFetch v10
+     * (topic ids), which corelog does not serve yet (the kafka-protocol 0.18 codec stops at
+     * v9); the client fails with "The broker offset fetch api version 9 does require usage of
+     * topic names." The broker side (the regex resolved and assigned) is covered by the state
+     * machine's tests and tests/consumer_protocol. The cargo driver runs it against the
+     * reference Kafka.
+     */
+    @Test
+    @Disabled("needs OffsetFetch/OffsetCommit v10 (topic ids)")
+    void aPatternSubscriptionIsResolvedOnTheBrokerAndPicksUpNewTopics() {
+        String prefix = Corelog.unique("kip848-re");
+        String a = prefix + "-a";
+        String b = prefix + "-b";
+        String c = prefix + "-c";
+        String other = Corelog.unique("kip848-other");
+        for (String topic : List.of(a, b, other)) {
+            Corelog.createTopic(topic, PARTITIONS);
+        }
+        String group = Corelog.unique("kip848-re");
+        try (KafkaProducer<byte[], byte[]> producer = Corelog.producer();
+                KafkaConsumer<byte[], byte[]> consumer = Corelog.consumer(Corelog.unique("kip848-re"), group,
+                        consumerProtocol("uniform"))) {
+            consumer.subscribe(new SubscriptionPattern(prefix + "-.*"));
+            Set<TopicPartition> matched = union(partitions(a), partitions(b));
+            pollUntil("the two matching topics are assigned", List.of(consumer),
+                    () -> consumer.assignment().equals(matched));
+            Corelog.createTopic(c, PARTITIONS);
+            Set<TopicPartition> all = union(matched, partitions(c));
+            pollUntil("the matching topic created later is assigned too", List.of(consumer),
+                    () -> consumer.assignment().equals(all));
+            for (String topic : List.of(a, b, c, other)) {
+                produce(producer, topic, 0, 5);
+            }
+            Set<String> topics = new HashSet<>();
+            Corelog.pollExactly(consumer, 3 * PARTITIONS * 5).forEach(record -> topics.add(record.topic()));
+            assertEquals(Set.of(a, b, c), topics, "records only from the topics the pattern matches");
+            Corelog.assertNothingMore(consumer, Duration.ofSeconds(1));
         }
     }
 
