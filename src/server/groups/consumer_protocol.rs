@@ -26,7 +26,7 @@ use kafka_protocol::messages::*;
 use kafka_protocol::protocol::StrBytes;
 
 use super::coordinator::OffsetsPartition;
-use super::ClientInfo;
+use super::{str_bytes, ClientInfo, GROUP_AUTHORIZED_OPERATIONS};
 use crate::cluster::node_identity::random_uuid_base64;
 use crate::group::modern::{
     self, validate_heartbeat, Assignment, ConsumerGroupRecord, DescribedTopicPartitions,
@@ -36,14 +36,6 @@ use crate::group::offset_records::{GroupMetadataKey, OffsetsRecord};
 use crate::protocol::errors::{KafkaError, NONE};
 use crate::runtime::clock::now_ms;
 use crate::server::shard::Shard;
-
-/// ConsumerGroupDescribe `authorized_operations` when asked for: READ,
-/// DELETE and DESCRIBE, everything a group allows with no authorizer.
-const GROUP_AUTHORIZED_OPERATIONS: i32 = (1 << 3) | (1 << 6) | (1 << 8);
-
-fn str_bytes(value: &str) -> StrBytes {
-    StrBytes::from_string(value.to_string())
-}
 
 /// The records of `group_id`, as offsets partition records.
 fn offsets_records(group_id: &str, records: Vec<ConsumerGroupRecord>) -> Vec<OffsetsRecord> {

@@ -14,6 +14,7 @@ use uuid::Uuid;
 
 use super::consumer_protocol;
 use super::coordinator::OffsetsPartition;
+use super::str_bytes;
 use super::ClientInfo;
 use crate::group::{
     HeartbeatRequest as GroupHeartbeat, JoinOutcome, JoinRequest, JoinResponse, LeaveMember,
@@ -29,10 +30,6 @@ pub const PROTOCOLS_PER_MEMBER_MAX: usize = 64;
 
 fn text(value: &StrBytes) -> String {
     value.as_str().to_string()
-}
-
-fn str_bytes(value: &str) -> StrBytes {
-    StrBytes::from_string(value.to_string())
 }
 
 /// JoinGroup: answers at once (errors, MEMBER_ID_REQUIRED) or when the join

@@ -53,6 +53,16 @@ use crate::protocol::errors::KafkaError;
 use crate::server::routing::{self, ShardCall};
 use crate::server::shard::Shard;
 
+/// A group's `authorized_operations` (DescribeGroups, ConsumerGroupDescribe)
+/// when asked for: READ, DELETE and DESCRIBE (bits 3, 6, 8), everything a
+/// group allows with no authorizer.
+pub(crate) const GROUP_AUTHORIZED_OPERATIONS: i32 = (1 << 3) | (1 << 6) | (1 << 8);
+
+/// A wire string from a Rust one.
+pub(crate) fn str_bytes(value: &str) -> kafka_protocol::protocol::StrBytes {
+    kafka_protocol::protocol::StrBytes::from_string(value.to_string())
+}
+
 /// Who sent a request (DescribeGroups reports it per member).
 #[derive(Debug, Clone, Default)]
 pub struct ClientInfo {

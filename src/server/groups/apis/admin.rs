@@ -13,13 +13,11 @@ use kafka_protocol::protocol::StrBytes;
 use super::{str_bytes, unexpected};
 use crate::protocol::errors::{KafkaError, NONE};
 use crate::server::groups::describe::{DescribedGroupState, ListGroupsFilter, ListedGroup};
-use crate::server::groups::{offsets_topic, route, GroupAnswer, GroupCall, ListGroupsCall};
+use crate::server::groups::{
+    offsets_topic, route, GroupAnswer, GroupCall, ListGroupsCall, GROUP_AUTHORIZED_OPERATIONS,
+};
 use crate::server::routing;
 use crate::server::shard::Shard;
-
-/// DescribeGroups `authorized_operations` when asked for: READ, DELETE and
-/// DESCRIBE (bits 3, 6, 8), everything a group allows with no authorizer.
-const GROUP_AUTHORIZED_OPERATIONS: i32 = (1 << 3) | (1 << 6) | (1 << 8);
 
 pub async fn describe_groups(
     shard: &Rc<Shard>,

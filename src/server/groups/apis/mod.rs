@@ -35,9 +35,7 @@ use crate::server::shard::Shard;
 const KEY_TYPE_GROUP: i8 = 0;
 const KEY_TYPE_TRANSACTION: i8 = 1;
 
-pub(super) fn str_bytes(value: &str) -> StrBytes {
-    StrBytes::from_string(value.to_string())
-}
+pub(super) use super::str_bytes;
 
 /// The client's identity for DescribeGroups: its client id and `/<ip>`.
 pub fn client_info(header: &RequestHeader, peer: Option<SocketAddr>) -> ClientInfo {
