@@ -8,6 +8,8 @@
 //! | Fetch            | 18      | the replica's high watermark (read by KRaft only)     |
 //! | ListOffsets      | 10      | a timeout for remote-storage lookups                  |
 //! | Metadata         | 13      | a top-level error code, NONE                          |
+//! | OffsetCommit     | 10      | topics by id (own codec); unknown id: UNKNOWN_TOPIC_ID |
+//! | OffsetFetch      | 10      | topics by id (own codec); unknown id: UNKNOWN_TOPIC_ID |
 //! | FindCoordinator  | 6       | share-group keys (not offered: INVALID_REQUEST)       |
 //! | DescribeGroups   | 6       | unknown group: GROUP_ID_NOT_FOUND with a message      |
 //! | ConsumerGroupDescribe | 1  | classic or unknown group: GROUP_ID_NOT_FOUND          |
@@ -38,8 +40,15 @@ use kafka_protocol::messages::{
 use kafka_protocol::protocol::StrBytes;
 use uuid::Uuid;
 
-use common::wire::{connect, record_batch_v2};
+use common::wire::{connect, frame, read_frame, record_batch_v2};
 use common::{poll_until, unique_topic, Broker};
+use corelog::protocol::offsets_v10::{
+    CommitPartitionV10, CommitTopicV10, FetchGroupV10, FetchTopicV10, OffsetCommitRequestV10,
+    OffsetCommitResponseV10, OffsetFetchRequestV10, OffsetFetchResponseV10,
+};
+use kafka_protocol::messages::{RequestHeader, ResponseHeader};
+use kafka_protocol::protocol::{Decodable, Encodable};
+use std::io::Write;
 
 const CLIENT_ID: &str = "corelog-newest-versions-test";
 
@@ -447,6 +456,150 @@ fn list_transactions_v2_lists_only_ids_the_whole_pattern_matches() {
     assert_eq!(
         list(&mut fixture.stream, "orders-("),
         (INVALID_REGULAR_EXPRESSION, vec![])
+    );
+    fixture.broker.stop_graceful();
+}
+
+/// One v10 request written with our own codec (kafka-protocol 0.18 stops at v9): request
+/// header v2, the body, then the answer's body after response header v1.
+fn call_v10(
+    stream: &mut TcpStream,
+    api_key: ApiKey,
+    body: &bytes::BytesMut,
+    correlation_id: i32,
+) -> Bytes {
+    let header = RequestHeader::default()
+        .with_request_api_key(api_key as i16)
+        .with_request_api_version(10)
+        .with_correlation_id(correlation_id)
+        .with_client_id(Some(str_bytes(CLIENT_ID)));
+    let mut payload = Vec::new();
+    header
+        .encode(&mut payload, 2)
+        .expect("encode request header");
+    payload.extend_from_slice(body);
+    stream
+        .write_all(&frame(&payload))
+        .expect("send v10 request");
+    let mut answer = Bytes::from(read_frame(stream).expect("v10 answer"));
+    let header = ResponseHeader::decode(&mut answer, 1).expect("response header v1");
+    assert_eq!(header.correlation_id, correlation_id);
+    answer
+}
+
+#[test]
+fn offset_commit_and_fetch_v10_name_topics_by_id_and_refuse_unknown_ids() {
+    let mut fixture = Fixture::start();
+    assert_eq!(fixture.advertised(ApiKey::OffsetCommit).1, 10);
+    assert_eq!(fixture.advertised(ApiKey::OffsetFetch).1, 10);
+    let (_, topic_id) = fixture.create_topic("offsets-v10", 2);
+    let unknown_id = Uuid::from_u128(0xdead_beef);
+    let group = unique_topic("offsets-v10-group");
+    let commit = OffsetCommitRequestV10 {
+        group_id: group.clone(),
+        generation_id_or_member_epoch: -1,
+        member_id: String::new(),
+        group_instance_id: None,
+        topics: [(topic_id, 0, 17), (topic_id, 1, 18), (unknown_id, 0, 5)]
+            .iter()
+            .map(|(id, partition, offset)| CommitTopicV10 {
+                topic_id: *id,
+                partitions: vec![CommitPartitionV10 {
+                    partition_index: *partition,
+                    committed_offset: *offset,
+                    committed_leader_epoch: -1,
+                    committed_metadata: Some("m".into()),
+                }],
+            })
+            .collect(),
+    };
+    let mut body = bytes::BytesMut::new();
+    commit.encode(&mut body);
+    let stream = &mut fixture.stream;
+    let committed = poll_until(READY_TIMEOUT, "offset commit v10", || {
+        let mut answer = call_v10(stream, ApiKey::OffsetCommit, &body, 1_001);
+        let response = OffsetCommitResponseV10::decode(&mut answer).expect("decodes");
+        assert!(answer.is_empty(), "trailing bytes");
+        let errors: Vec<(Uuid, i32, i16)> = response
+            .topics
+            .iter()
+            .flat_map(|t| {
+                t.partitions
+                    .iter()
+                    .map(|p| (t.topic_id, p.partition_index, p.error_code))
+            })
+            .collect();
+        errors
+            .iter()
+            .all(|(id, _, code)| *id == unknown_id || *code == NONE)
+            .then_some(errors)
+    });
+    assert_eq!(
+        committed,
+        vec![
+            (topic_id, 0, NONE),
+            (topic_id, 1, NONE),
+            (unknown_id, 0, UNKNOWN_TOPIC_ID)
+        ]
+    );
+
+    let fetch = |stream: &mut TcpStream, topics: Option<Vec<FetchTopicV10>>| {
+        let request = OffsetFetchRequestV10 {
+            groups: vec![FetchGroupV10 {
+                group_id: group.clone(),
+                member_id: None,
+                member_epoch: -1,
+                topics,
+            }],
+            require_stable: false,
+        };
+        let mut body = bytes::BytesMut::new();
+        request.encode(&mut body);
+        let mut answer = call_v10(stream, ApiKey::OffsetFetch, &body, 1_002);
+        let response = OffsetFetchResponseV10::decode(&mut answer).expect("decodes");
+        assert!(answer.is_empty(), "trailing bytes");
+        assert_eq!(response.groups.len(), 1);
+        assert_eq!(response.groups[0].error_code, NONE);
+        let mut offsets: Vec<(Uuid, i32, i64, i16)> = response.groups[0]
+            .topics
+            .iter()
+            .flat_map(|t| {
+                t.partitions.iter().map(|p| {
+                    (
+                        t.topic_id,
+                        p.partition_index,
+                        p.committed_offset,
+                        p.error_code,
+                    )
+                })
+            })
+            .collect();
+        offsets.sort();
+        offsets
+    };
+    let named = fetch(
+        &mut fixture.stream,
+        Some(vec![
+            FetchTopicV10 {
+                topic_id,
+                partition_indexes: vec![0, 1],
+            },
+            FetchTopicV10 {
+                topic_id: unknown_id,
+                partition_indexes: vec![3],
+            },
+        ]),
+    );
+    let mut expected = vec![
+        (topic_id, 0, 17, NONE),
+        (topic_id, 1, 18, NONE),
+        (unknown_id, 3, -1, UNKNOWN_TOPIC_ID),
+    ];
+    expected.sort();
+    assert_eq!(named, expected);
+    assert_eq!(
+        fetch(&mut fixture.stream, None),
+        vec![(topic_id, 0, 17, NONE), (topic_id, 1, 18, NONE)]
     );
     fixture.broker.stop_graceful();
 }

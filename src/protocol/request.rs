@@ -7,6 +7,7 @@ use kafka_protocol::messages::*;
 use kafka_protocol::protocol::Decodable;
 use thiserror::Error;
 
+use super::offsets_v10::{OffsetCommitRequestV10, OffsetFetchRequestV10, TOPIC_ID_VERSION};
 use super::versions;
 
 /// A decoded request: its header and its body.
@@ -47,6 +48,10 @@ pub enum RequestBody {
     LeaveGroup(LeaveGroupRequest),
     OffsetCommit(OffsetCommitRequest),
     OffsetFetch(OffsetFetchRequest),
+    /// v10+: topics by id, which the kafka-protocol codec cannot decode.
+    OffsetCommitV10(OffsetCommitRequestV10),
+    /// v10+: topics by id, which the kafka-protocol codec cannot decode.
+    OffsetFetchV10(OffsetFetchRequestV10),
     ListGroups(ListGroupsRequest),
     DescribeGroups(DescribeGroupsRequest),
     DeleteGroups(DeleteGroupsRequest),
@@ -181,8 +186,14 @@ fn decode_body(api_key: ApiKey, version: i16, frame: &mut Bytes) -> anyhow::Resu
         ApiKey::SyncGroup => RequestBody::SyncGroup(SyncGroupRequest::decode(frame, version)?),
         ApiKey::Heartbeat => RequestBody::Heartbeat(HeartbeatRequest::decode(frame, version)?),
         ApiKey::LeaveGroup => RequestBody::LeaveGroup(LeaveGroupRequest::decode(frame, version)?),
+        ApiKey::OffsetCommit if version >= TOPIC_ID_VERSION => {
+            RequestBody::OffsetCommitV10(OffsetCommitRequestV10::decode(frame)?)
+        }
         ApiKey::OffsetCommit => {
             RequestBody::OffsetCommit(OffsetCommitRequest::decode(frame, version)?)
+        }
+        ApiKey::OffsetFetch if version >= TOPIC_ID_VERSION => {
+            RequestBody::OffsetFetchV10(OffsetFetchRequestV10::decode(frame)?)
         }
         ApiKey::OffsetFetch => {
             RequestBody::OffsetFetch(OffsetFetchRequest::decode(frame, version)?)
@@ -493,6 +504,39 @@ pub(crate) mod proptests {
                     ])
                 } else {
                     request.with_member_id(name("member-1"))
+                })
+            }
+            ApiKey::OffsetCommit if version >= TOPIC_ID_VERSION => {
+                use crate::protocol::offsets_v10::{CommitPartitionV10, CommitTopicV10};
+                RequestBody::OffsetCommitV10(OffsetCommitRequestV10 {
+                    group_id: "orders-group".into(),
+                    generation_id_or_member_epoch: 3,
+                    member_id: "member-1".into(),
+                    group_instance_id: None,
+                    topics: vec![CommitTopicV10 {
+                        topic_id: uuid::Uuid::from_u128(0x0123_4567_89ab_cdef),
+                        partitions: vec![CommitPartitionV10 {
+                            partition_index: 2,
+                            committed_offset: 1_234,
+                            committed_leader_epoch: -1,
+                            committed_metadata: Some("meta".into()),
+                        }],
+                    }],
+                })
+            }
+            ApiKey::OffsetFetch if version >= TOPIC_ID_VERSION => {
+                use crate::protocol::offsets_v10::{FetchGroupV10, FetchTopicV10};
+                RequestBody::OffsetFetchV10(OffsetFetchRequestV10 {
+                    groups: vec![FetchGroupV10 {
+                        group_id: "orders-group".into(),
+                        member_id: None,
+                        member_epoch: -1,
+                        topics: Some(vec![FetchTopicV10 {
+                            topic_id: uuid::Uuid::from_u128(0x0123_4567_89ab_cdef),
+                            partition_indexes: vec![0, 2],
+                        }]),
+                    }],
+                    require_stable: false,
                 })
             }
             ApiKey::OffsetCommit => {
@@ -821,6 +865,14 @@ pub(crate) mod proptests {
             RequestBody::LeaveGroup(body) => body.encode(buf, version),
             RequestBody::OffsetCommit(body) => body.encode(buf, version),
             RequestBody::OffsetFetch(body) => body.encode(buf, version),
+            RequestBody::OffsetCommitV10(body) => {
+                body.encode(buf);
+                Ok(())
+            }
+            RequestBody::OffsetFetchV10(body) => {
+                body.encode(buf);
+                Ok(())
+            }
             RequestBody::ListGroups(body) => body.encode(buf, version),
             RequestBody::DescribeGroups(body) => body.encode(buf, version),
             RequestBody::DeleteGroups(body) => body.encode(buf, version),

@@ -6,6 +6,8 @@ use bytes::{BufMut, BytesMut};
 use kafka_protocol::messages::*;
 use kafka_protocol::protocol::Encodable;
 
+use super::offsets_v10::{OffsetCommitResponseV10, OffsetFetchResponseV10, TOPIC_ID_VERSION};
+
 /// A typed response body.
 #[derive(Debug)]
 pub enum ResponseBody {
@@ -27,6 +29,10 @@ pub enum ResponseBody {
     LeaveGroup(LeaveGroupResponse),
     OffsetCommit(OffsetCommitResponse),
     OffsetFetch(OffsetFetchResponse),
+    /// v10+, encoded by hand (see `offsets_v10`).
+    OffsetCommitV10(OffsetCommitResponseV10),
+    /// v10+, encoded by hand (see `offsets_v10`).
+    OffsetFetchV10(OffsetFetchResponseV10),
     ListGroups(ListGroupsResponse),
     DescribeGroups(DescribeGroupsResponse),
     DeleteGroups(DeleteGroupsResponse),
@@ -74,6 +80,11 @@ impl ResponseBody {
             ResponseBody::LeaveGroup(body) => body.compute_size(version),
             ResponseBody::OffsetCommit(body) => body.compute_size(version),
             ResponseBody::OffsetFetch(body) => body.compute_size(version),
+            ResponseBody::OffsetCommitV10(_) | ResponseBody::OffsetFetchV10(_) => {
+                let mut scratch = BytesMut::new();
+                self.encode_into(&mut scratch, version)?;
+                Ok(scratch.len())
+            }
             ResponseBody::ListGroups(body) => body.compute_size(version),
             ResponseBody::DescribeGroups(body) => body.compute_size(version),
             ResponseBody::DeleteGroups(body) => body.compute_size(version),
@@ -120,6 +131,16 @@ impl ResponseBody {
             ResponseBody::LeaveGroup(body) => body.encode(out, version),
             ResponseBody::OffsetCommit(body) => body.encode(out, version),
             ResponseBody::OffsetFetch(body) => body.encode(out, version),
+            ResponseBody::OffsetCommitV10(body) => {
+                debug_assert!(version >= TOPIC_ID_VERSION);
+                body.encode(out);
+                Ok(())
+            }
+            ResponseBody::OffsetFetchV10(body) => {
+                debug_assert!(version >= TOPIC_ID_VERSION);
+                body.encode(out);
+                Ok(())
+            }
             ResponseBody::ListGroups(body) => body.encode(out, version),
             ResponseBody::DescribeGroups(body) => body.encode(out, version),
             ResponseBody::DeleteGroups(body) => body.encode(out, version),

@@ -54,8 +54,10 @@ pub const SUPPORTED_APIS: &[SupportedApi] = &[
     api(ApiKey::SyncGroup, 0, 5),
     api(ApiKey::Heartbeat, 0, 4),
     api(ApiKey::LeaveGroup, 0, 5),
-    api(ApiKey::OffsetCommit, 2, 9),
-    api(ApiKey::OffsetFetch, 1, 9),
+    // v10 names topics by id only (KIP-848, Kafka 4.2); an unknown id is
+    // UNKNOWN_TOPIC_ID per partition. Codecs by hand in `offsets_v10`.
+    api(ApiKey::OffsetCommit, 2, 10),
+    api(ApiKey::OffsetFetch, 1, 10),
     api(ApiKey::ListGroups, 0, 5),
     // v6: an unknown group is GROUP_ID_NOT_FOUND with a message (KIP-1043).
     api(ApiKey::DescribeGroups, 0, 6),

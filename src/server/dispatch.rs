@@ -159,6 +159,12 @@ pub async fn dispatch(
             RequestBody::OffsetFetch(body) => {
                 ResponseBody::OffsetFetch(group_apis::offset_fetch(&shard, body, version).await)
             }
+            RequestBody::OffsetCommitV10(body) => {
+                ResponseBody::OffsetCommitV10(group_apis::offset_commit_v10(&shard, body).await)
+            }
+            RequestBody::OffsetFetchV10(body) => {
+                ResponseBody::OffsetFetchV10(group_apis::offset_fetch_v10(&shard, body).await)
+            }
             RequestBody::ListGroups(body) => {
                 ResponseBody::ListGroups(group_apis::list_groups(&shard, body, version).await)
             }

@@ -5,7 +5,8 @@
 //!
 //! Inside: `membership` (JoinGroup, SyncGroup, Heartbeat, LeaveGroup,
 //! ConsumerGroupHeartbeat),
-//! `offsets` (OffsetCommit, OffsetFetch, OffsetDelete), `txn_offsets`
+//! `offsets` (OffsetCommit, OffsetFetch, OffsetDelete), `offsets_v10` (their
+//! v10, topics by id), `txn_offsets`
 //! (TxnOffsetCommit), `admin` (DescribeGroups, ConsumerGroupDescribe, ListGroups,
 //! DeleteGroups);
 //! FindCoordinator is here.
@@ -13,11 +14,13 @@
 mod admin;
 mod membership;
 mod offsets;
+mod offsets_v10;
 mod txn_offsets;
 
 pub use admin::{consumer_group_describe, delete_groups, describe_groups, list_groups};
 pub use membership::{consumer_group_heartbeat, heartbeat, join_group, leave_group, sync_group};
 pub use offsets::{offset_commit, offset_delete, offset_fetch};
+pub use offsets_v10::{offset_commit_v10, offset_fetch_v10};
 pub use txn_offsets::handle_txn_offset_commit;
 
 use std::net::SocketAddr;

@@ -61,7 +61,7 @@ pub async fn offset_commit(
 }
 
 /// One group's OffsetFetch, wherever its coordinator is.
-async fn fetch_group_offsets(
+pub(super) async fn fetch_group_offsets(
     shard: &Rc<Shard>,
     group_id: String,
     topics: Option<Vec<(String, Vec<i32>)>>,

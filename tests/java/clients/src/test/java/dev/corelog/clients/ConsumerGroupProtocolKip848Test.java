@@ -35,7 +35,6 @@ import org.apache.kafka.clients.producer.ProducerRecord;
 import org.apache.kafka.common.GroupState;
 import org.apache.kafka.common.GroupType;
 import org.apache.kafka.common.TopicPartition;
-import org.junit.jupiter.api.Disabled;
 import org.junit.jupiter.api.Order;
 import org.junit.jupiter.api.Test;
 
@@ -198,16 +197,10 @@ class ConsumerGroupProtocolKip848Test {
      * topic names, leaves other topics out, and assigns a matching topic created later (Kafka
      * re-resolves patterns at most every 10 s after a metadata change).
      *
-     * <p>Disabled against corelog: with a {@code SubscriptionPattern} the Java client knows its
-     * partitions by topic id only and fetches their committed offsets with OffsetFetch v10
-     * (topic ids), which corelog does not serve yet (the kafka-protocol 0.18 codec stops at
-     * v9); the client fails with "The broker offset fetch api version 9 does require usage of
-     * topic names." The broker side (the regex resolved and assigned) is covered by the state
-     * machine's tests and tests/consumer_protocol. The cargo driver runs it against the
-     * reference Kafka.
+     * <p>With a {@code SubscriptionPattern} the Java client knows its partitions by topic id
+     * only, so this also drives OffsetFetch v10 and OffsetCommit v10 (topic ids).
      */
     @Test
-    @Disabled("needs OffsetFetch/OffsetCommit v10 (topic ids)")
     void aPatternSubscriptionIsResolvedOnTheBrokerAndPicksUpNewTopics() {
         String prefix = Corelog.unique("kip848-re");
         String a = prefix + "-a";
