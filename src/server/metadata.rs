@@ -49,7 +49,13 @@ pub async fn handle_metadata(
         Some(requested) => {
             for wanted in requested {
                 let catalog = shard.catalog();
-                let entry = match &wanted.name {
+                // Kafka looks a topic up by id whenever the id is set (KIP-516);
+                // the Java client (4.x) then sends the name as "", not null.
+                let by_name = wanted
+                    .name
+                    .as_ref()
+                    .filter(|name| wanted.topic_id.is_nil() || !name.0.is_empty());
+                let entry = match by_name {
                     Some(name) => {
                         let found = match catalog.topic(name.0.as_str()) {
                             Some(topic) => Ok(topic.clone()),
