@@ -1,7 +1,8 @@
 //! Well-formed requests written by hand, checking the exact bytes of the answers where
 //! real clients are strict: ApiVersions (every client's first request), in-order answers
 //! to pipelined requests, DescribeCluster, and the rack in Metadata; and
-//! DescribeTopicPartitions' paging, through the kafka-protocol codec.
+//! DescribeTopicPartitions' paging and Metadata by topic id, through the kafka-protocol
+//! codec.
 
 mod common;
 // The kafka-protocol framing shared by the raw-protocol tests (it needs `CLIENT_ID` here).
@@ -9,8 +10,10 @@ mod common;
 mod codec;
 
 use kafka_protocol::messages::describe_topic_partitions_request::{Cursor, TopicRequest};
+use kafka_protocol::messages::metadata_request::MetadataRequestTopic;
 use kafka_protocol::messages::{
-    DescribeTopicPartitionsRequest, DescribeTopicPartitionsResponse, TopicName,
+    DescribeTopicPartitionsRequest, DescribeTopicPartitionsResponse, MetadataRequest,
+    MetadataResponse, TopicName,
 };
 use kafka_protocol::protocol::StrBytes;
 
@@ -26,6 +29,8 @@ const METADATA_KEY: i16 = 3;
 const CLIENT_ID: &str = "corelog-raw-protocol-test";
 /// UNKNOWN_TOPIC_OR_PARTITION.
 const UNKNOWN_TOPIC_OR_PARTITION: i16 = 3;
+/// UNKNOWN_TOPIC_ID.
+const UNKNOWN_TOPIC_ID: i16 = 100;
 /// Every topic operation allowed (READ..ALTER_CONFIGS), as Kafka answers without ACLs.
 const TOPIC_OPERATIONS_ALL: i32 = 3576;
 
@@ -405,4 +410,69 @@ fn describe_topic_partitions_of_an_unknown_topic_answers_unknown_topic_or_partit
         )
     );
     assert!(response.topics[0].topic_id.is_nil());
+}
+
+/// Metadata v12 for the topics asked as `(name, id)` pairs, without auto-creation.
+fn metadata_v12(
+    stream: &mut std::net::TcpStream,
+    wanted: &[(Option<&str>, uuid::Uuid)],
+) -> MetadataResponse {
+    let request = MetadataRequest::default()
+        .with_topics(Some(
+            wanted
+                .iter()
+                .map(|(name, id)| {
+                    MetadataRequestTopic::default()
+                        .with_name(name.map(topic_name))
+                        .with_topic_id(*id)
+                })
+                .collect(),
+        ))
+        .with_allow_auto_topic_creation(false);
+    codec::call(stream, 12, &request)
+}
+
+/// `(name, error code, topic id, partition count)` of each answered topic.
+fn metadata_topics(response: &MetadataResponse) -> Vec<(Option<String>, i16, uuid::Uuid, usize)> {
+    response
+        .topics
+        .iter()
+        .map(|topic| {
+            (
+                topic.name.as_ref().map(|name| name.0.to_string()),
+                topic.error_code,
+                topic.topic_id,
+                topic.partitions.len(),
+            )
+        })
+        .collect()
+}
+
+#[test]
+fn metadata_looks_a_topic_up_by_id_when_the_id_is_set() {
+    let broker = Broker::start(1, &[]);
+    let bootstrap = broker.bootstrap();
+    create_topic(&bootstrap, "by-id", 3);
+    let mut stream = connect(&bootstrap);
+    let by_name = metadata_v12(&mut stream, &[(Some("by-id"), uuid::Uuid::nil())]);
+    let id = by_name.topics[0].topic_id;
+    assert!(!id.is_nil(), "a topic asked by name carries its id");
+    let found = (Some("by-id".to_string()), 0, id, 3);
+
+    // KIP-516: a null name with the id set.
+    let null_name = metadata_v12(&mut stream, &[(None, id)]);
+    assert_eq!(metadata_topics(&null_name), vec![found.clone()]);
+
+    // The Java client (4.x) sends "" rather than null beside the id of a KIP-848
+    // assignment's topic; Kafka still looks it up by id.
+    let empty_name = metadata_v12(&mut stream, &[(Some(""), id)]);
+    assert_eq!(metadata_topics(&empty_name), vec![found]);
+
+    // An id nobody has: UNKNOWN_TOPIC_ID, the id echoed, no name.
+    let unknown = uuid::Uuid::from_u128(0x1234_5678_9abc_def0_1234_5678_9abc_def0);
+    let missing = metadata_v12(&mut stream, &[(Some(""), unknown)]);
+    assert_eq!(
+        metadata_topics(&missing),
+        vec![(None, UNKNOWN_TOPIC_ID, unknown, 0)]
+    );
 }
