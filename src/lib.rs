@@ -9,6 +9,7 @@ pub mod client;
 pub mod cluster;
 pub mod config;
 pub mod group;
+pub mod limits;
 pub mod loadgen;
 pub mod log;
 pub mod metadata;

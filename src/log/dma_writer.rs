@@ -6,8 +6,8 @@
 //!
 //! O_DIRECT wants positions and lengths aligned to `DmaFile::alignment()`, so
 //! the bytes of the partial last block are kept in memory and written again,
-//! zero-padded, in front of the next data. The file is preallocated in
-//! `PREALLOCATE_STEP_BYTES` steps and truncated to its logical size on roll
+//! zero-padded, in front of the next data. The file is preallocated in steps
+//! that follow the write rate (`preallocation`) and truncated to its logical size on roll
 //! and close; zeros past the data are read back as "end of data".
 
 use std::cell::RefCell;
@@ -19,10 +19,12 @@ use std::rc::Rc;
 use futures::future::try_join_all;
 use glommio::io::{DmaFile, OpenOptions};
 
-use super::limits::{PREALLOCATE_STEP_BYTES, WRITE_CHUNK_BYTES};
+use super::limits::WRITE_CHUNK_BYTES;
+use super::preallocation::Preallocation;
+use super::segment_file::SegmentFile;
 
 pub(crate) struct DmaWriter {
-    file: Rc<DmaFile>,
+    file: Rc<SegmentFile>,
     segment_base: i64,
     alignment: u64,
     /// Logical bytes written (whole batches).
@@ -34,6 +36,8 @@ pub(crate) struct DmaWriter {
     /// Preallocation never goes past this (the segment size limit) unless a
     /// single oversized batch needs it.
     preallocate_cap: u64,
+    /// The step of the next extension, adapted to the write rate.
+    preallocation: Preallocation,
 }
 
 /// Opens a segment file for reading and writing; `create` makes a new,
@@ -101,11 +105,13 @@ impl DmaWriter {
     /// A writer appending after `size` bytes already in `file` (read back
     /// the partial last block so it can be rewritten).
     pub async fn resume(
-        file: Rc<DmaFile>,
+        segment_file: Rc<SegmentFile>,
         segment_base: i64,
         size: u64,
         preallocate_cap: u64,
+        preallocation: Preallocation,
     ) -> io::Result<DmaWriter> {
+        let file = segment_file.file().await?;
         let alignment = file.alignment().max(1);
         let tail_start = align_down(size, alignment);
         let tail_length = (size - tail_start) as usize;
@@ -125,17 +131,18 @@ impl DmaWriter {
         }
         let preallocated = file.file_size().await.map_err(io::Error::from)?;
         Ok(DmaWriter {
-            file,
+            file: segment_file,
             segment_base,
             alignment,
             size,
             tail_block,
             preallocated,
             preallocate_cap,
+            preallocation,
         })
     }
 
-    pub fn file(&self) -> &Rc<DmaFile> {
+    pub fn file(&self) -> &Rc<SegmentFile> {
         &self.file
     }
 
@@ -145,6 +152,11 @@ impl DmaWriter {
 
     pub fn size(&self) -> u64 {
         self.size
+    }
+
+    /// The preallocation step, for the next segment of the same partition.
+    pub fn preallocation(&self) -> Preallocation {
+        self.preallocation
     }
 
     /// Writes `batches` after the current end, as a few aligned chunks
@@ -157,7 +169,9 @@ impl DmaWriter {
         let start = align_down(self.size, self.alignment);
         let new_size = self.size + new_bytes;
         let end = align_up(new_size, self.alignment);
-        self.preallocate(end).await?;
+        let open = self.file.file().await?;
+        let file: &DmaFile = &open;
+        self.preallocate(file, end).await?;
 
         let chunk_limit = align_down(WRITE_CHUNK_BYTES as u64, self.alignment).max(self.alignment);
         let mut sources = std::iter::once(self.tail_block.as_slice())
@@ -169,7 +183,7 @@ impl DmaWriter {
         let mut chunk_start = start;
         while chunk_start < end {
             let chunk_length = (end - chunk_start).min(chunk_limit) as usize;
-            let mut buffer = self.file.alloc_dma_buffer(chunk_length);
+            let mut buffer = file.alloc_dma_buffer(chunk_length);
             let target = buffer.as_bytes_mut();
             let mut filled = 0;
             while filled < chunk_length && !current.is_empty() {
@@ -188,7 +202,6 @@ impl DmaWriter {
                 let to = (new_size - chunk_start) as usize;
                 new_tail = target[from..to].to_vec();
             }
-            let file = self.file.clone();
             let position = chunk_start;
             writes.push(async move {
                 let written = file
@@ -213,15 +226,17 @@ impl DmaWriter {
     }
 
     /// Extends the preallocation in steps so that `[0, needed)` is reserved.
-    async fn preallocate(&mut self, needed: u64) -> io::Result<()> {
+    async fn preallocate(&mut self, file: &DmaFile, needed: u64) -> io::Result<()> {
         if needed <= self.preallocated {
             return Ok(());
         }
-        let stepped = align_up(needed, PREALLOCATE_STEP_BYTES);
-        let cap = align_up(self.preallocate_cap, self.alignment).max(needed);
-        let target = stepped.min(cap);
-        self.file
-            .pre_allocate(target, false)
+        let cap = align_up(self.preallocate_cap, self.alignment);
+        let target = align_up(
+            self.preallocation
+                .extend(needed, cap, std::time::Instant::now()),
+            self.alignment,
+        );
+        file.pre_allocate(target, false)
             .await
             .map_err(io::Error::from)?;
         self.preallocated = target;
@@ -232,6 +247,8 @@ impl DmaWriter {
     pub async fn trim(&mut self) -> io::Result<()> {
         if self.preallocated != self.size {
             self.file
+                .file()
+                .await?
                 .truncate(self.size)
                 .await
                 .map_err(io::Error::from)?;
@@ -246,16 +263,30 @@ mod tests {
     use super::*;
     use crate::runtime::memlock::run_on_test_executor;
 
+    /// A new segment file in `dir` and a writer at its start.
+    async fn new_segment(dir: &Path) -> (PathBuf, Rc<SegmentFile>, DmaWriter) {
+        let path = dir.join("segment.log");
+        let created = open_segment_file(&path, true).await.expect("create");
+        let segment_file = SegmentFile::opened(path.clone(), created);
+        let writer = DmaWriter::resume(
+            segment_file.clone(),
+            0,
+            0,
+            1 << 30,
+            Preallocation::default(),
+        )
+        .await
+        .expect("writer");
+        (path, segment_file, writer)
+    }
+
     #[test]
     fn unaligned_appends_land_back_to_back_and_trim_to_size() {
         run_on_test_executor(|| async move {
             let dir = tempfile::tempdir().expect("tempdir");
             prime_iopoll_detection(dir.path()).await.expect("probe");
-            let path = dir.path().join("segment.log");
-            let file = Rc::new(open_segment_file(&path, true).await.expect("create"));
-            let mut writer = DmaWriter::resume(file.clone(), 0, 0, 1 << 30)
-                .await
-                .expect("writer");
+            let (path, segment_file, mut writer) = new_segment(dir.path()).await;
+            let file = segment_file.file().await.expect("open");
             let mut expected = Vec::new();
             for round in 0..40u32 {
                 let first = vec![(round % 251) as u8 + 1; 1_000 + round as usize * 37];
@@ -280,11 +311,9 @@ mod tests {
         run_on_test_executor(|| async move {
             let dir = tempfile::tempdir().expect("tempdir");
             prime_iopoll_detection(dir.path()).await.expect("probe");
-            let path = dir.path().join("segment.log");
-            let file = Rc::new(open_segment_file(&path, true).await.expect("create"));
-            let mut writer = DmaWriter::resume(file.clone(), 0, 0, 1 << 30)
-                .await
-                .expect("writer");
+            let (path, segment_file, mut writer) = new_segment(dir.path()).await;
+            let file = segment_file.file().await.expect("open");
+            drop(file);
             let head = vec![1u8; 777];
             writer.write(&[&head]).await.expect("write");
             let big: Vec<u8> = (0..3 * WRITE_CHUNK_BYTES + 123)
@@ -298,9 +327,15 @@ mod tests {
             expected.extend_from_slice(&head);
             assert_eq!(std::fs::read(&path).expect("read back"), expected);
             // Reopening in the middle of a block resumes with the right tail.
-            let mut writer = DmaWriter::resume(file.clone(), 0, expected.len() as u64, 1 << 30)
-                .await
-                .expect("resume");
+            let mut writer = DmaWriter::resume(
+                segment_file.clone(),
+                0,
+                expected.len() as u64,
+                1 << 30,
+                Preallocation::default(),
+            )
+            .await
+            .expect("resume");
             writer.write(&[&head]).await.expect("write");
             writer.trim().await.expect("trim");
             expected.extend_from_slice(&head);

@@ -70,9 +70,9 @@ pub(crate) async fn close(inner: &Rc<LogInner>) -> Result<(), LogError> {
     inner.tail_cache.borrow_mut().clear();
     let segments = std::mem::take(&mut *inner.segments.borrow_mut());
     for segment in segments {
-        if let Err(error) = segment.file.close_rc().await {
+        if let Err(error) = segment.file.close().await {
             if result.is_ok() {
-                result = Err(LogError::Io(io::Error::from(error)));
+                result = Err(LogError::Io(error));
             }
         }
     }
@@ -102,7 +102,13 @@ async fn seal_active(inner: &LogInner, writer: &mut DmaWriter) -> io::Result<()>
     if let Some(indexes) = indexes {
         indexes.write(&inner.dir).await?;
     }
-    writer.file().fdatasync().await.map_err(io::Error::from)
+    writer
+        .file()
+        .file()
+        .await?
+        .fdatasync()
+        .await
+        .map_err(io::Error::from)
 }
 
 pub(crate) async fn delete(inner: &Rc<LogInner>) -> Result<(), LogError> {

@@ -15,11 +15,16 @@ pub(crate) const TAIL_CACHE_BYTES: usize = 4 << 20;
 /// `append` answers a (retriable) storage error instead of growing memory.
 pub(crate) const PENDING_BYTES_MAX: usize = 64 << 20;
 
-/// Preallocation step of the active segment file (Redpanda uses the same
-/// 32 MiB fallocate steps): big enough that block allocation rarely sits on
-/// the write path, small enough that thousands of partitions do not reserve
-/// a whole segment each (an Iggy lesson).
-pub(crate) const PREALLOCATE_STEP_BYTES: u64 = 32 << 20;
+/// Largest preallocation step of the active segment file (Redpanda uses the
+/// same 32 MiB fallocate steps): big enough that block allocation rarely sits
+/// on a busy partition's write path. A partition reaches it only by writing
+/// fast (see `preallocation`), so thousands of idle partitions never reserve
+/// it each (an Iggy lesson).
+pub(crate) const PREALLOCATE_STEP_MAX_BYTES: u64 = 32 << 20;
+
+/// Smallest preallocation step, the first one of every new segment: two
+/// 4 KiB blocks, so an idle or tiny partition costs a few KiB of disk.
+pub(crate) const PREALLOCATE_STEP_MIN_BYTES: u64 = 8 << 10;
 
 /// Largest single DMA write. One group-commit round is cut into chunks of
 /// this size that are submitted together (they cover disjoint blocks).
@@ -50,6 +55,8 @@ pub(crate) const SEGMENT_BYTES_LIMIT: u64 = i32::MAX as u64;
 pub(crate) const SEGMENT_RELATIVE_OFFSET_MAX: i64 = i32::MAX as i64;
 
 const _: () = assert!(WRITE_CHUNK_BYTES.is_multiple_of(4096));
-const _: () = assert!(PREALLOCATE_STEP_BYTES.is_multiple_of(WRITE_CHUNK_BYTES as u64));
+const _: () = assert!(PREALLOCATE_STEP_MAX_BYTES.is_multiple_of(WRITE_CHUNK_BYTES as u64));
+const _: () = assert!(PREALLOCATE_STEP_MAX_BYTES.is_multiple_of(PREALLOCATE_STEP_MIN_BYTES));
+const _: () = assert!((PREALLOCATE_STEP_MAX_BYTES / PREALLOCATE_STEP_MIN_BYTES).is_power_of_two());
 const _: () = assert!(READ_CHUNK_BYTES_MIN <= READ_CHUNK_BYTES_MAX);
 const _: () = assert!(TAIL_CACHE_BYTES < PENDING_BYTES_MAX);

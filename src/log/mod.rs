@@ -67,6 +67,7 @@ mod log_start;
 mod offset_file;
 mod offset_index;
 mod partition;
+mod preallocation;
 mod producer_recovery;
 mod producer_snapshot;
 pub mod producer_state;
@@ -74,6 +75,7 @@ mod reader;
 mod recovery;
 mod retention;
 mod segment;
+mod segment_file;
 mod tail_cache;
 mod time_index;
 mod timestamp_lookup;
@@ -81,6 +83,8 @@ mod truncation;
 mod txn_index;
 mod waiters;
 mod writer_task;
+
+pub use segment_file::set_open_file_budget;
 
 #[cfg(test)]
 mod tests;

@@ -153,7 +153,7 @@ async fn replay(
 ) -> io::Result<BTreeMap<i64, Vec<AbortedTxn>>> {
     let mut aborts: BTreeMap<i64, Vec<AbortedTxn>> = BTreeMap::new();
     for segment in segments.iter().filter(|segment| segment.next_offset > from) {
-        let file = segment.file.clone();
+        let file = segment.file.file().await?;
         let start = segment.start_position(from);
         let mut cursor = BatchCursor::new(&file, start, segment.size, RECOVERY_CHUNK_BYTES);
         // Recovery already cut the active segment at its first bad batch;

@@ -11,13 +11,13 @@ use std::io;
 use std::rc::Rc;
 
 use bytes::Bytes;
-use glommio::io::DmaFile;
 
 use crate::protocol::record_batch::BatchHeader;
 
 use super::batch_cursor::{BatchCursor, NextBatch};
 use super::limits::{READ_CHUNK_BYTES_MAX, READ_CHUNK_BYTES_MIN};
 use super::partition::LogInner;
+use super::segment_file::SegmentFile;
 use super::{AbortedTransaction, LogError, ReadResult};
 
 /// Fetch `isolation_level` (KIP-98).
@@ -102,7 +102,7 @@ pub(crate) async fn read(
 /// What a disk read needs of one segment, copied out of the shared state.
 struct SegmentView {
     base_offset: i64,
-    file: Rc<DmaFile>,
+    file: Rc<SegmentFile>,
     size: u64,
     start_position: u64,
 }
@@ -145,13 +145,31 @@ async fn read_from_disk(
         if view.base_offset >= upper_bound {
             break;
         }
-        let batches = read_segment(&view, offset, max_bytes, upper_bound).await?;
+        let batches = match read_segment(&view, offset, max_bytes, upper_bound).await {
+            Ok(batches) => batches,
+            // Retention deleted the segment before its closed file could be
+            // reopened: nothing to serve from it; the next fetch sees the
+            // new log start.
+            Err(error) if error.kind() == io::ErrorKind::NotFound && !holds(inner, &view) => {
+                return Ok(Vec::new())
+            }
+            Err(error) => return Err(error),
+        };
         if !batches.is_empty() {
             return Ok(batches);
         }
         after = Some(view.base_offset);
     }
     Ok(Vec::new())
+}
+
+/// Whether the log still holds the segment `view` was taken from.
+fn holds(inner: &LogInner, view: &SegmentView) -> bool {
+    inner
+        .segments
+        .borrow()
+        .iter()
+        .any(|segment| Rc::ptr_eq(&segment.file, &view.file))
 }
 
 /// Whole batches of one segment from the one containing `offset`, stopping
@@ -163,7 +181,8 @@ async fn read_segment(
     upper_bound: i64,
 ) -> io::Result<Vec<Bytes>> {
     let chunk_bytes = max_bytes.clamp(READ_CHUNK_BYTES_MIN, READ_CHUNK_BYTES_MAX);
-    let mut cursor = BatchCursor::new(&view.file, view.start_position, view.size, chunk_bytes);
+    let file = view.file.file().await?;
+    let mut cursor = BatchCursor::new(&file, view.start_position, view.size, chunk_bytes);
     let mut batches = Vec::new();
     let mut total = 0usize;
     loop {

@@ -25,12 +25,14 @@ use super::leader_epoch_file;
 use super::limits::{RECOVERY_CHUNK_BYTES, SEGMENT_BYTES_LIMIT, SEGMENT_RELATIVE_OFFSET_MAX};
 use super::offset_index::OffsetIndex;
 use super::partition::{AppendHead, Lifecycle, LogInner};
+use super::preallocation::Preallocation;
 use super::producer_recovery;
 use super::producer_snapshot::parse_snapshot_file_name;
 use super::segment::{
     parse_log_file_name, parse_txn_index_file_name, segment_path, BatchMeta, Segment, INDEX_SUFFIX,
     LOG_SUFFIX, TIME_INDEX_SUFFIX,
 };
+use super::segment_file::SegmentFile;
 use super::tail_cache::TailCache;
 use super::time_index::TimeIndex;
 use super::waiters::{OffsetWaiters, Subscribers};
@@ -85,6 +87,7 @@ pub(crate) async fn open(
         last_base,
         active.size,
         segment_bytes_max,
+        Preallocation::default(),
     )
     .await?;
     let log_end_offset = active.next_offset;
@@ -246,8 +249,9 @@ async fn load_sealed(
     config: &LogConfig,
 ) -> io::Result<Segment> {
     let path = segment_path(dir, base_offset, LOG_SUFFIX);
-    let file = Rc::new(DmaFile::open(&path).await.map_err(io::Error::from)?);
-    let size = file.file_size().await.map_err(io::Error::from)?;
+    let opened = DmaFile::open(&path).await.map_err(io::Error::from)?;
+    let size = opened.file_size().await.map_err(io::Error::from)?;
+    let file = SegmentFile::opened(path, opened);
     let offset_bytes = read_small_file(&segment_path(dir, base_offset, INDEX_SUFFIX)).await?;
     let time_bytes = read_small_file(&segment_path(dir, base_offset, TIME_INDEX_SUFFIX)).await?;
     let offset_index = offset_bytes.and_then(|bytes| OffsetIndex::decode(&bytes, size));
@@ -282,9 +286,10 @@ async fn recover_active(
     config: &LogConfig,
 ) -> io::Result<(Segment, Option<i64>, Vec<EpochEntry>)> {
     let path = segment_path(dir, base_offset, LOG_SUFFIX);
-    let file = Rc::new(open_segment_file(&path, false).await?);
-    let file_size = file.file_size().await.map_err(io::Error::from)?;
-    let mut segment = Segment::new(base_offset, file.clone());
+    let opened = open_segment_file(&path, false).await?;
+    let file_size = opened.file_size().await.map_err(io::Error::from)?;
+    let segment_file = SegmentFile::opened(path, opened);
+    let mut segment = Segment::new(base_offset, segment_file.clone());
     let end = scan_segment(&mut segment, file_size, true, config.index_interval_bytes).await?;
     match &end.stop {
         ScanStop::Clean => {}
@@ -295,6 +300,7 @@ async fn recover_active(
             "truncating torn or corrupt tail of the last segment"),
     }
     if end.valid_bytes < file_size {
+        let file = segment_file.file().await?;
         file.truncate(end.valid_bytes)
             .await
             .map_err(io::Error::from)?;
@@ -312,7 +318,7 @@ async fn scan_segment(
     validate: bool,
     index_interval_bytes: u32,
 ) -> io::Result<ScanEnd> {
-    let file = segment.file.clone();
+    let file = segment.file.file().await?;
     let mut cursor = BatchCursor::new(&file, 0, file_size, RECOVERY_CHUNK_BYTES);
     let mut first_batch_timestamp = None;
     let mut epoch_starts: Vec<EpochEntry> = Vec::new();

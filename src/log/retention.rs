@@ -142,7 +142,7 @@ async fn remove_segments(
                 }
             }
         }
-        let _ = segment.file.close_rc().await;
+        let _ = segment.file.close().await;
     }
     Ok(count)
 }

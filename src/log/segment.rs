@@ -1,5 +1,6 @@
-//! One segment of a partition: its log file (shared `Rc<DmaFile>` so reads
-//! can outlive a retention deletion), how many bytes of whole batches it
+//! One segment of a partition: its log file (a `SegmentFile`, open on demand
+//! within the shard's budget of open files; a read holds its own descriptor
+//! so it can outlive a retention deletion), how many bytes of whole batches it
 //! holds, its in-memory sparse indexes and largest timestamp. File naming
 //! follows Kafka
 //! (`<base offset, 20 digits>.log|.index|.timeindex|.txnindex`). Lives on
@@ -8,11 +9,10 @@
 use std::path::{Path, PathBuf};
 use std::rc::Rc;
 
-use glommio::io::DmaFile;
-
 use crate::protocol::record_batch::BatchHeader;
 
 use super::offset_index::OffsetIndex;
+use super::segment_file::SegmentFile;
 use super::time_index::TimeIndex;
 
 pub(crate) const LOG_SUFFIX: &str = ".log";
@@ -70,7 +70,7 @@ pub(crate) fn parse_offset_file_name(name: &str, suffix: &str) -> Option<i64> {
 
 pub(crate) struct Segment {
     pub base_offset: i64,
-    pub file: Rc<DmaFile>,
+    pub file: Rc<SegmentFile>,
     /// Bytes of whole, written batches: readers may read `[0, size)`.
     pub size: u64,
     /// Offset after the last batch of the segment.
@@ -84,7 +84,7 @@ pub(crate) struct Segment {
 }
 
 impl Segment {
-    pub fn new(base_offset: i64, file: Rc<DmaFile>) -> Segment {
+    pub fn new(base_offset: i64, file: Rc<SegmentFile>) -> Segment {
         Segment {
             base_offset,
             file,
@@ -101,7 +101,7 @@ impl Segment {
     /// A closed segment whose index files were loaded.
     pub fn sealed(
         base_offset: i64,
-        file: Rc<DmaFile>,
+        file: Rc<SegmentFile>,
         size: u64,
         next_offset: i64,
         offset_index: OffsetIndex,

@@ -17,7 +17,6 @@ use std::rc::Rc;
 use bytes::Bytes;
 
 use crate::protocol::records::read_varint;
-use glommio::io::DmaFile;
 use kafka_protocol::records::RecordBatchDecoder;
 
 use crate::protocol::record_batch::{BatchHeader, Compression, BATCH_HEADER_BYTES};
@@ -25,10 +24,11 @@ use crate::protocol::record_batch::{BatchHeader, Compression, BATCH_HEADER_BYTES
 use super::batch_cursor::{BatchCursor, NextBatch};
 use super::limits::LOOKUP_CHUNK_BYTES;
 use super::partition::LogInner;
+use super::segment_file::SegmentFile;
 
 struct SegmentView {
     base_offset: i64,
-    file: Rc<DmaFile>,
+    file: Rc<SegmentFile>,
     size: u64,
     start_position: u64,
 }
@@ -75,12 +75,8 @@ async fn scan_segment(
     timestamp_ms: i64,
     (log_start, high_watermark): (i64, i64),
 ) -> io::Result<Option<(i64, i64)>> {
-    let mut cursor = BatchCursor::new(
-        &view.file,
-        view.start_position,
-        view.size,
-        LOOKUP_CHUNK_BYTES,
-    );
+    let file = view.file.file().await?;
+    let mut cursor = BatchCursor::new(&file, view.start_position, view.size, LOOKUP_CHUNK_BYTES);
     while let NextBatch::Batch(header) = cursor.next_header().await? {
         let Some(length) = header.total_bytes() else {
             break;

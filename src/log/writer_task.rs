@@ -22,6 +22,7 @@ use super::partition::{LogInner, PendingBatch};
 use super::producer_snapshot;
 use super::producer_state::AbortedTxn;
 use super::segment::{segment_path, Segment, LOG_SUFFIX};
+use super::segment_file::SegmentFile;
 use super::txn_index;
 use crate::config::FlushPolicy;
 
@@ -77,13 +78,23 @@ async fn run(inner: Rc<LogInner>) {
         }
         if sync_wanted(&inner) {
             let covered = inner.written_end.get();
-            if let Err(error) = file.fdatasync().await.map_err(io::Error::from) {
+            if let Err(error) = sync_segment(&file).await {
                 inner.fail(&error);
                 return stop(&inner);
             }
             mark_durable(&inner, covered);
         }
     }
+}
+
+/// Syncs a segment's data; any descriptor of the file will do, so one the
+/// shard's cache closed is reopened.
+async fn sync_segment(file: &Rc<SegmentFile>) -> io::Result<()> {
+    file.file()
+        .await?
+        .fdatasync()
+        .await
+        .map_err(io::Error::from)
 }
 
 /// Everything below `covered` is durable: release those waiters.
@@ -185,17 +196,25 @@ async fn roll(inner: &LogInner, writer: &mut DmaWriter, new_base: i64) -> io::Re
     if let Some(indexes) = indexes {
         indexes.write(&inner.dir).await?;
     }
-    writer.file().fdatasync().await.map_err(io::Error::from)?;
+    sync_segment(writer.file()).await?;
     mark_durable(inner, inner.written_end.get());
     // Every epoch that started in the sealed segment is noted by now; the
     // open only rescans the active one.
     leader_epoch_file::store_if_changed(inner).await?;
 
     let path = segment_path(&inner.dir, new_base, LOG_SUFFIX);
-    let file = Rc::new(open_segment_file(&path, true).await?);
+    let created = open_segment_file(&path, true).await?;
+    let file = SegmentFile::opened(path, created);
     durable_file::sync_directory(&inner.dir).await?;
-    let new_writer =
-        DmaWriter::resume(file.clone(), new_base, 0, inner.segment_bytes_max.get()).await?;
+    // A busy partition keeps its step across the roll.
+    let new_writer = DmaWriter::resume(
+        file.clone(),
+        new_base,
+        0,
+        inner.segment_bytes_max.get(),
+        writer.preallocation(),
+    )
+    .await?;
     inner
         .segments
         .borrow_mut()

@@ -66,6 +66,8 @@ pub fn start(mut config: BrokerConfig) -> io::Result<RunningBroker> {
     // default `./data` is one.
     config.data_dir = std::path::absolute(&config.data_dir)?;
     let io_memory = memlock::plan_io_memory(config.shards)?;
+    let limits = crate::limits::check(crate::limits::nofile_soft_limit(), config.shards)
+        .map_err(io::Error::other)?;
     // Port 0: pick the port once so every shard binds the same one.
     let port_probe = resolve_listen_port(&mut config)?;
     let topics = manifest::load_all(&config.data_dir)
@@ -120,6 +122,9 @@ pub fn start(mut config: BrokerConfig) -> io::Result<RunningBroker> {
             .name(&format!("shard-{shard_id}"))
             .io_memory(io_memory)
             .spawn(move || {
+                crate::log::set_open_file_budget(
+                    usize::try_from(limits.segment_files_per_shard).unwrap_or(usize::MAX),
+                );
                 shard_main(
                     shard_id, config, catalog, local_logs, builder, shutdown, ready,
                 )

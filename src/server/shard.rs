@@ -14,6 +14,7 @@ use std::rc::Rc;
 use std::sync::Arc;
 
 use futures::future::join_all;
+use futures::StreamExt;
 
 use super::cluster_metadata::ClusterMetadata;
 use super::fetch_sessions::FetchSessions;
@@ -214,11 +215,15 @@ impl Shard {
             );
         }
         let log_config = topic.configs.log_config(self.config.flush);
-        let opened = join_all(partitions.iter().map(|&partition| {
+        // A bounded number at once: each open holds a few descriptors (the
+        // directory, its files) and reads a little of the disk.
+        let opened: Vec<_> = futures::stream::iter(partitions.iter().map(|&partition| {
             let dir = self.partition_dir(&topic.name, partition);
             let log_config = log_config.clone();
             async move { (partition, PartitionLog::open(dir, log_config).await) }
         }))
+        .buffer_unordered(crate::limits::PARTITION_OPENS_IN_FLIGHT)
+        .collect()
         .await;
         let mut offsets_partitions = Vec::new();
         let mut state_partitions = Vec::new();

@@ -49,6 +49,8 @@ pub struct Broker {
     cores: usize,
     extra_args: Vec<String>,
     env: Vec<(String, String)>,
+    /// A command the broker runs under (`prlimit --nofile=N --`), empty for none.
+    launcher: Vec<OsString>,
     data_dir: PathBuf,
     /// Keeps the temporary data directory alive for the broker's whole life, restarts included.
     _temp_dir: Option<tempfile::TempDir>,
@@ -71,12 +73,34 @@ impl Broker {
         Broker::launch(data_dir, Some(temp_dir), cores, extra_args, env)
     }
 
+    /// Like [`Broker::start`], run under `launcher`, a command that execs the rest of its
+    /// command line (`prlimit --nofile=256:256 --`), on restarts too.
+    pub fn start_under(launcher: &[&str], cores: usize, extra_args: &[&str]) -> Broker {
+        let temp_dir = tempfile::Builder::new()
+            .prefix("corelog-test-")
+            .tempdir()
+            .expect("create temporary data dir");
+        let data_dir = temp_dir.path().to_path_buf();
+        Broker::launch_under(launcher, data_dir, Some(temp_dir), cores, extra_args, &[])
+    }
+
     /// Starts a broker on a data directory the caller owns.
     pub fn start_in(data_dir: &Path, cores: usize, extra_args: &[&str]) -> Broker {
         Broker::launch(data_dir.to_path_buf(), None, cores, extra_args, &[])
     }
 
     fn launch(
+        data_dir: PathBuf,
+        temp_dir: Option<tempfile::TempDir>,
+        cores: usize,
+        extra_args: &[&str],
+        env: &[(&str, &str)],
+    ) -> Broker {
+        Broker::launch_under(&[], data_dir, temp_dir, cores, extra_args, env)
+    }
+
+    fn launch_under(
+        launcher: &[&str],
         data_dir: PathBuf,
         temp_dir: Option<tempfile::TempDir>,
         cores: usize,
@@ -92,6 +116,7 @@ impl Broker {
                 .iter()
                 .map(|(name, value)| (name.to_string(), value.to_string()))
                 .collect(),
+            launcher: launcher.iter().map(OsString::from).collect(),
             data_dir,
             _temp_dir: temp_dir,
             log: LogTail::new(LOG_LINES_KEPT),
@@ -198,9 +223,13 @@ impl Broker {
             self.cores.to_string().into(),
         ];
         args.extend(self.extra_args.iter().map(OsString::from));
-        let process = self
-            .process
-            .insert(ServeProcess::spawn(&args, &self.env, None, &self.log));
+        let process = self.process.insert(ServeProcess::spawn_through(
+            &self.launcher,
+            &args,
+            &self.env,
+            None,
+            &self.log,
+        ));
         match process.wait_listening(None, READY_TIMEOUT) {
             Ok(port) => self.port = port,
             Err(status) => panic!(

@@ -1,0 +1,96 @@
+//! Broker-wide bounds: how the node shares what the host gives it (open
+//! files today; memory budgets join here as they are made shard-wide).
+//! Per-partition bounds of the log are in `log::limits`. Every value says why
+//! it is what it is, and `check` verifies at start-up that the bounds fit
+//! together and fit the host, refusing to start with the reason otherwise.
+
+/// Share of RLIMIT_NOFILE (the soft limit: corelog does not raise it) that
+/// segment files may hold open, split evenly between shards. The rest is for
+/// client and peer sockets, directories, index and snapshot files being
+/// written, and the runtime's own descriptors. Segment files past the budget
+/// are closed least recently used first and reopened on demand
+/// (`log::segment_file`), so partitions are not bounded by the limit.
+pub const SEGMENT_FILES_PERCENT_OF_NOFILE: u64 = 50;
+
+/// Fewest segment files a shard keeps open. Below this the cache would
+/// reopen files for nearly every read and write; `check` refuses to start
+/// rather than run that way.
+pub const SEGMENT_FILES_PER_SHARD_MIN: u64 = 64;
+
+/// Partition logs a shard opens at once (start-up, new topics). Each open
+/// holds a few descriptors for a moment (its directory, the files it reads)
+/// outside the segment-file budget, so this is counted in the half of
+/// RLIMIT_NOFILE left to everything else; more would only queue on the disk.
+pub const PARTITION_OPENS_IN_FLIGHT: usize = 32;
+
+/// Descriptors assumed when RLIMIT_NOFILE cannot be read or is unlimited.
+const NOFILE_ASSUMED: u64 = 65_536;
+
+/// The soft RLIMIT_NOFILE of this process.
+pub fn nofile_soft_limit() -> u64 {
+    let mut limit = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
+    // SAFETY: getrlimit only writes into the struct we pass.
+    let rc = unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut limit) };
+    if rc != 0 || limit.rlim_cur == libc::RLIM_INFINITY {
+        return NOFILE_ASSUMED;
+    }
+    limit.rlim_cur
+}
+
+/// Segment files each shard may keep open under `nofile` descriptors.
+pub fn segment_files_per_shard(nofile: u64, shards: usize) -> u64 {
+    let shards = u64::try_from(shards.max(1)).unwrap_or(u64::MAX);
+    nofile.saturating_mul(SEGMENT_FILES_PERCENT_OF_NOFILE) / 100 / shards
+}
+
+/// The bounds this node starts with.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct BrokerLimits {
+    pub nofile: u64,
+    pub segment_files_per_shard: u64,
+}
+
+/// Derives the node's bounds from the host's and checks that they fit.
+pub fn check(nofile: u64, shards: usize) -> Result<BrokerLimits, String> {
+    let segment_files_per_shard = segment_files_per_shard(nofile, shards);
+    if segment_files_per_shard < SEGMENT_FILES_PER_SHARD_MIN {
+        return Err(format!(
+            "RLIMIT_NOFILE is {nofile}: {shards} shard(s) would keep only \
+             {segment_files_per_shard} segment files open each, fewer than \
+             {SEGMENT_FILES_PER_SHARD_MIN}; raise it (`ulimit -n`) or run fewer shards (--cores)"
+        ));
+    }
+    Ok(BrokerLimits {
+        nofile,
+        segment_files_per_shard,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn half_of_the_descriptors_go_to_segment_files_split_between_shards() {
+        assert_eq!(
+            check(20_000, 1),
+            Ok(BrokerLimits {
+                nofile: 20_000,
+                segment_files_per_shard: 10_000
+            })
+        );
+        assert_eq!(segment_files_per_shard(20_000, 2), 5_000);
+        assert_eq!(segment_files_per_shard(20_000, 0), 10_000);
+    }
+
+    #[test]
+    fn too_few_descriptors_refuse_to_start_with_the_reason() {
+        let refused = check(100, 2).expect_err("25 files per shard is too few");
+        assert!(refused.contains("RLIMIT_NOFILE is 100"), "{refused}");
+        assert!(refused.contains("ulimit -n"), "{refused}");
+        assert!(check(256, 2).is_ok());
+    }
+}
