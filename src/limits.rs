@@ -1,5 +1,6 @@
-//! Broker-wide bounds: how the node shares what the host gives it (open
-//! files today; memory budgets join here as they are made shard-wide).
+//! Broker-wide bounds: how the node shares what the host gives it: open
+//! files, and the memory budgets of a shard (responses waiting for sockets
+//! here; request bytes in `server::shard::REQUEST_MEMORY_BYTES_PER_SHARD`).
 //! Per-partition bounds of the log are in `log::limits`. Every value says why
 //! it is what it is, and `check` verifies at start-up that the bounds fit
 //! together and fit the host, refusing to start with the reason otherwise.
@@ -22,6 +23,26 @@ pub const SEGMENT_FILES_PER_SHARD_MIN: u64 = 64;
 /// outside the segment-file budget, so this is counted in the half of
 /// RLIMIT_NOFILE left to everything else; more would only queue on the disk.
 pub const PARTITION_OPENS_IN_FLIGHT: usize = 32;
+
+/// Response bytes a shard lets wait for sockets before it shapes fetches
+/// down (`server::response_memory`): a consumer that stops reading holds its
+/// one encoded frame until its socket drains, and this many bytes of such
+/// frames is what a shard tolerates before every new fetch gets less.
+pub const RESPONSE_MEMORY_BYTES_PER_SHARD: u64 = 256 << 20;
+
+/// Largest Fetch response a shard builds, whatever `max_bytes` asked (Kafka's
+/// broker caps it too, with `fetch.max.bytes`, 55 MiB). 8 MiB keeps a
+/// consumer of 1,000 partitions busy while bounding what one stuck consumer
+/// holds: 50 of them hold 400 MiB at most.
+pub const FETCH_RESPONSE_BYTES_MAX: u64 = 8 << 20;
+
+/// Smallest allowance a Fetch gets when responses waiting for sockets used
+/// up the budget: small enough that many stuck consumers add little, large
+/// enough that everyone else keeps being served.
+pub const FETCH_RESPONSE_BYTES_FLOOR: u64 = 256 << 10;
+
+const _: () = assert!(FETCH_RESPONSE_BYTES_FLOOR <= FETCH_RESPONSE_BYTES_MAX);
+const _: () = assert!(FETCH_RESPONSE_BYTES_MAX * 4 <= RESPONSE_MEMORY_BYTES_PER_SHARD);
 
 /// Descriptors assumed when RLIMIT_NOFILE cannot be read or is unlimited.
 const NOFILE_ASSUMED: u64 = 65_536;

@@ -25,6 +25,7 @@ use kafka_protocol::messages::ApiKey;
 
 use super::api_versions::unsupported_version_response;
 use super::dispatch::{dispatch, encode, Outgoing, PendingResponse};
+use super::response_memory::ResponseMemory;
 use super::shard::{Shard, REQUEST_MEMORY_BYTES_PER_SHARD};
 use crate::protocol::request::{decode_request, DecodeError, Request, RequestBody};
 use crate::protocol::response::ResponseBody;
@@ -43,7 +44,12 @@ pub async fn serve_connection(shard: Rc<Shard>, stream: TcpStream) {
     }
     let (reader, writer) = stream.split();
     let (queue_sender, queue_receiver) = local_channel::new_bounded(MAX_IN_FLIGHT_REQUESTS);
-    let writer_task = glommio::spawn_local(write_responses(writer, queue_receiver, peer));
+    let writer_task = glommio::spawn_local(write_responses(
+        writer,
+        queue_receiver,
+        Rc::clone(&shard.response_memory),
+        peer,
+    ));
     read_requests(&shard, reader, queue_sender, peer).await;
     writer_task.await;
 }
@@ -231,11 +237,16 @@ impl FrameReader {
 async fn write_responses(
     mut writer: WriteHalf<TcpStream>,
     queue: LocalReceiver<PendingResponse>,
+    response_memory: Rc<ResponseMemory>,
     peer: Option<SocketAddr>,
 ) {
     while let Some(pending) = queue.recv().await {
         match pending.await {
             Outgoing::Frame(frame) => {
+                // Charged until the socket took it all: a client that stops
+                // reading holds this one frame, and the next responses are
+                // not built meanwhile.
+                let _charge = response_memory.charge(frame.len());
                 if let Err(error) = writer.write_all(&frame).await {
                     tracing::debug!(?peer, %error, "write failed; closing connection");
                     break;

@@ -85,7 +85,8 @@ async fn serve_fetch(shard: &Rc<Shard>, request: FetchRequest, version: i16) -> 
                 .with_session_id(0);
         }
     };
-    let response_max_bytes = usize::try_from(request.max_bytes).unwrap_or(0).max(1);
+    // What it asked, shaped by the response bytes waiting for sockets.
+    let response_max_bytes = shard.response_memory.fetch_allowance(request.max_bytes);
     let reading = Reading {
         version,
         replica_id,

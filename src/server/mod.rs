@@ -43,6 +43,7 @@ pub mod reassignments;
 pub mod replica_fetch_session;
 pub mod replica_fetcher;
 pub mod replicas;
+pub mod response_memory;
 pub mod routing;
 pub mod scatter;
 pub mod shard;

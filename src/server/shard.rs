@@ -56,6 +56,8 @@ pub struct Shard {
     pub admin_lock: glommio::sync::Semaphore,
     /// Budget of in-flight request bytes (`REQUEST_MEMORY_BYTES_PER_SHARD`).
     pub request_memory: Rc<glommio::sync::Semaphore>,
+    /// Response bytes waiting for sockets (`response_memory`).
+    pub response_memory: Rc<super::response_memory::ResponseMemory>,
     /// This shard's block of producer ids (see `producer_ids.rs`).
     pub producer_ids: ProducerIdBlock,
     /// The consumer groups this shard coordinates (see `groups`).
@@ -84,6 +86,7 @@ impl Shard {
             catalog: RefCell::new(catalog),
             partitions: RefCell::new(HashMap::new()),
             admin_lock: glommio::sync::Semaphore::new(1),
+            response_memory: Rc::default(),
             request_memory: Rc::new(glommio::sync::Semaphore::new(
                 REQUEST_MEMORY_BYTES_PER_SHARD,
             )),

@@ -134,6 +134,11 @@ impl Broker {
         self.port
     }
 
+    /// The running broker's process id.
+    pub fn pid(&self) -> u32 {
+        self.process.as_ref().expect("broker is running").pid()
+    }
+
     pub fn data_dir(&self) -> &Path {
         &self.data_dir
     }

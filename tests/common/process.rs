@@ -173,6 +173,10 @@ impl ServeProcess {
     }
 
     /// The exit status if the process has exited (it is reaped then).
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
     pub fn try_wait(&mut self) -> Option<ExitStatus> {
         self.child.try_wait().expect("try_wait on corelog serve")
     }
