@@ -269,3 +269,29 @@ fn bad_topic_default_flags_stop_the_broker_with_a_message() {
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(stderr.contains("segment.bytes"), "{stderr}");
 }
+
+/// A topic whose partitions cannot open is not created: CreateTopics answers
+/// KAFKA_STORAGE_ERROR with the reason, the topic does not exist afterwards, and the
+/// same name is created once the obstacle is gone.
+#[test]
+fn a_topic_whose_partitions_cannot_open_is_refused_and_not_created() {
+    let broker = Broker::start(2, &[]);
+    let bootstrap = broker.bootstrap();
+    // A regular file where partition 1's directory must go.
+    let blocker = broker.data_dir().join("blocked-1");
+    std::fs::write(&blocker, b"not a directory").expect("write blocker");
+    let refused = try_create_topic(&bootstrap, "blocked", 3);
+    assert_eq!(refused, Err(RDKafkaErrorCode::KafkaStorageError));
+    assert!(
+        !all_topic_names(&bootstrap).contains(&"blocked".to_string()),
+        "a refused topic does not exist"
+    );
+    assert!(
+        !broker.data_dir().join("blocked-0").exists(),
+        "opened partitions were removed"
+    );
+
+    std::fs::remove_file(&blocker).expect("remove blocker");
+    assert_eq!(try_create_topic(&bootstrap, "blocked", 3), Ok(()));
+    wait_for_topic(&bootstrap, "blocked", 3);
+}

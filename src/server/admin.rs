@@ -137,8 +137,9 @@ pub struct OpenPartitionsCall {
 }
 
 impl ShardCall<Shard> for OpenPartitionsCall {
-    type Reply = ();
-    fn start(self, shard: &Rc<Shard>) -> LocalBoxFuture<'static, ()> {
+    /// The partitions that could not open, with the reason.
+    type Reply = Vec<(i32, String)>;
+    fn start(self, shard: &Rc<Shard>) -> LocalBoxFuture<'static, Vec<(i32, String)>> {
         let shard = Rc::clone(shard);
         async move { shard.open_partitions(&self.topic, &self.partitions).await }.boxed_local()
     }
@@ -724,7 +725,23 @@ async fn commit_new_topic(
         ));
     }
     let topic = Arc::new(topic);
-    open_on_owners(shard, &topic, 0..topic.partition_count).await;
+    let failed = open_on_owners(shard, &topic, 0..topic.partition_count).await;
+    if let Some((partition, reason)) = failed.first() {
+        // Never a success for partitions that cannot serve: undo it all.
+        delete_on_owners(shard, &topic.name, 0..topic.partition_count).await;
+        if let Err(error) = manifest::remove(&shard.config.data_dir, &topic.topic_id).await {
+            tracing::error!(topic = %topic.name, %error, "cannot remove the manifest of a topic that failed to open");
+        }
+        return Err(AdminError::new(
+            KafkaError::KafkaStorageError,
+            format!(
+                "{} of {} partitions could not open (partition {partition}: {reason}); \
+                 the topic was not created",
+                failed.len(),
+                topic.partition_count
+            ),
+        ));
+    }
     let next = shard
         .catalog()
         .with_topic_led_by((*topic).clone(), shard.config.node_id);
@@ -732,12 +749,13 @@ async fn commit_new_topic(
     Ok(topic.topic_id)
 }
 
-/// Opens (creating) `partitions` of `topic`, each on its owning shard.
+/// Opens (creating) `partitions` of `topic`, each on its owning shard;
+/// returns those that could not open, with the reason.
 pub(super) async fn open_on_owners(
     shard: &Rc<Shard>,
     topic: &Arc<TopicMetadata>,
     partitions: impl Iterator<Item = i32>,
-) {
+) -> Vec<(i32, String)> {
     let mut by_owner: BTreeMap<usize, Vec<i32>> = BTreeMap::new();
     for partition in partitions {
         by_owner
@@ -745,18 +763,23 @@ pub(super) async fn open_on_owners(
             .or_default()
             .push(partition);
     }
-    join_all(by_owner.into_iter().map(|(owner, partitions)| {
+    let replies = join_all(by_owner.into_iter().map(|(owner, partitions)| {
         let call = OpenPartitionsCall {
             topic: Arc::clone(topic),
-            partitions,
+            partitions: partitions.clone(),
         };
         async move {
-            if routing::call(shard, owner, call).await.is_err() {
+            routing::call(shard, owner, call).await.unwrap_or_else(|_| {
                 tracing::error!(owner, "shard did not open its partitions");
-            }
+                partitions
+                    .into_iter()
+                    .map(|partition| (partition, format!("shard {owner} did not answer")))
+                    .collect()
+            })
         }
     }))
     .await;
+    replies.into_iter().flatten().collect()
 }
 
 /// Closes and deletes `partitions` of `topic`, each on its owning shard.

@@ -331,6 +331,8 @@ impl Publisher {
     }
 
     async fn open_local(&self, topic: &Arc<TopicMetadata>, partitions: &[i32]) {
+        // Failures are logged by the owners; those partitions answer
+        // NOT_LEADER_OR_FOLLOWER here.
         open_on_owners(&self.shard, topic, partitions.iter().copied()).await;
     }
 

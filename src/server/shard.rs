@@ -207,8 +207,13 @@ impl Shard {
         self.config.data_dir.join(format!("{topic}-{partition}"))
     }
 
-    /// Opens (creating if needed) the given partitions of `topic` on this shard.
-    pub async fn open_partitions(&self, topic: &TopicMetadata, partitions: &[i32]) {
+    /// Opens (creating if needed) the given partitions of `topic` on this
+    /// shard; returns those that could not open, with the reason.
+    pub async fn open_partitions(
+        &self,
+        topic: &TopicMetadata,
+        partitions: &[i32],
+    ) -> Vec<(i32, String)> {
         for &partition in partitions {
             assert_eq!(
                 self.owner_of(&topic.name, partition),
@@ -230,6 +235,7 @@ impl Shard {
         .await;
         let mut offsets_partitions = Vec::new();
         let mut state_partitions = Vec::new();
+        let mut failed = Vec::new();
         {
             let mut logs = self.partitions.borrow_mut();
             let topic_logs = logs.entry(Arc::clone(&topic.name)).or_default();
@@ -267,10 +273,13 @@ impl Shard {
                         }
                         topic_logs.insert(partition, log);
                     }
-                    Err(error) => tracing::error!(
-                        topic = %topic.name, partition, %error,
-                        "cannot open partition log; it will answer NOT_LEADER_OR_FOLLOWER"
-                    ),
+                    Err(error) => {
+                        tracing::error!(
+                            topic = %topic.name, partition, %error,
+                            "cannot open partition log; it will answer NOT_LEADER_OR_FOLLOWER"
+                        );
+                        failed.push((partition, error.to_string()));
+                    }
                 }
             }
         }
@@ -289,6 +298,7 @@ impl Shard {
                 self.txns.install(loaded);
             }
         }
+        failed
     }
 
     /// Opens every partition of every topic in the image that this shard owns.
@@ -299,6 +309,7 @@ impl Shard {
                 .filter(|&p| self.owner_of(&topic.name, p) == self.id)
                 .collect();
             if !owned.is_empty() {
+                // Failures are logged; those partitions answer NOT_LEADER_OR_FOLLOWER.
                 self.open_partitions(topic, &owned).await;
             }
         }

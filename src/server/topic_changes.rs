@@ -16,7 +16,9 @@ use kafka_protocol::messages::incremental_alter_configs_response::AlterConfigsRe
 use kafka_protocol::messages::*;
 use kafka_protocol::protocol::StrBytes;
 
-use super::admin::{open_on_owners, publish_catalog, AdminError, MAX_PARTITIONS_PER_TOPIC};
+use super::admin::{
+    delete_on_owners, open_on_owners, publish_catalog, AdminError, MAX_PARTITIONS_PER_TOPIC,
+};
 use futures::future::LocalBoxFuture;
 use futures::FutureExt;
 
@@ -407,7 +409,22 @@ async fn create_partitions(
             format!("cannot persist topic: {error}"),
         ));
     }
-    open_on_owners(shard, &grown, current..count).await;
+    let failed = open_on_owners(shard, &grown, current..count).await;
+    if let Some((partition, reason)) = failed.first() {
+        // The new partitions never serve: undo them and the manifest.
+        delete_on_owners(shard, &grown.name, current..count).await;
+        if let Err(error) = manifest::store(&shard.config.data_dir, &topic).await {
+            tracing::error!(topic = name, %error, "cannot restore the manifest after a failed CreatePartitions");
+        }
+        return Err(AdminError::new(
+            KafkaError::KafkaStorageError,
+            format!(
+                "{} of the new partitions could not open (partition {partition}: {reason}); \
+                 none were added",
+                failed.len()
+            ),
+        ));
+    }
     let next = shard
         .catalog()
         .with_topic_led_by((*grown).clone(), shard.config.node_id);
