@@ -84,7 +84,7 @@ mod txn_index;
 mod waiters;
 mod writer_task;
 
-pub use segment_file::set_open_file_budget;
+pub use segment_file::{open_file_budget, set_open_file_budget};
 
 #[cfg(test)]
 mod tests;

@@ -82,6 +82,11 @@ pub fn set_open_file_budget(budget: usize) {
     });
 }
 
+/// How many segment files this shard may keep open.
+pub fn open_file_budget() -> usize {
+    OPEN_FILES.with(|open| open.budget.get())
+}
+
 /// Segment files this shard holds open now.
 #[cfg(test)]
 pub(crate) fn open_file_count() -> usize {

@@ -13,7 +13,6 @@ use std::path::PathBuf;
 use std::rc::Rc;
 use std::sync::Arc;
 
-use futures::future::join_all;
 use futures::StreamExt;
 
 use super::cluster_metadata::ClusterMetadata;
@@ -352,7 +351,13 @@ impl Shard {
     pub async fn close_all(&self) {
         replicas::checkpoint_high_watermarks(self).await;
         let logs = self.local_logs();
-        let results = join_all(logs.iter().map(|log| log.close())).await;
+        // A bounded number at once: each close writes its index and
+        // snapshot files, and 10,000 at once ran out of descriptors.
+        let in_flight = crate::limits::partition_closes_in_flight(crate::log::open_file_budget());
+        let results: Vec<_> = futures::stream::iter(logs.iter().map(|log| log.close()))
+            .buffer_unordered(in_flight)
+            .collect()
+            .await;
         for error in results.into_iter().filter_map(Result::err) {
             tracing::error!(%error, "closing a partition log failed");
         }
