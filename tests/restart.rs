@@ -443,3 +443,37 @@ fn relative_data_dir_works() {
     drop(broker);
     std::fs::remove_dir_all(&relative).expect("remove relative data dir");
 }
+
+#[test]
+fn a_second_broker_on_the_same_data_dir_is_refused_and_the_first_keeps_serving() {
+    let mut broker = Broker::start(1, &[]);
+    create_topic(&broker.bootstrap(), "locked", 1);
+    let output = std::process::Command::new(env!("CARGO_BIN_EXE_corelog"))
+        .arg("serve")
+        .args(["--listen", "127.0.0.1:0", "--cores", "1", "--data-dir"])
+        .arg(broker.data_dir())
+        .output()
+        .expect("run a second corelog serve");
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        !output.status.success(),
+        "the second broker started: {stdout}\n{stderr}"
+    );
+    assert!(
+        stderr.contains("is in use by another corelog process")
+            || stdout.contains("is in use by another corelog process"),
+        "no reason given: {stdout}\n{stderr}"
+    );
+    assert!(
+        stderr.contains(&format!("pid {}", broker.pid()))
+            || stdout.contains(&format!("pid {}", broker.pid())),
+        "the owner is not named: {stdout}\n{stderr}"
+    );
+    let positions = produce_batch(&broker.bootstrap(), "locked", 0, 5);
+    assert_eq!(positions.len(), 5);
+    // Once the owner stopped, the directory is free again.
+    broker.restart();
+    let records = consume_all(&broker.bootstrap(), "locked", 1, 5, Duration::from_secs(30));
+    assert_eq!(records.len(), 5);
+}

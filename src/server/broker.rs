@@ -15,6 +15,7 @@ use glommio::{LocalExecutorBuilder, Placement};
 
 use super::cluster_metadata::{ClusterMetadata, ControlledShutdownCall};
 use super::connection::serve_connection;
+use super::data_dir_lock::{self, DataDirLock};
 use super::routing;
 use super::shard::{Shard, CONTROLLER_SHARD};
 use crate::cluster::node::ClusterNode;
@@ -47,6 +48,8 @@ pub struct RunningBroker {
     handles: Vec<glommio::ExecutorJoinHandle<io::Result<()>>>,
     /// Holds an asked-for port 0 in the SO_REUSEPORT group; never listens.
     _port_probe: Option<socket2::Socket>,
+    /// Released after the shards stopped (fields drop after `stop`'s join).
+    _data_dir_lock: DataDirLock,
 }
 
 impl RunningBroker {
@@ -65,6 +68,7 @@ pub fn start(mut config: BrokerConfig) -> io::Result<RunningBroker> {
     // glommio's Directory::open fails on relative paths (EBADF), and the
     // default `./data` is one.
     config.data_dir = std::path::absolute(&config.data_dir)?;
+    let data_dir_lock = data_dir_lock::acquire(&config.data_dir)?;
     let io_memory = memlock::plan_io_memory(config.shards)?;
     let limits = crate::limits::check(crate::limits::nofile_soft_limit(), config.shards)
         .map_err(io::Error::other)?;
@@ -163,6 +167,7 @@ pub fn start(mut config: BrokerConfig) -> io::Result<RunningBroker> {
         shutdown: shutdown_senders,
         handles,
         _port_probe: port_probe,
+        _data_dir_lock: data_dir_lock,
     })
 }
 

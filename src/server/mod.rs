@@ -22,6 +22,7 @@ pub mod cluster;
 pub mod cluster_metadata;
 pub mod connection;
 pub mod coordinator_log;
+pub mod data_dir_lock;
 pub mod delete_records;
 pub mod describe_configs;
 pub mod describe_log_dirs;
