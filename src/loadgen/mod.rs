@@ -4,6 +4,7 @@
 //! and report writing. Runs on its own cores (`--loadgen-cores`), one glommio
 //! executor each, like the broker.
 
+pub mod batching;
 pub mod cluster;
 pub mod consumer;
 pub mod payload;

@@ -2,9 +2,12 @@
 //! fast as its in-flight window allows for `rate = max`), batches them per
 //! partition up to `batch_size_bytes` or `linger_ms`, sends Produce requests
 //! over the project's client, and records publish latency from each message's
-//! *due* time to its ack. Runs as a task on one load-generator core.
+//! *due* time to its ack. Runs as a task on one load-generator core. A pass
+//! of its loop costs what it touches (the messages due, the batches that
+//! fill or linger), not the partition count: see `batching.rs`.
 
 use std::collections::HashMap;
+use std::fmt::Write as _;
 use std::io;
 use std::rc::Rc;
 use std::sync::atomic::Ordering;
@@ -20,19 +23,19 @@ use kafka_protocol::messages::{
 };
 use kafka_protocol::protocol::{Decodable, StrBytes};
 
-use super::cluster::{ClusterView, PartitionLeader, PRODUCE_VERSION};
-
-/// InitProducerId version the load generator speaks (Kafka 2.5+ brokers answer it).
-const INIT_PRODUCER_ID_VERSION: i16 = 3;
+use super::batching::Batches;
+use super::cluster::{ClusterView, PRODUCE_VERSION};
 use super::payload::{write_payload, PayloadHeader};
 use super::random::{message_size, Random};
 use super::rate::OpenLoopSchedule;
 use super::results::record_latency;
 use super::scenario::{KeyDistribution, Scenario};
 use super::shared::{CoreState, RunClock, Totals};
-use crate::client::batch_builder::BatchBuilder;
 use crate::client::connection::Connection;
 use crate::runtime::placement::stable_hash;
+
+/// InitProducerId version the load generator speaks (Kafka 2.5+ brokers answer it).
+const INIT_PRODUCER_ID_VERSION: i16 = 3;
 
 /// Messages a producer may hold unsent (its own backlog when the broker is
 /// slower than the offered rate); beyond it, due messages wait in the
@@ -40,14 +43,6 @@ use crate::runtime::placement::stable_hash;
 const BACKLOG_MESSAGES_MAX: usize = 100_000;
 /// Shortest sleep between scheduling passes.
 const TICK: Duration = Duration::from_micros(50);
-
-struct PartitionBatch {
-    target: PartitionLeader,
-    builder: BatchBuilder,
-    due_ns: Vec<u64>,
-    payload_bytes: u64,
-    next_sequence: u64,
-}
 
 pub struct ProducerTask {
     pub producer_id: u32,
@@ -71,23 +66,17 @@ pub async fn run_producer(task: ProducerTask) {
 async fn produce_until_end(task: &ProducerTask) -> io::Result<()> {
     let scenario = &task.scenario;
     let mut connections: HashMap<i32, Rc<Connection>> = HashMap::new();
-    let mut batches: Vec<PartitionBatch> = task
-        .cluster
-        .partitions
-        .iter()
-        .map(|target| PartitionBatch {
-            target: target.clone(),
-            builder: BatchBuilder::new(scenario.compression, scenario.batch_size_bytes + 1024),
-            due_ns: Vec::new(),
-            payload_bytes: 0,
-            next_sequence: 0,
-        })
-        .collect();
+    let messages_per_batch =
+        (scenario.batch_size_bytes as f64 / scenario.mean_message_bytes().max(1.0)).ceil() as usize;
+    let mut batches = Batches::new(
+        &task.cluster.partitions,
+        scenario.compression,
+        scenario.batch_size_bytes,
+        messages_per_batch,
+    );
     if scenario.idempotent {
         let (producer_id, producer_epoch) = init_producer_id(task, &mut connections).await?;
-        for batch in &mut batches {
-            batch.builder.set_idempotent(producer_id, producer_epoch);
-        }
+        batches.set_idempotent(producer_id, producer_epoch);
     }
     let in_flight = Rc::new(glommio::sync::Semaphore::new(u64::from(
         scenario.max_in_flight,
@@ -97,24 +86,28 @@ async fn produce_until_end(task: &ProducerTask) -> io::Result<()> {
         .map(|rate| OpenLoopSchedule::new(task.clock.now_ns(), rate));
     let mut random = Random::seeded(u64::from(task.producer_id) + 1);
     let mut value = Vec::with_capacity(scenario.mean_message_bytes() as usize + 64);
-    let partition_count = batches.len();
+    let mut key_text = String::new();
+    let partition_count = batches.partition_count();
     if partition_count == 0 {
         return Err(io::Error::other("the scenario has no partitions"));
     }
+    let sticky = scenario.key_distribution == KeyDistribution::None;
     let mut sticky_partition = (task.producer_id as usize) % partition_count;
     let mut key_counter: u64 = 0;
     let linger_ns = scenario.linger_ms * 1_000_000;
+    // Reused every pass: the loop allocates per batch, not per message.
+    let mut due_now: Vec<u64> = Vec::new();
+    let mut lingered: Vec<usize> = Vec::new();
     loop {
         let now = task.clock.now_ns();
         if now >= task.clock.end_ns {
             break;
         }
-        let buffered: usize = batches.iter().map(|b| b.due_ns.len()).sum();
         // Decide which messages are due now.
-        let mut due_now = Vec::new();
+        due_now.clear();
         match schedule.as_mut() {
             Some(schedule) => {
-                while buffered + due_now.len() < BACKLOG_MESSAGES_MAX {
+                while batches.buffered_messages() + due_now.len() < BACKLOG_MESSAGES_MAX {
                     match schedule.take_due(now) {
                         Some(due) => due_now.push(due),
                         None => break,
@@ -123,95 +116,68 @@ async fn produce_until_end(task: &ProducerTask) -> io::Result<()> {
             }
             None => {
                 // Closed loop: fill the sticky batch; the in-flight window paces us.
-                let batch = &batches[sticky_partition];
                 let room = scenario
                     .batch_size_bytes
-                    .saturating_sub(batch.builder.records_bytes());
+                    .saturating_sub(batches.records_bytes(sticky_partition));
                 let count = (room as f64 / scenario.mean_message_bytes().max(1.0))
                     .ceil()
                     .max(1.0) as usize;
                 due_now.extend(std::iter::repeat_n(now, count));
             }
         }
-        for due in due_now {
-            let (index, key) = choose_partition(
-                scenario,
-                &mut random,
-                &mut key_counter,
-                &mut sticky_partition,
-                batches.len(),
-            );
+        for &due in &due_now {
+            key_text.clear();
+            let index = match next_key(scenario, &mut random, &mut key_counter) {
+                None => sticky_partition,
+                Some(key) => {
+                    // Writing into a String cannot fail.
+                    let _ = write!(key_text, "key-{key}");
+                    (stable_hash(key_text.as_bytes()) % partition_count as u64) as usize
+                }
+            };
+            let key_bytes = (!key_text.is_empty()).then_some(key_text.as_bytes());
             let size = message_size(&scenario.message_size, &mut random);
-            let key_bytes = key.map(|k| format!("key-{k}"));
-            let record_bytes = size + key_bytes.as_ref().map(String::len).unwrap_or(0) + 32;
+            let record_bytes = size + key_text.len() + 32;
             // Like Kafka's producer, close a batch before a record would overflow it.
-            let full = !batches[index].due_ns.is_empty()
-                && batches[index].builder.records_bytes() + record_bytes
-                    > scenario.batch_size_bytes;
+            let full = !batches.is_empty(index)
+                && batches.records_bytes(index) + record_bytes > scenario.batch_size_bytes;
             if full {
-                send_batches(
-                    task,
-                    &mut connections,
-                    &in_flight,
-                    vec![&mut batches[index]],
-                )
-                .await?;
+                send_batches(task, &mut connections, &in_flight, &mut batches, &[index]).await?;
             }
-            let batch = &mut batches[index];
             let header = PayloadHeader {
                 due_time_us: task.clock.wall_us(due),
                 producer_id: task.producer_id,
-                sequence: batch.next_sequence,
+                sequence: batches.take_sequence(index),
             };
-            batch.next_sequence += 1;
             write_payload(&mut value, header, size);
-            batch.builder.push(
-                (task.clock.wall_us(due) / 1_000) as i64,
-                key_bytes.as_deref().map(str::as_bytes),
-                &value,
-            );
-            batch.due_ns.push(due);
-            batch.payload_bytes +=
-                (value.len() + key_bytes.as_ref().map(String::len).unwrap_or(0)) as u64;
-            if batch.builder.records_bytes() >= scenario.batch_size_bytes {
-                send_batches(task, &mut connections, &in_flight, vec![batch]).await?;
-                if scenario.key_distribution == KeyDistribution::None {
-                    sticky_partition = (sticky_partition + 1) % batches.len();
-                }
-            }
-        }
-        // Lingered batches go out even if not full.
-        let now = task.clock.now_ns();
-        // Lingered batches leave together: one Produce request per leader broker,
-        // as Kafka clients send them.
-        let mut lingered_by_leader: HashMap<i32, Vec<&mut PartitionBatch>> = HashMap::new();
-        for (index, batch) in batches.iter_mut().enumerate() {
-            let lingered = batch
-                .due_ns
-                .first()
-                .is_some_and(|first_due| now >= first_due + linger_ns);
-            if lingered {
-                if index == sticky_partition && scenario.key_distribution == KeyDistribution::None {
+            let timestamp_ms = (task.clock.wall_us(due) / 1_000) as i64;
+            batches.push(index, due, timestamp_ms, key_bytes, &value);
+            if batches.records_bytes(index) >= scenario.batch_size_bytes {
+                send_batches(task, &mut connections, &in_flight, &mut batches, &[index]).await?;
+                if sticky {
                     sticky_partition = (sticky_partition + 1) % partition_count;
                 }
-                lingered_by_leader
-                    .entry(batch.target.leader)
-                    .or_default()
-                    .push(batch);
             }
         }
-        for (_, group) in lingered_by_leader {
-            send_batches(task, &mut connections, &in_flight, group).await?;
+        // Lingered batches go out even if not full, and together: one
+        // Produce request per leader broker, as Kafka clients send them.
+        lingered.clear();
+        batches.take_lingered(task.clock.now_ns(), linger_ns, &mut lingered);
+        if sticky && lingered.contains(&sticky_partition) {
+            sticky_partition = (sticky_partition + 1) % partition_count;
         }
+        send_by_leader(
+            task,
+            &mut connections,
+            &in_flight,
+            &mut batches,
+            &mut lingered,
+        )
+        .await?;
         if let Some(schedule) = schedule.as_ref() {
-            let next_linger = batches
-                .iter()
-                .filter_map(|b| b.due_ns.first())
-                .map(|d| d + linger_ns)
-                .min();
             let wake = schedule
                 .next_due_ns()
-                .min(next_linger.unwrap_or(u64::MAX))
+                .min(batches.next_linger_ns(linger_ns).unwrap_or(u64::MAX))
                 .min(task.clock.end_ns);
             let now = task.clock.now_ns();
             if wake > now {
@@ -219,61 +185,89 @@ async fn produce_until_end(task: &ProducerTask) -> io::Result<()> {
             }
         }
     }
-    for batch in batches.iter_mut() {
-        if !batch.due_ns.is_empty() {
-            send_batches(task, &mut connections, &in_flight, vec![batch]).await?;
-        }
-    }
+    lingered.clear();
+    batches.take_all(&mut lingered);
+    send_by_leader(
+        task,
+        &mut connections,
+        &in_flight,
+        &mut batches,
+        &mut lingered,
+    )
+    .await?;
+    debug_assert_eq!(batches.buffered_messages(), 0);
     // Wait for every outstanding ack.
     let _all = in_flight.acquire(u64::from(scenario.max_in_flight)).await;
     Ok(())
 }
 
-fn choose_partition(
-    scenario: &Scenario,
-    random: &mut Random,
-    key_counter: &mut u64,
-    sticky_partition: &mut usize,
-    partitions: usize,
-) -> (usize, Option<u64>) {
-    let key = match scenario.key_distribution {
-        KeyDistribution::None => return (*sticky_partition, None),
+/// The key of the next message; `None` without keys (sticky partitioning).
+fn next_key(scenario: &Scenario, random: &mut Random, key_counter: &mut u64) -> Option<u64> {
+    match scenario.key_distribution {
+        KeyDistribution::None => None,
         KeyDistribution::RoundRobin => {
             *key_counter += 1;
-            *key_counter % u64::from(scenario.key_count)
+            Some(*key_counter % u64::from(scenario.key_count))
         }
-        KeyDistribution::Random => random.below(u64::from(scenario.key_count)),
-    };
-    let index = (stable_hash(format!("key-{key}").as_bytes()) % partitions as u64) as usize;
-    (index, Some(key))
+        KeyDistribution::Random => Some(random.below(u64::from(scenario.key_count))),
+    }
 }
 
-/// Sends the given batches (all led by one broker) in one Produce request.
+/// Sends the batches of `partitions` (each holding messages): one Produce
+/// request per leader broker, each leader's batches in the given order.
+async fn send_by_leader(
+    task: &ProducerTask,
+    connections: &mut HashMap<i32, Rc<Connection>>,
+    in_flight: &Rc<glommio::sync::Semaphore>,
+    batches: &mut Batches,
+    partitions: &mut [usize],
+) -> io::Result<()> {
+    // A stable sort keeps each leader's batches in order.
+    partitions.sort_by_key(|&index| batches.target(index).leader);
+    let same_leader = |a: &usize, b: &usize| batches.target(*a).leader == batches.target(*b).leader;
+    let groups: Vec<&[usize]> = partitions.chunk_by(same_leader).collect();
+    for group in groups {
+        send_batches(task, connections, in_flight, batches, group).await?;
+    }
+    Ok(())
+}
+
+/// Sends the batches of `partitions` (all led by one broker, each holding
+/// messages) in one Produce request.
 async fn send_batches(
     task: &ProducerTask,
     connections: &mut HashMap<i32, Rc<Connection>>,
     in_flight: &Rc<glommio::sync::Semaphore>,
-    batches: Vec<&mut PartitionBatch>,
+    batches: &mut Batches,
+    partitions: &[usize],
 ) -> io::Result<()> {
-    let Some(leader) = batches.first().map(|b| b.target.leader) else {
+    let Some(leader) = partitions
+        .first()
+        .map(|&index| batches.target(index).leader)
+    else {
         return Ok(());
     };
     let mut due_ns = Vec::new();
     let mut payload_bytes = 0;
-    let mut parts = Vec::with_capacity(batches.len());
-    for batch in batches {
-        let records = batch.builder.finish().map_err(io::Error::other)?;
-        due_ns.append(&mut batch.due_ns);
-        payload_bytes += std::mem::replace(&mut batch.payload_bytes, 0);
-        parts.push((batch.target.clone(), records));
+    let mut parts = Vec::with_capacity(partitions.len());
+    for &index in partitions {
+        debug_assert_eq!(batches.target(index).leader, leader);
+        let mut sealed = batches.seal(index).map_err(io::Error::other)?;
+        if due_ns.is_empty() {
+            due_ns = sealed.due_ns;
+        } else {
+            due_ns.append(&mut sealed.due_ns);
+        }
+        payload_bytes += sealed.payload_bytes;
+        parts.push((sealed.index, sealed.records));
     }
+    let request = produce_request(batches, parts, task.scenario.acks);
     let connection = connection_for(task, connections, leader).await?;
     let permit = Rc::clone(in_flight)
         .acquire_static_permit(1)
         .await
         .map_err(io::Error::from)?;
     let acks = task.scenario.acks;
-    let request = produce_request(parts, acks);
     let receiver = connection.send(ApiKey::Produce, PRODUCE_VERSION, &request, acks != 0)?;
     let clock = task.clock;
     let core = Rc::clone(&task.core);
@@ -345,9 +339,10 @@ async fn produce_succeeded(receiver: oneshot::Receiver<io::Result<Bytes>>) -> bo
     }
 }
 
-fn produce_request(parts: Vec<(PartitionLeader, Bytes)>, acks: i16) -> ProduceRequest {
+fn produce_request(batches: &Batches, parts: Vec<(usize, Bytes)>, acks: i16) -> ProduceRequest {
     let mut topics: Vec<TopicProduceData> = Vec::new();
-    for (target, records) in parts {
+    for (index, records) in parts {
+        let target = batches.target(index);
         let partition = PartitionProduceData::default()
             .with_index(target.partition)
             .with_records(Some(records));
