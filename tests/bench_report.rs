@@ -110,6 +110,30 @@ fn bench_with_compression_and_keys_reports_no_problems() {
 }
 
 #[test]
+fn bench_consumes_every_message_with_and_without_fetch_sessions() {
+    for sessions in [&[][..], &["--no-fetch-sessions"][..]] {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let mut args = vec!["--rate", "5000"];
+        args.extend_from_slice(sessions);
+        let output = run_bench(dir.path(), &args);
+        let stdout = String::from_utf8_lossy(&output.stdout);
+        assert!(
+            output.status.success(),
+            "bench {args:?} failed\nstdout:\n{stdout}\nstderr:\n{}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+        assert!(!stdout.contains("PROBLEMS"), "{args:?}: {stdout}");
+        let json_path = &files_with_suffix(dir.path(), ".json")[0];
+        let report: serde_json::Value =
+            serde_json::from_str(&std::fs::read_to_string(json_path).expect("json readable"))
+                .expect("json parses");
+        assert_eq!(report["scenario"]["fetch_sessions"], sessions.is_empty());
+        assert_eq!(report["produced_messages"], report["consumed_messages"]);
+        assert_eq!(report["fetch_session_restarts"], 0, "{args:?}");
+    }
+}
+
+#[test]
 fn a_bad_scenario_is_refused_with_a_clear_message() {
     let dir = tempfile::tempdir().expect("temp dir");
     let scenario = dir.path().join("bad.toml");

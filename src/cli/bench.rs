@@ -66,6 +66,10 @@ pub struct BenchArgs {
     /// Idempotent producers (producer ids and sequence numbers), as the Java client's default.
     #[arg(long)]
     pub idempotent: bool,
+    /// Consumers fetch without incremental fetch sessions (KIP-227): every
+    /// fetch names every partition (`fetch_sessions = false` in the TOML).
+    #[arg(long)]
+    pub no_fetch_sessions: bool,
     /// none | gzip | snappy | lz4 | zstd
     #[arg(long)]
     pub compression: Option<String>,
@@ -152,6 +156,9 @@ pub fn build_scenario(args: &BenchArgs) -> io::Result<Scenario> {
     }
     if args.idempotent {
         scenario.idempotent = true;
+    }
+    if args.no_fetch_sessions {
+        scenario.fetch_sessions = false;
     }
     if let Some(text) = &args.compression {
         scenario.compression = match text.as_str() {

@@ -7,6 +7,7 @@
 pub mod batching;
 pub mod cluster;
 pub mod consumer;
+pub mod fetch_session;
 pub mod payload;
 pub mod producer;
 pub mod random;

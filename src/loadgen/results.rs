@@ -45,6 +45,10 @@ pub struct Measurements {
     pub duplicates: u64,
     /// Fetches answered with an error, undecodable batches, failed connections.
     pub consume_errors: u64,
+    /// Fetch sessions the broker lost or refused (evicted, wrong epoch),
+    /// each followed by a full fetch that starts a new one. Not a problem:
+    /// nothing is lost, but each costs a full request and answer.
+    pub fetch_session_restarts: u64,
 }
 
 impl Default for Measurements {
@@ -61,6 +65,7 @@ impl Default for Measurements {
             order_violations: 0,
             duplicates: 0,
             consume_errors: 0,
+            fetch_session_restarts: 0,
         }
     }
 }
@@ -79,6 +84,7 @@ impl Measurements {
         self.order_violations += other.order_violations;
         self.duplicates += other.duplicates;
         self.consume_errors += other.consume_errors;
+        self.fetch_session_restarts += other.fetch_session_restarts;
     }
 }
 

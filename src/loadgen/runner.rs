@@ -223,6 +223,7 @@ async fn run_core(
                 group,
                 consumer,
                 partitions,
+                fetch_sessions: scenario.fetch_sessions,
                 cluster: Rc::clone(&cluster),
                 clock,
                 core: Rc::clone(&core),

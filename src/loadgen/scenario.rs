@@ -87,6 +87,10 @@ pub struct Scenario {
     /// Idempotent producers (InitProducerId, then producer id, epoch and
     /// sequence numbers in every batch), as the Java client's default.
     pub idempotent: bool,
+    /// Consumers fetch with incremental fetch sessions (KIP-227), as the
+    /// Java consumer does by default; `false` sends sessionless full
+    /// fetches naming every partition, as librdkafka does.
+    pub fetch_sessions: bool,
     pub warmup_seconds: f64,
     pub duration_seconds: f64,
 }
@@ -112,6 +116,7 @@ impl Default for Scenario {
             rate: Rate::Max,
             max_in_flight: 8,
             idempotent: false,
+            fetch_sessions: true,
             warmup_seconds: 2.0,
             duration_seconds: 10.0,
         }

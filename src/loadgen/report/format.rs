@@ -87,8 +87,9 @@ pub(super) fn format_megabytes_per_second(rate: Option<f64>) -> String {
     rate.map_or_else(|| NOT_AVAILABLE.to_string(), |rate| format!("{rate:.2}"))
 }
 
-/// The run's counters as (label, value), problems and retries alike.
-pub(super) fn counters(results: &BenchResults) -> [(&'static str, u64); 5] {
+/// The run's counters as (label, value): problems, retries and session
+/// restarts alike.
+pub(super) fn counters(results: &BenchResults) -> [(&'static str, u64); 6] {
     let measurements = &results.measurements;
     [
         ("errors", measurements.produce_errors),
@@ -96,6 +97,7 @@ pub(super) fn counters(results: &BenchResults) -> [(&'static str, u64); 5] {
         ("order violations", measurements.order_violations),
         ("duplicates", measurements.duplicates),
         ("unconsumed", results.unconsumed_messages),
+        ("session restarts", measurements.fetch_session_restarts),
     ]
 }
 

@@ -33,6 +33,7 @@ struct JsonReport<'a> {
     retries: u64,
     order_violations: u64,
     duplicates: u64,
+    fetch_session_restarts: u64,
     unconsumed_messages: u64,
     /// [`BenchResults::problems`]: non-zero means the run lost, duplicated,
     /// reordered or failed something.
@@ -62,6 +63,7 @@ pub(super) fn render_json(results: &BenchResults) -> String {
         retries: measurements.retries,
         order_violations: measurements.order_violations,
         duplicates: measurements.duplicates,
+        fetch_session_restarts: measurements.fetch_session_restarts,
         unconsumed_messages: results.unconsumed_messages,
         problems: results.problems(),
     };

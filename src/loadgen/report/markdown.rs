@@ -110,6 +110,7 @@ fn scenario_section(scenario: &Scenario) -> String {
         rate,
         max_in_flight,
         idempotent,
+        fetch_sessions,
         warmup_seconds,
         duration_seconds,
     } = scenario;
@@ -173,6 +174,7 @@ fn scenario_section(scenario: &Scenario) -> String {
         ("rate", rate),
         ("max_in_flight", max_in_flight.to_string()),
         ("idempotent", idempotent.to_string()),
+        ("fetch_sessions", fetch_sessions.to_string()),
         ("warmup_seconds", warmup_seconds.to_string()),
         ("duration_seconds", duration_seconds.to_string()),
     ];
@@ -294,8 +296,8 @@ mod tests {
             "| acks | 1 (leader) |",
             "| latency | p50 | p90 | p99 | p99.9 | p99.99 | max | samples |",
             "| produce | 1000 | 1.02 | 10000 |",
-            "| errors | retries | order violations | duplicates | unconsumed |",
-            "| 0 | 3 | 0 | 0 | 10 |",
+            "| errors | retries | order violations | duplicates | unconsumed | session restarts |",
+            "| 0 | 3 | 0 | 0 | 10 | 0 |",
             "**PROBLEMS: 10 unconsumed messages",
             "![latency](default-20250301T140502Z.svg)",
             "[publish](default-20250301T140502Z-publish.hgrm)",
