@@ -134,6 +134,56 @@ fn bench_consumes_every_message_with_and_without_fetch_sessions() {
 }
 
 #[test]
+fn partition_sweep_writes_one_report_with_a_run_per_count() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let output = Command::new(env!("CARGO_BIN_EXE_corelog"))
+        .args(["bench", "--warmup", "0", "--duration", "1", "--quiet"])
+        .args(["--rate", "2000", "--sweep-partitions", "4,1"])
+        .arg("--report-dir")
+        .arg(dir.path())
+        .output()
+        .expect("corelog bench runs");
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        output.status.success(),
+        "sweep failed\nstdout:\n{stdout}\nstderr:\n{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert!(
+        stdout.contains("partitions per topic: 1") && stdout.contains("partitions per topic: 4")
+    );
+    for suffix in [".md", ".json", ".svg"] {
+        let files = files_with_suffix(dir.path(), suffix);
+        assert_eq!(files.len(), 1, "one {suffix} report: {files:?}");
+        assert!(files[0].to_string_lossy().contains("-partition-sweep-"));
+    }
+    assert!(files_with_suffix(dir.path(), ".hgrm").is_empty());
+    let json_path = &files_with_suffix(dir.path(), ".json")[0];
+    let report: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(json_path).expect("json readable"))
+            .expect("json parses");
+    assert_eq!(report["kind"], "partition-sweep");
+    let runs = report["runs"].as_array().expect("runs");
+    let counts: Vec<u64> = runs
+        .iter()
+        .map(|run| run["partitions_per_topic"].as_u64().expect("count"))
+        .collect();
+    assert_eq!(counts, [1, 4], "ascending, one run each");
+    for run in runs {
+        assert!(run["produced_messages"].as_u64().expect("produced") > 0);
+        assert_eq!(run["produced_messages"], run["consumed_messages"]);
+        assert_eq!(run["problems"], 0);
+        assert!(run["publish_latency_us"]["p99_us"].is_u64());
+        assert!(run["consume_megabytes_per_second"].is_f64());
+    }
+    let markdown =
+        std::fs::read_to_string(&files_with_suffix(dir.path(), ".md")[0]).expect("md readable");
+    assert!(markdown.contains("| partitions_per_topic | swept: 1, 4 |"));
+    let svg = std::fs::read_to_string(&files_with_suffix(dir.path(), ".svg")[0]).expect("svg");
+    assert!(svg.contains("<polyline data-series=\"produce\""));
+}
+
+#[test]
 fn a_bad_scenario_is_refused_with_a_clear_message() {
     let dir = tempfile::tempdir().expect("temp dir");
     let scenario = dir.path().join("bad.toml");

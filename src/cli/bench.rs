@@ -1,7 +1,8 @@
 //! `corelog bench`: the load generator. Picks a scenario (a TOML file or a
 //! name under `bench/scenarios/`), applies flag overrides, runs it against an
 //! embedded corelog or `--brokers`, prints the latency table and writes the
-//! report files; `--compare` runs the same scenario against several targets.
+//! report files; `--compare` runs the same scenario against several targets,
+//! `--sweep-partitions` runs it at several partition counts into one report.
 
 use std::io;
 use std::path::{Path, PathBuf};
@@ -9,7 +10,9 @@ use std::path::{Path, PathBuf};
 use clap::Args;
 
 use crate::config::FlushPolicy;
-use crate::loadgen::report::{print_summary_table, report_file_stem, write_reports};
+use crate::loadgen::report::{
+    print_summary_table, report_file_stem, write_reports, write_sweep_report,
+};
 use crate::loadgen::results::BenchResults;
 use crate::loadgen::runner::{self, RunPlan, Target};
 use crate::loadgen::scenario::{CompressionCodec, KeyDistribution, MessageSize, Rate, Scenario};
@@ -26,6 +29,10 @@ pub struct BenchArgs {
     /// Run the same scenario against each target in turn ("embedded" or host:port[,..]) and compare.
     #[arg(long, num_args = 1..)]
     pub compare: Vec<String>,
+    /// Run the scenario once per partition count (partitions per topic, e.g.
+    /// 1,10,100,1000,10000; fresh topics each time) and write one sweep report.
+    #[arg(long, value_delimiter = ',', conflicts_with_all = ["partitions", "compare"])]
+    pub sweep_partitions: Vec<u32>,
     /// CPUs for the load generator, e.g. "1" or "2,3" (default: the second half of the CPUs).
     #[arg(long, value_delimiter = ',')]
     pub loadgen_cores: Vec<usize>,
@@ -248,9 +255,23 @@ pub fn split_cores(args: &BenchArgs) -> (Vec<usize>, Vec<usize>) {
     (broker, loadgen)
 }
 
+fn target_of(args: &BenchArgs, target_text: &str, broker_cores: &[usize]) -> Target {
+    if target_text == "embedded" {
+        Target::Embedded {
+            cores: broker_cores.to_vec(),
+            flush: args.flush,
+        }
+    } else {
+        Target::Brokers(target_text.to_string())
+    }
+}
+
 pub fn run(args: BenchArgs) -> io::Result<()> {
     let scenario = build_scenario(&args)?;
     let (broker_cores, loadgen_cores) = split_cores(&args);
+    if !args.sweep_partitions.is_empty() {
+        return run_sweep(&args, &scenario, &broker_cores, &loadgen_cores);
+    }
     let targets: Vec<String> = if !args.compare.is_empty() {
         args.compare.clone()
     } else {
@@ -262,14 +283,7 @@ pub fn run(args: BenchArgs) -> io::Result<()> {
     let command_line = std::env::args().collect::<Vec<_>>().join(" ");
     let mut all_results = Vec::new();
     for target_text in &targets {
-        let target = if target_text == "embedded" {
-            Target::Embedded {
-                cores: broker_cores.clone(),
-                flush: args.flush,
-            }
-        } else {
-            Target::Brokers(target_text.clone())
-        };
+        let target = target_of(&args, target_text, &broker_cores);
         eprintln!(
             "corelog bench: scenario {} against {target_text}; broker cores {:?}, load generator cores {:?}; \
              {} s warm-up + {} s measured",
@@ -315,6 +329,90 @@ pub fn run(args: BenchArgs) -> io::Result<()> {
     if all_results.iter().any(|(_, r)| r.problems() > 0) {
         return Err(io::Error::other(
             "the run saw errors, loss, gaps or duplicates (see the report)",
+        ));
+    }
+    Ok(())
+}
+
+/// `--sweep-partitions`: the scenario once per partition count (ascending,
+/// each on fresh topics: new names per run, and a new embedded broker), each
+/// run's table printed, then one report over all of them. A run that fails
+/// ends the sweep; the runs before it are still reported.
+fn run_sweep(
+    args: &BenchArgs,
+    base: &Scenario,
+    broker_cores: &[usize],
+    loadgen_cores: &[usize],
+) -> io::Result<()> {
+    let mut counts = args.sweep_partitions.clone();
+    counts.sort_unstable();
+    counts.dedup();
+    if counts.first() == Some(&0) {
+        return Err(invalid(
+            "--sweep-partitions counts must be at least 1".to_string(),
+        ));
+    }
+    let target_text = args
+        .brokers
+        .clone()
+        .unwrap_or_else(|| "embedded".to_string());
+    let command_line = std::env::args().collect::<Vec<_>>().join(" ");
+    let mut runs = Vec::with_capacity(counts.len());
+    let mut failure = None;
+    for (step, &partitions) in counts.iter().enumerate() {
+        let scenario = Scenario {
+            partitions_per_topic: partitions,
+            ..base.clone()
+        };
+        eprintln!(
+            "corelog bench: partition sweep {}/{}: scenario {} with {partitions} partitions per \
+             topic against {target_text}; {} s warm-up + {} s measured",
+            step + 1,
+            counts.len(),
+            scenario.name,
+            scenario.warmup_seconds,
+            scenario.duration_seconds
+        );
+        let plan = RunPlan {
+            scenario,
+            target: target_of(args, &target_text, broker_cores),
+            loadgen_cores: loadgen_cores.to_vec(),
+            command_line: command_line.clone(),
+            progress: !args.quiet,
+        };
+        match runner::run(&plan) {
+            Ok(results) => {
+                println!("partitions per topic: {partitions}");
+                println!("{}", print_summary_table(&results));
+                runs.push(results);
+            }
+            Err(error) => {
+                failure = Some(io::Error::new(
+                    error.kind(),
+                    format!(
+                        "the sweep's run with {partitions} partitions per topic failed: {error}"
+                    ),
+                ));
+                break;
+            }
+        }
+    }
+    if !runs.is_empty() {
+        let stem = report_file_stem(
+            &format!("{}-partition-sweep", base.name),
+            std::time::SystemTime::now(),
+        );
+        let paths = write_sweep_report(&runs, &args.report_dir, &stem)?;
+        for path in paths.all() {
+            eprintln!("wrote {}", path.display());
+        }
+    }
+    if let Some(error) = failure {
+        return Err(error);
+    }
+    if runs.iter().any(|results| results.problems() > 0) {
+        return Err(io::Error::other(
+            "a run of the sweep saw errors, loss, gaps or duplicates (see the report)",
         ));
     }
     Ok(())

@@ -2,7 +2,9 @@
 //! into the table printed at the end of the run and into the files kept under
 //! `bench/reports/`: `<stem>.md` for people, `<stem>.json` for scripts,
 //! `<stem>-publish.hgrm` / `<stem>-e2e.hgrm` for the HdrHistogram plotter and
-//! `<stem>.svg`, the latency-by-percentile plot the Markdown embeds.
+//! `<stem>.svg`, the latency-by-percentile plot the Markdown embeds. A
+//! partition sweep writes one `<stem>.md`, `.json` and `.svg` (throughput by
+//! partition count) over all its runs instead ([`write_sweep_report`]).
 //!
 //! Runs once, on the CLI's main thread after every load-generator and broker
 //! executor has stopped, so it may block and uses `std::fs`; it never runs on
@@ -21,6 +23,7 @@ mod hgrm;
 mod json;
 mod markdown;
 mod svg;
+mod sweep;
 mod table;
 #[cfg(test)]
 mod test_support;
@@ -107,18 +110,7 @@ pub fn write_reports(
     dir: &Path,
     file_stem: &str,
 ) -> io::Result<ReportPaths> {
-    // A stem is one file name component: anything else would write outside
-    // `dir` or break the Markdown's relative links.
-    let is_one_component = !file_stem.is_empty()
-        && file_stem != "."
-        && file_stem != ".."
-        && !file_stem.contains(['/', '\\', '\0']);
-    if !is_one_component {
-        return Err(io::Error::new(
-            io::ErrorKind::InvalidInput,
-            format!("report file stem {file_stem:?} must be a plain file name"),
-        ));
-    }
+    check_file_stem(file_stem)?;
     std::fs::create_dir_all(dir)?;
     let paths = ReportPaths::new(dir, file_stem);
     let names = ReportFileNames::new(file_stem);
@@ -135,6 +127,70 @@ pub fn write_reports(
     )?;
     std::fs::write(&paths.svg, svg::render_latency_plot(results))?;
     std::fs::write(&paths.markdown, markdown::render_markdown(results, &names))?;
+    Ok(paths)
+}
+
+/// A stem is one file name component: anything else would write outside
+/// the report directory or break the Markdown's relative links.
+fn check_file_stem(file_stem: &str) -> io::Result<()> {
+    let is_one_component = !file_stem.is_empty()
+        && file_stem != "."
+        && file_stem != ".."
+        && !file_stem.contains(['/', '\\', '\0']);
+    if is_one_component {
+        Ok(())
+    } else {
+        Err(io::Error::new(
+            io::ErrorKind::InvalidInput,
+            format!("report file stem {file_stem:?} must be a plain file name"),
+        ))
+    }
+}
+
+/// The files one [`write_sweep_report`] call wrote.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SweepReportPaths {
+    pub markdown: PathBuf,
+    pub json: PathBuf,
+    pub svg: PathBuf,
+}
+
+impl SweepReportPaths {
+    /// In writing order, Markdown last (as [`ReportPaths::all`]).
+    pub fn all(&self) -> [&Path; 3] {
+        [&self.json, &self.svg, &self.markdown]
+    }
+}
+
+/// Writes the report of a partition sweep, `runs` being the same scenario
+/// run at each partition count in turn (in the order given): `<stem>.json`,
+/// `<stem>.svg` (throughput by partition count) and `<stem>.md`, in `dir`
+/// (created if missing).
+pub fn write_sweep_report(
+    runs: &[BenchResults],
+    dir: &Path,
+    file_stem: &str,
+) -> io::Result<SweepReportPaths> {
+    check_file_stem(file_stem)?;
+    if runs.is_empty() {
+        return Err(io::Error::new(
+            io::ErrorKind::InvalidInput,
+            "a sweep report needs at least one run",
+        ));
+    }
+    std::fs::create_dir_all(dir)?;
+    let svg_name = format!("{file_stem}.svg");
+    let paths = SweepReportPaths {
+        markdown: dir.join(format!("{file_stem}.md")),
+        json: dir.join(format!("{file_stem}.json")),
+        svg: dir.join(&svg_name),
+    };
+    std::fs::write(&paths.json, sweep::render_sweep_json(runs))?;
+    std::fs::write(&paths.svg, sweep::render_sweep_plot(runs))?;
+    std::fs::write(
+        &paths.markdown,
+        sweep::render_sweep_markdown(runs, &svg_name),
+    )?;
     Ok(paths)
 }
 
@@ -270,6 +326,23 @@ mod tests {
                 .expect("parses");
         assert!(json["end_to_end_latency_us"].is_null());
         assert!(json["produce_messages_per_second"].is_null());
+    }
+
+    #[test]
+    fn a_sweep_report_is_three_files_and_needs_a_run() {
+        let root = tempfile::tempdir().expect("tempdir");
+        let runs = vec![synthetic_results(), synthetic_results()];
+        let paths = write_sweep_report(&runs, root.path(), "sweep").expect("written");
+        for path in paths.all() {
+            assert!(!std::fs::read_to_string(path).expect("readable").is_empty());
+        }
+        assert!(std::fs::read_to_string(&paths.markdown)
+            .expect("md")
+            .contains("![throughput](sweep.svg)"));
+        let error = write_sweep_report(&[], root.path(), "sweep").unwrap_err();
+        assert_eq!(error.kind(), io::ErrorKind::InvalidInput);
+        let error = write_sweep_report(&runs, root.path(), "../x").unwrap_err();
+        assert_eq!(error.kind(), io::ErrorKind::InvalidInput);
     }
 
     #[test]

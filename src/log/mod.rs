@@ -654,6 +654,31 @@ impl PartitionLog {
         .await
     }
 
+    /// `read` (or `read_committed`) answered without waiting when it needs
+    /// no disk: nothing to return yet, or batches still in the tail cache.
+    /// `Ok(None)`: the batches are on disk only; call the async read.
+    pub fn read_now(
+        &self,
+        offset: i64,
+        max_bytes: usize,
+        read_committed: bool,
+    ) -> Result<Option<ReadResult>, LogError> {
+        if self.inner.lifecycle.get() == Lifecycle::Closed {
+            return Err(LogError::Closed);
+        }
+        let isolation = if read_committed {
+            reader::Isolation::ReadCommitted
+        } else {
+            reader::Isolation::ReadUncommitted
+        };
+        Ok(
+            match reader::read_now(&self.inner, offset, max_bytes, isolation)? {
+                reader::ReadNow::Done(result) => Some(result),
+                reader::ReadNow::FromDisk { .. } => None,
+            },
+        )
+    }
+
     /// `read` for isolation_level=1 (read_committed): only batches below the
     /// last stable offset (`offset` at or past it gives no batches; outside
     /// [log start offset, high watermark] is `OffsetOutOfRange`), and the

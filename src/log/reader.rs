@@ -31,12 +31,43 @@ pub(crate) enum Isolation {
     Replica,
 }
 
+/// Reads at `offset`: from memory when it can (see [`read_now`]), else from
+/// disk.
 pub(crate) async fn read(
     inner: &LogInner,
     offset: i64,
     max_bytes: usize,
     isolation: Isolation,
 ) -> Result<ReadResult, LogError> {
+    match read_now(inner, offset, max_bytes, isolation)? {
+        ReadNow::Done(result) => Ok(result),
+        ReadNow::FromDisk { upper_bound } => {
+            let batches = read_from_disk(inner, offset, max_bytes, upper_bound).await?;
+            Ok(finish(inner, offset, upper_bound, batches, isolation))
+        }
+    }
+}
+
+/// A read answered without waiting, or the disk read it needs.
+pub(crate) enum ReadNow {
+    Done(ReadResult),
+    /// The tail cache does not reach back to the offset: batches below
+    /// `upper_bound` come from the segments.
+    FromDisk {
+        upper_bound: i64,
+    },
+}
+
+/// The synchronous part of a read: range checks, nothing to read (a
+/// consumer at the high watermark, the common case of a caught-up fetch
+/// over many partitions), or batches from the tail cache. No future, no
+/// allocation when there is nothing to return.
+pub(crate) fn read_now(
+    inner: &LogInner,
+    offset: i64,
+    max_bytes: usize,
+    isolation: Isolation,
+) -> Result<ReadNow, LogError> {
     let high_watermark = inner.high_watermark.get();
     let log_start_offset = inner.log_start_offset.get();
     let readable_end = match isolation {
@@ -69,10 +100,21 @@ pub(crate) async fn read(
             .borrow()
             .read(offset, upper_bound, max_bytes)
     };
-    let batches = match cached {
-        Some(batches) => batches,
-        None => read_from_disk(inner, offset, max_bytes, upper_bound).await?,
-    };
+    Ok(match cached {
+        Some(batches) => ReadNow::Done(finish(inner, offset, upper_bound, batches, isolation)),
+        None => ReadNow::FromDisk { upper_bound },
+    })
+}
+
+/// The answer around `batches`: offsets as they are now, and for
+/// read_committed the aborted transactions overlapping what is returned.
+fn finish(
+    inner: &LogInner,
+    offset: i64,
+    upper_bound: i64,
+    batches: Vec<Bytes>,
+    isolation: Isolation,
+) -> ReadResult {
     let aborted_transactions = match (isolation, batches.last()) {
         (Isolation::ReadCommitted, Some(last)) => {
             let end =
@@ -90,13 +132,13 @@ pub(crate) async fn read(
         }
         _ => Vec::new(),
     };
-    Ok(ReadResult {
+    ReadResult {
         batches,
         high_watermark: inner.high_watermark.get(),
         log_start_offset: inner.log_start_offset.get(),
         last_stable_offset: inner.last_stable_offset(),
         aborted_transactions,
-    })
+    }
 }
 
 /// What a disk read needs of one segment, copied out of the shared state.

@@ -6,6 +6,7 @@
 pub mod batch_builder;
 pub mod client_frames;
 pub mod errors;
+pub mod fetch_frame;
 pub mod offsets_v10;
 pub mod record_batch;
 pub mod records;

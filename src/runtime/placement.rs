@@ -19,6 +19,9 @@ pub fn stable_hash(bytes: &[u8]) -> u64 {
 /// The shard that owns `topic`/`partition` among `shard_count` shards.
 pub fn owner_shard(topic: &str, partition: i32, shard_count: usize) -> usize {
     debug_assert!(shard_count > 0);
+    if shard_count <= 1 {
+        return 0;
+    }
     let start = stable_hash(topic.as_bytes()) % shard_count as u64;
     let partition = u64::from(partition.unsigned_abs());
     ((start + partition) % shard_count as u64) as usize

@@ -15,6 +15,7 @@
 
 use std::cell::Cell;
 use std::net::SocketAddr;
+use std::os::fd::{AsRawFd, RawFd};
 use std::rc::Rc;
 
 use bytes::{Buf, Bytes, BytesMut};
@@ -27,6 +28,7 @@ use super::api_versions::unsupported_version_response;
 use super::dispatch::{dispatch, encode, Outgoing, PendingResponse};
 use super::response_memory::ResponseMemory;
 use super::shard::{Shard, REQUEST_MEMORY_BYTES_PER_SHARD};
+use super::vectored_write;
 use crate::protocol::request::{decode_request, DecodeError, Request, RequestBody};
 use crate::protocol::response::ResponseBody;
 
@@ -42,10 +44,12 @@ pub async fn serve_connection(shard: Rc<Shard>, stream: TcpStream) {
     if let Err(error) = stream.set_nodelay(true) {
         tracing::debug!(%error, "cannot set TCP_NODELAY");
     }
+    let fd = stream.as_raw_fd();
     let (reader, writer) = stream.split();
     let (queue_sender, queue_receiver) = local_channel::new_bounded(MAX_IN_FLIGHT_REQUESTS);
     let writer_task = glommio::spawn_local(write_responses(
         writer,
+        fd,
         queue_receiver,
         Rc::clone(&shard.response_memory),
         peer,
@@ -236,6 +240,7 @@ impl FrameReader {
 
 async fn write_responses(
     mut writer: WriteHalf<TcpStream>,
+    fd: RawFd,
     queue: LocalReceiver<PendingResponse>,
     response_memory: Rc<ResponseMemory>,
     peer: Option<SocketAddr>,
@@ -248,6 +253,13 @@ async fn write_responses(
                 // not built meanwhile.
                 let _charge = response_memory.charge(frame.len());
                 if let Err(error) = writer.write_all(&frame).await {
+                    tracing::debug!(?peer, %error, "write failed; closing connection");
+                    break;
+                }
+            }
+            Outgoing::Chunks(chunks) => {
+                let _charge = response_memory.charge(chunks.iter().map(Bytes::len).sum());
+                if let Err(error) = vectored_write::write_chunks(&mut writer, fd, &chunks).await {
                     tracing::debug!(?peer, %error, "write failed; closing connection");
                     break;
                 }

@@ -7,7 +7,7 @@ use std::net::SocketAddr;
 use std::rc::Rc;
 use std::sync::Arc;
 
-use bytes::BytesMut;
+use bytes::{Bytes, BytesMut};
 use futures::future::LocalBoxFuture;
 use futures::FutureExt;
 use kafka_protocol::messages::ApiKey;
@@ -29,6 +29,7 @@ use super::{
 };
 use crate::metadata::catalog::TopicMetadata;
 use crate::protocol::errors::{error_from_code, KafkaError};
+use crate::protocol::fetch_frame;
 use crate::protocol::request::{Request, RequestBody};
 use crate::protocol::response::{encode_response, ResponseBody};
 
@@ -57,6 +58,9 @@ impl produce::ProduceControl for ControlPlane {
 pub enum Outgoing {
     /// An encoded response frame.
     Frame(BytesMut),
+    /// A frame in pieces, written in order (a Fetch response whose record
+    /// batches are not copied: `protocol::fetch_frame`).
+    Chunks(Vec<Bytes>),
     /// No response (Produce with acks=0).
     Nothing,
     /// Close the connection after the responses before this one.
@@ -67,6 +71,11 @@ pub type PendingResponse = LocalBoxFuture<'static, Outgoing>;
 
 /// Encodes `body` as the answer to a request with this header.
 pub fn encode(api_key: ApiKey, version: i16, correlation_id: i32, body: ResponseBody) -> Outgoing {
+    if let ResponseBody::Fetch(response) = &body {
+        if let Some(chunks) = fetch_frame::encode_fetch_frame(version, correlation_id, response) {
+            return Outgoing::Chunks(chunks);
+        }
+    }
     // Sized up front so the records copied in never make the buffer regrow.
     let mut frame = BytesMut::with_capacity(body.encoded_size(version).unwrap_or(0) + 64);
     match encode_response(&mut frame, api_key, version, correlation_id, &body) {

@@ -272,11 +272,13 @@ async fn wait_for_local_data(shard: &Shard, parts: &[ReadPart], timeout: Duratio
     if partition_ops::any_data_available(shard, parts) {
         return;
     }
-    let subscriptions: Vec<_> = parts
-        .iter()
-        .filter_map(|part| shard.partition_log(&part.topic, part.partition))
-        .map(|log| log.subscribe())
-        .collect();
+    let subscriptions: Vec<_> = shard.with_partition_lookup(|lookup| {
+        parts
+            .iter()
+            .filter_map(|part| lookup.log(&part.topic, part.partition))
+            .map(|log| log.subscribe())
+            .collect()
+    });
     if subscriptions.is_empty() {
         return;
     }

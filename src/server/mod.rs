@@ -50,3 +50,4 @@ pub mod scatter;
 pub mod shard;
 pub mod topic_changes;
 pub mod txn;
+pub mod vectored_write;

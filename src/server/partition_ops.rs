@@ -7,6 +7,7 @@
 //! Data plane: imports nothing from the control plane (admin,
 //! topic_changes, groups, txn); coordinators call in here, never back.
 
+use std::collections::HashMap;
 use std::rc::Rc;
 use std::time::Duration;
 
@@ -19,9 +20,9 @@ use super::partition_calls::{
 };
 use super::replicas::{self, LedPartition};
 use super::routing::ShardCall;
-use super::shard::Shard;
-use crate::log::{LogError, PartitionLog};
-use crate::metadata::catalog::Catalog;
+use super::shard::{LocalLogTable, Shard};
+use crate::log::{LogError, PartitionLog, ReadResult};
+use crate::metadata::catalog::{Catalog, PartitionAssignment};
 use crate::protocol::errors::{KafkaError, NONE};
 use crate::runtime::clock::now_ms;
 
@@ -125,20 +126,13 @@ fn missing_partition_code(catalog: &Catalog, topic: &str, partition: i32) -> i16
     }
 }
 
-/// The local log of `topic`/`partition` if this node leads it, or the Kafka
+/// The log of `topic`/`partition` if this node leads it, or the Kafka
 /// error to answer with. The one leadership check of the data plane: every
 /// produce, read, offset lookup and DeleteRecords on the owning shard goes
-/// through here.
+/// through here (or through [`PartitionLookup`] for many partitions).
 pub fn local_log(shard: &Shard, topic: &str, partition: i32) -> Result<PartitionLog, i16> {
     shard.assert_owner(topic, partition);
-    let led_elsewhere = shard
-        .read_catalog(|catalog| leadership_error(catalog, shard.config.node_id, topic, partition));
-    if let Some(error) = led_elsewhere {
-        return Err(error.code());
-    }
-    shard.partition_log(topic, partition).ok_or_else(|| {
-        shard.read_catalog(|catalog| missing_partition_code(catalog, topic, partition))
-    })
+    shard.with_partition_lookup(|lookup| lookup.local_log(topic, partition).cloned())
 }
 
 /// The log of a partition this node leads, with its current leader epoch,
@@ -151,19 +145,109 @@ pub fn leader_log(
     partition: i32,
     current_leader_epoch: i32,
 ) -> Result<(PartitionLog, i32), i16> {
-    let log = local_log(shard, topic, partition)?;
-    let leader_epoch = shard.read_catalog(|catalog| {
-        catalog
-            .partition(topic, partition)
-            .map_or(0, |assignment| assignment.leader_epoch)
-    });
-    if current_leader_epoch >= 0 && current_leader_epoch < leader_epoch {
-        return Err(KafkaError::FencedLeaderEpoch.code());
+    shard.assert_owner(topic, partition);
+    shard.with_partition_lookup(|lookup| {
+        lookup
+            .leader_log(topic, partition, current_leader_epoch)
+            .map(|(log, epoch)| (log.clone(), epoch))
+    })
+}
+
+/// Resolves partitions to this shard's logs with the leadership checks of
+/// [`local_log`] and [`leader_log`], for requests naming many partitions:
+/// the image and the log table are borrowed once
+/// (`Shard::with_partition_lookup`) and a topic's name is hashed once for a
+/// run of its partitions, not once per partition and table.
+pub struct PartitionLookup<'a> {
+    node_id: i32,
+    catalog: &'a Catalog,
+    logs: &'a LocalLogTable,
+    /// The topic of the previous lookup: its assignments and its logs.
+    topic: Option<TopicEntry<'a>>,
+}
+
+struct TopicEntry<'a> {
+    name: Box<str>,
+    assignments: &'a [PartitionAssignment],
+    logs: Option<&'a HashMap<i32, PartitionLog>>,
+}
+
+impl<'a> PartitionLookup<'a> {
+    pub fn new(node_id: i32, catalog: &'a Catalog, logs: &'a LocalLogTable) -> PartitionLookup<'a> {
+        PartitionLookup {
+            node_id,
+            catalog,
+            logs,
+            topic: None,
+        }
     }
-    if current_leader_epoch > leader_epoch {
-        return Err(KafkaError::UnknownLeaderEpoch.code());
+
+    fn topic_entry(&mut self, topic: &str) -> &TopicEntry<'a> {
+        let cached = self
+            .topic
+            .as_ref()
+            .is_some_and(|entry| &*entry.name == topic);
+        if !cached {
+            self.topic = Some(TopicEntry {
+                name: Box::from(topic),
+                assignments: self.catalog.partitions(topic),
+                logs: self.logs.get(topic),
+            });
+        }
+        match &self.topic {
+            Some(entry) => entry,
+            None => unreachable!("set above"),
+        }
     }
-    Ok((log, leader_epoch))
+
+    /// The partition's log, whoever leads it (fetch waits subscribe to it).
+    pub fn log(&mut self, topic: &str, partition: i32) -> Option<&'a PartitionLog> {
+        self.topic_entry(topic)
+            .logs
+            .and_then(|logs| logs.get(&partition))
+    }
+
+    /// [`local_log`] for one of many partitions.
+    pub fn local_log(&mut self, topic: &str, partition: i32) -> Result<&'a PartitionLog, i16> {
+        let node_id = self.node_id;
+        let catalog = self.catalog;
+        let entry = self.topic_entry(topic);
+        let assignment = usize::try_from(partition)
+            .ok()
+            .and_then(|index| entry.assignments.get(index));
+        // The image names another leader (or none): the client must refresh
+        // its metadata and go there, as Kafka's ReplicaManager answers.
+        if assignment.is_some_and(|known| known.leader != node_id) {
+            return Err(KafkaError::NotLeaderOrFollower.code());
+        }
+        match entry.logs.and_then(|logs| logs.get(&partition)) {
+            Some(log) => Ok(log),
+            None => Err(missing_partition_code(catalog, topic, partition)),
+        }
+    }
+
+    /// [`leader_log`] for one of many partitions: the log and the current
+    /// leader epoch.
+    pub fn leader_log(
+        &mut self,
+        topic: &str,
+        partition: i32,
+        current_leader_epoch: i32,
+    ) -> Result<(&'a PartitionLog, i32), i16> {
+        let log = self.local_log(topic, partition)?;
+        let leader_epoch = self
+            .topic
+            .as_ref()
+            .and_then(|entry| entry.assignments.get(usize::try_from(partition).ok()?))
+            .map_or(0, |assignment| assignment.leader_epoch);
+        if current_leader_epoch >= 0 && current_leader_epoch < leader_epoch {
+            return Err(KafkaError::FencedLeaderEpoch.code());
+        }
+        if current_leader_epoch > leader_epoch {
+            return Err(KafkaError::UnknownLeaderEpoch.code());
+        }
+        Ok((log, leader_epoch))
+    }
 }
 
 /// Appends every part (synchronously, in order). Batches were validated by the
@@ -310,40 +394,73 @@ pub async fn await_acks(
     join_all(waits).await
 }
 
-/// Reads each part now (no waiting), in parallel.
+/// Reads each part now (no waiting for new data). Parts at their end or
+/// still in the tail cache are answered in one synchronous pass (a
+/// caught-up consumer over many partitions costs no future per partition);
+/// disk reads and followers' fetches then run in parallel.
 pub async fn read_parts(shard: &Rc<Shard>, parts: &[ReadPart]) -> Vec<ReadOutcome> {
-    join_all(parts.iter().map(|part| read_part(shard, part))).await
+    let mut outcomes = Vec::with_capacity(parts.len());
+    let mut later: Vec<(usize, LocalBoxFuture<'_, ReadOutcome>)> = Vec::new();
+    shard.with_partition_lookup(|lookup| {
+        for (index, part) in parts.iter().enumerate() {
+            shard.assert_owner(&part.topic, part.partition);
+            let log =
+                match lookup.leader_log(&part.topic, part.partition, part.current_leader_epoch) {
+                    Ok((log, _)) => log,
+                    Err(code) => {
+                        outcomes.push(ReadOutcome::error(code));
+                        continue;
+                    }
+                };
+            if part.from_follower() {
+                outcomes.push(ReadOutcome::error(NONE));
+                later.push((
+                    index,
+                    read_for_follower(shard, part, log.clone()).boxed_local(),
+                ));
+                continue;
+            }
+            match log.read_now(part.fetch_offset, part.max_bytes, part.read_committed) {
+                Ok(Some(result)) => outcomes.push(read_outcome(result)),
+                Ok(None) => {
+                    outcomes.push(ReadOutcome::error(NONE));
+                    later.push((index, read_from_disk(part, log.clone()).boxed_local()));
+                }
+                Err(error) => outcomes.push(failed_read(log, error.code())),
+            }
+        }
+    });
+    if !later.is_empty() {
+        let (indexes, reads): (Vec<usize>, Vec<_>) = later.into_iter().unzip();
+        for (index, outcome) in indexes.into_iter().zip(join_all(reads).await) {
+            outcomes[index] = outcome;
+        }
+    }
+    outcomes
 }
 
-async fn read_part(shard: &Rc<Shard>, part: &ReadPart) -> ReadOutcome {
-    let log = match leader_log(
-        shard,
-        &part.topic,
-        part.partition,
-        part.current_leader_epoch,
-    ) {
-        Ok((log, _)) => log,
-        Err(code) => return ReadOutcome::error(code),
-    };
-    if part.from_follower() {
-        return read_for_follower(shard, part, log).await;
-    }
+/// A read the tail cache could not answer.
+async fn read_from_disk(part: &ReadPart, log: PartitionLog) -> ReadOutcome {
     let read = if part.read_committed {
         log.read_committed(part.fetch_offset, part.max_bytes).await
     } else {
         log.read(part.fetch_offset, part.max_bytes).await
     };
     match read {
-        Ok(result) => ReadOutcome {
-            error_code: NONE,
-            high_watermark: result.high_watermark,
-            last_stable_offset: result.last_stable_offset,
-            log_start_offset: result.log_start_offset,
-            batches: result.batches,
-            aborted_transactions: result.aborted_transactions,
-            diverging_epoch: None,
-        },
+        Ok(result) => read_outcome(result),
         Err(error) => failed_read(&log, error.code()),
+    }
+}
+
+fn read_outcome(result: ReadResult) -> ReadOutcome {
+    ReadOutcome {
+        error_code: NONE,
+        high_watermark: result.high_watermark,
+        last_stable_offset: result.last_stable_offset,
+        log_start_offset: result.log_start_offset,
+        batches: result.batches,
+        aborted_transactions: result.aborted_transactions,
+        diverging_epoch: None,
     }
 }
 
@@ -404,23 +521,25 @@ async fn read_for_follower(shard: &Rc<Shard>, part: &ReadPart, log: PartitionLog
 /// Whether any part already has data at or past its fetch offset (below the
 /// last stable offset for read_committed parts).
 pub fn any_data_available(shard: &Shard, parts: &[ReadPart]) -> bool {
-    parts
-        .iter()
-        .any(|part| match local_log(shard, &part.topic, part.partition) {
-            Ok(log) if part.read_committed => log.last_stable_offset() > part.fetch_offset,
-            // A follower copies everything written, and a diverging one
-            // must hear so at once.
-            Ok(log) if part.from_follower() => {
-                log.written_end_offset() > part.fetch_offset
-                    || log
-                        .diverging_epoch(part.fetch_offset, part.last_fetched_epoch)
-                        .is_some()
-            }
-            Ok(log) => log.high_watermark() > part.fetch_offset,
-            // A vanished or no longer led partition is news too: let the
-            // fetch answer with its error.
-            Err(_) => true,
-        })
+    shard.with_partition_lookup(|lookup| {
+        parts
+            .iter()
+            .any(|part| match lookup.local_log(&part.topic, part.partition) {
+                Ok(log) if part.read_committed => log.last_stable_offset() > part.fetch_offset,
+                // A follower copies everything written, and a diverging one
+                // must hear so at once.
+                Ok(log) if part.from_follower() => {
+                    log.written_end_offset() > part.fetch_offset
+                        || log
+                            .diverging_epoch(part.fetch_offset, part.last_fetched_epoch)
+                            .is_some()
+                }
+                Ok(log) => log.high_watermark() > part.fetch_offset,
+                // A vanished or no longer led partition is news too: let the
+                // fetch answer with its error.
+                Err(_) => true,
+            })
+    })
 }
 
 /// Answers ListOffsets lookups for local partitions.

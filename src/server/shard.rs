@@ -19,6 +19,7 @@ use super::cluster_metadata::ClusterMetadata;
 use super::fetch_sessions::FetchSessions;
 use super::groups::offsets_topic::OFFSETS_TOPIC;
 use super::groups::GroupCoordinator;
+use super::partition_ops::PartitionLookup;
 use super::peer_brokers::PeerBrokers;
 use super::producer_ids::ProducerIdBlock;
 use super::replicas::{self, Replicas};
@@ -42,6 +43,9 @@ pub const REQUEST_MEMORY_BYTES_PER_SHARD: u64 = 256 << 20;
 
 pub type ShardMesh = Mesh<Shard>;
 
+/// A shard's partition logs, by topic then partition number.
+pub type LocalLogTable = HashMap<Arc<str>, HashMap<i32, PartitionLog>>;
+
 pub struct Shard {
     pub id: usize,
     pub shard_count: usize,
@@ -49,7 +53,7 @@ pub struct Shard {
     mesh: OnceCell<Rc<ShardMesh>>,
     catalog: RefCell<Arc<Catalog>>,
     /// Owned partition logs, by topic then partition number.
-    partitions: RefCell<HashMap<Arc<str>, HashMap<i32, PartitionLog>>>,
+    partitions: RefCell<LocalLogTable>,
     /// Serialises topic admin on the controller so two creates of one name
     /// cannot both pass validation while the first awaits its disk writes.
     pub admin_lock: glommio::sync::Semaphore,
@@ -156,6 +160,16 @@ impl Shard {
 
     pub fn owner_of(&self, topic: &str, partition: i32) -> usize {
         owner_shard(topic, partition, self.shard_count)
+    }
+
+    /// Looks up many partitions with one borrow of the image and of the log
+    /// table (`PartitionLookup`: a topic's name is hashed once for a run of
+    /// its partitions). `look` must not await: the borrows end with it.
+    pub fn with_partition_lookup<T>(&self, look: impl FnOnce(&mut PartitionLookup<'_>) -> T) -> T {
+        let catalog = self.catalog.borrow();
+        let logs = self.partitions.borrow();
+        let mut lookup = PartitionLookup::new(self.config.node_id, &catalog, &logs);
+        look(&mut lookup)
     }
 
     /// The log of a partition this shard owns (it also holds the

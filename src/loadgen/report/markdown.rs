@@ -19,13 +19,13 @@ pub(super) fn render_markdown(results: &BenchResults, names: &ReportFileNames) -
         text.push_str(&format!("{}\n\n", scenario.description));
     }
     text.push_str(&run_section(results));
-    text.push_str(&scenario_section(scenario));
+    text.push_str(&scenario_section(scenario, None));
     text.push_str(&results_section(results));
     text.push_str(&plot_section(names));
     text
 }
 
-fn table(header: &[&str], rows: &[Vec<String>]) -> String {
+pub(super) fn table(header: &[&str], rows: &[Vec<String>]) -> String {
     let mut text = format!("| {} |\n", header.join(" | "));
     let alignments: Vec<&str> = header
         .iter()
@@ -61,7 +61,7 @@ fn code(text: &str) -> String {
     }
 }
 
-fn run_section(results: &BenchResults) -> String {
+pub(super) fn run_section(results: &BenchResults) -> String {
     let info = &results.info;
     let rows = [
         ("started (UTC)", info.started_at_utc.clone()),
@@ -89,8 +89,9 @@ fn run_section(results: &BenchResults) -> String {
 
 /// Every knob of the scenario under its TOML key, so a row can be copied
 /// back into a scenario file. Destructured without `..`: a new knob does not
-/// compile until the report shows it.
-fn scenario_section(scenario: &Scenario) -> String {
+/// compile until the report shows it. `partitions_shown` replaces the
+/// partitions_per_topic value (a sweep shows every count it ran).
+pub(super) fn scenario_section(scenario: &Scenario, partitions_shown: Option<String>) -> String {
     let Scenario {
         name,
         description: _,
@@ -154,7 +155,10 @@ fn scenario_section(scenario: &Scenario) -> String {
     let rows = [
         ("name", name.clone()),
         ("topics", topics.to_string()),
-        ("partitions_per_topic", partitions_per_topic.to_string()),
+        (
+            "partitions_per_topic",
+            partitions_shown.unwrap_or_else(|| partitions_per_topic.to_string()),
+        ),
         (
             "replication_factor",
             match replication_factor {
@@ -246,7 +250,7 @@ fn results_section(results: &BenchResults) -> String {
 
 /// A relative link target; CommonMark needs `<...>` around one with spaces
 /// or parentheses (stems from `report_file_stem` never have them).
-fn link(name: &str) -> String {
+pub(super) fn link(name: &str) -> String {
     if name.contains([' ', '(', ')']) {
         format!("<{name}>")
     } else {
