@@ -9,6 +9,13 @@
 /// within 4 GiB even in the worst case.
 pub(crate) const TAIL_CACHE_BYTES: usize = 4 << 20;
 
+/// All tail caches of one shard together (`tail_cache`): past it, a
+/// partition appending evicts its own oldest cached batches (keeping its
+/// newest one), so thousands of partitions share 256 MiB instead of taking
+/// 4 MiB each. Before, 1,000 busy partitions grew the caches to 2.6 GB, and
+/// every batch appended was fresh memory the kernel had to fault in and zero.
+pub(crate) const TAIL_CACHE_BYTES_PER_SHARD: usize = 256 << 20;
+
 /// Appended batches not yet handed to the DMA writer. The produce path awaits
 /// `wait_written` per request and connections bound their in-flight requests,
 /// so this is only a backstop against a disk that stops answering: past it,

@@ -1,12 +1,48 @@
 //! The bounded in-memory tail of a partition: the most recently appended
 //! batches (sharing their `Bytes` with the pending-write queue, so unwritten
 //! batches cost no second copy), so consumers at the tail never touch the
-//! disk. Oldest batches are evicted past `capacity_bytes`. Lives on the
-//! partition's owning shard; readers only see batches below the high watermark.
+//! disk. Oldest batches are evicted past `capacity_bytes`, or while the
+//! shard's caches together hold more than the shard's budget
+//! (`TAIL_CACHE_BYTES_PER_SHARD`; a partition then evicts its own oldest
+//! batches and keeps its newest). Lives on the partition's owning shard;
+//! readers only see batches below the high watermark.
 
+use std::cell::Cell;
 use std::collections::VecDeque;
 
 use bytes::Bytes;
+
+use super::limits::TAIL_CACHE_BYTES_PER_SHARD;
+
+thread_local! {
+    /// Bytes cached by every tail cache of this shard (thread).
+    static SHARD_CACHED_BYTES: Cell<usize> = const { Cell::new(0) };
+    /// This shard's budget for all its tail caches.
+    static SHARD_BUDGET_BYTES: Cell<usize> = const { Cell::new(TAIL_CACHE_BYTES_PER_SHARD) };
+}
+
+/// Sets this shard's budget for all its tail caches (tests shrink it).
+#[cfg(test)]
+pub(crate) fn set_shard_budget(bytes: usize) {
+    SHARD_BUDGET_BYTES.with(|budget| budget.set(bytes));
+}
+
+/// Bytes this shard's tail caches hold together.
+pub(crate) fn shard_cached_bytes() -> usize {
+    SHARD_CACHED_BYTES.with(Cell::get)
+}
+
+fn shard_over_budget() -> bool {
+    shard_cached_bytes() > SHARD_BUDGET_BYTES.with(Cell::get)
+}
+
+fn shard_add(bytes: usize) {
+    SHARD_CACHED_BYTES.with(|cached| cached.set(cached.get() + bytes));
+}
+
+fn shard_remove(bytes: usize) {
+    SHARD_CACHED_BYTES.with(|cached| cached.set(cached.get().saturating_sub(bytes)));
+}
 
 struct CachedBatch {
     base_offset: i64,
@@ -37,14 +73,20 @@ impl TailCache {
             .back()
             .is_none_or(|newest| newest.last_offset < base_offset));
         self.cached_bytes += bytes.len();
+        shard_add(bytes.len());
         self.batches.push_back(CachedBatch {
             base_offset,
             last_offset,
             bytes,
         });
-        while self.cached_bytes > self.capacity_bytes {
+        while self.cached_bytes > self.capacity_bytes
+            || (self.batches.len() > 1 && shard_over_budget())
+        {
             match self.batches.pop_front() {
-                Some(evicted) => self.cached_bytes -= evicted.bytes.len(),
+                Some(evicted) => {
+                    self.cached_bytes -= evicted.bytes.len();
+                    shard_remove(evicted.bytes.len());
+                }
                 None => break,
             }
         }
@@ -88,7 +130,13 @@ impl TailCache {
 
     pub fn clear(&mut self) {
         self.batches.clear();
-        self.cached_bytes = 0;
+        shard_remove(std::mem::take(&mut self.cached_bytes));
+    }
+}
+
+impl Drop for TailCache {
+    fn drop(&mut self) {
+        shard_remove(self.cached_bytes);
     }
 }
 
@@ -118,6 +166,30 @@ mod tests {
             "KIP-74: at least one batch"
         );
         assert_eq!(sizes(cache.read(10, 11, 1_000)), None);
+    }
+
+    #[test]
+    fn the_shard_budget_is_shared_and_each_partition_keeps_its_newest_batch() {
+        // Each test runs on its own thread: the shard counters are its own.
+        set_shard_budget(1_000);
+        let mut first = cache_of(&[(0, 0, 400), (1, 1, 400)], 10_000);
+        assert_eq!(shard_cached_bytes(), 800);
+        let second = cache_of(&[(0, 0, 400)], 10_000);
+        // The second partition pushed the shard past 1,000 but holds one batch.
+        assert_eq!(second.cached_bytes, 400);
+        assert_eq!(shard_cached_bytes(), 1_200);
+        // The next push on the first evicts its own oldest until within budget.
+        first.push(2, 2, Bytes::from(vec![0u8; 100]));
+        assert_eq!(first.cached_bytes, 500);
+        assert!(
+            first.read(0, 3, 10_000).is_none(),
+            "evicted offsets go to disk"
+        );
+        assert_eq!(shard_cached_bytes(), 900);
+        drop(second);
+        assert_eq!(shard_cached_bytes(), 500);
+        first.clear();
+        assert_eq!(shard_cached_bytes(), 0);
     }
 
     #[test]

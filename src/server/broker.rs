@@ -69,6 +69,7 @@ pub fn start(mut config: BrokerConfig) -> io::Result<RunningBroker> {
     // default `./data` is one.
     config.data_dir = std::path::absolute(&config.data_dir)?;
     let data_dir_lock = data_dir_lock::acquire(&config.data_dir)?;
+    crate::runtime::allocator::keep_buffer_memory();
     let io_memory = memlock::plan_io_memory(config.shards)?;
     let limits = crate::limits::check(crate::limits::nofile_soft_limit(), config.shards)
         .map_err(io::Error::other)?;
