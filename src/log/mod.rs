@@ -85,6 +85,7 @@ mod waiters;
 mod writer_task;
 
 pub use segment_file::{open_file_budget, set_open_file_budget};
+pub use waiters::DataSignal;
 
 #[cfg(test)]
 mod tests;
@@ -698,6 +699,16 @@ impl PartitionLog {
             reader::Isolation::ReadCommitted,
         )
         .await
+    }
+
+    /// Fires `signal` the next time the written end or the high watermark
+    /// advances (or the log closes): one signal serves a fetch waiting on
+    /// many partitions.
+    pub fn register_signal(&self, signal: &std::rc::Rc<DataSignal>) {
+        self.inner.subscribers.borrow_mut().register(signal);
+        if self.inner.lifecycle.get() == Lifecycle::Closed {
+            self.inner.subscribers.borrow_mut().notify_all();
+        }
     }
 
     /// A receiver resolved the next time the written end or the high

@@ -4,8 +4,12 @@
 //! the writer task progresses), and fetch requests waiting for the high
 //! watermark to move. Dropping a sender answers `Closed` to its waiter.
 
+use std::cell::{Cell, RefCell};
 use std::collections::VecDeque;
+use std::future::Future;
 use std::io;
+use std::rc::{Rc, Weak};
+use std::task::{Poll, Waker};
 
 use futures::channel::oneshot;
 
@@ -92,9 +96,48 @@ impl OffsetWaiters {
 #[derive(Default)]
 pub(crate) struct Subscribers {
     senders: Vec<oneshot::Sender<()>>,
+    /// Fetches waiting on many partitions at once, each with one signal.
+    signals: Vec<Weak<DataSignal>>,
+}
+
+/// One fetch's wake-up, shared by every partition it waits on: registering
+/// costs a weak reference per partition (no allocation, no channel), and a
+/// fetch that stopped waiting leaves only dead references, pruned on the
+/// next registration or notification.
+#[derive(Default)]
+pub struct DataSignal {
+    fired: Cell<bool>,
+    waker: RefCell<Option<Waker>>,
+}
+
+impl DataSignal {
+    fn fire(&self) {
+        self.fired.set(true);
+        if let Some(waker) = self.waker.borrow_mut().take() {
+            waker.wake();
+        }
+    }
+
+    /// Resolves once any partition it was registered with moved (or closed).
+    pub fn fired(self: &Rc<Self>) -> impl Future<Output = ()> {
+        let signal = Rc::clone(self);
+        std::future::poll_fn(move |context| {
+            if signal.fired.get() {
+                return Poll::Ready(());
+            }
+            *signal.waker.borrow_mut() = Some(context.waker().clone());
+            Poll::Pending
+        })
+    }
 }
 
 impl Subscribers {
+    /// Registers a fetch's shared signal.
+    pub fn register(&mut self, signal: &Rc<DataSignal>) {
+        self.signals.retain(|signal| signal.strong_count() > 0);
+        self.signals.push(Rc::downgrade(signal));
+    }
+
     /// Adds a subscriber; fetches that timed out dropped their receivers, so
     /// they are pruned here to keep the list proportional to live fetches.
     pub fn subscribe(&mut self) -> oneshot::Receiver<()> {
@@ -107,6 +150,11 @@ impl Subscribers {
     pub fn notify_all(&mut self) {
         for sender in self.senders.drain(..) {
             let _ = sender.send(());
+        }
+        for signal in self.signals.drain(..) {
+            if let Some(signal) = signal.upgrade() {
+                signal.fire();
+            }
         }
     }
 }
@@ -143,6 +191,27 @@ mod tests {
         let mut second = waiters.register(2);
         waiters.clear();
         assert!(second.try_recv().is_err());
+    }
+
+    #[test]
+    fn one_signal_is_fired_by_any_partition_and_dead_ones_are_pruned() {
+        let mut first = Subscribers::default();
+        let mut second = Subscribers::default();
+        let signal = Rc::new(DataSignal::default());
+        first.register(&signal);
+        second.register(&signal);
+        let abandoned = Rc::new(DataSignal::default());
+        second.register(&abandoned);
+        drop(abandoned);
+        second.register(&signal);
+        assert_eq!(second.signals.len(), 2, "the dead signal was pruned");
+        assert!(!signal.fired.get());
+        second.notify_all();
+        assert!(signal.fired.get());
+        assert!(second.signals.is_empty());
+        // The other partition still holds it; firing again is harmless.
+        first.notify_all();
+        assert!(futures::FutureExt::now_or_never(signal.fired()).is_some());
     }
 
     #[test]

@@ -29,6 +29,7 @@ use super::partition_ops;
 use super::routing::{self, ShardCall};
 use super::scatter::{scatter_gather, OwnerWork};
 use super::shard::Shard;
+use crate::log::DataSignal;
 use crate::protocol::errors::KafkaError;
 
 /// Longest long-poll we honour, whatever the client asks: bounds how long a
@@ -272,18 +273,19 @@ async fn wait_for_local_data(shard: &Shard, parts: &[ReadPart], timeout: Duratio
     if partition_ops::any_data_available(shard, parts) {
         return;
     }
-    let subscriptions: Vec<_> = shard.with_partition_lookup(|lookup| {
+    let signal = Rc::new(DataSignal::default());
+    let registered = shard.with_partition_lookup(|lookup| {
         parts
             .iter()
             .filter_map(|part| lookup.log(&part.topic, part.partition))
-            .map(|log| log.subscribe())
-            .collect()
+            .map(|log| log.register_signal(&signal))
+            .count()
     });
-    if subscriptions.is_empty() {
+    if registered == 0 {
         return;
     }
     let timer = Box::pin(glommio::timer::sleep(timeout));
-    match select(select_all(subscriptions), timer).await {
+    match select(Box::pin(signal.fired()), timer).await {
         Either::Left(_) | Either::Right(_) => {}
     }
 }

@@ -49,6 +49,9 @@ const MAX_CACHED_PARTITIONS_PER_SHARD: usize = 200_000;
 /// session younger than this is not evicted for a larger one (Kafka's
 /// min.incremental.fetch.session.eviction.ms).
 const EVICTION_AGE: Duration = Duration::from_secs(120);
+/// An incremental fetch naming at most this many partitions updates its
+/// session by searching it; more, through an index built for the request.
+const LINEAR_UPDATE_MAX: usize = 8;
 /// The high watermark a cached partition starts with, and takes after an
 /// error: the next answer includes the partition whatever it holds.
 const UNKNOWN_HIGH_WATERMARK: i64 = -1;
@@ -378,6 +381,31 @@ impl Session {
     /// Applies an incremental request: its partitions are added or updated,
     /// then its forgotten ones removed (Kafka's `FetchSession.update`).
     fn update(&mut self, request: &FetchRequest) {
+        let listed: usize = request.topics.iter().map(|t| t.partitions.len()).sum();
+        if listed <= LINEAR_UPDATE_MAX {
+            // The common incremental fetch names the few partitions whose
+            // position moved: find them in place instead of indexing the
+            // whole session for each request.
+            for (topic, topic_id, wanted) in flattened(request) {
+                let found = self.partitions.iter().position(|cached| {
+                    cached.wanted.partition == wanted.partition
+                        && cached.topic_id == topic_id
+                        && cached.topic == topic
+                });
+                match found {
+                    Some(position) => self.partitions[position].wanted = wanted,
+                    None => self.partitions.push(CachedPartition {
+                        topic: owned(&topic),
+                        topic_id,
+                        wanted,
+                        high_watermark: UNKNOWN_HIGH_WATERMARK,
+                        log_start_offset: -1,
+                    }),
+                }
+            }
+            self.forget(request);
+            return;
+        }
         let mut positions: HashMap<(TopicName, Uuid, i32), usize> = self
             .partitions
             .iter()
@@ -407,6 +435,11 @@ impl Session {
                 }
             }
         }
+        self.forget(request);
+    }
+
+    /// Removes the request's forgotten partitions.
+    fn forget(&mut self, request: &FetchRequest) {
         for forgotten in &request.forgotten_topics_data {
             self.partitions.retain(|cached| {
                 !(cached.topic == forgotten.topic
