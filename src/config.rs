@@ -82,6 +82,65 @@ pub struct BrokerConfig {
     /// The metadata quorum (`--controller-quorum-voters`); `None` for a
     /// one-node cluster whose metadata lives in topic manifests.
     pub cluster: Option<ClusterSettings>,
+    /// The fetch session cache (KIP-227).
+    pub fetch_sessions: FetchSessionSettings,
+}
+
+/// Fetch sessions a shard may keep, when the broker was not told
+/// (`--max-incremental-fetch-session-cache-slots` unset): Kafka's default
+/// of `max.incremental.fetch.session.cache.slots`, 1,000, given to every
+/// shard, so a shard serves as many consumers and followers with sessions
+/// as a whole Kafka broker does by default.
+pub const FETCH_SESSION_CACHE_SLOTS_PER_SHARD_DEFAULT: usize = 1_000;
+
+/// Kafka's `min.incremental.fetch.session.eviction.ms` (an internal
+/// constant of its broker, 120 s): a session younger than this is not
+/// evicted for a larger one, and a session unused this long is stale and
+/// may be evicted for any new one.
+pub const FETCH_SESSION_EVICTION_AGE_DEFAULT: Duration = Duration::from_secs(120);
+
+/// The fetch session cache (KIP-227), Kafka's
+/// `max.incremental.fetch.session.cache.slots` and
+/// `min.incremental.fetch.session.eviction.ms`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct FetchSessionSettings {
+    /// Sessions the broker keeps (`--max-incremental-fetch-session-cache-slots`),
+    /// or `None` for [`FETCH_SESSION_CACHE_SLOTS_PER_SHARD_DEFAULT`] per shard.
+    ///
+    /// Kafka's setting is per broker, and its broker divides it between 8
+    /// cache shards (`slots / 8` each, so fewer than 8 slots make no
+    /// session at all). corelog's sessions live on the shard that served the
+    /// fetch creating them, so the broker's slots are split between its
+    /// shards: shard `i` of `n` keeps `slots / n`, and the first
+    /// `slots % n` shards one more, so the broker keeps exactly `slots`.
+    /// With fewer slots than shards, fetches on the shards without one are
+    /// answered without a session. 0 turns sessions off: every fetch is
+    /// answered in full with session id 0, as Kafka does with 0 slots.
+    pub cache_slots: Option<usize>,
+    /// Kafka's `min.incremental.fetch.session.eviction.ms` (not a public
+    /// Kafka setting; the hidden `--min-incremental-fetch-session-eviction-ms`
+    /// lets a test see an eviction within seconds).
+    pub eviction_age: Duration,
+}
+
+impl Default for FetchSessionSettings {
+    fn default() -> Self {
+        FetchSessionSettings {
+            cache_slots: None,
+            eviction_age: FETCH_SESSION_EVICTION_AGE_DEFAULT,
+        }
+    }
+}
+
+impl FetchSessionSettings {
+    /// The sessions shard `shard` of `shards` keeps (see `cache_slots`).
+    pub fn slots_of_shard(&self, shard: usize, shards: usize) -> usize {
+        let Some(slots) = self.cache_slots else {
+            return FETCH_SESSION_CACHE_SLOTS_PER_SHARD_DEFAULT;
+        };
+        let shards = shards.max(1);
+        slots / shards + usize::from(shard < slots % shards)
+    }
 }
 
 /// How this node takes part in a cluster (Kafka's controller.quorum.voters,
@@ -223,6 +282,7 @@ impl BrokerConfig {
             retention_check_interval: Duration::from_secs(300),
             fault_drop_produce_responses: 0,
             cluster: None,
+            fetch_sessions: FetchSessionSettings::default(),
         }
     }
 }
@@ -241,5 +301,31 @@ mod tests {
         );
         assert!("interval:0".parse::<FlushPolicy>().is_err());
         assert!("sometimes".parse::<FlushPolicy>().is_err());
+    }
+
+    #[test]
+    fn fetch_session_slots_are_split_between_shards_to_the_broker_total() {
+        let default = FetchSessionSettings::default();
+        assert_eq!(default.slots_of_shard(0, 1), 1_000);
+        assert_eq!(default.slots_of_shard(3, 4), 1_000, "1,000 per shard");
+        let slots = |cache_slots, shards| -> Vec<usize> {
+            let settings = FetchSessionSettings {
+                cache_slots: Some(cache_slots),
+                ..FetchSessionSettings::default()
+            };
+            (0..shards)
+                .map(|shard| settings.slots_of_shard(shard, shards))
+                .collect()
+        };
+        assert_eq!(slots(1_000, 3), vec![334, 333, 333]);
+        assert_eq!(slots(1, 1), vec![1]);
+        assert_eq!(slots(1, 2), vec![1, 0], "exactly one session per broker");
+        assert_eq!(slots(0, 2), vec![0, 0]);
+        for (cache_slots, shards) in [(7, 3), (8, 8), (3, 8), (1_000, 7)] {
+            assert_eq!(
+                slots(cache_slots, shards).iter().sum::<usize>(),
+                cache_slots
+            );
+        }
     }
 }

@@ -7,7 +7,9 @@ use std::path::PathBuf;
 
 use clap::{ArgAction, Args};
 
-use crate::config::{BrokerConfig, ClusterSettings, FlushPolicy, GroupSettings, TxnSettings};
+use crate::config::{
+    BrokerConfig, ClusterSettings, FetchSessionSettings, FlushPolicy, GroupSettings, TxnSettings,
+};
 use crate::metadata::topic_config::TopicConfigs;
 use crate::server::admin as admin_limits;
 use crate::server::broker;
@@ -230,6 +232,24 @@ pub struct ServeArgs {
         default_value_t = 2_000
     )]
     pub broker_heartbeat_interval_ms: u64,
+    /// Incremental fetch sessions (KIP-227) the broker keeps for consumers
+    /// and followers (max.incremental.fetch.session.cache.slots), split
+    /// between the shards: shard i of n keeps slots / n, the first
+    /// slots % n one more. A full cache evicts a stale or a smaller old
+    /// session for a new one (Kafka's rules). 0 answers every fetch without
+    /// a session. Default: 1000 per shard.
+    #[arg(long, env = "CORELOG_MAX_INCREMENTAL_FETCH_SESSION_CACHE_SLOTS")]
+    pub max_incremental_fetch_session_cache_slots: Option<usize>,
+    /// Test-only: a fetch session unused this long is stale, and one younger
+    /// than this is not evicted for a larger one (Kafka's internal
+    /// min.incremental.fetch.session.eviction.ms).
+    #[arg(
+        long,
+        env = "CORELOG_MIN_INCREMENTAL_FETCH_SESSION_EVICTION_MS",
+        default_value_t = 120_000,
+        hide = true
+    )]
+    pub min_incremental_fetch_session_eviction_ms: u64,
     /// Test-only fault injection: every Nth Produce with acks != 0 on each shard
     /// is appended but answered by closing the connection (0 = off).
     #[arg(
@@ -369,6 +389,21 @@ impl ServeArgs {
             ..TxnSettings::default()
         };
         let cluster = self.cluster_settings()?;
+        // Kafka's slots are an int (at least 0).
+        if self
+            .max_incremental_fetch_session_cache_slots
+            .is_some_and(|slots| slots > i32::MAX as usize)
+        {
+            return Err(invalid(
+                "--max-incremental-fetch-session-cache-slots must be at most 2147483647".into(),
+            ));
+        }
+        let fetch_sessions = FetchSessionSettings {
+            cache_slots: self.max_incremental_fetch_session_cache_slots,
+            eviction_age: std::time::Duration::from_millis(
+                self.min_incremental_fetch_session_eviction_ms,
+            ),
+        };
         let groups = GroupSettings {
             initial_rebalance_delay_ms: self.group_initial_rebalance_delay_ms,
             min_session_timeout_ms: self.group_min_session_timeout_ms,
@@ -404,6 +439,7 @@ impl ServeArgs {
             ),
             fault_drop_produce_responses: self.fault_drop_produce_responses,
             cluster,
+            fetch_sessions,
         })
     }
 
@@ -574,6 +610,36 @@ mod tests {
             let refused = config(&["--cores", "1", flag, "0"]).expect_err("zero");
             assert!(refused.to_string().contains(flag), "{refused}");
         }
+    }
+
+    #[test]
+    fn fetch_session_cache_slots_default_to_1000_per_shard_and_0_turns_sessions_off() {
+        let defaults = config(&["--cores", "2"]).expect("valid");
+        assert_eq!(defaults.fetch_sessions.cache_slots, None);
+        assert_eq!(defaults.fetch_sessions.slots_of_shard(1, 2), 1_000);
+        assert_eq!(
+            defaults.fetch_sessions.eviction_age,
+            crate::config::FETCH_SESSION_EVICTION_AGE_DEFAULT
+        );
+        let slots = "--max-incremental-fetch-session-cache-slots";
+        let off = config(&["--cores", "2", slots, "0"]).expect("valid");
+        assert_eq!(off.fetch_sessions.cache_slots, Some(0));
+        let one = config(&[
+            "--cores",
+            "1",
+            slots,
+            "1",
+            "--min-incremental-fetch-session-eviction-ms",
+            "500",
+        ])
+        .expect("valid");
+        assert_eq!(one.fetch_sessions.slots_of_shard(0, 1), 1);
+        assert_eq!(
+            one.fetch_sessions.eviction_age,
+            std::time::Duration::from_millis(500)
+        );
+        let refused = config(&["--cores", "1", slots, "2147483648"]).expect_err("too many");
+        assert!(refused.to_string().contains(slots), "{refused}");
     }
 
     #[test]

@@ -7,9 +7,13 @@
 //!
 //! Each shard keeps the sessions created by fetches it served, as Kafka's
 //! sharded `FetchSessionCache` does: a session id falls in its shard's range
-//! of ids, and an incremental fetch reaching another shard (a second
-//! connection) gets FETCH_SESSION_ID_NOT_FOUND, after which the client
-//! starts a new session, as after any eviction.
+//! of ids, and an incremental fetch naming it on another shard (a second
+//! connection) is served by its shard. A shard keeps at most its share of
+//! the broker's `max.incremental.fetch.session.cache.slots`
+//! (`config::FetchSessionSettings`); a full cache evicts by Kafka's rules
+//! (`evict_one`), and a client whose session was evicted gets
+//! FETCH_SESSION_ID_NOT_FOUND and starts a new one with a full fetch.
+//! With 0 slots every fetch is answered without a session.
 //!
 //! The request metadata (session id, epoch) picks the context, as Kafka's
 //! `FetchManager.newContext`:
@@ -31,24 +35,18 @@ use kafka_protocol::messages::{FetchRequest, FetchResponse, TopicName};
 use kafka_protocol::protocol::StrBytes;
 use uuid::Uuid;
 
+use crate::config::FetchSessionSettings;
 use crate::protocol::errors::{KafkaError, NONE};
 
 /// The epoch of a full fetch that creates a session.
 const INITIAL_EPOCH: i32 = 0;
 /// The epoch of a full fetch that wants no session (and closes one named).
 const FINAL_EPOCH: i32 = -1;
-/// Sessions per shard (Kafka's max.incremental.fetch.session.cache.slots,
-/// 1000 per broker).
-const MAX_SESSIONS_PER_SHARD: usize = 1_000;
 /// Partitions cached over all of a shard's sessions: a client adding
 /// partitions (real or not) to its sessions cannot grow memory without
 /// bound. Past it, new sessions are refused (the client fetches in full)
 /// and a session growing past it is closed (FETCH_SESSION_ID_NOT_FOUND).
 const MAX_CACHED_PARTITIONS_PER_SHARD: usize = 200_000;
-/// A session unused this long may be evicted for any new one, and a
-/// session younger than this is not evicted for a larger one (Kafka's
-/// min.incremental.fetch.session.eviction.ms).
-const EVICTION_AGE: Duration = Duration::from_secs(120);
 /// An incremental fetch naming at most this many partitions updates its
 /// session by searching it; more, through an index built for the request.
 const LINEAR_UPDATE_MAX: usize = 8;
@@ -107,6 +105,13 @@ pub struct FetchSessions {
     shard_count: usize,
     /// Counts sessions created, to vary the ids handed out.
     created: Cell<u32>,
+    /// Sessions this shard keeps at most (its share of the broker's
+    /// slots); 0: none, every fetch is sessionless.
+    slots: usize,
+    /// A session unused this long may be evicted for any new one, and a
+    /// session younger than this is not evicted for a larger one (Kafka's
+    /// min.incremental.fetch.session.eviction.ms).
+    eviction_age: Duration,
 }
 
 struct Session {
@@ -154,8 +159,9 @@ impl CachedPartition {
 }
 
 impl FetchSessions {
-    /// The sessions of shard `shard` of `shard_count`.
-    pub fn new(shard: usize, shard_count: usize) -> FetchSessions {
+    /// The sessions of shard `shard` of `shard_count`, keeping this shard's
+    /// share of the broker's slots.
+    pub fn new(shard: usize, shard_count: usize, settings: &FetchSessionSettings) -> FetchSessions {
         let count = i32::try_from(shard_count.max(1)).unwrap_or(i32::MAX);
         let index = i32::try_from(shard).unwrap_or(0).min(count - 1);
         let per_shard = i32::MAX / count;
@@ -168,6 +174,8 @@ impl FetchSessions {
             per_shard,
             shard_count: shard_count.max(1),
             created: Cell::new(0),
+            slots: settings.slots_of_shard(shard, shard_count),
+            eviction_age: settings.eviction_age,
         }
     }
 
@@ -183,6 +191,11 @@ impl FetchSessions {
 
     pub fn is_empty(&self) -> bool {
         self.sessions.borrow().is_empty()
+    }
+
+    /// Sessions this shard keeps at most.
+    pub fn slots(&self) -> usize {
+        self.slots
     }
 
     /// Picks the context of `request` (at `version`) and the partitions it
@@ -201,7 +214,9 @@ impl FetchSessions {
             if session_id != 0 {
                 self.sessions.borrow_mut().remove(&session_id);
             }
-            let context = if version < 7 || epoch == FINAL_EPOCH {
+            // Without slots a full fetch could create no session: answer it
+            // as sessionless, without caching its partitions first.
+            let context = if version < 7 || epoch == FINAL_EPOCH || self.slots == 0 {
                 FetchContext::Sessionless
             } else {
                 FetchContext::Full {
@@ -299,8 +314,14 @@ impl FetchSessions {
         if cached_partitions(&sessions) + partitions.len() > MAX_CACHED_PARTITIONS_PER_SHARD {
             return 0;
         }
-        if sessions.len() >= MAX_SESSIONS_PER_SHARD
-            && !evict_one(&mut sessions, follower, partitions.len(), now)
+        if sessions.len() >= self.slots
+            && !evict_one(
+                &mut sessions,
+                follower,
+                partitions.len(),
+                now,
+                self.eviction_age,
+            )
         {
             return 0;
         }
@@ -349,29 +370,38 @@ fn cached_partitions(sessions: &HashMap<i32, Session>) -> usize {
 
 /// Makes room for a new session of `size` partitions (Kafka's
 /// `FetchSessionCacheShard.tryEvict`): the least recently used session if
-/// it is stale; otherwise one not from a follower, for a follower's
-/// session, or for a larger session one that is smaller and not new.
+/// it is stale (unused for `eviction_age`); otherwise the least valuable
+/// session older than `eviction_age` (a consumer's before a follower's,
+/// then the smallest) if the new one is worth more: a follower's session
+/// is worth more than a consumer's, and between two of a kind the larger is.
+/// A follower's session also evicts a consumer's however young it is.
 fn evict_one(
     sessions: &mut HashMap<i32, Session>,
     follower: bool,
     size: usize,
     now: Instant,
+    eviction_age: Duration,
 ) -> bool {
     let stale = sessions
         .iter()
         .min_by_key(|(_, session)| session.last_used)
-        .filter(|(_, session)| now.duration_since(session.last_used) > EVICTION_AGE)
+        .filter(|(_, session)| now.duration_since(session.last_used) > eviction_age)
         .map(|(id, _)| *id);
     let evicted = stale.or_else(|| {
         sessions
             .iter()
-            .filter(|(_, session)| !session.follower)
             .filter(|(_, session)| {
-                follower
-                    || (session.partitions.len() < size
-                        && now.duration_since(session.created) > EVICTION_AGE)
+                let old = now.duration_since(session.created) > eviction_age;
+                (follower && !session.follower) || old
             })
-            .min_by_key(|(_, session)| (session.partitions.len(), session.last_used))
+            .min_by_key(|(_, session)| {
+                (
+                    session.follower,
+                    session.partitions.len(),
+                    session.last_used,
+                )
+            })
+            .filter(|(_, session)| (follower, size) > (session.follower, session.partitions.len()))
             .map(|(id, _)| *id)
     });
     evicted.is_some_and(|id| sessions.remove(&id).is_some())

@@ -4,6 +4,7 @@ use kafka_protocol::messages::fetch_response::{EpochEndOffset, FetchableTopicRes
 use kafka_protocol::protocol::StrBytes;
 
 use super::*;
+use crate::config::FETCH_SESSION_CACHE_SLOTS_PER_SHARD_DEFAULT;
 
 fn name(topic: &str) -> TopicName {
     TopicName(StrBytes::from_string(topic.to_string()))
@@ -128,7 +129,7 @@ fn session_of_three(sessions: &FetchSessions) -> i32 {
 
 #[test]
 fn a_sessionless_fetch_keeps_no_session() {
-    let sessions = FetchSessions::new(0, 1);
+    let sessions = FetchSessions::new(0, 1, &FetchSessionSettings::default());
     let request = fetch(0, FINAL_EPOCH, &[("a", &[(0, 0)])]);
     let (_, response) = round(&sessions, &request, &[NOTHING_NEW]).expect("answered");
     assert_eq!(response.session_id, 0);
@@ -138,7 +139,7 @@ fn a_sessionless_fetch_keeps_no_session() {
 
 #[test]
 fn an_incremental_fetch_answers_only_partitions_with_news() {
-    let sessions = FetchSessions::new(0, 1);
+    let sessions = FetchSessions::new(0, 1, &FetchSessionSettings::default());
     let id = session_of_three(&sessions);
     let (wanted, response) = round(
         &sessions,
@@ -176,7 +177,7 @@ fn an_incremental_fetch_answers_only_partitions_with_news() {
 
 #[test]
 fn a_new_high_watermark_or_an_error_is_news_and_an_error_is_repeated() {
-    let sessions = FetchSessions::new(0, 1);
+    let sessions = FetchSessions::new(0, 1, &FetchSessionSettings::default());
     let id = session_of_three(&sessions);
     let moved = Found {
         high_watermark: 12,
@@ -210,7 +211,7 @@ fn a_new_high_watermark_or_an_error_is_news_and_an_error_is_repeated() {
 
 #[test]
 fn a_diverging_epoch_is_news() {
-    let sessions = FetchSessions::new(0, 1);
+    let sessions = FetchSessions::new(0, 1, &FetchSessionSettings::default());
     let id = session_of_three(&sessions);
     let (context, wanted) = sessions
         .open(&fetch(id, 1, &[]), 12, true)
@@ -224,7 +225,7 @@ fn a_diverging_epoch_is_news() {
 
 #[test]
 fn an_incremental_fetch_updates_adds_and_forgets_partitions() {
-    let sessions = FetchSessions::new(0, 1);
+    let sessions = FetchSessions::new(0, 1, &FetchSessionSettings::default());
     let id = session_of_three(&sessions);
     let mut request = fetch(id, 1, &[("a", &[(1, 9)]), ("c", &[(0, 0)])]);
     request.forgotten_topics_data = vec![ForgottenTopic::default()
@@ -259,7 +260,7 @@ fn an_incremental_fetch_updates_adds_and_forgets_partitions() {
 
 #[test]
 fn session_errors_name_the_problem() {
-    let sessions = FetchSessions::new(0, 1);
+    let sessions = FetchSessions::new(0, 1, &FetchSessionSettings::default());
     let id = session_of_three(&sessions);
     let wrong_epoch = sessions.open(&fetch(id, 5, &[]), 12, false);
     assert_eq!(
@@ -287,7 +288,7 @@ fn session_errors_name_the_problem() {
 
 #[test]
 fn a_full_fetch_naming_a_session_closes_it() {
-    let sessions = FetchSessions::new(0, 1);
+    let sessions = FetchSessions::new(0, 1, &FetchSessionSettings::default());
     let id = session_of_three(&sessions);
     let (_, response) = round(
         &sessions,
@@ -315,7 +316,7 @@ fn a_full_fetch_naming_a_session_closes_it() {
 
 #[test]
 fn forgetting_every_partition_ends_the_session() {
-    let sessions = FetchSessions::new(0, 1);
+    let sessions = FetchSessions::new(0, 1, &FetchSessionSettings::default());
     let request = fetch(0, INITIAL_EPOCH, &[("a", &[(0, 0)])]);
     let (_, response) = round(&sessions, &request, &[NOTHING_NEW]).expect("full");
     let mut forget = fetch(response.session_id, 1, &[]);
@@ -329,7 +330,7 @@ fn forgetting_every_partition_ends_the_session() {
 
 #[test]
 fn a_duplicate_request_racing_its_twin_is_refused() {
-    let sessions = FetchSessions::new(0, 1);
+    let sessions = FetchSessions::new(0, 1, &FetchSessionSettings::default());
     let id = session_of_three(&sessions);
     let (first, wanted) = sessions
         .open(&fetch(id, 1, &[]), 12, false)
@@ -345,7 +346,7 @@ fn a_duplicate_request_racing_its_twin_is_refused() {
 #[test]
 fn session_ids_fall_in_their_shards_range() {
     for shard in 0..4 {
-        let sessions = FetchSessions::new(shard, 4);
+        let sessions = FetchSessions::new(shard, 4, &FetchSessionSettings::default());
         let range = i32::MAX / 4;
         for _ in 0..50 {
             let id = session_of_three(&sessions);
@@ -359,8 +360,8 @@ fn session_ids_fall_in_their_shards_range() {
 
 #[test]
 fn a_full_cache_evicts_stale_or_smaller_consumer_sessions_for_followers() {
-    let sessions = FetchSessions::new(0, 1);
-    for _ in 0..MAX_SESSIONS_PER_SHARD {
+    let sessions = FetchSessions::new(0, 1, &FetchSessionSettings::default());
+    for _ in 0..sessions.slots() {
         session_of_three(&sessions);
     }
     // A consumer's session finds no room: it fetches without one.
@@ -372,7 +373,7 @@ fn a_full_cache_evicts_stale_or_smaller_consumer_sessions_for_followers() {
     let mut response = answer(&wanted, &[NOTHING_NEW]);
     sessions.conclude(context, &wanted, &mut response);
     assert_ne!(response.session_id, 0);
-    assert_eq!(sessions.len(), MAX_SESSIONS_PER_SHARD);
+    assert_eq!(sessions.len(), sessions.slots());
 }
 
 #[test]
@@ -385,7 +386,7 @@ fn epochs_wrap_to_one() {
 
 #[test]
 fn cached_partitions_are_bounded_per_shard() {
-    let sessions = FetchSessions::new(0, 1);
+    let sessions = FetchSessions::new(0, 1, &FetchSessionSettings::default());
     let id = session_of_three(&sessions);
     let many: Vec<(i32, i64)> = (0..MAX_CACHED_PARTITIONS_PER_SHARD as i32)
         .map(|p| (p, 0))
@@ -403,4 +404,129 @@ fn cached_partitions_are_bounded_per_shard() {
     let (_, response) = round(&sessions, &request, &[]).expect("answered");
     assert_eq!(response.session_id, 0);
     assert!(sessions.is_empty());
+}
+
+/// One shard's sessions with `slots` slots and eviction age `eviction_age`.
+fn with_slots(slots: usize, eviction_age: Duration) -> FetchSessions {
+    let settings = FetchSessionSettings {
+        cache_slots: Some(slots),
+        eviction_age,
+    };
+    FetchSessions::new(0, 1, &settings)
+}
+
+/// A full fetch of partitions 0..`count` of `topic`, by a consumer or a
+/// follower; the session id it was answered with.
+fn full_fetch(sessions: &FetchSessions, topic: &str, count: i32, follower: bool) -> i32 {
+    let partitions: Vec<(i32, i64)> = (0..count).map(|p| (p, 0)).collect();
+    let request = fetch(0, INITIAL_EPOCH, &[(topic, &partitions)]);
+    let (context, wanted) = sessions.open(&request, 12, follower).expect("full");
+    let mut response = answer(&wanted, &[]);
+    sessions.conclude(context, &wanted, &mut response);
+    assert_eq!(
+        answered(&response).len(),
+        count as usize,
+        "a full fetch is answered in full, with or without a session"
+    );
+    response.session_id
+}
+
+/// Moves session `id`'s creation and last use `by` into the past.
+fn age(sessions: &FetchSessions, id: i32, created_by: Duration, used_by: Duration) {
+    let mut all = sessions.sessions.borrow_mut();
+    let session = all.get_mut(&id).expect("session exists");
+    let now = Instant::now();
+    session.created = now.checked_sub(created_by).expect("past instant");
+    session.last_used = now.checked_sub(used_by).expect("past instant");
+}
+
+#[test]
+fn the_default_keeps_1000_sessions_per_shard() {
+    let sessions = FetchSessions::new(1, 2, &FetchSessionSettings::default());
+    assert_eq!(
+        sessions.slots(),
+        FETCH_SESSION_CACHE_SLOTS_PER_SHARD_DEFAULT
+    );
+    assert_eq!(sessions.slots(), 1_000);
+}
+
+#[test]
+fn zero_slots_answer_every_fetch_without_a_session() {
+    let sessions = with_slots(0, Duration::from_secs(120));
+    for follower in [false, true] {
+        assert_eq!(full_fetch(&sessions, "a", 3, follower), 0);
+    }
+    let (context, _) = sessions
+        .open(&fetch(0, INITIAL_EPOCH, &[("a", &[(0, 0)])]), 12, false)
+        .expect("answered");
+    assert_eq!(
+        context,
+        FetchContext::Sessionless,
+        "nothing is cached for it"
+    );
+    assert!(sessions.is_empty());
+    // No id was ever handed out, so any incremental fetch names an unknown one.
+    assert_eq!(
+        sessions.open(&fetch(12_345, 1, &[]), 12, false).err(),
+        Some(SessionError(KafkaError::FetchSessionIdNotFound))
+    );
+}
+
+#[test]
+fn one_slot_goes_to_a_larger_session_once_the_first_is_no_longer_new() {
+    let eviction_age = Duration::from_secs(60);
+    let sessions = with_slots(1, eviction_age);
+    let first = full_fetch(&sessions, "a", 3, false);
+    assert_ne!(first, 0);
+    // A larger session does not evict one younger than the eviction age.
+    assert_eq!(full_fetch(&sessions, "b", 5, false), 0);
+    assert!(sessions.open(&fetch(first, 1, &[]), 12, false).is_ok());
+    // Once it is older, the larger one takes its slot, though it is in use.
+    let in_use = Duration::ZERO;
+    age(&sessions, first, eviction_age * 2, in_use);
+    let second = full_fetch(&sessions, "b", 5, false);
+    assert_ne!(second, 0);
+    assert_eq!(sessions.len(), 1);
+    // The evicted client learns it at its next incremental fetch ...
+    assert_eq!(
+        sessions.open(&fetch(first, 2, &[]), 12, false).err(),
+        Some(SessionError(KafkaError::FetchSessionIdNotFound))
+    );
+    // ... and its full fetch, smaller, evicts neither a new nor an old
+    // session in use: it is answered without a session.
+    assert_eq!(full_fetch(&sessions, "a", 3, false), 0);
+    age(&sessions, second, eviction_age * 2, in_use);
+    assert_eq!(full_fetch(&sessions, "a", 3, false), 0);
+    // An equal size is not enough either (Kafka's EvictableKey order).
+    assert_eq!(full_fetch(&sessions, "c", 5, false), 0);
+    assert!(sessions.open(&fetch(second, 1, &[]), 12, false).is_ok());
+    // A stale session (unused for the eviction age) goes for any new one.
+    age(&sessions, second, eviction_age * 2, eviction_age * 2);
+    let third = full_fetch(&sessions, "a", 1, false);
+    assert_ne!(third, 0);
+    assert_eq!(sessions.len(), 1);
+    assert_eq!(
+        sessions.open(&fetch(second, 2, &[]), 12, false).err(),
+        Some(SessionError(KafkaError::FetchSessionIdNotFound))
+    );
+}
+
+#[test]
+fn a_follower_evicts_any_consumer_but_only_an_old_smaller_follower() {
+    let eviction_age = Duration::from_secs(60);
+    let sessions = with_slots(1, eviction_age);
+    let consumer = full_fetch(&sessions, "a", 5, false);
+    assert_ne!(consumer, 0);
+    // A consumer's session, new and larger, still goes for a follower's.
+    let follower = full_fetch(&sessions, "a", 1, true);
+    assert_ne!(follower, 0);
+    assert_eq!(sessions.len(), 1);
+    // A consumer never evicts a follower that is in use, however old.
+    age(&sessions, follower, eviction_age * 2, Duration::ZERO);
+    assert_eq!(full_fetch(&sessions, "a", 5, false), 0);
+    // Another follower evicts it once it is old, if larger.
+    assert_eq!(full_fetch(&sessions, "a", 1, true), 0);
+    let larger = full_fetch(&sessions, "a", 2, true);
+    assert_ne!(larger, 0);
+    assert_eq!(sessions.len(), 1);
 }

@@ -80,7 +80,7 @@ pub struct Shard {
 
 impl Shard {
     pub fn new(id: usize, config: Arc<BrokerConfig>, catalog: Arc<Catalog>) -> Shard {
-        let fetch_sessions = FetchSessions::new(id, config.shards);
+        let fetch_sessions = FetchSessions::new(id, config.shards, &config.fetch_sessions);
         Shard {
             id,
             shard_count: config.shards,
