@@ -287,11 +287,19 @@ impl FetchSessions {
                         session.leave_out_known(response);
                         response.session_id = session_id;
                     }
-                    // Closed or moved on while this fetch waited (a
-                    // duplicate request): Kafka answers the same.
-                    _ => {
+                    // Moved on while this fetch waited (a duplicate
+                    // request): Kafka answers the same.
+                    Some(_) => {
                         *response = FetchResponse::default()
                             .with_error_code(KafkaError::InvalidFetchSessionEpoch.code());
+                    }
+                    // Evicted or closed while this fetch waited: what the
+                    // client's next fetch would hear, so that it starts a
+                    // new session (Kafka, which holds the session object,
+                    // answers this one and refuses the next).
+                    None => {
+                        *response = FetchResponse::default()
+                            .with_error_code(KafkaError::FetchSessionIdNotFound.code());
                     }
                 }
             }

@@ -530,3 +530,24 @@ fn a_follower_evicts_any_consumer_but_only_an_old_smaller_follower() {
     assert_ne!(larger, 0);
     assert_eq!(sessions.len(), 1);
 }
+
+#[test]
+fn a_fetch_whose_session_was_evicted_while_it_waited_hears_it_was_not_found() {
+    let eviction_age = Duration::from_secs(60);
+    let sessions = with_slots(1, eviction_age);
+    let first = full_fetch(&sessions, "a", 3, false);
+    let (context, wanted) = sessions
+        .open(&fetch(first, 1, &[]), 12, false)
+        .expect("epoch 1");
+    // While it long-polls, a larger session takes the only slot.
+    age(&sessions, first, eviction_age * 2, Duration::ZERO);
+    assert_ne!(full_fetch(&sessions, "b", 5, false), 0);
+    let mut response = answer(&wanted, &[NEW_RECORDS; 3]);
+    sessions.conclude(context, &wanted, &mut response);
+    assert_eq!(
+        response.error_code,
+        KafkaError::FetchSessionIdNotFound.code()
+    );
+    assert_eq!(response.session_id, 0);
+    assert!(response.responses.is_empty());
+}
