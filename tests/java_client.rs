@@ -21,6 +21,14 @@
 //! runs need no network.
 //!
 //! `CORELOG_JAVA_TEST=AdminClientTest` (any Surefire `-Dtest` pattern) runs part of the suite.
+//!
+//! Two more tests run one method each of `ManyPartitionFetchSessionTest` (excluded from the
+//! suite's run) against a corelog started with its own settings, which the Java test may
+//! restart through `MavenSuite::against_restartable_corelog`: incremental fetch sessions
+//! (KIP-227) of a consumer of 2,000 partitions across a broker restart, and two consumers
+//! sharing a cache of one session slot (`--max-incremental-fetch-session-cache-slots 1`).
+//! librdkafka and kafka-python fetch without sessions; their many-partition consumers are in
+//! `tests/many_partitions.rs` and `tests/kafka_python.rs`.
 
 mod common;
 #[path = "common/maven.rs"]
@@ -37,6 +45,15 @@ const SUITE: MavenSuite = MavenSuite {
     project: "clients",
     test_filter_variable: Some("CORELOG_JAVA_TEST"),
 };
+/// The fetch session tests: one method per run, chosen by the test, so no filter variable.
+const SESSION_SUITE: MavenSuite = MavenSuite {
+    title: "Java fetch session test",
+    project: "clients",
+    test_filter_variable: None,
+};
+/// `ManyPartitionFetchSessionTest.EVICTION_AGE`: a session younger than this keeps its slot.
+const ONE_SLOT_EVICTION_AGE_MS: &str = "1000";
+
 /// Runs the `@Disabled` classes too (the test JVM reads JUnit configuration parameters from
 /// its system properties): for the reference Kafka, which implements what corelog lacks yet.
 const RUN_DISABLED_TESTS: &str =
@@ -81,4 +98,47 @@ fn java_client_suite_passes_against_reference_kafka() {
             "no version table from the reference Kafka run"
         );
     });
+}
+
+/// A Java consumer of 2,000 partitions (two topics, one group member) reads over an
+/// incremental fetch session, keeps polling while the broker is stopped by its PID and started
+/// again on the same port and data directory, and then reads everything produced after the
+/// restart: every record once and in order per partition (a redelivery only above the group's
+/// commit), and a new session after the restart.
+#[test]
+fn java_consumer_fetch_sessions_over_2000_partitions_survive_a_broker_restart() {
+    SESSION_SUITE.against_restartable_corelog(
+        2,
+        &[],
+        "ManyPartitionFetchSessionTest#aConsumerOf2000Partitions*",
+        "corelog-sessions-2000",
+        |run, broker| {
+            run.assert_passed(|| format!("{}\n{}", client_log(run), broker.recent_log()));
+            assert!(
+                broker.log_contains("restart on the same port"),
+                "the Java test never asked for the restart"
+            );
+        },
+    );
+}
+
+/// With one session slot on a one-shard broker, a second consumer's larger session evicts the
+/// first one's once it is older than the eviction age (Kafka's rules); the first hears
+/// FETCH_SESSION_ID_NOT_FOUND and carries on with full fetches; both receive every record.
+#[test]
+fn java_consumer_fetch_sessions_one_slot_evicts_and_both_consumers_receive_everything() {
+    SESSION_SUITE.against_restartable_corelog(
+        1,
+        &[
+            "--max-incremental-fetch-session-cache-slots",
+            "1",
+            "--min-incremental-fetch-session-eviction-ms",
+            ONE_SLOT_EVICTION_AGE_MS,
+        ],
+        "ManyPartitionFetchSessionTest#aSecondConsumersLargerSession*",
+        "corelog-sessions-one-slot",
+        |run, broker| {
+            run.assert_passed(|| format!("{}\n{}", client_log(run), broker.recent_log()));
+        },
+    );
 }

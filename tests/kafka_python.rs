@@ -682,3 +682,53 @@ fn kafka_python_produces_through_one_node_and_consumes_and_reads_offsets_through
         "{summary}"
     );
 }
+
+/// kafka-python 3 fetches with incremental fetch sessions (KIP-227) by default; with
+/// `enable_incremental_fetch_sessions=False` every Fetch names every partition (epoch -1), as
+/// librdkafka's always do (its many-partition consumer is in `tests/many_partitions.rs`). A
+/// consumer reads 1,000 partitions each way, and once more with sessions asked for from a
+/// broker that keeps none (`--max-incremental-fetch-session-cache-slots 0`): every record
+/// arrives once, in order, and kafka-python's log shows sessions only where there were some.
+#[test]
+fn kafka_python_consumes_1000_partitions_with_and_without_fetch_sessions() {
+    let script = "many_partitions_fetch.py";
+    let assert_read_all = |summary: &Value, sessions: bool| {
+        assert_eq!(summary["records"], 2_000, "{summary}");
+        let created = summary["sessions_created"].as_u64().unwrap_or(0);
+        let incremental = summary["incremental_responses"].as_u64().unwrap_or(0);
+        if sessions {
+            assert!(
+                created >= 1 && incremental >= 1,
+                "no session used: {summary}"
+            );
+        } else {
+            assert_eq!((created, incremental), (0, 0), "sessionless: {summary}");
+        }
+    };
+    let mut broker = Broker::start(2, BROKER_FLAGS);
+    let with_sessions = run_scenario(
+        &mut broker,
+        script,
+        "kp-many-sessions",
+        &["--sessions", "on"],
+    );
+    assert_read_all(&with_sessions, true);
+    let sessionless = run_scenario(
+        &mut broker,
+        script,
+        "kp-many-sessionless",
+        &["--sessions", "off"],
+    );
+    assert_read_all(&sessionless, false);
+
+    let no_slots = ["--max-incremental-fetch-session-cache-slots", "0"];
+    let flags: Vec<&str> = BROKER_FLAGS.iter().chain(&no_slots).copied().collect();
+    let mut without_sessions = Broker::start(2, &flags);
+    let refused = run_scenario(
+        &mut without_sessions,
+        script,
+        "kp-many-no-slots",
+        &["--sessions", "on"],
+    );
+    assert_read_all(&refused, false);
+}

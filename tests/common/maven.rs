@@ -15,7 +15,7 @@
 #![allow(dead_code)]
 
 use std::fs;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::{Mutex, MutexGuard, PoisonError};
 use std::time::{Duration, Instant};
@@ -81,9 +81,54 @@ impl MavenSuite {
         let _turn = take_turn();
         jvm::require_java_and_maven();
         let mut broker = Broker::start(2, BROKER_FLAGS);
-        let run = self.run(Target::Corelog, &broker.bootstrap(), maven_args);
+        let run = self.run(Target::Corelog, "corelog", &broker.bootstrap(), maven_args);
         broker.assert_alive();
         check(&run);
+    }
+
+    /// Runs the suite's tests `test_filter` (Surefire's `-Dtest`) against one corelog started
+    /// with `cores` and `broker_flags` (after the suite's usual ones), which the tests may
+    /// restart while they run, then `check`s the run (in `target/<run_name>/`) with the broker.
+    ///
+    /// The tests find a control directory in the system property `corelog.brokerControl`
+    /// (the pom passes `-Dcorelog.brokerControl` on). A test that writes `restart-<n>` there
+    /// gets the broker stopped by its PID (SIGTERM: a clean shutdown, checked) and started
+    /// again on the same data directory and port, and then finds `restarted-<n>` there.
+    pub fn against_restartable_corelog(
+        &self,
+        cores: usize,
+        broker_flags: &[&str],
+        test_filter: &str,
+        run_name: &str,
+        check: impl FnOnce(&SuiteRun, &mut Broker),
+    ) {
+        let _turn = take_turn();
+        jvm::require_java_and_maven();
+        let flags: Vec<&str> = BROKER_FLAGS.iter().chain(broker_flags).copied().collect();
+        let mut broker = Broker::start(cores, &flags);
+        let control = tempfile::Builder::new()
+            .prefix("corelog-broker-control-")
+            .tempdir()
+            .expect("create the broker control directory");
+        let args = [
+            format!("-Dtest={test_filter}"),
+            format!("-Dcorelog.brokerControl={}", control.path().display()),
+        ];
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        let bootstrap = broker.bootstrap();
+        let run = std::thread::scope(|scope| {
+            let maven = scope.spawn(|| self.run(Target::Corelog, run_name, &bootstrap, &args));
+            let mut restarts = 0;
+            while !maven.is_finished() {
+                if serve_restart(control.path(), restarts + 1, &mut broker) {
+                    restarts += 1;
+                }
+                std::thread::sleep(Duration::from_millis(100));
+            }
+            maven.join().expect("the Maven run's thread panicked")
+        });
+        broker.assert_alive();
+        check(&run, &mut broker);
     }
 
     /// Runs the suite with `maven_args` against Kafka 4.x started by
@@ -93,18 +138,29 @@ impl MavenSuite {
         // Checked before the broker starts, whose script needs Java too.
         jvm::require_java_and_maven();
         let kafka = ReferenceKafka::start();
-        let run = self.run(Target::ReferenceKafka, kafka.bootstrap(), maven_args);
+        let run = self.run(
+            Target::ReferenceKafka,
+            Target::ReferenceKafka.name(),
+            kafka.bootstrap(),
+            maven_args,
+        );
         check(&run);
     }
 
     /// Runs `mvn test` on the project against `bootstrap`, with its files in
-    /// `target/<target>/`, and prints one line per test.
-    fn run(&self, target: Target, bootstrap: &str, maven_args: &[&str]) -> SuiteRun {
+    /// `target/<run_name>/`, and prints one line per test.
+    fn run(
+        &self,
+        target: Target,
+        run_name: &str,
+        bootstrap: &str,
+        maven_args: &[&str],
+    ) -> SuiteRun {
         let project = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
             .join("tests")
             .join("java")
             .join(self.project);
-        let run_dir = project.join("target").join(target.name());
+        let run_dir = project.join("target").join(run_name);
         // Reports and state of an earlier run must not pass for this one's.
         let _ = fs::remove_dir_all(&run_dir);
         fs::create_dir_all(&run_dir).expect("create the run's directory");
@@ -149,6 +205,27 @@ impl MavenSuite {
             cases,
         }
     }
+}
+
+/// Restarts `broker` on its port if a test asked for restart number `number` (wrote
+/// `restart-<number>` into `control`), then says so in `restarted-<number>`; whether it did.
+fn serve_restart(control: &Path, number: usize, broker: &mut Broker) -> bool {
+    if !control.join(format!("restart-{number}")).exists() {
+        return false;
+    }
+    let stopped_pid = broker.pid();
+    let started = Instant::now();
+    broker.restart_on_same_port();
+    println!(
+        "restart {number}: corelog (pid {stopped_pid}) stopped and started again as pid {} on \
+         {} in {:.1} s",
+        broker.pid(),
+        broker.bootstrap(),
+        started.elapsed().as_secs_f64()
+    );
+    let marker = control.join(format!("restarted-{number}"));
+    fs::write(&marker, format!("{}\n", broker.pid())).expect("write the restarted marker");
+    true
 }
 
 /// What one run of a suite against one broker left behind.
