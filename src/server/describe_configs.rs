@@ -282,6 +282,7 @@ const BROKER_CONFIGS: &[BrokerConfigDef] = &[
     broker_def("group.consumer.heartbeat.interval.ms", ConfigType::Int, Some("5000"), "How often consumer-protocol (KIP-848) members heartbeat."),
     broker_def("offsets.topic.num.partitions", ConfigType::Int, Some("50"), "Partitions of __consumer_offsets."),
     broker_def("offsets.retention.minutes", ConfigType::Int, Some("10080"), "How long the committed offsets of an empty group are kept."),
+    broker_def("max.incremental.fetch.session.cache.slots", ConfigType::Int, Some("1000"), "Incremental fetch sessions (KIP-227) the broker keeps, split between its shards (--max-incremental-fetch-session-cache-slots; unset: 1000 per shard)."),
 ];
 
 /// BROKER resources: this broker's configs (its id as the name), or the
@@ -447,6 +448,10 @@ fn broker_value(config: &BrokerConfig, name: &str) -> Option<String> {
         "group.consumer.heartbeat.interval.ms" => groups.consumer_heartbeat_interval_ms.to_string(),
         "offsets.topic.num.partitions" => groups.offsets_topic_partitions.to_string(),
         "offsets.retention.minutes" => (groups.offsets_retention_ms / 60_000).to_string(),
+        "max.incremental.fetch.session.cache.slots" => (0..config.shards)
+            .map(|shard| config.fetch_sessions.slots_of_shard(shard, config.shards))
+            .sum::<usize>()
+            .to_string(),
         _ => return None,
     })
 }
