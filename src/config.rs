@@ -73,6 +73,10 @@ pub struct BrokerConfig {
     pub topic_defaults: std::collections::BTreeMap<String, String>,
     /// How often each shard applies retention (`log.retention.check.interval.ms`).
     pub retention_check_interval: Duration,
+    /// Free bytes kept on the data directory's file system: below them,
+    /// Produce is refused with KAFKA_STORAGE_ERROR (`log::free_space`;
+    /// Redpanda's `storage_min_free_bytes`). 0 turns the guard off.
+    pub min_free_bytes: u64,
     /// Test-only fault injection (hidden `--fault-drop-produce-responses`): when
     /// N > 0, every Nth Produce request with acks != 0 on each shard is appended
     /// but its connection is closed instead of answering, so clients must retry
@@ -280,6 +284,7 @@ impl BrokerConfig {
             transactions: TxnSettings::default(),
             topic_defaults: std::collections::BTreeMap::new(),
             retention_check_interval: Duration::from_secs(300),
+            min_free_bytes: crate::limits::MIN_FREE_BYTES_DEFAULT,
             fault_drop_produce_responses: 0,
             cluster: None,
             fetch_sessions: FetchSessionSettings::default(),

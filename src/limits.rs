@@ -1,5 +1,5 @@
 //! Broker-wide bounds: how the node shares what the host gives it: open
-//! files, and the memory budgets of a shard (responses waiting for sockets
+//! files, free disk space, and the memory budgets of a shard (responses waiting for sockets
 //! here; request bytes in `server::shard::REQUEST_MEMORY_BYTES_PER_SHARD`).
 //! Per-partition bounds of the log are in `log::limits`. Every value says why
 //! it is what it is, and `check` verifies at start-up that the bounds fit
@@ -43,6 +43,41 @@ pub const FETCH_RESPONSE_BYTES_FLOOR: u64 = 256 << 10;
 
 const _: () = assert!(FETCH_RESPONSE_BYTES_FLOOR <= FETCH_RESPONSE_BYTES_MAX);
 const _: () = assert!(FETCH_RESPONSE_BYTES_MAX * 4 <= RESPONSE_MEMORY_BYTES_PER_SHARD);
+
+/// Free space kept on the data directory's file system (`--min-free-bytes`,
+/// Redpanda's `storage_min_free_bytes`, whose default is 5 GiB): below it,
+/// Produce is refused with KAFKA_STORAGE_ERROR before anything is appended
+/// (`log::free_space`), so a full disk never fails a write half way. What is
+/// still written meanwhile comes out of it: consumer offset commits and
+/// transaction markers (never refused, or groups and transactions would
+/// stall), preallocation steps of active segments (up to 32 MiB each),
+/// index and snapshot files at rolls and closes, and what the shards
+/// admitted since their last look at statvfs. 1 GiB covers that on a busy
+/// node and is a small share of any disk a broker runs on; 0 turns the
+/// guard off (a write then fails only when the disk is really full).
+pub const MIN_FREE_BYTES_DEFAULT: u64 = 1 << 30;
+
+/// How often each shard reads its data directory's free space (statvfs, on
+/// glommio's blocking pool, never on the produce path). It also reads it
+/// early after admitting `free_space_check_bytes`. Half a second is how long
+/// Produce stays refused after space is freed, at worst; one statvfs per
+/// half second per shard costs nothing measurable.
+pub const FREE_SPACE_CHECK_INTERVAL_MS: u64 = 500;
+
+/// Produce bytes a shard admits before it reads the free space again,
+/// without waiting for the interval: a quarter of the reserve split between
+/// the shards, so everything the shards admit between two reads stays well
+/// inside the reserve. At least 1 MiB (a tiny reserve would otherwise mean a
+/// statvfs per request), at most 256 MiB.
+pub fn free_space_check_bytes(min_free_bytes: u64, shards: usize) -> u64 {
+    let shards = u64::try_from(shards.max(1)).unwrap_or(u64::MAX);
+    (min_free_bytes / 4 / shards).clamp(FREE_SPACE_CHECK_BYTES_MIN, FREE_SPACE_CHECK_BYTES_MAX)
+}
+
+const FREE_SPACE_CHECK_BYTES_MIN: u64 = 1 << 20;
+const FREE_SPACE_CHECK_BYTES_MAX: u64 = 256 << 20;
+const _: () = assert!(FREE_SPACE_CHECK_BYTES_MIN <= FREE_SPACE_CHECK_BYTES_MAX);
+const _: () = assert!(FREE_SPACE_CHECK_BYTES_MAX <= MIN_FREE_BYTES_DEFAULT / 4);
 
 /// Partition logs a shard closes at once at shutdown, given its segment-file
 /// budget (the other half of its descriptors is about as large). A close
@@ -122,6 +157,24 @@ mod tests {
         assert_eq!(partition_closes_in_flight(10_000), 1024);
         assert_eq!(partition_closes_in_flight(128), 16);
         assert_eq!(partition_closes_in_flight(0), 1);
+    }
+
+    #[test]
+    fn free_space_is_read_again_after_a_quarter_of_the_reserve_per_shard() {
+        assert_eq!(free_space_check_bytes(MIN_FREE_BYTES_DEFAULT, 1), 256 << 20);
+        assert_eq!(free_space_check_bytes(MIN_FREE_BYTES_DEFAULT, 4), 64 << 20);
+        assert_eq!(free_space_check_bytes(64 << 20, 2), 8 << 20);
+        assert_eq!(
+            free_space_check_bytes(1 << 20, 1),
+            1 << 20,
+            "at least 1 MiB"
+        );
+        assert_eq!(free_space_check_bytes(0, 0), 1 << 20);
+        assert_eq!(
+            free_space_check_bytes(u64::MAX, 1),
+            256 << 20,
+            "at most 256 MiB"
+        );
     }
 
     #[test]

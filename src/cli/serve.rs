@@ -160,6 +160,15 @@ pub struct ServeArgs {
         default_value_t = 300_000
     )]
     pub log_retention_check_interval_ms: u64,
+    /// Free bytes to keep on the data directory's file system: below them,
+    /// Produce is refused with KAFKA_STORAGE_ERROR until space is freed
+    /// (Redpanda's storage_min_free_bytes); 0 turns the guard off.
+    #[arg(
+        long,
+        env = "CORELOG_MIN_FREE_BYTES",
+        default_value_t = crate::limits::MIN_FREE_BYTES_DEFAULT
+    )]
+    pub min_free_bytes: u64,
     /// Partitions of the internal __transaction_state topic, used when it is
     /// created (transaction.state.log.num.partitions).
     #[arg(
@@ -437,6 +446,7 @@ impl ServeArgs {
             retention_check_interval: std::time::Duration::from_millis(
                 self.log_retention_check_interval_ms,
             ),
+            min_free_bytes: self.min_free_bytes,
             fault_drop_produce_responses: self.fault_drop_produce_responses,
             cluster,
             fetch_sessions,
@@ -610,6 +620,17 @@ mod tests {
             let refused = config(&["--cores", "1", flag, "0"]).expect_err("zero");
             assert!(refused.to_string().contains(flag), "{refused}");
         }
+    }
+
+    #[test]
+    fn min_free_bytes_defaults_to_the_documented_reserve() {
+        let defaults = config(&["--cores", "1"]).expect("valid");
+        assert_eq!(
+            defaults.min_free_bytes,
+            crate::limits::MIN_FREE_BYTES_DEFAULT
+        );
+        let set = config(&["--cores", "1", "--min-free-bytes", "0"]).expect("valid");
+        assert_eq!(set.min_free_bytes, 0);
     }
 
     #[test]

@@ -19,6 +19,7 @@ use std::rc::Rc;
 use futures::future::try_join_all;
 use glommio::io::{DmaFile, OpenOptions};
 
+use super::free_space::is_out_of_space;
 use super::limits::WRITE_CHUNK_BYTES;
 use super::preallocation::Preallocation;
 use super::segment_file::SegmentFile;
@@ -222,10 +223,16 @@ impl DmaWriter {
         try_join_all(writes).await?;
         self.size = new_size;
         self.tail_block = new_tail;
+        // Without a preallocation the write itself extended the file.
+        self.preallocated = self.preallocated.max(end);
         Ok(())
     }
 
     /// Extends the preallocation in steps so that `[0, needed)` is reserved.
+    /// A file system out of space is not an error here: the segment goes on
+    /// without a reservation (a reservation must not be what fills the
+    /// disk), with the smallest step next time, and the write that follows
+    /// answers for itself.
     async fn preallocate(&mut self, file: &DmaFile, needed: u64) -> io::Result<()> {
         if needed <= self.preallocated {
             return Ok(());
@@ -236,10 +243,19 @@ impl DmaWriter {
                 .extend(needed, cap, std::time::Instant::now()),
             self.alignment,
         );
-        file.pre_allocate(target, false)
+        match file
+            .pre_allocate(target, false)
             .await
-            .map_err(io::Error::from)?;
-        self.preallocated = target;
+            .map_err(io::Error::from)
+        {
+            Ok(()) => self.preallocated = target,
+            Err(error) if is_out_of_space(&error) => {
+                tracing::debug!(segment_base = self.segment_base, target, %error,
+                    "no space to preallocate; writing without a reservation");
+                self.preallocation = Preallocation::default();
+            }
+            Err(error) => return Err(error),
+        }
         Ok(())
     }
 

@@ -17,6 +17,8 @@
 //! - `recovery`: open, index loading, torn-tail truncation
 //! - `tail_cache`, `reader`, `batch_cursor`: the fetch path
 //! - `timestamp_lookup`, `retention`, `lifecycle`, `waiters`, `limits`
+//! - `free_space`: the per-shard free-space guard that refuses Produce
+//!   while the disk is below its reserve
 //! - `truncation`: cutting a replica's log back to an offset
 //! - `producer_state`: idempotent producers and transactions (pure logic),
 //!   `producer_snapshot` + `producer_recovery`: their persistence,
@@ -59,6 +61,7 @@ use producer_state::{AppendOrigin, ProducerError};
 
 mod batch_cursor;
 mod dma_writer;
+pub mod free_space;
 mod index_file;
 mod leader_epoch_file;
 mod lifecycle;

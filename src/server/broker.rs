@@ -323,6 +323,9 @@ async fn accept_loop(shard: Rc<Shard>, listener: TcpListener) -> io::Result<()> 
 }
 
 fn spawn_background_tasks(shard: &Rc<Shard>) {
+    shard.free_space.spawn_checks(Duration::from_millis(
+        crate::limits::FREE_SPACE_CHECK_INTERVAL_MS,
+    ));
     super::groups::timers::spawn_timer(shard);
     super::txn::timers::spawn_timers(shard);
     if let FlushPolicy::Interval(every) = shard.config.flush {

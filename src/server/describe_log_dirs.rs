@@ -304,28 +304,14 @@ async fn volume_space(log_dir: PathBuf) -> VolumeSpace {
         .await
 }
 
-/// statvfs(3) of `path`. Blocks: call it only off the shards.
+/// statvfs(3) of `path` in Kafka's terms. Blocks: call it only off the shards.
 fn statvfs(path: &Path) -> std::io::Result<VolumeSpace> {
-    use std::os::unix::ffi::OsStrExt;
-    let c_path = std::ffi::CString::new(path.as_os_str().as_bytes())
-        .map_err(|error| std::io::Error::new(std::io::ErrorKind::InvalidInput, error))?;
-    let mut stats = std::mem::MaybeUninit::<libc::statvfs>::uninit();
-    // SAFETY: `c_path` is NUL-terminated and outlives the call; `stats` is
-    // a properly sized and aligned out-parameter.
-    let rc = unsafe { libc::statvfs(c_path.as_ptr(), stats.as_mut_ptr()) };
-    if rc != 0 {
-        return Err(std::io::Error::last_os_error());
-    }
-    // SAFETY: statvfs returned 0, so it filled in the whole struct.
-    let stats = unsafe { stats.assume_init() };
-    // fsblkcnt_t and c_ulong are u32 or u64 depending on the target.
-    #[allow(clippy::useless_conversion)]
-    let space = VolumeSpace::from_blocks(
-        u64::from(stats.f_blocks),
-        u64::from(stats.f_bavail),
-        u64::from(stats.f_frsize),
-    );
-    Ok(space)
+    let blocks = crate::log::free_space::volume_blocks(path)?;
+    Ok(VolumeSpace::from_blocks(
+        blocks.blocks,
+        blocks.available_blocks,
+        blocks.fragment_bytes,
+    ))
 }
 
 #[cfg(test)]

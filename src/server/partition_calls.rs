@@ -11,7 +11,9 @@ use std::time::Duration;
 
 use bytes::Bytes;
 
+use crate::log::free_space::DiskFull;
 use crate::log::AbortedTransaction;
+use crate::protocol::errors::KafkaError;
 
 /// Validated batches for one partition, for its owner.
 #[derive(Debug)]
@@ -83,6 +85,9 @@ pub struct ProduceOutcome {
     pub base_offset: i64,
     pub log_append_time_ms: i64,
     pub log_start_offset: i64,
+    /// Set when the free-space guard refused the append (the error code is
+    /// then KAFKA_STORAGE_ERROR): the response's error message (v8+).
+    pub disk_full: Option<DiskFull>,
 }
 
 impl ProduceOutcome {
@@ -92,6 +97,15 @@ impl ProduceOutcome {
             base_offset: -1,
             log_append_time_ms: -1,
             log_start_offset: -1,
+            disk_full: None,
+        }
+    }
+
+    /// Refused by the free-space guard: nothing was appended.
+    pub fn disk_full(full: DiskFull) -> ProduceOutcome {
+        ProduceOutcome {
+            disk_full: Some(full),
+            ..ProduceOutcome::error(KafkaError::KafkaStorageError.code())
         }
     }
 }

@@ -304,6 +304,19 @@ fn append_part(shard: &Shard, part: ProducePart, acks: i16, now: i64) -> Appende
     } else {
         None
     };
+    // Below the free-space reserve nothing is appended, so no offset is
+    // taken and the log stays writable once space is freed.
+    let bytes: usize = part.batches.iter().map(|batch| batch.len()).sum();
+    if let Err(full) = shard
+        .free_space
+        .admit(u64::try_from(bytes).unwrap_or(u64::MAX))
+    {
+        return Appended {
+            outcome: ProduceOutcome::disk_full(full),
+            wait: None,
+            led: None,
+        };
+    }
     let mut outcome: Option<ProduceOutcome> = None;
     let mut last_offset = -1;
     // Batches were validated by the receiving shard (`produce.rs`).
@@ -318,6 +331,7 @@ fn append_part(shard: &Shard, part: ProducePart, acks: i16, now: i64) -> Appende
                     base_offset: info.base_offset,
                     log_append_time_ms: info.log_append_time_ms,
                     log_start_offset: info.log_start_offset,
+                    disk_full: None,
                 });
             }
             Err(error) => {

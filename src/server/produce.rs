@@ -23,6 +23,7 @@ use futures::future::{join_all, LocalBoxFuture};
 use futures::FutureExt;
 use kafka_protocol::messages::produce_response::{PartitionProduceResponse, TopicProduceResponse};
 use kafka_protocol::messages::{ProduceRequest, ProduceResponse};
+use kafka_protocol::protocol::StrBytes;
 use uuid::Uuid;
 
 use super::partition_calls::{ProduceCall, ProduceOutcome, ProducePart};
@@ -209,6 +210,13 @@ fn partition_response(
         .with_error_code(outcome.error_code)
         .with_base_offset(outcome.base_offset)
         .with_log_append_time_ms(outcome.log_append_time_ms);
+    // error_message exists from v8: why the disk refused, with the reserve.
+    let response = match outcome.disk_full {
+        Some(full) if version >= 8 => {
+            response.with_error_message(Some(StrBytes::from_string(full.to_string())))
+        }
+        _ => response,
+    };
     // log_start_offset exists from v5; older versions must leave the default.
     if version >= 5 {
         response.with_log_start_offset(outcome.log_start_offset)

@@ -26,6 +26,7 @@ use super::replicas::{self, Replicas};
 use super::txn::state_topic::TRANSACTION_STATE_TOPIC;
 use super::txn::{self, TxnCoordinator};
 use crate::config::BrokerConfig;
+use crate::log::free_space::FreeSpaceGuard;
 use crate::log::PartitionLog;
 use crate::metadata::catalog::{Catalog, TopicMetadata};
 use crate::runtime::mesh::Mesh;
@@ -76,11 +77,19 @@ pub struct Shard {
     pub replicas: Replicas,
     /// Fetch sessions of fetches served here (see `fetch_sessions`).
     pub fetch_sessions: FetchSessions,
+    /// Refuses Produce while the data directory is below its free-space
+    /// reserve (see `log::free_space`).
+    pub free_space: Rc<FreeSpaceGuard>,
 }
 
 impl Shard {
     pub fn new(id: usize, config: Arc<BrokerConfig>, catalog: Arc<Catalog>) -> Shard {
         let fetch_sessions = FetchSessions::new(id, config.shards, &config.fetch_sessions);
+        let free_space = Rc::new(FreeSpaceGuard::new(
+            config.data_dir.clone(),
+            config.min_free_bytes,
+            crate::limits::free_space_check_bytes(config.min_free_bytes, config.shards),
+        ));
         Shard {
             id,
             shard_count: config.shards,
@@ -100,6 +109,7 @@ impl Shard {
             peer_brokers: PeerBrokers::default(),
             replicas: Replicas::default(),
             fetch_sessions,
+            free_space,
         }
     }
 

@@ -1,0 +1,349 @@
+//! Disk full (issue 14): a broker on a small file system of its own (a 128 MiB ext4 image
+//! on a loop device) is filled by acks=1 and acks=all producers until its free-space guard
+//! (`--min-free-bytes`, `src/log/free_space.rs`) refuses Produce with KAFKA_STORAGE_ERROR.
+//! Every acknowledged record must read back, in order, at its acknowledged offset, and
+//! nothing refused may have been written. Deleting a topic frees space, and the same broker
+//! process accepts writes again; a restart keeps everything.
+//!
+//! Needs root and a loop device (`mount -o loop`); without them the test says so and
+//! passes without running. The image is always unmounted and removed (`SmallFileSystem`'s
+//! `Drop`), even when the test fails.
+
+mod common;
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use rdkafka::error::{KafkaError, RDKafkaErrorCode};
+
+use common::{
+    consume_all, create_topic, producer, record, send, topic_metadata, try_delete_topic,
+    wait_for_deliveries, Broker, TestProducer,
+};
+
+const IMAGE_BYTES: u64 = 128 << 20;
+/// The reserve the broker keeps (`--min-free-bytes`).
+const MIN_FREE_BYTES: u64 = 16 << 20;
+const VALUE_BYTES: usize = 32 << 10;
+/// Records per round to the filler topic (acks=1) and to the kept topic (acks=all).
+const FILLER_PER_ROUND: usize = 16;
+const KEPT_PER_ROUND: usize = 4;
+/// More rounds than the file system can hold (128 MiB / 640 KiB per round is 205).
+const ROUNDS_MAX: usize = 400;
+const DELIVERY_TIMEOUT: Duration = Duration::from_secs(30);
+const FILL_DEADLINE: Duration = Duration::from_secs(90);
+
+/// An ext4 image mounted on a temporary directory; unmounted and removed on drop.
+struct SmallFileSystem {
+    /// Holds the image file and the mount point.
+    dir: Option<tempfile::TempDir>,
+    mount_point: PathBuf,
+    mounted: bool,
+}
+
+impl SmallFileSystem {
+    /// `None` (with the reason printed) when this host cannot mount one.
+    fn mount(bytes: u64) -> Option<SmallFileSystem> {
+        // SAFETY: geteuid has no preconditions.
+        if unsafe { libc::geteuid() } != 0 {
+            eprintln!("SKIPPED disk_full: mounting a test file system needs root");
+            return None;
+        }
+        let dir = tempfile::Builder::new()
+            .prefix("corelog-disk-full-")
+            .tempdir()
+            .expect("create temporary directory");
+        let image = dir.path().join("fs.img");
+        let mount_point = dir.path().join("mnt");
+        std::fs::create_dir(&mount_point).expect("create mount point");
+        let mut small = SmallFileSystem {
+            dir: Some(dir),
+            mount_point: mount_point.clone(),
+            mounted: false,
+        };
+        std::fs::File::create(&image)
+            .and_then(|file| file.set_len(bytes))
+            .expect("create image file");
+        // -m 0: no blocks reserved for root, so the broker (root here) sees the same free
+        // space as statvfs's f_bavail, which the guard counts.
+        let made = run("mkfs.ext4", &["-q", "-F", "-m", "0", path_str(&image)]);
+        if let Err(reason) = made {
+            eprintln!("SKIPPED disk_full: cannot make an ext4 image: {reason}");
+            return None;
+        }
+        let mounted = run(
+            "mount",
+            &["-o", "loop", path_str(&image), path_str(&mount_point)],
+        );
+        if let Err(reason) = mounted {
+            eprintln!("SKIPPED disk_full: cannot mount a loop device: {reason}");
+            return None;
+        }
+        small.mounted = true;
+        Some(small)
+    }
+}
+
+impl Drop for SmallFileSystem {
+    fn drop(&mut self) {
+        if self.mounted {
+            let mount_point = path_str(&self.mount_point);
+            if let Err(reason) = run("umount", &[mount_point]) {
+                eprintln!("umount {mount_point} failed ({reason}); detaching it lazily");
+                let _ = run("umount", &["-l", mount_point]);
+            }
+        }
+        // Removes the image and the mount point.
+        self.dir.take();
+    }
+}
+
+fn path_str(path: &Path) -> &str {
+    path.to_str().expect("temporary paths are UTF-8")
+}
+
+/// Runs a command to completion: `Err` with its output when it fails.
+fn run(program: &str, args: &[&str]) -> Result<(), String> {
+    let output = Command::new(program)
+        .args(args)
+        .output()
+        .map_err(|error| format!("{program}: {error}"))?;
+    if output.status.success() {
+        return Ok(());
+    }
+    Err(format!(
+        "{program} {args:?}: {}: {}",
+        output.status,
+        String::from_utf8_lossy(&output.stderr).trim()
+    ))
+}
+
+/// The value of record `id` of `topic`: its name and id, padded to `VALUE_BYTES`.
+fn value(topic: &str, id: usize) -> Vec<u8> {
+    let mut value = format!("{topic}-{id}-").into_bytes();
+    value.resize(VALUE_BYTES, b'x');
+    value
+}
+
+/// Acknowledged records of one topic (single partition): offset -> id.
+type Acked = BTreeMap<i64, usize>;
+
+/// Sends ids `first..first + count` to `topic` and waits for their reports. Returns
+/// whether any was refused; every refusal must be KAFKA_STORAGE_ERROR.
+fn send_round(
+    producer: &TestProducer,
+    topic: &str,
+    first: usize,
+    count: usize,
+    acked: &mut Acked,
+) -> bool {
+    for id in first..first + count {
+        let key = id.to_string();
+        let value = value(topic, id);
+        send(
+            producer,
+            record(topic, id, key.as_bytes(), &value).partition(0),
+        );
+    }
+    let mut refused = false;
+    for delivery in wait_for_deliveries(producer, count, DELIVERY_TIMEOUT) {
+        match delivery.outcome {
+            Ok((partition, offset)) => {
+                assert_eq!(partition, 0);
+                assert!(
+                    acked.insert(offset, delivery.id).is_none(),
+                    "{topic}: offset {offset} acknowledged twice"
+                );
+            }
+            Err(KafkaError::MessageProduction(RDKafkaErrorCode::KafkaStorageError)) => {
+                refused = true;
+            }
+            Err(error) => panic!("{topic}: record {} failed with {error}", delivery.id),
+        }
+    }
+    refused
+}
+
+/// Reads `topic` from the beginning and checks that it holds exactly the acknowledged
+/// records, at their acknowledged offsets, in order: nothing acknowledged is lost and
+/// nothing refused was written.
+fn assert_log_is_exactly(bootstrap: &str, topic: &str, acked: &Acked) {
+    let records = consume_all(bootstrap, topic, 1, acked.len(), Duration::from_secs(60));
+    let read: Vec<(i64, usize)> = records
+        .iter()
+        .map(|record| {
+            let key = record.key.as_deref().expect("every record has a key");
+            let id: usize = std::str::from_utf8(key)
+                .ok()
+                .and_then(|key| key.parse().ok())
+                .expect("keys are ids");
+            assert_eq!(
+                record.value.as_deref(),
+                Some(&value(topic, id)[..]),
+                "{topic}: the value of record {id} at offset {} differs",
+                record.offset
+            );
+            (record.offset, id)
+        })
+        .collect();
+    let expected: Vec<(i64, usize)> = acked.iter().map(|(offset, id)| (*offset, *id)).collect();
+    assert_eq!(
+        read.len(),
+        expected.len(),
+        "{topic}: {} records read, {} acknowledged",
+        read.len(),
+        expected.len()
+    );
+    assert_eq!(
+        read, expected,
+        "{topic}: the log differs from what was acknowledged"
+    );
+}
+
+#[test]
+fn disk_full_refuses_produce_keeps_acknowledged_records_and_resumes_once_space_is_freed() {
+    let Some(small) = SmallFileSystem::mount(IMAGE_BYTES) else {
+        return;
+    };
+    let data_dir = small.mount_point.join("data");
+    std::fs::create_dir(&data_dir).expect("create data dir");
+    let min_free = MIN_FREE_BYTES.to_string();
+    // Declared after `small`, so dropped (killed) before the file system is unmounted.
+    let mut broker = Broker::start_in(
+        &data_dir,
+        1,
+        &[
+            "--min-free-bytes",
+            &min_free,
+            "--log-segment-bytes",
+            "4194304",
+        ],
+    );
+    let bootstrap = broker.bootstrap();
+    let filler = "filler";
+    let kept = "kept";
+    create_topic(&bootstrap, filler, 1);
+    create_topic(&bootstrap, kept, 1);
+    let no_retries = [
+        ("retries", "0"),
+        ("enable.idempotence", "false"),
+        ("message.timeout.ms", "20000"),
+    ];
+    let mut acks_one = no_retries.to_vec();
+    acks_one.push(("acks", "1"));
+    let filler_producer = producer(&bootstrap, &acks_one);
+    let kept_producer = producer(&bootstrap, &no_retries);
+
+    // Fill the disk until both producers are refused.
+    let mut filler_acked = Acked::new();
+    let mut kept_acked = Acked::new();
+    let (mut filler_refused, mut kept_refused) = (false, false);
+    let (mut filler_next, mut kept_next) = (0, 0);
+    let started = Instant::now();
+    for _ in 0..ROUNDS_MAX {
+        if filler_refused && kept_refused {
+            break;
+        }
+        assert!(
+            started.elapsed() < FILL_DEADLINE,
+            "the disk did not fill within {FILL_DEADLINE:?}"
+        );
+        filler_refused |= send_round(
+            &filler_producer,
+            filler,
+            filler_next,
+            FILLER_PER_ROUND,
+            &mut filler_acked,
+        );
+        filler_next += FILLER_PER_ROUND;
+        kept_refused |= send_round(
+            &kept_producer,
+            kept,
+            kept_next,
+            KEPT_PER_ROUND,
+            &mut kept_acked,
+        );
+        kept_next += KEPT_PER_ROUND;
+    }
+    assert!(
+        filler_refused && kept_refused,
+        "both producers refused with KAFKA_STORAGE_ERROR (acks=1: {filler_refused}, \
+         acks=all: {kept_refused}) after {} + {} acknowledged records",
+        filler_acked.len(),
+        kept_acked.len()
+    );
+    assert!(
+        !filler_acked.is_empty() && !kept_acked.is_empty(),
+        "records were acknowledged before the disk filled"
+    );
+    assert!(
+        broker.log_contains("disk full"),
+        "the broker logs why it refuses\n{}",
+        broker.recent_log()
+    );
+    broker.assert_alive();
+    eprintln!(
+        "refused after {} acks=1 and {} acks=all records in {:?}",
+        filler_acked.len(),
+        kept_acked.len(),
+        started.elapsed()
+    );
+
+    // Fetches are served while the disk is full, and the logs hold exactly what was
+    // acknowledged.
+    assert_log_is_exactly(&bootstrap, filler, &filler_acked);
+    assert_log_is_exactly(&bootstrap, kept, &kept_acked);
+
+    // Free space: delete the filler topic. The same process accepts writes again once
+    // its guard has read the free space (every 500 ms).
+    try_delete_topic(&bootstrap, filler).expect("delete the filler topic");
+    let resume_deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let refused = send_round(&kept_producer, kept, kept_next, 1, &mut kept_acked);
+        kept_next += 1;
+        if !refused {
+            break;
+        }
+        assert!(
+            Instant::now() < resume_deadline,
+            "produce still refused 30 s after the filler topic was deleted"
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    let refused = send_round(&kept_producer, kept, kept_next, 40, &mut kept_acked);
+    kept_next += 40;
+    assert!(
+        !refused,
+        "produce keeps being accepted after space was freed"
+    );
+    assert!(broker.log_contains("produce accepted again"));
+    assert_log_is_exactly(&bootstrap, kept, &kept_acked);
+    drop(filler_producer);
+    drop(kept_producer);
+
+    // A restart keeps everything.
+    broker.restart();
+    let bootstrap = broker.bootstrap();
+    assert_log_is_exactly(&bootstrap, kept, &kept_acked);
+    let filler_after = topic_metadata(&bootstrap, filler);
+    assert!(
+        filler_after
+            .as_ref()
+            .is_none_or(|metadata| metadata.error.is_some()),
+        "the deleted topic stays deleted: {filler_after:?}"
+    );
+    let refused = send_round(
+        &producer(&bootstrap, &no_retries),
+        kept,
+        kept_next,
+        10,
+        &mut kept_acked,
+    );
+    assert!(!refused, "produce accepted after the restart");
+    assert_log_is_exactly(&bootstrap, kept, &kept_acked);
+    broker.stop_graceful();
+    drop(broker);
+    drop(small);
+}
