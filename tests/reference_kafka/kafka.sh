@@ -20,6 +20,8 @@
 #   CORELOG_KAFKA_HOME      cache dir; default ~/.cache/corelog/kafka-<version>
 #   CORELOG_KAFKA_JAVA      java binary (17+); default: java on PATH, else a newer JDK
 #   CORELOG_KAFKA_HEAP_OPTS broker heap; default -Xmx512m -Xms512m
+#   CORELOG_KAFKA_CPUS      CPU list for the broker's JVM (taskset -c), e.g. 0 to give it the
+#                           same single core as corelog's embedded broker; default: all CPUs
 #   CORELOG_KAFKA_TOOL_HEAP_OPTS  tools' heap; default -Xmx256m
 #   CORELOG_KAFKA_START_TIMEOUT_S how long `start` waits for the broker; default 60
 #   CORELOG_KAFKA_STOP_TIMEOUT_S  how long `stop` waits after TERM before KILL; default 30
@@ -362,9 +364,18 @@ cmd_start() {
     [[ -f "$data_dir/kafka.log" ]] && LOG_LINES_BEFORE_START=$(wc -l <"$data_dir/kafka.log")
     local bootstrap="127.0.0.1:$broker_port"
     log "starting Kafka $KAFKA_VERSION on $bootstrap (controller 127.0.0.1:$controller_port)"
+    # Benchmarks pin the whole JVM (request handlers, network threads, GC, JIT) to the CPUs
+    # corelog's broker gets, so both brokers are compared on the same cores; the JVM then
+    # sizes its GC and compiler thread pools to those CPUs, as it would in a container.
+    local pin=()
+    if [[ -n "${CORELOG_KAFKA_CPUS:-}" ]]; then
+        command -v taskset >/dev/null 2>&1 || die "CORELOG_KAFKA_CPUS needs taskset (util-linux)"
+        pin=(taskset -c "$CORELOG_KAFKA_CPUS")
+        log "pinning the broker to CPUs $CORELOG_KAFKA_CPUS"
+    fi
     # Kafka's own JVM flags (kafka-run-class.sh) with a small heap for a 2-core test machine.
     # shellcheck disable=SC2086
-    nohup "$JAVA" ${CORELOG_KAFKA_HEAP_OPTS:--Xmx512m -Xms512m} \
+    nohup "${pin[@]}" "$JAVA" ${CORELOG_KAFKA_HEAP_OPTS:--Xmx512m -Xms512m} \
         -XX:+UseG1GC -XX:MaxGCPauseMillis=20 -XX:InitiatingHeapOccupancyPercent=35 \
         -XX:+ExplicitGCInvokesConcurrent -Djava.awt.headless=true \
         -Dlog4j2.configurationFile="$KAFKA_HOME/config/broker-log4j2.properties" \
