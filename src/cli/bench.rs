@@ -418,50 +418,63 @@ fn run_sweep(
     Ok(())
 }
 
-/// Side-by-side Markdown table of several targets running one scenario.
+/// Side-by-side Markdown table of several targets running one scenario:
+/// throughput both ways, publish and end-to-end percentiles, problems. With
+/// exactly two targets a last column gives the first's figure over the
+/// second's (e.g. corelog / Kafka: throughput above 1 and latency below 1 are
+/// the first target's wins).
 pub fn comparison_table(results: &[(String, BenchResults)]) -> String {
+    let ratio_column = results.len() == 2;
     let mut table = String::from("| metric |");
     for (target, _) in results {
         table.push_str(&format!(" {target} |"));
     }
+    if ratio_column {
+        table.push_str(&format!(" {} / {} |", results[0].0, results[1].0));
+    }
     table.push_str("\n|---|");
-    table.push_str(&"---|".repeat(results.len()));
+    table.push_str(&"---:|".repeat(results.len() + usize::from(ratio_column)));
     table.push('\n');
-    type Row = (&'static str, fn(&BenchResults) -> String);
-    let rows: [Row; 10] = [
-        ("produce msg/s", |r| {
-            format!("{:.0}", r.produce_messages_per_second())
+    fn ms(us: u64) -> f64 {
+        us as f64 / 1000.0
+    }
+    // (row name, decimals, value)
+    type Row = (&'static str, usize, fn(&BenchResults) -> f64);
+    let rows: [Row; 13] = [
+        ("produce msg/s", 0, |r| r.produce_messages_per_second()),
+        ("produce MB/s", 1, |r| r.produce_megabytes_per_second()),
+        ("consume msg/s", 0, |r| r.consume_messages_per_second()),
+        ("consume MB/s", 1, |r| r.consume_megabytes_per_second()),
+        ("publish p50 (ms)", 3, |r| ms(r.publish_summary().p50_us)),
+        ("publish p99 (ms)", 3, |r| ms(r.publish_summary().p99_us)),
+        ("publish p99.9 (ms)", 3, |r| ms(r.publish_summary().p999_us)),
+        ("publish max (ms)", 3, |r| ms(r.publish_summary().max_us)),
+        ("end-to-end p50 (ms)", 3, |r| {
+            ms(r.end_to_end_summary().p50_us)
         }),
-        ("produce MB/s", |r| {
-            format!("{:.1}", r.produce_megabytes_per_second())
+        ("end-to-end p99 (ms)", 3, |r| {
+            ms(r.end_to_end_summary().p99_us)
         }),
-        ("consume msg/s", |r| {
-            format!("{:.0}", r.consume_messages_per_second())
+        ("end-to-end p99.9 (ms)", 3, |r| {
+            ms(r.end_to_end_summary().p999_us)
         }),
-        ("publish p50 (ms)", |r| {
-            format!("{:.3}", r.publish_summary().p50_us as f64 / 1000.0)
+        ("end-to-end max (ms)", 3, |r| {
+            ms(r.end_to_end_summary().max_us)
         }),
-        ("publish p99 (ms)", |r| {
-            format!("{:.3}", r.publish_summary().p99_us as f64 / 1000.0)
-        }),
-        ("publish p99.9 (ms)", |r| {
-            format!("{:.3}", r.publish_summary().p999_us as f64 / 1000.0)
-        }),
-        ("publish max (ms)", |r| {
-            format!("{:.3}", r.publish_summary().max_us as f64 / 1000.0)
-        }),
-        ("end-to-end p50 (ms)", |r| {
-            format!("{:.3}", r.end_to_end_summary().p50_us as f64 / 1000.0)
-        }),
-        ("end-to-end p99 (ms)", |r| {
-            format!("{:.3}", r.end_to_end_summary().p99_us as f64 / 1000.0)
-        }),
-        ("problems", |r| r.problems().to_string()),
+        ("problems", 0, |r| r.problems() as f64),
     ];
-    for (name, value) in rows {
+    for (name, decimals, value) in rows {
         table.push_str(&format!("| {name} |"));
         for (_, result) in results {
-            table.push_str(&format!(" {} |", value(result)));
+            table.push_str(&format!(" {:.decimals$} |", value(result)));
+        }
+        if ratio_column {
+            let (first, second) = (value(&results[0].1), value(&results[1].1));
+            if name == "problems" || second == 0.0 {
+                table.push_str(" - |");
+            } else {
+                table.push_str(&format!(" {:.2} |", first / second));
+            }
         }
         table.push('\n');
     }
@@ -471,6 +484,86 @@ pub fn comparison_table(results: &[(String, BenchResults)]) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// One second measured; latencies below 2,048 µs are exact at 3 significant digits.
+    fn results_of(messages_per_second: u64, latency_us: u64) -> BenchResults {
+        use crate::loadgen::results::{record_latency, Measurements, RunInfo};
+        let mut measurements = Measurements {
+            produced_messages: messages_per_second,
+            produced_bytes: messages_per_second * 1000,
+            consumed_messages: messages_per_second,
+            consumed_bytes: messages_per_second * 1000,
+            ..Measurements::default()
+        };
+        record_latency(&mut measurements.publish_latency_us, latency_us);
+        record_latency(&mut measurements.end_to_end_latency_us, 2 * latency_us);
+        BenchResults {
+            scenario: Scenario::default(),
+            info: RunInfo {
+                started_at_utc: String::new(),
+                host: String::new(),
+                kernel: String::new(),
+                cpus: 2,
+                corelog_version: String::new(),
+                git_commit: String::new(),
+                target: String::new(),
+                broker_cores: String::new(),
+                loadgen_cores: String::new(),
+                command_line: String::new(),
+            },
+            measured_seconds: 1.0,
+            measurements,
+            unconsumed_messages: 0,
+        }
+    }
+
+    #[test]
+    fn comparison_of_two_targets_shows_both_directions_and_the_ratio() {
+        let table = comparison_table(&[
+            ("embedded".to_string(), results_of(200_000, 500)),
+            ("127.0.0.1:9092".to_string(), results_of(100_000, 1_000)),
+        ]);
+        let lines: Vec<&str> = table.lines().collect();
+        assert_eq!(
+            lines[0],
+            "| metric | embedded | 127.0.0.1:9092 | embedded / 127.0.0.1:9092 |"
+        );
+        assert_eq!(lines[1], "|---|---:|---:|---:|");
+        let row = |name: &str| {
+            lines
+                .iter()
+                .find(|line| line.starts_with(&format!("| {name} |")))
+                .copied()
+                .unwrap_or_else(|| panic!("no row {name} in\n{table}"))
+        };
+        assert_eq!(
+            row("produce msg/s"),
+            "| produce msg/s | 200000 | 100000 | 2.00 |"
+        );
+        assert_eq!(
+            row("consume MB/s"),
+            "| consume MB/s | 200.0 | 100.0 | 2.00 |"
+        );
+        assert_eq!(
+            row("publish p99.9 (ms)"),
+            "| publish p99.9 (ms) | 0.500 | 1.000 | 0.50 |"
+        );
+        assert_eq!(
+            row("end-to-end max (ms)"),
+            "| end-to-end max (ms) | 1.000 | 2.000 | 0.50 |"
+        );
+        assert_eq!(row("problems"), "| problems | 0 | 0 | - |");
+    }
+
+    #[test]
+    fn comparison_of_three_targets_has_no_ratio_column() {
+        let table = comparison_table(&[
+            ("a".to_string(), results_of(1, 1)),
+            ("b".to_string(), results_of(1, 1)),
+            ("c".to_string(), results_of(1, 1)),
+        ]);
+        assert!(table.starts_with("| metric | a | b | c |\n|---|---:|---:|---:|\n"));
+    }
 
     #[test]
     fn rates_parse_in_every_form() {
