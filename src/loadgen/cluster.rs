@@ -1,7 +1,8 @@
 //! Setting up a bench run against any Kafka-compatible cluster: create the
 //! scenario's topics, then learn every partition's leader and the brokers'
-//! addresses from Metadata. Runs once, on a short-lived executor, before the
-//! load starts; the result (`ClusterView`) is plain `Send` data.
+//! addresses from Metadata, then wait until every partition serves. Runs
+//! once, on a short-lived executor, before the load starts; the result
+//! (`ClusterView`) is plain `Send` data.
 
 use std::collections::HashMap;
 use std::io;
@@ -22,6 +23,11 @@ pub const METADATA_VERSION: i16 = 9;
 pub const CREATE_TOPICS_VERSION: i16 = 4;
 pub const PRODUCE_VERSION: i16 = 8;
 pub const FETCH_VERSION: i16 = 11;
+pub const LIST_OFFSETS_VERSION: i16 = 2;
+/// How long a new topic's partitions may take to serve: Apache Kafka pinned
+/// to one core opens 10,000 partition logs well after Metadata names their
+/// leader.
+const PARTITIONS_READY_TIMEOUT: Duration = Duration::from_secs(120);
 
 /// Where each partition lives.
 #[derive(Debug, Clone)]
@@ -98,12 +104,82 @@ pub async fn prepare_topics(
     for _attempt in 0..100 {
         if let Some(view) = metadata_view(&connection, topics, partitions).await? {
             if every_leader_knows(&view, topics, partitions).await? {
+                wait_until_partitions_serve(&view).await?;
                 return Ok(view);
             }
         }
         glommio::timer::sleep(Duration::from_millis(100)).await;
     }
     Err(io::Error::other("topics did not get leaders within 10 s"))
+}
+
+/// Waits until every partition's leader answers ListOffsets (latest) for it
+/// without an error. Apache Kafka names a new partition's leader in Metadata
+/// before its replica manager has opened the partition's log, and produce
+/// requests in that gap fail with NOT_LEADER_OR_FOLLOWER; the load generator
+/// does not retry, so it must not start before every partition serves.
+async fn wait_until_partitions_serve(view: &ClusterView) -> io::Result<()> {
+    let mut by_leader: HashMap<i32, Vec<&PartitionLeader>> = HashMap::new();
+    for partition in &view.partitions {
+        by_leader
+            .entry(partition.leader)
+            .or_default()
+            .push(partition);
+    }
+    let deadline = std::time::Instant::now() + PARTITIONS_READY_TIMEOUT;
+    for (leader, partitions) in by_leader {
+        let connection = view.connect(leader, "corelog-bench-setup").await?;
+        let request = list_latest_offsets_request(&partitions);
+        loop {
+            let response: ListOffsetsResponse = connection
+                .call(ApiKey::ListOffsets, LIST_OFFSETS_VERSION, &request)
+                .await?;
+            let not_serving = response
+                .topics
+                .iter()
+                .flat_map(|topic| topic.partitions.iter())
+                .filter(|partition| partition.error_code != 0)
+                .count();
+            if not_serving == 0 {
+                break;
+            }
+            if std::time::Instant::now() >= deadline {
+                return Err(io::Error::other(format!(
+                    "{not_serving} partitions on broker {leader} still refuse ListOffsets \
+                     {} s after their topics were created",
+                    PARTITIONS_READY_TIMEOUT.as_secs()
+                )));
+            }
+            glommio::timer::sleep(Duration::from_millis(200)).await;
+        }
+    }
+    Ok(())
+}
+
+fn list_latest_offsets_request(partitions: &[&PartitionLeader]) -> ListOffsetsRequest {
+    use kafka_protocol::messages::list_offsets_request::{ListOffsetsPartition, ListOffsetsTopic};
+    /// ListOffsets timestamp -1: the log end offset.
+    const LATEST_TIMESTAMP: i64 = -1;
+    let mut topics: Vec<ListOffsetsTopic> = Vec::new();
+    for partition in partitions {
+        let entry = ListOffsetsPartition::default()
+            .with_partition_index(partition.partition)
+            .with_timestamp(LATEST_TIMESTAMP);
+        match topics
+            .iter_mut()
+            .find(|topic| topic.name.0.as_str() == partition.topic)
+        {
+            Some(topic) => topic.partitions.push(entry),
+            None => topics.push(
+                ListOffsetsTopic::default()
+                    .with_name(TopicName(StrBytes::from_string(partition.topic.clone())))
+                    .with_partitions(vec![entry]),
+            ),
+        }
+    }
+    ListOffsetsRequest::default()
+        .with_replica_id(BrokerId(-1))
+        .with_topics(topics)
 }
 
 /// Whether every leading broker already serves the topics: in a cluster a
