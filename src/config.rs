@@ -60,6 +60,9 @@ pub struct BrokerConfig {
     pub flush: FlushPolicy,
     pub auto_create_topics: bool,
     pub default_partitions: i32,
+    /// Partition replicas this node may hold; creating more is refused with
+    /// POLICY_VIOLATION (`limits::PARTITIONS_PER_NODE_DEFAULT`).
+    pub max_partitions_per_node: u32,
     /// Replicas per partition of auto-created topics and of CreateTopics
     /// with -1 (Kafka's `default.replication.factor`; at least 1).
     pub default_replication_factor: i16,
@@ -277,6 +280,7 @@ impl BrokerConfig {
             flush: FlushPolicy::Always,
             auto_create_topics: true,
             default_partitions: 1,
+            max_partitions_per_node: crate::limits::PARTITIONS_PER_NODE_DEFAULT,
             default_replication_factor: 1,
             replica_lag_time_max_ms: 30_000,
             max_request_bytes: 100 * 1024 * 1024,

@@ -295,3 +295,31 @@ fn a_topic_whose_partitions_cannot_open_is_refused_and_not_created() {
     assert_eq!(try_create_topic(&bootstrap, "blocked", 3), Ok(()));
     wait_for_topic(&bootstrap, "blocked", 3);
 }
+
+#[test]
+fn creations_past_the_node_partition_limit_are_refused_with_policy_violation() {
+    let broker = Broker::start(1, &["--max-partitions-per-node", "60"]);
+    let bootstrap = broker.bootstrap();
+    assert_eq!(try_create_topic(&bootstrap, "fits", 40), Ok(()));
+    wait_for_topic(&bootstrap, "fits", 40);
+    // 40 + 30 > 60: refused whole, nothing created.
+    assert_eq!(
+        try_create_topic(&bootstrap, "too-many", 30),
+        Err(RDKafkaErrorCode::PolicyViolation)
+    );
+    assert!(
+        !all_topic_names(&bootstrap).contains(&"too-many".to_string()),
+        "a refused topic does not exist"
+    );
+    assert!(!broker.data_dir().join("too-many-0").exists());
+    assert_eq!(
+        grow(&bootstrap, "fits", 61),
+        Err(RDKafkaErrorCode::PolicyViolation)
+    );
+    assert_eq!(grow(&bootstrap, "fits", 60), Ok(()));
+    wait_for_topic(&bootstrap, "fits", 60);
+    assert_eq!(
+        try_create_topic(&bootstrap, "one-more", 1),
+        Err(RDKafkaErrorCode::PolicyViolation)
+    );
+}

@@ -43,6 +43,11 @@ pub struct ServeArgs {
     /// Partitions of auto-created topics and of CreateTopics with -1 (num.partitions).
     #[arg(long, env = "CORELOG_DEFAULT_PARTITIONS", default_value_t = 1)]
     pub default_partitions: i32,
+    /// Partition replicas one node may hold, internal topics included; a
+    /// CreateTopics or CreatePartitions that would pass it on any node is
+    /// refused with POLICY_VIOLATION.
+    #[arg(long, env = "CORELOG_MAX_PARTITIONS_PER_NODE", default_value_t = crate::limits::PARTITIONS_PER_NODE_DEFAULT)]
+    pub max_partitions_per_node: u32,
     /// Replicas per partition of auto-created topics and of CreateTopics
     /// with -1 (default.replication.factor).
     #[arg(long, env = "CORELOG_DEFAULT_REPLICATION_FACTOR", default_value_t = 1)]
@@ -298,6 +303,11 @@ impl ServeArgs {
         if self.default_partitions < 1 {
             return Err(invalid("--default-partitions must be at least 1".into()));
         }
+        if self.max_partitions_per_node < 1 {
+            return Err(invalid(
+                "--max-partitions-per-node must be at least 1".into(),
+            ));
+        }
         let replication_factors = [
             (
                 "--default-replication-factor",
@@ -437,6 +447,7 @@ impl ServeArgs {
             flush: self.flush,
             auto_create_topics: self.auto_create_topics,
             default_partitions: self.default_partitions,
+            max_partitions_per_node: self.max_partitions_per_node,
             default_replication_factor: self.default_replication_factor,
             replica_lag_time_max_ms: self.replica_lag_time_max_ms,
             max_request_bytes: self.max_request_bytes,

@@ -152,6 +152,7 @@ impl ClusterNode {
                     ControllerSettings {
                         default_partitions: config.default_partitions,
                         default_replication_factor: config.default_replication_factor,
+                        max_partitions_per_node: config.max_partitions_per_node,
                     },
                     ControllerTiming {
                         broker_session_timeout_ms: settings.broker_session_timeout_ms as i64,

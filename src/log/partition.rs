@@ -416,6 +416,12 @@ impl LogInner {
         wait_outcome(receiver).await
     }
 
+    /// Whether a close must write a producer snapshot: there are producers,
+    /// or a snapshot on disk that one at the log end must supersede.
+    pub fn has_producer_state(&self) -> bool {
+        !self.producers.borrow().is_empty() || !self.snapshot_offsets.borrow().is_empty()
+    }
+
     /// Records a failed write or sync: every waiter and every later append
     /// gets a storage error (the partition goes offline, as a Kafka log
     /// directory does); data below the high watermark stays readable.

@@ -399,10 +399,15 @@ async fn auto_create(shard: &Rc<Shard>, spec: TopicSpec) -> i16 {
             return refusal.error.code();
         }
     }
+    let partition_count = spec.partitions.clamp(1, MAX_PARTITIONS_PER_TOPIC);
+    if let Err(refusal) = check_node_limit(shard, partition_count) {
+        tracing::warn!(topic = name, message = %refusal.message, "cannot auto-create topic");
+        return refusal.error.code();
+    }
     let topic = TopicMetadata {
         name: Arc::from(name),
         topic_id: crate::metadata::ids::random_uuid(),
-        partition_count: spec.partitions.clamp(1, MAX_PARTITIONS_PER_TOPIC),
+        partition_count,
         configs,
     };
     let replication = Replication::Factor(replication_factor);
@@ -529,6 +534,35 @@ fn creatable_result(
     }
 }
 
+/// POLICY_VIOLATION when `adding` partitions would pass this node's
+/// `--max-partitions-per-node` (internal topics count). Only a single node
+/// decides here; a cluster's controller checks every broker against its
+/// image (`cluster::metadata::topic_control`).
+pub(super) fn check_node_limit(shard: &Shard, adding: i32) -> Result<(), AdminError> {
+    if shard.cluster().is_some() {
+        return Ok(());
+    }
+    let holding: u64 = shard
+        .catalog()
+        .topics()
+        .map(|topic| u64::try_from(topic.partition_count).unwrap_or(0))
+        .sum();
+    let adding = u64::try_from(adding).unwrap_or(0);
+    let limit = u64::from(shard.config.max_partitions_per_node);
+    if holding + adding > limit {
+        return Err(AdminError::new(
+            KafkaError::PolicyViolation,
+            crate::cluster::metadata::topic_control::node_limit_message(
+                &format!("Node {}", shard.config.node_id),
+                holding,
+                adding,
+                limit,
+            ),
+        ));
+    }
+    Ok(())
+}
+
 /// Validates one CreateTopics entry into the topic it would create and how
 /// it is replicated (Kafka's checks and messages, in Kafka's order). In a
 /// cluster the controller judges the replication against the registered
@@ -557,6 +591,7 @@ fn plan_topic(
             format!("Number of partitions {partition_count} is above corelog's limit of {MAX_PARTITIONS_PER_TOPIC}."),
         ));
     }
+    check_node_limit(shard, partition_count)?;
     let mut overrides = BTreeMap::new();
     for config in &creatable.configs {
         let value = config.value.as_ref().map(|v| v.to_string());

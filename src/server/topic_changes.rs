@@ -355,6 +355,7 @@ async fn create_partitions(
             format!("Number of partitions {count} is above corelog's limit of {MAX_PARTITIONS_PER_TOPIC}."),
         ));
     }
+    super::admin::check_node_limit(shard, count - current)?;
     if let Some(cluster) = shard.cluster() {
         // The controller checks assignments against the registered brokers
         // and the topic's replication factor, and decides validateOnly too.

@@ -52,6 +52,9 @@ pub struct Broker {
     /// A command the broker runs under (`prlimit --nofile=N --`), empty for none.
     launcher: Vec<OsString>,
     data_dir: PathBuf,
+    /// How long a start may take to listen and a graceful stop to exit.
+    ready_timeout: Duration,
+    shutdown_timeout: Duration,
     /// Keeps the temporary data directory alive for the broker's whole life, restarts included.
     _temp_dir: Option<tempfile::TempDir>,
     log: LogTail,
@@ -118,6 +121,8 @@ impl Broker {
                 .collect(),
             launcher: launcher.iter().map(OsString::from).collect(),
             data_dir,
+            ready_timeout: READY_TIMEOUT,
+            shutdown_timeout: SHUTDOWN_TIMEOUT,
             _temp_dir: temp_dir,
             log: LogTail::new(LOG_LINES_KEPT),
         };
@@ -165,6 +170,13 @@ impl Broker {
         self.spawn_on(self.port);
     }
 
+    /// Allows later starts and graceful stops more time than [`READY_TIMEOUT`] and
+    /// [`SHUTDOWN_TIMEOUT`] (a node of very many partitions).
+    pub fn set_timeouts(&mut self, ready: Duration, shutdown: Duration) {
+        self.ready_timeout = ready;
+        self.shutdown_timeout = shutdown;
+    }
+
     /// SIGTERM, then waits (bounded) for a clean exit with status 0.
     pub fn stop_graceful(&mut self) -> ExitStatus {
         self.stop_with_signal(libc::SIGTERM)
@@ -173,9 +185,10 @@ impl Broker {
     /// Sends `signal` (SIGTERM or SIGINT), then waits (bounded) for exit status 0.
     pub fn stop_with_signal(&mut self, signal: libc::c_int) -> ExitStatus {
         let process = self.process.take().expect("broker is not running");
-        let Some(status) = process.stop_with_signal(signal, SHUTDOWN_TIMEOUT) else {
+        let timeout = self.shutdown_timeout;
+        let Some(status) = process.stop_with_signal(signal, timeout) else {
             panic!(
-                "broker did not exit within {SHUTDOWN_TIMEOUT:?} after signal {signal}\n{}",
+                "broker did not exit within {timeout:?} after signal {signal}\n{}",
                 self.recent_log()
             );
         };
@@ -235,10 +248,11 @@ impl Broker {
             None,
             &self.log,
         ));
-        match process.wait_listening(None, READY_TIMEOUT) {
+        let timeout = self.ready_timeout;
+        match process.wait_listening(None, timeout) {
             Ok(port) => self.port = port,
             Err(status) => panic!(
-                "broker did not log 'listening on 127.0.0.1:<port>' within {READY_TIMEOUT:?} \
+                "broker did not log 'listening on 127.0.0.1:<port>' within {timeout:?} \
                  (exit status: {status:?}); args: {:?}\n{}",
                 self.extra_args,
                 self.recent_log()

@@ -44,6 +44,9 @@ pub struct ControllerSettings {
     /// brokers resolve -1 with their own flag before they forward, so this
     /// is the voter's flag for requests that still carry -1.
     pub default_replication_factor: i16,
+    /// Partition replicas one broker may hold (`--max-partitions-per-node`
+    /// of the voters); creations past it are refused with POLICY_VIOLATION.
+    pub max_partitions_per_node: u32,
 }
 
 impl Default for ControllerSettings {
@@ -51,6 +54,7 @@ impl Default for ControllerSettings {
         ControllerSettings {
             default_partitions: 1,
             default_replication_factor: 1,
+            max_partitions_per_node: crate::limits::PARTITIONS_PER_NODE_DEFAULT,
         }
     }
 }

@@ -376,6 +376,7 @@ fn replication_factor_minus_one_is_the_controllers_default() {
     let settings = ControllerSettings {
         default_partitions: 2,
         default_replication_factor: 2,
+        ..ControllerSettings::default()
     };
     let records = Controller::new(&cluster.image, settings)
         .create_topic(&topic("orders", -1, -1), Uuid::from_u128(9), 0)
@@ -524,4 +525,38 @@ fn manual_assignments_are_refused_as_kraft_refuses_them() {
             "case {index}"
         );
     }
+}
+
+#[test]
+fn creations_past_a_brokers_partition_limit_are_a_policy_violation() {
+    let mut cluster = Cluster::with_brokers(&[1, 2]);
+    let settings = ControllerSettings {
+        max_partitions_per_node: 10,
+        ..ControllerSettings::default()
+    };
+    // Replication factor 2: every partition is a replica on both brokers.
+    let records = Controller::new(&cluster.image, settings)
+        .create_topic(&topic("fits", 8, 2), Uuid::from_u128(21), 0)
+        .expect("8 replicas per broker fit");
+    cluster.commit(records);
+
+    let error = Controller::new(&cluster.image, settings)
+        .create_topic(&topic("too-many", 3, 2), Uuid::from_u128(22), 0)
+        .expect_err("8 + 3 > 10");
+    assert_eq!(error.kafka_error(), KafkaError::PolicyViolation);
+    assert_eq!(
+        error.to_string(),
+        "Broker 1 holds 8 partition replicas; 3 more would pass its limit of 10 \
+         (--max-partitions-per-node)."
+    );
+    let error = Controller::new(&cluster.image, settings)
+        .create_partitions("fits", 11, None, 0)
+        .expect_err("11 > 10");
+    assert_eq!(error.kafka_error(), KafkaError::PolicyViolation);
+
+    // Exactly at the limit is allowed.
+    let records = Controller::new(&cluster.image, settings)
+        .create_partitions("fits", 10, None, 0)
+        .expect("8 + 2 = 10 fits");
+    assert_eq!(records.len(), 2);
 }

@@ -156,6 +156,9 @@ pub enum ControllerError {
     /// A bad config name or value.
     #[error("{0}")]
     InvalidConfig(String),
+    /// A node limit would be passed (the message names it).
+    #[error("{0}")]
+    PolicyViolation(String),
     /// Producer ids are 64-bit; this would take a lifetime, but not panic.
     #[error("Exhausted all producer ids")]
     ProducerIdsExhausted,
@@ -234,6 +237,7 @@ impl ControllerError {
             ControllerError::InvalidPartitions(_) => KafkaError::InvalidPartitions,
             ControllerError::InvalidReplicationFactor(_) => KafkaError::InvalidReplicationFactor,
             ControllerError::InvalidConfig(_) => KafkaError::InvalidConfig,
+            ControllerError::PolicyViolation(_) => KafkaError::PolicyViolation,
             ControllerError::UnusableTopicId(_) | ControllerError::ProducerIdsExhausted => {
                 KafkaError::UnknownServerError
             }

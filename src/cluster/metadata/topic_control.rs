@@ -120,6 +120,7 @@ impl Controller<'_> {
             self.manual_new_topic(request)?
         };
         validate_configs(name, &request.configs)?;
+        self.check_node_limit(&partitions)?;
         if topic_id.is_nil() || self.image.topic(&topic_id).is_some() {
             return Err(ControllerError::UnusableTopicId(topic_id));
         }
@@ -327,7 +328,47 @@ impl Controller<'_> {
                 .collect()
             }
         };
+        self.check_node_limit(&partitions)?;
         Ok(partition_records(topic.topic_id, current, partitions).collect())
+    }
+
+    /// POLICY_VIOLATION when `partitions` would give a broker more replicas
+    /// than `max_partitions_per_node`, naming the first such broker. Counts
+    /// every replica in the image (internal topics too): a creation costs
+    /// one pass over the image, nothing on any other path.
+    fn check_node_limit(&self, partitions: &[NewPartition]) -> Result<(), ControllerError> {
+        let mut added: BTreeMap<i32, u64> = BTreeMap::new();
+        for partition in partitions {
+            for &broker in &partition.replicas {
+                *added.entry(broker).or_default() += 1;
+            }
+        }
+        if added.is_empty() {
+            return Ok(());
+        }
+        let mut held: BTreeMap<i32, u64> = added.keys().map(|&broker| (broker, 0)).collect();
+        for topic in self.image.topics() {
+            for partition in &topic.partitions {
+                for broker in &partition.replicas {
+                    if let Some(count) = held.get_mut(broker) {
+                        *count += 1;
+                    }
+                }
+            }
+        }
+        let limit = u64::from(self.settings.max_partitions_per_node);
+        for (broker, adding) in added {
+            let holding = held.get(&broker).copied().unwrap_or(0);
+            if holding + adding > limit {
+                return Err(ControllerError::PolicyViolation(node_limit_message(
+                    &format!("Broker {broker}"),
+                    holding,
+                    adding,
+                    limit,
+                )));
+            }
+        }
+        Ok(())
     }
 
     /// IncrementalAlterConfigs for a topic: each `(key, Some(value))` sets a
@@ -378,6 +419,14 @@ impl Controller<'_> {
             })
             .collect())
     }
+}
+
+/// Why a creation passing a node's partition limit is refused.
+pub(crate) fn node_limit_message(node: &str, holding: u64, adding: u64, limit: u64) -> String {
+    format!(
+        "{node} holds {holding} partition replicas; {adding} more would pass its limit of \
+         {limit} (--max-partitions-per-node)."
+    )
 }
 
 fn check_partition_count(count: i32) -> Result<(), ControllerError> {
