@@ -90,19 +90,6 @@ unsafe impl GlobalAlloc for GuardedAllocator {
     }
 }
 
-#[cfg(test)]
-mod tests {
-    #[test]
-    fn an_absurd_capacity_does_not_abort() {
-        // What a hostile array length makes the codec do.
-        let mut huge: Vec<[u8; 64]> = Vec::with_capacity(1 << 31);
-        huge.push([1u8; 64]);
-        assert_eq!(huge.len(), 1);
-        huge.shrink_to_fit();
-        assert_eq!(huge[0][0], 1);
-    }
-}
-
 /// Allocations below this come from glibc's heaps, not from their own
 /// mapping (glibc's most, `HEAP_MAX_SIZE / 2`).
 const MMAP_THRESHOLD_BYTES: libc::c_int = 32 << 20;
@@ -123,5 +110,18 @@ pub fn keep_buffer_memory() {
     unsafe {
         libc::mallopt(libc::M_MMAP_THRESHOLD, MMAP_THRESHOLD_BYTES);
         libc::mallopt(libc::M_TRIM_THRESHOLD, TRIM_THRESHOLD_BYTES);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn an_absurd_capacity_does_not_abort() {
+        // What a hostile array length makes the codec do.
+        let mut huge: Vec<[u8; 64]> = Vec::with_capacity(1 << 31);
+        huge.push([1u8; 64]);
+        assert_eq!(huge.len(), 1);
+        huge.shrink_to_fit();
+        assert_eq!(huge[0][0], 1);
     }
 }
