@@ -38,8 +38,8 @@ use kafka_protocol::messages::fetch_request::{FetchPartition, FetchTopic, Forgot
 use kafka_protocol::messages::metadata_request::MetadataRequestTopic;
 use kafka_protocol::messages::produce_request::{PartitionProduceData, TopicProduceData};
 use kafka_protocol::messages::{
-    ApiKey, ApiVersionsRequest, CreateTopicsRequest, DeleteRecordsRequest, FetchRequest,
-    FetchResponse, MetadataRequest, ProduceRequest, TopicName,
+    ApiKey, ApiVersionsRequest, CreateTopicsRequest, DeleteRecordsRequest, DeleteTopicsRequest,
+    FetchRequest, FetchResponse, MetadataRequest, ProduceRequest, TopicName,
 };
 use kafka_protocol::protocol::StrBytes;
 use uuid::Uuid;
@@ -56,6 +56,8 @@ const SHARDS: usize = 2;
 /// Error codes of the Kafka protocol guide.
 const NONE: i16 = 0;
 const OFFSET_OUT_OF_RANGE: i16 = 1;
+const UNKNOWN_TOPIC_OR_PARTITION: i16 = 3;
+const UNKNOWN_TOPIC_ID: i16 = 100;
 const FETCH_SESSION_ID_NOT_FOUND: i16 = 70;
 const INVALID_FETCH_SESSION_EPOCH: i16 = 71;
 const FETCH_SESSION_TOPIC_ID_ERROR: i16 = 106;
@@ -253,6 +255,29 @@ impl Answer {
     }
 }
 
+/// Produces `count` records to one partition on `stream`, one batch (one Produce v9
+/// request) per record; returns the new high watermark.
+fn produce_on(stream: &mut TcpStream, topic: &Topic, partition: i32, count: usize) -> i64 {
+    let mut high_watermark = -1;
+    for id in 0..count {
+        let value = format!("{}-{partition}-{id}", topic.name);
+        let batch = record_batch_v2(&[(b"key", value.as_bytes())], 1_700_000_000_000);
+        let request = ProduceRequest::default()
+            .with_acks(-1)
+            .with_timeout_ms(10_000)
+            .with_topic_data(vec![TopicProduceData::default()
+                .with_name(topic_name(&topic.name))
+                .with_partition_data(vec![PartitionProduceData::default()
+                    .with_index(partition)
+                    .with_records(Some(Bytes::from(batch)))])]);
+        let answer = codec::call(stream, 9, &request);
+        let written = &answer.responses[0].partition_responses[0];
+        assert_eq!(written.error_code, NONE, "Produce: {answer:?}");
+        high_watermark = written.base_offset + 1;
+    }
+    high_watermark
+}
+
 /// `(topic, partition)` keys for comparing against [`Answer::keys`].
 fn keys(pairs: &[(&Topic, i32)]) -> Vec<(String, i32)> {
     let mut keys: Vec<(String, i32)> = pairs
@@ -370,24 +395,19 @@ impl Fixture {
     /// record so a fetch from any offset starts at that offset; returns the new high
     /// watermark.
     fn produce(&mut self, topic: &Topic, partition: i32, count: usize) -> i64 {
-        let mut high_watermark = -1;
-        for id in 0..count {
-            let value = format!("{}-{partition}-{id}", topic.name);
-            let batch = record_batch_v2(&[(b"key", value.as_bytes())], 1_700_000_000_000);
-            let request = ProduceRequest::default()
-                .with_acks(-1)
-                .with_timeout_ms(10_000)
-                .with_topic_data(vec![TopicProduceData::default()
-                    .with_name(topic_name(&topic.name))
-                    .with_partition_data(vec![PartitionProduceData::default()
-                        .with_index(partition)
-                        .with_records(Some(Bytes::from(batch)))])]);
-            let answer = codec::call(&mut self.stream, 9, &request);
-            let written = &answer.responses[0].partition_responses[0];
-            assert_eq!(written.error_code, NONE, "Produce: {answer:?}");
-            high_watermark = written.base_offset + 1;
-        }
-        high_watermark
+        produce_on(&mut self.stream, topic, partition, count)
+    }
+
+    /// DeleteTopics v4, by name.
+    fn delete_topic(&mut self, topic: &Topic) {
+        let request = DeleteTopicsRequest::default()
+            .with_timeout_ms(10_000)
+            .with_topic_names(vec![topic_name(&topic.name)]);
+        let answer = codec::call(&mut self.stream, 4, &request);
+        assert_eq!(
+            answer.responses[0].error_code, NONE,
+            "DeleteTopics: {answer:?}"
+        );
     }
 
     /// DeleteRecords v2: moves the partition's log start offset to `offset`.
@@ -975,6 +995,125 @@ fn log_start_offset_change_alone_brings_a_partition_back() {
         let what = format!("v{version} epoch 2, nothing changed");
         answer.assert_ok_in(session, &what);
         assert_eq!(answer.keys(), vec![], "{what}");
+    }
+    fixture.stop();
+}
+
+/// A session's partitions at their log end with nothing new go quiet: the broker watches
+/// them instead of reading them on every fetch (`fetch_sessions`). Each way a quiet
+/// partition can have news must still reach the consumer: records arriving while an
+/// incremental fetch waits (it is woken, not left to its max_wait), a new log start
+/// offset, the topic deleted. Eight partitions over two shards, so some are on the
+/// session's shard (watched) and some on the other (read every time).
+#[test]
+fn quiet_partitions_wake_a_waiting_fetch_and_report_log_start_and_deletion() {
+    const PARTITIONS: i32 = 8;
+    const LONG_WAIT_MS: i32 = 20_000;
+    let mut fixture = Fixture::start();
+    for version in fixture.versions() {
+        let topic = fixture.create_topic("quiet", PARTITIONS);
+        for partition in 0..PARTITIONS {
+            fixture.produce(&topic, partition, 1);
+        }
+        let fetch = (0..PARTITIONS).fold(Fetch::new_session(), |fetch, partition| {
+            fetch.partition(&topic, partition, 1)
+        });
+        let answer = fixture.fetch(version, &fetch);
+        let session = answer.session_id;
+        assert_ne!(session, NO_SESSION, "v{version}: {answer:#?}");
+        for epoch in [1, 2] {
+            let answer = fixture.fetch(
+                version,
+                &Fetch::session(session, epoch).max_wait_ms(IDLE_WAIT_MS),
+            );
+            let what = format!("v{version} epoch {epoch}, nothing new");
+            answer.assert_ok_in(session, &what);
+            assert_eq!(answer.keys(), vec![], "{what}");
+        }
+
+        // Every partition in turn gets a record while a fetch waits for it.
+        let mut epoch = 3;
+        for partition in 0..PARTITIONS {
+            let bootstrap = fixture.bootstrap();
+            let producing_topic = topic.clone();
+            let producer = std::thread::spawn(move || {
+                std::thread::sleep(Duration::from_millis(300));
+                let mut stream = connect(&bootstrap);
+                produce_on(&mut stream, &producing_topic, partition, 1)
+            });
+            let mut fetch = Fetch::session(session, epoch).max_wait_ms(LONG_WAIT_MS);
+            if partition > 0 {
+                // The consumer moves past the record it got last time.
+                fetch = fetch.partition(&topic, partition - 1, 2);
+            }
+            let answer = fixture.fetch(version, &fetch);
+            let high_watermark = producer.join().expect("producer thread");
+            let what = format!("v{version} epoch {epoch}, record to partition {partition}");
+            answer.assert_ok_in(session, &what);
+            assert_eq!(answer.keys(), keys(&[(&topic, partition)]), "{what}");
+            assert_eq!(
+                answer.partition(&topic, partition).offsets,
+                vec![1],
+                "{what}"
+            );
+            assert_eq!(high_watermark, 2, "{what}");
+            epoch += 1;
+        }
+        let answer = fixture.fetch(
+            version,
+            &Fetch::session(session, epoch)
+                .partition(&topic, PARTITIONS - 1, 2)
+                .max_wait_ms(IDLE_WAIT_MS),
+        );
+        assert_eq!(
+            answer.keys(),
+            vec![],
+            "v{version} epoch {epoch}: all caught up"
+        );
+        epoch += 1;
+
+        // A new log start offset on every quiet partition.
+        for partition in 0..PARTITIONS {
+            fixture.delete_records(&topic, partition, 1);
+        }
+        let answer = fixture.fetch(
+            version,
+            &Fetch::session(session, epoch).max_wait_ms(IDLE_WAIT_MS),
+        );
+        let what = format!("v{version} epoch {epoch} after DeleteRecords");
+        answer.assert_ok_in(session, &what);
+        let all: Vec<(&Topic, i32)> = (0..PARTITIONS).map(|p| (&topic, p)).collect();
+        assert_eq!(answer.keys(), keys(&all), "{what}");
+        for partition in 0..PARTITIONS {
+            assert_eq!(
+                answer.partition(&topic, partition).log_start_offset,
+                1,
+                "{what}: partition {partition}"
+            );
+        }
+        epoch += 1;
+
+        // The topic goes away: every partition is answered with the error.
+        fixture.delete_topic(&topic);
+        let missing = if version >= FIRST_VERSION_WITH_IDS {
+            UNKNOWN_TOPIC_ID
+        } else {
+            UNKNOWN_TOPIC_OR_PARTITION
+        };
+        let answer = fixture.fetch(
+            version,
+            &Fetch::session(session, epoch).max_wait_ms(IDLE_WAIT_MS),
+        );
+        let what = format!("v{version} epoch {epoch} after DeleteTopics");
+        answer.assert_ok_in(session, &what);
+        assert_eq!(answer.keys(), keys(&all), "{what}");
+        for partition in 0..PARTITIONS {
+            assert_eq!(
+                answer.partition(&topic, partition).error_code,
+                missing,
+                "{what}: partition {partition}"
+            );
+        }
     }
     fixture.stop();
 }

@@ -88,7 +88,7 @@ mod waiters;
 mod writer_task;
 
 pub use segment_file::{open_file_budget, set_open_file_budget};
-pub use waiters::DataSignal;
+pub use waiters::{DataSignal, SessionWatch};
 
 #[cfg(test)]
 mod tests;
@@ -714,6 +714,33 @@ impl PartitionLog {
         }
     }
 
+    /// Registers a fetch session's `watch` (`id`: this partition in the
+    /// session) if a consumer at `fetch_offset`, last told this high
+    /// watermark and log start offset, has nothing to hear from this log
+    /// now: nothing below the high watermark to read and both values
+    /// unchanged. The watch then fires on the next move (written end, high
+    /// watermark, log start offset, close, failure). False, and nothing
+    /// registered, when there is news or the log is closed or failed.
+    pub fn watch_while_quiet(
+        &self,
+        fetch_offset: i64,
+        high_watermark_told: i64,
+        log_start_offset_told: i64,
+        watch: &std::rc::Rc<SessionWatch>,
+        id: u32,
+    ) -> bool {
+        let inner = &self.inner;
+        let quiet = inner.lifecycle.get() != Lifecycle::Closed
+            && inner.failure.borrow().is_none()
+            && inner.high_watermark.get() == high_watermark_told
+            && inner.log_start_offset.get() == log_start_offset_told
+            && fetch_offset >= high_watermark_told;
+        if quiet {
+            inner.subscribers.borrow_mut().watch(watch, id);
+        }
+        quiet
+    }
+
     /// A receiver resolved the next time the written end or the high
     /// watermark advances (or the log closes).
     pub fn subscribe(&self) -> futures::channel::oneshot::Receiver<()> {
@@ -792,6 +819,8 @@ impl PartitionLog {
         if target > self.log_start_offset() {
             log_start::write(&self.inner.dir, target).await?;
             self.inner.log_start_offset.set(target);
+            // News for fetch sessions watching this partition.
+            self.inner.subscribers.borrow_mut().notify_all();
             self.inner.epochs_start_at(target);
             retention::forget_below_log_start(&self.inner);
             retention::delete_before(&self.inner, target).await?;

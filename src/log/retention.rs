@@ -120,7 +120,11 @@ async fn remove_segments(
         // Never backwards: DeleteRecords may have moved it inside the new
         // first segment already.
         let start = inner.log_start_offset.get().max(first.base_offset);
-        inner.log_start_offset.set(start);
+        if start != inner.log_start_offset.get() {
+            inner.log_start_offset.set(start);
+            // News for fetch sessions watching this partition.
+            inner.subscribers.borrow_mut().notify_all();
+        }
         inner.epochs_start_at(start);
     }
     forget_below_log_start(inner);

@@ -98,6 +98,78 @@ pub(crate) struct Subscribers {
     senders: Vec<oneshot::Sender<()>>,
     /// Fetches waiting on many partitions at once, each with one signal.
     signals: Vec<Weak<DataSignal>>,
+    /// Fetch sessions watching this partition while it is quiet, each with
+    /// the session's id for it.
+    watches: Vec<(Weak<SessionWatch>, u32)>,
+}
+
+/// A fetch session's record of which of its quiet partitions moved since it
+/// last looked (`server::fetch_sessions`): each partition the session
+/// stopped reading holds a weak reference and the partition's id in the
+/// session, and sets that id's bit the next time its written end, high
+/// watermark or log start offset moves (or it closes or fails). The session
+/// then reads only those partitions, instead of all of them on every fetch.
+/// One registration fires once; the session registers again when it finds
+/// the partition quiet again.
+#[derive(Default)]
+pub struct SessionWatch {
+    /// Bit `id` is set when partition `id` moved.
+    moved: RefCell<Vec<u64>>,
+    any_moved: Cell<bool>,
+    waker: RefCell<Option<Waker>>,
+}
+
+impl SessionWatch {
+    /// Partition `id` moved (as its log says through `Subscribers`).
+    pub(crate) fn fire(&self, id: u32) {
+        let (word, bit) = (id as usize / 64, id % 64);
+        {
+            let mut moved = self.moved.borrow_mut();
+            if moved.len() <= word {
+                moved.resize(word + 1, 0);
+            }
+            moved[word] |= 1 << bit;
+        }
+        self.any_moved.set(true);
+        if let Some(waker) = self.waker.borrow_mut().take() {
+            waker.wake();
+        }
+    }
+
+    /// Whether partition `id` moved since the last `clear`.
+    pub fn has_moved(&self, id: u32) -> bool {
+        let (word, bit) = (id as usize / 64, id % 64);
+        self.moved
+            .borrow()
+            .get(word)
+            .is_some_and(|bits| bits & (1 << bit) != 0)
+    }
+
+    /// Whether any partition moved since the last `clear`.
+    pub fn any_moved(&self) -> bool {
+        self.any_moved.get()
+    }
+
+    /// Forgets what moved (the session has taken it in).
+    pub fn clear(&self) {
+        self.moved
+            .borrow_mut()
+            .iter_mut()
+            .for_each(|bits| *bits = 0);
+        self.any_moved.set(false);
+    }
+
+    /// Resolves once any watched partition moved since the last `clear`.
+    pub fn moved(self: &Rc<Self>) -> impl Future<Output = ()> {
+        let watch = Rc::clone(self);
+        std::future::poll_fn(move |context| {
+            if watch.any_moved.get() {
+                return Poll::Ready(());
+            }
+            *watch.waker.borrow_mut() = Some(context.waker().clone());
+            Poll::Pending
+        })
+    }
 }
 
 /// One fetch's wake-up, shared by every partition it waits on: registering
@@ -138,6 +210,17 @@ impl Subscribers {
         self.signals.push(Rc::downgrade(signal));
     }
 
+    /// Registers a session's watch of this partition (`id` in the session);
+    /// replaces an earlier registration of the same watch and id, so a
+    /// partition that goes quiet again and again holds one entry per session.
+    pub fn watch(&mut self, watch: &Rc<SessionWatch>, id: u32) {
+        let this = Rc::downgrade(watch);
+        self.watches.retain(|(watch, watched)| {
+            watch.strong_count() > 0 && !(*watched == id && Weak::ptr_eq(watch, &this))
+        });
+        self.watches.push((this, id));
+    }
+
     /// Adds a subscriber; fetches that timed out dropped their receivers, so
     /// they are pruned here to keep the list proportional to live fetches.
     pub fn subscribe(&mut self) -> oneshot::Receiver<()> {
@@ -154,6 +237,11 @@ impl Subscribers {
         for signal in self.signals.drain(..) {
             if let Some(signal) = signal.upgrade() {
                 signal.fire();
+            }
+        }
+        for (watch, id) in self.watches.drain(..) {
+            if let Some(watch) = watch.upgrade() {
+                watch.fire(id);
             }
         }
     }
@@ -212,6 +300,35 @@ mod tests {
         // The other partition still holds it; firing again is harmless.
         first.notify_all();
         assert!(futures::FutureExt::now_or_never(signal.fired()).is_some());
+    }
+
+    #[test]
+    fn a_session_watch_learns_which_partitions_moved_once_per_registration() {
+        let mut first = Subscribers::default();
+        let mut second = Subscribers::default();
+        let watch = Rc::new(SessionWatch::default());
+        first.watch(&watch, 3);
+        first.watch(&watch, 3);
+        assert_eq!(first.watches.len(), 1, "one entry per session and id");
+        second.watch(&watch, 130);
+        assert!(!watch.any_moved());
+        assert!(futures::FutureExt::now_or_never(watch.moved()).is_none());
+        second.notify_all();
+        assert!(watch.any_moved() && watch.has_moved(130) && !watch.has_moved(3));
+        assert!(futures::FutureExt::now_or_never(watch.moved()).is_some());
+        watch.clear();
+        assert!(!watch.any_moved() && !watch.has_moved(130));
+        // Fired registrations are gone: the partition must be watched anew.
+        second.notify_all();
+        assert!(!watch.any_moved());
+        first.notify_all();
+        assert!(watch.has_moved(3));
+        // A session that ended leaves only a dead entry, pruned on the next watch.
+        let ended = Rc::new(SessionWatch::default());
+        first.watch(&ended, 1);
+        drop(ended);
+        first.watch(&watch, 2);
+        assert_eq!(first.watches.len(), 1);
     }
 
     #[test]

@@ -3,8 +3,9 @@
 //! request order within `max_bytes` (KIP-74: the first batch is returned even
 //! if larger, so consumers always progress).
 //!
-//! Fetch sessions (KIP-227, `fetch_sessions`): a session's fetch reads all
-//! of its partitions, and the answer leaves out those with no news.
+//! Fetch sessions (KIP-227, `fetch_sessions`): a session's fetch reads its
+//! partitions but the quiet ones (watched instead, and read again once
+//! their logs move), and the answer leaves out those with no news.
 //!
 //! Runs on the shard that accepted the connection; `WaitForDataCall` runs
 //! on the partitions' owner. Data plane: imports nothing from the control
@@ -12,6 +13,7 @@
 
 use std::collections::BTreeMap;
 use std::rc::Rc;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use bytes::{Bytes, BytesMut};
@@ -23,13 +25,13 @@ use kafka_protocol::messages::fetch_response::{
 use kafka_protocol::messages::{FetchRequest, FetchResponse, ProducerId, TopicName};
 use kafka_protocol::protocol::StrBytes;
 
-use super::fetch_sessions::{SessionError, WantedTopic};
+use super::fetch_sessions::{QuietCandidate, SessionError, WantedTopic, WatchQuiet};
 use super::partition_calls::{ReadCall, ReadOutcome, ReadPart, WaitForDataCall};
 use super::partition_ops;
 use super::routing::{self, ShardCall};
 use super::scatter::{scatter_gather, OwnerWork};
 use super::shard::Shard;
-use crate::log::DataSignal;
+use crate::log::{DataSignal, SessionWatch};
 use crate::protocol::errors::KafkaError;
 
 /// Longest long-poll we honour, whatever the client asks: bounds how long a
@@ -75,17 +77,19 @@ async fn serve_fetch(shard: &Rc<Shard>, request: FetchRequest, version: i16) -> 
     } else {
         request.replica_id.0
     };
-    let (context, wanted) = match shard
-        .fetch_sessions
-        .open(&request, version, replica_id >= 0)
-    {
-        Ok(opened) => opened,
-        Err(SessionError(error)) => {
-            return FetchResponse::default()
-                .with_error_code(error.code())
-                .with_session_id(0);
-        }
-    };
+    let generation = shard.partition_generation();
+    let (context, mut wanted) =
+        match shard
+            .fetch_sessions
+            .open(&request, version, replica_id >= 0, generation)
+        {
+            Ok(opened) => opened,
+            Err(SessionError(error)) => {
+                return FetchResponse::default()
+                    .with_error_code(error.code())
+                    .with_session_id(0);
+            }
+        };
     // What it asked, shaped by the response bytes waiting for sockets.
     let response_max_bytes = shard.response_memory.fetch_allowance(request.max_bytes);
     let reading = Reading {
@@ -94,15 +98,10 @@ async fn serve_fetch(shard: &Rc<Shard>, request: FetchRequest, version: i16) -> 
         read_committed: request.isolation_level == READ_COMMITTED,
         max_bytes: response_max_bytes,
     };
-    let topics = resolve_targets(shard, &wanted, &reading);
-    let parts: Vec<ReadPart> = topics
-        .iter()
-        .flat_map(|topic| topic.partitions.iter())
-        .filter_map(|(_, target)| match target {
-            Target::Read(part) => Some(part.clone()),
-            Target::Failed(_) => None,
-        })
-        .collect();
+    // The quiet partitions of a consumer's session, watched instead of read.
+    let watch = shard.fetch_sessions.watch_of(context);
+    let mut topics = resolve_targets(shard, &wanted, &reading);
+    let mut parts = readable_parts(&topics);
     let min_bytes = usize::try_from(request.min_bytes).unwrap_or(0);
     let max_wait =
         Duration::from_millis(u64::try_from(request.max_wait_ms).unwrap_or(0)).min(MAX_FETCH_WAIT);
@@ -115,17 +114,92 @@ async fn serve_fetch(shard: &Rc<Shard>, request: FetchRequest, version: i16) -> 
             .iter()
             .any(|o| o.error_code != 0 || o.diverging_epoch.is_some());
         let now = Instant::now();
-        if parts.is_empty() || total >= min_bytes.max(1) || any_error || now >= deadline {
+        let nothing_to_wait_for = parts.is_empty() && watch.is_none();
+        if nothing_to_wait_for || total >= min_bytes.max(1) || any_error || now >= deadline {
             break;
         }
-        wait_for_any_data(shard, &parts, deadline - now).await;
+        wait_for_news(shard, &parts, watch.as_ref(), deadline - now).await;
+        if watch.as_ref().is_some_and(|watch| watch.any_moved()) {
+            // Quiet partitions moved: read them too from now on.
+            let Some(refreshed) = shard
+                .fetch_sessions
+                .refresh(context, shard.partition_generation())
+            else {
+                break;
+            };
+            wanted = refreshed;
+            topics = resolve_targets(shard, &wanted, &reading);
+            parts = readable_parts(&topics);
+        }
         outcomes = read_all(shard, &parts).await;
     }
     let mut response = assemble(topics, outcomes, response_max_bytes, version);
+    // Quiet marks hold only if the shard's partitions stayed as they were
+    // while this fetch read them.
+    let mut watch_quiet = |candidate: &QuietCandidate<'_>| watch_while_quiet(shard, candidate);
+    let watch_quiet: Option<WatchQuiet<'_>> =
+        (shard.partition_generation() == generation).then_some(&mut watch_quiet);
     shard
         .fetch_sessions
-        .conclude(context, &wanted, &mut response);
+        .conclude(context, &wanted, &mut response, watch_quiet);
     response
+}
+
+/// The parts of `topics` to read (those not already answered with an error).
+fn readable_parts(topics: &[RequestedTopic]) -> Vec<ReadPart> {
+    topics
+        .iter()
+        .flat_map(|topic| topic.partitions.iter())
+        .filter_map(|(_, target)| match target {
+            Target::Read(part) => Some(part.clone()),
+            Target::Failed(_) => None,
+        })
+        .collect()
+}
+
+/// Watches a session partition with nothing new if its log is on this
+/// shard and still quiet (`PartitionLog::watch_while_quiet`).
+fn watch_while_quiet(shard: &Shard, candidate: &QuietCandidate<'_>) -> bool {
+    let log = if candidate.topic_id.is_nil() {
+        shard.partition_log(candidate.topic.0.as_str(), candidate.partition)
+    } else {
+        let name = shard.read_catalog(|catalog| {
+            catalog
+                .topic_by_id(&candidate.topic_id)
+                .map(|topic| Arc::clone(&topic.name))
+        });
+        name.and_then(|name| shard.partition_log(&name, candidate.partition))
+    };
+    log.is_some_and(|log| {
+        log.watch_while_quiet(
+            candidate.fetch_offset,
+            candidate.high_watermark,
+            candidate.log_start_offset,
+            candidate.watch,
+            candidate.watch_id,
+        )
+    })
+}
+
+/// Waits until any of `parts` has data, or a quiet partition of the
+/// session moved, or `timeout`.
+async fn wait_for_news(
+    shard: &Rc<Shard>,
+    parts: &[ReadPart],
+    watch: Option<&Rc<SessionWatch>>,
+    timeout: Duration,
+) {
+    match watch {
+        None => wait_for_any_data(shard, parts, timeout).await,
+        Some(watch) if parts.is_empty() => {
+            let timer = glommio::timer::sleep(timeout);
+            let _ = select(Box::pin(watch.moved()), Box::pin(timer)).await;
+        }
+        Some(watch) => {
+            let data = wait_for_any_data(shard, parts, timeout);
+            let _ = select(Box::pin(watch.moved()), Box::pin(data)).await;
+        }
+    }
 }
 
 /// A fetch naming a session another shard holds, served on that shard.

@@ -15,6 +15,16 @@
 //! FETCH_SESSION_ID_NOT_FOUND and starts a new one with a full fetch.
 //! With 0 slots every fetch is answered without a session.
 //!
+//! A consumer's session also spares the broker reading partitions with
+//! nothing new: a partition answered with no records and no news, whose
+//! consumer is at its high watermark, is marked quiet and watched
+//! (`log::SessionWatch`); the session's next fetches leave it out of the
+//! read until its log moves, the request moves its position, or the
+//! shard's partitions change (`Shard::partition_generation`). So a fetch
+//! over 10,000 partitions of which 50 moved reads 50, where Kafka reads
+//! every partition of the session. A follower's session reads everything:
+//! its fetches are what keeps it in the ISR.
+//!
 //! The request metadata (session id, epoch) picks the context, as Kafka's
 //! `FetchManager.newContext`:
 //! - epoch -1: sessionless, a full fetch answered with session id 0 (a
@@ -27,6 +37,7 @@
 
 use std::cell::{Cell, RefCell};
 use std::collections::HashMap;
+use std::rc::Rc;
 use std::time::{Duration, Instant};
 
 use kafka_protocol::messages::fetch_request::FetchPartition;
@@ -36,6 +47,7 @@ use kafka_protocol::protocol::StrBytes;
 use uuid::Uuid;
 
 use crate::config::FetchSessionSettings;
+use crate::log::SessionWatch;
 use crate::protocol::errors::{KafkaError, NONE};
 
 /// The epoch of a full fetch that creates a session.
@@ -47,6 +59,10 @@ const FINAL_EPOCH: i32 = -1;
 /// bound. Past it, new sessions are refused (the client fetches in full)
 /// and a session growing past it is closed (FETCH_SESSION_ID_NOT_FOUND).
 const MAX_CACHED_PARTITIONS_PER_SHARD: usize = 200_000;
+/// Watch ids are renumbered once the next one passes twice the session's
+/// partitions plus this (partitions forgotten and added again use new
+/// ids), so a session's moved-bits stay proportional to its partitions.
+const WATCH_ID_SLACK: u32 = 1024;
 /// An incremental fetch naming at most this many partitions updates its
 /// session by searching it; more, through an index built for the request.
 const LINEAR_UPDATE_MAX: usize = 8;
@@ -123,6 +139,15 @@ struct Session {
     /// In fetch order; partitions answered with records move to the end,
     /// so a response's byte budget goes round all of them.
     partitions: Vec<CachedPartition>,
+    /// Positions in `partitions` of those the fetch in flight reads (the
+    /// ones not quiet), in order: its answer lists them so.
+    reading: Vec<usize>,
+    /// Which quiet partitions moved.
+    watch: Rc<SessionWatch>,
+    /// The shard's partition generation the quiet marks were made under.
+    quiet_generation: u64,
+    /// The watch id the next partition added gets.
+    next_watch_id: u32,
     created: Instant,
     last_used: Instant,
 }
@@ -135,9 +160,37 @@ struct CachedPartition {
     /// What the client was last told.
     high_watermark: i64,
     log_start_offset: i64,
+    /// This partition in the session's `watch`.
+    watch_id: u32,
+    /// Read nothing new at the last fetch and is watched since: left out
+    /// of reads until the watch says it moved.
+    quiet: bool,
 }
 
+/// A partition answered with nothing new, whose consumer is at its high
+/// watermark: what `FetchSessions::conclude`'s caller needs to watch it
+/// (`PartitionLog::watch_while_quiet`).
+pub struct QuietCandidate<'a> {
+    pub topic: &'a TopicName,
+    pub topic_id: Uuid,
+    pub partition: i32,
+    pub fetch_offset: i64,
+    pub high_watermark: i64,
+    pub log_start_offset: i64,
+    pub watch: &'a Rc<SessionWatch>,
+    pub watch_id: u32,
+}
+
+/// Watches a quiet candidate's log; true if it is quiet and now watched.
+pub type WatchQuiet<'a> = &'a mut dyn FnMut(&QuietCandidate<'_>) -> bool;
+
 impl CachedPartition {
+    /// The request moved this partition (position, epochs, size): read it.
+    fn moved_to(&mut self, wanted: WantedPartition) {
+        self.wanted = wanted;
+        self.quiet = false;
+    }
+
     /// Whether `data` is news to the client (Kafka's
     /// `CachedPartition.maybeUpdateResponseData`); remembers what it is told.
     fn must_answer(&mut self, data: &PartitionData) -> bool {
@@ -201,11 +254,13 @@ impl FetchSessions {
     /// Picks the context of `request` (at `version`) and the partitions it
     /// reads: the request's own, or for an incremental fetch the session's
     /// after the request's changes.
+    /// `generation`: the shard's partition generation now.
     pub fn open(
         &self,
         request: &FetchRequest,
         version: i16,
         follower: bool,
+        generation: u64,
     ) -> Result<(FetchContext, Vec<WantedTopic>), SessionError> {
         let uses_topic_ids = version >= 13;
         let (session_id, epoch) = (request.session_id, request.session_epoch);
@@ -256,17 +311,53 @@ impl FetchSessions {
             session_id,
             next_epoch: session.next_epoch,
         };
-        Ok((context, session.wanted()))
+        Ok((context, session.wanted(generation)))
+    }
+
+    /// For an incremental fetch still waiting: the partitions it should
+    /// read now, with those whose watch fired since; `None` when the
+    /// session ended or moved on (the answer will say so).
+    pub fn refresh(&self, context: FetchContext, generation: u64) -> Option<Vec<WantedTopic>> {
+        let FetchContext::Incremental {
+            session_id,
+            next_epoch,
+        } = context
+        else {
+            return None;
+        };
+        let mut sessions = self.sessions.borrow_mut();
+        let session = sessions
+            .get_mut(&session_id)
+            .filter(|session| session.next_epoch == next_epoch)?;
+        Some(session.wanted(generation))
+    }
+
+    /// The watch an incremental consumer fetch also waits on: its session's
+    /// quiet partitions.
+    pub fn watch_of(&self, context: FetchContext) -> Option<Rc<SessionWatch>> {
+        let FetchContext::Incremental { session_id, .. } = context else {
+            return None;
+        };
+        self.sessions
+            .borrow()
+            .get(&session_id)
+            .filter(|session| !session.follower)
+            .map(|session| Rc::clone(&session.watch))
     }
 
     /// Completes `response`, the full answer to the partitions `open`
     /// returned (in that order), for `context`: sets its session id, keeps
     /// a new session, or leaves out what an incremental one already knows.
+    ///
+    /// `watch_quiet` (`None`: mark nothing quiet, as when the shard's
+    /// partitions changed during the fetch) watches the partitions of an
+    /// incremental consumer fetch that had nothing new.
     pub fn conclude(
         &self,
         context: FetchContext,
         wanted: &[WantedTopic],
         response: &mut FetchResponse,
+        watch_quiet: Option<WatchQuiet<'_>>,
     ) {
         match context {
             FetchContext::Sessionless => response.session_id = 0,
@@ -284,7 +375,7 @@ impl FetchSessions {
                 let mut sessions = self.sessions.borrow_mut();
                 match sessions.get_mut(&session_id) {
                     Some(session) if session.next_epoch == next_epoch => {
-                        session.leave_out_known(response);
+                        session.leave_out_known(response, watch_quiet);
                         response.session_id = session_id;
                     }
                     // Moved on while this fetch waited (a duplicate
@@ -334,6 +425,7 @@ impl FetchSessions {
             return 0;
         }
         let id = self.new_session_id(&sessions);
+        let next_watch_id = u32::try_from(partitions.len()).unwrap_or(u32::MAX);
         sessions.insert(
             id,
             Session {
@@ -341,6 +433,10 @@ impl FetchSessions {
                 follower,
                 next_epoch: next_epoch(INITIAL_EPOCH),
                 partitions,
+                reading: Vec::new(),
+                watch: Rc::default(),
+                quiet_generation: 0,
+                next_watch_id,
                 created: now,
                 last_used: now,
             },
@@ -431,14 +527,8 @@ impl Session {
                         && cached.topic == topic
                 });
                 match found {
-                    Some(position) => self.partitions[position].wanted = wanted,
-                    None => self.partitions.push(CachedPartition {
-                        topic: owned(&topic),
-                        topic_id,
-                        wanted,
-                        high_watermark: UNKNOWN_HIGH_WATERMARK,
-                        log_start_offset: -1,
-                    }),
+                    Some(position) => self.partitions[position].moved_to(wanted),
+                    None => self.add(owned(&topic), topic_id, wanted),
                 }
             }
             self.forget(request);
@@ -460,20 +550,27 @@ impl Session {
         for (topic, topic_id, wanted) in flattened(request) {
             let key = (topic, topic_id, wanted.partition);
             match positions.get(&key) {
-                Some(&position) => self.partitions[position].wanted = wanted,
+                Some(&position) => self.partitions[position].moved_to(wanted),
                 None => {
                     positions.insert(key.clone(), self.partitions.len());
-                    self.partitions.push(CachedPartition {
-                        topic: owned(&key.0),
-                        topic_id,
-                        wanted,
-                        high_watermark: UNKNOWN_HIGH_WATERMARK,
-                        log_start_offset: -1,
-                    });
+                    self.add(owned(&key.0), topic_id, wanted);
                 }
             }
         }
         self.forget(request);
+    }
+
+    fn add(&mut self, topic: TopicName, topic_id: Uuid, wanted: WantedPartition) {
+        self.partitions.push(CachedPartition {
+            topic,
+            topic_id,
+            wanted,
+            high_watermark: UNKNOWN_HIGH_WATERMARK,
+            log_start_offset: -1,
+            watch_id: self.next_watch_id,
+            quiet: false,
+        });
+        self.next_watch_id = self.next_watch_id.saturating_add(1);
     }
 
     /// Removes the request's forgotten partitions.
@@ -487,10 +584,37 @@ impl Session {
         }
     }
 
-    /// The session's partitions grouped into topics, in session order.
-    fn wanted(&self) -> Vec<WantedTopic> {
+    /// The partitions the next read covers, grouped into topics, in session
+    /// order: all but the quiet ones whose logs did not move, under
+    /// `generation` (another generation than the marks': none is quiet).
+    fn wanted(&mut self, generation: u64) -> Vec<WantedTopic> {
+        let count = u32::try_from(self.partitions.len()).unwrap_or(u32::MAX);
+        if self.next_watch_id > count.saturating_mul(2).saturating_add(WATCH_ID_SLACK) {
+            for (id, cached) in (0..).zip(self.partitions.iter_mut()) {
+                cached.watch_id = id;
+                cached.quiet = false;
+            }
+            self.next_watch_id = count;
+        }
+        if generation != self.quiet_generation {
+            self.partitions
+                .iter_mut()
+                .for_each(|cached| cached.quiet = false);
+            self.quiet_generation = generation;
+        }
+        if self.watch.any_moved() {
+            for cached in self.partitions.iter_mut().filter(|cached| cached.quiet) {
+                cached.quiet = !self.watch.has_moved(cached.watch_id);
+            }
+        }
+        self.watch.clear();
+        self.reading.clear();
         let mut topics: Vec<WantedTopic> = Vec::new();
-        for cached in &self.partitions {
+        for (position, cached) in self.partitions.iter().enumerate() {
+            if cached.quiet {
+                continue;
+            }
+            self.reading.push(position);
             match topics.last_mut() {
                 Some(last) if last.name == cached.topic && last.topic_id == cached.topic_id => {
                     last.partitions.push(cached.wanted.clone());
@@ -505,31 +629,62 @@ impl Session {
         topics
     }
 
-    /// Drops from `response` (the session's partitions, in session order)
-    /// what the client already knows, and moves partitions answered with
-    /// records to the end of the session.
-    fn leave_out_known(&mut self, response: &mut FetchResponse) {
-        let mut index = 0;
+    /// Drops from `response` (the partitions `reading` names, in that
+    /// order) what the client already knows, watches those with nothing new
+    /// (`watch_quiet`), and moves partitions answered with records to the
+    /// end of the session.
+    fn leave_out_known(
+        &mut self,
+        response: &mut FetchResponse,
+        mut watch_quiet: Option<WatchQuiet<'_>>,
+    ) {
+        let mut read = self.reading.iter();
         let mut with_records = Vec::new();
+        let follower = self.follower;
         for topic in &mut response.responses {
             topic.partitions.retain(|data| {
-                let Some(cached) = self.partitions.get_mut(index) else {
+                let Some(cached) = read.next().and_then(|&at| self.partitions.get_mut(at)) else {
                     return true;
                 };
                 if has_records(data) {
-                    with_records.push(index);
+                    with_records.push(cached.watch_id);
                 }
-                index += 1;
-                cached.must_answer(data)
+                let news = cached.must_answer(data);
+                if let Some(watch_quiet) = watch_quiet.as_mut() {
+                    let nothing_new = !has_records(data)
+                        && data.error_code == NONE
+                        && data.diverging_epoch.epoch < 0
+                        && cached.wanted.fetch_offset >= cached.high_watermark;
+                    if nothing_new && !follower {
+                        cached.quiet = watch_quiet(&QuietCandidate {
+                            topic: &cached.topic,
+                            topic_id: cached.topic_id,
+                            partition: cached.wanted.partition,
+                            fetch_offset: cached.wanted.fetch_offset,
+                            high_watermark: cached.high_watermark,
+                            log_start_offset: cached.log_start_offset,
+                            watch: &self.watch,
+                            watch_id: cached.watch_id,
+                        });
+                    }
+                }
+                news
             });
         }
         response
             .responses
             .retain(|topic| !topic.partitions.is_empty());
-        for (moved, index) in with_records.into_iter().enumerate() {
-            let cached = self.partitions.remove(index - moved);
-            self.partitions.push(cached);
+        if !with_records.is_empty() {
+            // One stable pass, not a removal per partition: thousands of
+            // partitions with records would otherwise move the rest each time.
+            with_records.sort_unstable();
+            let (answered, rest): (Vec<_>, Vec<_>) = std::mem::take(&mut self.partitions)
+                .into_iter()
+                .partition(|cached| with_records.binary_search(&cached.watch_id).is_ok());
+            self.partitions = rest;
+            self.partitions.extend(answered);
         }
+        self.reading.clear();
     }
 }
 
@@ -548,7 +703,8 @@ fn cache_answered(wanted: &[WantedTopic], response: &FetchResponse) -> Vec<Cache
     });
     asked
         .zip(answered)
-        .map(|((topic, wanted), data)| CachedPartition {
+        .zip(0..)
+        .map(|(((topic, wanted), data), watch_id)| CachedPartition {
             topic: owned(&topic.name),
             topic_id: topic.topic_id,
             wanted: wanted.clone(),
@@ -558,6 +714,8 @@ fn cache_answered(wanted: &[WantedTopic], response: &FetchResponse) -> Vec<Cache
                 UNKNOWN_HIGH_WATERMARK
             },
             log_start_offset: data.log_start_offset,
+            watch_id,
+            quiet: false,
         })
         .collect()
 }

@@ -108,9 +108,9 @@ fn round(
     request: &FetchRequest,
     found: &[Found],
 ) -> Result<(Vec<WantedTopic>, FetchResponse), SessionError> {
-    let (context, wanted) = sessions.open(request, 12, false)?;
+    let (context, wanted) = sessions.open(request, 12, false, 0)?;
     let mut response = answer(&wanted, found);
-    sessions.conclude(context, &wanted, &mut response);
+    sessions.conclude(context, &wanted, &mut response, None);
     Ok((wanted, response))
 }
 
@@ -214,12 +214,12 @@ fn a_diverging_epoch_is_news() {
     let sessions = FetchSessions::new(0, 1, &FetchSessionSettings::default());
     let id = session_of_three(&sessions);
     let (context, wanted) = sessions
-        .open(&fetch(id, 1, &[]), 12, true)
+        .open(&fetch(id, 1, &[]), 12, true, 0)
         .expect("epoch 1");
     let mut response = answer(&wanted, &[NOTHING_NEW; 3]);
     response.responses[1].partitions[0].diverging_epoch =
         EpochEndOffset::default().with_epoch(3).with_end_offset(4);
-    sessions.conclude(context, &wanted, &mut response);
+    sessions.conclude(context, &wanted, &mut response, None);
     assert_eq!(answered(&response), vec![("b".to_string(), 0)]);
 }
 
@@ -262,17 +262,17 @@ fn an_incremental_fetch_updates_adds_and_forgets_partitions() {
 fn session_errors_name_the_problem() {
     let sessions = FetchSessions::new(0, 1, &FetchSessionSettings::default());
     let id = session_of_three(&sessions);
-    let wrong_epoch = sessions.open(&fetch(id, 5, &[]), 12, false);
+    let wrong_epoch = sessions.open(&fetch(id, 5, &[]), 12, false, 0);
     assert_eq!(
         wrong_epoch.err(),
         Some(SessionError(KafkaError::InvalidFetchSessionEpoch))
     );
-    let unknown = sessions.open(&fetch(id + 1, 1, &[]), 12, false);
+    let unknown = sessions.open(&fetch(id + 1, 1, &[]), 12, false, 0);
     assert_eq!(
         unknown.err(),
         Some(SessionError(KafkaError::FetchSessionIdNotFound))
     );
-    let with_ids = sessions.open(&fetch(id, 1, &[]), 13, false);
+    let with_ids = sessions.open(&fetch(id, 1, &[]), 13, false, 0);
     assert_eq!(
         with_ids.err(),
         Some(SessionError(KafkaError::FetchSessionTopicIdError))
@@ -281,7 +281,7 @@ fn session_errors_name_the_problem() {
     assert!(round(&sessions, &fetch(id, 1, &[]), &[NOTHING_NEW; 3]).is_ok());
     // The same epoch twice is refused.
     assert_eq!(
-        sessions.open(&fetch(id, 1, &[]), 12, false).err(),
+        sessions.open(&fetch(id, 1, &[]), 12, false, 0).err(),
         Some(SessionError(KafkaError::InvalidFetchSessionEpoch))
     );
 }
@@ -309,7 +309,7 @@ fn a_full_fetch_naming_a_session_closes_it() {
     assert_ne!(response.session_id, id);
     assert_eq!(sessions.len(), 1, "the old one is closed");
     assert_eq!(
-        sessions.open(&fetch(id, 1, &[]), 12, false).err(),
+        sessions.open(&fetch(id, 1, &[]), 12, false, 0).err(),
         Some(SessionError(KafkaError::FetchSessionIdNotFound))
     );
 }
@@ -333,12 +333,12 @@ fn a_duplicate_request_racing_its_twin_is_refused() {
     let sessions = FetchSessions::new(0, 1, &FetchSessionSettings::default());
     let id = session_of_three(&sessions);
     let (first, wanted) = sessions
-        .open(&fetch(id, 1, &[]), 12, false)
+        .open(&fetch(id, 1, &[]), 12, false, 0)
         .expect("epoch 1");
     // The next fetch is served while the first still waits for data.
     assert!(round(&sessions, &fetch(id, 2, &[]), &[NOTHING_NEW; 3]).is_ok());
     let mut late = answer(&wanted, &[NEW_RECORDS; 3]);
-    sessions.conclude(first, &wanted, &mut late);
+    sessions.conclude(first, &wanted, &mut late, None);
     assert_eq!(late.error_code, KafkaError::InvalidFetchSessionEpoch.code());
     assert!(late.responses.is_empty());
 }
@@ -369,9 +369,9 @@ fn a_full_cache_evicts_stale_or_smaller_consumer_sessions_for_followers() {
     let (_, response) = round(&sessions, &request, &[NOTHING_NEW]).expect("answered");
     assert_eq!(response.session_id, 0);
     // A follower's evicts a consumer's.
-    let (context, wanted) = sessions.open(&request, 12, true).expect("full");
+    let (context, wanted) = sessions.open(&request, 12, true, 0).expect("full");
     let mut response = answer(&wanted, &[NOTHING_NEW]);
-    sessions.conclude(context, &wanted, &mut response);
+    sessions.conclude(context, &wanted, &mut response, None);
     assert_ne!(response.session_id, 0);
     assert_eq!(sessions.len(), sessions.slots());
 }
@@ -394,7 +394,7 @@ fn cached_partitions_are_bounded_per_shard() {
     // A session growing past the bound is closed; the client starts over.
     assert_eq!(
         sessions
-            .open(&fetch(id, 1, &[("x", &many)]), 12, false)
+            .open(&fetch(id, 1, &[("x", &many)]), 12, false, 0)
             .err(),
         Some(SessionError(KafkaError::FetchSessionIdNotFound))
     );
@@ -420,9 +420,9 @@ fn with_slots(slots: usize, eviction_age: Duration) -> FetchSessions {
 fn full_fetch(sessions: &FetchSessions, topic: &str, count: i32, follower: bool) -> i32 {
     let partitions: Vec<(i32, i64)> = (0..count).map(|p| (p, 0)).collect();
     let request = fetch(0, INITIAL_EPOCH, &[(topic, &partitions)]);
-    let (context, wanted) = sessions.open(&request, 12, follower).expect("full");
+    let (context, wanted) = sessions.open(&request, 12, follower, 0).expect("full");
     let mut response = answer(&wanted, &[]);
-    sessions.conclude(context, &wanted, &mut response);
+    sessions.conclude(context, &wanted, &mut response, None);
     assert_eq!(
         answered(&response).len(),
         count as usize,
@@ -457,7 +457,7 @@ fn zero_slots_answer_every_fetch_without_a_session() {
         assert_eq!(full_fetch(&sessions, "a", 3, follower), 0);
     }
     let (context, _) = sessions
-        .open(&fetch(0, INITIAL_EPOCH, &[("a", &[(0, 0)])]), 12, false)
+        .open(&fetch(0, INITIAL_EPOCH, &[("a", &[(0, 0)])]), 12, false, 0)
         .expect("answered");
     assert_eq!(
         context,
@@ -467,7 +467,7 @@ fn zero_slots_answer_every_fetch_without_a_session() {
     assert!(sessions.is_empty());
     // No id was ever handed out, so any incremental fetch names an unknown one.
     assert_eq!(
-        sessions.open(&fetch(12_345, 1, &[]), 12, false).err(),
+        sessions.open(&fetch(12_345, 1, &[]), 12, false, 0).err(),
         Some(SessionError(KafkaError::FetchSessionIdNotFound))
     );
 }
@@ -480,7 +480,7 @@ fn one_slot_goes_to_a_larger_session_once_the_first_is_no_longer_new() {
     assert_ne!(first, 0);
     // A larger session does not evict one younger than the eviction age.
     assert_eq!(full_fetch(&sessions, "b", 5, false), 0);
-    assert!(sessions.open(&fetch(first, 1, &[]), 12, false).is_ok());
+    assert!(sessions.open(&fetch(first, 1, &[]), 12, false, 0).is_ok());
     // Once it is older, the larger one takes its slot, though it is in use.
     let in_use = Duration::ZERO;
     age(&sessions, first, eviction_age * 2, in_use);
@@ -489,7 +489,7 @@ fn one_slot_goes_to_a_larger_session_once_the_first_is_no_longer_new() {
     assert_eq!(sessions.len(), 1);
     // The evicted client learns it at its next incremental fetch ...
     assert_eq!(
-        sessions.open(&fetch(first, 2, &[]), 12, false).err(),
+        sessions.open(&fetch(first, 2, &[]), 12, false, 0).err(),
         Some(SessionError(KafkaError::FetchSessionIdNotFound))
     );
     // ... and its full fetch, smaller, evicts neither a new nor an old
@@ -499,14 +499,14 @@ fn one_slot_goes_to_a_larger_session_once_the_first_is_no_longer_new() {
     assert_eq!(full_fetch(&sessions, "a", 3, false), 0);
     // An equal size is not enough either (Kafka's EvictableKey order).
     assert_eq!(full_fetch(&sessions, "c", 5, false), 0);
-    assert!(sessions.open(&fetch(second, 1, &[]), 12, false).is_ok());
+    assert!(sessions.open(&fetch(second, 1, &[]), 12, false, 0).is_ok());
     // A stale session (unused for the eviction age) goes for any new one.
     age(&sessions, second, eviction_age * 2, eviction_age * 2);
     let third = full_fetch(&sessions, "a", 1, false);
     assert_ne!(third, 0);
     assert_eq!(sessions.len(), 1);
     assert_eq!(
-        sessions.open(&fetch(second, 2, &[]), 12, false).err(),
+        sessions.open(&fetch(second, 2, &[]), 12, false, 0).err(),
         Some(SessionError(KafkaError::FetchSessionIdNotFound))
     );
 }
@@ -537,17 +537,209 @@ fn a_fetch_whose_session_was_evicted_while_it_waited_hears_it_was_not_found() {
     let sessions = with_slots(1, eviction_age);
     let first = full_fetch(&sessions, "a", 3, false);
     let (context, wanted) = sessions
-        .open(&fetch(first, 1, &[]), 12, false)
+        .open(&fetch(first, 1, &[]), 12, false, 0)
         .expect("epoch 1");
     // While it long-polls, a larger session takes the only slot.
     age(&sessions, first, eviction_age * 2, Duration::ZERO);
     assert_ne!(full_fetch(&sessions, "b", 5, false), 0);
     let mut response = answer(&wanted, &[NEW_RECORDS; 3]);
-    sessions.conclude(context, &wanted, &mut response);
+    sessions.conclude(context, &wanted, &mut response, None);
     assert_eq!(
         response.error_code,
         KafkaError::FetchSessionIdNotFound.code()
     );
     assert_eq!(response.session_id, 0);
     assert!(response.responses.is_empty());
+}
+
+/// The partitions read, the answer, and the quiet candidates offered (with watch ids).
+type WatchedRound = (Vec<(String, i32)>, FetchResponse, Vec<(String, i32, u32)>);
+
+/// One fetch of session `id` at `epoch` under partition `generation`,
+/// `found` per partition read; the quiet candidates are watched (as a local
+/// log at its high watermark would be) when `watch` is set. The partitions
+/// read, the answer and the candidates offered.
+fn watched_round(
+    sessions: &FetchSessions,
+    request: &FetchRequest,
+    generation: u64,
+    found: &[Found],
+    watch: bool,
+) -> WatchedRound {
+    let (context, wanted) = sessions
+        .open(request, 12, false, generation)
+        .expect("opened");
+    let read = names(&wanted);
+    let mut response = answer(&wanted, found);
+    let mut offered = Vec::new();
+    let mut watch_quiet = |candidate: &QuietCandidate<'_>| {
+        offered.push((
+            candidate.topic.0.to_string(),
+            candidate.partition,
+            candidate.watch_id,
+        ));
+        true
+    };
+    let watch_quiet: Option<WatchQuiet<'_>> = watch.then_some(&mut watch_quiet);
+    sessions.conclude(context, &wanted, &mut response, watch_quiet);
+    (read, response, offered)
+}
+
+fn names(wanted: &[WantedTopic]) -> Vec<(String, i32)> {
+    wanted
+        .iter()
+        .flat_map(|topic| {
+            topic
+                .partitions
+                .iter()
+                .map(|p| (topic.name.0.to_string(), p.partition))
+        })
+        .collect()
+}
+
+fn pair(topic: &str, partition: i32) -> (String, i32) {
+    (topic.to_string(), partition)
+}
+
+/// A session over a-0 and a-1 (at their high watermark, 10) and b-0
+/// (behind it, at 5); its id.
+fn session_at_the_end(sessions: &FetchSessions) -> i32 {
+    let request = fetch(0, 0, &[("a", &[(0, 10), (1, 10)]), ("b", &[(0, 5)])]);
+    let (_, response) = round(sessions, &request, &[NOTHING_NEW; 3]).expect("a full fetch");
+    response.session_id
+}
+
+#[test]
+fn quiet_partitions_are_left_out_of_reads_until_their_watch_fires() {
+    let sessions = FetchSessions::new(0, 1, &FetchSessionSettings::default());
+    let id = session_at_the_end(&sessions);
+    // Epoch 1 reads all three; a-0 and a-1 had nothing and their consumer
+    // is at the high watermark: they are watched. b-0 is behind it.
+    let (read, _, offered) =
+        watched_round(&sessions, &fetch(id, 1, &[]), 7, &[NOTHING_NEW; 3], true);
+    assert_eq!(read, vec![pair("a", 0), pair("a", 1), pair("b", 0)]);
+    let offered_names: Vec<(String, i32)> = offered.iter().map(|(t, p, _)| pair(t, *p)).collect();
+    assert_eq!(offered_names, vec![pair("a", 0), pair("a", 1)]);
+    // Epoch 2 reads only b-0.
+    let (read, response, _) = watched_round(&sessions, &fetch(id, 2, &[]), 7, &[NOTHING_NEW], true);
+    assert_eq!(read, vec![pair("b", 0)]);
+    assert!(answered(&response).is_empty());
+    // a-1's log moves: its watch fires, and the fetch waiting hears it.
+    let watch = sessions
+        .watch_of(FetchContext::Incremental {
+            session_id: id,
+            next_epoch: 3,
+        })
+        .expect("a consumer session has a watch");
+    assert!(!watch.any_moved());
+    watch.fire(offered[1].2);
+    assert!(watch.any_moved());
+    let (read, response, _) = watched_round(
+        &sessions,
+        &fetch(id, 3, &[]),
+        7,
+        &[NEW_RECORDS, NOTHING_NEW],
+        true,
+    );
+    assert_eq!(read, vec![pair("a", 1), pair("b", 0)]);
+    assert_eq!(answered(&response), vec![pair("a", 1)]);
+    assert!(!watch.any_moved(), "the session took the moves in");
+}
+
+#[test]
+fn a_moved_position_or_new_partition_generation_reads_quiet_partitions_again() {
+    let sessions = FetchSessions::new(0, 1, &FetchSessionSettings::default());
+    let id = session_at_the_end(&sessions);
+    watched_round(&sessions, &fetch(id, 1, &[]), 7, &[NOTHING_NEW; 3], true);
+    // The consumer seeks a-0: the request names it, so it is read.
+    let (read, _, _) = watched_round(
+        &sessions,
+        &fetch(id, 2, &[("a", &[(0, 3)])]),
+        7,
+        &[NOTHING_NEW; 2],
+        true,
+    );
+    assert_eq!(read, vec![pair("a", 0), pair("b", 0)]);
+    // Leaders, logs or topics changed on the shard: everything is read.
+    let (read, _, _) = watched_round(&sessions, &fetch(id, 3, &[]), 8, &[NOTHING_NEW; 3], true);
+    assert_eq!(read, vec![pair("a", 0), pair("a", 1), pair("b", 0)]);
+}
+
+#[test]
+fn partitions_not_watched_stay_read_and_refresh_adds_the_ones_that_moved() {
+    let sessions = FetchSessions::new(0, 1, &FetchSessionSettings::default());
+    let id = session_at_the_end(&sessions);
+    // Without a watch (the shard changed during the fetch), nothing is quiet.
+    watched_round(&sessions, &fetch(id, 1, &[]), 7, &[NOTHING_NEW; 3], false);
+    let (read, _, offered) =
+        watched_round(&sessions, &fetch(id, 2, &[]), 7, &[NOTHING_NEW; 3], true);
+    assert_eq!(read.len(), 3);
+    // While epoch 3 waits, a-0 moves: the refresh reads it too.
+    let (context, wanted) = sessions
+        .open(&fetch(id, 3, &[]), 12, false, 7)
+        .expect("epoch 3");
+    assert_eq!(names(&wanted), vec![pair("b", 0)]);
+    let watch = sessions.watch_of(context).expect("watch");
+    watch.fire(offered[0].2);
+    let refreshed = sessions.refresh(context, 7).expect("session still there");
+    assert_eq!(names(&refreshed), vec![pair("a", 0), pair("b", 0)]);
+    let mut response = answer(&refreshed, &[NEW_RECORDS, NOTHING_NEW]);
+    sessions.conclude(context, &refreshed, &mut response, None);
+    assert_eq!(answered(&response), vec![pair("a", 0)]);
+    // A refresh for an epoch the session left behind finds nothing.
+    sessions
+        .open(&fetch(id, 4, &[]), 12, false, 7)
+        .expect("epoch 4");
+    assert!(sessions.refresh(context, 7).is_none());
+}
+
+#[test]
+fn a_followers_session_never_leaves_partitions_out() {
+    let sessions = FetchSessions::new(0, 1, &FetchSessionSettings::default());
+    let request = fetch(0, 0, &[("a", &[(0, 10), (1, 10)])]);
+    let (context, wanted) = sessions.open(&request, 12, true, 7).expect("full");
+    let mut response = answer(&wanted, &[NOTHING_NEW; 2]);
+    sessions.conclude(context, &wanted, &mut response, None);
+    let id = response.session_id;
+    let (context, wanted) = sessions
+        .open(&fetch(id, 1, &[]), 12, true, 7)
+        .expect("epoch 1");
+    assert!(sessions.watch_of(context).is_none());
+    let mut response = answer(&wanted, &[NOTHING_NEW; 2]);
+    let mut offered = 0;
+    let mut watch_quiet = |_: &QuietCandidate<'_>| {
+        offered += 1;
+        true
+    };
+    sessions.conclude(context, &wanted, &mut response, Some(&mut watch_quiet));
+    assert_eq!(offered, 0, "a follower's fetch keeps it in the ISR");
+    let (_, wanted) = sessions
+        .open(&fetch(id, 2, &[]), 12, true, 7)
+        .expect("epoch 2");
+    assert_eq!(names(&wanted).len(), 2);
+}
+
+#[test]
+fn many_partitions_answered_with_records_keep_their_order_at_the_end() {
+    let sessions = FetchSessions::new(0, 1, &FetchSessionSettings::default());
+    let partitions: Vec<(i32, i64)> = (0..6).map(|p| (p, 5)).collect();
+    let (_, response) = round(
+        &sessions,
+        &fetch(0, 0, &[("a", &partitions)]),
+        &[NOTHING_NEW; 6],
+    )
+    .expect("full");
+    let id = response.session_id;
+    let found = [
+        NEW_RECORDS,
+        NOTHING_NEW,
+        NEW_RECORDS,
+        NOTHING_NEW,
+        NEW_RECORDS,
+        NOTHING_NEW,
+    ];
+    round(&sessions, &fetch(id, 1, &[]), &found).expect("epoch 1");
+    let (wanted, _) = round(&sessions, &fetch(id, 2, &[]), &[NOTHING_NEW; 6]).expect("epoch 2");
+    let order: Vec<i32> = names(&wanted).into_iter().map(|(_, p)| p).collect();
+    assert_eq!(order, vec![1, 3, 5, 0, 2, 4]);
 }

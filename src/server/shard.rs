@@ -7,7 +7,7 @@
 //! coordinators, the producer id block), so `Shard` is the one place where
 //! the data plane still reaches the control plane's types.
 
-use std::cell::{OnceCell, RefCell};
+use std::cell::{Cell, OnceCell, RefCell};
 use std::collections::HashMap;
 use std::path::PathBuf;
 use std::rc::Rc;
@@ -55,6 +55,10 @@ pub struct Shard {
     catalog: RefCell<Arc<Catalog>>,
     /// Owned partition logs, by topic then partition number.
     partitions: RefCell<LocalLogTable>,
+    /// Moves with every change of the image or of `partitions`: fetch
+    /// sessions trust what they learned of a quiet partition only while it
+    /// stays the same (leaders, epochs, logs replaced or removed).
+    partition_generation: Cell<u64>,
     /// Serialises topic admin on the controller so two creates of one name
     /// cannot both pass validation while the first awaits its disk writes.
     pub admin_lock: glommio::sync::Semaphore,
@@ -97,6 +101,7 @@ impl Shard {
             mesh: OnceCell::new(),
             catalog: RefCell::new(catalog),
             partitions: RefCell::new(HashMap::new()),
+            partition_generation: Cell::new(0),
             admin_lock: glommio::sync::Semaphore::new(1),
             response_memory: Rc::default(),
             request_memory: Rc::new(glommio::sync::Semaphore::new(
@@ -150,6 +155,7 @@ impl Shard {
             }
             std::mem::replace(&mut *current, Arc::clone(&catalog))
         };
+        self.bump_partition_generation();
         // Changed topic configs (AlterConfigs) reach this shard's logs here.
         let partitions = self.partitions.borrow();
         for (name, logs) in partitions.iter() {
@@ -166,6 +172,16 @@ impl Shard {
         drop(partitions);
         // Leaders, followers and leader epochs follow the new image.
         replicas::sync_roles(self);
+    }
+
+    /// See `partition_generation`.
+    pub fn partition_generation(&self) -> u64 {
+        self.partition_generation.get()
+    }
+
+    fn bump_partition_generation(&self) {
+        self.partition_generation
+            .set(self.partition_generation.get().wrapping_add(1));
     }
 
     pub fn owner_of(&self, topic: &str, partition: i32) -> usize {
@@ -208,6 +224,7 @@ impl Shard {
     /// Puts `log` in place of a partition's log (a follower's log after
     /// `truncate_to`); nothing if the partition is gone meanwhile.
     pub fn replace_partition_log(&self, topic: &str, partition: i32, log: PartitionLog) {
+        self.bump_partition_generation();
         if let Some(slot) = self
             .partitions
             .borrow_mut()
@@ -261,6 +278,7 @@ impl Shard {
         let mut failed = Vec::new();
         {
             let mut logs = self.partitions.borrow_mut();
+            self.bump_partition_generation();
             let topic_logs = logs.entry(Arc::clone(&topic.name)).or_default();
             for (partition, result) in opened {
                 match result {
@@ -345,6 +363,7 @@ impl Shard {
         }
         let removed: Vec<(i32, PartitionLog)> = {
             let mut logs = self.partitions.borrow_mut();
+            self.bump_partition_generation();
             let Some(topic_logs) = logs.get_mut(topic) else {
                 return;
             };
