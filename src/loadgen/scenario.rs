@@ -29,7 +29,9 @@ pub enum MessageSize {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum KeyDistribution {
-    /// No key: the producer spreads messages round-robin over partitions.
+    /// No key: the producer fills one partition's batch, then moves to the
+    /// next (sticky partitioning, as the Java client and librdkafka treat
+    /// keyless records: KIP-480).
     None,
     /// Keys 0, 1, 2, ... in turn (`key_count` distinct keys).
     RoundRobin,

@@ -127,7 +127,9 @@ pub(super) fn scenario_section(scenario: &Scenario, partitions_shown: Option<Str
         } => format!("normal, mean {mean_bytes} B, stddev {stddev_bytes} B"),
     };
     let keys = match key_distribution {
-        KeyDistribution::None => "none (round-robin over partitions)".to_string(),
+        KeyDistribution::None => {
+            "none (sticky: one partition's batch filled, then the next)".to_string()
+        }
         KeyDistribution::RoundRobin => format!("round-robin over {key_count} keys"),
         KeyDistribution::Random => format!("random out of {key_count} keys"),
     };
