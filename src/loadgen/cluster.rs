@@ -160,26 +160,43 @@ fn list_latest_offsets_request(partitions: &[&PartitionLeader]) -> ListOffsetsRe
     use kafka_protocol::messages::list_offsets_request::{ListOffsetsPartition, ListOffsetsTopic};
     /// ListOffsets timestamp -1: the log end offset.
     const LATEST_TIMESTAMP: i64 = -1;
-    let mut topics: Vec<ListOffsetsTopic> = Vec::new();
-    for partition in partitions {
+    let entries = partitions.iter().map(|partition| {
         let entry = ListOffsetsPartition::default()
             .with_partition_index(partition.partition)
             .with_timestamp(LATEST_TIMESTAMP);
-        match topics
-            .iter_mut()
-            .find(|topic| topic.name.0.as_str() == partition.topic)
-        {
-            Some(topic) => topic.partitions.push(entry),
-            None => topics.push(
-                ListOffsetsTopic::default()
-                    .with_name(TopicName(StrBytes::from_string(partition.topic.clone())))
-                    .with_partitions(vec![entry]),
-            ),
-        }
-    }
+        (partition.topic.as_str(), entry)
+    });
+    let topics = group_by_topic(entries)
+        .into_iter()
+        .map(|(topic, partitions)| {
+            ListOffsetsTopic::default()
+                .with_name(topic_name(topic))
+                .with_partitions(partitions)
+        })
+        .collect();
     ListOffsetsRequest::default()
         .with_replica_id(BrokerId(-1))
         .with_topics(topics)
+}
+
+/// Per-partition entries of a request grouped by topic, topics in the order
+/// they first appear (requests name each topic once).
+pub fn group_by_topic<'a, T>(
+    entries: impl IntoIterator<Item = (&'a str, T)>,
+) -> Vec<(&'a str, Vec<T>)> {
+    let mut topics: Vec<(&'a str, Vec<T>)> = Vec::new();
+    for (topic, entry) in entries {
+        match topics.iter_mut().find(|(name, _)| *name == topic) {
+            Some((_, grouped)) => grouped.push(entry),
+            None => topics.push((topic, vec![entry])),
+        }
+    }
+    topics
+}
+
+/// A topic name for a request.
+pub fn topic_name(topic: &str) -> TopicName {
+    TopicName(StrBytes::from_string(topic.to_string()))
 }
 
 /// Whether every leading broker already serves the topics: in a cluster a

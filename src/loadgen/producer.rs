@@ -19,12 +19,12 @@ use futures::channel::oneshot;
 use kafka_protocol::messages::produce_request::{PartitionProduceData, TopicProduceData};
 use kafka_protocol::messages::{
     ApiKey, InitProducerIdRequest, InitProducerIdResponse, ProduceRequest, ProduceResponse,
-    ProducerId, TopicName,
+    ProducerId,
 };
-use kafka_protocol::protocol::{Decodable, StrBytes};
+use kafka_protocol::protocol::Decodable;
 
 use super::batching::Batches;
-use super::cluster::{ClusterView, PRODUCE_VERSION};
+use super::cluster::{group_by_topic, topic_name, ClusterView, PRODUCE_VERSION};
 use super::payload::{write_payload, PayloadHeader};
 use super::random::{message_size, Random};
 use super::rate::OpenLoopSchedule;
@@ -340,24 +340,21 @@ async fn produce_succeeded(receiver: oneshot::Receiver<io::Result<Bytes>>) -> bo
 }
 
 fn produce_request(batches: &Batches, parts: Vec<(usize, Bytes)>, acks: i16) -> ProduceRequest {
-    let mut topics: Vec<TopicProduceData> = Vec::new();
-    for (index, records) in parts {
+    let entries = parts.into_iter().map(|(index, records)| {
         let target = batches.target(index);
         let partition = PartitionProduceData::default()
             .with_index(target.partition)
             .with_records(Some(records));
-        match topics
-            .iter_mut()
-            .find(|t| t.name.0.as_str() == target.topic)
-        {
-            Some(topic) => topic.partition_data.push(partition),
-            None => topics.push(
-                TopicProduceData::default()
-                    .with_name(TopicName(StrBytes::from_string(target.topic.clone())))
-                    .with_partition_data(vec![partition]),
-            ),
-        }
-    }
+        (target.topic.as_str(), partition)
+    });
+    let topics = group_by_topic(entries)
+        .into_iter()
+        .map(|(topic, partitions)| {
+            TopicProduceData::default()
+                .with_name(topic_name(topic))
+                .with_partition_data(partitions)
+        })
+        .collect();
     ProduceRequest::default()
         .with_acks(acks)
         .with_timeout_ms(30_000)

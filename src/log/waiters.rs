@@ -115,8 +115,8 @@ pub(crate) struct Subscribers {
 pub struct SessionWatch {
     /// Bit `id` is set when partition `id` moved.
     moved: RefCell<Vec<u64>>,
-    any_moved: Cell<bool>,
-    waker: RefCell<Option<Waker>>,
+    /// Fired with the first bit set since the last `clear`.
+    any_moved: Rc<DataSignal>,
 }
 
 impl SessionWatch {
@@ -130,10 +130,7 @@ impl SessionWatch {
             }
             moved[word] |= 1 << bit;
         }
-        self.any_moved.set(true);
-        if let Some(waker) = self.waker.borrow_mut().take() {
-            waker.wake();
-        }
+        self.any_moved.fire();
     }
 
     /// Whether partition `id` moved since the last `clear`.
@@ -147,28 +144,23 @@ impl SessionWatch {
 
     /// Whether any partition moved since the last `clear`.
     pub fn any_moved(&self) -> bool {
-        self.any_moved.get()
+        self.any_moved.fired.get()
     }
 
     /// Forgets what moved (the session has taken it in).
     pub fn clear(&self) {
-        self.moved
-            .borrow_mut()
-            .iter_mut()
-            .for_each(|bits| *bits = 0);
-        self.any_moved.set(false);
+        if self.any_moved() {
+            self.moved
+                .borrow_mut()
+                .iter_mut()
+                .for_each(|bits| *bits = 0);
+            self.any_moved.fired.set(false);
+        }
     }
 
     /// Resolves once any watched partition moved since the last `clear`.
-    pub fn moved(self: &Rc<Self>) -> impl Future<Output = ()> {
-        let watch = Rc::clone(self);
-        std::future::poll_fn(move |context| {
-            if watch.any_moved.get() {
-                return Poll::Ready(());
-            }
-            *watch.waker.borrow_mut() = Some(context.waker().clone());
-            Poll::Pending
-        })
+    pub fn moved(&self) -> impl Future<Output = ()> {
+        self.any_moved.fired()
     }
 }
 

@@ -13,7 +13,6 @@
 
 use std::collections::BTreeMap;
 use std::rc::Rc;
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use bytes::{Bytes, BytesMut};
@@ -27,7 +26,7 @@ use kafka_protocol::protocol::StrBytes;
 
 use super::fetch_sessions::{QuietCandidate, SessionError, WantedTopic, WatchQuiet};
 use super::partition_calls::{ReadCall, ReadOutcome, ReadPart, WaitForDataCall};
-use super::partition_ops;
+use super::partition_ops::{self, PartitionLookup};
 use super::routing::{self, ShardCall};
 use super::scatter::{scatter_gather, OwnerWork};
 use super::shard::Shard;
@@ -136,12 +135,14 @@ async fn serve_fetch(shard: &Rc<Shard>, request: FetchRequest, version: i16) -> 
     let mut response = assemble(topics, outcomes, response_max_bytes, version);
     // Quiet marks hold only if the shard's partitions stayed as they were
     // while this fetch read them.
-    let mut watch_quiet = |candidate: &QuietCandidate<'_>| watch_while_quiet(shard, candidate);
-    let watch_quiet: Option<WatchQuiet<'_>> =
-        (shard.partition_generation() == generation).then_some(&mut watch_quiet);
-    shard
-        .fetch_sessions
-        .conclude(context, &wanted, &mut response, watch_quiet);
+    let unchanged = shard.partition_generation() == generation;
+    shard.with_partition_lookup(|lookup| {
+        let mut watch_quiet = |candidate: &QuietCandidate<'_>| watch_while_quiet(lookup, candidate);
+        let watch_quiet: Option<WatchQuiet<'_>> = unchanged.then_some(&mut watch_quiet);
+        shard
+            .fetch_sessions
+            .conclude(context, &wanted, &mut response, watch_quiet);
+    });
     response
 }
 
@@ -159,16 +160,11 @@ fn readable_parts(topics: &[RequestedTopic]) -> Vec<ReadPart> {
 
 /// Watches a session partition with nothing new if its log is on this
 /// shard and still quiet (`PartitionLog::watch_while_quiet`).
-fn watch_while_quiet(shard: &Shard, candidate: &QuietCandidate<'_>) -> bool {
+fn watch_while_quiet(lookup: &mut PartitionLookup<'_>, candidate: &QuietCandidate<'_>) -> bool {
     let log = if candidate.topic_id.is_nil() {
-        shard.partition_log(candidate.topic.0.as_str(), candidate.partition)
+        lookup.log(candidate.topic.0.as_str(), candidate.partition)
     } else {
-        let name = shard.read_catalog(|catalog| {
-            catalog
-                .topic_by_id(&candidate.topic_id)
-                .map(|topic| Arc::clone(&topic.name))
-        });
-        name.and_then(|name| shard.partition_log(&name, candidate.partition))
+        lookup.log_by_id(&candidate.topic_id, candidate.partition)
     };
     log.is_some_and(|log| {
         log.watch_while_quiet(

@@ -154,17 +154,8 @@ fn an_incremental_fetch_answers_only_partitions_with_news() {
     // to the end after its records (the next byte budget starts elsewhere).
     let (wanted, response) =
         round(&sessions, &fetch(id, 2, &[]), &[NOTHING_NEW; 3]).expect("epoch 2");
-    let order: Vec<(String, i32)> = wanted
-        .iter()
-        .flat_map(|topic| {
-            topic
-                .partitions
-                .iter()
-                .map(|p| (topic.name.0.to_string(), p.partition))
-        })
-        .collect();
     assert_eq!(
-        order,
+        names(&wanted),
         vec![
             ("a".to_string(), 0),
             ("b".to_string(), 0),

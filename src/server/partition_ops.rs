@@ -207,6 +207,13 @@ impl<'a> PartitionLookup<'a> {
             .and_then(|logs| logs.get(&partition))
     }
 
+    /// [`log`](Self::log) of a topic named by its id (Fetch v13+).
+    pub fn log_by_id(&mut self, topic_id: &uuid::Uuid, partition: i32) -> Option<&'a PartitionLog> {
+        let catalog = self.catalog;
+        let topic = catalog.topic_by_id(topic_id)?;
+        self.log(&topic.name, partition)
+    }
+
     /// [`local_log`] for one of many partitions.
     pub fn local_log(&mut self, topic: &str, partition: i32) -> Result<&'a PartitionLog, i16> {
         let node_id = self.node_id;
