@@ -134,6 +134,88 @@ fn bench_consumes_every_message_with_and_without_fetch_sessions() {
 }
 
 #[test]
+fn slow_publish_trace_lists_every_message_over_the_threshold_on_the_monotonic_clock() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let mut before = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
+    // SAFETY: a valid timespec to write into.
+    assert_eq!(
+        unsafe { libc::clock_gettime(libc::CLOCK_MONOTONIC, &mut before) },
+        0
+    );
+    let before_ns = before.tv_sec as u64 * 1_000_000_000 + before.tv_nsec as u64;
+    // Threshold 0: every measured message is "slow", so the CSV must list
+    // exactly the measured messages.
+    let output = run_bench(
+        dir.path(),
+        &["--rate", "2000", "--trace-slow-publishes", "0"],
+    );
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        output.status.success(),
+        "bench failed\nstdout:\n{stdout}\nstderr:\n{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let json_path = &files_with_suffix(dir.path(), ".json")[0];
+    let report: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(json_path).expect("json readable"))
+            .expect("json parses");
+    let produced = report["produced_messages"]
+        .as_u64()
+        .expect("produced_messages");
+    let csvs = files_with_suffix(dir.path(), "-slow-publishes.csv");
+    assert_eq!(csvs.len(), 1, "one slow-publish file");
+    let csv = std::fs::read_to_string(&csvs[0]).expect("csv readable");
+    let mut lines = csv.lines();
+    assert_eq!(lines.next(), Some("due_ns,sent_ns,acked_ns,latency_us"));
+    let mut rows = 0u64;
+    let mut previous_due = 0;
+    for line in lines {
+        let fields: Vec<u64> = line
+            .split(',')
+            .map(|field| field.parse().expect("numeric field"))
+            .collect();
+        let [due, sent, acked, latency_us] = fields[..] else {
+            panic!("four fields: {line}");
+        };
+        assert!(
+            due >= before_ns,
+            "due {due} is on the monotonic clock, after {before_ns}"
+        );
+        assert!(due >= previous_due, "sorted by due time");
+        assert!(
+            due <= sent + 1_000_000,
+            "sent no earlier than due (1 ms slack): {line}"
+        );
+        assert!(sent <= acked, "acked after sent: {line}");
+        assert_eq!(latency_us, (acked - due) / 1_000, "{line}");
+        previous_due = due;
+        rows += 1;
+    }
+    assert!(produced > 1_000, "a 2 s run at 2,000 msg/s: {produced}");
+    assert_eq!(rows, produced, "every measured message is at or over 0 µs");
+
+    let refused = Command::new(env!("CARGO_BIN_EXE_corelog"))
+        .args([
+            "bench",
+            "--sweep-partitions",
+            "1,2",
+            "--trace-slow-publishes",
+            "5",
+        ])
+        .output()
+        .expect("corelog bench runs");
+    assert!(!refused.status.success());
+    assert!(
+        String::from_utf8_lossy(&refused.stderr).contains("--sweep-partitions"),
+        "{}",
+        String::from_utf8_lossy(&refused.stderr)
+    );
+}
+
+#[test]
 fn partition_sweep_writes_one_report_with_a_run_per_count() {
     let dir = tempfile::tempdir().expect("temp dir");
     let output = Command::new(env!("CARGO_BIN_EXE_corelog"))

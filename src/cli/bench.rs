@@ -11,7 +11,7 @@ use clap::Args;
 
 use crate::config::FlushPolicy;
 use crate::loadgen::report::{
-    print_summary_table, report_file_stem, write_reports, write_sweep_report,
+    print_summary_table, report_file_stem, write_reports, write_slow_publishes, write_sweep_report,
 };
 use crate::loadgen::results::BenchResults;
 use crate::loadgen::runner::{self, RunPlan, Target};
@@ -95,6 +95,13 @@ pub struct BenchArgs {
     /// No progress lines on stderr.
     #[arg(long)]
     pub quiet: bool,
+    /// Also write `<report>-slow-publishes.csv`: every measured message whose
+    /// publish latency is at least this many µs, with when it was due, sent
+    /// and acknowledged in CLOCK_MONOTONIC ns, to line up with a
+    /// `perf record -k CLOCK_MONOTONIC` trace of the run
+    /// (`bench/tail-attribution.py`). Not with --sweep-partitions.
+    #[arg(long, value_name = "MICROSECONDS")]
+    pub trace_slow_publishes: Option<u64>,
 }
 
 fn invalid(message: String) -> io::Error {
@@ -270,6 +277,12 @@ pub fn run(args: BenchArgs) -> io::Result<()> {
     let scenario = build_scenario(&args)?;
     let (broker_cores, loadgen_cores) = split_cores(&args);
     if !args.sweep_partitions.is_empty() {
+        if args.trace_slow_publishes.is_some() {
+            return Err(invalid(
+                "--trace-slow-publishes traces one run; it does not go with --sweep-partitions"
+                    .to_string(),
+            ));
+        }
         return run_sweep(&args, &scenario, &broker_cores, &loadgen_cores);
     }
     let targets: Vec<String> = if !args.compare.is_empty() {
@@ -299,6 +312,7 @@ pub fn run(args: BenchArgs) -> io::Result<()> {
             loadgen_cores: loadgen_cores.clone(),
             command_line: command_line.clone(),
             progress: !args.quiet,
+            slow_publish_us: args.trace_slow_publishes,
         };
         let results = runner::run(&plan)?;
         println!("{}", print_summary_table(&results));
@@ -313,6 +327,14 @@ pub fn run(args: BenchArgs) -> io::Result<()> {
         let paths = write_reports(&results, &args.report_dir, &stem)?;
         for path in paths.all() {
             eprintln!("wrote {}", path.display());
+        }
+        if args.trace_slow_publishes.is_some() {
+            let path = write_slow_publishes(&results, &args.report_dir, &stem)?;
+            eprintln!(
+                "wrote {} ({} slow publishes)",
+                path.display(),
+                results.measurements.slow_publishes.len()
+            );
         }
         all_results.push((target_text.clone(), results));
     }
@@ -379,6 +401,7 @@ fn run_sweep(
             loadgen_cores: loadgen_cores.to_vec(),
             command_line: command_line.clone(),
             progress: !args.quiet,
+            slow_publish_us: None,
         };
         match runner::run(&plan) {
             Ok(results) => {

@@ -28,7 +28,7 @@ use super::cluster::{group_by_topic, topic_name, ClusterView, PRODUCE_VERSION};
 use super::payload::{write_payload, PayloadHeader};
 use super::random::{message_size, Random};
 use super::rate::OpenLoopSchedule;
-use super::results::record_latency;
+use super::results::{record_latency, SlowPublish};
 use super::scenario::{KeyDistribution, Scenario};
 use super::shared::{CoreState, RunClock, Totals};
 use crate::client::connection::Connection;
@@ -53,6 +53,9 @@ pub struct ProducerTask {
     pub clock: RunClock,
     pub core: Rc<CoreState>,
     pub totals: Arc<Totals>,
+    /// Keep every measured message whose publish latency reaches this many
+    /// µs (`--trace-slow-publishes`); `None`: keep none.
+    pub slow_publish_us: Option<u64>,
 }
 
 pub async fn run_producer(task: ProducerTask) {
@@ -269,6 +272,8 @@ async fn send_batches(
         .map_err(io::Error::from)?;
     let acks = task.scenario.acks;
     let receiver = connection.send(ApiKey::Produce, PRODUCE_VERSION, &request, acks != 0)?;
+    let sent_ns = task.clock.now_ns();
+    let slow_publish_us = task.slow_publish_us;
     let clock = task.clock;
     let core = Rc::clone(&task.core);
     let totals = Arc::clone(&task.totals);
@@ -286,11 +291,23 @@ async fn send_batches(
             acknowledged,
             &due_ns,
             payload_bytes,
-            ack_ns,
+            AckTimes {
+                sent_ns,
+                ack_ns,
+                slow_publish_us,
+            },
         );
     })
     .detach();
     Ok(())
+}
+
+/// When one Produce request went out and its answer came back (run
+/// nanoseconds), and the slow-publish threshold its messages are held to.
+struct AckTimes {
+    sent_ns: u64,
+    ack_ns: u64,
+    slow_publish_us: Option<u64>,
 }
 
 fn record_acks(
@@ -300,8 +317,13 @@ fn record_acks(
     acknowledged: bool,
     due_ns: &[u64],
     payload_bytes: u64,
-    ack_ns: u64,
+    times: AckTimes,
 ) {
+    let AckTimes {
+        sent_ns,
+        ack_ns,
+        slow_publish_us,
+    } = times;
     let mut measurements = core.measurements.borrow_mut();
     if !acknowledged {
         measurements.produce_errors += 1;
@@ -321,6 +343,13 @@ fn record_acks(
             record_latency(&mut measurements.publish_latency_us, latency_us);
             measurements.produced_messages += 1;
             measurements.produced_bytes += bytes_per_message;
+            if slow_publish_us.is_some_and(|threshold| latency_us >= threshold) {
+                measurements.keep_slow_publish(SlowPublish {
+                    due_ns: clock.monotonic_ns(due),
+                    sent_ns: clock.monotonic_ns(sent_ns),
+                    acked_ns: clock.monotonic_ns(ack_ns),
+                });
+            }
         }
     }
 }

@@ -32,7 +32,7 @@ use std::io;
 use std::path::{Path, PathBuf};
 use std::time::{SystemTime, UNIX_EPOCH};
 
-use super::results::BenchResults;
+use super::results::{BenchResults, SlowPublish};
 
 pub use table::print_summary_table;
 
@@ -128,6 +128,38 @@ pub fn write_reports(
     std::fs::write(&paths.svg, svg::render_latency_plot(results))?;
     std::fs::write(&paths.markdown, markdown::render_markdown(results, &names))?;
     Ok(paths)
+}
+
+/// Writes `<file_stem>-slow-publishes.csv` into `dir`: one line per slow
+/// publish the run kept (`--trace-slow-publishes`), in due order, with its
+/// times in CLOCK_MONOTONIC nanoseconds and its latency in µs.
+pub fn write_slow_publishes(
+    results: &BenchResults,
+    dir: &Path,
+    file_stem: &str,
+) -> io::Result<PathBuf> {
+    check_file_stem(file_stem)?;
+    std::fs::create_dir_all(dir)?;
+    let path = dir.join(format!("{file_stem}-slow-publishes.csv"));
+    std::fs::write(
+        &path,
+        render_slow_publishes(&results.measurements.slow_publishes),
+    )?;
+    Ok(path)
+}
+
+fn render_slow_publishes(slow: &[SlowPublish]) -> String {
+    let mut sorted = slow.to_vec();
+    sorted.sort_by_key(|publish| publish.due_ns);
+    let mut csv = String::from("due_ns,sent_ns,acked_ns,latency_us\n");
+    for publish in sorted {
+        let latency_us = publish.acked_ns.saturating_sub(publish.due_ns) / 1_000;
+        csv.push_str(&format!(
+            "{},{},{},{latency_us}\n",
+            publish.due_ns, publish.sent_ns, publish.acked_ns
+        ));
+    }
+    csv
 }
 
 /// A stem is one file name component: anything else would write outside
@@ -257,6 +289,30 @@ mod tests {
 
     use super::test_support::{empty_results, synthetic_results};
     use super::*;
+
+    #[test]
+    fn slow_publishes_render_in_due_order_with_their_latency() {
+        let later = SlowPublish {
+            due_ns: 5_000_000,
+            sent_ns: 5_000_100,
+            acked_ns: 9_000_000,
+        };
+        let earlier = SlowPublish {
+            due_ns: 1_000_000,
+            sent_ns: 3_500_000,
+            acked_ns: 4_200_000,
+        };
+        assert_eq!(
+            render_slow_publishes(&[later, earlier]),
+            "due_ns,sent_ns,acked_ns,latency_us\n\
+             1000000,3500000,4200000,3200\n\
+             5000000,5000100,9000000,4000\n"
+        );
+        assert_eq!(
+            render_slow_publishes(&[]),
+            "due_ns,sent_ns,acked_ns,latency_us\n"
+        );
+    }
 
     #[test]
     fn file_stem_is_scenario_then_utc_basic_timestamp() {

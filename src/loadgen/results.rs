@@ -25,6 +25,24 @@ pub fn record_latency(histogram: &mut Histogram<u64>, latency_us: u64) {
     let _ = histogram.record(latency_us.clamp(1, LATENCY_MAX_US));
 }
 
+/// Slow publishes kept per run at most (`--trace-slow-publishes`): enough
+/// for every message over the p99.9 of a long run, bounded in memory.
+pub const SLOW_PUBLISHES_KEPT: usize = 100_000;
+
+/// One measured message whose publish latency reached the run's
+/// `--trace-slow-publishes` threshold. Times are CLOCK_MONOTONIC nanoseconds,
+/// to line up with a `perf record -k CLOCK_MONOTONIC` trace of the same run
+/// (`bench/tail-attribution.py`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SlowPublish {
+    /// When the open-loop schedule wanted it sent (latency counts from here).
+    pub due_ns: u64,
+    /// When its Produce request was handed to the connection.
+    pub sent_ns: u64,
+    /// When its acknowledgement was read.
+    pub acked_ns: u64,
+}
+
 /// Counters and histograms of one load-generator core, merged into the total.
 #[derive(Debug, Clone)]
 pub struct Measurements {
@@ -49,6 +67,9 @@ pub struct Measurements {
     /// each followed by a full fetch that starts a new one. Not a problem:
     /// nothing is lost, but each costs a full request and answer.
     pub fetch_session_restarts: u64,
+    /// Messages at or over the slow-publish threshold, in ack order per
+    /// core (empty unless the run traces them; at most `SLOW_PUBLISHES_KEPT`).
+    pub slow_publishes: Vec<SlowPublish>,
 }
 
 impl Default for Measurements {
@@ -66,6 +87,7 @@ impl Default for Measurements {
             duplicates: 0,
             consume_errors: 0,
             fetch_session_restarts: 0,
+            slow_publishes: Vec::new(),
         }
     }
 }
@@ -85,6 +107,16 @@ impl Measurements {
         self.duplicates += other.duplicates;
         self.consume_errors += other.consume_errors;
         self.fetch_session_restarts += other.fetch_session_restarts;
+        let room = SLOW_PUBLISHES_KEPT.saturating_sub(self.slow_publishes.len());
+        self.slow_publishes
+            .extend(other.slow_publishes.iter().take(room).copied());
+    }
+
+    /// Keeps `slow` if the run still has room for it.
+    pub fn keep_slow_publish(&mut self, slow: SlowPublish) {
+        if self.slow_publishes.len() < SLOW_PUBLISHES_KEPT {
+            self.slow_publishes.push(slow);
+        }
     }
 }
 
@@ -179,6 +211,30 @@ impl BenchResults {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn slow(due_ns: u64) -> SlowPublish {
+        SlowPublish {
+            due_ns,
+            sent_ns: due_ns + 10,
+            acked_ns: due_ns + 3_000_000,
+        }
+    }
+
+    #[test]
+    fn slow_publishes_merge_up_to_the_cap() {
+        let mut first = Measurements::default();
+        let mut second = Measurements::default();
+        for due in 0..(SLOW_PUBLISHES_KEPT as u64 - 1) {
+            first.keep_slow_publish(slow(due));
+        }
+        second.keep_slow_publish(slow(1 << 40));
+        second.keep_slow_publish(slow(1 << 41));
+        first.merge(&second);
+        assert_eq!(first.slow_publishes.len(), SLOW_PUBLISHES_KEPT);
+        assert_eq!(first.slow_publishes.last(), Some(&slow(1 << 40)));
+        first.keep_slow_publish(slow(7));
+        assert_eq!(first.slow_publishes.len(), SLOW_PUBLISHES_KEPT);
+    }
 
     #[test]
     fn merging_cores_adds_counts_and_histograms() {

@@ -46,6 +46,9 @@ pub struct RunPlan {
     pub command_line: String,
     /// Print a progress line to stderr every second.
     pub progress: bool,
+    /// Keep the measured messages whose publish latency reaches this many
+    /// µs, with their times (`BenchResults::measurements.slow_publishes`).
+    pub slow_publish_us: Option<u64>,
 }
 
 /// One core's progress for the last second.
@@ -139,6 +142,7 @@ fn run_against(plan: &RunPlan, bootstrap: SocketAddr) -> io::Result<(Measurement
         Duration::from_secs_f64(scenario.warmup_seconds),
         Duration::from_secs_f64(scenario.duration_seconds),
     );
+    let slow_publish_us = plan.slow_publish_us;
     let (tick_sender, tick_receiver) = mpsc::channel::<Tick>();
     let mut handles = Vec::with_capacity(cores.len());
     for (slot, &cpu) in cores.iter().enumerate() {
@@ -150,7 +154,17 @@ fn run_against(plan: &RunPlan, bootstrap: SocketAddr) -> io::Result<(Measurement
         let handle = LocalExecutorBuilder::new(Placement::Fixed(cpu))
             .io_memory(LOADGEN_IO_MEMORY_BYTES)
             .name(&format!("loadgen-{slot}"))
-            .spawn(move || run_core(slot, core_count, scenario, cluster, clock, totals, ticks))
+            .spawn(move || {
+                let task = CoreTask {
+                    slot,
+                    core_count,
+                    scenario,
+                    cluster,
+                    clock,
+                    slow_publish_us,
+                };
+                run_core(task, totals, ticks)
+            })
             .map_err(io::Error::from)?;
         handles.push(handle);
     }
@@ -174,16 +188,26 @@ fn run_against(plan: &RunPlan, bootstrap: SocketAddr) -> io::Result<(Measurement
     Ok((merged, scenario.duration_seconds, unconsumed))
 }
 
-/// One load-generator core: its producers and consumers, plus a ticker.
-async fn run_core(
+/// What one load-generator core runs, and where it stands among the cores.
+struct CoreTask {
     slot: usize,
     core_count: usize,
     scenario: Scenario,
     cluster: ClusterView,
     clock: RunClock,
-    totals: Arc<Totals>,
-    ticks: mpsc::Sender<Tick>,
-) -> Measurements {
+    slow_publish_us: Option<u64>,
+}
+
+/// One load-generator core: its producers and consumers, plus a ticker.
+async fn run_core(task: CoreTask, totals: Arc<Totals>, ticks: mpsc::Sender<Tick>) -> Measurements {
+    let CoreTask {
+        slot,
+        core_count,
+        scenario,
+        cluster,
+        clock,
+        slow_publish_us,
+    } = task;
     let scenario = Rc::new(scenario);
     let cluster = Rc::new(cluster);
     let core = Rc::new(CoreState::default());
@@ -200,6 +224,7 @@ async fn run_core(
             clock,
             core: Rc::clone(&core),
             totals: Arc::clone(&totals),
+            slow_publish_us,
         };
         tasks.push(glommio::spawn_local(run_producer(task)));
     }

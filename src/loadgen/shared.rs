@@ -24,6 +24,10 @@ pub struct RunClock {
     pub wall_start_us: u64,
     pub warmup_end_ns: u64,
     pub end_ns: u64,
+    /// CLOCK_MONOTONIC nanoseconds at `start` (the clock `Instant` reads on
+    /// Linux, and the one `perf record -k CLOCK_MONOTONIC` stamps events
+    /// with), so run times can be lined up with a trace of the same run.
+    pub monotonic_start_ns: u64,
 }
 
 impl RunClock {
@@ -32,8 +36,10 @@ impl RunClock {
             .duration_since(UNIX_EPOCH)
             .map(|d| d.as_micros() as u64)
             .unwrap_or(0);
+        let start = Instant::now();
         RunClock {
-            start: Instant::now(),
+            start,
+            monotonic_start_ns: monotonic_now_ns(),
             wall_start_us,
             warmup_end_ns: warmup.as_nanos() as u64,
             end_ns: (warmup + measured).as_nanos() as u64,
@@ -54,9 +60,28 @@ impl RunClock {
         wall_us.saturating_sub(self.wall_start_us) * 1_000
     }
 
+    /// CLOCK_MONOTONIC nanoseconds of a moment given in run nanoseconds.
+    pub fn monotonic_ns(&self, run_ns: u64) -> u64 {
+        self.monotonic_start_ns + run_ns
+    }
+
     pub fn is_measured(&self, run_ns: u64) -> bool {
         run_ns >= self.warmup_end_ns && run_ns < self.end_ns
     }
+}
+
+/// CLOCK_MONOTONIC now, in nanoseconds (0 if the clock cannot be read,
+/// which Linux does not do for this clock).
+fn monotonic_now_ns() -> u64 {
+    let mut now = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
+    // SAFETY: `now` is a valid, writable timespec for the call's duration.
+    if unsafe { libc::clock_gettime(libc::CLOCK_MONOTONIC, &mut now) } != 0 {
+        return 0;
+    }
+    (now.tv_sec as u64) * 1_000_000_000 + now.tv_nsec as u64
 }
 
 /// Counters since the last progress line, per core.
