@@ -8,7 +8,9 @@ mod common;
 use std::time::Duration;
 
 use common::*;
-use rdkafka::admin::{AdminOptions, AlterConfig, NewPartitions, ResourceSpecifier};
+use rdkafka::admin::{
+    AdminOptions, AlterConfig, NewPartitions, NewTopic, ResourceSpecifier, TopicReplication,
+};
 use rdkafka::consumer::Consumer;
 use rdkafka::error::RDKafkaErrorCode;
 use rdkafka::{Offset, TopicPartitionList};
@@ -322,4 +324,27 @@ fn creations_past_the_node_partition_limit_are_refused_with_policy_violation() {
         try_create_topic(&bootstrap, "one-more", 1),
         Err(RDKafkaErrorCode::PolicyViolation)
     );
+}
+
+#[test]
+fn topics_of_one_create_topics_request_count_together_against_the_node_limit() {
+    let broker = Broker::start(1, &["--max-partitions-per-node", "30"]);
+    let bootstrap = broker.bootstrap();
+    let admin = admin(&bootstrap);
+    // Each fits alone (20 <= 30); together they do not (40 > 30).
+    let first = NewTopic::new("first-of-two", 20, TopicReplication::Fixed(1));
+    let second = NewTopic::new("second-of-two", 20, TopicReplication::Fixed(1));
+    let results =
+        futures::executor::block_on(admin.create_topics([&first, &second], &admin_options()))
+            .expect("CreateTopics answered");
+    assert_eq!(results.len(), 2);
+    assert_eq!(results[0], Ok("first-of-two".to_string()));
+    assert!(
+        matches!(&results[1], Err((name, RDKafkaErrorCode::PolicyViolation)) if name == "second-of-two"),
+        "{:?}",
+        results[1]
+    );
+    wait_for_topic(&bootstrap, "first-of-two", 20);
+    assert!(!all_topic_names(&bootstrap).contains(&"second-of-two".to_string()));
+    assert!(!broker.data_dir().join("second-of-two-0").exists());
 }

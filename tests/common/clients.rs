@@ -69,7 +69,7 @@ pub fn admin(bootstrap: &str) -> AdminClient<TestContext> {
         .expect("create admin client")
 }
 
-fn admin_options() -> AdminOptions {
+pub fn admin_options() -> AdminOptions {
     AdminOptions::new()
         .request_timeout(Some(ADMIN_TIMEOUT))
         .operation_timeout(Some(ADMIN_TIMEOUT))
