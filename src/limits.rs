@@ -65,7 +65,26 @@ const _: () = assert!(FETCH_RESPONSE_BYTES_MAX * 4 <= RESPONSE_MEMORY_BYTES_PER_
 /// admitted since their last look at statvfs. 1 GiB covers that on a busy
 /// node and is a small share of any disk a broker runs on; 0 turns the
 /// guard off (a write then fails only when the disk is really full).
+/// As a default it is also capped at `MIN_FREE_SHARE_DEFAULT_DIVISOR`th of
+/// the file system ([`default_min_free_bytes`]): a reserve as large as a
+/// small data volume would refuse every Produce from the start.
 pub const MIN_FREE_BYTES_DEFAULT: u64 = 1 << 30;
+
+/// The default reserve is at most this fraction (1/N) of the data
+/// directory's file system: 10%, 100 MiB of a 1 GiB volume.
+pub const MIN_FREE_SHARE_DEFAULT_DIVISOR: u64 = 10;
+
+/// The reserve the free-space guard keeps: `configured` as given, except
+/// the default, which is capped at a tenth of a file system of
+/// `volume_bytes` (when its size is known).
+pub fn default_min_free_bytes(configured: u64, volume_bytes: Option<u64>) -> u64 {
+    match volume_bytes {
+        Some(volume) if configured == MIN_FREE_BYTES_DEFAULT => {
+            configured.min(volume / MIN_FREE_SHARE_DEFAULT_DIVISOR)
+        }
+        _ => configured,
+    }
+}
 
 /// How often each shard reads its data directory's free space (statvfs, on
 /// glommio's blocking pool, never on the produce path). It also reads it
@@ -148,6 +167,33 @@ pub fn check(nofile: u64, shards: usize) -> Result<BrokerLimits, String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_default_reserve_is_at_most_a_tenth_of_the_file_system() {
+        let gib = 1u64 << 30;
+        // A big disk keeps the default.
+        assert_eq!(
+            default_min_free_bytes(MIN_FREE_BYTES_DEFAULT, Some(250 * gib)),
+            gib
+        );
+        assert_eq!(
+            default_min_free_bytes(MIN_FREE_BYTES_DEFAULT, Some(10 * gib)),
+            gib
+        );
+        // A small volume: a tenth of it.
+        assert_eq!(
+            default_min_free_bytes(MIN_FREE_BYTES_DEFAULT, Some(512 << 20)),
+            (512 << 20) / 10
+        );
+        // Unknown size: the default as is.
+        assert_eq!(default_min_free_bytes(MIN_FREE_BYTES_DEFAULT, None), gib);
+        // Explicit values, off included, are kept.
+        assert_eq!(default_min_free_bytes(0, Some(512 << 20)), 0);
+        assert_eq!(
+            default_min_free_bytes(400 << 20, Some(512 << 20)),
+            400 << 20
+        );
+    }
 
     #[test]
     fn half_of_the_descriptors_go_to_segment_files_split_between_shards() {

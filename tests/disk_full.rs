@@ -3,7 +3,8 @@
 //! (`--min-free-bytes`, `src/log/free_space.rs`) refuses Produce with KAFKA_STORAGE_ERROR.
 //! Every acknowledged record must read back, in order, at its acknowledged offset, and
 //! nothing refused may have been written. Deleting a topic frees space, and the same broker
-//! process accepts writes again; a restart keeps everything.
+//! process accepts writes again; a restart keeps everything. Without `--min-free-bytes`
+//! the default reserve is a tenth of such a small volume, not the whole of it.
 //!
 //! Needs root and a loop device (`mount -o loop`); without them the test says so and
 //! passes without running. The image is always unmounted and removed (`SmallFileSystem`'s
@@ -346,4 +347,71 @@ fn disk_full_refuses_produce_keeps_acknowledged_records_and_resumes_once_space_i
     broker.stop_graceful();
     drop(broker);
     drop(small);
+}
+
+/// Bytes available to unprivileged users on the file system holding `path` (statvfs).
+fn available_bytes(path: &Path) -> u64 {
+    use std::os::unix::ffi::OsStrExt;
+    let c_path = std::ffi::CString::new(path.as_os_str().as_bytes()).expect("path without NUL");
+    let mut stats = std::mem::MaybeUninit::<libc::statvfs>::uninit();
+    // SAFETY: a NUL-terminated path and a properly sized out-parameter.
+    assert_eq!(
+        unsafe { libc::statvfs(c_path.as_ptr(), stats.as_mut_ptr()) },
+        0
+    );
+    // SAFETY: statvfs returned 0, so it filled the struct in.
+    let stats = unsafe { stats.assume_init() };
+    #[allow(clippy::useless_conversion)]
+    let available = u64::from(stats.f_bavail) * u64::from(stats.f_frsize);
+    available
+}
+
+#[test]
+fn the_default_reserve_on_a_small_volume_is_a_tenth_of_it() {
+    let Some(small) = SmallFileSystem::mount(IMAGE_BYTES) else {
+        return;
+    };
+    let data_dir = small.mount_point.join("data");
+    std::fs::create_dir(&data_dir).expect("create data dir");
+    // No --min-free-bytes: the 1 GiB default would refuse every Produce on a 128 MiB
+    // volume; capped at a tenth of it, the broker takes about 100 MiB first.
+    let broker = Broker::start_in(&data_dir, 1, &["--log-segment-bytes", "4194304"]);
+    let bootstrap = broker.bootstrap();
+    let topic = "small-volume";
+    create_topic(&bootstrap, topic, 1);
+    let acks_one = [
+        ("retries", "0"),
+        ("enable.idempotence", "false"),
+        ("message.timeout.ms", "20000"),
+        ("acks", "1"),
+    ];
+    let producer = producer(&bootstrap, &acks_one);
+    let mut acked = Acked::new();
+    let mut next = 0;
+    let started = Instant::now();
+    let mut refused = false;
+    for _ in 0..ROUNDS_MAX {
+        assert!(
+            started.elapsed() < FILL_DEADLINE,
+            "the disk did not fill within {FILL_DEADLINE:?}"
+        );
+        if send_round(&producer, topic, next, FILLER_PER_ROUND, &mut acked) {
+            refused = true;
+            break;
+        }
+        next += FILLER_PER_ROUND;
+    }
+    assert!(refused, "the reserve was reached");
+    let acked_bytes = acked.len() as u64 * VALUE_BYTES as u64;
+    assert!(
+        acked_bytes >= 64 << 20,
+        "most of the volume was written before the refusal: {acked_bytes} bytes"
+    );
+    let available = available_bytes(&data_dir);
+    assert!(
+        available >= 4 << 20,
+        "refused while a reserve is left, not at a full disk: {available} bytes free"
+    );
+    assert_log_is_exactly(&bootstrap, topic, &acked);
+    drop(broker);
 }

@@ -167,7 +167,8 @@ pub struct ServeArgs {
     pub log_retention_check_interval_ms: u64,
     /// Free bytes to keep on the data directory's file system: below them,
     /// Produce is refused with KAFKA_STORAGE_ERROR until space is freed
-    /// (Redpanda's storage_min_free_bytes); 0 turns the guard off.
+    /// (Redpanda's storage_min_free_bytes); 0 turns the guard off. The default
+    /// is capped at a tenth of the file system.
     #[arg(
         long,
         env = "CORELOG_MIN_FREE_BYTES",

@@ -62,6 +62,31 @@ impl RunningBroker {
     }
 }
 
+/// Caps the default free-space reserve at a tenth of the data directory's
+/// file system (`limits::default_min_free_bytes`); an explicit
+/// `--min-free-bytes` is kept as given.
+fn apply_default_min_free_bytes(config: &mut BrokerConfig) {
+    let volume_bytes = match crate::log::free_space::volume_blocks(&config.data_dir) {
+        Ok(blocks) => Some(blocks.blocks.saturating_mul(blocks.fragment_bytes)),
+        Err(error) => {
+            tracing::warn!(dir = %config.data_dir.display(), %error,
+                "statvfs of the data directory failed; the free-space reserve is not sized to it");
+            None
+        }
+    };
+    let reserve = crate::limits::default_min_free_bytes(config.min_free_bytes, volume_bytes);
+    if reserve != config.min_free_bytes {
+        tracing::info!(
+            dir = %config.data_dir.display(),
+            volume_bytes,
+            reserve_bytes = reserve,
+            "the data directory's file system is small: the default free-space reserve \
+             (--min-free-bytes) is a tenth of it"
+        );
+        config.min_free_bytes = reserve;
+    }
+}
+
 /// Starts every shard and returns once all of them accept connections.
 pub fn start(mut config: BrokerConfig) -> io::Result<RunningBroker> {
     std::fs::create_dir_all(&config.data_dir)?;
@@ -69,6 +94,7 @@ pub fn start(mut config: BrokerConfig) -> io::Result<RunningBroker> {
     // default `./data` is one.
     config.data_dir = std::path::absolute(&config.data_dir)?;
     let data_dir_lock = data_dir_lock::acquire(&config.data_dir)?;
+    apply_default_min_free_bytes(&mut config);
     crate::runtime::allocator::keep_buffer_memory();
     let io_memory = memlock::plan_io_memory(config.shards)?;
     let limits = crate::limits::check(crate::limits::nofile_soft_limit(), config.shards)
