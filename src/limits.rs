@@ -75,14 +75,15 @@ pub const MIN_FREE_BYTES_DEFAULT: u64 = 1 << 30;
 pub const MIN_FREE_SHARE_DEFAULT_DIVISOR: u64 = 10;
 
 /// The reserve the free-space guard keeps: `configured` as given, except
-/// the default, which is capped at a tenth of a file system of
-/// `volume_bytes` (when its size is known).
-pub fn default_min_free_bytes(configured: u64, volume_bytes: Option<u64>) -> u64 {
-    match volume_bytes {
-        Some(volume) if configured == MIN_FREE_BYTES_DEFAULT => {
-            configured.min(volume / MIN_FREE_SHARE_DEFAULT_DIVISOR)
-        }
-        _ => configured,
+/// the default, which is capped at a tenth of the file system's size
+/// (`volume_bytes`, asked only then; `None` when unknown).
+pub fn default_min_free_bytes(configured: u64, volume_bytes: impl FnOnce() -> Option<u64>) -> u64 {
+    if configured != MIN_FREE_BYTES_DEFAULT {
+        return configured;
+    }
+    match volume_bytes() {
+        Some(volume) => configured.min(volume / MIN_FREE_SHARE_DEFAULT_DIVISOR),
+        None => configured,
     }
 }
 
@@ -173,26 +174,24 @@ mod tests {
         let gib = 1u64 << 30;
         // A big disk keeps the default.
         assert_eq!(
-            default_min_free_bytes(MIN_FREE_BYTES_DEFAULT, Some(250 * gib)),
+            default_min_free_bytes(MIN_FREE_BYTES_DEFAULT, || Some(250 * gib)),
             gib
         );
         assert_eq!(
-            default_min_free_bytes(MIN_FREE_BYTES_DEFAULT, Some(10 * gib)),
+            default_min_free_bytes(MIN_FREE_BYTES_DEFAULT, || Some(10 * gib)),
             gib
         );
         // A small volume: a tenth of it.
         assert_eq!(
-            default_min_free_bytes(MIN_FREE_BYTES_DEFAULT, Some(512 << 20)),
+            default_min_free_bytes(MIN_FREE_BYTES_DEFAULT, || Some(512 << 20)),
             (512 << 20) / 10
         );
         // Unknown size: the default as is.
-        assert_eq!(default_min_free_bytes(MIN_FREE_BYTES_DEFAULT, None), gib);
-        // Explicit values, off included, are kept.
-        assert_eq!(default_min_free_bytes(0, Some(512 << 20)), 0);
-        assert_eq!(
-            default_min_free_bytes(400 << 20, Some(512 << 20)),
-            400 << 20
-        );
+        assert_eq!(default_min_free_bytes(MIN_FREE_BYTES_DEFAULT, || None), gib);
+        // Explicit values, off included, are kept, without asking the size.
+        let unasked = || -> Option<u64> { panic!("the size is not needed") };
+        assert_eq!(default_min_free_bytes(0, unasked), 0);
+        assert_eq!(default_min_free_bytes(400 << 20, unasked), 400 << 20);
     }
 
     #[test]

@@ -32,6 +32,13 @@ fn files_with_suffix(dir: &Path, suffix: &str) -> Vec<std::path::PathBuf> {
         .collect()
 }
 
+/// The run's `.json` report (the only one in `dir`), parsed.
+fn report_json(dir: &Path) -> serde_json::Value {
+    let json_path = &files_with_suffix(dir, ".json")[0];
+    serde_json::from_str(&std::fs::read_to_string(json_path).expect("json readable"))
+        .expect("json parses")
+}
+
 #[test]
 fn two_second_bench_writes_reports_and_consumes_every_message() {
     let dir = tempfile::tempdir().expect("temp dir");
@@ -53,10 +60,7 @@ fn two_second_bench_writes_reports_and_consumes_every_message() {
             "one {suffix} report"
         );
     }
-    let json_path = &files_with_suffix(dir.path(), ".json")[0];
-    let report: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(json_path).expect("json readable"))
-            .expect("json parses");
+    let report = report_json(dir.path());
     let produced = report["produced_messages"]
         .as_u64()
         .expect("produced_messages");
@@ -123,10 +127,7 @@ fn bench_consumes_every_message_with_and_without_fetch_sessions() {
             String::from_utf8_lossy(&output.stderr)
         );
         assert!(!stdout.contains("PROBLEMS"), "{args:?}: {stdout}");
-        let json_path = &files_with_suffix(dir.path(), ".json")[0];
-        let report: serde_json::Value =
-            serde_json::from_str(&std::fs::read_to_string(json_path).expect("json readable"))
-                .expect("json parses");
+        let report = report_json(dir.path());
         assert_eq!(report["scenario"]["fetch_sessions"], sessions.is_empty());
         assert_eq!(report["produced_messages"], report["consumed_messages"]);
         assert_eq!(report["fetch_session_restarts"], 0, "{args:?}");
@@ -158,10 +159,7 @@ fn slow_publish_trace_lists_every_message_over_the_threshold_on_the_monotonic_cl
         "bench failed\nstdout:\n{stdout}\nstderr:\n{}",
         String::from_utf8_lossy(&output.stderr)
     );
-    let json_path = &files_with_suffix(dir.path(), ".json")[0];
-    let report: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(json_path).expect("json readable"))
-            .expect("json parses");
+    let report = report_json(dir.path());
     let produced = report["produced_messages"]
         .as_u64()
         .expect("produced_messages");
@@ -240,10 +238,7 @@ fn partition_sweep_writes_one_report_with_a_run_per_count() {
         assert!(files[0].to_string_lossy().contains("-partition-sweep-"));
     }
     assert!(files_with_suffix(dir.path(), ".hgrm").is_empty());
-    let json_path = &files_with_suffix(dir.path(), ".json")[0];
-    let report: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(json_path).expect("json readable"))
-            .expect("json parses");
+    let report = report_json(dir.path());
     assert_eq!(report["kind"], "partition-sweep");
     let runs = report["runs"].as_array().expect("runs");
     let counts: Vec<u64> = runs

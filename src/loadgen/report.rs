@@ -110,8 +110,7 @@ pub fn write_reports(
     dir: &Path,
     file_stem: &str,
 ) -> io::Result<ReportPaths> {
-    check_file_stem(file_stem)?;
-    std::fs::create_dir_all(dir)?;
+    prepare_report_dir(dir, file_stem)?;
     let paths = ReportPaths::new(dir, file_stem);
     let names = ReportFileNames::new(file_stem);
     let measurements = &results.measurements;
@@ -138,8 +137,7 @@ pub fn write_slow_publishes(
     dir: &Path,
     file_stem: &str,
 ) -> io::Result<PathBuf> {
-    check_file_stem(file_stem)?;
-    std::fs::create_dir_all(dir)?;
+    prepare_report_dir(dir, file_stem)?;
     let path = dir.join(format!("{file_stem}-slow-publishes.csv"));
     std::fs::write(
         &path,
@@ -160,6 +158,13 @@ fn render_slow_publishes(slow: &[SlowPublish]) -> String {
         ));
     }
     csv
+}
+
+/// Checks `file_stem` and creates `dir` if missing: what every writer of
+/// one run's files does first.
+fn prepare_report_dir(dir: &Path, file_stem: &str) -> io::Result<()> {
+    check_file_stem(file_stem)?;
+    std::fs::create_dir_all(dir)
 }
 
 /// A stem is one file name component: anything else would write outside

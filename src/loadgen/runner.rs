@@ -150,21 +150,18 @@ fn run_against(plan: &RunPlan, bootstrap: SocketAddr) -> io::Result<(Measurement
         let cluster = cluster.clone();
         let totals = Arc::clone(&totals);
         let ticks = tick_sender.clone();
-        let core_count = cores.len();
+        let task = CoreTask {
+            slot,
+            core_count: cores.len(),
+            scenario,
+            cluster,
+            clock,
+            slow_publish_us,
+        };
         let handle = LocalExecutorBuilder::new(Placement::Fixed(cpu))
             .io_memory(LOADGEN_IO_MEMORY_BYTES)
             .name(&format!("loadgen-{slot}"))
-            .spawn(move || {
-                let task = CoreTask {
-                    slot,
-                    core_count,
-                    scenario,
-                    cluster,
-                    clock,
-                    slow_publish_us,
-                };
-                run_core(task, totals, ticks)
-            })
+            .spawn(move || run_core(task, totals, ticks))
             .map_err(io::Error::from)?;
         handles.push(handle);
     }
@@ -200,16 +197,9 @@ struct CoreTask {
 
 /// One load-generator core: its producers and consumers, plus a ticker.
 async fn run_core(task: CoreTask, totals: Arc<Totals>, ticks: mpsc::Sender<Tick>) -> Measurements {
-    let CoreTask {
-        slot,
-        core_count,
-        scenario,
-        cluster,
-        clock,
-        slow_publish_us,
-    } = task;
-    let scenario = Rc::new(scenario);
-    let cluster = Rc::new(cluster);
+    let (slot, core_count, clock) = (task.slot, task.core_count, task.clock);
+    let scenario = Rc::new(task.scenario);
+    let cluster = Rc::new(task.cluster);
     let core = Rc::new(CoreState::default());
     let mut tasks = Vec::new();
     let per_producer_rate = scenario
@@ -224,7 +214,7 @@ async fn run_core(task: CoreTask, totals: Arc<Totals>, ticks: mpsc::Sender<Tick>
             clock,
             core: Rc::clone(&core),
             totals: Arc::clone(&totals),
-            slow_publish_us,
+            slow_publish_us: task.slow_publish_us,
         };
         tasks.push(glommio::spawn_local(run_producer(task)));
     }

@@ -36,9 +36,8 @@ impl RunClock {
             .duration_since(UNIX_EPOCH)
             .map(|d| d.as_micros() as u64)
             .unwrap_or(0);
-        let start = Instant::now();
         RunClock {
-            start,
+            start: Instant::now(),
             monotonic_start_ns: monotonic_now_ns(),
             wall_start_us,
             warmup_end_ns: warmup.as_nanos() as u64,

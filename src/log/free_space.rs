@@ -229,6 +229,11 @@ impl VolumeBlocks {
     pub fn available_bytes(&self) -> u64 {
         self.available_blocks.saturating_mul(self.fragment_bytes)
     }
+
+    /// The file system's size.
+    pub fn total_bytes(&self) -> u64 {
+        self.blocks.saturating_mul(self.fragment_bytes)
+    }
 }
 
 /// statvfs(3) of `path`. Blocks: call it only off the shards (glommio's

@@ -66,19 +66,20 @@ impl RunningBroker {
 /// file system (`limits::default_min_free_bytes`); an explicit
 /// `--min-free-bytes` is kept as given.
 fn apply_default_min_free_bytes(config: &mut BrokerConfig) {
-    let volume_bytes = match crate::log::free_space::volume_blocks(&config.data_dir) {
-        Ok(blocks) => Some(blocks.blocks.saturating_mul(blocks.fragment_bytes)),
-        Err(error) => {
-            tracing::warn!(dir = %config.data_dir.display(), %error,
-                "statvfs of the data directory failed; the free-space reserve is not sized to it");
-            None
+    let data_dir = &config.data_dir;
+    let reserve = crate::limits::default_min_free_bytes(config.min_free_bytes, || {
+        match crate::log::free_space::volume_blocks(data_dir) {
+            Ok(blocks) => Some(blocks.total_bytes()),
+            Err(error) => {
+                tracing::warn!(dir = %data_dir.display(), %error,
+                    "statvfs of the data directory failed; the free-space reserve is not sized to it");
+                None
+            }
         }
-    };
-    let reserve = crate::limits::default_min_free_bytes(config.min_free_bytes, volume_bytes);
+    });
     if reserve != config.min_free_bytes {
         tracing::info!(
             dir = %config.data_dir.display(),
-            volume_bytes,
             reserve_bytes = reserve,
             "the data directory's file system is small: the default free-space reserve \
              (--min-free-bytes) is a tenth of it"
