@@ -54,6 +54,8 @@ pub struct RunPlan {
 /// One core's progress for the last second.
 struct Tick {
     interval: LiveInterval,
+    /// How long the interval ran on its core (about a second; longer when the core is busy).
+    seconds: f64,
 }
 
 pub fn run(plan: &RunPlan) -> io::Result<BenchResults> {
@@ -166,7 +168,7 @@ fn run_against(plan: &RunPlan, bootstrap: SocketAddr) -> io::Result<(Measurement
         handles.push(handle);
     }
     drop(tick_sender);
-    report_progress(plan.progress, &clock, tick_receiver);
+    report_progress(plan.progress, cores.len(), &clock, tick_receiver);
     let mut merged = Measurements::default();
     for handle in handles {
         let measurements = handle.join().map_err(io::Error::from)?;
@@ -249,10 +251,13 @@ async fn run_core(task: CoreTask, totals: Arc<Totals>, ticks: mpsc::Sender<Tick>
     }
     let ticker_core = Rc::clone(&core);
     let ticker = glommio::spawn_local(async move {
+        let mut started = Instant::now();
         loop {
             glommio::timer::sleep(Duration::from_secs(1)).await;
             let interval = std::mem::take(&mut *ticker_core.live.borrow_mut());
-            if ticks.send(Tick { interval }).is_err() {
+            let seconds = started.elapsed().as_secs_f64();
+            started = Instant::now();
+            if ticks.send(Tick { interval, seconds }).is_err() {
                 return;
             }
         }
@@ -265,48 +270,49 @@ async fn run_core(task: CoreTask, totals: Arc<Totals>, ticks: mpsc::Sender<Tick>
     measurements
 }
 
-/// Prints one line a second until every core is done.
-fn report_progress(enabled: bool, clock: &RunClock, ticks: mpsc::Receiver<Tick>) {
+/// Prints one line a second until every core is done: a line once each core has sent its
+/// tick, with rates over the time those ticks covered (not over the printer's own wake-ups,
+/// which would put two ticks in one line now and then and show a burst that never happened).
+fn report_progress(enabled: bool, cores: usize, clock: &RunClock, ticks: mpsc::Receiver<Tick>) {
     let mut second = LiveInterval::default();
-    let mut last_print = Instant::now();
-    loop {
-        match ticks.recv_timeout(Duration::from_millis(200)) {
-            Ok(tick) => {
-                second.produced_messages += tick.interval.produced_messages;
-                second.produced_bytes += tick.interval.produced_bytes;
-                second.consumed_messages += tick.interval.consumed_messages;
-                second.consumed_bytes += tick.interval.consumed_bytes;
-                let _ = second
-                    .publish_latency_us
-                    .add(&tick.interval.publish_latency_us);
-            }
-            Err(mpsc::RecvTimeoutError::Timeout) => {}
-            Err(mpsc::RecvTimeoutError::Disconnected) => return,
+    let mut ticks_in_second = 0;
+    let mut seconds_covered = 0.0;
+    while let Ok(tick) = ticks.recv() {
+        second.produced_messages += tick.interval.produced_messages;
+        second.produced_bytes += tick.interval.produced_bytes;
+        second.consumed_messages += tick.interval.consumed_messages;
+        second.consumed_bytes += tick.interval.consumed_bytes;
+        let _ = second
+            .publish_latency_us
+            .add(&tick.interval.publish_latency_us);
+        ticks_in_second += 1;
+        seconds_covered += tick.seconds;
+        if ticks_in_second < cores {
+            continue;
         }
-        if last_print.elapsed() >= Duration::from_millis(1_050) {
-            let elapsed = last_print.elapsed().as_secs_f64();
-            last_print = Instant::now();
-            if enabled {
-                let p99 = LatencySummary::of(&second.publish_latency_us).p99_us;
-                let phase = if clock.now_ns() < clock.warmup_end_ns {
-                    "warm-up"
-                } else if clock.now_ns() < clock.end_ns {
-                    "measure"
-                } else {
-                    "drain"
-                };
-                eprintln!(
-                    "[{:>5.1}s {phase:>7}] produce {:>10.0} msg/s {:>8.1} MB/s  p99 {:>8.2} ms | consume {:>10.0} msg/s {:>8.1} MB/s",
-                    clock.now_ns() as f64 / 1e9,
-                    second.produced_messages as f64 / elapsed,
-                    second.produced_bytes as f64 / 1e6 / elapsed,
-                    p99 as f64 / 1000.0,
-                    second.consumed_messages as f64 / elapsed,
-                    second.consumed_bytes as f64 / 1e6 / elapsed,
-                );
-            }
-            second = LiveInterval::default();
+        let elapsed = seconds_covered / cores as f64;
+        if enabled && elapsed > 0.0 {
+            let p99 = LatencySummary::of(&second.publish_latency_us).p99_us;
+            let phase = if clock.now_ns() < clock.warmup_end_ns {
+                "warm-up"
+            } else if clock.now_ns() < clock.end_ns {
+                "measure"
+            } else {
+                "drain"
+            };
+            eprintln!(
+                "[{:>5.1}s {phase:>7}] produce {:>10.0} msg/s {:>8.1} MB/s  p99 {:>8.2} ms | consume {:>10.0} msg/s {:>8.1} MB/s",
+                clock.now_ns() as f64 / 1e9,
+                second.produced_messages as f64 / elapsed,
+                second.produced_bytes as f64 / 1e6 / elapsed,
+                p99 as f64 / 1000.0,
+                second.consumed_messages as f64 / elapsed,
+                second.consumed_bytes as f64 / 1e6 / elapsed,
+            );
         }
+        second = LiveInterval::default();
+        ticks_in_second = 0;
+        seconds_covered = 0.0;
     }
 }
 

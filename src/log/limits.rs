@@ -9,11 +9,15 @@
 /// within 4 GiB even in the worst case.
 pub(crate) const TAIL_CACHE_BYTES: usize = 4 << 20;
 
-/// All tail caches of one shard together (`tail_cache`): past it, a
-/// partition appending evicts its own oldest cached batches (keeping its
-/// newest one), so thousands of partitions share 256 MiB instead of taking
-/// 4 MiB each. Before, 1,000 busy partitions grew the caches to 2.6 GB, and
-/// every batch appended was fresh memory the kernel had to fault in and zero.
+/// All tail caches of one shard together (`tail_cache`): they keep the
+/// newest 256 MiB appended on the shard, and past it the batches appended
+/// longest ago are evicted, whichever partition holds them, so thousands of
+/// partitions share 256 MiB instead of taking 4 MiB each. Before the budget,
+/// 1,000 busy partitions grew the caches to 2.6 GB, and every batch appended
+/// was fresh memory the kernel had to fault in and zero. Before the eviction
+/// was by append order, a partition appending evicted its own oldest batches
+/// instead, so at 1,000 partitions fed by two producers the batch before the
+/// newest of each partition went before its consumer had read it.
 pub(crate) const TAIL_CACHE_BYTES_PER_SHARD: usize = 256 << 20;
 
 /// Appended batches not yet handed to the DMA writer. The produce path awaits
