@@ -341,9 +341,15 @@ fn disk_full_refuses_produce_keeps_acknowledged_records_and_resumes_once_space_i
     }
     let refused = send_round(&kept_producer, kept, kept_next, 40, &mut kept_acked);
     kept_next += 40;
+    // The free space and the broker's log say, if this fails again, whether the
+    // deletion had freed its space yet (the guard reads it every 500 ms).
     assert!(
         !refused,
-        "produce keeps being accepted after space was freed"
+        "produce keeps being accepted after space was freed ({:?} bytes free now; filler \
+         directory left: {})\n{}",
+        volume_blocks(&data_dir).map(|blocks| blocks.available_bytes()),
+        data_dir.join(format!("{filler}-0")).exists(),
+        broker.recent_log()
     );
     assert!(broker.log_contains("produce accepted again"));
     assert_log_is_exactly(&bootstrap, kept, &kept_acked);
