@@ -165,6 +165,8 @@ struct CachedPartition {
     /// Read nothing new at the last fetch and is watched since: left out
     /// of reads until the watch says it moved.
     quiet: bool,
+    /// Answered with records by the fetch being concluded: moves to the end.
+    answered: bool,
 }
 
 /// A partition answered with nothing new, whose consumer is at its high
@@ -569,6 +571,7 @@ impl Session {
             log_start_offset: -1,
             watch_id: self.next_watch_id,
             quiet: false,
+            answered: false,
         });
         self.next_watch_id = self.next_watch_id.saturating_add(1);
     }
@@ -639,7 +642,7 @@ impl Session {
         mut watch_quiet: Option<WatchQuiet<'_>>,
     ) {
         let mut read = self.reading.iter();
-        let mut with_records = Vec::new();
+        let mut any_answered = false;
         let follower = self.follower;
         for topic in &mut response.responses {
             topic.partitions.retain(|data| {
@@ -647,7 +650,8 @@ impl Session {
                     return true;
                 };
                 if has_records(data) {
-                    with_records.push(cached.watch_id);
+                    cached.answered = true;
+                    any_answered = true;
                 }
                 let news = cached.must_answer(data);
                 if let Some(watch_quiet) = watch_quiet.as_mut() {
@@ -674,14 +678,15 @@ impl Session {
         response
             .responses
             .retain(|topic| !topic.partitions.is_empty());
-        if !with_records.is_empty() {
-            // One stable pass, not a removal per partition: thousands of
-            // partitions with records would otherwise move the rest each time.
-            with_records.sort_unstable();
-            let (answered, rest): (Vec<_>, Vec<_>) = std::mem::take(&mut self.partitions)
-                .into_iter()
-                .partition(|cached| with_records.binary_search(&cached.watch_id).is_ok());
-            self.partitions = rest;
+        if any_answered {
+            // One pass that moves only what follows the first answered
+            // partition, not a removal per partition: thousands of
+            // partitions with records would otherwise move the rest each
+            // time. The answered ones keep their order among themselves.
+            let answered: Vec<CachedPartition> = self
+                .partitions
+                .extract_if(.., |cached| std::mem::take(&mut cached.answered))
+                .collect();
             self.partitions.extend(answered);
         }
         self.reading.clear();
@@ -716,6 +721,7 @@ fn cache_answered(wanted: &[WantedTopic], response: &FetchResponse) -> Vec<Cache
             log_start_offset: data.log_start_offset,
             watch_id,
             quiet: false,
+            answered: false,
         })
         .collect()
 }
