@@ -10,7 +10,8 @@
 pub(crate) const TAIL_CACHE_BYTES: usize = 4 << 20;
 
 /// All tail caches of one shard together (`tail_cache`): they keep the
-/// newest 256 MiB appended on the shard, and past it the batches appended
+/// newest 256 MiB appended on the shard (each batch charged its bytes plus
+/// its bookkeeping, 80 bytes), and past it the batches appended
 /// longest ago are evicted, whichever partition holds them, so thousands of
 /// partitions share 256 MiB instead of taking 4 MiB each. Before the budget,
 /// 1,000 busy partitions grew the caches to 2.6 GB, and every batch appended

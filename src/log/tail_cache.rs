@@ -28,14 +28,14 @@ struct Appended {
 }
 
 thread_local! {
-    /// Bytes cached by every tail cache of this shard (thread).
+    /// What every tail cache of this shard holds, charged (`charge`).
     static SHARD_CACHED_BYTES: Cell<usize> = const { Cell::new(0) };
     /// This shard's budget for all its tail caches.
     static SHARD_BUDGET_BYTES: Cell<usize> = const { Cell::new(TAIL_CACHE_BYTES_PER_SHARD) };
     /// Every batch appended on this shard within the last budget's worth of
     /// bytes, oldest first, whether or not its partition still caches it.
     static SHARD_APPENDED: RefCell<VecDeque<Appended>> = const { RefCell::new(VecDeque::new()) };
-    /// The bytes `SHARD_APPENDED` stands for (at most the budget after a push).
+    /// What `SHARD_APPENDED` was charged (at most the budget after a push).
     static SHARD_APPENDED_BYTES: Cell<usize> = const { Cell::new(0) };
 }
 
@@ -45,7 +45,7 @@ pub(crate) fn set_shard_budget(bytes: usize) {
     SHARD_BUDGET_BYTES.with(|budget| budget.set(bytes));
 }
 
-/// Bytes this shard's tail caches hold together.
+/// What this shard's tail caches hold together, charged.
 #[cfg(test)]
 pub(crate) fn shard_cached_bytes() -> usize {
     SHARD_CACHED_BYTES.with(Cell::get)
@@ -59,8 +59,20 @@ fn shard_remove(bytes: usize) {
     SHARD_CACHED_BYTES.with(|cached| cached.set(cached.get().saturating_sub(bytes)));
 }
 
-/// Records a batch just cached, then evicts the batches appended longest ago
-/// on this shard until what was appended since fits the budget.
+/// What a cached batch costs besides its bytes: its entry in its partition's
+/// cache and in the shard's append order. Charged to the shard's budget with
+/// the bytes, so that thousands of tiny batches stay within it too.
+const BATCH_BOOKKEEPING_BYTES: usize =
+    std::mem::size_of::<CachedBatch>() + std::mem::size_of::<Appended>();
+
+/// What a batch of `len` bytes is charged to the shard's budget.
+fn charge(len: usize) -> usize {
+    len + BATCH_BOOKKEEPING_BYTES
+}
+
+/// Records a batch just cached (`bytes` is its charge), then evicts the
+/// batches appended longest ago on this shard until what was appended since
+/// fits the budget.
 fn shard_appended(batches: &Rc<RefCell<CachedBatches>>, last_offset: i64, bytes: usize) {
     let generation = batches.borrow().generation;
     SHARD_APPENDED.with(|appended| {
@@ -106,10 +118,15 @@ struct CachedBatches {
 }
 
 impl CachedBatches {
+    /// What these batches are charged to the shard's budget.
+    fn charged(&self) -> usize {
+        self.cached_bytes + self.batches.len() * BATCH_BOOKKEEPING_BYTES
+    }
+
     fn evict_oldest(&mut self) {
         if let Some(evicted) = self.batches.pop_front() {
             self.cached_bytes -= evicted.bytes.len();
-            shard_remove(evicted.bytes.len());
+            shard_remove(charge(evicted.bytes.len()));
         }
     }
 
@@ -150,7 +167,7 @@ impl TailCache {
                 .back()
                 .is_none_or(|newest| newest.last_offset < base_offset));
             cached.cached_bytes += len;
-            shard_add(len);
+            shard_add(charge(len));
             cached.batches.push_back(CachedBatch {
                 base_offset,
                 last_offset,
@@ -160,7 +177,7 @@ impl TailCache {
                 cached.evict_oldest();
             }
         }
-        shard_appended(&self.batches, last_offset, len);
+        shard_appended(&self.batches, last_offset, charge(len));
     }
 
     /// Whole batches from the one containing `offset`, below `high_watermark`,
@@ -207,15 +224,16 @@ impl TailCache {
 
     pub fn clear(&mut self) {
         let mut cached = self.batches.borrow_mut();
+        shard_remove(cached.charged());
         cached.batches.clear();
+        cached.cached_bytes = 0;
         cached.generation += 1;
-        shard_remove(std::mem::take(&mut cached.cached_bytes));
     }
 }
 
 impl Drop for TailCache {
     fn drop(&mut self) {
-        shard_remove(self.batches.borrow().cached_bytes);
+        shard_remove(self.batches.borrow().charged());
     }
 }
 
@@ -250,12 +268,13 @@ mod tests {
     #[test]
     fn past_the_shard_budget_the_batches_appended_longest_ago_are_evicted_whichever_partition() {
         // Each test runs on its own thread: the shard counters are its own.
-        set_shard_budget(1_000);
+        // Two 400-byte batches fit, three do not.
+        set_shard_budget(1_000 + 2 * BATCH_BOOKKEEPING_BYTES);
         let mut first = cache_of(&[(0, 0, 400), (1, 1, 400)], 10_000);
-        assert_eq!(shard_cached_bytes(), 800);
+        assert_eq!(shard_cached_bytes(), charge(400) * 2);
         let mut second = cache_of(&[(0, 0, 400)], 10_000);
-        // The second partition's append pushed the shard past 1,000: the
-        // shard's oldest batch, the first partition's offset 0, went.
+        // The second partition's append pushed the shard past its budget:
+        // the shard's oldest batch, the first partition's offset 0, went.
         assert_eq!(second.cached_bytes(), 400);
         assert_eq!(first.cached_bytes(), 400);
         assert!(
@@ -263,7 +282,7 @@ mod tests {
             "evicted offsets go to disk"
         );
         assert_eq!(first.read(1, 3, 10_000).map(|found| found.len()), Some(1));
-        assert_eq!(shard_cached_bytes(), 800);
+        assert_eq!(shard_cached_bytes(), charge(400) * 2);
         // Past the budget again, the shard's oldest left go in append order:
         // the first's offset 1, then the second's offset 0.
         first.push(2, 2, Bytes::from(vec![0u8; 300]));
@@ -271,30 +290,31 @@ mod tests {
         second.push(1, 1, Bytes::from(vec![0u8; 400]));
         assert_eq!((first.cached_bytes(), second.cached_bytes()), (300, 400));
         assert!(second.read(0, 2, 10_000).is_none());
-        assert_eq!(shard_cached_bytes(), 700);
+        assert_eq!(shard_cached_bytes(), charge(300) + charge(400));
         drop(second);
-        assert_eq!(shard_cached_bytes(), 300);
+        assert_eq!(shard_cached_bytes(), charge(300));
         // A dropped partition's batches no longer count, and its entries in
         // the append order are skipped.
-        for offset in 3..20 {
+        for offset in 3..40 {
             first.push(offset, offset, Bytes::from(vec![0u8; 100]));
         }
-        assert_eq!(first.cached_bytes(), 1_000);
-        assert_eq!(shard_cached_bytes(), 1_000);
+        let fit = (1_000 + 2 * BATCH_BOOKKEEPING_BYTES) / charge(100);
+        assert_eq!(first.cached_bytes(), fit * 100);
+        assert_eq!(shard_cached_bytes(), fit * charge(100));
         first.clear();
         assert_eq!(shard_cached_bytes(), 0);
     }
 
     #[test]
     fn a_quiet_partition_keeps_its_tail_while_a_busy_one_stays_within_the_budget() {
-        set_shard_budget(1_000);
+        set_shard_budget(charge(100) * 10);
         let mut busy = cache_of(&[(0, 0, 100)], 10_000);
         let quiet = cache_of(&[(0, 0, 100)], 10_000);
         for offset in 1..8 {
             busy.push(offset, offset, Bytes::from(vec![0u8; 100]));
         }
         assert_eq!(quiet.read(0, 1, 10_000).map(|found| found.len()), Some(1));
-        assert_eq!(shard_cached_bytes(), 900);
+        assert_eq!(shard_cached_bytes(), charge(100) * 9);
         for offset in 8..20 {
             busy.push(offset, offset, Bytes::from(vec![0u8; 100]));
         }
@@ -304,20 +324,32 @@ mod tests {
     }
 
     #[test]
+    fn tiny_batches_are_charged_their_bookkeeping() {
+        set_shard_budget(1 << 20);
+        let mut tiny = TailCache::new(usize::MAX);
+        for offset in 0..100_000 {
+            tiny.push(offset, offset, Bytes::from_static(&[0u8; 10]));
+        }
+        // Without the bookkeeping, all 100,000 would fit in 1 MiB.
+        assert_eq!(tiny.cached_bytes(), ((1 << 20) / charge(10)) * 10);
+        assert!(shard_cached_bytes() <= 1 << 20);
+    }
+
+    #[test]
     fn batches_appended_after_a_clear_are_not_evicted_for_the_offsets_they_reuse() {
-        set_shard_budget(1_000);
+        set_shard_budget(900 + 3 * BATCH_BOOKKEEPING_BYTES);
         let mut truncated = cache_of(&[(0, 9, 400)], 10_000);
         truncated.clear();
         truncated.push(0, 4, Bytes::from(vec![0u8; 300]));
         let mut other = cache_of(&[(0, 0, 300)], 10_000);
-        // 1,000 appended: the cleared batch's entry goes first, and it must
+        // Past the budget: the cleared batch's entry goes first, and it must
         // not take the newer batch at offsets 0-4 with it.
         other.push(1, 1, Bytes::from(vec![0u8; 300]));
         assert_eq!(
             truncated.read(0, 5, 10_000).map(|found| found.len()),
             Some(1)
         );
-        assert_eq!(shard_cached_bytes(), 900);
+        assert_eq!(shard_cached_bytes(), charge(300) * 3);
     }
 
     #[test]
