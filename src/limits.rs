@@ -109,6 +109,15 @@ const FREE_SPACE_CHECK_BYTES_MAX: u64 = 256 << 20;
 const _: () = assert!(FREE_SPACE_CHECK_BYTES_MIN <= FREE_SPACE_CHECK_BYTES_MAX);
 const _: () = assert!(FREE_SPACE_CHECK_BYTES_MAX <= MIN_FREE_BYTES_DEFAULT / 4);
 
+/// A partition whose write met a full disk anyway (guard off, or the disk
+/// filled from outside) is reopened by the next write that finds it failed
+/// (`server::storage_recovery`), at most once per this interval.
+pub const STORAGE_REOPEN_RETRY_MS: u64 = 1_000;
+
+/// ... and only while at least this much (or the reserve, if larger) is free:
+/// a reopen with no room would fail again at the next write.
+pub const STORAGE_REOPEN_FREE_BYTES_MIN: u64 = 8 << 20;
+
 /// Partition logs a shard closes at once at shutdown, given its segment-file
 /// budget (the other half of its descriptors is about as large). A close
 /// holds up to four descriptors while it writes its index and snapshot files

@@ -4,7 +4,10 @@
 //! Every acknowledged record must read back, in order, at its acknowledged offset, and
 //! nothing refused may have been written. Deleting a topic frees space, and the same broker
 //! process accepts writes again; a restart keeps everything. Without `--min-free-bytes`
-//! the default reserve is a tenth of such a small volume, not the whole of it.
+//! the default reserve is a tenth of such a small volume, not the whole of it. With the
+//! guard off, writes meet ENOSPC themselves (the test fills the image with a file of its
+//! own): those partitions answer KAFKA_STORAGE_ERROR while the disk is full and are
+//! reopened by the same process once the file is removed (`src/server/storage_recovery.rs`).
 //!
 //! Needs root and a loop device (`mount -o loop`); without them the test says so and
 //! passes without running. The image is always unmounted and removed (`SmallFileSystem`'s
@@ -423,6 +426,142 @@ fn the_default_reserve_on_a_small_volume_is_a_tenth_of_it() {
     );
     assert_log_is_exactly(&bootstrap, topic, &acked);
     // The broker stops before its file system is unmounted.
+    drop(broker);
+    drop(small);
+}
+
+/// Fills the file system under `dir` with one file, `dir/ballast`, until a write meets
+/// ENOSPC; answers its path.
+fn fill_with_ballast(dir: &Path) -> PathBuf {
+    use std::io::Write;
+    let path = dir.join("ballast");
+    let mut file = std::fs::File::create(&path).expect("create the ballast file");
+    let chunk = vec![0x5a_u8; 1 << 20];
+    // Far more than the image holds: the loop ends at ENOSPC.
+    for _ in 0..((2 * IMAGE_BYTES) >> 20) {
+        match file.write_all(&chunk) {
+            Ok(()) => {}
+            Err(error) if error.raw_os_error() == Some(libc::ENOSPC) => break,
+            Err(error) => panic!("writing the ballast file: {error}"),
+        }
+    }
+    // The last partial chunk and the file's metadata reach the disk.
+    let _ = file.sync_all();
+    path
+}
+
+#[test]
+fn a_write_that_meets_a_full_disk_fails_until_space_is_freed_then_resumes_without_a_restart() {
+    let Some((small, data_dir)) = small_data_dir() else {
+        return;
+    };
+    // The guard is off, so the broker's writes meet ENOSPC themselves: another process
+    // fills the disk.
+    let mut broker = Broker::start_in(
+        &data_dir,
+        1,
+        &["--min-free-bytes", "0", "--log-segment-bytes", "4194304"],
+    );
+    let bootstrap = broker.bootstrap();
+    // acks=1 to one topic, acks=all to the other.
+    let (quick, kept) = ("quick", "kept");
+    create_topic(&bootstrap, quick, 1);
+    create_topic(&bootstrap, kept, 1);
+    let quick_producer = producer(&bootstrap, &acks_one());
+    let kept_producer = producer(&bootstrap, &NO_RETRIES);
+    let (mut quick_acked, mut kept_acked) = (Acked::new(), Acked::new());
+    let (mut quick_next, mut kept_next) = (0, 0);
+    let mut round = |quick_count: usize, kept_count: usize| {
+        let quick_refused = send_round(
+            &quick_producer,
+            quick,
+            quick_next,
+            quick_count,
+            &mut quick_acked,
+        );
+        quick_next += quick_count;
+        let kept_refused = send_round(&kept_producer, kept, kept_next, kept_count, &mut kept_acked);
+        kept_next += kept_count;
+        (quick_refused, kept_refused)
+    };
+    assert_eq!(
+        round(8, 8),
+        (false, false),
+        "accepted before the disk is full"
+    );
+
+    let ballast = fill_with_ballast(&small.mount_point);
+    // The active segments' preallocations still take a little; then the writes fail.
+    let started = Instant::now();
+    let (mut quick_refused, mut kept_refused) = (false, false);
+    while !(quick_refused && kept_refused) {
+        assert!(
+            started.elapsed() < FILL_DEADLINE,
+            "writes did not fail within {FILL_DEADLINE:?} of a full disk (acks=1: \
+             {quick_refused}, acks=all: {kept_refused})\n{}",
+            broker.recent_log()
+        );
+        let (quick_now, kept_now) = round(KEPT_PER_ROUND, KEPT_PER_ROUND);
+        quick_refused |= quick_now;
+        kept_refused |= kept_now;
+    }
+    assert!(
+        broker.log_contains("partition log storage failure"),
+        "the writes met ENOSPC themselves, not a guard\n{}",
+        broker.recent_log()
+    );
+    // Still full: the partitions stay failed, the broker keeps running.
+    std::thread::sleep(Duration::from_millis(1500));
+    assert_eq!(
+        round(1, 1),
+        (true, true),
+        "refused while the disk is still full"
+    );
+    broker.assert_alive();
+
+    // Space comes back: the same process reopens each partition on a later write.
+    std::fs::remove_file(&ballast).expect("remove the ballast file");
+    let resume_deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        if round(1, 1) == (false, false) {
+            break;
+        }
+        assert!(
+            Instant::now() < resume_deadline,
+            "produce still refused 30 s after space was freed\n{}",
+            broker.recent_log()
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    assert_eq!(
+        round(40, 40),
+        (false, false),
+        "produce keeps being accepted once the partitions are reopened"
+    );
+    assert!(broker.log_contains("partition reopened"));
+    // Everything acknowledged, before and after, is there at its offset; nothing
+    // refused was written.
+    assert_log_is_exactly(&bootstrap, quick, &quick_acked);
+    assert_log_is_exactly(&bootstrap, kept, &kept_acked);
+    drop(quick_producer);
+    drop(kept_producer);
+
+    broker.restart();
+    let bootstrap = broker.bootstrap();
+    assert_log_is_exactly(&bootstrap, quick, &quick_acked);
+    assert_log_is_exactly(&bootstrap, kept, &kept_acked);
+    assert!(
+        !send_round(
+            &producer(&bootstrap, &NO_RETRIES),
+            kept,
+            kept_next,
+            10,
+            &mut kept_acked
+        ),
+        "produce accepted after the restart"
+    );
+    assert_log_is_exactly(&bootstrap, kept, &kept_acked);
+    broker.stop_graceful();
     drop(broker);
     drop(small);
 }

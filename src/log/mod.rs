@@ -245,6 +245,43 @@ impl ReadResult {
     }
 }
 
+/// What a log keeps when it is closed and its directory opened again
+/// (truncation, a reopen after a full disk): where it is, its config and
+/// tail cache bound, its replication mode with the high watermark, and the
+/// stamped leader epoch (the stamp only: a reopen does not start an epoch).
+struct Carried {
+    dir: PathBuf,
+    config: LogConfig,
+    tail_cache_bytes: usize,
+    /// `Some` when the log is replicated.
+    high_watermark: Option<i64>,
+    leader_epoch: i32,
+}
+
+impl Carried {
+    fn of(inner: &LogInner) -> Carried {
+        Carried {
+            dir: inner.dir.clone(),
+            config: inner.config.borrow().clone(),
+            tail_cache_bytes: inner.tail_cache.borrow().capacity_bytes(),
+            high_watermark: inner.replicated.get().then(|| inner.high_watermark.get()),
+            leader_epoch: inner.leader_epoch.get(),
+        }
+    }
+
+    /// Opens the directory again (recovering its last segment) and puts
+    /// back what was carried; the high watermark is capped at the new end.
+    async fn open_again(self) -> Result<PartitionLog, LogError> {
+        let log = PartitionLog::open_with_tail_cache(self.dir, self.config, self.tail_cache_bytes)
+            .await?;
+        log.inner.leader_epoch.set(self.leader_epoch);
+        if let Some(high_watermark) = self.high_watermark {
+            log.replicate(high_watermark.min(log.log_end_offset()));
+        }
+        Ok(log)
+    }
+}
+
 /// One partition's log. Cheap to clone (shared handle within one shard).
 #[derive(Clone)]
 pub struct PartitionLog {
@@ -555,22 +592,47 @@ impl PartitionLog {
     /// stamped leader epoch carry over; the high watermark is capped at the
     /// new end.
     pub async fn truncate_to(self, end_offset: i64) -> Result<PartitionLog, LogError> {
-        let inner = &self.inner;
-        let dir = inner.dir.clone();
-        let config = inner.config.borrow().clone();
-        let tail_cache_bytes = inner.tail_cache.borrow().capacity_bytes();
-        let replicated = inner.replicated.get().then(|| inner.high_watermark.get());
-        let leader_epoch = inner.leader_epoch.get();
+        let carried = Carried::of(&self.inner);
         self.close().await?;
-        let new_end = truncation::truncate_directory(&dir, end_offset).await?;
-        let log = Self::open_with_tail_cache(dir, config, tail_cache_bytes).await?;
+        let new_end = truncation::truncate_directory(&carried.dir, end_offset).await?;
+        let log = carried.open_again().await?;
         debug_assert_eq!(log.log_end_offset(), new_end);
-        // The stamp only: a follower's cut does not start an epoch.
-        log.inner.leader_epoch.set(leader_epoch);
-        if let Some(high_watermark) = replicated {
-            log.replicate(high_watermark.min(new_end));
-        }
         Ok(log)
+    }
+
+    /// Whether a write of this log met a full file system (ENOSPC or a
+    /// quota): the log then answers KAFKA_STORAGE_ERROR to everything until
+    /// it is [`reopen`](Self::reopen)ed. Other storage failures are not
+    /// reopened: like Kafka's offline log directory, they wait for a restart.
+    pub fn storage_full(&self) -> bool {
+        self.inner
+            .failure
+            .borrow()
+            .as_ref()
+            .is_some_and(|failure| failure.is_out_of_space())
+    }
+
+    /// Whether `other` is a handle to this same log (not a reopened one).
+    pub fn same_log(&self, other: &PartitionLog) -> bool {
+        Rc::ptr_eq(&self.inner, &other.inner)
+    }
+
+    /// Closes a failed log and opens its directory again, as a restart
+    /// would: the close cuts the active segment back to the last whole write
+    /// (`DmaWriter::trim`; a round that failed half way leaves nothing), and
+    /// the open rebuilds the log end, indexes and producer state from disk.
+    /// What was acknowledged stays; what failed is gone, its offsets are
+    /// free again. Replication mode and the stamped leader epoch carry over,
+    /// as in [`truncate_to`](Self::truncate_to); callers keep the returned
+    /// log. Also on a log already closed by an earlier, failed reopen.
+    pub async fn reopen(self) -> Result<PartitionLog, LogError> {
+        let carried = Carried::of(&self.inner);
+        // The close answers the failure it found; the files are closed and
+        // trimmed all the same.
+        if let Err(error) = self.close().await {
+            tracing::debug!(dir = %carried.dir.display(), %error, "closing the failed log before reopening it");
+        }
+        carried.open_again().await
     }
 
     /// Empties this replica's log and restarts it at `start_offset` (a
@@ -581,20 +643,15 @@ impl PartitionLog {
         self,
         start_offset: i64,
     ) -> Result<PartitionLog, LogError> {
-        let inner = &self.inner;
-        let dir = inner.dir.clone();
-        let config = inner.config.borrow().clone();
-        let tail_cache_bytes = inner.tail_cache.borrow().capacity_bytes();
-        let replicated = inner.replicated.get();
-        let leader_epoch = inner.leader_epoch.get();
+        let mut carried = Carried::of(&self.inner);
         self.close().await?;
-        truncation::restart_directory_at(&dir, start_offset).await?;
-        let log = Self::open_with_tail_cache(dir, config, tail_cache_bytes).await?;
-        debug_assert_eq!(log.log_start_offset(), start_offset.max(0));
-        log.inner.leader_epoch.set(leader_epoch);
-        if replicated {
-            log.replicate(log.log_end_offset());
+        truncation::restart_directory_at(&carried.dir, start_offset).await?;
+        // The emptied replica's high watermark is its new end (capped there).
+        if let Some(high_watermark) = carried.high_watermark.as_mut() {
+            *high_watermark = i64::MAX;
         }
+        let log = carried.open_again().await?;
+        debug_assert_eq!(log.log_start_offset(), start_offset.max(0));
         Ok(log)
     }
 

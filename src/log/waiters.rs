@@ -32,6 +32,11 @@ impl StorageFailure {
     pub fn to_error(&self) -> io::Error {
         io::Error::new(self.kind, self.message.clone())
     }
+
+    /// The file system was full (ENOSPC or a quota).
+    pub fn is_out_of_space(&self) -> bool {
+        super::free_space::is_out_of_space(&self.to_error())
+    }
 }
 
 pub(crate) type WaitOutcome = Result<(), StorageFailure>;

@@ -48,6 +48,7 @@ pub mod response_memory;
 pub mod routing;
 pub mod scatter;
 pub mod shard;
+pub mod storage_recovery;
 pub mod topic_changes;
 pub mod txn;
 pub mod vectored_write;

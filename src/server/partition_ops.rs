@@ -21,6 +21,7 @@ use super::partition_calls::{
 use super::replicas::{self, LedPartition};
 use super::routing::ShardCall;
 use super::shard::{LocalLogTable, Shard};
+use super::storage_recovery;
 use crate::log::{LogError, PartitionLog, ReadResult};
 use crate::metadata::catalog::{Catalog, PartitionAssignment};
 use crate::protocol::errors::{KafkaError, NONE};
@@ -259,7 +260,7 @@ impl<'a> PartitionLookup<'a> {
 
 /// Appends every part (synchronously, in order). Batches were validated by the
 /// receiving shard.
-pub fn append_parts(shard: &Shard, parts: Vec<ProducePart>, acks: i16) -> Vec<Appended> {
+pub fn append_parts(shard: &Rc<Shard>, parts: Vec<ProducePart>, acks: i16) -> Vec<Appended> {
     let now = now_ms();
     parts
         .into_iter()
@@ -293,7 +294,7 @@ fn check_min_insync(
     Ok(None)
 }
 
-fn append_part(shard: &Shard, part: ProducePart, acks: i16, now: i64) -> Appended {
+fn append_part(shard: &Rc<Shard>, part: ProducePart, acks: i16, now: i64) -> Appended {
     let failed = |code: i16| Appended {
         outcome: ProduceOutcome::error(code),
         wait: None,
@@ -350,6 +351,7 @@ fn append_part(shard: &Shard, part: ProducePart, acks: i16, now: i64) -> Appende
                         | LogError::InvalidBatch(_)
                 ) {
                     tracing::warn!(topic = %part.topic, partition = part.partition, %error, "append failed");
+                    storage_recovery::reopen_if_full(shard, &part.topic, part.partition, &log);
                 } else {
                     // A producer's own mistake (fenced epoch, sequence gap),
                     // answered with its error code, as Kafka does quietly.

@@ -51,6 +51,7 @@ use super::peer_brokers::{self, broker_address, PeerConnection};
 use super::replica_fetch_session::{FetchPosition, FetchSessionHandler, SessionFetch};
 use super::replicas::{sync_partition, PartitionKey};
 use super::shard::Shard;
+use super::storage_recovery;
 use crate::log::PartitionLog;
 use crate::protocol::errors::{KafkaError, NONE};
 use crate::protocol::record_batch::{split_batches, validate_batch};
@@ -457,6 +458,7 @@ async fn handle_partition(
         Ok(appended) => appended,
         Err(reason) => {
             tracing::warn!(topic = %part.key.0, partition = part.key.1, %reason, "cannot append the leader's batches");
+            storage_recovery::reopen_if_full(shard, &part.key.0, part.key.1, &log);
             fetcher.park(&part.key, part.leader_epoch, Duration::from_secs(1));
             return;
         }
@@ -466,6 +468,7 @@ async fn handle_partition(
         let waited = log.wait_durable(last_offset).await;
         if let Err(error) = waited {
             tracing::warn!(topic = %part.key.0, partition = part.key.1, %error, "replicated write failed");
+            storage_recovery::reopen_if_full(shard, &part.key.0, part.key.1, &log);
             fetcher.park(&part.key, part.leader_epoch, Duration::from_secs(1));
             return;
         }

@@ -227,7 +227,8 @@ impl Replicas {
         }
     }
 
-    fn step_down(&self, key: &PartitionKey) {
+    /// Ends this shard's leadership of `key`, if it leads it.
+    pub(super) fn step_down(&self, key: &PartitionKey) {
         if let Some(led) = self.remove_led(key) {
             led.log.set_end_listener(None);
             led.log.release_high_watermark_waiters();

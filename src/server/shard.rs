@@ -84,6 +84,9 @@ pub struct Shard {
     /// Refuses Produce while the data directory is below its free-space
     /// reserve (see `log::free_space`).
     pub free_space: Rc<FreeSpaceGuard>,
+    /// Reopening partitions whose write met a full disk (see
+    /// `storage_recovery`).
+    pub storage_recovery: super::storage_recovery::StorageRecovery,
 }
 
 impl Shard {
@@ -115,6 +118,7 @@ impl Shard {
             replicas: Replicas::default(),
             fetch_sessions,
             free_space,
+            storage_recovery: Default::default(),
         }
     }
 
