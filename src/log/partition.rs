@@ -424,7 +424,9 @@ impl LogInner {
 
     /// Records a failed write or sync: every waiter and every later append
     /// gets a storage error (the partition goes offline, as a Kafka log
-    /// directory does); data below the high watermark stays readable.
+    /// directory does; after a full disk the server reopens it once space is
+    /// back, `PartitionLog::reopen`); data below the high watermark stays
+    /// readable.
     pub fn fail(&self, error: &io::Error) {
         tracing::error!(dir = %self.dir.display(), %error, "partition log storage failure");
         let failure = StorageFailure::from_error(error);
