@@ -265,10 +265,15 @@ pub fn volume_blocks(path: &Path) -> io::Result<VolumeBlocks> {
 /// quota): glommio keeps the kind of an io_uring error but not always its
 /// OS code.
 pub fn is_out_of_space(error: &io::Error) -> bool {
+    is_out_of_space_kind(error.kind()) || error.raw_os_error() == Some(libc::ENOSPC)
+}
+
+/// [`is_out_of_space`] for an error of which only the kind was kept.
+pub fn is_out_of_space_kind(kind: io::ErrorKind) -> bool {
     matches!(
-        error.kind(),
+        kind,
         io::ErrorKind::StorageFull | io::ErrorKind::QuotaExceeded
-    ) || error.raw_os_error() == Some(libc::ENOSPC)
+    )
 }
 
 #[cfg(test)]

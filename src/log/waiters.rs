@@ -35,7 +35,7 @@ impl StorageFailure {
 
     /// The file system was full (ENOSPC or a quota).
     pub fn is_out_of_space(&self) -> bool {
-        super::free_space::is_out_of_space(&self.to_error())
+        super::free_space::is_out_of_space_kind(self.kind)
     }
 }
 

@@ -38,8 +38,10 @@ use crate::metadata::topic_name::is_internal_topic;
 /// Least time between two attempts for one partition.
 const RETRY_AFTER: Duration = Duration::from_millis(STORAGE_REOPEN_RETRY_MS);
 
-/// This shard's attempts, by partition: whether one runs, and when the last
-/// one started. An entry lives while its partition stays failed.
+/// This shard's recent attempts, by partition: whether one runs, and when
+/// the last one started. Only entries that still hold an attempt back are
+/// kept (running, or started less than `RETRY_AFTER` ago), so partitions
+/// deleted while failed leave nothing behind.
 #[derive(Default)]
 pub struct StorageRecovery {
     attempts: RefCell<HashMap<PartitionKey, Attempt>>,
@@ -55,11 +57,13 @@ impl StorageRecovery {
     /// Claims an attempt for `key` at `now`: false while one runs or the last
     /// one started less than `RETRY_AFTER` ago.
     fn claim(&self, key: &PartitionKey, now: Instant) -> bool {
+        let holds_back = |attempt: &Attempt| {
+            attempt.running || now.saturating_duration_since(attempt.started) < RETRY_AFTER
+        };
         let mut attempts = self.attempts.borrow_mut();
-        if let Some(attempt) = attempts.get(key) {
-            if attempt.running || now.saturating_duration_since(attempt.started) < RETRY_AFTER {
-                return false;
-            }
+        attempts.retain(|_, attempt| holds_back(attempt));
+        if attempts.contains_key(key) {
+            return false;
         }
         attempts.insert(
             key.clone(),
@@ -195,6 +199,17 @@ mod tests {
             recovery.claim(&(Arc::from("t"), 1), now),
             "other partitions are independent"
         );
+    }
+
+    #[test]
+    fn attempts_that_no_longer_hold_back_are_dropped() {
+        let recovery = StorageRecovery::default();
+        let now = Instant::now();
+        assert!(recovery.claim(&key(), now));
+        recovery.finish(&key(), false);
+        // Its partition was deleted while failed: no attempt for it comes again.
+        assert!(recovery.claim(&(Arc::from("t"), 1), now + RETRY_AFTER));
+        assert_eq!(recovery.attempts.borrow().len(), 1);
     }
 
     #[test]
